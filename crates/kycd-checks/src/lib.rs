@@ -1,0 +1,279 @@
+//! kycd's CPU pipeline. Sync and deterministic: bytes and limits in, typed results out.
+//! Knows nothing of HTTP, the database or the clock.
+
+use image::{ImageFormat, ImageReader, Limits};
+use kycd_core::{CaptureFeedback, CaptureKind, MediaType};
+use sha2::{Digest, Sha256};
+use std::io::Cursor;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ImageLimits {
+    /// Longest side accepted, in pixels.
+    pub max_side: u32,
+    /// Most pixels accepted (width × height).
+    pub max_pixels: u64,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        // 12 MP phone photos are common; 50 MP covers high-end cameras with margin.
+        Self {
+            max_side: 12_000,
+            max_pixels: 50_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("the file is not a JPEG, PNG or WebP image (its bytes do not start like one)")]
+    UnsupportedType,
+    #[error(
+        "the image is {width}×{height} pixels; the limit is {max_side} pixels per side and {max_pixels} pixels in all: downscale it before upload"
+    )]
+    TooManyPixels {
+        width: u32,
+        height: u32,
+        max_side: u32,
+        max_pixels: u64,
+    },
+    #[error("the image could not be decoded ({0}): it may be truncated or damaged; capture it again")]
+    Corrupt(String),
+}
+
+/// What decoding a capture established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub media_type: MediaType,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// The media type, from the bytes alone (a declared Content-Type or file name is never trusted).
+pub fn sniff(bytes: &[u8]) -> Result<MediaType, ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::Empty);
+    }
+    match image::guess_format(bytes) {
+        Ok(ImageFormat::Jpeg) => Ok(MediaType::Jpeg),
+        Ok(ImageFormat::Png) => Ok(MediaType::Png),
+        Ok(ImageFormat::WebP) => Ok(MediaType::Webp),
+        _ => Err(ImageError::UnsupportedType),
+    }
+}
+
+fn format_of(m: MediaType) -> ImageFormat {
+    match m {
+        MediaType::Jpeg => ImageFormat::Jpeg,
+        MediaType::Png => ImageFormat::Png,
+        MediaType::Webp => ImageFormat::WebP,
+    }
+}
+
+/// Check the declared dimensions before allocating anything (decompression bombs), then
+/// decode fully so truncated or damaged files are refused at upload, not at processing.
+pub fn inspect(bytes: &[u8], limits: ImageLimits) -> Result<ImageInfo, ImageError> {
+    let media_type = sniff(bytes)?;
+    let reader = ImageReader::with_format(Cursor::new(bytes), format_of(media_type));
+    let (width, height) = reader.into_dimensions().map_err(|e| ImageError::Corrupt(e.to_string()))?;
+    if width == 0
+        || height == 0
+        || width > limits.max_side
+        || height > limits.max_side
+        || u64::from(width) * u64::from(height) > limits.max_pixels
+    {
+        return Err(ImageError::TooManyPixels {
+            width,
+            height,
+            max_side: limits.max_side,
+            max_pixels: limits.max_pixels,
+        });
+    }
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format_of(media_type));
+    let mut lim = Limits::default();
+    lim.max_image_width = Some(limits.max_side);
+    lim.max_image_height = Some(limits.max_side);
+    // RGBA8 of the largest accepted image, plus decoder scratch.
+    lim.max_alloc = Some(limits.max_pixels.saturating_mul(4).saturating_add(64 << 20));
+    reader.limits(lim);
+    reader.decode().map_err(|e| ImageError::Corrupt(e.to_string()))?;
+    // The JPEG decoder fills a cut-off scan with grey instead of failing; refuse it here.
+    if media_type == MediaType::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(ImageError::Corrupt("the JPEG ends before its end-of-image marker".into()));
+    }
+    Ok(ImageInfo { media_type, width, height })
+}
+
+/// Whether a JPEG's segments and entropy-coded scans run through to an EOI marker.
+/// Written by hand because the decoders we use tolerate truncation silently; data after
+/// EOI (camera trailers, motion photos) is allowed.
+pub fn jpeg_is_complete(b: &[u8]) -> bool {
+    if b.len() < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+        return false;
+    }
+    let mut i = 2;
+    loop {
+        // Next marker: 0xFF, optional 0xFF fill bytes, then the marker code.
+        if i + 1 >= b.len() || b[i] != 0xFF {
+            return false;
+        }
+        while i + 1 < b.len() && b[i + 1] == 0xFF {
+            i += 1;
+        }
+        if i + 1 >= b.len() {
+            return false;
+        }
+        let marker = b[i + 1];
+        i += 2;
+        match marker {
+            0xD9 => return true,
+            0x01 | 0xD0..=0xD7 => continue,
+            _ => {}
+        }
+        if i + 1 >= b.len() {
+            return false;
+        }
+        let len = usize::from(u16::from_be_bytes([b[i], b[i + 1]]));
+        if len < 2 || i + len > b.len() {
+            return false;
+        }
+        i += len;
+        if marker == 0xDA {
+            // Entropy-coded data: skip to the next marker that is not a stuffed 0xFF00 or a restart.
+            loop {
+                if i + 1 >= b.len() {
+                    return false;
+                }
+                if b[i] == 0xFF && b[i + 1] != 0x00 && !(0xD0..=0xD7).contains(&b[i + 1]) && b[i + 1] != 0xFF {
+                    break;
+                }
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Feedback shown to the person right after a capture.
+pub fn capture_feedback(kind: CaptureKind, info: &ImageInfo) -> CaptureFeedback {
+    let short = info.width.min(info.height);
+    let min_short = match kind {
+        CaptureKind::DocumentFront | CaptureKind::DocumentBack => 600,
+        CaptureKind::Selfie => 320,
+    };
+    let mut issues = Vec::new();
+    if short < min_short {
+        issues.push("low_resolution".to_owned());
+    }
+    let message = if issues.is_empty() {
+        "Looks good.".to_owned()
+    } else {
+        format!(
+            "The image is only {}×{} pixels; move closer or use a better camera.",
+            info.width, info.height
+        )
+    };
+    CaptureFeedback {
+        width: info.width,
+        height: info.height,
+        accepted: issues.is_empty(),
+        issues,
+        message,
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageBuffer, Rgb};
+    use proptest::prelude::*;
+
+    fn encode(w: u32, h: u32, fmt: ImageFormat) -> Vec<u8> {
+        let img = ImageBuffer::from_fn(w, h, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 128u8]));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, fmt).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn accepts_real_images_and_reports_dimensions() {
+        for (fmt, mt) in [(ImageFormat::Jpeg, MediaType::Jpeg), (ImageFormat::Png, MediaType::Png)] {
+            let info = inspect(&encode(800, 600, fmt), ImageLimits::default()).unwrap();
+            assert_eq!(
+                info,
+                ImageInfo {
+                    media_type: mt,
+                    width: 800,
+                    height: 600
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_text_truncation_and_oversize() {
+        assert_eq!(sniff(b"hello, I am text"), Err(ImageError::UnsupportedType));
+        assert_eq!(sniff(b""), Err(ImageError::Empty));
+        let jpeg = encode(400, 300, ImageFormat::Jpeg);
+        let truncated = &jpeg[..jpeg.len() / 2];
+        assert!(matches!(inspect(truncated, ImageLimits::default()), Err(ImageError::Corrupt(_))));
+        let big = encode(300, 200, ImageFormat::Png);
+        let tight = ImageLimits {
+            max_side: 250,
+            max_pixels: 1_000_000,
+        };
+        assert!(matches!(inspect(&big, tight), Err(ImageError::TooManyPixels { width: 300, .. })));
+    }
+
+    #[test]
+    fn low_resolution_document_gets_feedback() {
+        let info = ImageInfo {
+            media_type: MediaType::Jpeg,
+            width: 320,
+            height: 240,
+        };
+        let fb = capture_feedback(CaptureKind::DocumentFront, &info);
+        assert!(!fb.accepted);
+        assert_eq!(fb.issues, vec!["low_resolution"]);
+    }
+
+    #[test]
+    fn jpeg_completeness_walks_markers() {
+        let jpeg = encode(64, 48, ImageFormat::Jpeg);
+        assert!(jpeg_is_complete(&jpeg));
+        let mut trailer = jpeg.clone();
+        trailer.extend_from_slice(b"motion photo trailer");
+        assert!(jpeg_is_complete(&trailer));
+        for cut in [3, 20, jpeg.len() / 2, jpeg.len() - 2] {
+            assert!(!jpeg_is_complete(&jpeg[..cut]), "cut at {cut}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn jpeg_walker_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let mut b = vec![0xFF, 0xD8];
+            b.extend(bytes);
+            let _ = jpeg_is_complete(&b);
+        }
+
+        #[test]
+        fn inspect_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let _ = inspect(&bytes, ImageLimits::default());
+        }
+
+        #[test]
+        fn inspect_never_panics_on_mutated_png(idx in 0usize..2000, val in any::<u8>()) {
+            let mut png = encode(40, 30, ImageFormat::Png);
+            let i = idx % png.len();
+            png[i] = val;
+            let _ = inspect(&png, ImageLimits::default());
+        }
+    }
+}

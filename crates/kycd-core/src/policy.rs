@@ -1,0 +1,161 @@
+//! Policy: which documents are accepted and which captures a verification needs.
+//! A verification stores a snapshot of its policy, so a later change never rewrites an
+//! old decision.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentType {
+    Passport,
+    IdCard,
+    DriverLicense,
+    ResidencePermit,
+}
+
+impl DocumentType {
+    pub const ALL: [Self; 4] = [Self::Passport, Self::IdCard, Self::DriverLicense, Self::ResidencePermit];
+    /// Cards carry data on both sides; a passport's data page is one image.
+    pub fn has_back(self) -> bool {
+        !matches!(self, Self::Passport)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureKind {
+    DocumentFront,
+    DocumentBack,
+    Selfie,
+}
+
+impl CaptureKind {
+    pub const ALL: [Self; 3] = [Self::DocumentFront, Self::DocumentBack, Self::Selfie];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DocumentFront => "document_front",
+            Self::DocumentBack => "document_back",
+            Self::Selfie => "selfie",
+        }
+    }
+}
+
+impl fmt::Display for CaptureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CaptureKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| "kind must be one of document_front, document_back, selfie".to_owned())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Documents the person may present. Default: all.
+    #[serde(default = "all_documents")]
+    pub accepted_document_types: Vec<DocumentType>,
+    /// Whether a selfie must be captured. Default: true.
+    #[serde(default = "yes")]
+    pub selfie_required: bool,
+    /// How many attempts the person gets before the verification is declined. Default: 3.
+    #[serde(default = "three")]
+    pub max_attempts: u32,
+}
+
+fn all_documents() -> Vec<DocumentType> {
+    DocumentType::ALL.to_vec()
+}
+fn yes() -> bool {
+    true
+}
+fn three() -> u32 {
+    3
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            accepted_document_types: all_documents(),
+            selfie_required: true,
+            max_attempts: 3,
+        }
+    }
+}
+
+impl Policy {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.accepted_document_types.is_empty() {
+            return Err("policy.accepted_document_types must name at least one document type".into());
+        }
+        if !(1..=10).contains(&self.max_attempts) {
+            return Err("policy.max_attempts must be between 1 and 10".into());
+        }
+        Ok(())
+    }
+
+    /// The captures a submission needs. Without knowing which document the person chose,
+    /// the back is required only when no accepted document is single-sided.
+    pub fn required_captures(&self, chosen: Option<DocumentType>) -> Vec<CaptureKind> {
+        let mut kinds = vec![CaptureKind::DocumentFront];
+        let needs_back = match chosen {
+            Some(d) => d.has_back(),
+            None => self.accepted_document_types.iter().all(|d| d.has_back()),
+        };
+        if needs_back {
+            kinds.push(CaptureKind::DocumentBack);
+        }
+        if self.selfie_required {
+            kinds.push(CaptureKind::Selfie);
+        }
+        kinds
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn required_captures_follow_the_document() {
+        let p = Policy::default();
+        assert_eq!(p.required_captures(None), vec![CaptureKind::DocumentFront, CaptureKind::Selfie]);
+        assert_eq!(
+            p.required_captures(Some(DocumentType::IdCard)),
+            vec![CaptureKind::DocumentFront, CaptureKind::DocumentBack, CaptureKind::Selfie]
+        );
+        let cards = Policy {
+            accepted_document_types: vec![DocumentType::DriverLicense],
+            selfie_required: false,
+            max_attempts: 1,
+        };
+        assert_eq!(
+            cards.required_captures(None),
+            vec![CaptureKind::DocumentFront, CaptureKind::DocumentBack]
+        );
+    }
+
+    #[test]
+    fn policy_json_defaults_and_refuses_unknown_fields() {
+        let p: Policy = serde_json::from_str("{}").unwrap();
+        assert_eq!(p, Policy::default());
+        assert!(serde_json::from_str::<Policy>(r#"{"selfie":true}"#).is_err());
+        assert!(
+            Policy {
+                accepted_document_types: vec![],
+                ..Policy::default()
+            }
+            .validate()
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,1000 @@
+//! kycd's use cases: the one place that combines the store and the checks. Every public
+//! method takes the caller (`Principal`) and works inside the caller's tenant only.
+
+mod error;
+mod worker;
+
+pub use error::{EngineError, Result};
+pub use kycd_checks::ImageLimits;
+pub use kycd_store::{AuditBreak, MasterKey, Page, Store, StoreConfig, StoreError};
+pub use object_store::{ObjectStore, local::LocalFileSystem};
+
+use chrono::{DateTime, Duration, Utc};
+use kycd_checks::ImageError;
+use kycd_core::*;
+use kycd_store::{ApiKeyRecord, Cursor, StoredBlob, Tx, secret_hash};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where people reach this server (used in capture links), without trailing slash.
+    pub public_url: String,
+    pub start_token_ttl: Duration,
+    pub default_time_to_live: Duration,
+    pub image_limits: ImageLimits,
+    pub max_upload_bytes: usize,
+    /// Fault injection for the crash-consistency test: abort the process right after an
+    /// upload's blob is written and before its row is committed. Never set in production.
+    pub crash_after_blob_write: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            start_token_ttl: Duration::hours(24),
+            default_time_to_live: Duration::days(7),
+            image_limits: ImageLimits::default(),
+            max_upload_bytes: 15 * 1024 * 1024,
+            crash_after_blob_write: false,
+        }
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub tenant_id: TenantId,
+    pub key_id: ApiKeyId,
+    pub scope: Scope,
+    pub mode: Mode,
+}
+
+impl Principal {
+    fn actor(&self) -> Actor {
+        Actor::ApiKey(self.key_id.clone())
+    }
+    fn require_write(&self) -> Result<()> {
+        match self.scope {
+            Scope::Integration | Scope::Admin => Ok(()),
+            Scope::Reviewer => Err(EngineError::Forbidden(
+                "this API key has the reviewer scope, which can read and review but not create or change verifications; use an integration or admin key".into(),
+            )),
+        }
+    }
+    fn require_review(&self) -> Result<()> {
+        if self.scope.may_review() {
+            Ok(())
+        } else {
+            Err(EngineError::Forbidden(
+                "reviewing needs an API key with the reviewer or admin scope".into(),
+            ))
+        }
+    }
+}
+
+pub struct NewApplicant {
+    pub external_applicant_id: Option<PersonalText>,
+    pub person: PersonData,
+}
+
+pub enum ApplicantRef {
+    Existing(ApplicantId),
+    Inline(NewApplicant),
+}
+
+pub struct NewVerification {
+    pub applicant: ApplicantRef,
+    pub declared: DeclaredData,
+    pub reference: HostReference,
+    pub delivery: DeliveryChannel,
+    pub callback_url: Option<String>,
+    pub state: Option<String>,
+    pub time_to_live: Option<Duration>,
+    pub policy: Option<Policy>,
+}
+
+/// A new attempt with its start token (shown once; only its hash is kept).
+pub struct StartedAttempt {
+    pub attempt: Attempt,
+    pub url: String,
+}
+
+pub struct Report {
+    pub verification: Verification,
+    pub applicant: Applicant,
+    pub attempts: Vec<Attempt>,
+    pub captures: Vec<Capture>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+pub struct CreatedKey {
+    pub tenant_id: TenantId,
+    pub key_id: ApiKeyId,
+    pub api_key: String,
+}
+
+pub const JOB_PROCESS: &str = "process_verification";
+
+pub struct Engine {
+    store: Store,
+    cfg: EngineConfig,
+    clock: Arc<dyn Clock>,
+    jobs_ready: Notify,
+}
+
+fn new_api_key(mode: Mode) -> String {
+    format!("kycd_{}_{}", mode.as_str(), random_token(40))
+}
+
+impl Engine {
+    pub fn new(store: Store, cfg: EngineConfig, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            cfg,
+            clock,
+            jobs_ready: Notify::new(),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    // ----- tenants and keys (operator) ----------------------------------------------
+
+    /// First start: if there is no tenant, create one with an admin key.
+    pub async fn bootstrap(&self, mode: Mode) -> Result<Option<CreatedKey>> {
+        let mut tx = self.store.begin().await?;
+        if !tx.list_tenants().await?.is_empty() {
+            return Ok(None);
+        }
+        drop(tx);
+        Ok(Some(self.create_tenant("Default", mode).await?))
+    }
+
+    pub async fn create_tenant(&self, name: &str, mode: Mode) -> Result<CreatedKey> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 200 {
+            return Err(EngineError::Invalid("tenant name must be 1 to 200 characters".into()));
+        }
+        let now = self.now();
+        let tenant = Tenant {
+            id: TenantId::generate(),
+            name: name.to_owned(),
+            mode,
+            created_at: now,
+        };
+        let mut tx = self.store.begin().await?;
+        tx.insert_tenant(&tenant).await?;
+        tx.audit(&tenant.id, &Actor::Cli, "tenant.created", tenant.id.as_str(), now).await?;
+        let key = self.insert_key(&mut tx, &tenant, Scope::Admin).await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    async fn insert_key(&self, tx: &mut Tx<'_>, tenant: &Tenant, scope: Scope) -> Result<CreatedKey> {
+        let now = self.now();
+        let api_key = new_api_key(tenant.mode);
+        let rec = ApiKeyRecord {
+            id: ApiKeyId::generate(),
+            tenant_id: tenant.id.clone(),
+            scope,
+            mode: tenant.mode,
+            created_at: now,
+            revoked_at: None,
+        };
+        tx.insert_api_key(&rec, &secret_hash(&api_key)).await?;
+        tx.audit(
+            &tenant.id,
+            &Actor::Cli,
+            &format!("api_key.created.{}", scope.as_str()),
+            rec.id.as_str(),
+            now,
+        )
+        .await?;
+        Ok(CreatedKey {
+            tenant_id: tenant.id.clone(),
+            key_id: rec.id,
+            api_key,
+        })
+    }
+
+    pub async fn create_api_key(&self, tenant: &TenantId, scope: Scope) -> Result<CreatedKey> {
+        let mut tx = self.store.begin().await?;
+        let tenant = tx.get_tenant(tenant).await?.ok_or(EngineError::NotFound("tenant"))?;
+        let key = self.insert_key(&mut tx, &tenant, scope).await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    pub async fn revoke_api_key(&self, key: &ApiKeyId) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let tenant = tx.revoke_api_key(key, now).await?.ok_or(EngineError::NotFound("active API key"))?;
+        tx.audit(&tenant, &Actor::Cli, "api_key.revoked", key.as_str(), now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        Ok(self.store.begin().await?.list_tenants().await?)
+    }
+
+    pub async fn verify_audit(&self) -> Result<(usize, Option<AuditBreak>)> {
+        Ok(self.store.begin().await?.verify_audit_chains().await?)
+    }
+
+    pub async fn authenticate(&self, api_key: &str) -> Result<Principal> {
+        let bad = || {
+            EngineError::Unauthorized(
+                "the API key is not valid: send 'Authorization: Bearer kycd_…' with a key from 'kycd apikey create'".into(),
+            )
+        };
+        if !(api_key.starts_with("kycd_live_") || api_key.starts_with("kycd_test_")) || api_key.len() > 200 {
+            return Err(bad());
+        }
+        let rec = self
+            .store
+            .begin()
+            .await?
+            .find_api_key(&secret_hash(api_key))
+            .await?
+            .ok_or_else(bad)?;
+        if rec.revoked_at.is_some() {
+            return Err(EngineError::Unauthorized(
+                "this API key was revoked; create a new one with 'kycd apikey create'".into(),
+            ));
+        }
+        Ok(Principal {
+            tenant_id: rec.tenant_id,
+            key_id: rec.id,
+            scope: rec.scope,
+            mode: rec.mode,
+        })
+    }
+
+    // ----- applicants --------------------------------------------------------------
+
+    pub async fn create_applicant(&self, p: &Principal, new: NewApplicant) -> Result<Applicant> {
+        p.require_write()?;
+        let mut tx = self.store.begin().await?;
+        let a = self.insert_applicant(&mut tx, p, new).await?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    async fn insert_applicant(&self, tx: &mut Tx<'_>, p: &Principal, new: NewApplicant) -> Result<Applicant> {
+        let now = self.now();
+        let a = Applicant {
+            id: ApplicantId::generate(),
+            tenant_id: p.tenant_id.clone(),
+            external_applicant_id: new.external_applicant_id,
+            person: new.person,
+            redacted: false,
+            created_at: now,
+            updated_at: now,
+        };
+        tx.insert_applicant(&a).await?;
+        tx.audit(&p.tenant_id, &p.actor(), "applicant.created", a.id.as_str(), now).await?;
+        Ok(a)
+    }
+
+    pub async fn get_applicant(&self, p: &Principal, id: &ApplicantId) -> Result<Applicant> {
+        self.store
+            .begin()
+            .await?
+            .get_applicant(&p.tenant_id, id)
+            .await?
+            .ok_or(EngineError::NotFound("applicant"))
+    }
+
+    pub async fn list_applicants(&self, p: &Principal, cursor: Option<&str>, limit: usize) -> Result<Page<Applicant>> {
+        let cursor = cursor.map(Cursor::decode).transpose()?;
+        Ok(self
+            .store
+            .begin()
+            .await?
+            .list_applicants(&p.tenant_id, cursor.as_ref(), limit)
+            .await?)
+    }
+
+    /// Replace the given fields (`None` leaves a field as it is).
+    pub async fn update_applicant(&self, p: &Principal, id: &ApplicantId, patch: NewApplicant) -> Result<Applicant> {
+        p.require_write()?;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let mut a = tx
+            .get_applicant(&p.tenant_id, id)
+            .await?
+            .ok_or(EngineError::NotFound("applicant"))?;
+        if a.redacted {
+            return Err(EngineError::Gone(
+                "this applicant was anonymized; its personal data cannot be set again".into(),
+            ));
+        }
+        if patch.external_applicant_id.is_some() {
+            a.external_applicant_id = patch.external_applicant_id;
+        }
+        let new = patch.person;
+        a.person.full_name = new.full_name.or(a.person.full_name);
+        a.person.email = new.email.or(a.person.email);
+        a.person.phone = new.phone.or(a.person.phone);
+        a.person.birth_date = new.birth_date.or(a.person.birth_date);
+        a.updated_at = now;
+        tx.update_applicant(&a).await?;
+        tx.audit(&p.tenant_id, &p.actor(), "applicant.updated", a.id.as_str(), now).await?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    // ----- verifications -----------------------------------------------------------
+
+    pub async fn create_verification(&self, p: &Principal, new: NewVerification) -> Result<Verification> {
+        p.require_write()?;
+        let now = self.now();
+        let policy = new.policy.unwrap_or_default();
+        policy.validate().map_err(EngineError::Invalid)?;
+        let ttl = new.time_to_live.unwrap_or(self.cfg.default_time_to_live);
+        let mut tx = self.store.begin().await?;
+        let applicant_id = match new.applicant {
+            ApplicantRef::Existing(id) => {
+                let a = tx
+                    .get_applicant(&p.tenant_id, &id)
+                    .await?
+                    .ok_or(EngineError::NotFound("applicant"))?;
+                a.id
+            }
+            ApplicantRef::Inline(a) => self.insert_applicant(&mut tx, p, a).await?.id,
+        };
+        let v = Verification {
+            id: VerificationId::generate(),
+            tenant_id: p.tenant_id.clone(),
+            applicant_id,
+            status: VerificationStatus::Created,
+            reference: new.reference,
+            delivery: new.delivery,
+            private: VerificationPrivate {
+                declared: new.declared,
+                callback_url: new.callback_url,
+                state: new.state,
+            },
+            policy,
+            expires_at: now + ttl,
+            checks: Vec::new(),
+            review: None,
+            redacted: false,
+            created_at: now,
+            updated_at: now,
+        };
+        tx.insert_verification(&v).await?;
+        tx.audit(&p.tenant_id, &p.actor(), "verification.created", v.id.as_str(), now)
+            .await?;
+        tx.commit().await?;
+        Ok(v)
+    }
+
+    /// Load inside a transaction, marking it expired first if its time ran out.
+    async fn load(&self, tx: &mut Tx<'_>, tenant: &TenantId, id: &VerificationId) -> Result<Verification> {
+        let mut v = tx
+            .get_verification(tenant, id)
+            .await?
+            .ok_or(EngineError::NotFound("verification"))?;
+        let now = self.now();
+        if v.is_overdue(now) {
+            self.transition(tx, &mut v, VerificationStatus::Expired, &Actor::System).await?;
+        }
+        Ok(v)
+    }
+
+    async fn transition(&self, tx: &mut Tx<'_>, v: &mut Verification, to: VerificationStatus, actor: &Actor) -> Result<()> {
+        if !v.status.can_transition_to(to) {
+            return Err(EngineError::Conflict(format!(
+                "the verification is {}; it cannot become {to}",
+                v.status
+            )));
+        }
+        let now = self.now();
+        v.status = to;
+        v.updated_at = now;
+        tx.update_verification(v).await?;
+        tx.audit(&v.tenant_id, actor, &format!("verification.status.{to}"), v.id.as_str(), now)
+            .await?;
+        if to.is_final() {
+            for mut a in tx.list_attempts(&v.tenant_id, &v.id).await? {
+                if a.status == AttemptStatus::Active {
+                    a.status = if to == VerificationStatus::Expired {
+                        AttemptStatus::Expired
+                    } else {
+                        AttemptStatus::Cancelled
+                    };
+                    a.updated_at = now;
+                    tx.update_attempt(&a).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn get_verification(&self, p: &Principal, id: &VerificationId) -> Result<Verification> {
+        let mut tx = self.store.begin().await?;
+        let v = self.load(&mut tx, &p.tenant_id, id).await?;
+        tx.commit().await?;
+        Ok(v)
+    }
+
+    pub async fn list_verifications(
+        &self,
+        p: &Principal,
+        status: Option<VerificationStatus>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Verification>> {
+        let cursor = cursor.map(Cursor::decode).transpose()?;
+        Ok(self
+            .store
+            .begin()
+            .await?
+            .list_verifications(&p.tenant_id, status, cursor.as_ref(), limit)
+            .await?)
+    }
+
+    pub async fn cancel_verification(&self, p: &Principal, id: &VerificationId) -> Result<Verification> {
+        p.require_write()?;
+        let mut tx = self.store.begin().await?;
+        let mut v = self.load(&mut tx, &p.tenant_id, id).await?;
+        if v.status.is_final() {
+            return Err(EngineError::Conflict(format!(
+                "the verification is already {}; only an open verification can be cancelled",
+                v.status
+            )));
+        }
+        self.transition(&mut tx, &mut v, VerificationStatus::Cancelled, &p.actor()).await?;
+        tx.commit().await?;
+        Ok(v)
+    }
+
+    // ----- attempts ----------------------------------------------------------------
+
+    pub async fn create_attempt(&self, p: &Principal, id: &VerificationId, client: ClientInfo) -> Result<StartedAttempt> {
+        p.require_write()?;
+        let mut tx = self.store.begin().await?;
+        let mut v = self.load(&mut tx, &p.tenant_id, id).await?;
+        let started = self.open_attempt(&mut tx, &mut v, client, &p.actor()).await?;
+        tx.commit().await?;
+        Ok(started)
+    }
+
+    async fn open_attempt(&self, tx: &mut Tx<'_>, v: &mut Verification, client: ClientInfo, actor: &Actor) -> Result<StartedAttempt> {
+        if !v.status.accepts_captures() {
+            return Err(EngineError::Conflict(format!(
+                "the verification is {}; no new attempt can be started",
+                v.status
+            )));
+        }
+        let attempts = tx.list_attempts(&v.tenant_id, &v.id).await?;
+        if let Some(live) = attempts.iter().find(|a| a.status == AttemptStatus::Active) {
+            return Err(EngineError::Conflict(format!(
+                "attempt {} is still active; finish or cancel it before starting another",
+                live.id
+            )));
+        }
+        if attempts.len() >= v.policy.max_attempts as usize {
+            return Err(EngineError::Conflict(format!(
+                "all {} attempts allowed by the policy were used",
+                v.policy.max_attempts
+            )));
+        }
+        let now = self.now();
+        let token = random_token(43);
+        let attempt = Attempt {
+            id: AttemptId::generate(),
+            tenant_id: v.tenant_id.clone(),
+            verification_id: v.id.clone(),
+            status: AttemptStatus::Active,
+            client,
+            token_expires_at: (now + self.cfg.start_token_ttl).min(v.expires_at),
+            token_used_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        tx.insert_attempt(&attempt, &secret_hash(&token)).await?;
+        tx.audit(&v.tenant_id, actor, "attempt.created", attempt.id.as_str(), now).await?;
+        tx.audit(&v.tenant_id, actor, "verification.attempt_created", v.id.as_str(), now)
+            .await?;
+        if matches!(v.status, VerificationStatus::Created | VerificationStatus::RetryRequired) {
+            self.transition(tx, v, VerificationStatus::Pending, actor).await?;
+        }
+        let url = format!("{}/capture?token={token}", self.cfg.public_url);
+        Ok(StartedAttempt { attempt, url })
+    }
+
+    pub async fn list_attempts(&self, p: &Principal, id: &VerificationId) -> Result<Vec<Attempt>> {
+        let mut tx = self.store.begin().await?;
+        let v = self.load(&mut tx, &p.tenant_id, id).await?;
+        let list = tx.list_attempts(&p.tenant_id, &v.id).await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+
+    pub async fn get_attempt(&self, p: &Principal, id: &VerificationId, attempt: &AttemptId) -> Result<Attempt> {
+        let mut tx = self.store.begin().await?;
+        self.load(&mut tx, &p.tenant_id, id).await?;
+        let a = tx
+            .get_attempt(&p.tenant_id, id, attempt)
+            .await?
+            .ok_or(EngineError::NotFound("attempt"))?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    /// The person opens the capture link: the start token is spent (single use).
+    pub async fn redeem_start_token(&self, token: &str) -> Result<Attempt> {
+        let invalid = || EngineError::NotFound("capture link");
+        if token.is_empty() || token.len() > 100 {
+            return Err(invalid());
+        }
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let mut a = tx.find_attempt_by_token(&secret_hash(token)).await?.ok_or_else(invalid)?;
+        if a.token_used_at.is_some() {
+            return Err(EngineError::Gone(
+                "this capture link was already used; ask the business for a new link".into(),
+            ));
+        }
+        if now >= a.token_expires_at || a.status != AttemptStatus::Active {
+            return Err(EngineError::Gone(
+                "this capture link has expired; ask the business for a new link".into(),
+            ));
+        }
+        let v = self.load(&mut tx, &a.tenant_id, &a.verification_id).await?;
+        if !v.status.accepts_captures() {
+            return Err(EngineError::Gone(format!(
+                "this verification is {} and takes no more captures",
+                v.status
+            )));
+        }
+        a.token_used_at = Some(now);
+        a.updated_at = now;
+        tx.update_attempt(&a).await?;
+        tx.audit(
+            &a.tenant_id,
+            &Actor::Applicant(a.id.clone()),
+            "attempt.start_token_redeemed",
+            a.id.as_str(),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    // ----- captures ------------------------------------------------------------------
+
+    pub async fn add_capture(&self, p: &Principal, id: &VerificationId, kind: CaptureKind, bytes: Vec<u8>) -> Result<Capture> {
+        p.require_write()?;
+        if bytes.len() > self.cfg.max_upload_bytes {
+            return Err(EngineError::TooLarge(format!(
+                "the upload is {} bytes; the limit is {} bytes: compress or downscale the image",
+                bytes.len(),
+                self.cfg.max_upload_bytes
+            )));
+        }
+        let limits = self.cfg.image_limits;
+        let (bytes, inspected) = tokio::task::spawn_blocking(move || {
+            let r = kycd_checks::inspect(&bytes, limits);
+            (bytes, r)
+        })
+        .await
+        .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let info = inspected.map_err(|e| match e {
+            ImageError::Empty => {
+                EngineError::Invalid("the request body is empty: send the image bytes (raw body or multipart field 'file')".into())
+            }
+            ImageError::UnsupportedType => EngineError::UnsupportedMedia(format!("{e}; send a JPEG, PNG or WebP image")),
+            ImageError::TooManyPixels { .. } | ImageError::Corrupt(_) => EngineError::UnprocessableImage(e.to_string()),
+        })?;
+
+        // Find (or open) the live attempt, then write the blob before any row points at it.
+        let mut tx = self.store.begin().await?;
+        let mut v = self.load(&mut tx, &p.tenant_id, id).await?;
+        if !v.status.accepts_captures() {
+            tx.commit().await?;
+            return Err(EngineError::Conflict(format!(
+                "the verification is {}; captures can no longer be added",
+                v.status
+            )));
+        }
+        let attempts = tx.list_attempts(&p.tenant_id, &v.id).await?;
+        let attempt = match attempts.into_iter().find(|a| a.status == AttemptStatus::Active) {
+            Some(a) => a,
+            None => self.open_attempt(&mut tx, &mut v, ClientInfo::default(), &p.actor()).await?.attempt,
+        };
+        tx.commit().await?;
+
+        let now = self.now();
+        let file_id = FileId::generate();
+        let (blob_key, wrapped_key) = self.store.put_blob(&p.tenant_id, &file_id, &bytes).await?;
+        if self.cfg.crash_after_blob_write {
+            std::process::abort();
+        }
+        let capture = Capture {
+            id: file_id,
+            tenant_id: p.tenant_id.clone(),
+            verification_id: v.id.clone(),
+            attempt_id: attempt.id.clone(),
+            kind,
+            media_type: info.media_type,
+            size: bytes.len() as u64,
+            sha256: kycd_checks::sha256_hex(&bytes),
+            feedback: kycd_checks::capture_feedback(kind, &info),
+            available: true,
+            created_at: now,
+        };
+        let blob = StoredBlob { blob_key, wrapped_key };
+        match self.record_capture(p, &capture, &blob).await {
+            Ok(replaced) => {
+                for old in replaced {
+                    // Best effort: a blob left behind here is an orphan the sweeper removes.
+                    let _ = self.store.delete_blob(&old.blob_key).await;
+                }
+                Ok(capture)
+            }
+            Err(e) => {
+                let _ = self.store.delete_blob(&blob.blob_key).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Commit the capture row, replacing an earlier capture of the same kind in the same
+    /// attempt. Returns the replaced blobs, to delete once the row is committed.
+    async fn record_capture(&self, p: &Principal, c: &Capture, blob: &StoredBlob) -> Result<Vec<StoredBlob>> {
+        let mut tx = self.store.begin().await?;
+        let mut v = self.load(&mut tx, &p.tenant_id, &c.verification_id).await?;
+        let attempt = tx
+            .get_attempt(&p.tenant_id, &v.id, &c.attempt_id)
+            .await?
+            .ok_or(EngineError::NotFound("attempt"))?;
+        if !v.status.accepts_captures() || attempt.status != AttemptStatus::Active {
+            return Err(EngineError::Conflict(format!(
+                "the verification is {} and its attempt {}; the capture was not kept",
+                v.status,
+                attempt.status.as_str()
+            )));
+        }
+        let mut replaced = Vec::new();
+        for (old, old_blob) in tx.list_captures(&p.tenant_id, &v.id).await? {
+            if old.attempt_id == c.attempt_id && old.kind == c.kind {
+                tx.delete_capture(&p.tenant_id, &old.id).await?;
+                tx.audit(&p.tenant_id, &p.actor(), "capture.replaced", old.id.as_str(), c.created_at)
+                    .await?;
+                replaced.extend(old_blob);
+            }
+        }
+        tx.insert_capture(c, blob).await?;
+        tx.audit(
+            &p.tenant_id,
+            &p.actor(),
+            &format!("capture.created.{}", c.kind),
+            c.id.as_str(),
+            c.created_at,
+        )
+        .await?;
+        if v.status != VerificationStatus::CaptureInProgress {
+            self.transition(&mut tx, &mut v, VerificationStatus::CaptureInProgress, &p.actor())
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(replaced)
+    }
+
+    pub async fn list_captures(&self, p: &Principal, id: &VerificationId) -> Result<Vec<Capture>> {
+        let mut tx = self.store.begin().await?;
+        let v = self.load(&mut tx, &p.tenant_id, id).await?;
+        let list = tx.list_captures(&p.tenant_id, &v.id).await?.into_iter().map(|(c, _)| c).collect();
+        tx.commit().await?;
+        Ok(list)
+    }
+
+    /// The original bytes of a capture. Every read is an audit entry.
+    pub async fn read_file(&self, p: &Principal, id: &FileId) -> Result<(Capture, Vec<u8>)> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let (c, blob) = tx.get_capture(&p.tenant_id, id).await?.ok_or(EngineError::NotFound("file"))?;
+        let blob = blob.ok_or_else(|| EngineError::Gone("this image was erased when its verification was anonymized".into()))?;
+        tx.audit(&p.tenant_id, &p.actor(), "file.read", c.id.as_str(), now).await?;
+        tx.commit().await?;
+        let bytes = self.store.get_blob(&p.tenant_id, &c.id, &blob.blob_key, &blob.wrapped_key).await?;
+        Ok((c, bytes))
+    }
+
+    // ----- submit, process, review -----------------------------------------------------
+
+    pub async fn submit(&self, p: &Principal, id: &VerificationId) -> Result<Verification> {
+        p.require_write()?;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let mut v = self.load(&mut tx, &p.tenant_id, id).await?;
+        if !v.status.accepts_captures() {
+            return Err(EngineError::Conflict(format!(
+                "the verification is {}; only a verification taking captures can be submitted",
+                v.status
+            )));
+        }
+        let attempts = tx.list_attempts(&p.tenant_id, &v.id).await?;
+        let Some(mut attempt) = attempts.into_iter().find(|a| a.status == AttemptStatus::Active) else {
+            return Err(EngineError::Conflict(
+                "there is no active attempt: upload the captures first".into(),
+            ));
+        };
+        let have: Vec<CaptureKind> = tx
+            .list_captures(&p.tenant_id, &v.id)
+            .await?
+            .into_iter()
+            .filter(|(c, _)| c.attempt_id == attempt.id)
+            .map(|(c, _)| c.kind)
+            .collect();
+        let missing: Vec<&str> = v
+            .policy
+            .required_captures(attempt.client.document_type)
+            .into_iter()
+            .filter(|k| !have.contains(k))
+            .map(CaptureKind::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(EngineError::Invalid(format!(
+                "the policy requires captures that are missing: {}; upload them, then submit",
+                missing.join(", ")
+            )));
+        }
+        attempt.status = AttemptStatus::Submitted;
+        attempt.updated_at = now;
+        tx.update_attempt(&attempt).await?;
+        tx.audit(&p.tenant_id, &p.actor(), "attempt.submitted", attempt.id.as_str(), now)
+            .await?;
+        self.transition(&mut tx, &mut v, VerificationStatus::Processing, &p.actor()).await?;
+        tx.enqueue_job(&p.tenant_id, JOB_PROCESS, v.id.as_str(), now).await?;
+        tx.commit().await?;
+        self.jobs_ready.notify_one();
+        Ok(v)
+    }
+
+    /// The processing job: run what the pipeline can check today and decide the next state.
+    pub async fn process_verification(&self, tenant: &TenantId, id: &VerificationId) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let Some(v) = tx.get_verification(tenant, id).await? else {
+            return Ok(());
+        };
+        if v.status != VerificationStatus::Processing {
+            return Ok(());
+        }
+        let attempts = tx.list_attempts(tenant, id).await?;
+        let Some(attempt) = attempts.iter().rev().find(|a| a.status == AttemptStatus::Submitted) else {
+            return Err(EngineError::Internal(
+                "processing a verification without a submitted attempt".into(),
+            ));
+        };
+        let captures: Vec<_> = tx
+            .list_captures(tenant, id)
+            .await?
+            .into_iter()
+            .filter(|(c, _)| c.attempt_id == attempt.id)
+            .collect();
+        let chosen = attempt.client.document_type;
+        drop(tx);
+
+        let mut checks = Vec::new();
+        for (c, blob) in &captures {
+            let Some(blob) = blob else { continue };
+            let bytes = self.store.get_blob(tenant, &c.id, &blob.blob_key, &blob.wrapped_key).await?;
+            let limits = self.cfg.image_limits;
+            let r = tokio::task::spawn_blocking(move || kycd_checks::inspect(&bytes, limits))
+                .await
+                .map_err(|e| EngineError::Internal(e.to_string()))?;
+            checks.push(match r {
+                Ok(info) => CheckResult {
+                    name: format!("image_decoded.{}", c.kind),
+                    passed: true,
+                    detail: format!("{} decoded, {}×{} pixels", info.media_type.as_str(), info.width, info.height),
+                    figures: serde_json::json!({"file_id": c.id, "width": info.width, "height": info.height}),
+                },
+                Err(e) => CheckResult {
+                    name: format!("image_decoded.{}", c.kind),
+                    passed: false,
+                    detail: e.to_string(),
+                    figures: serde_json::json!({"file_id": c.id}),
+                },
+            });
+        }
+        let have: Vec<CaptureKind> = captures.iter().map(|(c, _)| c.kind).collect();
+        let required = v.policy.required_captures(chosen);
+        let missing: Vec<&str> = required.iter().filter(|k| !have.contains(k)).map(|k| k.as_str()).collect();
+        checks.push(CheckResult {
+            name: "required_captures".into(),
+            passed: missing.is_empty(),
+            detail: if missing.is_empty() {
+                "every capture the policy requires is present".into()
+            } else {
+                format!("missing: {}", missing.join(", "))
+            },
+            figures: serde_json::json!({"required": required, "present": have}),
+        });
+
+        let all_passed = checks.iter().all(|c| c.passed);
+        let mut tx = self.store.begin().await?;
+        let Some(mut v) = tx.get_verification(tenant, id).await? else {
+            return Ok(());
+        };
+        if v.status != VerificationStatus::Processing {
+            return Ok(());
+        }
+        v.checks = checks;
+        // No automated check can approve yet: a person decides. Unusable images get a retry
+        // while the policy allows more attempts.
+        let next = if all_passed {
+            VerificationStatus::ReviewRequired
+        } else if attempts.len() < v.policy.max_attempts as usize {
+            VerificationStatus::RetryRequired
+        } else {
+            VerificationStatus::Declined
+        };
+        self.transition(&mut tx, &mut v, next, &Actor::System).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn review(&self, p: &Principal, id: &VerificationId, decision: ReviewDecision, reason: &str) -> Result<Verification> {
+        p.require_review()?;
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 2000 {
+            return Err(EngineError::Invalid(
+                "reason must be 1 to 2000 characters: say why you decided (no personal data)".into(),
+            ));
+        }
+        let mut tx = self.store.begin().await?;
+        let mut v = self.load(&mut tx, &p.tenant_id, id).await?;
+        if v.status != VerificationStatus::ReviewRequired {
+            return Err(EngineError::Conflict(format!(
+                "the verification is {}; only review_required verifications can be reviewed",
+                v.status
+            )));
+        }
+        v.review = Some(Review {
+            decision,
+            reason: reason.to_owned(),
+            reviewer: p.actor().label(),
+            reviewed_at: self.now(),
+        });
+        let to = match decision {
+            ReviewDecision::Approve => VerificationStatus::Approved,
+            ReviewDecision::Decline => VerificationStatus::Declined,
+        };
+        self.transition(&mut tx, &mut v, to, &p.actor()).await?;
+        tx.commit().await?;
+        Ok(v)
+    }
+
+    // ----- report, anonymize, delete -----------------------------------------------------
+
+    pub async fn report(&self, p: &Principal, id: &VerificationId) -> Result<Report> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let verification = self.load(&mut tx, &p.tenant_id, id).await?;
+        let applicant = tx
+            .get_applicant(&p.tenant_id, &verification.applicant_id)
+            .await?
+            .ok_or(EngineError::NotFound("applicant"))?;
+        let attempts = tx.list_attempts(&p.tenant_id, id).await?;
+        let captures = tx.list_captures(&p.tenant_id, id).await?.into_iter().map(|(c, _)| c).collect();
+        tx.audit(&p.tenant_id, &p.actor(), "report.read", id.as_str(), now).await?;
+        let timeline = tx
+            .audit_for_object(&p.tenant_id, id.as_str())
+            .await?
+            .into_iter()
+            .map(|e| TimelineEntry {
+                at: e.at,
+                action: e.action,
+                actor: e.actor,
+            })
+            .collect();
+        tx.commit().await?;
+        Ok(Report {
+            verification,
+            applicant,
+            attempts,
+            captures,
+            timeline,
+        })
+    }
+
+    /// Erase personal data and images; keep ids, status, checks and the audit trail.
+    pub async fn anonymize(&self, p: &Principal, id: &VerificationId) -> Result<Verification> {
+        p.require_write()?;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let mut v = self.load(&mut tx, &p.tenant_id, id).await?;
+        if !v.status.is_final() {
+            self.transition(&mut tx, &mut v, VerificationStatus::Cancelled, &p.actor()).await?;
+        }
+        let blobs: Vec<StoredBlob> = tx
+            .list_captures(&p.tenant_id, id)
+            .await?
+            .into_iter()
+            .filter_map(|(_, b)| b)
+            .collect();
+        tx.erase_capture_keys(&p.tenant_id, id).await?;
+        v.private = VerificationPrivate::default();
+        v.redacted = true;
+        v.updated_at = now;
+        tx.update_verification(&v).await?;
+        if let Some(mut a) = tx.get_applicant(&p.tenant_id, &v.applicant_id).await? {
+            a.person = PersonData::default();
+            a.external_applicant_id = None;
+            a.redacted = true;
+            a.updated_at = now;
+            tx.update_applicant(&a).await?;
+        }
+        tx.audit(&p.tenant_id, &p.actor(), "verification.anonymized", id.as_str(), now)
+            .await?;
+        tx.commit().await?;
+        // The wrapped data keys are gone with the commit, so the blobs are unreadable even
+        // where a copy survives (backups); deleting them is the second line.
+        for b in blobs {
+            self.store.delete_blob(&b.blob_key).await?;
+        }
+        Ok(v)
+    }
+
+    pub async fn delete(&self, p: &Principal, id: &VerificationId) -> Result<()> {
+        p.require_write()?;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let v = tx
+            .get_verification(&p.tenant_id, id)
+            .await?
+            .ok_or(EngineError::NotFound("verification"))?;
+        if v.status == VerificationStatus::Processing {
+            return Err(EngineError::Conflict(
+                "the verification is being processed; retry in a few seconds".into(),
+            ));
+        }
+        let blobs: Vec<StoredBlob> = tx
+            .list_captures(&p.tenant_id, id)
+            .await?
+            .into_iter()
+            .filter_map(|(_, b)| b)
+            .collect();
+        tx.delete_verification(&p.tenant_id, id).await?;
+        tx.audit(&p.tenant_id, &p.actor(), "verification.deleted", id.as_str(), now).await?;
+        tx.commit().await?;
+        for b in blobs {
+            self.store.delete_blob(&b.blob_key).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn sweep_orphans(&self, grace: Duration) -> Result<usize> {
+        Ok(self.store.sweep_orphan_blobs(self.now(), grace).await?)
+    }
+}

@@ -1,0 +1,85 @@
+//! The one mapping from errors to HTTP: RFC 9457 problem+json with a stable `type`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kycd_engine::EngineError;
+
+pub const PROBLEM_BASE: &str = "https://kycd.dev/problems/";
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+        }
+    }
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request", detail)
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("{what} not found: check the id and that it belongs to this API key's account"),
+        )
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        let status = match &e {
+            EngineError::NotFound(what) => return Self::not_found(what),
+            EngineError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
+            EngineError::Invalid(_) | EngineError::UnprocessableImage(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            EngineError::Conflict(_) => StatusCode::CONFLICT,
+            EngineError::Gone(_) => StatusCode::GONE,
+            EngineError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            EngineError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            EngineError::Store(kycd_engine::StoreError::BadCursor) => StatusCode::UNPROCESSABLE_ENTITY,
+            EngineError::Store(_) | EngineError::Internal(_) => {
+                // Never leak internals to the caller; the log has them (and no personal data).
+                tracing::error!(error = %e, "internal error");
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "an internal error occurred; retry later, and if it persists contact the operator with the time of the request",
+                );
+            }
+        };
+        let detail = match &e {
+            EngineError::Store(s) => s.to_string(),
+            other => other.to_string(),
+        };
+        Self::new(status, e.code(), detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "type": format!("{PROBLEM_BASE}{}", self.code),
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,91 @@
+//! kycd's HTTP edge: the native `/v1` API, problem+json errors, OpenAPI and health.
+
+mod api;
+mod docs;
+mod dto;
+mod error;
+mod extract;
+
+pub use error::{ApiError, PROBLEM_BASE};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use kycd_engine::Engine;
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+}
+
+pub fn router(engine: Arc<Engine>) -> Router {
+    let upload_limit = engine.config().max_upload_bytes + 64 * 1024;
+    let state = AppState { engine };
+    let v1 = Router::new()
+        .route("/applicants", post(api::create_applicant).get(api::list_applicants))
+        .route("/applicants/{id}", get(api::get_applicant).patch(api::update_applicant))
+        .route("/verifications", post(api::create_verification).get(api::list_verifications))
+        .route("/verifications/{id}", get(api::get_verification).delete(api::delete_verification))
+        .route("/verifications/{id}/cancel", post(api::cancel_verification))
+        .route("/verifications/{id}/attempts", post(api::create_attempt).get(api::list_attempts))
+        .route("/verifications/{id}/attempts/{attempt_id}", get(api::get_attempt))
+        .route(
+            "/verifications/{id}/captures",
+            post(api::upload_capture)
+                .get(api::list_captures)
+                .layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/verifications/{id}/submit", post(api::submit))
+        .route("/verifications/{id}/review", post(api::review))
+        .route("/verifications/{id}/report", get(api::report))
+        .route("/verifications/{id}/anonymize", post(api::anonymize))
+        .route("/files/{id}", get(api::get_file))
+        .route("/capture-sessions", post(api::start_capture_session))
+        .route("/openapi.json", get(docs::openapi_json))
+        .layer(DefaultBodyLimit::max(256 * 1024));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/docs", get(docs::docs_page))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .layer(middleware::from_fn(security_headers))
+        // Spans carry the route template, never the raw URI: query strings may hold tokens.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str());
+            tracing::info_span!("http", method = %req.method(), route = %route)
+        }))
+        .with_state(state)
+}
+
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    resp
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route: see /docs for the API")
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    match s.engine.store().ping().await {
+        Ok(()) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "the database does not answer").into_response()
+        }
+    }
+}

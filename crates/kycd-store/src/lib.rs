@@ -1,0 +1,230 @@
+//! kycd's persistence. Metadata in SQL (SQLite by default, PostgreSQL for several
+//! instances, same code), blobs through `object_store`, always envelope-encrypted.
+//!
+//! Every read of tenant data takes a `TenantId` and filters on it in SQL: there is no
+//! second path to a row. The only lookups without a tenant are by the hash of a secret
+//! the caller holds (API key, start token), which is how the tenant is found.
+
+pub mod crypto;
+mod repo;
+mod schema;
+
+pub use crypto::{CryptoError, DataKey, MasterKey, secret_hash};
+pub use repo::*;
+
+use chrono::{DateTime, TimeZone, Utc};
+use futures::TryStreamExt;
+use object_store::ObjectStore;
+use object_store::path::Path as BlobPath;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Transaction};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("blob store error: {0}")]
+    Blob(#[from] object_store::Error),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("stored record is malformed: {0}")]
+    Corrupt(String),
+    #[error("the pagination cursor is not one this server issued; start again without it")]
+    BadCursor,
+    #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://…")]
+    BadUrl(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct StoreConfig {
+    pub database_url: String,
+    pub blobs: Arc<dyn ObjectStore>,
+    pub master_key: MasterKey,
+}
+
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    blobs: Arc<dyn ObjectStore>,
+    master: MasterKey,
+}
+
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_ms(v: i64) -> Result<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(v)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {v}")))
+}
+
+impl Store {
+    pub async fn open(cfg: StoreConfig) -> Result<Self> {
+        install_default_drivers();
+        let backend = if cfg.database_url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if cfg.database_url.starts_with("postgres://") || cfg.database_url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::BadUrl(cfg.database_url));
+        };
+        let opts = AnyPoolOptions::new();
+        let pool = match backend {
+            // One connection: SQLite has a single writer anyway, and this rules out
+            // "database is locked" between our own connections. Transactions are short
+            // (no blob IO inside one), so it is not the bottleneck.
+            Backend::Sqlite => {
+                opts.max_connections(1)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor;
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&cfg.database_url)
+                    .await?
+            }
+            Backend::Postgres => opts.max_connections(16).connect(&cfg.database_url).await?,
+        };
+        Ok(Self {
+            pool,
+            backend,
+            blobs: cfg.blobs,
+            master: cfg.master_key,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Apply pending migrations; returns how many ran.
+    pub async fn migrate(&self) -> Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS kycd_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        if self.backend == Backend::Postgres {
+            // Two instances starting together must not both migrate.
+            sqlx::query("SELECT pg_advisory_xact_lock(7310475001)").execute(&mut *tx).await?;
+        }
+        let mut ran = 0;
+        for (version, name, statements) in schema::MIGRATIONS {
+            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM kycd_migrations WHERE version = $1")
+                .bind(*version)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if done.is_some() {
+                continue;
+            }
+            for s in *statements {
+                sqlx::query(s).execute(&mut *tx).await?;
+            }
+            sqlx::query("INSERT INTO kycd_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(*version)
+                .bind(*name)
+                .bind(ms(Utc::now()))
+                .execute(&mut *tx)
+                .await?;
+            ran += 1;
+        }
+        tx.commit().await?;
+        Ok(ran)
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn begin(&self) -> Result<Tx<'_>> {
+        Ok(Tx {
+            tx: self.pool.begin().await?,
+            store: self,
+        })
+    }
+
+    pub fn tenant_keys(&self, tenant: &kycd_core::TenantId) -> crypto::TenantKeys {
+        self.master.tenant_keys(tenant)
+    }
+
+    // ----- blobs -------------------------------------------------------------------
+
+    fn blob_path(tenant: &kycd_core::TenantId, file: &kycd_core::FileId) -> String {
+        format!("tenants/{tenant}/files/{file}")
+    }
+
+    /// Encrypt and write a blob; returns (blob key, wrapped data key) to record in SQL.
+    /// Written *before* its row: a crash in between leaves an orphan the sweeper removes.
+    pub async fn put_blob(&self, tenant: &kycd_core::TenantId, file: &kycd_core::FileId, plain: &[u8]) -> Result<(String, String)> {
+        let dk = DataKey::generate();
+        let sealed = dk.seal(file.as_str(), plain);
+        let key = Self::blob_path(tenant, file);
+        self.blobs.put(&BlobPath::from(key.as_str()), sealed.into()).await?;
+        Ok((key, self.tenant_keys(tenant).wrap_data_key(file.as_str(), &dk)))
+    }
+
+    pub async fn get_blob(&self, tenant: &kycd_core::TenantId, file: &kycd_core::FileId, blob_key: &str, wrapped: &str) -> Result<Vec<u8>> {
+        let dk = self.tenant_keys(tenant).unwrap_data_key(file.as_str(), wrapped)?;
+        let sealed = self.blobs.get(&BlobPath::from(blob_key)).await?.bytes().await?;
+        Ok(dk.open(file.as_str(), &sealed)?)
+    }
+
+    pub async fn delete_blob(&self, blob_key: &str) -> Result<()> {
+        match self.blobs.delete(&BlobPath::from(blob_key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Remove blobs that no capture row points to and that are older than `grace`
+    /// (an upload in flight has written its blob but not yet its row). Returns the count.
+    pub async fn sweep_orphan_blobs(&self, now: DateTime<Utc>, grace: chrono::Duration) -> Result<usize> {
+        let listed: Vec<_> = self.blobs.list(Some(&BlobPath::from("tenants"))).try_collect().await?;
+        let mut removed = 0;
+        for meta in listed {
+            if meta.last_modified > now - grace {
+                continue;
+            }
+            let key = meta.location.to_string();
+            let referenced: Option<String> = sqlx::query_scalar("SELECT id FROM captures WHERE blob_key = $1")
+                .bind(&key)
+                .fetch_optional(&self.pool)
+                .await?;
+            if referenced.is_none() {
+                self.delete_blob(&key).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// A database transaction. All repository methods live here, so a use case that writes
+/// a state change and its audit entry does both or neither.
+pub struct Tx<'s> {
+    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) store: &'s Store,
+}
+
+impl Tx<'_> {
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,280 @@
+//! The `kycd` binary: server and operator commands.
+
+mod config;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use config::Config;
+use kycd_core::{ApiKeyId, Mode, Scope, TenantId};
+use kycd_engine::{Engine, SystemClock};
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "kycd", version, about = "Self-hosted identity verification")]
+struct Cli {
+    /// Data directory: SQLite database, encrypted blobs and (by default) the master key.
+    #[arg(long, global = true, env = "KYCD_DATA_DIR", default_value = "./kycd-data")]
+    data_dir: std::path::PathBuf,
+    /// Database URL; default sqlite://DATA_DIR/kycd.db. For several instances: postgres://…
+    #[arg(long, global = true, env = "KYCD_DATABASE_URL")]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (and its background worker).
+    Serve {
+        #[arg(long, env = "KYCD_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Create the first tenant in live mode instead of test mode.
+        #[arg(long)]
+        live: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage tenants (businesses).
+    Tenant {
+        #[command(subcommand)]
+        cmd: TenantCmd,
+    },
+    /// Manage API keys.
+    Apikey {
+        #[command(subcommand)]
+        cmd: ApiKeyCmd,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
+    /// Remove data no longer needed.
+    Purge {
+        /// Remove encrypted blobs that no database row points to (left by a crash mid-upload).
+        #[arg(long)]
+        orphans: bool,
+        /// Keep orphans younger than this, so uploads in flight are not touched.
+        #[arg(long, default_value_t = 3600)]
+        grace_seconds: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCmd {
+    /// Create a tenant with an admin API key (shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        live: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCmd {
+    /// Create an API key (shown once; only its hash is stored).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// integration, reviewer or admin.
+        #[arg(long)]
+        scope: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API key by its id (key_…).
+    Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Walk every tenant's hash chain; exit 1 naming the first broken entry.
+    Verify,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open(cli: &Cli) -> Result<(Config, Arc<Engine>)> {
+    open_with(cli, |_| {}).await
+}
+
+async fn open_with(cli: &Cli, adjust: impl FnOnce(&mut Config)) -> Result<(Config, Arc<Engine>)> {
+    let mut cfg = Config::load(&cli.data_dir, cli.database_url.clone())?;
+    adjust(&mut cfg);
+    let store = cfg.open_store().await?;
+    store.migrate().await.context("applying database migrations")?;
+    let engine = Arc::new(Engine::new(store, cfg.engine.clone(), Arc::new(SystemClock)));
+    Ok((cfg, engine))
+}
+
+fn mode(live: bool) -> Mode {
+    if live { Mode::Live } else { Mode::Test }
+}
+
+async fn run(cli: Cli) -> Result<std::process::ExitCode> {
+    use std::process::ExitCode;
+    match &cli.command {
+        Command::Serve { listen, live } => {
+            config::init_logging();
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}: is another server using it? set --listen or KYCD_LISTEN"))?;
+            let addr = listener.local_addr()?;
+            let (cfg, engine) = open_with(&cli, |c| {
+                if !c.public_url_set {
+                    c.engine.public_url = format!("http://{addr}");
+                }
+            })
+            .await?;
+            serve(cfg, engine, listener, mode(*live)).await?;
+        }
+        Command::Migrate => {
+            let (_, engine) = open(&cli).await?;
+            // open() migrated; a second call reports nothing pending.
+            let ran = engine.store().migrate().await?;
+            println!("database is up to date ({ran} migration(s) were pending)");
+        }
+        Command::Tenant {
+            cmd: TenantCmd::Create { name, live, json },
+        } => {
+            let (_, engine) = open(&cli).await?;
+            let k = engine.create_tenant(name, mode(*live)).await?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::json!({"tenant_id": k.tenant_id, "key_id": k.key_id, "api_key": k.api_key})
+                );
+            } else {
+                println!(
+                    "tenant {} created\nadmin api key: {}\n(shown once: store it now)",
+                    k.tenant_id, k.api_key
+                );
+            }
+        }
+        Command::Tenant {
+            cmd: TenantCmd::List { json },
+        } => {
+            let (_, engine) = open(&cli).await?;
+            let list = engine.list_tenants().await?;
+            if *json {
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|t| serde_json::json!({"tenant_id": t.id, "name": t.name, "mode": t.mode, "created_at": t.created_at}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(v));
+            } else {
+                for t in list {
+                    println!("{}\t{}\t{}", t.id, t.mode.as_str(), t.name);
+                }
+            }
+        }
+        Command::Apikey {
+            cmd: ApiKeyCmd::Create { tenant, scope, json },
+        } => {
+            let tenant: TenantId = tenant.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let Some(scope) = Scope::parse(scope) else {
+                bail!("--scope must be integration, reviewer or admin")
+            };
+            let (_, engine) = open(&cli).await?;
+            let k = engine.create_api_key(&tenant, scope).await?;
+            if *json {
+                println!("{}", serde_json::json!({"key_id": k.key_id, "api_key": k.api_key}));
+            } else {
+                println!("key {} created\napi key: {}\n(shown once: store it now)", k.key_id, k.api_key);
+            }
+        }
+        Command::Apikey {
+            cmd: ApiKeyCmd::Revoke { key_id },
+        } => {
+            let id: ApiKeyId = key_id.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (_, engine) = open(&cli).await?;
+            engine.revoke_api_key(&id).await?;
+            println!("key {id} revoked");
+        }
+        Command::Audit { cmd: AuditCmd::Verify } => {
+            let (_, engine) = open(&cli).await?;
+            let (n, brk) = engine.verify_audit().await?;
+            match brk {
+                None => println!("audit chain ok: {n} entries"),
+                Some(b) => {
+                    println!("audit chain broken: tenant {} entry seq {}: {}", b.tenant_id, b.seq, b.reason);
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Command::Purge { orphans, grace_seconds } => {
+            if !orphans {
+                bail!("say what to purge: --orphans");
+            }
+            let (_, engine) = open(&cli).await?;
+            let n = engine.sweep_orphans(chrono::Duration::seconds((*grace_seconds).max(0))).await?;
+            println!("removed {n} orphan blob(s)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListener, first_mode: Mode) -> Result<()> {
+    if let Some(k) = engine.bootstrap(first_mode).await? {
+        println!("admin api key: {}", k.api_key);
+        eprintln!(
+            "first start: created tenant {} ({} mode); the admin API key above is shown once",
+            k.tenant_id,
+            first_mode.as_str()
+        );
+    }
+    cfg.warn_about_key_placement(&engine).await;
+    let addr = listener.local_addr()?;
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, "kycd serving");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.run_worker(stop_rx).await })
+    };
+    let app = kycd_http::router(engine);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
