@@ -9,7 +9,7 @@ pub use kycd_checks::ImageLimits;
 pub use kycd_store::{AuditBreak, MasterKey, Page, Store, StoreConfig, StoreError};
 pub use object_store::{ObjectStore, local::LocalFileSystem};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use kycd_checks::ImageError;
 use kycd_core::*;
 use kycd_store::{ApiKeyRecord, Cursor, StoredBlob, Tx, secret_hash};
@@ -157,8 +157,9 @@ impl Engine {
         &self.cfg
     }
 
+    /// Millisecond precision: what the store keeps, so a created object reads back equal.
     fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        self.clock.now().trunc_subsecs(3)
     }
 
     // ----- tenants and keys (operator) ----------------------------------------------

@@ -64,8 +64,16 @@ pub fn router(engine: Arc<Engine>) -> Router {
 }
 
 async fn security_headers(req: Request, next: Next) -> Response {
+    let has_body = req.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0")
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
     let mut resp = next.run(req).await;
+    let failed = resp.status().is_client_error() || resp.status().is_server_error();
     let h = resp.headers_mut();
+    // An error may be answered before the body was read (bad key, bad query); the
+    // connection then cannot be reused, so say so instead of dropping it under the client.
+    if has_body && failed {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));

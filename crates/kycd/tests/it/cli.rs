@@ -1,0 +1,126 @@
+//! The operator CLI: tenants, keys, migrations and the audit chain.
+
+use crate::flow::{approve, session_to_review, verification_body};
+use crate::harness::{Server, on_postgres, str_field};
+use serde_json::Value;
+
+fn is_key(k: &str, mode: &str) -> bool {
+    k.strip_prefix(&format!("kycd_{mode}_"))
+        .is_some_and(|rest| rest.len() >= 32 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+#[tokio::test]
+async fn tenant_and_apikey_commands() {
+    let s = Server::start().await;
+    assert!(is_key(&s.admin_key, "test"), "first start is in test mode: {}", s.admin_key);
+
+    s.cli(&["migrate"]).await.success();
+
+    let out = s.cli(&["tenant", "create", "--name", "Test Co", "--json"]).await.success_json();
+    let obj = out.as_object().unwrap_or_else(|| panic!("{out}"));
+    for f in ["tenant_id", "api_key", "key_id"] {
+        assert!(obj.get(f).is_some_and(Value::is_string), "tenant create --json has {f}: {out}");
+    }
+    let test_key = str_field(&out, "api_key");
+    assert!(str_field(&out, "key_id").starts_with("key_"), "{out}");
+    assert!(is_key(&test_key, "test"), "default tenant is test mode: {test_key}");
+    let tid = str_field(&out, "tenant_id");
+
+    let live = s
+        .cli(&["tenant", "create", "--name", "Live Co", "--live", "--json"])
+        .await
+        .success_json();
+    let live = crate::harness::TenantKeys {
+        tenant_id: str_field(&live, "tenant_id"),
+        api_key: str_field(&live, "api_key"),
+        key_id: str_field(&live, "key_id"),
+    };
+    let live_key = live.api_key.clone();
+    assert!(live.key_id.starts_with("key_"), "{live:?}");
+    assert!(is_key(&live_key, "live"), "--live gives a live key: {live_key}");
+    assert_ne!(live.tenant_id, tid);
+
+    let list = s.cli(&["tenant", "list", "--json"]).await.success_json();
+    let txt = list.to_string();
+    assert!(txt.contains(&tid) && txt.contains(&live.tenant_id), "tenant list: {list}");
+    assert!(!txt.contains(&test_key), "tenant list never shows keys: {list}");
+
+    // Keys work, each in its own tenant.
+    let t = s.client_for(&test_key);
+    let v = crate::flow::create_verification(&t, &verification_body("Cli Person", "cli@example.org")).await;
+    s.client_for(&live_key)
+        .get(&format!("/v1/verifications/{}", str_field(&v, "id")))
+        .await
+        .problem(404, "not-found");
+
+    for scope in ["integration", "reviewer", "admin"] {
+        let k = s
+            .cli(&["apikey", "create", "--tenant", &tid, "--scope", scope, "--json"])
+            .await
+            .success_json();
+        assert!(str_field(&k, "key_id").len() > 4, "{k}");
+        let key = str_field(&k, "api_key");
+        assert!(is_key(&key, "test"), "{key}");
+        s.client_for(&key).get("/v1/verifications").await.ok();
+    }
+    let bad = s
+        .cli(&["apikey", "create", "--tenant", &tid, "--scope", "superuser", "--json"])
+        .await;
+    assert_ne!(bad.code, Some(0), "an unknown scope is refused: {bad:?}");
+    let bad = s.cli(&["apikey", "revoke", "key_doesNotExist0000000000000"]).await;
+    assert_ne!(bad.code, Some(0), "revoking an unknown key fails: {bad:?}");
+}
+
+#[tokio::test]
+async fn audit_verify_detects_tampering() {
+    let mut s = Server::start().await;
+    let api = s.admin();
+    let sess = session_to_review(&api, &verification_body("Audit Person", "audit@example.org"), 91).await;
+    approve(&api, &sess.vid).await;
+    api.get(&format!("/v1/verifications/{}/report", sess.vid)).await.ok();
+
+    let ok = s.cli(&["audit", "verify"]).await;
+    ok.success();
+    let line = ok
+        .stdout
+        .lines()
+        .find(|l| l.contains("audit chain ok: "))
+        .unwrap_or_else(|| panic!("audit verify prints 'audit chain ok: N entries': {}", ok.all_output()));
+    let n: u64 = line
+        .split("audit chain ok: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("entry count in {line:?}"));
+    assert!(n >= 10, "a full session writes many audit entries, got {n}");
+
+    s.stop().await;
+    {
+        use sqlx::{Connection, Executor};
+        let sql = "UPDATE audit_entries SET action = 'x' WHERE seq = 2";
+        if on_postgres() {
+            let url = s.inst.db_url.clone().unwrap();
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            let r = c.execute(sql).await.unwrap();
+            assert!(r.rows_affected() >= 1);
+            c.close().await.unwrap();
+        } else {
+            let db = s.data_dir().join("kycd.db");
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .unwrap();
+            let r = c.execute(sql).await.unwrap();
+            assert!(r.rows_affected() >= 1);
+            c.close().await.unwrap();
+        }
+    }
+    let broken = s.cli(&["audit", "verify"]).await;
+    assert!(
+        broken.code.is_some_and(|c| c != 0),
+        "audit verify must fail on a tampered chain: {broken:?}"
+    );
+    let all = broken.all_output();
+    assert!(all.contains("audit chain broken"), "{all}");
+    assert!(all.contains("seq 2"), "names the broken entry: {all}");
+    assert!(all.contains("ten_"), "names the tenant: {all}");
+}

@@ -1,0 +1,20 @@
+//! Black-box integration suite: every test spawns the real `kycd` binary with a fresh data
+//! directory (SQLite by default; a fresh PostgreSQL database per server when
+//! `KYCD_TEST_DATABASE_URL` is set) and talks to it over HTTP and the CLI.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+mod flow;
+
+mod anonymize;
+mod bad_input;
+mod cancel;
+mod cli;
+mod crash;
+mod lifecycle;
+mod logs;
+mod openapi;
+mod start_token;
+mod storage;
+mod tenancy;

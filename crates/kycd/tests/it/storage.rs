@@ -1,0 +1,84 @@
+//! Encryption at rest: after a full session no file under the data directory holds the
+//! applicant's name or email, or any run of the uploaded image's bytes.
+
+use crate::flow::{approve, create_verification, session_to_review, upload};
+use crate::harness::{Server, files_under, jpeg, on_postgres, str_field};
+use serde_json::json;
+
+#[tokio::test]
+async fn nothing_personal_or_uploaded_is_stored_in_clear() {
+    let mut s = Server::start().await;
+    let api = s.admin();
+    let name = "Zebulon Quackenbush";
+    let email = "zebulon.quackenbush@example.org";
+    let body = json!({
+        "applicant": {"full_name": name, "email": email, "phone_country_code": "+44", "phone_number": "7700900777"},
+        "declared_data": {"full_name": name, "document_number": "QZB99887766"},
+        "state": "quackenbush-state"
+    });
+    let sess = session_to_review(&api, &body, 71).await;
+    let vid = sess.vid.clone();
+    approve(&api, &vid).await;
+    // Reads (files, report) happen too.
+    for (_, id, _) in &sess.files {
+        api.get(&format!("/v1/files/{id}")).await.expect(200);
+    }
+    api.get(&format!("/v1/verifications/{vid}/report")).await.ok();
+    // A second, distinctive upload left in a verification that is still open.
+    let distinctive = jpeg(1400, 900, 0xDEC0DE);
+    let v2 = create_verification(&api, &body).await;
+    let v2id = str_field(&v2, "id");
+    upload(&api, &v2id, "document_front", "image/jpeg", &distinctive).await;
+    let mut uploads: Vec<(String, Vec<u8>)> = sess.files.iter().map(|(k, _, b)| (k.clone(), b.clone())).collect();
+    uploads.push(("distinctive document".into(), distinctive));
+    s.stop().await;
+
+    let dir = s.data_dir().to_path_buf();
+    let files = files_under(&dir);
+    assert!(!files.is_empty());
+    let has_sqlite = files.iter().any(|f| f.file_name().is_some_and(|n| n == "kycd.db"));
+    if on_postgres() {
+        assert!(!has_sqlite, "on PostgreSQL no SQLite database is made: {files:?}");
+    } else {
+        assert!(has_sqlite, "the SQLite database is in the data dir: {files:?}");
+    }
+    let blob_files = files.iter().filter(|f| f.starts_with(dir.join("blobs"))).count();
+    assert!(blob_files >= 3, "the uploads are blobs under DATA_DIR/blobs: {files:?}");
+
+    // Needles: PII strings and 64-byte windows from several offsets of every upload.
+    let mut needles: Vec<(String, Vec<u8>)> = vec![
+        ("name".into(), name.as_bytes().to_vec()),
+        ("email".into(), email.as_bytes().to_vec()),
+        ("email local part".into(), b"zebulon.quackenbush".to_vec()),
+        ("surname".into(), b"Quackenbush".to_vec()),
+        ("document number".into(), b"QZB99887766".to_vec()),
+        ("phone".into(), b"7700900777".to_vec()),
+        ("state".into(), b"quackenbush-state".to_vec()),
+    ];
+    for (kind, bytes) in &uploads {
+        let n = bytes.len();
+        for off in [700, n / 5, n / 3, n / 2, 2 * n / 3, 4 * n / 5, n - 128] {
+            needles.push((format!("{kind} bytes [{off}..{}]", off + 64), bytes[off..off + 64].to_vec()));
+        }
+    }
+    let mut found = Vec::new();
+    for f in &files {
+        let hay = std::fs::read(f).unwrap_or_else(|e| panic!("read {}: {e}", f.display()));
+        for (what, needle) in &needles {
+            if memchr::memmem::find(&hay, needle).is_some() {
+                found.push(format!("{} contains the {what}", f.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "stored in clear:\n{}", found.join("\n"));
+}
+
+#[tokio::test]
+async fn master_key_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Server::start().await;
+    let path = s.data_dir().join("master.key");
+    let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "master key mode");
+    assert!(meta.len() > 0, "master key is not empty");
+}
