@@ -2,6 +2,7 @@
 //! method takes the caller (`Principal`) and works inside the caller's tenant only.
 
 mod error;
+pub mod evidence;
 mod worker;
 
 pub use error::{EngineError, Result};
@@ -38,6 +39,8 @@ pub struct EngineConfig {
     /// Fault injection for the crash-consistency test: abort the process right after an
     /// upload's blob is written and before its row is committed. Never set in production.
     pub crash_after_blob_write: bool,
+    /// `iss` of evidence tokens: this instance's public URL unless set.
+    pub evidence_issuer: String,
 }
 
 impl Default for EngineConfig {
@@ -49,6 +52,7 @@ impl Default for EngineConfig {
             image_limits: ImageLimits::default(),
             max_upload_bytes: 15 * 1024 * 1024,
             crash_after_blob_write: false,
+            evidence_issuer: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -63,7 +67,7 @@ pub struct Principal {
 }
 
 impl Principal {
-    fn actor(&self) -> Actor {
+    pub(crate) fn actor(&self) -> Actor {
         Actor::ApiKey(self.key_id.clone())
     }
     fn require_write(&self) -> Result<()> {
@@ -158,7 +162,7 @@ impl Engine {
     }
 
     /// Millisecond precision: what the store keeps, so a created object reads back equal.
-    fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         self.clock.now().trunc_subsecs(3)
     }
 

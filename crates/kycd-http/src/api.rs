@@ -301,3 +301,78 @@ pub async fn start_capture_session(
         verification_id: a.verification_id.to_string(),
     }))
 }
+
+fn download(bytes: impl Into<axum::body::Body>, content_type: &'static str, filename: &str) -> Response {
+    let mut resp = Response::new(bytes.into());
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+#[utoipa::path(get, path = "/v1/verifications/{id}/report.pdf", tag = "evidence", params(("id" = String, Path, description = ID)),
+    responses((status = 200, description = "A4 PDF report", content_type = "application/pdf"), (status = 404, body = Problem), (status = 410, body = Problem)))]
+pub async fn report_pdf(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    let ex = s
+        .engine
+        .evidence_export(&p, &path_id(&id, "verification")?, "evidence.pdf.read")
+        .await?;
+    let pdf = s.engine.render_pdf(&ex).await?;
+    Ok(download(pdf, "application/pdf", &format!("{}-report.pdf", ex.verification_id())))
+}
+
+#[utoipa::path(get, path = "/v1/verifications/{id}/evidence.jwt", tag = "evidence", params(("id" = String, Path, description = ID)),
+    responses((status = 200, description = "compact JWS (ES256, typ kycd-evidence+jwt)", content_type = "application/jwt"), (status = 404, body = Problem), (status = 410, body = Problem)))]
+pub async fn evidence_jwt(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    let ex = s
+        .engine
+        .evidence_export(&p, &path_id(&id, "verification")?, "evidence.jwt.read")
+        .await?;
+    let jwt = s.engine.evidence_jwt(&ex).await?;
+    let mut resp = jwt.into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwt"));
+    Ok(resp)
+}
+
+#[utoipa::path(get, path = "/v1/verifications/{id}/evidence.zip", tag = "evidence", params(("id" = String, Path, description = ID)),
+    responses((status = 200, description = "streamed ZIP: report.json, report.pdf, images/, manifest.json, evidence.jwt", content_type = "application/zip"),
+        (status = 404, body = Problem), (status = 410, body = Problem)))]
+pub async fn evidence_zip(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    let ex = s
+        .engine
+        .evidence_export(&p, &path_id(&id, "verification")?, "evidence.zip.read")
+        .await?;
+    let name = format!("{}-evidence.zip", ex.verification_id());
+    let rx = s.engine.stream_evidence_zip(ex).await?;
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Ok(download(axum::body::Body::from_stream(stream), "application/zip", &name))
+}
+
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "evidence", security(()),
+    responses((status = 200, description = "public keys of every tenant's evidence signing keys (current and retired)")))]
+pub async fn jwks_all(State(s): State<AppState>) -> ApiResult<Response> {
+    jwks_response(s.engine.jwks(None).await?)
+}
+
+#[utoipa::path(get, path = "/.well-known/jwks/{tenant_id}", tag = "evidence", security(()), params(("tenant_id" = String, Path, description = "ten_…")),
+    responses((status = 200, description = "one tenant's evidence public keys"), (status = 404, body = Problem)))]
+pub async fn jwks_tenant(State(s): State<AppState>, Path(tenant): Path<String>) -> ApiResult<Response> {
+    let tenant: TenantId = path_id(&tenant, "tenant")?;
+    let jwks = s.engine.jwks(Some(&tenant)).await?;
+    if jwks["keys"].as_array().is_none_or(|k| k.is_empty()) {
+        return Err(ApiError::not_found("signing keys for this tenant"));
+    }
+    jwks_response(jwks)
+}
+
+fn jwks_response(v: serde_json::Value) -> ApiResult<Response> {
+    let mut resp = Json(v).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    Ok(resp)
+}

@@ -19,6 +19,7 @@ use utoipa::OpenApi;
         api::upload_capture, api::list_captures, api::get_file,
         api::submit, api::review, api::report, api::anonymize, api::delete_verification,
         api::start_capture_session,
+        api::report_pdf, api::evidence_jwt, api::evidence_zip, api::jwks_all, api::jwks_tenant,
     ),
     components(schemas(
         ApplicantInput, ApplicantView, ApplicantList, DeclaredDataDto, ReferenceInput, CreateVerificationRequest,

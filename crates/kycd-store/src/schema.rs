@@ -2,16 +2,17 @@
 //! columns, no engine-specific types, so the same queries run on both through sqlx's Any
 //! driver. Each step runs once, recorded in `kycd_migrations`.
 
-pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
-    1,
-    "initial schema",
-    &[
-        "CREATE TABLE tenants (
+pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
+    (
+        1,
+        "initial schema",
+        &[
+            "CREATE TABLE tenants (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL,
             mode TEXT NOT NULL,
             created_at BIGINT NOT NULL)",
-        "CREATE TABLE api_keys (
+            "CREATE TABLE api_keys (
             id TEXT PRIMARY KEY,
             tenant_id TEXT NOT NULL REFERENCES tenants(id),
             key_hash TEXT NOT NULL UNIQUE,
@@ -19,7 +20,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
             mode TEXT NOT NULL,
             created_at BIGINT NOT NULL,
             revoked_at BIGINT)",
-        "CREATE TABLE applicants (
+            "CREATE TABLE applicants (
             id TEXT PRIMARY KEY,
             tenant_id TEXT NOT NULL REFERENCES tenants(id),
             external_id_enc TEXT,
@@ -30,11 +31,11 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
             redacted BIGINT NOT NULL DEFAULT 0,
             created_at BIGINT NOT NULL,
             updated_at BIGINT NOT NULL)",
-        "CREATE INDEX applicants_list ON applicants (tenant_id, created_at, id)",
-        "CREATE INDEX applicants_email ON applicants (tenant_id, email_bidx)",
-        "CREATE INDEX applicants_phone ON applicants (tenant_id, phone_bidx)",
-        "CREATE INDEX applicants_external ON applicants (tenant_id, external_id_bidx)",
-        "CREATE TABLE verifications (
+            "CREATE INDEX applicants_list ON applicants (tenant_id, created_at, id)",
+            "CREATE INDEX applicants_email ON applicants (tenant_id, email_bidx)",
+            "CREATE INDEX applicants_phone ON applicants (tenant_id, phone_bidx)",
+            "CREATE INDEX applicants_external ON applicants (tenant_id, external_id_bidx)",
+            "CREATE TABLE verifications (
             id TEXT PRIMARY KEY,
             tenant_id TEXT NOT NULL REFERENCES tenants(id),
             applicant_id TEXT NOT NULL REFERENCES applicants(id),
@@ -51,10 +52,10 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
             redacted BIGINT NOT NULL DEFAULT 0,
             created_at BIGINT NOT NULL,
             updated_at BIGINT NOT NULL)",
-        "CREATE INDEX verifications_list ON verifications (tenant_id, created_at, id)",
-        "CREATE INDEX verifications_status ON verifications (tenant_id, status, created_at)",
-        "CREATE INDEX verifications_ref ON verifications (tenant_id, ref_document_id)",
-        "CREATE TABLE attempts (
+            "CREATE INDEX verifications_list ON verifications (tenant_id, created_at, id)",
+            "CREATE INDEX verifications_status ON verifications (tenant_id, status, created_at)",
+            "CREATE INDEX verifications_ref ON verifications (tenant_id, ref_document_id)",
+            "CREATE TABLE attempts (
             id TEXT PRIMARY KEY,
             tenant_id TEXT NOT NULL REFERENCES tenants(id),
             verification_id TEXT NOT NULL REFERENCES verifications(id) ON DELETE CASCADE,
@@ -65,8 +66,8 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
             client_json TEXT NOT NULL,
             created_at BIGINT NOT NULL,
             updated_at BIGINT NOT NULL)",
-        "CREATE INDEX attempts_verification ON attempts (tenant_id, verification_id, created_at)",
-        "CREATE TABLE captures (
+            "CREATE INDEX attempts_verification ON attempts (tenant_id, verification_id, created_at)",
+            "CREATE TABLE captures (
             id TEXT PRIMARY KEY,
             tenant_id TEXT NOT NULL REFERENCES tenants(id),
             verification_id TEXT NOT NULL REFERENCES verifications(id) ON DELETE CASCADE,
@@ -79,12 +80,12 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
             blob_key TEXT,
             wrapped_key TEXT,
             created_at BIGINT NOT NULL)",
-        "CREATE INDEX captures_verification ON captures (tenant_id, verification_id, created_at)",
-        "CREATE TABLE audit_heads (
+            "CREATE INDEX captures_verification ON captures (tenant_id, verification_id, created_at)",
+            "CREATE TABLE audit_heads (
             tenant_id TEXT PRIMARY KEY,
             seq BIGINT NOT NULL,
             hash TEXT NOT NULL)",
-        "CREATE TABLE audit_entries (
+            "CREATE TABLE audit_entries (
             tenant_id TEXT NOT NULL,
             seq BIGINT NOT NULL,
             at BIGINT NOT NULL,
@@ -94,8 +95,8 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
             prev_hash TEXT NOT NULL,
             hash TEXT NOT NULL,
             PRIMARY KEY (tenant_id, seq))",
-        "CREATE INDEX audit_object ON audit_entries (tenant_id, object_id, seq)",
-        "CREATE TABLE jobs (
+            "CREATE INDEX audit_object ON audit_entries (tenant_id, object_id, seq)",
+            "CREATE TABLE jobs (
             id TEXT PRIMARY KEY,
             tenant_id TEXT NOT NULL,
             kind TEXT NOT NULL,
@@ -107,6 +108,22 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
             last_error TEXT,
             created_at BIGINT NOT NULL,
             updated_at BIGINT NOT NULL)",
-        "CREATE INDEX jobs_ready ON jobs (status, run_at)",
-    ],
-)];
+            "CREATE INDEX jobs_ready ON jobs (status, run_at)",
+        ],
+    ),
+    (
+        2,
+        "evidence signing keys",
+        &[
+            "CREATE TABLE signing_keys (
+            kid TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            alg TEXT NOT NULL,
+            private_enc TEXT NOT NULL,
+            public_jwk TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            retired_at BIGINT)",
+            "CREATE INDEX signing_keys_tenant ON signing_keys (tenant_id, created_at)",
+        ],
+    ),
+];

@@ -16,6 +16,8 @@ pub struct Config {
     pub master_key_external: bool,
     /// KYCD_PUBLIC_URL was given; otherwise `serve` uses the address it listens on.
     pub public_url_set: bool,
+    /// KYCD_EVIDENCE_ISSUER was given; otherwise evidence tokens name the public URL.
+    pub evidence_issuer_set: bool,
     pub engine: EngineConfig,
 }
 
@@ -49,6 +51,8 @@ impl Config {
                 .parse()
                 .with_context(|| format!("KYCD_MAX_UPLOAD_BYTES must be a number of bytes, got '{v}'"))?;
         }
+        let evidence_issuer_set = env("KYCD_EVIDENCE_ISSUER").is_some();
+        engine.evidence_issuer = env("KYCD_EVIDENCE_ISSUER").unwrap_or_else(|| engine.public_url.clone());
         engine.crash_after_blob_write = env_flag("KYCD_FAULT_CRASH_AFTER_BLOB_WRITE");
         Ok(Self {
             data_dir,
@@ -56,6 +60,7 @@ impl Config {
             master_key_file,
             master_key_external,
             public_url_set,
+            evidence_issuer_set,
             engine,
         })
     }

@@ -49,6 +49,16 @@ enum Command {
         #[command(subcommand)]
         cmd: AuditCmd,
     },
+    /// Evidence archives.
+    Evidence {
+        #[command(subcommand)]
+        cmd: EvidenceCmd,
+    },
+    /// Evidence signing keys.
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
     /// Remove data no longer needed.
     Purge {
         /// Remove encrypted blobs that no database row points to (left by a crash mid-upload).
@@ -91,6 +101,28 @@ enum ApiKeyCmd {
     },
     /// Revoke an API key by its id (key_…).
     Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+enum EvidenceCmd {
+    /// Check an evidence archive offline: JWT signature, and every file's SHA-256 against
+    /// the JWT and the manifest. Exit 0 when verified, 1 naming each file that is not.
+    Verify {
+        archive: std::path::PathBuf,
+        /// The public keys: a JWKS file, or an http:// URL (e.g. http://host/.well-known/jwks.json).
+        /// Default: the keys in this data directory's database.
+        #[arg(long)]
+        jwks: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Start signing a tenant's evidence with a new key; old keys stay published.
+    Rotate {
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -146,6 +178,9 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             let (cfg, engine) = open_with(&cli, |c| {
                 if !c.public_url_set {
                     c.engine.public_url = format!("http://{addr}");
+                }
+                if !c.evidence_issuer_set {
+                    c.engine.evidence_issuer = c.engine.public_url.clone();
                 }
             })
             .await?;
@@ -225,6 +260,32 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 }
             }
         }
+        Command::Evidence {
+            cmd: EvidenceCmd::Verify { archive, jwks },
+        } => {
+            let jwks = match jwks {
+                Some(src) => load_jwks(src).await?,
+                None => open(&cli).await?.1.jwks(None).await?,
+            };
+            match kycd_engine::evidence::verify_archive(archive, &jwks) {
+                Ok(verdict) => println!("{verdict}"),
+                Err(e) => {
+                    println!("{e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Command::Keys {
+            cmd: KeysCmd::Rotate { tenant },
+        } => {
+            let tenant: TenantId = tenant.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (_, engine) = open(&cli).await?;
+            let signer = engine.rotate_signing_key(&tenant).await?;
+            println!(
+                "tenant {tenant} now signs evidence with key {}; earlier keys stay in the JWKS",
+                signer.kid()
+            );
+        }
         Command::Purge { orphans, grace_seconds } => {
             if !orphans {
                 bail!("say what to purge: --orphans");
@@ -235,6 +296,26 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A JWKS from a file or an http:// URL.
+async fn load_jwks(src: &str) -> Result<serde_json::Value> {
+    let text = if src.starts_with("http://") || src.starts_with("https://") {
+        let resp = reqwest::get(src)
+            .await
+            .with_context(|| format!("cannot fetch the JWKS from {src}; download it and pass the file instead"))?;
+        if !resp.status().is_success() {
+            bail!("fetching the JWKS from {src} answered {}", resp.status());
+        }
+        resp.text().await?
+    } else {
+        std::fs::read_to_string(src).with_context(|| format!("cannot read the JWKS file {src}"))?
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{src} is not JSON"))?;
+    if !v.get("keys").is_some_and(|k| k.is_array()) {
+        bail!("{src} is not a JWKS: it needs a \"keys\" array");
+    }
+    Ok(v)
 }
 
 async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListener, first_mode: Mode) -> Result<()> {

@@ -472,6 +472,18 @@ impl Resp {
         self.json()
     }
 
+    /// Assert a 2xx answer and return its bytes.
+    pub fn ok_bytes(&self) -> Vec<u8> {
+        assert!(
+            (200..300).contains(&self.status),
+            "{}: expected success, got {} {}",
+            self.what,
+            self.status,
+            self.text()
+        );
+        self.body.clone()
+    }
+
     pub fn expect(&self, status: u16) -> &Self {
         assert_eq!(
             self.status,
