@@ -1,10 +1,28 @@
 //! kycd's CPU pipeline. Sync and deterministic: bytes and limits in, typed results out.
-//! Knows nothing of HTTP, the database or the clock.
+//! Knows nothing of HTTP, the database or the clock (dates are parameters).
+//!
+//! - [`decode`]: sniff, limits, EXIF orientation, the shared greyscale working copy.
+//! - [`quality`]: image-quality figures and feedback codes.
+//! - [`mrz`]: ICAO 9303 machine-readable zones (TD1, TD2, TD3, MRV-A, MRV-B).
+//! - [`aamva`]: the AAMVA DL/ID barcode payload (PDF417 on North American cards).
+//! - [`barcode`]: reading that PDF417 barcode from a photo (rxing, with skew retries);
+//!   [`synth_barcode`]: synthetic licence backs with their ground truth.
+//! - [`rules`]: document rules (expiry, age, policy, cross-source consistency).
+//! - [`ocr`] and [`mrz_read`]: PP-OCR text detection/recognition (rten) and the MRZ
+//!   reader built on it; [`synth_doc`]: synthetic documents photographed, its ground truth.
 
-use image::{ImageFormat, ImageReader, Limits};
+pub mod aamva;
+pub mod decode;
+pub mod mrz;
+pub mod names;
+pub mod quality;
+pub mod rules;
+pub mod synth;
+
+use image::ImageFormat;
 use kycd_core::{CaptureFeedback, CaptureKind, MediaType};
+pub use quality::{FeedbackCode, ImageMeasures, Metric, QualityReport};
 use sha2::{Digest, Sha256};
-use std::io::Cursor;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ImageLimits {
@@ -44,11 +62,14 @@ pub enum ImageError {
 }
 
 /// What decoding a capture established.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ImageInfo {
     pub media_type: MediaType,
+    /// Dimensions as the person sees the image (EXIF orientation applied).
     pub width: u32,
     pub height: u32,
+    /// Quality figures measured on the working copy; `None` when only the header was read.
+    pub measures: Option<ImageMeasures>,
 }
 
 /// The media type, from the bytes alone (a declared Content-Type or file name is never trusted).
@@ -64,46 +85,18 @@ pub fn sniff(bytes: &[u8]) -> Result<MediaType, ImageError> {
     }
 }
 
-fn format_of(m: MediaType) -> ImageFormat {
-    match m {
-        MediaType::Jpeg => ImageFormat::Jpeg,
-        MediaType::Png => ImageFormat::Png,
-        MediaType::Webp => ImageFormat::WebP,
-    }
-}
-
 /// Check the declared dimensions before allocating anything (decompression bombs), then
-/// decode fully so truncated or damaged files are refused at upload, not at processing.
+/// decode fully so truncated or damaged files are refused at upload, not at processing,
+/// and measure the quality figures on the working copy made along the way.
 pub fn inspect(bytes: &[u8], limits: ImageLimits) -> Result<ImageInfo, ImageError> {
-    let media_type = sniff(bytes)?;
-    let reader = ImageReader::with_format(Cursor::new(bytes), format_of(media_type));
-    let (width, height) = reader.into_dimensions().map_err(|e| ImageError::Corrupt(e.to_string()))?;
-    if width == 0
-        || height == 0
-        || width > limits.max_side
-        || height > limits.max_side
-        || u64::from(width) * u64::from(height) > limits.max_pixels
-    {
-        return Err(ImageError::TooManyPixels {
-            width,
-            height,
-            max_side: limits.max_side,
-            max_pixels: limits.max_pixels,
-        });
-    }
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format_of(media_type));
-    let mut lim = Limits::default();
-    lim.max_image_width = Some(limits.max_side);
-    lim.max_image_height = Some(limits.max_side);
-    // RGBA8 of the largest accepted image, plus decoder scratch.
-    lim.max_alloc = Some(limits.max_pixels.saturating_mul(4).saturating_add(64 << 20));
-    reader.limits(lim);
-    reader.decode().map_err(|e| ImageError::Corrupt(e.to_string()))?;
-    // The JPEG decoder fills a cut-off scan with grey instead of failing; refuse it here.
-    if media_type == MediaType::Jpeg && !jpeg_is_complete(bytes) {
-        return Err(ImageError::Corrupt("the JPEG ends before its end-of-image marker".into()));
-    }
-    Ok(ImageInfo { media_type, width, height })
+    let d = decode::decode(bytes, limits)?;
+    let (width, height) = d.upright_dimensions();
+    Ok(ImageInfo {
+        media_type: d.media_type,
+        width,
+        height,
+        measures: Some(quality::measure(&d.work)),
+    })
 }
 
 /// Whether a JPEG's segments and entropy-coded scans run through to an EOI marker.
@@ -155,31 +148,22 @@ pub fn jpeg_is_complete(b: &[u8]) -> bool {
     }
 }
 
-/// Feedback shown to the person right after a capture.
+/// The quality verdict on a capture (see [`quality::assess`]).
+pub fn quality_report(kind: CaptureKind, info: &ImageInfo) -> QualityReport {
+    quality::assess(kind, info.width, info.height, info.measures.as_ref())
+}
+
+/// Feedback shown to the person right after a capture: the quality codes (`issues`), and
+/// what to do about them in plain words. `accepted` is false when any code other than
+/// `face_not_checked` is raised.
 pub fn capture_feedback(kind: CaptureKind, info: &ImageInfo) -> CaptureFeedback {
-    let short = info.width.min(info.height);
-    let min_short = match kind {
-        CaptureKind::DocumentFront | CaptureKind::DocumentBack => 600,
-        CaptureKind::Selfie => 320,
-    };
-    let mut issues = Vec::new();
-    if short < min_short {
-        issues.push("low_resolution".to_owned());
-    }
-    let message = if issues.is_empty() {
-        "Looks good.".to_owned()
-    } else {
-        format!(
-            "The image is only {}×{} pixels; move closer or use a better camera.",
-            info.width, info.height
-        )
-    };
+    let report = quality_report(kind, info);
     CaptureFeedback {
         width: info.width,
         height: info.height,
-        accepted: issues.is_empty(),
-        issues,
-        message,
+        accepted: report.accepted(),
+        issues: report.codes.iter().map(|c| c.as_str().to_owned()).collect(),
+        message: report.message(),
     }
 }
 
@@ -192,6 +176,7 @@ mod tests {
     use super::*;
     use image::{ImageBuffer, Rgb};
     use proptest::prelude::*;
+    use std::io::Cursor;
 
     fn encode(w: u32, h: u32, fmt: ImageFormat) -> Vec<u8> {
         let img = ImageBuffer::from_fn(w, h, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 128u8]));
@@ -204,14 +189,8 @@ mod tests {
     fn accepts_real_images_and_reports_dimensions() {
         for (fmt, mt) in [(ImageFormat::Jpeg, MediaType::Jpeg), (ImageFormat::Png, MediaType::Png)] {
             let info = inspect(&encode(800, 600, fmt), ImageLimits::default()).unwrap();
-            assert_eq!(
-                info,
-                ImageInfo {
-                    media_type: mt,
-                    width: 800,
-                    height: 600
-                }
-            );
+            assert_eq!((info.media_type, info.width, info.height), (mt, 800, 600));
+            assert!(info.measures.is_some());
         }
     }
 
@@ -236,10 +215,36 @@ mod tests {
             media_type: MediaType::Jpeg,
             width: 320,
             height: 240,
+            measures: None,
         };
         let fb = capture_feedback(CaptureKind::DocumentFront, &info);
         assert!(!fb.accepted);
         assert_eq!(fb.issues, vec!["low_resolution"]);
+    }
+
+    #[test]
+    fn feedback_for_synthetic_captures_end_to_end() {
+        use crate::synth::{Scene, jpeg};
+        let good = Scene {
+            width: 2000,
+            height: 1500,
+            ..Scene::default()
+        };
+        let info = inspect(&jpeg(&good, 90), ImageLimits::default()).unwrap();
+        let fb = capture_feedback(CaptureKind::DocumentFront, &info);
+        assert!(fb.accepted, "{fb:?}");
+        assert_eq!(fb.message, "Looks good.");
+        let blurred = Scene { blur: 8, ..good };
+        let fb = capture_feedback(
+            CaptureKind::DocumentFront,
+            &inspect(&jpeg(&blurred, 90), ImageLimits::default()).unwrap(),
+        );
+        assert!(!fb.accepted);
+        assert!(fb.issues.contains(&"blurry".to_owned()), "{fb:?}");
+        assert!(fb.message.contains("blurry"));
+        let selfie = capture_feedback(CaptureKind::Selfie, &info);
+        assert!(selfie.accepted);
+        assert_eq!(selfie.issues, vec!["face_not_checked"]);
     }
 
     #[test]
@@ -266,6 +271,15 @@ mod tests {
         #[test]
         fn inspect_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
             let _ = inspect(&bytes, ImageLimits::default());
+        }
+
+        #[test]
+        fn inspect_never_panics_on_mutated_jpeg(idx in 0usize..100_000, val in any::<u8>(), cut in 0usize..100_000) {
+            let mut jpeg = encode(96, 64, ImageFormat::Jpeg);
+            let i = idx % jpeg.len();
+            jpeg[i] = val;
+            jpeg.truncate((cut % jpeg.len()).max(4));
+            let _ = inspect(&jpeg, ImageLimits::default());
         }
 
         #[test]

@@ -89,6 +89,12 @@ typed_id!(/// A stored capture (image).
     FileId, "file_", "file");
 typed_id!(/// A background job.
     JobId, "job_", "job");
+typed_id!(/// A webhook endpoint of a tenant.
+    WebhookEndpointId, "we_", "webhook endpoint");
+typed_id!(/// An event (stable across delivery retries: the `webhook-id` header).
+    EventId, "evt_", "event");
+typed_id!(/// One delivery of an event to an endpoint.
+    DeliveryId, "whd_", "webhook delivery");
 
 #[cfg(test)]
 mod tests {

@@ -7,9 +7,11 @@ pub mod model;
 pub mod pii;
 pub mod policy;
 pub mod status;
+pub mod webhook;
 
 pub use ids::*;
 pub use model::*;
 pub use pii::*;
 pub use policy::*;
 pub use status::*;
+pub use webhook::*;

@@ -1,8 +1,13 @@
 //! kycd's use cases: the one place that combines the store and the checks. Every public
 //! method takes the caller (`Principal`) and works inside the caller's tenant only.
 
+pub mod access;
+pub mod decision;
 mod error;
 pub mod evidence;
+pub mod net_policy;
+pub mod sessions;
+pub mod webhooks;
 mod worker;
 
 pub use error::{EngineError, Result};
@@ -70,7 +75,7 @@ impl Principal {
     pub(crate) fn actor(&self) -> Actor {
         Actor::ApiKey(self.key_id.clone())
     }
-    fn require_write(&self) -> Result<()> {
+    pub(crate) fn require_write(&self) -> Result<()> {
         match self.scope {
             Scope::Integration | Scope::Admin => Ok(()),
             Scope::Reviewer => Err(EngineError::Forbidden(
@@ -136,7 +141,7 @@ pub struct Engine {
     store: Store,
     cfg: EngineConfig,
     clock: Arc<dyn Clock>,
-    jobs_ready: Notify,
+    pub(crate) jobs_ready: Notify,
 }
 
 fn new_api_key(mode: Mode) -> String {
@@ -361,6 +366,11 @@ impl Engine {
         let policy = new.policy.unwrap_or_default();
         policy.validate().map_err(EngineError::Invalid)?;
         let ttl = new.time_to_live.unwrap_or(self.cfg.default_time_to_live);
+        if let Some(url) = &new.callback_url {
+            net_policy::check_target(url, p.mode)
+                .await
+                .map_err(|e| EngineError::Invalid(format!("callback_url refused: {e}")))?;
+        }
         let mut tx = self.store.begin().await?;
         let applicant_id = match new.applicant {
             ApplicantRef::Existing(id) => {
@@ -395,6 +405,7 @@ impl Engine {
         tx.insert_verification(&v).await?;
         tx.audit(&p.tenant_id, &p.actor(), "verification.created", v.id.as_str(), now)
             .await?;
+        self.emit_verification(&mut tx, EventType::VerificationCreated, &v, None).await?;
         tx.commit().await?;
         Ok(v)
     }
@@ -425,6 +436,9 @@ impl Engine {
         tx.update_verification(v).await?;
         tx.audit(&v.tenant_id, actor, &format!("verification.status.{to}"), v.id.as_str(), now)
             .await?;
+        if let Some(event) = EventType::for_status(to) {
+            self.emit_verification(tx, event, v, None).await?;
+        }
         if to.is_final() {
             for mut a in tx.list_attempts(&v.tenant_id, &v.id).await? {
                 if a.status == AttemptStatus::Active {
@@ -530,6 +544,9 @@ impl Engine {
         if matches!(v.status, VerificationStatus::Created | VerificationStatus::RetryRequired) {
             self.transition(tx, v, VerificationStatus::Pending, actor).await?;
         }
+        let started = serde_json::json!({"id": attempt.id, "token_expires_at": attempt.token_expires_at, "client": attempt.client});
+        self.emit_verification(tx, EventType::AttemptStarted, v, Some(("attempt", started)))
+            .await?;
         let url = format!("{}/capture?token={token}", self.cfg.public_url);
         Ok(StartedAttempt { attempt, url })
     }
@@ -710,6 +727,10 @@ impl Engine {
             self.transition(&mut tx, &mut v, VerificationStatus::CaptureInProgress, &p.actor())
                 .await?;
         }
+        let received =
+            serde_json::json!({"id": c.id, "kind": c.kind, "media_type": c.media_type, "sha256": c.sha256, "feedback": c.feedback});
+        self.emit_verification(&mut tx, EventType::CaptureReceived, &v, Some(("capture", received)))
+            .await?;
         tx.commit().await?;
         Ok(replaced)
     }
@@ -779,7 +800,8 @@ impl Engine {
         tx.audit(&p.tenant_id, &p.actor(), "attempt.submitted", attempt.id.as_str(), now)
             .await?;
         self.transition(&mut tx, &mut v, VerificationStatus::Processing, &p.actor()).await?;
-        tx.enqueue_job(&p.tenant_id, JOB_PROCESS, v.id.as_str(), now).await?;
+        let run_at = now + self.mock_processing_delay(&mut tx, &p.tenant_id, &v.id).await?;
+        tx.enqueue_job(&p.tenant_id, JOB_PROCESS, v.id.as_str(), run_at).await?;
         tx.commit().await?;
         self.jobs_ready.notify_one();
         Ok(v)
@@ -864,6 +886,7 @@ impl Engine {
         } else {
             VerificationStatus::Declined
         };
+        let next = self.mock_outcome(&mut tx, &mut v).await?.unwrap_or(next);
         self.transition(&mut tx, &mut v, next, &Actor::System).await?;
         tx.commit().await?;
         Ok(())
@@ -896,7 +919,9 @@ impl Engine {
             ReviewDecision::Decline => VerificationStatus::Declined,
         };
         self.transition(&mut tx, &mut v, to, &p.actor()).await?;
+        self.emit_verification(&mut tx, EventType::Reviewed, &v, None).await?;
         tx.commit().await?;
+        self.jobs_ready.notify_one();
         Ok(v)
     }
 
@@ -949,6 +974,7 @@ impl Engine {
             .filter_map(|(_, b)| b)
             .collect();
         tx.erase_capture_keys(&p.tenant_id, id).await?;
+        tx.delete_attempt_dialect_state(&p.tenant_id, id).await?;
         v.private = VerificationPrivate::default();
         v.redacted = true;
         v.updated_at = now;
@@ -962,7 +988,9 @@ impl Engine {
         }
         tx.audit(&p.tenant_id, &p.actor(), "verification.anonymized", id.as_str(), now)
             .await?;
+        self.emit_verification(&mut tx, EventType::Anonymized, &v, None).await?;
         tx.commit().await?;
+        self.jobs_ready.notify_one();
         // The wrapped data keys are gone with the commit, so the blobs are unreadable even
         // where a copy survives (backups); deleting them is the second line.
         for b in blobs {
@@ -992,7 +1020,9 @@ impl Engine {
             .collect();
         tx.delete_verification(&p.tenant_id, id).await?;
         tx.audit(&p.tenant_id, &p.actor(), "verification.deleted", id.as_str(), now).await?;
+        self.emit_verification(&mut tx, EventType::Deleted, &v, None).await?;
         tx.commit().await?;
+        self.jobs_ready.notify_one();
         for b in blobs {
             self.store.delete_blob(&b.blob_key).await?;
         }

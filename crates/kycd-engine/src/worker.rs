@@ -24,6 +24,10 @@ impl Engine {
                 Ok(id) => self.process_verification(&job.tenant_id, &id).await,
                 Err(e) => Err(EngineError::Internal(e.to_string())),
             },
+            crate::webhooks::JOB_DELIVER => match job.payload.parse::<kycd_core::DeliveryId>() {
+                Ok(id) => self.deliver_webhook(&job.tenant_id, &id).await,
+                Err(e) => Err(EngineError::Internal(e.to_string())),
+            },
             other => Err(EngineError::Internal(format!("unknown job kind {other}"))),
         };
         let now = self.now();

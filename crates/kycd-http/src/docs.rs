@@ -19,6 +19,9 @@ use utoipa::OpenApi;
         api::upload_capture, api::list_captures, api::get_file,
         api::submit, api::review, api::report, api::anonymize, api::delete_verification,
         api::start_capture_session,
+        crate::webhooks_api::create_endpoint, crate::webhooks_api::list_endpoints, crate::webhooks_api::get_endpoint,
+        crate::webhooks_api::update_endpoint, crate::webhooks_api::delete_endpoint, crate::webhooks_api::rotate_secret,
+        crate::webhooks_api::list_deliveries, crate::webhooks_api::redeliver,
         api::report_pdf, api::evidence_jwt, api::evidence_zip, api::jwks_all, api::jwks_tenant,
     ),
     components(schemas(
@@ -26,7 +29,9 @@ use utoipa::OpenApi;
         VerificationView, VerificationList, CreateAttemptRequest, AttemptView, AttemptList, CaptureView, CaptureList,
         ReviewRequest, CaptureSessionRequest, CaptureSessionView, Decision, ReportView, Problem,
         VerificationStatus, AttemptStatus, DocumentType, CaptureKind, Policy, HostReference, DeliveryChannel,
-        CheckResult, Review, ReviewDecision, ClientInfo, CaptureFeedback, MediaType, TimelineEntry,
+        CheckResult, Review, ReviewDecision, EventType,
+        crate::webhooks_api::CreateEndpointRequest, crate::webhooks_api::UpdateEndpointRequest, crate::webhooks_api::RotateSecretRequest,
+        crate::webhooks_api::EndpointView, crate::webhooks_api::EndpointList, crate::webhooks_api::DeliveryView, crate::webhooks_api::DeliveryList, ClientInfo, CaptureFeedback, MediaType, TimelineEntry,
     )),
     modifiers(&BearerAuth),
 )]

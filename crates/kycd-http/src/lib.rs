@@ -5,6 +5,7 @@ mod docs;
 mod dto;
 mod error;
 mod extract;
+mod webhooks_api;
 
 pub use error::{ApiError, PROBLEM_BASE};
 
@@ -48,6 +49,22 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/verifications/{id}/evidence.jwt", get(api::evidence_jwt))
         .route("/verifications/{id}/evidence.zip", get(api::evidence_zip))
         .route("/files/{id}", get(api::get_file))
+        .route(
+            "/webhook_endpoints",
+            post(webhooks_api::create_endpoint).get(webhooks_api::list_endpoints),
+        )
+        .route(
+            "/webhook_endpoints/{id}",
+            get(webhooks_api::get_endpoint)
+                .patch(webhooks_api::update_endpoint)
+                .delete(webhooks_api::delete_endpoint),
+        )
+        .route("/webhook_endpoints/{id}/rotate_secret", post(webhooks_api::rotate_secret))
+        .route("/webhook_endpoints/{id}/deliveries", get(webhooks_api::list_deliveries))
+        .route(
+            "/webhook_endpoints/{id}/deliveries/{delivery_id}/redeliver",
+            post(webhooks_api::redeliver),
+        )
         .route("/capture-sessions", post(api::start_capture_session))
         .route("/openapi.json", get(docs::openapi_json))
         .layer(DefaultBodyLimit::max(256 * 1024));

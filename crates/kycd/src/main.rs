@@ -1,5 +1,6 @@
 //! The `kycd` binary: server and operator commands.
 
+mod clock;
 mod config;
 
 use anyhow::{Context, Result, bail};
@@ -158,7 +159,14 @@ async fn open_with(cli: &Cli, adjust: impl FnOnce(&mut Config)) -> Result<(Confi
     adjust(&mut cfg);
     let store = cfg.open_store().await?;
     store.migrate().await.context("applying database migrations")?;
-    let engine = Arc::new(Engine::new(store, cfg.engine.clone(), Arc::new(SystemClock)));
+    let clock: Arc<dyn kycd_engine::Clock> = match std::env::var_os("KYCD_TEST_CLOCK_OFFSET_FILE") {
+        Some(path) => {
+            eprintln!("warning: KYCD_TEST_CLOCK_OFFSET_FILE is set: time is shifted by the seconds in that file (for tests only)");
+            Arc::new(clock::OffsetFileClock::new(path.into()))
+        }
+        None => Arc::new(SystemClock),
+    };
+    let engine = Arc::new(Engine::new(store, cfg.engine.clone(), clock));
     Ok((cfg, engine))
 }
 

@@ -898,7 +898,14 @@ pub fn webp(w: u32, h: u32, seed: u64) -> Vec<u8> {
 
 /// A document photo: 1200×800 JPEG.
 pub fn document_jpeg(seed: u64) -> Vec<u8> {
-    jpeg(1200, 800, seed)
+    // A synthetic ID card on a table (kycd-checks' generator), so quality feedback accepts it.
+    let scene = kycd_checks::synth::Scene {
+        width: 1200,
+        height: 800,
+        seed: seed as u32,
+        ..Default::default()
+    };
+    kycd_checks::synth::jpeg(&scene, 88)
 }
 
 /// A selfie: 640×640 PNG.

@@ -19,3 +19,4 @@ mod openapi;
 mod start_token;
 mod storage;
 mod tenancy;
+mod webhooks;

@@ -1,0 +1,275 @@
+//! The decision of a verification in canonical terms: a recommendation, the reasons
+//! behind it, risk signals, and the identity an approval confirms. Every dialect maps
+//! these words onto its own (response codes, risk labels, recommendations); none of them
+//! derives a decision from checks itself. Pure functions of a [`Verification`].
+
+use kycd_core::*;
+
+/// What kycd recommends about the person, once its checks reached a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recommendation {
+    /// Approved.
+    Allow,
+    /// A person must look at it (review_required).
+    Challenge,
+    /// Declined.
+    Deny,
+}
+
+/// Why a verification is where it is. Stable, free of personal data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Approved,
+    /// The checks passed but no automated check can approve: a reviewer decides.
+    ReviewRequired,
+    DeclinedByReviewer,
+    /// Unusable captures and no attempt left.
+    AttemptsExhausted,
+    ImageUnreadable,
+    CapturesMissing,
+    PoorImageQuality,
+    DocumentExpired,
+    HolderAge,
+    DocumentNotAccepted,
+    /// Declared data and the document disagree (name, birth date, number).
+    DataMismatch,
+    /// Test mode: the outcome was forced by mock behaviour.
+    ForcedByMock,
+    OtherCheckFailed,
+    Expired,
+    Cancelled,
+}
+
+impl Reason {
+    /// Reasons that a new attempt can cure.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::ImageUnreadable | Self::CapturesMissing | Self::PoorImageQuality)
+    }
+}
+
+/// Risk signals raised by failed checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RiskSignal {
+    DocumentExpired,
+    Underage,
+    DocumentNotAccepted,
+    DataMismatch,
+}
+
+/// The identity an approval confirms: the declared data the approved document was checked
+/// against. Absent unless approved, and once anonymized.
+#[derive(Debug, Clone, Default)]
+pub struct VerifiedIdentity {
+    pub full_name: Option<PersonalText>,
+    pub first_name: Option<PersonalText>,
+    pub last_name: Option<PersonalText>,
+    pub birth_date: Option<PersonalDate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecidedBy {
+    System,
+    Reviewer,
+}
+
+#[derive(Debug, Clone)]
+pub struct DecisionSummary {
+    /// `None` until the checks reached a verdict (and for expired or cancelled ones).
+    pub recommendation: Option<Recommendation>,
+    pub reasons: Vec<Reason>,
+    pub risks: Vec<RiskSignal>,
+    pub verified: Option<VerifiedIdentity>,
+    /// Who made a final decision (approved or declined).
+    pub decided_by: Option<DecidedBy>,
+}
+
+/// The canonical reason a failed check stands for.
+pub fn reason_for_check(name: &str) -> Reason {
+    match name {
+        n if n.starts_with("image_decoded") => Reason::ImageUnreadable,
+        "required_captures" => Reason::CapturesMissing,
+        n if n.starts_with("quality") || n.starts_with("image_quality") => Reason::PoorImageQuality,
+        "document_not_expired" => Reason::DocumentExpired,
+        "holder_age" => Reason::HolderAge,
+        "document_allowed" => Reason::DocumentNotAccepted,
+        "name_consistency" | "birth_date_consistency" | "document_number_consistency" => Reason::DataMismatch,
+        "mock_outcome" => Reason::ForcedByMock,
+        _ => Reason::OtherCheckFailed,
+    }
+}
+
+fn risk_for(reason: Reason) -> Option<RiskSignal> {
+    match reason {
+        Reason::DocumentExpired => Some(RiskSignal::DocumentExpired),
+        Reason::HolderAge => Some(RiskSignal::Underage),
+        Reason::DocumentNotAccepted => Some(RiskSignal::DocumentNotAccepted),
+        Reason::DataMismatch => Some(RiskSignal::DataMismatch),
+        _ => None,
+    }
+}
+
+fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
+
+/// Summarise a verification's decision.
+pub fn decision_summary(v: &Verification) -> DecisionSummary {
+    use VerificationStatus as S;
+    let mut failed = Vec::new();
+    let mut risks = Vec::new();
+    for c in v.checks.iter().filter(|c| !c.passed) {
+        let r = reason_for_check(&c.name);
+        push_unique(&mut failed, r);
+        if let Some(risk) = risk_for(r) {
+            push_unique(&mut risks, risk);
+        }
+    }
+    let (recommendation, reasons, decided_by) = match v.status {
+        S::Approved => (
+            Some(Recommendation::Allow),
+            vec![Reason::Approved],
+            Some(if v.review.is_some() {
+                DecidedBy::Reviewer
+            } else {
+                DecidedBy::System
+            }),
+        ),
+        S::Declined if v.review.is_some() => {
+            let mut reasons = vec![Reason::DeclinedByReviewer];
+            for r in failed {
+                push_unique(&mut reasons, r);
+            }
+            (Some(Recommendation::Deny), reasons, Some(DecidedBy::Reviewer))
+        }
+        S::Declined => {
+            let mut reasons = Vec::new();
+            if failed.iter().any(|r| r.is_retryable()) && !failed.contains(&Reason::ForcedByMock) {
+                reasons.push(Reason::AttemptsExhausted);
+            }
+            for r in failed {
+                push_unique(&mut reasons, r);
+            }
+            if reasons.is_empty() {
+                reasons.push(Reason::OtherCheckFailed);
+            }
+            (Some(Recommendation::Deny), reasons, Some(DecidedBy::System))
+        }
+        S::ReviewRequired => {
+            let mut reasons = vec![Reason::ReviewRequired];
+            for r in failed {
+                push_unique(&mut reasons, r);
+            }
+            (Some(Recommendation::Challenge), reasons, None)
+        }
+        S::RetryRequired => (None, failed, None),
+        S::Expired => (None, vec![Reason::Expired], None),
+        S::Cancelled => (None, vec![Reason::Cancelled], None),
+        S::Created | S::Pending | S::CaptureInProgress | S::Processing => (None, Vec::new(), None),
+    };
+    let verified = (v.status == S::Approved && !v.redacted).then(|| {
+        let d = &v.private.declared;
+        VerifiedIdentity {
+            full_name: d.full_name.clone(),
+            first_name: d.first_name.clone(),
+            last_name: d.last_name.clone(),
+            birth_date: d.birth_date,
+        }
+    });
+    DecisionSummary {
+        recommendation,
+        reasons,
+        risks,
+        verified,
+        decided_by,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn verification(status: VerificationStatus, checks: &[(&str, bool)], reviewed: bool) -> Verification {
+        let now = Utc::now();
+        Verification {
+            id: VerificationId::generate(),
+            tenant_id: TenantId::generate(),
+            applicant_id: ApplicantId::generate(),
+            status,
+            reference: HostReference::default(),
+            delivery: DeliveryChannel::None,
+            private: VerificationPrivate {
+                declared: DeclaredData {
+                    full_name: Some(PersonalText::parse("n", "Ada Example", 100).unwrap()),
+                    ..DeclaredData::default()
+                },
+                ..VerificationPrivate::default()
+            },
+            policy: Policy::default(),
+            expires_at: now,
+            checks: checks
+                .iter()
+                .map(|(n, p)| CheckResult {
+                    name: (*n).into(),
+                    passed: *p,
+                    detail: String::new(),
+                    figures: serde_json::Value::Null,
+                })
+                .collect(),
+            review: reviewed.then(|| Review {
+                decision: ReviewDecision::Approve,
+                reason: "ok".into(),
+                reviewer: "api_key:key_x".into(),
+                reviewed_at: now,
+            }),
+            redacted: false,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn approval_confirms_the_declared_identity() {
+        let d = decision_summary(&verification(VerificationStatus::Approved, &[("required_captures", true)], true));
+        assert_eq!(d.recommendation, Some(Recommendation::Allow));
+        assert_eq!(d.reasons, vec![Reason::Approved]);
+        assert_eq!(d.decided_by, Some(DecidedBy::Reviewer));
+        assert_eq!(d.verified.unwrap().full_name.unwrap().expose(), "Ada Example");
+    }
+
+    #[test]
+    fn system_decline_after_unusable_images_names_the_exhausted_attempts() {
+        let d = decision_summary(&verification(
+            VerificationStatus::Declined,
+            &[("image_decoded.selfie", false), ("document_not_expired", false)],
+            false,
+        ));
+        assert_eq!(d.recommendation, Some(Recommendation::Deny));
+        assert_eq!(
+            d.reasons,
+            vec![Reason::AttemptsExhausted, Reason::ImageUnreadable, Reason::DocumentExpired]
+        );
+        assert_eq!(d.risks, vec![RiskSignal::DocumentExpired]);
+        assert!(d.verified.is_none());
+    }
+
+    #[test]
+    fn undecided_states_have_no_recommendation() {
+        for s in [
+            VerificationStatus::Created,
+            VerificationStatus::Pending,
+            VerificationStatus::CaptureInProgress,
+            VerificationStatus::Processing,
+            VerificationStatus::RetryRequired,
+            VerificationStatus::Expired,
+            VerificationStatus::Cancelled,
+        ] {
+            assert_eq!(decision_summary(&verification(s, &[], false)).recommendation, None, "{s}");
+        }
+        let r = decision_summary(&verification(VerificationStatus::ReviewRequired, &[], false));
+        assert_eq!(r.recommendation, Some(Recommendation::Challenge));
+        assert_eq!(r.reasons, vec![Reason::ReviewRequired]);
+    }
+}

@@ -1,0 +1,485 @@
+//! Webhooks: endpoints per tenant, an outbox of events written in the same transaction as
+//! the state change that caused them, and signed delivery (Standard Webhooks) with
+//! exponential backoff, run from the job queue.
+//!
+//! Payloads carry the verification's state but no personal data (names, emails, declared
+//! or extracted data): a receiver that needs those fetches them over the authenticated API.
+
+use crate::net_policy::{UrlRefused, check_target};
+use crate::{Engine, EngineError, Principal, Result};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
+use kycd_core::*;
+use kycd_store::Tx;
+pub use kycd_store::{DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+pub const JOB_DELIVER: &str = "deliver_webhook";
+
+/// Delay before each retry after a failed attempt (Standard Webhooks' schedule, stretched
+/// to just under three days in all).
+const RETRY_DELAYS: [i64; 9] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000, 50_400, 86_400];
+/// An endpoint that has failed without a single success for this long is disabled.
+const DISABLE_AFTER_DAYS: i64 = 3;
+const DELIVERY_TIMEOUT_SECS: u64 = 10;
+
+pub struct NewEndpoint {
+    pub url: String,
+    pub description: Option<String>,
+    pub events: EventFilter,
+}
+
+#[derive(Default)]
+pub struct EndpointPatch {
+    pub url: Option<String>,
+    pub description: Option<String>,
+    pub events: Option<EventFilter>,
+    pub enabled: Option<bool>,
+}
+
+fn new_secret() -> String {
+    let mut raw = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut raw);
+    format!("whsec_{}", B64.encode(raw))
+}
+
+/// `v1,<base64 HMAC-SHA256(secret, "{id}.{timestamp}.{body}")>` per Standard Webhooks.
+pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
+    let key = B64.decode(secret.strip_prefix("whsec_")?).ok()?;
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).ok()?;
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    Some(format!("v1,{}", B64.encode(mac.finalize().into_bytes())))
+}
+
+fn refused(e: UrlRefused) -> EngineError {
+    EngineError::Invalid(format!("url refused: {e}"))
+}
+
+/// The state of a verification as pushed to webhooks: no personal data, and not the
+/// integrator's opaque `state` either (it is sealed at rest like PII, and the outbox is not).
+pub fn verification_state(v: &Verification) -> Value {
+    json!({
+        "id": v.id,
+        "status": v.status,
+        "final": v.status.is_final(),
+        "applicant_id": v.applicant_id,
+        "reference": v.reference,
+        "delivery": v.delivery,
+        "policy": v.policy,
+        "expires_at": v.expires_at,
+        "checks": v.checks,
+        "review": v.review,
+        "redacted": v.redacted,
+        "created_at": v.created_at,
+        "updated_at": v.updated_at,
+    })
+}
+
+impl Engine {
+    // ----- endpoints -----------------------------------------------------------------
+
+    async fn checked_url(&self, p: &Principal, url: &str) -> Result<String> {
+        let (url, _) = check_target(url.trim(), p.mode).await.map_err(refused)?;
+        Ok(url.to_string())
+    }
+
+    fn check_description(d: &Option<String>) -> Result<()> {
+        if d.as_ref().is_some_and(|d| d.chars().count() > 500) {
+            return Err(EngineError::Invalid("description must be at most 500 characters".into()));
+        }
+        Ok(())
+    }
+
+    /// Returns the endpoint and its signing secret (shown once).
+    pub async fn create_webhook_endpoint(&self, p: &Principal, new: NewEndpoint) -> Result<(WebhookEndpoint, String)> {
+        p.require_write()?;
+        Self::check_description(&new.description)?;
+        let url = self.checked_url(p, &new.url).await?;
+        let now = self.now();
+        let e = WebhookEndpoint {
+            id: WebhookEndpointId::generate(),
+            tenant_id: p.tenant_id.clone(),
+            url,
+            description: new.description,
+            events: new.events,
+            enabled: true,
+            disabled_reason: None,
+            failing_since: None,
+            old_secret_until: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let secret = new_secret();
+        let mut tx = self.store.begin().await?;
+        tx.insert_webhook_endpoint(&e, &secret).await?;
+        tx.audit(&p.tenant_id, &p.actor(), "webhook_endpoint.created", e.id.as_str(), now)
+            .await?;
+        tx.commit().await?;
+        Ok((e, secret))
+    }
+
+    pub async fn list_webhook_endpoints(&self, p: &Principal) -> Result<Vec<WebhookEndpoint>> {
+        Ok(self.store.begin().await?.list_webhook_endpoints(&p.tenant_id).await?)
+    }
+
+    pub async fn get_webhook_endpoint(&self, p: &Principal, id: &WebhookEndpointId) -> Result<WebhookEndpoint> {
+        self.store
+            .begin()
+            .await?
+            .get_webhook_endpoint(&p.tenant_id, id)
+            .await?
+            .ok_or(EngineError::NotFound("webhook endpoint"))
+    }
+
+    pub async fn update_webhook_endpoint(&self, p: &Principal, id: &WebhookEndpointId, patch: EndpointPatch) -> Result<WebhookEndpoint> {
+        p.require_write()?;
+        Self::check_description(&patch.description)?;
+        let url = match &patch.url {
+            Some(u) => Some(self.checked_url(p, u).await?),
+            None => None,
+        };
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let mut e = tx
+            .get_webhook_endpoint(&p.tenant_id, id)
+            .await?
+            .ok_or(EngineError::NotFound("webhook endpoint"))?;
+        if let Some(u) = url {
+            e.url = u;
+        }
+        if patch.description.is_some() {
+            e.description = patch.description;
+        }
+        if let Some(ev) = patch.events {
+            e.events = ev;
+        }
+        if let Some(on) = patch.enabled {
+            e.enabled = on;
+            if on {
+                e.disabled_reason = None;
+                e.failing_since = None;
+            } else {
+                e.disabled_reason = Some("disabled through the API".into());
+            }
+        }
+        e.updated_at = now;
+        tx.update_webhook_endpoint(&e).await?;
+        tx.audit(&p.tenant_id, &p.actor(), "webhook_endpoint.updated", e.id.as_str(), now)
+            .await?;
+        tx.commit().await?;
+        Ok(e)
+    }
+
+    pub async fn delete_webhook_endpoint(&self, p: &Principal, id: &WebhookEndpointId) -> Result<()> {
+        p.require_write()?;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        if !tx.delete_webhook_endpoint(&p.tenant_id, id).await? {
+            return Err(EngineError::NotFound("webhook endpoint"));
+        }
+        tx.audit(&p.tenant_id, &p.actor(), "webhook_endpoint.deleted", id.as_str(), now)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// New secret (shown once); the old one keeps signing, beside it, for `overlap`.
+    pub async fn rotate_webhook_secret(
+        &self,
+        p: &Principal,
+        id: &WebhookEndpointId,
+        overlap: Duration,
+    ) -> Result<(WebhookEndpoint, String)> {
+        p.require_write()?;
+        if overlap < Duration::zero() || overlap > Duration::days(7) {
+            return Err(EngineError::Invalid("overlap_seconds must be between 0 and 604800 (7 days)".into()));
+        }
+        let now = self.now();
+        let secret = new_secret();
+        let mut tx = self.store.begin().await?;
+        tx.get_webhook_endpoint(&p.tenant_id, id)
+            .await?
+            .ok_or(EngineError::NotFound("webhook endpoint"))?;
+        tx.rotate_webhook_secret(&p.tenant_id, id, &secret, now + overlap).await?;
+        tx.audit(&p.tenant_id, &p.actor(), "webhook_endpoint.secret_rotated", id.as_str(), now)
+            .await?;
+        let e = tx
+            .get_webhook_endpoint(&p.tenant_id, id)
+            .await?
+            .ok_or(EngineError::NotFound("webhook endpoint"))?;
+        tx.commit().await?;
+        Ok((e, secret))
+    }
+
+    pub async fn list_webhook_deliveries(
+        &self,
+        p: &Principal,
+        id: &WebhookEndpointId,
+        limit: usize,
+    ) -> Result<Vec<(WebhookDelivery, EventType)>> {
+        let mut tx = self.store.begin().await?;
+        tx.get_webhook_endpoint(&p.tenant_id, id)
+            .await?
+            .ok_or(EngineError::NotFound("webhook endpoint"))?;
+        let mut out = Vec::new();
+        for d in tx.list_webhook_deliveries(&p.tenant_id, id, limit).await? {
+            let t = tx
+                .get_webhook_event(&p.tenant_id, &d.event_id)
+                .await?
+                .map_or(EventType::VerificationCreated, |e| e.event_type);
+            out.push((d, t));
+        }
+        Ok(out)
+    }
+
+    /// Send an event again to the same endpoint (same event id), as a new delivery.
+    pub async fn redeliver(&self, p: &Principal, endpoint: &WebhookEndpointId, delivery: &DeliveryId) -> Result<WebhookDelivery> {
+        p.require_write()?;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let old = tx
+            .get_webhook_delivery(&p.tenant_id, delivery)
+            .await?
+            .filter(|d| &d.endpoint_id == endpoint);
+        let old = old.ok_or(EngineError::NotFound("webhook delivery"))?;
+        let d = new_delivery(&p.tenant_id, &old.endpoint_id, &old.event_id, now);
+        tx.insert_webhook_delivery(&d).await?;
+        tx.enqueue_job(&p.tenant_id, JOB_DELIVER, d.id.as_str(), now).await?;
+        tx.audit(&p.tenant_id, &p.actor(), "webhook_delivery.redelivered", d.id.as_str(), now)
+            .await?;
+        tx.commit().await?;
+        self.jobs_ready.notify_one();
+        Ok(d)
+    }
+
+    // ----- outbox ------------------------------------------------------------------
+
+    /// Record an event and queue one delivery per interested endpoint, inside the
+    /// caller's transaction: the event exists if and only if the change does.
+    pub(crate) async fn emit(
+        &self,
+        tx: &mut Tx<'_>,
+        tenant: &TenantId,
+        t: EventType,
+        object_id: &str,
+        is_final: bool,
+        data: Value,
+    ) -> Result<()> {
+        let now = self.now();
+        let id = EventId::generate();
+        let payload = json!({ "id": id, "type": t, "created_at": now, "final": is_final, "data": data });
+        let ev = WebhookEvent {
+            id: id.clone(),
+            tenant_id: tenant.clone(),
+            event_type: t,
+            object_id: object_id.to_owned(),
+            is_final,
+            payload: payload.to_string(),
+            created_at: now,
+        };
+        tx.insert_webhook_event(&ev).await?;
+        for e in tx.list_webhook_endpoints(tenant).await? {
+            if e.enabled && e.events.matches(t) {
+                let d = new_delivery(tenant, &e.id, &id, now);
+                tx.insert_webhook_delivery(&d).await?;
+                tx.enqueue_job(tenant, JOB_DELIVER, d.id.as_str(), now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn emit_verification(
+        &self,
+        tx: &mut Tx<'_>,
+        t: EventType,
+        v: &Verification,
+        extra: Option<(&str, Value)>,
+    ) -> Result<()> {
+        let mut data = json!({ "verification": verification_state(v) });
+        if let (Some((k, val)), Some(obj)) = (extra, data.as_object_mut()) {
+            obj.insert(k.to_owned(), val);
+        }
+        let is_final = v.status.is_final() || matches!(t, EventType::Deleted | EventType::Anonymized);
+        self.emit(tx, &v.tenant_id, t, v.id.as_str(), is_final, data).await
+    }
+
+    // ----- delivery ----------------------------------------------------------------
+
+    /// One delivery attempt (the job). Failures schedule the next attempt as a new job.
+    pub(crate) async fn deliver_webhook(&self, tenant: &TenantId, id: &DeliveryId) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let Some(mut d) = tx.get_webhook_delivery(tenant, id).await? else {
+            return Ok(());
+        };
+        if d.status != DeliveryStatus::Pending {
+            return Ok(());
+        }
+        let endpoint = tx.get_webhook_endpoint(tenant, &d.endpoint_id).await?;
+        let Some(mut endpoint) = endpoint.filter(|e| e.enabled) else {
+            d.status = DeliveryStatus::Failed;
+            d.last_error = Some("the endpoint is disabled or was deleted".into());
+            d.updated_at = now;
+            tx.update_webhook_delivery(&d).await?;
+            return Ok(tx.commit().await?);
+        };
+        let event = tx
+            .get_webhook_event(tenant, &d.event_id)
+            .await?
+            .ok_or(EngineError::NotFound("webhook event"))?;
+        let (secret, old_secret) = tx.webhook_secrets(tenant, &endpoint.id, now).await?;
+        let mode = tx.get_tenant(tenant).await?.map_or(Mode::Live, |t| t.mode);
+        tx.commit().await?;
+
+        let outcome = self
+            .post_event(&endpoint.url, mode, &event, &secret, old_secret.as_deref(), now)
+            .await;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        d.attempts += 1;
+        d.last_attempt_at = Some(now);
+        d.updated_at = now;
+        match outcome {
+            Ok(code) => {
+                d.status = DeliveryStatus::Succeeded;
+                d.last_status_code = Some(i64::from(code));
+                d.last_error = None;
+                d.next_attempt_at = None;
+                if endpoint.failing_since.is_some() {
+                    endpoint.failing_since = None;
+                    endpoint.updated_at = now;
+                    tx.update_webhook_endpoint(&endpoint).await?;
+                }
+            }
+            Err((code, err)) => {
+                d.last_status_code = code.map(i64::from);
+                d.last_error = Some(err);
+                match RETRY_DELAYS.get(usize::try_from(d.attempts - 1).unwrap_or(usize::MAX)) {
+                    Some(delay) => {
+                        let at = now + Duration::seconds(*delay);
+                        d.next_attempt_at = Some(at);
+                        tx.enqueue_job(tenant, JOB_DELIVER, d.id.as_str(), at).await?;
+                    }
+                    None => {
+                        d.status = DeliveryStatus::Failed;
+                        d.next_attempt_at = None;
+                    }
+                }
+                let since = *endpoint.failing_since.get_or_insert(now);
+                if now - since >= Duration::days(DISABLE_AFTER_DAYS) && endpoint.enabled {
+                    endpoint.enabled = false;
+                    endpoint.disabled_reason = Some(format!("every delivery failed for {DISABLE_AFTER_DAYS} days"));
+                    tx.audit(tenant, &Actor::System, "webhook_endpoint.disabled", endpoint.id.as_str(), now)
+                        .await?;
+                    let data = json!({"webhook_endpoint": {"id": endpoint.id, "url": endpoint.url, "reason": endpoint.disabled_reason}});
+                    self.emit(&mut tx, tenant, EventType::EndpointDisabled, endpoint.id.as_str(), true, data)
+                        .await?;
+                }
+                endpoint.updated_at = now;
+                tx.update_webhook_endpoint(&endpoint).await?;
+            }
+        }
+        tx.update_webhook_delivery(&d).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// POST the event; `Ok(status)` on 2xx, else the status (if any) and what went wrong.
+    async fn post_event(
+        &self,
+        url: &str,
+        mode: Mode,
+        event: &WebhookEvent,
+        secret: &str,
+        old_secret: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> std::result::Result<u16, (Option<u16>, String)> {
+        let (url, pinned) = check_target(url, mode).await.map_err(|e| (None, format!("refused: {e}")))?;
+        let ts = now.timestamp();
+        let body = event.payload.as_bytes();
+        let mut sigs: Vec<String> = [Some(secret), old_secret]
+            .into_iter()
+            .flatten()
+            .filter_map(|s| sign(s, event.id.as_str(), ts, body))
+            .collect();
+        sigs.dedup();
+        let mut builder = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(DELIVERY_TIMEOUT_SECS))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("kycd-webhooks/", env!("CARGO_PKG_VERSION")));
+        if let (Some(addr), Some(host)) = (pinned, url.host_str()) {
+            builder = builder.resolve(host, addr);
+        }
+        let client = builder.build().map_err(|e| (None, e.to_string()))?;
+        let resp = client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", event.id.as_str())
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sigs.join(" "))
+            .body(event.payload.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                (
+                    None,
+                    if e.is_timeout() {
+                        "timed out after 10 s".to_owned()
+                    } else {
+                        format!("connection failed: {e}")
+                    },
+                )
+            })?;
+        let code = resp.status().as_u16();
+        if resp.status().is_success() {
+            Ok(code)
+        } else {
+            Err((Some(code), format!("the endpoint answered {code}")))
+        }
+    }
+}
+
+fn new_delivery(tenant: &TenantId, endpoint: &WebhookEndpointId, event: &EventId, now: DateTime<Utc>) -> WebhookDelivery {
+    WebhookDelivery {
+        id: DeliveryId::generate(),
+        tenant_id: tenant.clone(),
+        endpoint_id: endpoint.clone(),
+        event_id: event.clone(),
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        next_attempt_at: Some(now),
+        last_attempt_at: None,
+        last_status_code: None,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_matches_the_standard_webhooks_example() {
+        // The example from the Standard Webhooks specification.
+        let sig = sign(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        );
+        assert_eq!(sig.as_deref(), Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="));
+        assert!(sign("not-a-secret", "x", 1, b"").is_none());
+    }
+
+    #[test]
+    fn retries_span_about_three_days() {
+        let total: i64 = RETRY_DELAYS.iter().sum();
+        assert!((Duration::days(2) + Duration::hours(12)..=Duration::days(3)).contains(&Duration::seconds(total)));
+    }
+}

@@ -1,0 +1,377 @@
+//! Webhooks end to end: a real receiver on loopback verifies every signature with the
+//! `standardwebhooks` package; it is taken down and brought back, and time is moved
+//! forward through the server's test clock instead of sleeping.
+
+use crate::flow::{approve, create_verification, session_to_review, verification_body};
+use crate::harness::{Server, str_field};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+struct Receiver {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Receiver {
+    fn start(offset_file: &Path) -> Receiver {
+        let python = std::env::var("KYCD_TEST_PYTHON")
+            .unwrap_or_else(|_| panic!("KYCD_TEST_PYTHON is not set: run scripts/test (it creates a venv with standardwebhooks)"));
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/webhook_receiver.py");
+        let child = std::process::Command::new(python)
+            .arg(script)
+            .args([p("port"), p("out.jsonl"), p("secrets.json"), p("down")])
+            .arg(offset_file)
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        let port = loop {
+            if let Ok(s) = std::fs::read_to_string(p("port")) {
+                break s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the webhook receiver did not start (is standardwebhooks installed?)"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Receiver {
+            child,
+            url: format!("http://127.0.0.1:{port}/hooks"),
+            dir,
+        }
+    }
+    fn path(&self, n: &str) -> PathBuf {
+        self.dir.path().join(n)
+    }
+    fn set_secrets(&self, secrets: &[&str]) {
+        std::fs::write(self.path("secrets.json"), json!(secrets).to_string()).unwrap();
+    }
+    fn set_down(&self, down: bool) {
+        if down {
+            std::fs::write(self.path("down"), "").unwrap();
+        } else {
+            let _ = std::fs::remove_file(self.path("down"));
+        }
+    }
+    fn received(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.path("out.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+    /// Wait until `pred` holds over the received requests.
+    async fn wait_for(&self, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            let got = self.received();
+            if pred(&got) {
+                return got;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                let types: Vec<String> = got.iter().map(event_type).collect();
+                panic!("webhooks: waited 30 s for {what}; received {types:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn body(r: &Value) -> Value {
+    serde_json::from_str(r["body"].as_str().unwrap()).unwrap()
+}
+
+fn event_type(r: &Value) -> String {
+    str_field(&body(r), "type")
+}
+
+fn delivered_ok(got: &[Value], t: &str, object: &str) -> bool {
+    got.iter()
+        .any(|r| r["answered"] == 200 && event_type(r) == t && body(r)["data"]["verification"]["id"] == object)
+}
+
+fn set_offset(file: &Path, seconds: i64) {
+    std::fs::write(file, seconds.to_string()).unwrap();
+}
+
+#[tokio::test]
+async fn signed_events_for_every_change_survive_receiver_downtime() {
+    let clock_dir = tempfile::tempdir().unwrap();
+    let offset_file = clock_dir.path().join("offset");
+    set_offset(&offset_file, 0);
+    let receiver = Receiver::start(&offset_file);
+    let server = Server::start_with_env(&[("KYCD_TEST_CLOCK_OFFSET_FILE", offset_file.to_str().unwrap())]).await;
+    let api = server.admin();
+
+    let ep = api
+        .post(
+            "/v1/webhook_endpoints",
+            &json!({"url": receiver.url, "enabled_events": ["*"], "description": "tests"}),
+        )
+        .await;
+    assert_eq!(ep.status, 201, "{}", ep.text());
+    let ep = ep.json();
+    let secret = str_field(&ep, "secret");
+    assert!(secret.starts_with("whsec_"), "{ep}");
+    let ep_id = str_field(&ep, "id");
+    receiver.set_secrets(&[&secret]);
+    let listed = api.get(&format!("/v1/webhook_endpoints/{ep_id}")).await.ok();
+    assert!(listed.get("secret").is_none(), "the secret is shown once: {listed}");
+
+    // A whole verification: every change is pushed, signed, in order of the changes.
+    let s = session_to_review(&api, &verification_body("Wilma Webhook", "wilma@example.org"), 81).await;
+    approve(&api, &s.vid).await;
+    let wanted = [
+        "verification.created",
+        "attempt.started",
+        "capture.received",
+        "verification.processing",
+        "verification.review_required",
+        "verification.approved",
+        "verification.reviewed",
+    ];
+    let got = receiver
+        .wait_for("every lifecycle event", |g| wanted.iter().all(|t| delivered_ok(g, t, &s.vid)))
+        .await;
+    for r in &got {
+        assert_eq!(r["valid"], json!([0]), "standardwebhooks must verify every delivery: {r}");
+        let b = body(r);
+        assert_eq!(b["id"], r["id"], "webhook-id header is the event id");
+        let text = r["body"].as_str().unwrap();
+        assert!(
+            !text.contains("Wilma") && !text.contains("wilma@"),
+            "no personal data in webhook payloads: {text}"
+        );
+    }
+    let approved = got.iter().find(|r| event_type(r) == "verification.approved").unwrap();
+    assert_eq!(body(approved)["final"], true);
+    assert_eq!(body(approved)["data"]["verification"]["status"], "approved");
+    let created = got.iter().find(|r| event_type(r) == "verification.created").unwrap();
+    assert_eq!(body(created)["final"], false);
+    let ids: std::collections::HashSet<&str> = got.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), got.len(), "each event is delivered once while the receiver is up");
+
+    // Receiver down: deliveries fail and are retried later with the same event id.
+    receiver.set_down(true);
+    let v2 = create_verification(&api, &verification_body("Second Person", "second@example.org")).await;
+    let v2id = str_field(&v2, "id");
+    api.post_empty(&format!("/v1/verifications/{v2id}/cancel")).await.ok();
+    let failed = receiver
+        .wait_for("refused deliveries", |g| g.iter().filter(|r| r["answered"] == 503).count() >= 2)
+        .await;
+    let failed_ids: Vec<String> = failed.iter().filter(|r| r["answered"] == 503).map(|r| str_field(r, "id")).collect();
+    let log = api.get(&format!("/v1/webhook_endpoints/{ep_id}/deliveries")).await.ok();
+    let pending: Vec<&Value> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["status"] == "pending")
+        .collect();
+    assert!(!pending.is_empty(), "failed deliveries stay pending for a retry: {log}");
+    for d in &pending {
+        assert_eq!(d["last_status_code"], 503, "{d}");
+        assert!(d["next_attempt_at"].is_string(), "{d}");
+    }
+
+    // Back up, and an hour passes: every refused event arrives, with its original id.
+    receiver.set_down(false);
+    set_offset(&offset_file, 3600);
+    let got = receiver
+        .wait_for("retries after the receiver came back", |g| {
+            failed_ids
+                .iter()
+                .all(|id| g.iter().any(|r| r["answered"] == 200 && r["id"] == id.as_str()))
+        })
+        .await;
+    assert!(delivered_ok(&got, "verification.created", &v2id) && delivered_ok(&got, "verification.cancelled", &v2id));
+    let cancelled = got
+        .iter()
+        .find(|r| r["answered"] == 200 && event_type(r) == "verification.cancelled")
+        .unwrap();
+    assert_eq!(body(cancelled)["final"], true);
+    let start = Instant::now();
+    loop {
+        let log = api.get(&format!("/v1/webhook_endpoints/{ep_id}/deliveries")).await.ok();
+        if log["data"].as_array().unwrap().iter().all(|d| d["status"] == "succeeded") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "deliveries still pending: {log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Redelivery sends the same event id again.
+    let log = api.get(&format!("/v1/webhook_endpoints/{ep_id}/deliveries")).await.ok();
+    let first = &log["data"][0];
+    let again = api
+        .post_empty(&format!(
+            "/v1/webhook_endpoints/{ep_id}/deliveries/{}/redeliver",
+            str_field(first, "id")
+        ))
+        .await;
+    assert_eq!(again.status, 202, "{}", again.text());
+    let event_id = str_field(first, "event_id");
+    receiver
+        .wait_for("the redelivery", |g| {
+            g.iter().filter(|r| r["id"] == event_id.as_str() && r["answered"] == 200).count() >= 2
+        })
+        .await;
+
+    // Rotation: both secrets sign during the overlap.
+    let rotated = api
+        .post(
+            &format!("/v1/webhook_endpoints/{ep_id}/rotate_secret"),
+            &json!({"overlap_seconds": 600}),
+        )
+        .await
+        .ok();
+    let new_secret = str_field(&rotated, "secret");
+    assert_ne!(new_secret, secret);
+    receiver.set_secrets(&[&secret, &new_secret]);
+    let v3 = create_verification(&api, &verification_body("Third Person", "third@example.org")).await;
+    let v3id = str_field(&v3, "id");
+    let got = receiver
+        .wait_for("an event after rotation", |g| delivered_ok(g, "verification.created", &v3id))
+        .await;
+    let r = got
+        .iter()
+        .find(|r| event_type(r) == "verification.created" && body(r)["data"]["verification"]["id"] == v3id.as_str())
+        .unwrap();
+    assert_eq!(r["valid"], json!([0, 1]), "old and new secret both verify during the overlap: {r}");
+}
+
+#[tokio::test]
+async fn endpoint_failing_for_days_is_disabled_with_an_event() {
+    let clock_dir = tempfile::tempdir().unwrap();
+    let offset_file = clock_dir.path().join("offset");
+    set_offset(&offset_file, 0);
+    let receiver = Receiver::start(&offset_file);
+    let watcher = Receiver::start(&offset_file);
+    let server = Server::start_with_env(&[("KYCD_TEST_CLOCK_OFFSET_FILE", offset_file.to_str().unwrap())]).await;
+    let api = server.admin();
+    let failing = api
+        .post(
+            "/v1/webhook_endpoints",
+            &json!({"url": receiver.url, "enabled_events": ["verification.created"]}),
+        )
+        .await
+        .ok();
+    let watching = api
+        .post(
+            "/v1/webhook_endpoints",
+            &json!({"url": watcher.url, "enabled_events": ["webhook_endpoint.disabled"]}),
+        )
+        .await
+        .ok();
+    watcher.set_secrets(&[&str_field(&watching, "secret")]);
+    receiver.set_down(true);
+    create_verification(&api, &verification_body("Dora Down", "dora@example.org")).await;
+    receiver.wait_for("the first refused delivery", |g| !g.is_empty()).await;
+    let failing_id = str_field(&failing, "id");
+    // Four days later the next retry fails too: the endpoint is switched off, with an event.
+    set_offset(&offset_file, 4 * 86_400);
+    let got = watcher
+        .wait_for("webhook_endpoint.disabled", |g| {
+            g.iter().any(|r| event_type(r) == "webhook_endpoint.disabled")
+        })
+        .await;
+    let ev = body(&got[0]);
+    assert_eq!(ev["data"]["webhook_endpoint"]["id"], failing_id.as_str());
+    assert_eq!(got[0]["valid"], json!([0]));
+    let ep = api.get(&format!("/v1/webhook_endpoints/{failing_id}")).await.ok();
+    assert_eq!(ep["enabled"], false, "{ep}");
+    assert!(str_field(&ep, "disabled_reason").contains("failed"), "{ep}");
+    // Re-enabling clears the failure streak.
+    let ep = api
+        .patch(&format!("/v1/webhook_endpoints/{failing_id}"), &json!({"enabled": true}))
+        .await
+        .ok();
+    assert_eq!(ep["enabled"], true);
+    assert!(ep["failing_since"].is_null(), "{ep}");
+}
+
+#[tokio::test]
+async fn endpoint_input_is_checked_and_tenants_are_isolated() {
+    let server = Server::start().await;
+    let api = server.admin();
+    for (body, needle) in [
+        (json!({"url": "ftp://example.com/x", "enabled_events": ["*"]}), "url"),
+        (json!({"url": "http://127.0.0.1:9/x", "enabled_events": []}), "enabled_events"),
+        (
+            json!({"url": "http://127.0.0.1:9/x", "enabled_events": ["verification.aproved"]}),
+            "unknown event type",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/x", "enabled_events": ["*"], "secret": "mine"}),
+            "secret",
+        ),
+    ] {
+        let p = api.post("/v1/webhook_endpoints", &body).await.problem(422, "invalid-request");
+        assert!(str_field(&p, "detail").contains(needle), "{body}: {p}");
+    }
+    // Live mode: https only, and never an internal address — for webhooks and callback URLs.
+    let live = server.instance().create_tenant("Live Co", true).await;
+    let live_api = server.client_for(&live.api_key);
+    for url in [
+        "http://example.com/hooks",
+        "https://127.0.0.1/hooks",
+        "https://localhost:8443/hooks",
+        "https://169.254.169.254/latest",
+    ] {
+        let p = live_api
+            .post("/v1/webhook_endpoints", &json!({"url": url, "enabled_events": ["*"]}))
+            .await
+            .problem(422, "invalid-request");
+        assert!(str_field(&p, "detail").contains("url refused"), "{url}: {p}");
+    }
+    let mut v = verification_body("Live Person", "live@example.org");
+    v["callback_url"] = json!("https://10.0.0.5/back");
+    let p = live_api.post("/v1/verifications", &v).await.problem(422, "invalid-request");
+    assert!(str_field(&p, "detail").contains("callback_url refused"), "{p}");
+
+    let ep = api
+        .post(
+            "/v1/webhook_endpoints",
+            &json!({"url": "http://127.0.0.1:9/x", "enabled_events": ["*"]}),
+        )
+        .await
+        .ok();
+    let id = str_field(&ep, "id");
+    let other = server.instance().create_tenant("Other", false).await;
+    let foreign = server.client_for(&other.api_key);
+    foreign.get(&format!("/v1/webhook_endpoints/{id}")).await.problem(404, "not-found");
+    foreign
+        .patch(&format!("/v1/webhook_endpoints/{id}"), &json!({"enabled": false}))
+        .await
+        .problem(404, "not-found");
+    foreign
+        .delete(&format!("/v1/webhook_endpoints/{id}"))
+        .await
+        .problem(404, "not-found");
+    foreign
+        .get(&format!("/v1/webhook_endpoints/{id}/deliveries"))
+        .await
+        .problem(404, "not-found");
+    foreign
+        .post_empty(&format!("/v1/webhook_endpoints/{id}/rotate_secret"))
+        .await
+        .problem(404, "not-found");
+    assert!(
+        foreign.get("/v1/webhook_endpoints").await.ok()["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    api.delete(&format!("/v1/webhook_endpoints/{id}")).await.expect(204);
+    api.get(&format!("/v1/webhook_endpoints/{id}")).await.problem(404, "not-found");
+}
