@@ -65,7 +65,86 @@ pub struct Tenant {
     pub id: TenantId,
     pub name: String,
     pub mode: Mode,
+    pub retention: RetentionSettings,
     pub created_at: DateTime<Utc>,
+}
+
+/// How long a tenant keeps evidence. When a verification ends (approved, declined,
+/// expired, cancelled) a clock starts; when it runs out the retention sweep anonymizes the
+/// verification (images and personal data erased, their data keys destroyed) and keeps a
+/// tombstone (ids, status, timestamps, hashes), which a second period later is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Days from the end of a verification until it is anonymized (default 90).
+    pub retention_days: u32,
+    /// The longest retention one verification may ask for (default 3650).
+    pub max_retention_days: u32,
+    /// Days an anonymized tombstone is kept before it is deleted (default 365).
+    pub tombstone_days: u32,
+}
+
+/// Upper bound for every retention figure: 100 years.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            retention_days: 90,
+            max_retention_days: 3650,
+            tombstone_days: 365,
+        }
+    }
+}
+
+impl RetentionSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("retention_days", self.retention_days),
+            ("max_retention_days", self.max_retention_days),
+            ("tombstone_days", self.tombstone_days),
+        ] {
+            if !(1..=MAX_RETENTION_DAYS).contains(&v) {
+                return Err(format!("{name} must be between 1 and {MAX_RETENTION_DAYS} days, got {v}"));
+            }
+        }
+        if self.retention_days > self.max_retention_days {
+            return Err(format!(
+                "retention_days ({}) must not exceed max_retention_days ({})",
+                self.retention_days, self.max_retention_days
+            ));
+        }
+        Ok(())
+    }
+
+    /// The retention a verification gets: its own request if within bounds, else the default.
+    pub fn days_for(&self, requested: Option<u32>) -> u32 {
+        requested.unwrap_or(self.retention_days)
+    }
+
+    /// Check a per-verification request against the tenant's bounds.
+    pub fn check_request(&self, requested: u32) -> Result<(), String> {
+        if requested == 0 || requested > self.max_retention_days {
+            return Err(format!(
+                "retention_days must be between 1 and this tenant's max_retention_days ({}), got {requested}",
+                self.max_retention_days
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where one verification stands in the retention schedule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// Its own retention period, if it asked for one (else the tenant's default).
+    pub retention_days: Option<u32>,
+    /// A legal hold stops every sweep (anonymization and deletion) for this verification.
+    pub legal_hold: bool,
+    /// When the retention sweep anonymizes it: set when it ends.
+    pub retain_until: Option<DateTime<Utc>>,
+    /// When the tombstone is deleted: set when it is anonymized.
+    pub delete_after: Option<DateTime<Utc>>,
 }
 
 /// Who did something: recorded in the audit chain (never a person's name).
@@ -189,14 +268,17 @@ pub struct Verification {
     pub checks: Vec<CheckResult>,
     pub review: Option<Review>,
     pub redacted: bool,
+    pub lifecycle: Lifecycle,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl Verification {
-    /// Expired by the clock though not yet marked: callers treat it as expired.
+    /// Expired by the clock though not yet marked: callers treat it as expired. Only a
+    /// verification still waiting for the person expires; one being processed or waiting
+    /// for a reviewer is the business's to finish.
     pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
-        !self.status.is_final() && self.status != VerificationStatus::Processing && now >= self.expires_at
+        self.status.accepts_captures() && now >= self.expires_at
     }
 }
 

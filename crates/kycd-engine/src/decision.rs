@@ -225,6 +225,7 @@ mod tests {
                 reviewed_at: now,
             }),
             redacted: false,
+            lifecycle: Default::default(),
             created_at: now,
             updated_at: now,
         }

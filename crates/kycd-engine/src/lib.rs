@@ -5,6 +5,7 @@ pub mod access;
 pub mod decision;
 mod error;
 pub mod evidence;
+pub mod lifecycle;
 pub mod net_policy;
 pub mod sessions;
 pub mod webhooks;
@@ -39,11 +40,16 @@ pub struct EngineConfig {
     pub public_url: String,
     pub start_token_ttl: Duration,
     pub default_time_to_live: Duration,
+    /// How often each tenant's lifecycle sweep (expiry, retention) runs.
+    pub sweep_interval: Duration,
     pub image_limits: ImageLimits,
     pub max_upload_bytes: usize,
     /// Fault injection for the crash-consistency test: abort the process right after an
     /// upload's blob is written and before its row is committed. Never set in production.
     pub crash_after_blob_write: bool,
+    /// Fault injection for crash tests: processing pauses this long after reading the
+    /// captures, holding its job lease, so a test can kill the server mid-processing.
+    pub pause_in_processing: Option<std::time::Duration>,
     /// `iss` of evidence tokens: this instance's public URL unless set.
     pub evidence_issuer: String,
 }
@@ -54,12 +60,24 @@ impl Default for EngineConfig {
             public_url: "http://127.0.0.1:8080".into(),
             start_token_ttl: Duration::hours(24),
             default_time_to_live: Duration::days(7),
+            sweep_interval: Duration::minutes(5),
             image_limits: ImageLimits::default(),
             max_upload_bytes: 15 * 1024 * 1024,
             crash_after_blob_write: false,
+            pause_in_processing: None,
             evidence_issuer: "http://127.0.0.1:8080".into(),
         }
     }
+}
+
+fn refuse_if_held(v: &Verification, what: &str) -> Result<()> {
+    if v.lifecycle.legal_hold {
+        return Err(EngineError::Conflict(format!(
+            "the verification is on legal hold and cannot be {what}; an admin must lift the hold first (PUT /v1/verifications/{}/legal_hold with enabled=false)",
+            v.id
+        )));
+    }
+    Ok(())
 }
 
 /// The authenticated caller.
@@ -81,6 +99,13 @@ impl Principal {
             Scope::Reviewer => Err(EngineError::Forbidden(
                 "this API key has the reviewer scope, which can read and review but not create or change verifications; use an integration or admin key".into(),
             )),
+        }
+    }
+    pub(crate) fn require_admin(&self, what: &str) -> Result<()> {
+        if self.scope == Scope::Admin {
+            Ok(())
+        } else {
+            Err(EngineError::Forbidden(format!("only an API key with the admin scope may {what}")))
         }
     }
     fn require_review(&self) -> Result<()> {
@@ -113,6 +138,8 @@ pub struct NewVerification {
     pub state: Option<String>,
     pub time_to_live: Option<Duration>,
     pub policy: Option<Policy>,
+    /// Its own retention period, within the tenant's bounds (else the tenant's default).
+    pub retention_days: Option<u32>,
 }
 
 /// A new attempt with its start token (shown once; only its hash is kept).
@@ -193,12 +220,14 @@ impl Engine {
             id: TenantId::generate(),
             name: name.to_owned(),
             mode,
+            retention: RetentionSettings::default(),
             created_at: now,
         };
         let mut tx = self.store.begin().await?;
         tx.insert_tenant(&tenant).await?;
         tx.audit(&tenant.id, &Actor::Cli, "tenant.created", tenant.id.as_str(), now).await?;
         let key = self.insert_key(&mut tx, &tenant, Scope::Admin).await?;
+        tx.enqueue_job(&tenant.id, lifecycle::JOB_SWEEP, "", now).await?;
         tx.commit().await?;
         Ok(key)
     }
@@ -372,6 +401,10 @@ impl Engine {
                 .map_err(|e| EngineError::Invalid(format!("callback_url refused: {e}")))?;
         }
         let mut tx = self.store.begin().await?;
+        if let Some(days) = new.retention_days {
+            let tenant = tx.get_tenant(&p.tenant_id).await?.ok_or(EngineError::NotFound("tenant"))?;
+            tenant.retention.check_request(days).map_err(EngineError::Invalid)?;
+        }
         let applicant_id = match new.applicant {
             ApplicantRef::Existing(id) => {
                 let a = tx
@@ -399,6 +432,10 @@ impl Engine {
             checks: Vec::new(),
             review: None,
             redacted: false,
+            lifecycle: Lifecycle {
+                retention_days: new.retention_days,
+                ..Lifecycle::default()
+            },
             created_at: now,
             updated_at: now,
         };
@@ -433,6 +470,12 @@ impl Engine {
         let now = self.now();
         v.status = to;
         v.updated_at = now;
+        if to.is_final() {
+            // The retention clock starts when the verification ends.
+            let retention = tx.get_tenant(&v.tenant_id).await?.map(|t| t.retention).unwrap_or_default();
+            let days = retention.days_for(v.lifecycle.retention_days);
+            v.lifecycle.retain_until = Some(now + Duration::days(i64::from(days)));
+        }
         tx.update_verification(v).await?;
         tx.audit(&v.tenant_id, actor, &format!("verification.status.{to}"), v.id.as_str(), now)
             .await?;
@@ -830,6 +873,10 @@ impl Engine {
             .collect();
         let chosen = attempt.client.document_type;
         drop(tx);
+        if let Some(pause) = self.cfg.pause_in_processing {
+            tracing::warn!(verification = %id, "fault injection: processing paused");
+            tokio::time::sleep(pause).await;
+        }
 
         let mut checks = Vec::new();
         for (c, blob) in &captures {
@@ -961,33 +1008,36 @@ impl Engine {
     /// Erase personal data and images; keep ids, status, checks and the audit trail.
     pub async fn anonymize(&self, p: &Principal, id: &VerificationId) -> Result<Verification> {
         p.require_write()?;
+        self.anonymize_as(&p.tenant_id, &p.actor(), id).await
+    }
+
+    /// Anonymize on behalf of `actor` (an API key, or the retention sweep). Refused while
+    /// the verification is on legal hold.
+    pub(crate) async fn anonymize_as(&self, tenant: &TenantId, actor: &Actor, id: &VerificationId) -> Result<Verification> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let mut v = self.load(&mut tx, &p.tenant_id, id).await?;
+        let mut v = self.load(&mut tx, tenant, id).await?;
+        refuse_if_held(&v, "anonymized")?;
         if !v.status.is_final() {
-            self.transition(&mut tx, &mut v, VerificationStatus::Cancelled, &p.actor()).await?;
+            self.transition(&mut tx, &mut v, VerificationStatus::Cancelled, actor).await?;
         }
-        let blobs: Vec<StoredBlob> = tx
-            .list_captures(&p.tenant_id, id)
-            .await?
-            .into_iter()
-            .filter_map(|(_, b)| b)
-            .collect();
-        tx.erase_capture_keys(&p.tenant_id, id).await?;
-        tx.delete_attempt_dialect_state(&p.tenant_id, id).await?;
+        let blobs: Vec<StoredBlob> = tx.list_captures(tenant, id).await?.into_iter().filter_map(|(_, b)| b).collect();
+        tx.erase_capture_keys(tenant, id).await?;
+        tx.delete_attempt_dialect_state(tenant, id).await?;
+        let retention = tx.get_tenant(tenant).await?.map(|t| t.retention).unwrap_or_default();
         v.private = VerificationPrivate::default();
         v.redacted = true;
+        v.lifecycle.delete_after = Some(now + Duration::days(i64::from(retention.tombstone_days)));
         v.updated_at = now;
         tx.update_verification(&v).await?;
-        if let Some(mut a) = tx.get_applicant(&p.tenant_id, &v.applicant_id).await? {
+        if let Some(mut a) = tx.get_applicant(tenant, &v.applicant_id).await? {
             a.person = PersonData::default();
             a.external_applicant_id = None;
             a.redacted = true;
             a.updated_at = now;
             tx.update_applicant(&a).await?;
         }
-        tx.audit(&p.tenant_id, &p.actor(), "verification.anonymized", id.as_str(), now)
-            .await?;
+        tx.audit(tenant, actor, "verification.anonymized", id.as_str(), now).await?;
         self.emit_verification(&mut tx, EventType::Anonymized, &v, None).await?;
         tx.commit().await?;
         self.jobs_ready.notify_one();
@@ -1001,25 +1051,27 @@ impl Engine {
 
     pub async fn delete(&self, p: &Principal, id: &VerificationId) -> Result<()> {
         p.require_write()?;
+        self.delete_as(&p.tenant_id, &p.actor(), id).await
+    }
+
+    /// Delete on behalf of `actor` (an API key, or the tombstone sweep). Refused while the
+    /// verification is on legal hold or being processed.
+    pub(crate) async fn delete_as(&self, tenant: &TenantId, actor: &Actor, id: &VerificationId) -> Result<()> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let v = tx
-            .get_verification(&p.tenant_id, id)
+            .get_verification(tenant, id)
             .await?
             .ok_or(EngineError::NotFound("verification"))?;
+        refuse_if_held(&v, "deleted")?;
         if v.status == VerificationStatus::Processing {
             return Err(EngineError::Conflict(
                 "the verification is being processed; retry in a few seconds".into(),
             ));
         }
-        let blobs: Vec<StoredBlob> = tx
-            .list_captures(&p.tenant_id, id)
-            .await?
-            .into_iter()
-            .filter_map(|(_, b)| b)
-            .collect();
-        tx.delete_verification(&p.tenant_id, id).await?;
-        tx.audit(&p.tenant_id, &p.actor(), "verification.deleted", id.as_str(), now).await?;
+        let blobs: Vec<StoredBlob> = tx.list_captures(tenant, id).await?.into_iter().filter_map(|(_, b)| b).collect();
+        tx.delete_verification(tenant, id).await?;
+        tx.audit(tenant, actor, "verification.deleted", id.as_str(), now).await?;
         self.emit_verification(&mut tx, EventType::Deleted, &v, None).await?;
         tx.commit().await?;
         self.jobs_ready.notify_one();

@@ -454,6 +454,7 @@ mod tests {
             checks: vec![],
             review: None,
             redacted: false,
+            lifecycle: Default::default(),
             created_at: now,
             updated_at: now,
         };

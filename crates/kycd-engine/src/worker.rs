@@ -28,10 +28,25 @@ impl Engine {
                 Ok(id) => self.deliver_webhook(&job.tenant_id, &id).await,
                 Err(e) => Err(EngineError::Internal(e.to_string())),
             },
+            crate::lifecycle::JOB_SWEEP => self.run_sweep_job(&job.tenant_id).await,
             other => Err(EngineError::Internal(format!("unknown job kind {other}"))),
         };
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        if job.kind == crate::lifecycle::JOB_SWEEP {
+            // A sweep is never retried as such: the next one is scheduled either way.
+            tx.enqueue_job(&job.tenant_id, crate::lifecycle::JOB_SWEEP, "", self.next_sweep_at(now))
+                .await?;
+            match &result {
+                Ok(()) => tx.finish_job(&job.id, now).await?,
+                Err(e) => {
+                    tracing::warn!(job = %job.id, kind = %job.kind, error = %e, "job failed");
+                    tx.fail_job(&job.id, &e.to_string(), None, now).await?;
+                }
+            }
+            tx.commit().await?;
+            return Ok(true);
+        }
         match result {
             Ok(()) => tx.finish_job(&job.id, now).await?,
             Err(e) => {
@@ -46,6 +61,9 @@ impl Engine {
 
     /// Work jobs until `shutdown` turns true.
     pub async fn run_worker(&self, mut shutdown: watch::Receiver<bool>) {
+        if let Err(e) = self.ensure_sweep_jobs().await {
+            tracing::error!(error = %e, "could not schedule the lifecycle sweeps");
+        }
         loop {
             if *shutdown.borrow() {
                 return;

@@ -461,6 +461,7 @@ pub(crate) mod tests {
             id: TenantId::generate(),
             name: "Northwind Bank plc".into(),
             mode: Mode::Live,
+            retention: Default::default(),
             created_at: at(-100_000),
         };
         let applicant = Applicant {
@@ -527,6 +528,7 @@ pub(crate) mod tests {
                 reviewed_at: at(95),
             }),
             redacted: false,
+            lifecycle: Default::default(),
             created_at: at(0),
             updated_at: at(95),
         };

@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kycd_core::*;
 
-const ID: &str = "the object's id";
+pub(crate) const ID: &str = "the object's id";
 
 #[utoipa::path(post, path = "/v1/applicants", tag = "applicants", request_body = ApplicantInput,
     responses((status = 201, body = ApplicantView), (status = 422, body = Problem)))]

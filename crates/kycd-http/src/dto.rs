@@ -177,6 +177,9 @@ pub struct CreateVerificationRequest {
     /// Seconds until the verification expires: 300 to 7776000 (90 days). Default 7 days.
     pub time_to_live: Option<i64>,
     pub policy: Option<Policy>,
+    /// Days from the end of the verification until its images and personal data are
+    /// erased; within the tenant's `max_retention_days`. Default: the tenant's `retention_days`.
+    pub retention_days: Option<u32>,
 }
 
 impl CreateVerificationRequest {
@@ -232,6 +235,7 @@ impl CreateVerificationRequest {
             state: self.state,
             time_to_live,
             policy: self.policy,
+            retention_days: self.retention_days,
         })
     }
 }
@@ -251,8 +255,33 @@ pub struct VerificationView {
     pub checks: Vec<CheckResult>,
     pub review: Option<Review>,
     pub redacted: bool,
+    pub retention: RetentionView,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Where a verification stands in the retention schedule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetentionView {
+    /// Its own retention period, if it asked for one (else the tenant's default applies).
+    pub retention_days: Option<u32>,
+    /// While true, neither sweep touches it and it cannot be anonymized or deleted.
+    pub legal_hold: bool,
+    /// When its images and personal data will be erased (set when it ends).
+    pub anonymize_at: Option<DateTime<Utc>>,
+    /// When its anonymized tombstone will be deleted (set when it is anonymized).
+    pub delete_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Lifecycle> for RetentionView {
+    fn from(l: &Lifecycle) -> Self {
+        Self {
+            retention_days: l.retention_days,
+            legal_hold: l.legal_hold,
+            anonymize_at: l.retain_until,
+            delete_at: l.delete_after,
+        }
+    }
 }
 
 impl From<&Verification> for VerificationView {
@@ -271,6 +300,7 @@ impl From<&Verification> for VerificationView {
             checks: v.checks.clone(),
             review: v.review.clone(),
             redacted: v.redacted,
+            retention: (&v.lifecycle).into(),
             created_at: v.created_at,
             updated_at: v.updated_at,
         }

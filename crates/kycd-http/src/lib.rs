@@ -5,6 +5,7 @@ mod docs;
 mod dto;
 mod error;
 mod extract;
+mod lifecycle_api;
 mod webhooks_api;
 
 pub use error::{ApiError, PROBLEM_BASE};
@@ -14,7 +15,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use kycd_engine::Engine;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
@@ -64,6 +65,11 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route(
             "/webhook_endpoints/{id}/deliveries/{delivery_id}/redeliver",
             post(webhooks_api::redeliver),
+        )
+        .route("/verifications/{id}/legal_hold", put(lifecycle_api::put_legal_hold))
+        .route(
+            "/settings/retention",
+            get(lifecycle_api::get_retention).put(lifecycle_api::put_retention),
         )
         .route("/capture-sessions", post(api::start_capture_session))
         .route("/openapi.json", get(docs::openapi_json))

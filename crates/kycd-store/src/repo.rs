@@ -18,6 +18,10 @@ pub(crate) fn parse<T: std::str::FromStr>(s: String, what: &str) -> Result<T> {
     s.parse().map_err(|_| corrupt(format!("bad {what}: {s}")))
 }
 
+pub(crate) fn days(v: i64) -> Result<u32> {
+    u32::try_from(v).map_err(|_| corrupt(format!("bad number of days: {v}")))
+}
+
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
     // Serializing our own plain structs to a String cannot fail.
     serde_json::to_string(v).unwrap_or_default()
@@ -158,13 +162,19 @@ impl Tx<'_> {
     // ----- tenants and keys ----------------------------------------------------------
 
     pub async fn insert_tenant(&mut self, t: &Tenant) -> Result<()> {
-        sqlx::query("INSERT INTO tenants (id, name, mode, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(t.id.as_str())
-            .bind(&t.name)
-            .bind(t.mode.as_str())
-            .bind(ms(t.created_at))
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO tenants (id, name, mode, created_at, retention_days, max_retention_days, tombstone_days)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(t.id.as_str())
+        .bind(&t.name)
+        .bind(t.mode.as_str())
+        .bind(ms(t.created_at))
+        .bind(i64::from(t.retention.retention_days))
+        .bind(i64::from(t.retention.max_retention_days))
+        .bind(i64::from(t.retention.tombstone_days))
+        .execute(&mut *self.tx)
+        .await?;
         sqlx::query("INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2)")
             .bind(t.id.as_str())
             .bind(GENESIS)
@@ -178,21 +188,37 @@ impl Tx<'_> {
             id: parse(row.try_get("id")?, "tenant id")?,
             name: row.try_get("name")?,
             mode: Mode::parse(&row.try_get::<String, _>("mode")?).ok_or_else(|| corrupt("tenant mode"))?,
+            retention: RetentionSettings {
+                retention_days: days(row.try_get("retention_days")?)?,
+                max_retention_days: days(row.try_get("max_retention_days")?)?,
+                tombstone_days: days(row.try_get("tombstone_days")?)?,
+            },
             created_at: from_ms(row.try_get("created_at")?)?,
         })
     }
 
     pub async fn get_tenant(&mut self, id: &TenantId) -> Result<Option<Tenant>> {
-        let row = sqlx::query("SELECT id, name, mode, created_at FROM tenants WHERE id = $1")
+        let row = sqlx::query("SELECT * FROM tenants WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&mut *self.tx)
             .await?;
         row.as_ref().map(Self::tenant_from).transpose()
     }
 
+    pub async fn update_tenant_retention(&mut self, id: &TenantId, r: &RetentionSettings) -> Result<()> {
+        sqlx::query("UPDATE tenants SET retention_days = $1, max_retention_days = $2, tombstone_days = $3 WHERE id = $4")
+            .bind(i64::from(r.retention_days))
+            .bind(i64::from(r.max_retention_days))
+            .bind(i64::from(r.tombstone_days))
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// Operator view (CLI): every tenant.
     pub async fn list_tenants(&mut self) -> Result<Vec<Tenant>> {
-        let rows = sqlx::query("SELECT id, name, mode, created_at FROM tenants ORDER BY created_at, id")
+        let rows = sqlx::query("SELECT * FROM tenants ORDER BY created_at, id")
             .fetch_all(&mut *self.tx)
             .await?;
         rows.iter().map(Self::tenant_from).collect()
@@ -384,7 +410,8 @@ impl Tx<'_> {
         sqlx::query(
             "UPDATE verifications SET status = $1, ref_document_id = $2, ref_signer_order = $3, ref_signature_request_id = $4,
              delivery = $5, private_enc = $6, policy_json = $7, expires_at = $8, checks_json = $9, review_json = $10,
-             redacted = $11, updated_at = $12 WHERE tenant_id = $13 AND id = $14",
+             redacted = $11, updated_at = $12, retention_days = $13, legal_hold = $14, retain_until = $15,
+             delete_after = $16 WHERE tenant_id = $17 AND id = $18",
         )
         .bind(v.status.as_str())
         .bind(v.reference.document_id.clone())
@@ -398,6 +425,10 @@ impl Tx<'_> {
         .bind(v.review.as_ref().map(to_json))
         .bind(i64::from(v.redacted))
         .bind(ms(v.updated_at))
+        .bind(v.lifecycle.retention_days.map(i64::from))
+        .bind(i64::from(v.lifecycle.legal_hold))
+        .bind(v.lifecycle.retain_until.map(ms))
+        .bind(v.lifecycle.delete_after.map(ms))
         .bind(v.tenant_id.as_str())
         .bind(v.id.as_str())
         .execute(&mut *self.tx)
@@ -439,6 +470,12 @@ impl Tx<'_> {
                     .map(|s| from_json(&s, "review"))
                     .transpose()?,
                 redacted: row.try_get::<i64, _>("redacted")? != 0,
+                lifecycle: Lifecycle {
+                    retention_days: row.try_get::<Option<i64>, _>("retention_days")?.map(days).transpose()?,
+                    legal_hold: row.try_get::<i64, _>("legal_hold")? != 0,
+                    retain_until: row.try_get::<Option<i64>, _>("retain_until")?.map(from_ms).transpose()?,
+                    delete_after: row.try_get::<Option<i64>, _>("delete_after")?.map(from_ms).transpose()?,
+                },
                 created_at: from_ms(created)?,
                 updated_at: from_ms(row.try_get("updated_at")?)?,
             },

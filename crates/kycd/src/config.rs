@@ -51,9 +51,23 @@ impl Config {
                 .parse()
                 .with_context(|| format!("KYCD_MAX_UPLOAD_BYTES must be a number of bytes, got '{v}'"))?;
         }
+        if let Some(v) = env("KYCD_SWEEP_INTERVAL_SECONDS") {
+            let secs: i64 = v
+                .parse()
+                .ok()
+                .filter(|s| (1..=86_400).contains(s))
+                .with_context(|| format!("KYCD_SWEEP_INTERVAL_SECONDS must be 1 to 86400 seconds, got '{v}'"))?;
+            engine.sweep_interval = chrono::Duration::seconds(secs);
+        }
         let evidence_issuer_set = env("KYCD_EVIDENCE_ISSUER").is_some();
         engine.evidence_issuer = env("KYCD_EVIDENCE_ISSUER").unwrap_or_else(|| engine.public_url.clone());
         engine.crash_after_blob_write = env_flag("KYCD_FAULT_CRASH_AFTER_BLOB_WRITE");
+        if let Some(v) = env("KYCD_FAULT_PAUSE_IN_PROCESSING_MS") {
+            let ms: u64 = v
+                .parse()
+                .with_context(|| format!("KYCD_FAULT_PAUSE_IN_PROCESSING_MS must be milliseconds, got '{v}'"))?;
+            engine.pause_in_processing = Some(std::time::Duration::from_millis(ms));
+        }
         Ok(Self {
             data_dir,
             database_url,

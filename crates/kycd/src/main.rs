@@ -60,14 +60,41 @@ enum Command {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
-    /// Remove data no longer needed.
+    /// The background job queue.
+    Jobs {
+        #[command(subcommand)]
+        cmd: JobsCmd,
+    },
+    /// Run the lifecycle sweep now (expire overdue verifications, anonymize those whose
+    /// retention ran out, delete old tombstones; legal holds are skipped), or with
+    /// --orphans remove blobs that no row points to.
     Purge {
+        /// Show what the sweep would do, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only this tenant (default: every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
         /// Remove encrypted blobs that no database row points to (left by a crash mid-upload).
         #[arg(long)]
         orphans: bool,
         /// Keep orphans younger than this, so uploads in flight are not touched.
         #[arg(long, default_value_t = 3600)]
         grace_seconds: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCmd {
+    /// The newest jobs, newest first.
+    List {
+        /// queued, running, done or failed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -294,16 +321,118 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 signer.kid()
             );
         }
-        Command::Purge { orphans, grace_seconds } => {
-            if !orphans {
-                bail!("say what to purge: --orphans");
+        Command::Jobs {
+            cmd: JobsCmd::List { status, limit, json },
+        } => {
+            if let Some(st) = status
+                && !["queued", "running", "done", "failed"].contains(&st.as_str())
+            {
+                bail!("--status must be queued, running, done or failed, got '{st}'");
             }
             let (_, engine) = open(&cli).await?;
-            let n = engine.sweep_orphans(chrono::Duration::seconds((*grace_seconds).max(0))).await?;
-            println!("removed {n} orphan blob(s)");
+            let jobs = engine.list_jobs(status.as_deref(), (*limit).clamp(1, 10_000)).await?;
+            print_jobs(&jobs, *json);
+        }
+        Command::Purge {
+            dry_run,
+            tenant,
+            orphans,
+            grace_seconds,
+        } => {
+            let (_, engine) = open(&cli).await?;
+            if *orphans {
+                if *dry_run {
+                    bail!("--dry-run is for the lifecycle sweep; --orphans has no dry run (orphans have no rows to show)");
+                }
+                let n = engine.sweep_orphans(chrono::Duration::seconds((*grace_seconds).max(0))).await?;
+                println!("removed {n} orphan blob(s)");
+            } else {
+                let tenants: Vec<TenantId> = match tenant {
+                    Some(t) => vec![t.parse().map_err(|e| anyhow::anyhow!("{e}"))?],
+                    None => engine.list_tenants().await?.into_iter().map(|t| t.id).collect(),
+                };
+                for t in &tenants {
+                    purge_tenant(&engine, t, *dry_run).await?;
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_jobs(jobs: &[kycd_engine::lifecycle::JobRecord], json: bool) {
+    if json {
+        for j in jobs {
+            let line = serde_json::json!({
+                "id": j.id, "tenant_id": j.tenant_id, "kind": j.kind, "payload": j.payload,
+                "status": j.status, "attempts": j.attempts, "run_at": j.run_at,
+                "last_error": j.last_error, "created_at": j.created_at, "updated_at": j.updated_at,
+            });
+            println!("{line}");
+        }
+        return;
+    }
+    println!(
+        "{:<30} {:<18} {:<8} {:>3} {:<20} {:<36} ERROR",
+        "ID", "KIND", "STATUS", "TRY", "RUN AT", "OBJECT"
+    );
+    for j in jobs {
+        println!(
+            "{:<30} {:<18} {:<8} {:>3} {:<20} {:<36} {}",
+            j.id.as_str(),
+            j.kind,
+            j.status,
+            j.attempts,
+            j.run_at.format("%Y-%m-%d %H:%M:%S"),
+            j.payload,
+            j.last_error.as_deref().unwrap_or("")
+        );
+    }
+}
+
+/// One tenant's sweep, or what it would do; a progress bar on a terminal for long runs.
+async fn purge_tenant(engine: &Engine, tenant: &TenantId, dry_run: bool) -> Result<()> {
+    let plan = engine.plan_sweep(tenant, 100_000).await?;
+    if dry_run {
+        println!(
+            "tenant {tenant}: would expire {} verification(s) and {} attempt(s), anonymize {}, delete {} tombstone(s); {} on legal hold skipped",
+            plan.expire.len(),
+            plan.expire_attempts.len(),
+            plan.anonymize.len(),
+            plan.delete.len(),
+            plan.held.len()
+        );
+        for (what, ids) in [
+            ("expire", &plan.expire),
+            ("anonymize", &plan.anonymize),
+            ("delete", &plan.delete),
+            ("held", &plan.held),
+        ] {
+            for id in ids {
+                println!("  {what} {id}");
+            }
+        }
+        for (vid, aid) in &plan.expire_attempts {
+            println!("  expire attempt {aid} of {vid}");
+        }
+        return Ok(());
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(Some(plan.total() as u64), indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(indicatif::ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} {eta}").map_err(|e| anyhow::anyhow!("{e}"))?);
+    bar.set_prefix(tenant.to_string());
+    let r = engine.sweep_tenant(tenant, &|n| bar.set_position(n as u64)).await?;
+    bar.finish_and_clear();
+    println!(
+        "tenant {tenant}: expired {} verification(s) and {} attempt(s), anonymized {}, deleted {} tombstone(s); {} on legal hold skipped",
+        r.expired, r.attempts_expired, r.anonymized, r.deleted, r.held
+    );
+    for (id, e) in &r.failed {
+        println!("  failed {id}: {e}");
+    }
+    if !r.failed.is_empty() {
+        bail!("{} item(s) could not be swept; they stay due for the next sweep", r.failed.len());
+    }
+    Ok(())
 }
 
 /// A JWKS from a file or an http:// URL.

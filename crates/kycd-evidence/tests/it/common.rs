@@ -119,6 +119,7 @@ pub fn sample(timeline_rows: usize) -> Sample {
         id: TenantId::generate(),
         name: "Northwind Bank plc".into(),
         mode: Mode::Live,
+        retention: Default::default(),
         created_at: at(-100_000),
     };
     let text = |s: &str| Some(PersonalText::parse("x", s, 200).unwrap());
@@ -232,6 +233,7 @@ pub fn sample(timeline_rows: usize) -> Sample {
             reviewed_at: at(95),
         }),
         redacted: false,
+        lifecycle: Default::default(),
         created_at: at(0),
         updated_at: at(95),
     };

@@ -115,6 +115,11 @@ impl Instance {
 
     /// Run a CLI subcommand against this instance (same data dir and database).
     pub async fn cli(&self, args: &[&str]) -> CliOutput {
+        self.cli_env(args, &[]).await
+    }
+
+    /// Run a CLI subcommand with extra environment (e.g. a shifted test clock).
+    pub async fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .arg("--data-dir")
@@ -124,6 +129,9 @@ impl Instance {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         self.apply_env(&mut cmd);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
             .await
             .unwrap_or_else(|_| panic!("kycd {args:?} did not finish within 60 s"))
@@ -593,6 +601,11 @@ impl Api {
     /// POST with no body at all.
     pub async fn post_empty(&self, path: &str) -> Resp {
         self.send(format!("POST {path}"), self.req(reqwest::Method::POST, path)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Resp {
+        self.send(format!("PUT {path}"), self.req(reqwest::Method::PUT, path).json(body))
+            .await
     }
 
     pub async fn patch(&self, path: &str, body: &Value) -> Resp {

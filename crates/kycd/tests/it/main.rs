@@ -16,6 +16,7 @@ mod evidence;
 mod lifecycle;
 mod logs;
 mod openapi;
+mod retention;
 mod start_token;
 mod storage;
 mod tenancy;

@@ -178,6 +178,7 @@ impl CreateSessionRequest {
             state: self.state,
             time_to_live: Some(chrono::Duration::seconds(ttl)),
             policy: None,
+            retention_days: None,
         };
         Ok((new, mock, start))
     }
