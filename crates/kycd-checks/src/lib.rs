@@ -12,12 +12,18 @@
 //!   reader built on it; [`synth_doc`]: synthetic documents photographed, its ground truth.
 
 pub mod aamva;
+pub mod barcode;
 pub mod decode;
 pub mod mrz;
+pub mod mrz_read;
 pub mod names;
+pub mod ocr;
+pub mod pipeline;
 pub mod quality;
 pub mod rules;
 pub mod synth;
+pub mod synth_barcode;
+pub mod synth_doc;
 
 use image::ImageFormat;
 use kycd_core::{CaptureFeedback, CaptureKind, MediaType};

@@ -22,16 +22,10 @@
 //! small by nature; use it only where a human reviews what it lets through.
 
 use deunicode::deunicode;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Strictness {
-    Strict,
-    #[default]
-    Moderate,
-    Lenient,
-}
+/// The policy's strictness (defined in the domain, so a policy can name it).
+pub use kycd_core::NameStrictness as Strictness;
 
 /// Least per-token similarity for Moderate.
 pub const MODERATE_MIN: f64 = 0.94;

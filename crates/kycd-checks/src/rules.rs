@@ -54,8 +54,7 @@ impl RuleResult {
     }
 }
 
-/// What the document rules enforce. `kycd_core::Policy` holds the accepted document
-/// types today; the other bounds have defaults here until the policy carries them.
+/// What the document rules enforce, from the verification's policy snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DocumentRules {
     pub accepted_document_types: Vec<DocumentType>,
@@ -70,10 +69,10 @@ impl DocumentRules {
     pub fn from_policy(p: &Policy) -> Self {
         Self {
             accepted_document_types: p.accepted_document_types.clone(),
-            accepted_countries: None,
-            min_age: Some(18),
-            max_age: Some(120),
-            name_strictness: Strictness::Moderate,
+            accepted_countries: p.accepted_countries.clone(),
+            min_age: p.min_age,
+            max_age: p.max_age,
+            name_strictness: p.name_matching,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! the verification state machine, policy and the shapes every other crate shares.
 //! Pure: no IO, no clock reads (time is always a parameter), no async.
 
+pub mod decide;
 pub mod ids;
 pub mod model;
 pub mod pii;

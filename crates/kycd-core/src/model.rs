@@ -223,6 +223,9 @@ pub struct VerificationPrivate {
     pub declared: DeclaredData,
     pub callback_url: Option<String>,
     pub state: Option<String>,
+    /// What the checks read from the document (MRZ, barcode): personal, sealed with the rest.
+    #[serde(default)]
+    pub extracted: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

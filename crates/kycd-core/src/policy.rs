@@ -70,6 +70,35 @@ pub struct Policy {
     /// How many attempts the person gets before the verification is declined. Default: 3.
     #[serde(default = "three")]
     pub max_attempts: u32,
+    /// Issuing states accepted, as ICAO 9303 three-letter codes (`D` for Germany, `GBR`,
+    /// `USA`…). Default: all.
+    #[serde(default)]
+    pub accepted_countries: Option<Vec<String>>,
+    /// Youngest accepted holder, in completed years; `null` for no bound. Default: 18.
+    #[serde(default = "adult")]
+    pub min_age: Option<u32>,
+    /// Oldest accepted holder, in completed years. Default: no bound.
+    #[serde(default)]
+    pub max_age: Option<u32>,
+    /// How closely the names on the document must match the declared ones. Default: moderate.
+    #[serde(default)]
+    pub name_matching: NameStrictness,
+}
+
+/// Name matching strictness (BoldSign's Strict / Moderate / Lenient): `strict` wants the
+/// same tokens after transliteration; `moderate` forgives a typo or a missing middle name;
+/// `lenient` also forgives reordered or abbreviated names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NameStrictness {
+    Strict,
+    #[default]
+    Moderate,
+    Lenient,
+}
+
+fn adult() -> Option<u32> {
+    Some(18)
 }
 
 fn all_documents() -> Vec<DocumentType> {
@@ -88,6 +117,10 @@ impl Default for Policy {
             accepted_document_types: all_documents(),
             selfie_required: true,
             max_attempts: 3,
+            accepted_countries: None,
+            min_age: adult(),
+            max_age: None,
+            name_matching: NameStrictness::default(),
         }
     }
 }
@@ -99,6 +132,27 @@ impl Policy {
         }
         if !(1..=10).contains(&self.max_attempts) {
             return Err("policy.max_attempts must be between 1 and 10".into());
+        }
+        if let Some(cs) = &self.accepted_countries {
+            if cs.is_empty() {
+                return Err("policy.accepted_countries must name at least one country, or be null for all".into());
+            }
+            if let Some(bad) = cs
+                .iter()
+                .find(|c| !(1..=3).contains(&c.len()) || !c.bytes().all(|b| b.is_ascii_uppercase()))
+            {
+                return Err(format!(
+                    "policy.accepted_countries: '{bad}' is not an ICAO 9303 country code (one to three capital letters, e.g. GBR, D, USA)"
+                ));
+            }
+        }
+        if self.min_age.is_some_and(|a| a > 150) || self.max_age.is_some_and(|a| a > 150) {
+            return Err("policy.min_age and policy.max_age must be at most 150".into());
+        }
+        if let (Some(lo), Some(hi)) = (self.min_age, self.max_age)
+            && lo > hi
+        {
+            return Err(format!("policy.min_age ({lo}) must not exceed policy.max_age ({hi})"));
         }
         Ok(())
     }
@@ -137,6 +191,7 @@ mod tests {
             accepted_document_types: vec![DocumentType::DriverLicense],
             selfie_required: false,
             max_attempts: 1,
+            ..Policy::default()
         };
         assert_eq!(
             cards.required_captures(None),

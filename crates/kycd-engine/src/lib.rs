@@ -18,6 +18,7 @@ pub use object_store::{ObjectStore, local::LocalFileSystem};
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use kycd_checks::ImageError;
+use kycd_checks::pipeline::Pipeline;
 use kycd_core::*;
 use kycd_store::{ApiKeyRecord, Cursor, StoredBlob, Tx, secret_hash};
 use std::sync::Arc;
@@ -42,6 +43,8 @@ pub struct EngineConfig {
     pub default_time_to_live: Duration,
     /// How often each tenant's lifecycle sweep (expiry, retention) runs.
     pub sweep_interval: Duration,
+    /// Where the OCR models are (`scripts/fetch-models` puts them in `./models`).
+    pub model_dir: std::path::PathBuf,
     pub image_limits: ImageLimits,
     pub max_upload_bytes: usize,
     /// Fault injection for the crash-consistency test: abort the process right after an
@@ -61,6 +64,7 @@ impl Default for EngineConfig {
             start_token_ttl: Duration::hours(24),
             default_time_to_live: Duration::days(7),
             sweep_interval: Duration::minutes(5),
+            model_dir: kycd_checks::ocr::default_model_dir(),
             image_limits: ImageLimits::default(),
             max_upload_bytes: 15 * 1024 * 1024,
             crash_after_blob_write: false,
@@ -169,6 +173,8 @@ pub struct Engine {
     cfg: EngineConfig,
     clock: Arc<dyn Clock>,
     pub(crate) jobs_ready: Notify,
+    /// The check pipeline, loaded on first use (OCR models are read from disk once).
+    pipeline: std::sync::OnceLock<Arc<Pipeline>>,
 }
 
 fn new_api_key(mode: Mode) -> String {
@@ -182,7 +188,22 @@ impl Engine {
             cfg,
             clock,
             jobs_ready: Notify::new(),
+            pipeline: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The check pipeline. Without OCR models the MRZ check is inconclusive (and says how
+    /// to install them), so verifications go to review instead of failing.
+    pub fn pipeline(&self) -> Arc<Pipeline> {
+        self.pipeline
+            .get_or_init(|| {
+                let reader = kycd_checks::mrz_read::MrzReader::load(&self.cfg.model_dir).map_err(|e| {
+                    tracing::warn!(error = %e, "MRZ reading is off: verifications with a document go to review");
+                    e.to_string()
+                });
+                Arc::new(Pipeline::new(reader, self.cfg.image_limits))
+            })
+            .clone()
     }
 
     pub fn store(&self) -> &Store {
@@ -426,6 +447,7 @@ impl Engine {
                 declared: new.declared,
                 callback_url: new.callback_url,
                 state: new.state,
+                extracted: None,
             },
             policy,
             expires_at: now + ttl,
@@ -878,44 +900,33 @@ impl Engine {
             tokio::time::sleep(pause).await;
         }
 
-        let mut checks = Vec::new();
+        let mut blobs = Vec::new();
         for (c, blob) in &captures {
             let Some(blob) = blob else { continue };
             let bytes = self.store.get_blob(tenant, &c.id, &blob.blob_key, &blob.wrapped_key).await?;
-            let limits = self.cfg.image_limits;
-            let r = tokio::task::spawn_blocking(move || kycd_checks::inspect(&bytes, limits))
-                .await
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
-            checks.push(match r {
-                Ok(info) => CheckResult {
-                    name: format!("image_decoded.{}", c.kind),
-                    passed: true,
-                    detail: format!("{} decoded, {}×{} pixels", info.media_type.as_str(), info.width, info.height),
-                    figures: serde_json::json!({"file_id": c.id, "width": info.width, "height": info.height}),
-                },
-                Err(e) => CheckResult {
-                    name: format!("image_decoded.{}", c.kind),
-                    passed: false,
-                    detail: e.to_string(),
-                    figures: serde_json::json!({"file_id": c.id}),
-                },
-            });
+            blobs.push((c.kind, c.id.to_string(), bytes));
         }
-        let have: Vec<CaptureKind> = captures.iter().map(|(c, _)| c.kind).collect();
-        let required = v.policy.required_captures(chosen);
-        let missing: Vec<&str> = required.iter().filter(|k| !have.contains(k)).map(|k| k.as_str()).collect();
-        checks.push(CheckResult {
-            name: "required_captures".into(),
-            passed: missing.is_empty(),
-            detail: if missing.is_empty() {
-                "every capture the policy requires is present".into()
-            } else {
-                format!("missing: {}", missing.join(", "))
-            },
-            figures: serde_json::json!({"required": required, "present": have}),
-        });
+        let pipeline = self.pipeline();
+        let policy = v.policy.clone();
+        let declared = v.private.declared.clone();
+        let today = self.now().date_naive();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let inputs: Vec<kycd_checks::pipeline::CaptureInput<'_>> = blobs
+                .iter()
+                .map(|(kind, file_id, bytes)| kycd_checks::pipeline::CaptureInput {
+                    kind: *kind,
+                    file_id,
+                    bytes,
+                })
+                .collect();
+            pipeline.run(&inputs, &policy, Some(&declared), chosen, today)
+        })
+        .await
+        .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let checks = outcome.checks;
+        let extracted = (outcome.document.mrz.is_some() || outcome.document.barcode.is_some())
+            .then(|| serde_json::to_value(&outcome.document).unwrap_or_default());
 
-        let all_passed = checks.iter().all(|c| c.passed);
         let mut tx = self.store.begin().await?;
         let Some(mut v) = tx.get_verification(tenant, id).await? else {
             return Ok(());
@@ -923,16 +934,9 @@ impl Engine {
         if v.status != VerificationStatus::Processing {
             return Ok(());
         }
+        let next = kycd_core::decide::decide(&checks, attempts.len() < v.policy.max_attempts as usize);
         v.checks = checks;
-        // No automated check can approve yet: a person decides. Unusable images get a retry
-        // while the policy allows more attempts.
-        let next = if all_passed {
-            VerificationStatus::ReviewRequired
-        } else if attempts.len() < v.policy.max_attempts as usize {
-            VerificationStatus::RetryRequired
-        } else {
-            VerificationStatus::Declined
-        };
+        v.private.extracted = extracted;
         let next = self.mock_outcome(&mut tx, &mut v).await?.unwrap_or(next);
         self.transition(&mut tx, &mut v, next, &Actor::System).await?;
         tx.commit().await?;

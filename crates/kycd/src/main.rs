@@ -60,6 +60,18 @@ enum Command {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
+    /// Run the check pipeline on image files (no server, no database) and print why each
+    /// passes or fails: quality codes, the MRZ and barcode read, every check's figures.
+    Check {
+        /// What the files are: document_front, document_back or selfie.
+        #[arg(long, default_value = "document_front")]
+        kind: String,
+        /// One JSON object per line per file instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
     /// The background job queue.
     Jobs {
         #[command(subcommand)]
@@ -321,6 +333,10 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 signer.kid()
             );
         }
+        Command::Check { kind, json, files } => {
+            let kind: kycd_core::CaptureKind = kind.parse().map_err(|e: String| anyhow::anyhow!("--kind: {e}"))?;
+            return check_files(kind, *json, files);
+        }
         Command::Jobs {
             cmd: JobsCmd::List { status, limit, json },
         } => {
@@ -358,6 +374,113 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `kycd check`: the pipeline on files. Exit 1 when any file is unreadable or not accepted.
+fn check_files(kind: kycd_core::CaptureKind, json: bool, files: &[std::path::PathBuf]) -> Result<std::process::ExitCode> {
+    use kycd_checks::pipeline::{CaptureInput, Pipeline};
+    let limits = kycd_engine::EngineConfig::default().image_limits;
+    let dir = kycd_checks::ocr::default_model_dir();
+    let reader = kycd_checks::mrz_read::MrzReader::load(&dir).map_err(|e| e.to_string());
+    if let Err(e) = &reader {
+        eprintln!("warning: MRZ reading is off: {e}");
+    }
+    let pipeline = Pipeline::new(reader, limits);
+    let today = chrono::Utc::now().date_naive();
+    let mut all_ok = true;
+    for path in files {
+        let name = path.display().to_string();
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                all_ok = false;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"file": name, "error": format!("cannot read the file: {e}")})
+                    );
+                } else {
+                    println!("{name}: cannot read the file: {e}");
+                }
+                continue;
+            }
+        };
+        let r = pipeline.check_capture(
+            &CaptureInput {
+                kind,
+                file_id: &name,
+                bytes: &bytes,
+            },
+            today,
+        );
+        let feedback = r.info.as_ref().map(|i| kycd_checks::capture_feedback(kind, i));
+        all_ok &= feedback.as_ref().is_some_and(|f| f.accepted);
+        if json {
+            let line = serde_json::json!({
+                "file": name,
+                "kind": kind,
+                "width": r.info.as_ref().map(|i| i.width),
+                "height": r.info.as_ref().map(|i| i.height),
+                "accepted": feedback.as_ref().map(|f| f.accepted),
+                "feedback": feedback.as_ref().map(|f| f.issues.clone()),
+                "message": feedback.as_ref().map(|f| f.message.clone()),
+                "mrz": r.mrz,
+                "barcode": r.barcode,
+                "checks": r.checks,
+            });
+            println!("{line}");
+            continue;
+        }
+        println!("{name}");
+        match &feedback {
+            Some(f) => println!(
+                "  {}×{}  {}  {}",
+                f.width,
+                f.height,
+                if f.accepted { "accepted" } else { "NOT ACCEPTED" },
+                f.message
+            ),
+            None => println!("  unreadable"),
+        }
+        println!("  {:<32} {:<6} DETAIL", "CHECK", "RESULT");
+        for c in &r.checks {
+            let result = if c.passed {
+                "pass"
+            } else if kycd_checks::pipeline::is_inconclusive(c) {
+                "?"
+            } else {
+                "FAIL"
+            };
+            println!("  {:<32} {:<6} {}", c.name, result, c.detail);
+            if let Some(metrics) = c.figures.get("metrics").and_then(|m| m.as_array()) {
+                for m in metrics {
+                    println!("      {m}");
+                }
+            }
+        }
+        match &r.mrz {
+            Some(m) => {
+                println!(
+                    "  MRZ ({:?}, check digits {}):",
+                    m.format,
+                    if m.valid { "valid" } else { "INVALID" }
+                );
+                for l in &m.lines {
+                    println!("    {l}");
+                }
+            }
+            None if kind != kycd_core::CaptureKind::Selfie && pipeline.mrz_available() => println!("  MRZ: none found"),
+            None => {}
+        }
+        if let Some(b) = &r.barcode {
+            println!("  barcode: AAMVA version {} ({})", b.version, b.subfiles.join("/"));
+        }
+    }
+    Ok(if all_ok {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
 }
 
 fn print_jobs(jobs: &[kycd_engine::lifecycle::JobRecord], json: bool) {

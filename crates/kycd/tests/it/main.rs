@@ -12,6 +12,7 @@ mod bad_input;
 mod cancel;
 mod cli;
 mod crash;
+mod decision;
 mod evidence;
 mod lifecycle;
 mod logs;

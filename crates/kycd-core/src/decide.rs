@@ -1,0 +1,101 @@
+//! The automated decision: check results in, the next status out. Pure.
+//!
+//! - A document rule that *failed* (expired, holder's age, document or country not
+//!   accepted, document data contradicting the declared data) declines: those checks only
+//!   use data whose check digits verified.
+//! - Unusable captures (unreadable, missing, poor quality) ask for a new attempt while the
+//!   policy allows one. With none left, unreadable or missing captures decline; poor
+//!   quality alone goes to a person, who may still read the document.
+//! - Anything else that did not pass (inconclusive: no zone found, face not compared, a
+//!   zone whose check digits failed) goes to a person. Only when every check passed is a
+//!   verification approved.
+
+use crate::{CheckResult, VerificationStatus};
+
+/// Checks whose failure declines outright.
+const DECLINING: [&str; 6] = [
+    "document_not_expired",
+    "holder_age",
+    "document_allowed",
+    "name_consistency",
+    "birth_date_consistency",
+    "document_number_consistency",
+];
+
+fn outcome(c: &CheckResult) -> Option<&str> {
+    c.figures.get("outcome").and_then(|o| o.as_str())
+}
+
+fn is_capture_problem(name: &str) -> bool {
+    name.starts_with("image_decoded") || name == "required_captures"
+}
+
+fn is_quality(name: &str) -> bool {
+    name.starts_with("image_quality")
+}
+
+/// The status the checks lead to. `attempts_left`: the policy allows another attempt.
+pub fn decide(checks: &[CheckResult], attempts_left: bool) -> VerificationStatus {
+    let failed: Vec<&CheckResult> = checks.iter().filter(|c| !c.passed).collect();
+    if failed
+        .iter()
+        .any(|c| DECLINING.contains(&c.name.as_str()) && outcome(c) != Some("inconclusive"))
+    {
+        return VerificationStatus::Declined;
+    }
+    let unusable = failed.iter().any(|c| is_capture_problem(&c.name));
+    let poor = failed.iter().any(|c| is_quality(&c.name));
+    if unusable || poor {
+        return if attempts_left {
+            VerificationStatus::RetryRequired
+        } else if unusable {
+            VerificationStatus::Declined
+        } else {
+            VerificationStatus::ReviewRequired
+        };
+    }
+    if failed.is_empty() {
+        VerificationStatus::Approved
+    } else {
+        VerificationStatus::ReviewRequired
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn c(name: &str, passed: bool, outcome: Option<&str>) -> CheckResult {
+        CheckResult {
+            name: name.into(),
+            passed,
+            detail: String::new(),
+            figures: outcome.map_or(json!({}), |o| json!({ "outcome": o })),
+        }
+    }
+
+    #[test]
+    fn every_branch() {
+        use VerificationStatus as S;
+        let ok = [c("image_decoded.document_front", true, None), c("mrz", true, None)];
+        assert_eq!(decide(&ok, true), S::Approved);
+        let face = [c("mrz", true, None), c("face_match", false, Some("inconclusive"))];
+        assert_eq!(decide(&face, true), S::ReviewRequired, "inconclusive never approves");
+        let expired = [
+            c("document_not_expired", false, Some("fail")),
+            c("image_quality.selfie", false, None),
+        ];
+        assert_eq!(decide(&expired, true), S::Declined);
+        let unknown_expiry = [c("document_not_expired", false, Some("inconclusive"))];
+        assert_eq!(decide(&unknown_expiry, true), S::ReviewRequired);
+        let blurry = [c("image_quality.document_front", false, None)];
+        assert_eq!(decide(&blurry, true), S::RetryRequired);
+        assert_eq!(decide(&blurry, false), S::ReviewRequired, "a person may still read it");
+        let unreadable = [c("image_decoded.selfie", false, None)];
+        assert_eq!(decide(&unreadable, true), S::RetryRequired);
+        assert_eq!(decide(&unreadable, false), S::Declined);
+        let bad_digits = [c("mrz", false, Some("fail"))];
+        assert_eq!(decide(&bad_digits, true), S::ReviewRequired);
+    }
+}
