@@ -173,19 +173,6 @@ mod tests {
         assert!(failures.is_empty(), "{failures:#?}");
     }
 
-    /// Prints every pair's score per level: `cargo test -p kycd-checks name_table -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "prints the table behind the thresholds"]
-    fn name_table() {
-        for &(a, b, ..) in TABLE {
-            let s: Vec<String> = [Strict, Moderate, Lenient]
-                .iter()
-                .map(|&l| format!("{:.4}", compare(a, b, l).score))
-                .collect();
-            println!("{a:<30} {b:<30} {}", s.join("  "));
-        }
-    }
-
     #[test]
     fn normalisation() {
         assert_eq!(tokens("  Anna-Maria  d'Éric, Jr. "), vec!["ANNA", "MARIA", "DERIC", "JR"]);

@@ -170,19 +170,3 @@ fn no_zone_on_a_blank_photo() {
     let blank = image::GrayImage::from_pixel(800, 600, image::Luma([200]));
     assert!(kit.reader.read(&blank, today()).unwrap().is_none());
 }
-
-/// The measurement behind the floors: `cargo test -p kycd-checks --test it --release
-/// mrz_ocr_corpus -- --ignored --nocapture` (KYCD_OCR_CORPUS=n documents per class).
-#[test]
-#[ignore]
-fn mrz_ocr_corpus() {
-    let Some(kit) = kit() else { return };
-    let n = std::env::var("KYCD_OCR_CORPUS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let mut table = Vec::new();
-    for d in Distortion::ALL {
-        table.push((d.name(), accuracy(kit, d, n)));
-    }
-    for (name, acc) in table {
-        println!("| {name} | {n} | {:.0} % |", acc * 100.0);
-    }
-}
