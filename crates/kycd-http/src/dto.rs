@@ -246,6 +246,11 @@ pub struct VerificationView {
     pub status: VerificationStatus,
     pub applicant_id: String,
     pub declared_data: DeclaredDataDto,
+    /// What the checks read from the document: `mrz` (the zone's lines, whether every
+    /// check digit verified, the parsed fields) and `barcode` (the AAMVA fields); null
+    /// until processed, when nothing was read, and once anonymized.
+    #[schema(value_type = Option<Object>)]
+    pub document_data: Option<serde_json::Value>,
     pub reference: HostReference,
     pub delivery: DeliveryChannel,
     pub callback_url: Option<String>,
@@ -291,6 +296,7 @@ impl From<&Verification> for VerificationView {
             status: v.status,
             applicant_id: v.applicant_id.to_string(),
             declared_data: DeclaredDataDto::view(&v.private.declared),
+            document_data: v.private.extracted.clone(),
             reference: v.reference.clone(),
             delivery: v.delivery,
             callback_url: v.private.callback_url.clone(),

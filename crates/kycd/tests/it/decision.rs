@@ -93,6 +93,10 @@ async fn a_matching_passport_is_approved_a_mismatch_declined_an_unmatched_selfie
     }
     let text = v["checks"].to_string();
     assert!(!text.contains(&birth), "check figures carry no personal data: {text}");
+    let mrz = &v["document_data"]["mrz"];
+    assert_eq!(mrz["valid"], true, "{v}");
+    assert_eq!(mrz["fields"]["birth_date"], birth.as_str(), "{v}");
+    assert_eq!(mrz["lines"].as_array().map(Vec::len), Some(2), "{v}");
 
     let v = decide(
         &server,
