@@ -127,8 +127,11 @@ pub struct MrzResult {
     pub format: MrzFormat,
     /// The zone's lines after repair (exactly as read when nothing was repaired).
     pub lines: Vec<String>,
-    /// Every check digit verified.
+    /// Every check digit verified, and the issuing state and nationality are codes a
+    /// document can carry (they have no check digit: an unknown code is a misread).
     pub valid: bool,
+    /// `issuing_state` / `nationality` when not an ICAO 9303 code.
+    pub unknown_codes: Vec<&'static str>,
     pub fields: MrzFields,
     pub check_digits: Vec<CheckDigit>,
     pub repaired: Vec<Repair>,
@@ -348,15 +351,34 @@ pub fn parse_lines(lines: &[&str], today: NaiveDate) -> Result<MrzResult, MrzErr
             (grid, checks, Vec::new())
         }
     };
-    let valid = checks.iter().all(|c| c.passed);
+    let extracted = extract(format, &fields, &grid, today);
+    let unknown_codes: Vec<&'static str> = [("issuing_state", &extracted.issuing_state), ("nationality", &extracted.nationality)]
+        .into_iter()
+        .filter(|(_, code)| !known_state(code))
+        .map(|(name, _)| name)
+        .collect();
+    let valid = checks.iter().all(|c| c.passed) && unknown_codes.is_empty();
     Ok(MrzResult {
         format,
         lines: grid.iter().map(|l| l.iter().collect()).collect(),
         valid,
-        fields: extract(format, &fields, &grid, today),
+        unknown_codes,
+        fields: extracted,
         check_digits: checks,
         repaired,
     })
+}
+
+/// Codes ICAO 9303 (part 3) uses beside ISO 3166-1 alpha-3: Germany's `D`, the British
+/// nationality classes, UN and stateless codes, the EU, Kosovo, and the specimen state
+/// `UTO` (Utopia) that ICAO's own examples use.
+const ICAO_CODES: [&str; 17] = [
+    "D", "GBD", "GBN", "GBO", "GBP", "GBS", "UNO", "UNA", "UNK", "XXA", "XXB", "XXC", "XXX", "EUE", "RKS", "XOM", "UTO",
+];
+
+/// Whether an issuing state or nationality (fillers removed) is a code a document can carry.
+pub fn known_state(code: &str) -> bool {
+    ICAO_CODES.contains(&code) || isocountry::CountryCode::for_alpha3(code).is_ok()
 }
 
 fn text(grid: &[Vec<char>], line: usize, start: usize, len: usize) -> String {
@@ -963,8 +985,8 @@ mod tests {
         fn mrz_data()(
             format in prop_oneof![Just(MrzFormat::Td1), Just(MrzFormat::Td2), Just(MrzFormat::Td3), Just(MrzFormat::MrvA), Just(MrzFormat::MrvB)],
             code2 in proptest::option::of(proptest::sample::select(vec!['D', 'R', 'C'])),
-            state in letters(3, 3),
-            nat in letters(3, 3),
+            state in proptest::sample::select(vec!["UTO", "D", "FRA", "GBR", "USA", "NLD", "GBD"]).prop_map(String::from),
+            nat in proptest::sample::select(vec!["UTO", "D", "ITA", "CAN", "JPN", "XXA"]).prop_map(String::from),
             surname in letters(1, 12),
             given in letters(0, 10),
             number in proptest::string::string_regex("[A-Z0-9]{5,9}").unwrap(),

@@ -79,26 +79,44 @@ impl MrzReader {
         let bands = mrz_bands(&lines);
         let mut best: Option<(MrzResult, Vec<TextLine>)> = None;
         let mut first_read: Option<Vec<TextLine>> = None;
-        'bands: for band in bands.iter().take(2) {
-            for flipped in [false, true] {
-                let boxes: Vec<TextBox> = if flipped {
-                    band.iter().rev().map(flip).collect()
-                } else {
-                    band.clone()
-                };
-                let raw: Vec<TextLine> = boxes.iter().map(|b| self.ocr.recognise(img, b)).collect::<Result<_, _>>()?;
-                let Some(r) = interpret_lines(&raw, today) else {
-                    first_read.get_or_insert(raw);
-                    continue;
-                };
-                let valid = r.valid;
-                if valid || best.is_none() {
-                    best = Some((r, raw));
+        // First at the natural width; when no zone verified, again with the lines
+        // stretched, then squeezed (a character dropped or doubled by the recogniser at
+        // one width is usually read at another; the check digits decide which is right).
+        'scales: for x_scale in [1.0f32, 1.3, 0.8] {
+            for band in bands.iter().take(2) {
+                for flipped in [false, true] {
+                    let boxes: Vec<TextBox> = if flipped {
+                        band.iter().rev().map(flip).collect()
+                    } else {
+                        band.clone()
+                    };
+                    let raw: Vec<TextLine> = boxes
+                        .iter()
+                        .map(|b| {
+                            if x_scale == 1.0 {
+                                self.ocr.recognise(img, b)
+                            } else {
+                                self.ocr.recognise_scaled(img, b, x_scale)
+                            }
+                        })
+                        .collect::<Result<_, _>>()?;
+                    let Some(r) = interpret_lines(&raw, today) else {
+                        first_read.get_or_insert(raw);
+                        continue;
+                    };
+                    let valid = r.valid;
+                    if valid || best.is_none() {
+                        best = Some((r, raw));
+                    }
+                    if valid {
+                        break 'scales;
+                    }
+                    // Read the right way up as a zone, if an invalid one: no need to turn it.
+                    break;
                 }
-                if valid {
-                    break 'bands;
-                }
-                // Read the right way up as a zone, if an invalid one: no need to turn it.
+            }
+            // Nothing looked like a zone at the natural width: not worth the retries.
+            if best.is_none() {
                 break;
             }
         }

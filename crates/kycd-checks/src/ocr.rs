@@ -231,6 +231,15 @@ impl Ocr {
         self.recognise_crop(&crop)
     }
 
+    /// [`recognise`](Self::recognise) with the line stretched (`x_scale` > 1) or squeezed
+    /// along the text before reading: more or fewer recogniser steps per character, which
+    /// recovers characters a greedy CTC decode dropped or doubled at the natural width.
+    pub fn recognise_scaled(&self, img: &GrayImage, region: &TextBox, x_scale: f32) -> Result<TextLine, OcrError> {
+        let ratio = region.length() / region.height().max(1.0);
+        let out_w = ((ratio * REC_HEIGHT as f32 * x_scale).round() as u32).clamp(8, REC_MAX_WIDTH);
+        self.recognise_crop(&sample_quad(img, &region.corners, out_w, REC_HEIGHT))
+    }
+
     /// Recognise an already upright crop of one line of text (any size: it is scaled to
     /// [`REC_HEIGHT`]).
     pub fn recognise_crop(&self, crop: &GrayImage) -> Result<TextLine, OcrError> {

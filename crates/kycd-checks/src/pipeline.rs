@@ -260,11 +260,19 @@ impl Pipeline {
             },
             (Some(m), _) => {
                 let failed: Vec<&str> = m.check_digits.iter().filter(|c| !c.passed).map(|c| c.field).collect();
+                let mut why = Vec::new();
+                if !failed.is_empty() {
+                    why.push(format!("check digits failed: {}", failed.join(", ")));
+                }
+                if !m.unknown_codes.is_empty() {
+                    why.push(format!("not a country code: {}", m.unknown_codes.join(", ")));
+                }
                 CheckResult {
                     name: NAME.into(),
                     passed: false,
-                    detail: format!("a zone was read but check digits failed: {}", failed.join(", ")),
-                    figures: json!({"format": m.format, "file_id": file, "failed_check_digits": failed, "outcome": "fail"}),
+                    detail: format!("a zone was read but cannot be trusted ({})", why.join("; ")),
+                    figures: json!({"format": m.format, "file_id": file, "failed_check_digits": failed,
+                                    "unknown_codes": m.unknown_codes, "outcome": "fail"}),
                 }
             }
             (None, Err(why)) => inconclusive(NAME, format!("the MRZ was not read: {why}"), json!({})),

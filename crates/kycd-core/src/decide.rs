@@ -1,8 +1,10 @@
 //! The automated decision: check results in, the next status out. Pure.
 //!
 //! - A document rule that *failed* (expired, holder's age, document or country not
-//!   accepted, document data contradicting the declared data) declines: those checks only
-//!   use data whose check digits verified.
+//!   accepted, birth date or document number contradicting the declared data) declines:
+//!   those checks only use data whose check digits verified. A name mismatch goes to a
+//!   person instead: names carry no check digit, so a misread letter looks the same as a
+//!   different name.
 //! - Unusable captures (unreadable, missing, poor quality) ask for a new attempt while the
 //!   policy allows one. With none left, unreadable or missing captures decline; poor
 //!   quality alone goes to a person, who may still read the document.
@@ -13,11 +15,10 @@
 use crate::{CheckResult, VerificationStatus};
 
 /// Checks whose failure declines outright.
-const DECLINING: [&str; 6] = [
+const DECLINING: [&str; 5] = [
     "document_not_expired",
     "holder_age",
     "document_allowed",
-    "name_consistency",
     "birth_date_consistency",
     "document_number_consistency",
 ];
@@ -97,5 +98,13 @@ mod tests {
         assert_eq!(decide(&unreadable, false), S::Declined);
         let bad_digits = [c("mrz", false, Some("fail"))];
         assert_eq!(decide(&bad_digits, true), S::ReviewRequired);
+        let other_name = [c("mrz", true, None), c("name_consistency", false, Some("fail"))];
+        assert_eq!(
+            decide(&other_name, true),
+            S::ReviewRequired,
+            "a misread name is not a different person"
+        );
+        let other_birth = [c("birth_date_consistency", false, Some("fail"))];
+        assert_eq!(decide(&other_birth, true), S::Declined);
     }
 }
