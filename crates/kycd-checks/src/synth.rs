@@ -153,21 +153,28 @@ pub fn render(s: &Scene) -> GrayImage {
         };
         Luma([value.clamp(0.0, 255.0) as u8])
     });
+    expose(&mut img, s.blur, s.gain, s.offset, s.noise, s.seed);
+    img
+}
+
+/// "Photograph" a rendered scene in place: three box-blur passes of radius `blur`
+/// (≈ Gaussian), exposure (`v * gain + offset`), then uniform noise of amplitude `noise`
+/// from a xorshift seeded by `seed` (deterministic).
+pub fn expose(img: &mut GrayImage, blur: u32, gain: f32, offset: f32, noise: u8, seed: u32) {
     for _ in 0..3 {
-        box_blur(&mut img, s.blur);
+        box_blur(img, blur);
     }
-    let mut state = s.seed | 1;
+    let mut state = seed | 1;
     for p in img.pixels_mut() {
-        let mut v = f32::from(p[0]) * s.gain + s.offset;
-        if s.noise > 0 {
+        let mut v = f32::from(p[0]) * gain + offset;
+        if noise > 0 {
             state ^= state << 13;
             state ^= state >> 17;
             state ^= state << 5;
-            v += (state % (2 * u32::from(s.noise) + 1)) as f32 - f32::from(s.noise);
+            v += (state % (2 * u32::from(noise) + 1)) as f32 - f32::from(noise);
         }
         p[0] = v.clamp(0.0, 255.0) as u8;
     }
-    img
 }
 
 /// One horizontal and one vertical box pass of radius `r` (three in a row ≈ Gaussian).

@@ -6,7 +6,7 @@
 //! tests and benchmarks generate their corpus at run time and nothing binary is committed.
 
 use crate::aamva::{self, AamvaSex};
-use crate::synth::{Background, box_blur};
+use crate::synth::{Background, expose};
 use chrono::{Datelike, NaiveDate};
 use image::{GrayImage, Luma};
 use rxing::pdf417::PDF417Writer;
@@ -390,7 +390,6 @@ pub fn render(s: &BackScene, sym: &Symbol) -> GrayImage {
     let t = tex.as_raw();
     let inv = invert(&square_to_quad(card_corners(s)));
     let cw = s.card_width * w as f32;
-    let mut state = s.seed | 1;
     let mut img = GrayImage::from_fn(w, h, |x, y| {
         let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
         let q = inv[6] * px + inv[7] * py + inv[8];
@@ -424,19 +423,7 @@ pub fn render(s: &BackScene, sym: &Symbol) -> GrayImage {
         };
         Luma([value.clamp(0.0, 255.0) as u8])
     });
-    for _ in 0..3 {
-        box_blur(&mut img, s.blur);
-    }
-    for p in img.pixels_mut() {
-        let mut v = f32::from(p[0]) * s.gain + s.offset;
-        if s.noise > 0 {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            v += (state % (2 * u32::from(s.noise) + 1)) as f32 - f32::from(s.noise);
-        }
-        p[0] = v.clamp(0.0, 255.0) as u8;
-    }
+    expose(&mut img, s.blur, s.gain, s.offset, s.noise, s.seed);
     img
 }
 
