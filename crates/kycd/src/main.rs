@@ -588,6 +588,16 @@ async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListen
         );
     }
     cfg.warn_about_key_placement(&engine).await;
+    // Load the check pipeline now, so a missing OCR model is said at start, not at the
+    // first verification.
+    let models = engine.config().model_dir.display().to_string();
+    if tokio::task::block_in_place(|| engine.pipeline().mrz_available()) {
+        tracing::info!(models = %models, "MRZ reading on");
+    } else {
+        eprintln!(
+            "warning: the OCR models are not in {models}: passports and ID cards cannot be read, so their verifications go to review; run scripts/fetch-models (or set KYCD_MODEL_DIR)"
+        );
+    }
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");
     tracing::info!(%addr, "kycd serving");
