@@ -54,7 +54,7 @@ async fn decide(server: &Server, declared: Value, policy: Value, doc: &[u8], wan
         "the synthetic passport passes the quality checks: {c}"
     );
     api.post_empty(&format!("/v1/verifications/{vid}/submit")).await.ok();
-    wait_status(&api, &vid, want, Duration::from_secs(60)).await
+    wait_status(&api, &vid, want, Duration::from_secs(180)).await
 }
 
 fn check<'a>(v: &'a Value, name: &str) -> &'a Value {
@@ -132,7 +132,7 @@ async fn a_matching_passport_is_approved_a_mismatch_declined_or_reviewed_an_unma
     upload(&api, &vid, "document_front", "image/jpeg", &doc).await;
     upload(&api, &vid, "selfie", "image/png", &crate::harness::selfie_png(7)).await;
     api.post_empty(&format!("/v1/verifications/{vid}/submit")).await.ok();
-    let v = wait_status(&api, &vid, "review_required", Duration::from_secs(60)).await;
+    let v = wait_status(&api, &vid, "review_required", Duration::from_secs(180)).await;
     assert_eq!(check(&v, "mrz")["passed"], true, "{v}");
     assert_eq!(check(&v, "face_match")["figures"]["outcome"], "inconclusive", "{v}");
 }
@@ -163,7 +163,7 @@ async fn a_blurred_capture_asks_for_a_retry_and_an_underage_holder_is_declined()
     assert_eq!(c["feedback"]["accepted"], false, "{c}");
     assert!(c["feedback"]["issues"].to_string().contains("blurry"), "{c}");
     api.post_empty(&format!("/v1/verifications/{vid}/submit")).await.ok();
-    let v = wait_status(&api, &vid, "retry_required", Duration::from_secs(60)).await;
+    let v = wait_status(&api, &vid, "retry_required", Duration::from_secs(180)).await;
     assert_eq!(check(&v, "image_quality.document_front")["passed"], false, "{v}");
 
     // The holder is younger than a policy that wants at least 130 years.

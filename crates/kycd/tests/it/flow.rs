@@ -93,7 +93,7 @@ pub async fn session_to_review(api: &Api, body: &Value, seed: u64) -> Session {
     let c1 = upload(api, &vid, "document_front", "image/jpeg", &front).await;
     let c2 = upload(api, &vid, "selfie", "image/png", &selfie).await;
     api.post_empty(&format!("/v1/verifications/{vid}/submit")).await.ok();
-    wait_status(api, &vid, "review_required", Duration::from_secs(30)).await;
+    wait_status(api, &vid, "review_required", Duration::from_secs(180)).await;
     Session {
         applicant_id: str_field(&v, "applicant_id"),
         attempt_id: str_field(&attempt, "id"),

@@ -301,7 +301,7 @@ async fn verification_lifecycle_end_to_end() {
     // Submit and let the job run.
     let sub = api.post_empty(&format!("/v1/verifications/{vid}/submit")).await.ok();
     assert_eq!(sub["status"], "processing", "submit answers processing: {sub}");
-    let done = wait_status(&api, &vid, "review_required", Duration::from_secs(30)).await;
+    let done = wait_status(&api, &vid, "review_required", Duration::from_secs(180)).await;
     let checks = done["checks"].as_array().unwrap_or_else(|| panic!("{done}"));
     assert!(!checks.is_empty(), "checks were recorded: {done}");
     // The images are good, but this card carries no zone and faces are not compared:

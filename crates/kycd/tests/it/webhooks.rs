@@ -79,7 +79,7 @@ impl Receiver {
             if pred(&got) {
                 return got;
             }
-            if start.elapsed() > Duration::from_secs(30) {
+            if start.elapsed() > Duration::from_secs(120) {
                 let types: Vec<String> = got.iter().map(event_type).collect();
                 panic!("webhooks: waited 30 s for {what}; received {types:?}");
             }
