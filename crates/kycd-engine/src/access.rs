@@ -10,7 +10,7 @@
 use crate::{Engine, EngineError, Principal, Result};
 use chrono::{DateTime, Duration, Utc};
 use kycd_core::*;
-use kycd_store::secret_hash;
+use kycd_store::{AccessTokenRecord, secret_hash};
 
 /// How long an access token lives.
 pub const ACCESS_TOKEN_TTL: Duration = Duration::hours(1);
@@ -72,18 +72,17 @@ impl Engine {
         })
     }
 
+    /// The stored record of a token of this kind (`prefix`), if any: only its hash is kept.
+    async fn lookup_token(&self, token: &str, prefix: &str) -> Result<Option<AccessTokenRecord>> {
+        if !token.starts_with(prefix) || token.len() > 200 {
+            return Ok(None);
+        }
+        Ok(self.store.begin().await?.find_access_token(&secret_hash(token)).await?)
+    }
+
     /// The caller behind a bearer access token issued for `audience`.
     pub async fn authenticate_access_token(&self, token: &str, audience: &str) -> Result<Principal> {
-        if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
-            return Err(invalid_token());
-        }
-        let rec = self
-            .store
-            .begin()
-            .await?
-            .find_access_token(&secret_hash(token))
-            .await?
-            .ok_or_else(invalid_token)?;
+        let rec = self.lookup_token(token, TOKEN_PREFIX).await?.ok_or_else(invalid_token)?;
         if rec.audience != audience || rec.object_id.is_some() {
             return Err(invalid_token());
         }
@@ -95,12 +94,7 @@ impl Engine {
         if rec.key_revoked {
             return Err(EngineError::Unauthorized("the API key this token was issued to was revoked".into()));
         }
-        Ok(Principal {
-            tenant_id: rec.tenant_id,
-            key_id: rec.key_id,
-            scope: rec.scope,
-            mode: rec.mode,
-        })
+        Ok(principal_of(rec))
     }
 
     /// A link that opens one verification's `audience` download (e.g. a PDF report) without
@@ -144,28 +138,21 @@ impl Engine {
     /// foreign links are all simply not found.
     pub async fn redeem_download_link(&self, token: &str, audience: &str) -> Result<(Principal, VerificationId)> {
         let gone = || EngineError::NotFound("download link");
-        if !token.starts_with(LINK_PREFIX) || token.len() > 200 {
-            return Err(gone());
-        }
-        let rec = self
-            .store
-            .begin()
-            .await?
-            .find_access_token(&secret_hash(token))
-            .await?
-            .ok_or_else(gone)?;
+        let rec = self.lookup_token(token, LINK_PREFIX).await?.ok_or_else(gone)?;
         if rec.audience != audience || self.now() >= rec.expires_at || rec.key_revoked {
             return Err(gone());
         }
         let id: VerificationId = rec.object_id.as_deref().ok_or_else(gone)?.parse().map_err(|_| gone())?;
-        Ok((
-            Principal {
-                tenant_id: rec.tenant_id,
-                key_id: rec.key_id,
-                scope: rec.scope,
-                mode: rec.mode,
-            },
-            id,
-        ))
+        Ok((principal_of(rec), id))
+    }
+}
+
+/// A token acts as the API key it was issued to.
+fn principal_of(rec: AccessTokenRecord) -> Principal {
+    Principal {
+        tenant_id: rec.tenant_id,
+        key_id: rec.key_id,
+        scope: rec.scope,
+        mode: rec.mode,
     }
 }

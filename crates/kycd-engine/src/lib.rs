@@ -74,6 +74,27 @@ impl Default for EngineConfig {
     }
 }
 
+/// Close the verification's active attempt(s) (their capture links stop working) with
+/// `status`; returns their ids.
+pub(crate) async fn close_active_attempts(
+    tx: &mut Tx<'_>,
+    tenant: &TenantId,
+    id: &VerificationId,
+    status: AttemptStatus,
+    now: DateTime<Utc>,
+) -> Result<Vec<AttemptId>> {
+    let mut closed = Vec::new();
+    for mut a in tx.list_attempts(tenant, id).await? {
+        if a.status == AttemptStatus::Active {
+            a.status = status;
+            a.updated_at = now;
+            tx.update_attempt(&a).await?;
+            closed.push(a.id);
+        }
+    }
+    Ok(closed)
+}
+
 fn refuse_if_held(v: &Verification, what: &str) -> Result<()> {
     if v.lifecycle.legal_hold {
         return Err(EngineError::Conflict(format!(
@@ -505,17 +526,12 @@ impl Engine {
             self.emit_verification(tx, event, v, None).await?;
         }
         if to.is_final() {
-            for mut a in tx.list_attempts(&v.tenant_id, &v.id).await? {
-                if a.status == AttemptStatus::Active {
-                    a.status = if to == VerificationStatus::Expired {
-                        AttemptStatus::Expired
-                    } else {
-                        AttemptStatus::Cancelled
-                    };
-                    a.updated_at = now;
-                    tx.update_attempt(&a).await?;
-                }
-            }
+            let closed = if to == VerificationStatus::Expired {
+                AttemptStatus::Expired
+            } else {
+                AttemptStatus::Cancelled
+            };
+            close_active_attempts(tx, &v.tenant_id, &v.id, closed, now).await?;
         }
         Ok(())
     }

@@ -323,13 +323,8 @@ impl Engine {
                 v.status
             )));
         }
-        for mut a in tx.list_attempts(&p.tenant_id, id).await? {
-            if a.status == AttemptStatus::Active {
-                a.status = AttemptStatus::Cancelled;
-                a.updated_at = now;
-                tx.update_attempt(&a).await?;
-                tx.audit(&p.tenant_id, &p.actor(), "attempt.superseded", a.id.as_str(), now).await?;
-            }
+        for a in crate::close_active_attempts(&mut tx, &p.tenant_id, id, AttemptStatus::Cancelled, now).await? {
+            tx.audit(&p.tenant_id, &p.actor(), "attempt.superseded", a.as_str(), now).await?;
         }
         let started = self.open_attempt(&mut tx, &mut v, client, &p.actor()).await?;
         tx.commit().await?;

@@ -81,7 +81,7 @@ impl Receiver {
             }
             if start.elapsed() > Duration::from_secs(120) {
                 let types: Vec<String> = got.iter().map(event_type).collect();
-                panic!("webhooks: waited 30 s for {what}; received {types:?}");
+                panic!("webhooks: waited 120 s for {what}; received {types:?}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -103,6 +103,27 @@ fn delivered_ok(got: &[Value], t: &str, object: &str) -> bool {
 
 fn set_offset(file: &Path, seconds: i64) {
     std::fs::write(file, seconds.to_string()).unwrap();
+}
+
+/// The receiver sees a request before the engine records its outcome; moving the clock in
+/// between would stamp the failure with the future time. Wait until `n` failed attempts
+/// are recorded in the endpoint's delivery log.
+async fn wait_recorded_failures(api: &crate::harness::Api, endpoint: &str, n: usize) -> Value {
+    let start = Instant::now();
+    loop {
+        let log = api.get(&format!("/v1/webhook_endpoints/{endpoint}/deliveries")).await.ok();
+        let recorded = log["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["attempts"].as_i64() >= Some(1) && d["status"] == "pending")
+            .count();
+        if recorded >= n {
+            return log;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "failed attempts not recorded: {log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
@@ -171,7 +192,7 @@ async fn signed_events_for_every_change_survive_receiver_downtime() {
         .wait_for("refused deliveries", |g| g.iter().filter(|r| r["answered"] == 503).count() >= 2)
         .await;
     let failed_ids: Vec<String> = failed.iter().filter(|r| r["answered"] == 503).map(|r| str_field(r, "id")).collect();
-    let log = api.get(&format!("/v1/webhook_endpoints/{ep_id}/deliveries")).await.ok();
+    let log = wait_recorded_failures(&api, &ep_id, 2).await;
     let pending: Vec<&Value> = log["data"]
         .as_array()
         .unwrap()
@@ -278,6 +299,7 @@ async fn endpoint_failing_for_days_is_disabled_with_an_event() {
     create_verification(&api, &verification_body("Dora Down", "dora@example.org")).await;
     receiver.wait_for("the first refused delivery", |g| !g.is_empty()).await;
     let failing_id = str_field(&failing, "id");
+    wait_recorded_failures(&api, &failing_id, 1).await;
     // Four days later the next retry fails too: the endpoint is switched off, with an event.
     set_offset(&offset_file, 4 * 86_400);
     let got = watcher
