@@ -1,6 +1,7 @@
 //! kycd's HTTP edge: the native `/v1` API, problem+json errors, OpenAPI and health.
 
 mod api;
+mod dialect;
 mod docs;
 mod dto;
 mod error;
@@ -74,8 +75,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/capture-sessions", post(api::start_capture_session))
         .route("/openapi.json", get(docs::openapi_json))
         .layer(DefaultBodyLimit::max(256 * 1024));
+    let transmit = dialect::transmit::router(&state.engine);
     Router::new()
         .nest("/v1", v1)
+        .nest("/compat/transmit", transmit)
         .route("/docs", get(docs::docs_page))
         .route("/.well-known/jwks.json", get(api::jwks_all))
         .route("/.well-known/jwks/{tenant_id}", get(api::jwks_tenant))

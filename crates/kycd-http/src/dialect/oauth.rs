@@ -94,8 +94,6 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
 pub struct TokenRequest {
     pub client_id: String,
     pub client_secret: String,
-    /// The other parameters (`scope`, `resource`, …).
-    pub params: HashMap<String, String>,
 }
 
 pub fn parse_token_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuthError> {
@@ -107,9 +105,7 @@ pub fn parse_token_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequ
     let mut params: HashMap<String, String> = if ct.starts_with("application/json") {
         let v: serde_json::Map<String, serde_json::Value> =
             serde_json::from_slice(body).map_err(|_| OAuthError::invalid_request("the body is not a JSON object"))?;
-        v.into_iter()
-            .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
-            .collect()
+        v.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned()))).collect()
     } else if ct.starts_with("application/x-www-form-urlencoded") || (ct.is_empty() && !body.is_empty()) {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
             .map_err(|_| OAuthError::invalid_request("the body is not application/x-www-form-urlencoded"))?;
@@ -158,11 +154,9 @@ pub fn parse_token_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequ
             ));
         }
     };
-    Ok(TokenRequest {
-        client_id,
-        client_secret,
-        params,
-    })
+    // The other parameters (`scope`, `resource`, …) are accepted and do not widen or
+    // narrow the token: it is always scoped to the key's tenant and role.
+    Ok(TokenRequest { client_id, client_secret })
 }
 
 /// Issue the token and answer RFC 6749 §5.1.
@@ -179,8 +173,4 @@ pub async fn issue(engine: &Engine, req: &TokenRequest, audience: &str, scope: O
     let mut resp = axum::Json(body).into_response();
     no_store(&mut resp);
     Ok(resp)
-}
-
-pub fn invalid_scope(description: impl Into<String>) -> OAuthError {
-    OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
 }

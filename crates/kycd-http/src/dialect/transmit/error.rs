@@ -39,20 +39,16 @@ impl From<EngineError> for TransmitError {
             EngineError::NotFound(what) => Self::new(StatusCode::NOT_FOUND, format!("{what} not found")),
             EngineError::Unauthorized(m) => Self::unauthorized(m),
             EngineError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, m),
-            EngineError::Invalid(m)
-            | EngineError::TooLarge(m)
-            | EngineError::UnsupportedMedia(m)
-            | EngineError::UnprocessableImage(m) => Self::bad_request(m),
+            EngineError::Invalid(m) | EngineError::TooLarge(m) | EngineError::UnsupportedMedia(m) | EngineError::UnprocessableImage(m) => {
+                Self::bad_request(m)
+            }
             EngineError::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
             // An erased image is as good as gone.
             EngineError::Gone(_) => Self::image_not_found(),
             EngineError::Store(kycd_engine::StoreError::BadCursor) => Self::bad_request("bad pagination cursor"),
             other @ (EngineError::Store(_) | EngineError::Internal(_)) => {
                 tracing::error!(error = %other, "internal error (transmit dialect)");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "an internal error occurred; retry later",
-                )
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "an internal error occurred; retry later")
             }
         }
     }

@@ -309,7 +309,8 @@ mod tests {
         let r: AddImageRequest = serde_json::from_str(r#"{"image":{"type":"selfie","data":"aGk="}}"#).unwrap();
         assert_eq!(r.parse().unwrap(), (CaptureKind::Selfie, b"hi".to_vec()));
         let r: AddImageRequest =
-            serde_json::from_str(r#"{"image":{"format":"jpg","data":{"type":"document_back","content":"aGk="}},"device_info":{}}"#).unwrap();
+            serde_json::from_str(r#"{"image":{"format":"jpg","data":{"type":"document_back","content":"aGk="}},"device_info":{}}"#)
+                .unwrap();
         assert_eq!(r.parse().unwrap().0, CaptureKind::DocumentBack);
         let r: AddImageRequest = serde_json::from_str(r#"{"image":{"type":"passport","data":"aGk="}}"#).unwrap();
         assert!(r.parse().is_err());
