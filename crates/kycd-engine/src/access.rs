@@ -134,6 +134,25 @@ impl Engine {
         })
     }
 
+    /// A download link for the evidence of a decided verification only: conflict while it
+    /// is not approved or declined (some vendors publish their report only then), gone once
+    /// it was anonymized.
+    pub async fn issue_decided_download_link(&self, p: &Principal, id: &VerificationId, audience: &str) -> Result<AccessToken> {
+        let v = self.get_verification(p, id).await?;
+        if v.redacted {
+            return Err(EngineError::Gone(
+                "this verification was anonymized; its evidence was erased".into(),
+            ));
+        }
+        if !matches!(v.status, VerificationStatus::Approved | VerificationStatus::Declined) {
+            return Err(EngineError::Conflict(format!(
+                "the verification is {}; its report is available once it is approved or declined",
+                v.status
+            )));
+        }
+        self.issue_download_link(p, id, audience).await
+    }
+
     /// Who issued a download link, and the verification it opens. Unknown, expired or
     /// foreign links are all simply not found.
     pub async fn redeem_download_link(&self, token: &str, audience: &str) -> Result<(Principal, VerificationId)> {

@@ -186,6 +186,142 @@ pub fn decision_summary(v: &Verification) -> DecisionSummary {
     }
 }
 
+/// Sex as the document states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentSex {
+    Male,
+    Female,
+    #[serde(alias = "unspecified", alias = "not_specified", alias = "invalid", other)]
+    Other,
+}
+
+/// What the document says, read from the sealed extraction (MRZ first, the AAMVA barcode
+/// filling gaps). Personal data: dialects put it in results only for their own tenant,
+/// and it is gone once the verification is anonymized.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentFacts {
+    pub document_type: Option<DocumentType>,
+    /// Issuing state: ICAO alpha-3 from an MRZ, the AAMVA country (`USA`, `CAN`) otherwise.
+    pub issuing_country: Option<String>,
+    /// AAMVA jurisdiction (state or province code), when read from a barcode.
+    pub region: Option<String>,
+    pub document_number: Option<String>,
+    pub surname: Option<String>,
+    pub given_names: Option<String>,
+    pub nationality: Option<String>,
+    pub birth_date: Option<chrono::NaiveDate>,
+    pub sex: Option<DocumentSex>,
+    pub issue_date: Option<chrono::NaiveDate>,
+    pub expiry_date: Option<chrono::NaiveDate>,
+}
+
+impl DocumentFacts {
+    /// Given names and surname, as printed on the document.
+    pub fn full_name(&self) -> Option<String> {
+        let parts: Vec<&str> = [&self.given_names, &self.surname]
+            .into_iter()
+            .flatten()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
+}
+
+// Mirrors of the pipeline's serialized extraction (`kycd_checks::pipeline::ExtractedDocument`):
+// only the fields read here, every one optional so older records still parse.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct ExtractedMirror {
+    mrz: Option<MrzMirror>,
+    barcode: Option<BarcodeMirror>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct MrzMirror {
+    fields: MrzFieldsMirror,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct MrzFieldsMirror {
+    document_type: Option<DocumentType>,
+    issuing_state: String,
+    document_number: String,
+    surname: String,
+    given_names: String,
+    nationality: String,
+    birth_date: Option<chrono::NaiveDate>,
+    sex: Option<DocumentSex>,
+    expiry_date: Option<chrono::NaiveDate>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct BarcodeMirror {
+    document_type: Option<DocumentType>,
+    family_name: Option<String>,
+    first_name: Option<String>,
+    middle_names: Option<String>,
+    birth_date: Option<chrono::NaiveDate>,
+    expiry_date: Option<chrono::NaiveDate>,
+    issue_date: Option<chrono::NaiveDate>,
+    document_number: Option<String>,
+    sex: Option<DocumentSex>,
+    jurisdiction: Option<String>,
+    country: Option<String>,
+}
+
+fn non_empty(s: String) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+/// An MRZ state code as ISO 3166 alpha-3 where Doc 9303 differs (Germany is `D`).
+fn state_code(s: String) -> Option<String> {
+    non_empty(s).map(|c| if c == "D" { "DEU".to_owned() } else { c })
+}
+
+/// The document's data, if the checks read any (and the verification is not anonymized).
+pub fn document_facts(v: &Verification) -> Option<DocumentFacts> {
+    if v.redacted {
+        return None;
+    }
+    let raw = v.private.extracted.as_ref()?;
+    let e: ExtractedMirror = serde_json::from_value(raw.clone()).ok()?;
+    let mut f = DocumentFacts::default();
+    if let Some(m) = e.mrz.map(|m| m.fields) {
+        f.document_type = m.document_type;
+        f.issuing_country = state_code(m.issuing_state);
+        f.document_number = non_empty(m.document_number);
+        f.surname = non_empty(m.surname);
+        f.given_names = non_empty(m.given_names);
+        f.nationality = state_code(m.nationality);
+        f.birth_date = m.birth_date;
+        f.sex = m.sex;
+        f.expiry_date = m.expiry_date;
+    }
+    if let Some(b) = e.barcode {
+        let given = match (b.first_name, b.middle_names) {
+            (Some(a), Some(m)) if !m.trim().is_empty() => Some(format!("{a} {m}")),
+            (a, _) => a,
+        };
+        f.document_type = f.document_type.or(b.document_type);
+        f.issuing_country = f.issuing_country.or(b.country.and_then(non_empty));
+        f.region = b.jurisdiction.and_then(non_empty);
+        f.document_number = f.document_number.or(b.document_number.and_then(non_empty));
+        f.surname = f.surname.or(b.family_name.and_then(non_empty));
+        f.given_names = f.given_names.or(given.and_then(non_empty));
+        f.birth_date = f.birth_date.or(b.birth_date);
+        f.sex = f.sex.or(b.sex);
+        f.issue_date = b.issue_date;
+        f.expiry_date = f.expiry_date.or(b.expiry_date);
+    }
+    Some(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,5 +408,35 @@ mod tests {
         let r = decision_summary(&verification(VerificationStatus::ReviewRequired, &[], false));
         assert_eq!(r.recommendation, Some(Recommendation::Challenge));
         assert_eq!(r.reasons, vec![Reason::ReviewRequired]);
+    }
+
+    #[test]
+    fn document_facts_read_what_the_pipeline_stores() {
+        // The ICAO Doc 9303 specimen (fictional holder, fictional state "UTO").
+        let today = chrono::NaiveDate::from_ymd_opt(2010, 1, 1).unwrap();
+        let mrz = kycd_checks::mrz::parse_lines(
+            &[
+                "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+                "L898902C36UTO7408122F1204159ZE184226B<<<<<10",
+            ],
+            today,
+        )
+        .unwrap();
+        let stored = kycd_checks::pipeline::ExtractedDocument {
+            mrz: Some(mrz),
+            barcode: None,
+        };
+        let mut v = verification(VerificationStatus::Approved, &[], false);
+        v.private.extracted = Some(serde_json::to_value(&stored).unwrap());
+        let f = document_facts(&v).expect("facts");
+        assert_eq!(f.document_type, Some(DocumentType::Passport));
+        assert_eq!(f.issuing_country.as_deref(), Some("UTO"));
+        assert_eq!(f.document_number.as_deref(), Some("L898902C3"));
+        assert_eq!(f.full_name().as_deref(), Some("ANNA MARIA ERIKSSON"));
+        assert_eq!(f.birth_date, chrono::NaiveDate::from_ymd_opt(1974, 8, 12));
+        assert_eq!(f.sex, Some(DocumentSex::Female));
+        assert_eq!(f.expiry_date, chrono::NaiveDate::from_ymd_opt(2012, 4, 15));
+        v.redacted = true;
+        assert!(document_facts(&v).is_none(), "anonymized: nothing to read");
     }
 }

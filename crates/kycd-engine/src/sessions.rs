@@ -51,6 +51,13 @@ pub struct MockBehavior {
     /// Kinds whose first image already got the simulated feedback.
     #[serde(default)]
     pub degraded: Vec<CaptureKind>,
+    /// The first processing ends in retry_required (a recapture), whatever the checks say;
+    /// the next attempt is decided normally (or by `outcome`).
+    #[serde(default)]
+    pub retry_first: bool,
+    /// The simulated retry already happened.
+    #[serde(default)]
+    pub retried: bool,
 }
 
 /// Which images a session still needs.
@@ -277,7 +284,22 @@ impl Engine {
 
     /// Hook of processing: the forced outcome of a mocked verification, recorded as a check.
     pub(crate) async fn mock_outcome(&self, tx: &mut Tx<'_>, v: &mut Verification) -> Result<Option<VerificationStatus>> {
-        let Some(outcome) = Self::mock_in(tx, &v.tenant_id, &v.id).await?.and_then(|m| m.outcome) else {
+        let Some(mut m) = Self::mock_in(tx, &v.tenant_id, &v.id).await? else {
+            return Ok(None);
+        };
+        if m.retry_first && !m.retried && v.status.can_transition_to(VerificationStatus::RetryRequired) {
+            m.retried = true;
+            tx.put_dialect_state(&v.tenant_id, &v.id, v.id.as_str(), MOCK_STATE, &to_json(&m)?, self.now())
+                .await?;
+            v.checks.push(CheckResult {
+                name: "mock_outcome".into(),
+                passed: false,
+                detail: "test mode: mock behaviour asks for a recapture of the first attempt".into(),
+                figures: serde_json::json!({ "outcome": "retry_required" }),
+            });
+            return Ok(Some(VerificationStatus::RetryRequired));
+        }
+        let Some(outcome) = m.outcome else {
             return Ok(None);
         };
         v.checks.push(CheckResult {

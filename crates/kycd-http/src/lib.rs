@@ -79,6 +79,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .nest("/v1", v1)
         .nest("/compat/transmit", transmit)
+        .nest("/compat/checkout", dialect::checkout::router(&state.engine))
         .route("/docs", get(docs::docs_page))
         .route("/.well-known/jwks.json", get(api::jwks_all))
         .route("/.well-known/jwks/{tenant_id}", get(api::jwks_tenant))

@@ -2,5 +2,6 @@
 //! words, error bodies), translating requests into engine calls and engine results into
 //! the vendor's shapes. No business rule lives here: what to decide is the engine's.
 
+pub mod checkout;
 mod oauth;
 pub mod transmit;

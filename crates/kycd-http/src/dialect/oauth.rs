@@ -174,3 +174,15 @@ pub async fn issue(engine: &Engine, req: &TokenRequest, audience: &str, scope: O
     no_store(&mut resp);
     Ok(resp)
 }
+
+/// The whole token endpoint of a dialect: parse the request, issue a token for `audience`.
+pub async fn token_endpoint(engine: &Engine, headers: &HeaderMap, body: &[u8], audience: &str) -> Response {
+    let req = match parse_token_request(headers, body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match issue(engine, &req, audience, None).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// A passport photo the OCR reads exactly, and the holder's data as the MRZ states it.
-fn passport() -> Option<(Vec<u8>, String, String)> {
+pub fn passport() -> Option<(Vec<u8>, String, String)> {
     let models = kycd_checks::ocr::models_present(&kycd_checks::ocr::default_model_dir());
     let font = OcrB::load_default();
     let missing = match (&font, models) {

@@ -2,26 +2,124 @@
 //! place where Transmit status words, recommendations, image types, feedback and
 //! document types are chosen.
 
-use kycd_core::{CaptureFeedback, CaptureKind, DocumentType, MediaType, VerificationStatus};
-use kycd_engine::decision::{DecidedBy, Reason, Recommendation};
+use kycd_core::{CaptureFeedback, CaptureKind, CheckResult, DocumentType, MediaType, VerificationStatus};
+use kycd_engine::decision::{DocumentSex, Reason, Recommendation};
+use kycd_engine::sessions::MockOutcome;
 
 /// Session `status` of the result, from kycd's canonical status.
 ///
 /// | kycd status | Transmit `status` |
 /// |---|---|
-/// | created, pending, capture_in_progress | `pending` |
+/// | created, pending | `pending` |
+/// | capture_in_progress | `capturing` |
 /// | processing | `processing` |
+/// | retry_required | `recapture` |
 /// | review_required, approved, declined | `complete` |
-/// | retry_required | `recapture_required` |
-/// | expired, cancelled | `expired` |
+/// | expired, cancelled | `error` (the vendor deletes such sessions; kycd keeps them until retention ends) |
 pub fn session_status(s: VerificationStatus) -> &'static str {
     use VerificationStatus as S;
     match s {
-        S::Created | S::Pending | S::CaptureInProgress => "pending",
+        S::Created | S::Pending => "pending",
+        S::CaptureInProgress => "capturing",
         S::Processing => "processing",
+        S::RetryRequired => "recapture",
         S::ReviewRequired | S::Approved | S::Declined => "complete",
-        S::RetryRequired => "recapture_required",
-        S::Expired | S::Cancelled => "expired",
+        S::Expired | S::Cancelled => "error",
+    }
+}
+
+/// `mock_behavior.recommendation` → the outcome kycd forces.
+pub fn parse_mock_recommendation(s: &str) -> Option<MockOutcome> {
+    match s {
+        "ALLOW" => Some(MockOutcome::Approved),
+        "CHALLENGE" => Some(MockOutcome::ReviewRequired),
+        "DENY" => Some(MockOutcome::Declined),
+        _ => None,
+    }
+}
+
+/// The vendor's check groups, in the order its result lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckGroup {
+    DocumentValidation,
+    DocumentAuthentication,
+    DocumentLiveness,
+    BiometricMatching,
+    BiometricLiveness,
+    FlaggedIdentity,
+    RiskRecommendation,
+}
+
+impl CheckGroup {
+    pub const ALL: [Self; 7] = [
+        Self::DocumentValidation,
+        Self::DocumentAuthentication,
+        Self::DocumentLiveness,
+        Self::BiometricMatching,
+        Self::BiometricLiveness,
+        Self::FlaggedIdentity,
+        Self::RiskRecommendation,
+    ];
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::DocumentValidation => "document_validation",
+            Self::DocumentAuthentication => "document_authentication",
+            Self::DocumentLiveness => "document_liveness",
+            Self::BiometricMatching => "biometric_matching",
+            Self::BiometricLiveness => "biometric_liveness",
+            Self::FlaggedIdentity => "flagged_identity",
+            Self::RiskRecommendation => "risk_recommendation",
+        }
+    }
+}
+
+/// Which vendor check a kycd check feeds, and the vendor's reason word when it fails.
+/// Image checks (decoding, quality, required captures) are not in the vendor's checks:
+/// they show as rejected images and a `recapture` status instead.
+///
+/// | kycd check | Transmit check | reason when failed |
+/// |---|---|---|
+/// | mrz (verified zone) | document_validation | `mrz_check_digits_invalid` (`data_extraction_failed` when unread) |
+/// | barcode_read | document_validation | `data_extraction_failed` |
+/// | document_not_expired, document_allowed, holder_age | document_validation | `data_validation_failed` |
+/// | name/birth_date/document_number_consistency | document_validation | `data_comparison_failed` (left out when there was nothing to compare) |
+/// | face_match | biometric_matching | `biometric_mismatch` |
+pub fn check_group(c: &CheckResult) -> Option<(CheckGroup, &'static str)> {
+    let inconclusive = c.figures.get("outcome").and_then(|o| o.as_str()) == Some("inconclusive");
+    Some(match c.name.as_str() {
+        "mrz" if inconclusive => (CheckGroup::DocumentValidation, "data_extraction_failed"),
+        "mrz" => (CheckGroup::DocumentValidation, "mrz_check_digits_invalid"),
+        "barcode_read" => (CheckGroup::DocumentValidation, "data_extraction_failed"),
+        "document_not_expired" | "document_allowed" | "holder_age" => (CheckGroup::DocumentValidation, "data_validation_failed"),
+        // Nothing to compare (one source only) is no finding: the vendor's sessions carry
+        // no declared data to compare the document with.
+        "name_consistency" | "birth_date_consistency" | "document_number_consistency" if inconclusive => return None,
+        "name_consistency" | "birth_date_consistency" | "document_number_consistency" => {
+            (CheckGroup::DocumentValidation, "data_comparison_failed")
+        }
+        "face_match" => (CheckGroup::BiometricMatching, "biometric_mismatch"),
+        _ => return None,
+    })
+}
+
+/// A vendor check's `recommendation` from what its kycd checks said: any failure → `DENY`;
+/// passes only → `ALLOW`; passes with inconclusive ones → `CHALLENGE`; nothing conclusive
+/// (or nothing run) → `N/A`.
+pub fn group_recommendation(passed: usize, failed: usize, inconclusive: usize) -> &'static str {
+    match (passed, failed, inconclusive) {
+        (_, f, _) if f > 0 => "DENY",
+        (p, _, 0) if p > 0 => "ALLOW",
+        (p, _, _) if p > 0 => "CHALLENGE",
+        _ => "N/A",
+    }
+}
+
+/// `person.gender`.
+pub fn gender(s: DocumentSex) -> &'static str {
+    match s {
+        DocumentSex::Male => "male",
+        DocumentSex::Female => "female",
+        DocumentSex::Other => "other",
     }
 }
 
@@ -33,11 +131,6 @@ pub fn recommendation(r: Recommendation) -> &'static str {
         Recommendation::Challenge => "CHALLENGE",
         Recommendation::Deny => "DENY",
     }
-}
-
-/// A check's own verdict in the `checks` object.
-pub fn check_recommendation(passed: bool) -> &'static str {
-    if passed { "ALLOW" } else { "DENY" }
 }
 
 /// Image `type` words (identical to kycd's capture kinds).
@@ -91,7 +184,7 @@ pub fn document_type(d: DocumentType) -> &'static str {
     }
 }
 
-/// kycd's canonical reason codes, reported in `additional_info.reasons`.
+/// kycd's canonical reasons, as the deprecated result's `rejection_description` words.
 pub fn reason(r: Reason) -> &'static str {
     match r {
         Reason::Approved => "approved",
@@ -112,13 +205,6 @@ pub fn reason(r: Reason) -> &'static str {
     }
 }
 
-pub fn decided_by(d: DecidedBy) -> &'static str {
-    match d {
-        DecidedBy::System => "system",
-        DecidedBy::Reviewer => "reviewer",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +220,23 @@ mod tests {
             );
             assert_eq!(w == "complete", decided, "{s}");
         }
+    }
+
+    #[test]
+    fn group_recommendations() {
+        assert_eq!(group_recommendation(0, 0, 0), "N/A");
+        assert_eq!(group_recommendation(0, 0, 2), "N/A");
+        assert_eq!(group_recommendation(3, 0, 0), "ALLOW");
+        assert_eq!(group_recommendation(3, 0, 1), "CHALLENGE");
+        assert_eq!(group_recommendation(3, 1, 1), "DENY");
+    }
+
+    #[test]
+    fn mock_recommendations_parse() {
+        assert_eq!(parse_mock_recommendation("ALLOW"), Some(MockOutcome::Approved));
+        assert_eq!(parse_mock_recommendation("CHALLENGE"), Some(MockOutcome::ReviewRequired));
+        assert_eq!(parse_mock_recommendation("DENY"), Some(MockOutcome::Declined));
+        assert_eq!(parse_mock_recommendation("allow"), None);
     }
 
     #[test]

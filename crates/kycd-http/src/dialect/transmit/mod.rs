@@ -23,8 +23,7 @@ use axum::routing::{delete, get, post};
 use chrono::{DateTime, SecondsFormat, Utc};
 use error::TransmitError;
 use kycd_core::*;
-use kycd_engine::decision::decision_summary;
-use kycd_engine::sessions::SessionProgress;
+use kycd_engine::decision::{DocumentFacts, Recommendation, decision_summary, document_facts};
 use kycd_engine::{Engine, Principal};
 use serde_json::{Map, Value, json};
 
@@ -78,6 +77,21 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// The value of query parameter `key`, one of `choices` (the last one given wins, as the
+/// vendor's framework does); `default` when absent.
+fn query_choice<T: Copy>(q: Option<&str>, key: &str, choices: &[(&str, T)], default: T) -> TResult<T> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(q.unwrap_or("")).map_err(|_| TransmitError::bad_request("malformed query string"))?;
+    let mut out = default;
+    for (_, v) in pairs.iter().filter(|(k, _)| k == key) {
+        out = choices.iter().find(|(c, _)| c == v).map(|(_, t)| *t).ok_or_else(|| {
+            let words: Vec<&str> = choices.iter().map(|(c, _)| *c).collect();
+            TransmitError::bad_request(format!("{key} must be {}", words.join(" or ")))
+        })?;
+    }
+    Ok(out)
+}
+
 fn kinds(list: &[CaptureKind]) -> Vec<&'static str> {
     list.iter().map(|k| map::image_type(*k)).collect()
 }
@@ -86,14 +100,7 @@ fn kinds(list: &[CaptureKind]) -> Vec<&'static str> {
 
 /// `POST /oidc/token` — OAuth2 client credentials.
 async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let req = match oauth::parse_token_request(&headers, &body) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    match oauth::issue(&s.engine, &req, AUDIENCE, None).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
+    oauth::token_endpoint(&s.engine, &headers, &body, AUDIENCE).await
 }
 
 // ----- sessions -----------------------------------------------------------------------
@@ -103,13 +110,16 @@ async fn create_session(State(s): State<AppState>, TransmitAuth(p): TransmitAuth
     let req: wire::CreateSessionRequest = wire::json_body(&body)?;
     let (new, mock, start) = req.parse()?;
     let created = s.engine.create_session(&p, new, mock, start).await?;
-    Ok(axum::Json(json!({
-        "start_token": created.start_token,
+    let mut body = json!({
         "session_id": created.verification.id,
         "expiration": time(created.verification.expires_at),
         "missing_images": kinds(&created.progress.missing),
-    }))
-    .into_response())
+    });
+    // A session the backend starts has no start token to hand to a frontend.
+    if !start {
+        body["start_token"] = Value::String(created.start_token);
+    }
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
 /// `DELETE /api/v1/verification/{sid}`: the session, its images and personal data.
@@ -118,76 +128,184 @@ async fn delete_session(State(s): State<AppState>, TransmitAuth(p): TransmitAuth
     Ok(axum::Json(json!({})).into_response())
 }
 
-/// `GET /api/v1/verification/{sid}/result`.
+/// `GET /api/v1/verification/{sid}/result`. `detailed=false` (deprecated) answers the old
+/// result shape; without it, or with `true`, the complete / incomplete result.
 async fn get_result(
     State(s): State<AppState>,
     TransmitAuth(p): TransmitAuth,
     Path(sid): Path<String>,
     RawQuery(q): RawQuery,
 ) -> TResult<Response> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(q.as_deref().unwrap_or("")).map_err(|_| TransmitError::bad_request("malformed query string"))?;
-    for (k, v) in &pairs {
-        if k == "detailed" && !matches!(v.as_str(), "true" | "false") {
-            return Err(TransmitError::bad_request("detailed must be true or false"));
-        }
-    }
+    let detailed = query_choice(q.as_deref(), "detailed", &[("true", true), ("false", false)], true)?;
     let id = session_id(&sid)?;
     let v = s.engine.get_verification(&p, &id).await?;
-    let progress = s.engine.session_progress(&p, &id).await?;
-    let attempts = s.engine.list_attempts(&p, &id).await?;
-    Ok(axum::Json(result_json(&v, &progress, attempts.last())).into_response())
+    let captures = s.engine.list_captures(&p, &id).await?;
+    let chosen = s.engine.list_attempts(&p, &id).await?.last().and_then(|a| a.client.document_type);
+    let body = if detailed {
+        result_json(&v, &captures, chosen)
+    } else {
+        deprecated_result_json(&v, chosen)
+    };
+    Ok(axum::Json(body).into_response())
 }
 
-fn result_json(v: &Verification, progress: &SessionProgress, last: Option<&Attempt>) -> Value {
+/// An ISO-8601 date-time at midnight UTC, as the vendor writes dates.
+fn date(d: chrono::NaiveDate) -> String {
+    format!("{}T00:00:00.000Z", d.format("%Y-%m-%d"))
+}
+
+fn alpha2(alpha3: &str) -> Option<&'static str> {
+    isocountry::CountryCode::for_alpha3(alpha3).ok().map(|c| c.alpha2())
+}
+
+fn age_at(birth: chrono::NaiveDate, at: chrono::NaiveDate) -> Option<u32> {
+    at.years_since(birth)
+}
+
+fn put(m: &mut Map<String, Value>, k: &str, v: Option<String>) {
+    if let Some(v) = v {
+        m.insert(k.into(), Value::String(v));
+    }
+}
+
+/// `person`: the document's data, the declared data where the document said nothing.
+fn person_json(v: &Verification, facts: Option<&DocumentFacts>) -> Map<String, Value> {
+    let mut person = Map::new();
+    let declared = (!v.redacted).then_some(&v.private.declared);
+    let text = |t: &Option<PersonalText>| t.as_ref().map(|t| t.expose().to_owned());
+    put(
+        &mut person,
+        "full_name",
+        facts
+            .and_then(DocumentFacts::full_name)
+            .or_else(|| declared.and_then(|d| text(&d.full_name))),
+    );
+    put(
+        &mut person,
+        "given_name",
+        facts
+            .and_then(|f| f.given_names.clone())
+            .or_else(|| declared.and_then(|d| text(&d.first_name))),
+    );
+    put(
+        &mut person,
+        "surname",
+        facts
+            .and_then(|f| f.surname.clone())
+            .or_else(|| declared.and_then(|d| text(&d.last_name))),
+    );
+    put(&mut person, "gender", facts.and_then(|f| f.sex).map(|g| map::gender(g).to_owned()));
+    let birth = facts
+        .and_then(|f| f.birth_date)
+        .or_else(|| declared.and_then(|d| d.birth_date.map(|b| b.expose())));
+    if let Some(b) = birth {
+        person.insert("date_of_birth".into(), Value::String(date(b)));
+        if let Some(age) = age_at(b, v.created_at.date_naive()) {
+            person.insert("age".into(), json!(age));
+        }
+    }
+    person
+}
+
+/// The document type the checks read, else the one the person chose at capture.
+fn document_type_of(facts: Option<&DocumentFacts>, chosen: Option<DocumentType>) -> &'static str {
+    facts.and_then(|f| f.document_type).or(chosen).map_or("other", map::document_type)
+}
+
+/// The complete result once decided; the incomplete one (`session_id`, `status`) before.
+fn result_json(v: &Verification, captures: &[Capture], chosen: Option<DocumentType>) -> Value {
     let status = map::session_status(v.status);
     let d = decision_summary(v);
     let mut out = json!({ "session_id": v.id, "status": status });
     let Some(rec) = d.recommendation.filter(|_| status == "complete") else {
-        out["missing_images"] = json!(kinds(&progress.missing));
         return out;
     };
-    let mut person = Map::new();
-    if let Some(vi) = &d.verified {
-        let mut put = |k: &str, t: &Option<PersonalText>| {
-            if let Some(t) = t {
-                person.insert(k.into(), Value::String(t.expose().to_owned()));
-            }
-        };
-        put("full_name", &vi.full_name);
-        put("given_name", &vi.first_name);
-        put("surname", &vi.last_name);
-        if let Some(b) = vi.birth_date {
-            person.insert("date_of_birth".into(), Value::String(b.expose().to_string()));
-        }
-    }
+    let facts = document_facts(v);
+    let facts = facts.as_ref();
     let mut document = Map::new();
-    if let Some(a) = last {
-        if let Some(t) = a.client.document_type {
-            document.insert("type".into(), Value::String(map::document_type(t).into()));
-        }
-        if let Some(c) = &a.client.country {
-            document.insert("country".into(), Value::String(c.clone()));
-        }
-    }
+    document.insert("type".into(), Value::String(document_type_of(facts, chosen).into()));
+    put(
+        &mut document,
+        "country",
+        facts.and_then(|f| f.issuing_country.as_deref()).and_then(alpha2).map(str::to_owned),
+    );
+    put(&mut document, "region", facts.and_then(|f| f.region.clone()));
+    put(&mut document, "number", facts.and_then(|f| f.document_number.clone()));
+    put(&mut document, "issue_date", facts.and_then(|f| f.issue_date).map(date));
+    put(&mut document, "expiration_date", facts.and_then(|f| f.expiry_date).map(date));
+
     let mut checks = Map::new();
-    for c in &v.checks {
-        checks.insert(
-            c.name.clone(),
-            json!({"recommendation": map::check_recommendation(c.passed), "description": c.detail}),
-        );
+    for g in map::CheckGroup::ALL {
+        let (mut passed, mut failed, mut inconclusive) = (0, 0, 0);
+        let mut reasons: Vec<&str> = Vec::new();
+        for c in &v.checks {
+            let Some((group, reason)) = map::check_group(c) else { continue };
+            if group != g {
+                continue;
+            }
+            let is_inconclusive = c.figures.get("outcome").and_then(Value::as_str) == Some("inconclusive");
+            if c.passed {
+                passed += 1;
+            } else if is_inconclusive {
+                inconclusive += 1;
+            } else {
+                failed += 1;
+                if !reasons.contains(&reason) {
+                    reasons.push(reason);
+                }
+            }
+        }
+        let mut check = json!({ "recommendation": map::group_recommendation(passed, failed, inconclusive) });
+        if !reasons.is_empty() {
+            check["reasons"] = json!(reasons);
+        }
+        checks.insert(g.key().into(), check);
     }
-    let mut additional = json!({
-        "reasons": d.reasons.iter().map(|r| map::reason(*r)).collect::<Vec<_>>(),
-    });
-    if let Some(by) = d.decided_by {
-        additional["decided_by"] = Value::String(map::decided_by(by).into());
-    }
+    let images: Vec<Value> = captures
+        .iter()
+        .filter(|c| c.available && c.feedback.accepted)
+        .map(|c| json!({"id": c.id, "type": map::image_type(c.kind)}))
+        .collect();
     out["recommendation"] = Value::String(map::recommendation(rec).into());
-    out["person"] = Value::Object(person);
+    out["person"] = Value::Object(person_json(v, facts));
     out["document"] = Value::Object(document);
-    out["additional_info"] = additional;
+    out["additional_info"] = json!({});
     out["checks"] = Value::Object(checks);
+    out["verification_images"] = Value::Array(images);
+    out
+}
+
+/// The deprecated result (`detailed=false`): `verified_info` when allowed,
+/// `extracted_info` and `rejection_description` otherwise.
+fn deprecated_result_json(v: &Verification, chosen: Option<DocumentType>) -> Value {
+    let status = map::session_status(v.status);
+    let d = decision_summary(v);
+    let mut out = json!({ "session_id": v.id, "status": status });
+    let Some(rec) = d.recommendation.filter(|_| status == "complete") else {
+        return out;
+    };
+    let facts = document_facts(v);
+    let facts = facts.as_ref();
+    let person = person_json(v, facts);
+    let mut document = Map::new();
+    document.insert("type".into(), Value::String(document_type_of(facts, chosen).into()));
+    put(&mut document, "country", facts.and_then(|f| f.issuing_country.clone()));
+    put(&mut document, "region", facts.and_then(|f| f.region.clone()));
+    put(&mut document, "issue_date", facts.and_then(|f| f.issue_date).map(date));
+    put(&mut document, "id_value", facts.and_then(|f| f.document_number.clone()));
+    put(&mut document, "given_name", facts.and_then(|f| f.given_names.clone()));
+    put(&mut document, "surname", facts.and_then(|f| f.surname.clone()));
+    put(&mut document, "full_name", facts.and_then(DocumentFacts::full_name));
+    put(&mut document, "date_of_birth", facts.and_then(|f| f.birth_date).map(date));
+    put(&mut document, "valid_until", facts.and_then(|f| f.expiry_date).map(date));
+    let info = json!({ "person": person, "document": document });
+    out["recommendation"] = Value::String(map::recommendation(rec).into());
+    if rec == Recommendation::Allow {
+        out["verified_info"] = info;
+    } else {
+        out["rejection_description"] = json!(d.reasons.iter().map(|r| map::reason(*r)).collect::<Vec<_>>());
+        out["extracted_info"] = info;
+    }
     out
 }
 
@@ -222,7 +340,8 @@ async fn add_image(
     .into_response())
 }
 
-/// `GET /api/v1/verification/{sid}/images`: metadata only.
+/// `GET /api/v1/verification/{sid}/images`: metadata of every image submitted (rejected
+/// ones too); images erased by anonymization are gone from the list.
 async fn list_images(State(s): State<AppState>, TransmitAuth(p): TransmitAuth, Path(sid): Path<String>) -> TResult<Response> {
     let list = s.engine.list_captures(&p, &session_id(&sid)?).await?;
     let images: Vec<Value> = list
@@ -233,9 +352,8 @@ async fn list_images(State(s): State<AppState>, TransmitAuth(p): TransmitAuth, P
                 "id": c.id,
                 "type": map::image_type(c.kind),
                 "format": map::image_format(c.media_type),
-                "size": c.size,
-                "feedback": map::feedback(&c.feedback),
-                "created_at": time(c.created_at),
+                "rejected": !c.feedback.accepted,
+                "original": true,
             })
         })
         .collect();
@@ -247,10 +365,17 @@ async fn get_image(
     State(s): State<AppState>,
     TransmitAuth(p): TransmitAuth,
     Path((sid, image)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
 ) -> TResult<Response> {
+    let as_base64 = query_choice(q.as_deref(), "format", &[("raw", false), ("base64", true)], false)?;
     let id = session_id(&sid)?;
     let file: FileId = image.parse().map_err(|_| TransmitError::image_not_found())?;
     let (c, bytes) = s.engine.read_verification_file(&p, &id, &file).await?;
+    if as_base64 {
+        use base64::Engine as _;
+        let text = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response());
+    }
     let mut resp = bytes.into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(c.media_type.as_str()));

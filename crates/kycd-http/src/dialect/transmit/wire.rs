@@ -5,7 +5,7 @@ use super::error::TransmitError;
 use super::map;
 use base64::Engine as _;
 use kycd_core::*;
-use kycd_engine::sessions::{MockBehavior, MockOutcome};
+use kycd_engine::sessions::MockBehavior;
 use kycd_engine::{ApplicantRef, NewApplicant, NewVerification};
 use serde::Deserialize;
 use serde_json::Value;
@@ -38,47 +38,75 @@ pub struct CreateSessionRequest {
     pub customer_information: Option<CustomerInformation>,
 }
 
-/// What the business already knows about the person; becomes kycd's declared data.
+/// Business context of the session. The vendor asks for no personal data here.
 #[derive(Debug, Default, Deserialize)]
 pub struct CustomerInformation {
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub full_name: Option<String>,
-    /// `YYYY-MM-DD`.
-    pub date_of_birth: Option<String>,
-    pub email: Option<String>,
-    pub document_number: Option<String>,
-    /// ISO 3166-1 alpha-2 or alpha-3.
-    pub nationality: Option<String>,
+    pub organization_name: Option<String>,
+    pub organization_id: Option<String>,
+    /// One word, no personal data: kept as the applicant's external id.
+    pub external_user_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 struct MockBehaviorInput {
     recommendation: Option<String>,
+    /// Deprecated name of `recommendation`.
+    mock_recommendation: Option<String>,
     processing_time: Option<Value>,
+    force_retry: Option<bool>,
+    /// kycd's addition: the first image of each kind gets poor-quality feedback.
     force_poor_quality: Option<bool>,
+    /// Accepted; kycd reports what its checks read, never invented data.
+    #[allow(dead_code)]
+    info: Option<Value>,
 }
 
-/// A duration written `<n>d`, `<n>h`, `<n>m` or `<n>s` (or a number of seconds).
+/// A duration such as `"90d"`, `"12h"`, `"1m30s"` (units d, h, m, s, in that order), or
+/// a number of seconds. Hand-written: the vendor's format is this small, and the
+/// duration crates accept more (fractions, spaces, other units) than it does.
 fn duration_seconds(field: &str, v: &Value) -> Result<i64, TransmitError> {
-    let bad = || TransmitError::bad_request(format!("{field} must be a duration such as \"90d\", \"12h\", \"30m\" or \"5s\""));
+    let bad = || TransmitError::bad_request(format!("{field} must be a duration such as \"90d\", \"12h\", \"1m30s\" or \"5s\""));
     if let Some(n) = v.as_i64() {
         return if n >= 0 { Ok(n) } else { Err(bad()) };
     }
     let s = v.as_str().ok_or_else(bad)?.trim();
-    let unit = s.chars().last().ok_or_else(bad)?;
-    let n: i64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
-    let mult = match unit {
-        'd' => 86_400,
-        'h' => 3_600,
-        'm' => 60,
-        's' => 1,
-        _ => return Err(bad()),
-    };
-    if n < 0 {
+    if s.is_empty() || s.len() > 32 {
         return Err(bad());
     }
-    n.checked_mul(mult).ok_or_else(bad)
+    let (mut total, mut digits, mut last_rank) = (0i64, String::new(), 0u8);
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let (rank, mult) = match c {
+            'd' => (1, 86_400),
+            'h' => (2, 3_600),
+            'm' => (3, 60),
+            's' => (4, 1),
+            _ => return Err(bad()),
+        };
+        if digits.is_empty() || rank <= last_rank {
+            return Err(bad());
+        }
+        let n: i64 = digits.parse().map_err(|_| bad())?;
+        total = n.checked_mul(mult).and_then(|x| total.checked_add(x)).ok_or_else(bad)?;
+        digits.clear();
+        last_rank = rank;
+    }
+    if !digits.is_empty() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+fn short_text(field: &str, v: &Option<String>, max: usize) -> Result<(), TransmitError> {
+    match v {
+        Some(s) if s.chars().count() > max || s.chars().any(char::is_control) => Err(TransmitError::bad_request(format!(
+            "{field} must be at most {max} characters, without control characters"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn text(field: &'static str, v: Option<String>, max: usize) -> Result<Option<PersonalText>, TransmitError> {
@@ -123,55 +151,23 @@ impl CreateSessionRequest {
         } || self.auto_start == Some(true);
 
         let c = self.customer_information.unwrap_or_default();
-        let nationality = match c.nationality {
-            Some(n) if (2..=3).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphabetic()) => Some(n.to_ascii_uppercase()),
-            Some(_) => {
-                return Err(TransmitError::bad_request(
-                    "customer_information.nationality must be an ISO 3166-1 alpha-2 or alpha-3 code",
-                ));
-            }
-            None => None,
-        };
-        let birth_date = c
-            .date_of_birth
-            .map(|d| PersonalDate::parse("customer_information.date_of_birth", &d).map_err(TransmitError::bad_request))
-            .transpose()?;
-        let email = c
-            .email
-            .map(|e| Email::parse(&e).map_err(|e| TransmitError::bad_request(format!("customer_information.email: {e}"))))
-            .transpose()?;
-        let first_name = text("customer_information.first_name", c.first_name, 200)?;
-        let last_name = text("customer_information.last_name", c.last_name, 200)?;
-        let full_name = match text("customer_information.full_name", c.full_name, 300)? {
-            Some(n) => Some(n),
-            None => {
-                let parts: Vec<&str> = [&first_name, &last_name].into_iter().flatten().map(|p| p.expose()).collect();
-                if parts.is_empty() {
-                    None
-                } else {
-                    text("customer_information.full_name", Some(parts.join(" ")), 300)?
-                }
-            }
-        };
-        let declared = DeclaredData {
-            full_name: full_name.clone(),
-            first_name,
-            last_name,
-            birth_date,
-            document_number: text("customer_information.document_number", c.document_number, 60)?,
-            nationality,
-        };
+        short_text("customer_information.organization_name", &c.organization_name, 256)?;
+        short_text("customer_information.organization_id", &c.organization_id, 256)?;
+        if c.external_user_id
+            .as_ref()
+            .is_some_and(|u| u.is_empty() || u.len() > 128 || u.chars().any(|ch| ch.is_whitespace() || ch.is_control()))
+        {
+            return Err(TransmitError::bad_request(
+                "customer_information.external_user_id must be one word of 1 to 128 characters",
+            ));
+        }
+        let external = text("customer_information.external_user_id", c.external_user_id, 128)?;
         let new = NewVerification {
             applicant: ApplicantRef::Inline(NewApplicant {
-                external_applicant_id: None,
-                person: PersonData {
-                    full_name,
-                    email,
-                    phone: None,
-                    birth_date,
-                },
+                external_applicant_id: external,
+                person: PersonData::default(),
             }),
-            declared,
+            declared: DeclaredData::default(),
             reference: HostReference::default(),
             delivery: DeliveryChannel::None,
             callback_url: self.callback_url,
@@ -187,16 +183,12 @@ impl CreateSessionRequest {
 fn parse_mock(v: Value) -> Result<MockBehavior, TransmitError> {
     let m: MockBehaviorInput =
         serde_json::from_value(v).map_err(|e| TransmitError::bad_request(format!("malformed mock_behavior: {e}")))?;
-    let outcome = match m.recommendation.as_deref() {
+    let outcome = match m.recommendation.as_deref().or(m.mock_recommendation.as_deref()) {
         None => None,
-        Some("ALLOW") => Some(MockOutcome::Approved),
-        Some("CHALLENGE") => Some(MockOutcome::ReviewRequired),
-        Some("DENY") => Some(MockOutcome::Declined),
-        Some(_) => {
-            return Err(TransmitError::bad_request(
-                "mock_behavior.recommendation must be ALLOW, CHALLENGE or DENY",
-            ));
-        }
+        Some(r) => Some(
+            map::parse_mock_recommendation(r)
+                .ok_or_else(|| TransmitError::bad_request("mock_behavior.recommendation must be ALLOW, CHALLENGE or DENY"))?,
+        ),
     };
     let processing_seconds = match &m.processing_time {
         None | Some(Value::Null) => 0,
@@ -207,7 +199,8 @@ fn parse_mock(v: Value) -> Result<MockBehavior, TransmitError> {
         outcome,
         processing_seconds,
         poor_quality: m.force_poor_quality.unwrap_or(false),
-        degraded: Vec::new(),
+        retry_first: m.force_retry.unwrap_or(false),
+        ..MockBehavior::default()
     })
 }
 
@@ -290,7 +283,21 @@ mod tests {
         assert_eq!(duration_seconds("t", &Value::from("90d")).unwrap(), 7_776_000);
         assert_eq!(duration_seconds("t", &Value::from("5s")).unwrap(), 5);
         assert_eq!(duration_seconds("t", &Value::from(7)).unwrap(), 7);
-        for bad in ["", "d", "5w", "-1d", "1.5h", "99999999999999999999d", "5é"] {
+        assert_eq!(duration_seconds("t", &Value::from("1m30s")).unwrap(), 90);
+        assert_eq!(duration_seconds("t", &Value::from("1d2h")).unwrap(), 93_600);
+        for bad in [
+            "",
+            "d",
+            "5w",
+            "-1d",
+            "1.5h",
+            "99999999999999999999d",
+            "5é",
+            "30s1m",
+            "5",
+            "1m1m",
+            "1 m",
+        ] {
             assert!(duration_seconds("t", &Value::from(bad)).is_err(), "{bad}");
         }
     }
