@@ -7,7 +7,9 @@
 //!   different name.
 //! - Unusable captures (unreadable, missing, poor quality) ask for a new attempt while the
 //!   policy allows one. With none left, unreadable or missing captures decline; poor
-//!   quality alone goes to a person, who may still read the document.
+//!   quality alone goes to a person, who may still read the document. So does poor
+//!   quality the person chose to keep on the capture page after repeated feedback
+//!   ([`QUALITY_OVERRIDE`]): they were told, and asking again would be a dead end.
 //! - Anything else that did not pass (inconclusive: no zone found, face not compared, a
 //!   zone whose check digits failed) goes to a person. Only when every check passed is a
 //!   verification approved.
@@ -22,6 +24,10 @@ const DECLINING: [&str; 5] = [
     "birth_date_consistency",
     "document_number_consistency",
 ];
+
+/// The check recorded when the person continued past repeated quality feedback on the
+/// capture page: it never passes, so the verification goes to a person.
+pub const QUALITY_OVERRIDE: &str = "capture_quality_override";
 
 fn outcome(c: &CheckResult) -> Option<&str> {
     c.figures.get("outcome").and_then(|o| o.as_str())
@@ -46,8 +52,9 @@ pub fn decide(checks: &[CheckResult], attempts_left: bool) -> VerificationStatus
     }
     let unusable = failed.iter().any(|c| is_capture_problem(&c.name));
     let poor = failed.iter().any(|c| is_quality(&c.name));
+    let kept_anyway = failed.iter().any(|c| c.name == QUALITY_OVERRIDE);
     if unusable || poor {
-        return if attempts_left {
+        return if attempts_left && (unusable || !kept_anyway) {
             VerificationStatus::RetryRequired
         } else if unusable {
             VerificationStatus::Declined
@@ -96,6 +103,14 @@ mod tests {
         let unreadable = [c("image_decoded.selfie", false, None)];
         assert_eq!(decide(&unreadable, true), S::RetryRequired);
         assert_eq!(decide(&unreadable, false), S::Declined);
+        let kept = [
+            c("image_quality.document_front", false, None),
+            c(QUALITY_OVERRIDE, false, Some("review")),
+        ];
+        assert_eq!(decide(&kept, true), S::ReviewRequired, "kept after feedback: a person looks");
+        assert_eq!(decide(&kept[1..], true), S::ReviewRequired, "never approved once kept anyway");
+        let kept_unreadable = [c("image_decoded.selfie", false, None), c(QUALITY_OVERRIDE, false, None)];
+        assert_eq!(decide(&kept_unreadable, true), S::RetryRequired);
         let bad_digits = [c("mrz", false, Some("fail"))];
         assert_eq!(decide(&bad_digits, true), S::ReviewRequired);
         let other_name = [c("mrz", true, None), c("name_consistency", false, Some("fail"))];

@@ -178,3 +178,35 @@ mod tests {
         );
     }
 }
+
+/// The body shape an endpoint receives: kycd's own events, or a vendor dialect's (for an
+/// integration that already parses that vendor's webhooks).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// `{id, type, created_at, final, data}`, Standard Webhooks signatures.
+    #[default]
+    Kycd,
+    /// Checkout.com's `identity_verification_*` events, with a `Cko-Signature` header as well.
+    Checkout,
+}
+
+impl WebhookFormat {
+    pub const ALL: [Self; 2] = [Self::Kycd, Self::Checkout];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kycd => "kycd",
+            Self::Checkout => "checkout",
+        }
+    }
+}
+
+impl FromStr for WebhookFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| format!("unknown webhook format '{s}': expected kycd or checkout"))
+    }
+}

@@ -2,12 +2,15 @@
 //! method takes the caller (`Principal`) and works inside the caller's tenant only.
 
 pub mod access;
+pub mod capture;
 pub mod decision;
 mod error;
 pub mod evidence;
+pub mod features;
 pub mod lifecycle;
 pub mod net_policy;
 pub mod sessions;
+pub mod signers;
 pub mod webhooks;
 mod worker;
 
@@ -196,6 +199,8 @@ pub struct Engine {
     pub(crate) jobs_ready: Notify,
     /// The check pipeline, loaded on first use (OCR models are read from disk once).
     pipeline: std::sync::OnceLock<Arc<Pipeline>>,
+    /// Vendor webhook formats, registered by the dialects at startup.
+    webhook_renderers: std::sync::RwLock<Vec<Arc<dyn webhooks::WebhookRenderer>>>,
 }
 
 fn new_api_key(mode: Mode) -> String {
@@ -210,7 +215,22 @@ impl Engine {
             clock,
             jobs_ready: Notify::new(),
             pipeline: std::sync::OnceLock::new(),
+            webhook_renderers: std::sync::RwLock::new(Vec::new()),
         }
+    }
+
+    /// Register a vendor webhook format (one per format; a second registration replaces it).
+    pub fn register_webhook_renderer(&self, r: Arc<dyn webhooks::WebhookRenderer>) {
+        let mut list = self.webhook_renderers.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        list.retain(|x| x.format() != r.format());
+        list.push(r);
+    }
+
+    pub(crate) fn webhook_renderers(&self) -> Vec<Arc<dyn webhooks::WebhookRenderer>> {
+        self.webhook_renderers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The check pipeline. Without OCR models the MRZ check is inconclusive (and says how
@@ -653,12 +673,20 @@ impl Engine {
 
     /// The person opens the capture link: the start token is spent (single use).
     pub async fn redeem_start_token(&self, token: &str) -> Result<Attempt> {
+        let mut tx = self.store.begin().await?;
+        let a = self.redeem_start_token_in(&mut tx, token).await?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    /// [`Self::redeem_start_token`] inside the caller's transaction: the token is spent
+    /// only if the caller commits.
+    pub(crate) async fn redeem_start_token_in(&self, tx: &mut Tx<'_>, token: &str) -> Result<Attempt> {
         let invalid = || EngineError::NotFound("capture link");
         if token.is_empty() || token.len() > 100 {
             return Err(invalid());
         }
         let now = self.now();
-        let mut tx = self.store.begin().await?;
         let mut a = tx.find_attempt_by_token(&secret_hash(token)).await?.ok_or_else(invalid)?;
         if a.token_used_at.is_some() {
             return Err(EngineError::Gone(
@@ -670,7 +698,7 @@ impl Engine {
                 "this capture link has expired; ask the business for a new link".into(),
             ));
         }
-        let v = self.load(&mut tx, &a.tenant_id, &a.verification_id).await?;
+        let v = self.load(tx, &a.tenant_id, &a.verification_id).await?;
         if !v.status.accepts_captures() {
             return Err(EngineError::Gone(format!(
                 "this verification is {} and takes no more captures",
@@ -688,7 +716,6 @@ impl Engine {
             now,
         )
         .await?;
-        tx.commit().await?;
         Ok(a)
     }
 
@@ -696,6 +723,21 @@ impl Engine {
 
     pub async fn add_capture(&self, p: &Principal, id: &VerificationId, kind: CaptureKind, bytes: Vec<u8>) -> Result<Capture> {
         p.require_write()?;
+        self.add_capture_as(&p.tenant_id, &p.actor(), id, kind, bytes, None).await
+    }
+
+    /// The one upload path (API, dialects, hosted capture page): size, decode and quality
+    /// feedback, then the blob and its row. `only` (the capture page) refuses unless that
+    /// attempt is the verification's live one; without it a live attempt is found or opened.
+    pub(crate) async fn add_capture_as(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        id: &VerificationId,
+        kind: CaptureKind,
+        bytes: Vec<u8>,
+        only: Option<&AttemptId>,
+    ) -> Result<Capture> {
         if bytes.len() > self.cfg.max_upload_bytes {
             return Err(EngineError::TooLarge(format!(
                 "the upload is {} bytes; the limit is {} bytes: compress or downscale the image",
@@ -720,7 +762,7 @@ impl Engine {
 
         // Find (or open) the live attempt, then write the blob before any row points at it.
         let mut tx = self.store.begin().await?;
-        let mut v = self.load(&mut tx, &p.tenant_id, id).await?;
+        let mut v = self.load(&mut tx, tenant, id).await?;
         if !v.status.accepts_captures() {
             tx.commit().await?;
             return Err(EngineError::Conflict(format!(
@@ -728,22 +770,32 @@ impl Engine {
                 v.status
             )));
         }
-        let attempts = tx.list_attempts(&p.tenant_id, &v.id).await?;
-        let attempt = match attempts.into_iter().find(|a| a.status == AttemptStatus::Active) {
-            Some(a) => a,
-            None => self.open_attempt(&mut tx, &mut v, ClientInfo::default(), &p.actor()).await?.attempt,
+        let attempts = tx.list_attempts(tenant, &v.id).await?;
+        let attempt = match (attempts.into_iter().find(|a| a.status == AttemptStatus::Active), only) {
+            (Some(a), Some(want)) if &a.id != want => {
+                tx.commit().await?;
+                return Err(EngineError::Conflict(
+                    "a newer attempt replaced this one; open the newest link".into(),
+                ));
+            }
+            (Some(a), _) => a,
+            (None, Some(_)) => {
+                tx.commit().await?;
+                return Err(EngineError::Conflict("this attempt is closed; it takes no more captures".into()));
+            }
+            (None, None) => self.open_attempt(&mut tx, &mut v, ClientInfo::default(), actor).await?.attempt,
         };
         tx.commit().await?;
 
         let now = self.now();
         let file_id = FileId::generate();
-        let (blob_key, wrapped_key) = self.store.put_blob(&p.tenant_id, &file_id, &bytes).await?;
+        let (blob_key, wrapped_key) = self.store.put_blob(tenant, &file_id, &bytes).await?;
         if self.cfg.crash_after_blob_write {
             std::process::abort();
         }
         let capture = Capture {
             id: file_id,
-            tenant_id: p.tenant_id.clone(),
+            tenant_id: tenant.clone(),
             verification_id: v.id.clone(),
             attempt_id: attempt.id.clone(),
             kind,
@@ -755,7 +807,7 @@ impl Engine {
             created_at: now,
         };
         let blob = StoredBlob { blob_key, wrapped_key };
-        match self.record_capture(p, &capture, &blob).await {
+        match self.record_capture(tenant, actor, &capture, &blob).await {
             Ok(replaced) => {
                 for old in replaced {
                     // Best effort: a blob left behind here is an orphan the sweeper removes.
@@ -772,11 +824,11 @@ impl Engine {
 
     /// Commit the capture row, replacing an earlier capture of the same kind in the same
     /// attempt. Returns the replaced blobs, to delete once the row is committed.
-    async fn record_capture(&self, p: &Principal, c: &Capture, blob: &StoredBlob) -> Result<Vec<StoredBlob>> {
+    async fn record_capture(&self, tenant: &TenantId, actor: &Actor, c: &Capture, blob: &StoredBlob) -> Result<Vec<StoredBlob>> {
         let mut tx = self.store.begin().await?;
-        let mut v = self.load(&mut tx, &p.tenant_id, &c.verification_id).await?;
+        let mut v = self.load(&mut tx, tenant, &c.verification_id).await?;
         let attempt = tx
-            .get_attempt(&p.tenant_id, &v.id, &c.attempt_id)
+            .get_attempt(tenant, &v.id, &c.attempt_id)
             .await?
             .ok_or(EngineError::NotFound("attempt"))?;
         if !v.status.accepts_captures() || attempt.status != AttemptStatus::Active {
@@ -787,29 +839,24 @@ impl Engine {
             )));
         }
         let mut replaced = Vec::new();
-        for (old, old_blob) in tx.list_captures(&p.tenant_id, &v.id).await? {
+        let mut first_of_attempt = true;
+        for (old, old_blob) in tx.list_captures(tenant, &v.id).await? {
+            first_of_attempt &= old.attempt_id != c.attempt_id;
             if old.attempt_id == c.attempt_id && old.kind == c.kind {
-                tx.delete_capture(&p.tenant_id, &old.id).await?;
-                tx.audit(&p.tenant_id, &p.actor(), "capture.replaced", old.id.as_str(), c.created_at)
-                    .await?;
+                tx.delete_capture(tenant, &old.id).await?;
+                tx.audit(tenant, actor, "capture.replaced", old.id.as_str(), c.created_at).await?;
                 replaced.extend(old_blob);
             }
         }
         tx.insert_capture(c, blob).await?;
-        tx.audit(
-            &p.tenant_id,
-            &p.actor(),
-            &format!("capture.created.{}", c.kind),
-            c.id.as_str(),
-            c.created_at,
-        )
-        .await?;
+        tx.audit(tenant, actor, &format!("capture.created.{}", c.kind), c.id.as_str(), c.created_at)
+            .await?;
         if v.status != VerificationStatus::CaptureInProgress {
-            self.transition(&mut tx, &mut v, VerificationStatus::CaptureInProgress, &p.actor())
+            self.transition(&mut tx, &mut v, VerificationStatus::CaptureInProgress, actor)
                 .await?;
         }
-        let received =
-            serde_json::json!({"id": c.id, "kind": c.kind, "media_type": c.media_type, "sha256": c.sha256, "feedback": c.feedback});
+        let received = serde_json::json!({"id": c.id, "kind": c.kind, "media_type": c.media_type, "sha256": c.sha256, "feedback": c.feedback,
+                               "first_of_attempt": first_of_attempt});
         self.emit_verification(&mut tx, EventType::CaptureReceived, &v, Some(("capture", received)))
             .await?;
         tx.commit().await?;
@@ -840,23 +887,39 @@ impl Engine {
 
     pub async fn submit(&self, p: &Principal, id: &VerificationId) -> Result<Verification> {
         p.require_write()?;
+        self.submit_as(&p.tenant_id, &p.actor(), id, None).await
+    }
+
+    /// Submit the live attempt (`only`: refuse unless it is that one).
+    pub(crate) async fn submit_as(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        id: &VerificationId,
+        only: Option<&AttemptId>,
+    ) -> Result<Verification> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let mut v = self.load(&mut tx, &p.tenant_id, id).await?;
+        let mut v = self.load(&mut tx, tenant, id).await?;
         if !v.status.accepts_captures() {
             return Err(EngineError::Conflict(format!(
                 "the verification is {}; only a verification taking captures can be submitted",
                 v.status
             )));
         }
-        let attempts = tx.list_attempts(&p.tenant_id, &v.id).await?;
+        let attempts = tx.list_attempts(tenant, &v.id).await?;
         let Some(mut attempt) = attempts.into_iter().find(|a| a.status == AttemptStatus::Active) else {
             return Err(EngineError::Conflict(
                 "there is no active attempt: upload the captures first".into(),
             ));
         };
+        if only.is_some_and(|want| want != &attempt.id) {
+            return Err(EngineError::Conflict(
+                "a newer attempt replaced this one; open the newest link".into(),
+            ));
+        }
         let have: Vec<CaptureKind> = tx
-            .list_captures(&p.tenant_id, &v.id)
+            .list_captures(tenant, &v.id)
             .await?
             .into_iter()
             .filter(|(c, _)| c.attempt_id == attempt.id)
@@ -878,11 +941,10 @@ impl Engine {
         attempt.status = AttemptStatus::Submitted;
         attempt.updated_at = now;
         tx.update_attempt(&attempt).await?;
-        tx.audit(&p.tenant_id, &p.actor(), "attempt.submitted", attempt.id.as_str(), now)
-            .await?;
-        self.transition(&mut tx, &mut v, VerificationStatus::Processing, &p.actor()).await?;
-        let run_at = now + self.mock_processing_delay(&mut tx, &p.tenant_id, &v.id).await?;
-        tx.enqueue_job(&p.tenant_id, JOB_PROCESS, v.id.as_str(), run_at).await?;
+        tx.audit(tenant, actor, "attempt.submitted", attempt.id.as_str(), now).await?;
+        self.transition(&mut tx, &mut v, VerificationStatus::Processing, actor).await?;
+        let run_at = now + self.mock_processing_delay(&mut tx, tenant, &v.id).await?;
+        tx.enqueue_job(tenant, JOB_PROCESS, v.id.as_str(), run_at).await?;
         tx.commit().await?;
         self.jobs_ready.notify_one();
         Ok(v)
@@ -950,6 +1012,8 @@ impl Engine {
         if v.status != VerificationStatus::Processing {
             return Ok(());
         }
+        let mut checks = checks;
+        checks.extend(self.capture_override_check(&mut tx, tenant, &attempt.id).await?);
         let next = kycd_core::decide::decide(&checks, attempts.len() < v.policy.max_attempts as usize);
         v.checks = checks;
         v.private.extracted = extracted;

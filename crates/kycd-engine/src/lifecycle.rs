@@ -16,6 +16,9 @@ pub const JOB_SWEEP: &str = "lifecycle_sweep";
 const BATCH: usize = 200;
 /// Finished jobs stay visible in `kycd jobs list` this long.
 const FINISHED_JOBS_KEPT_DAYS: i64 = 7;
+/// Finished webhook deliveries (and events no delivery needs) are kept this long for the
+/// delivery log and redelivery, then forgotten.
+pub const WEBHOOK_HISTORY_KEPT_DAYS: i64 = 30;
 
 /// What a sweep of one tenant would do, or did.
 #[derive(Debug, Clone, Default)]
@@ -182,6 +185,8 @@ impl Engine {
         let r = self.sweep_tenant(tenant, &|_| {}).await?;
         let mut tx = self.store.begin().await?;
         tx.prune_finished_jobs(tenant, self.now() - chrono::Duration::days(FINISHED_JOBS_KEPT_DAYS))
+            .await?;
+        tx.prune_webhook_history(tenant, self.now() - chrono::Duration::days(WEBHOOK_HISTORY_KEPT_DAYS))
             .await?;
         tx.commit().await?;
         if r.expired + r.attempts_expired + r.anonymized + r.deleted > 0 || !r.failed.is_empty() {

@@ -30,6 +30,33 @@ pub struct NewEndpoint {
     pub url: String,
     pub description: Option<String>,
     pub events: EventFilter,
+    pub format: WebhookFormat,
+}
+
+/// A verification event as a dialect renders it in its vendor's webhook shape.
+pub struct DialectEvent<'a> {
+    /// The id of the event to render (each format's event has its own).
+    pub id: &'a EventId,
+    pub kycd_type: EventType,
+    /// What kycd's own event carries beside the verification (`attempt`, `capture`).
+    pub detail: Option<&'a Value>,
+    pub verification: &'a Verification,
+    pub applicant: Option<&'a Applicant>,
+    /// The dialect's state kept beside the verification (its `dialect_state` kind), if any.
+    pub state: Option<&'a str>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A vendor webhook format, implemented by the dialect that owns the vendor's words (the
+/// engine knows no vendor's mapping tables). Registered once at startup.
+pub trait WebhookRenderer: Send + Sync {
+    fn format(&self) -> WebhookFormat;
+    /// The `dialect_state` kind to hand to `render`.
+    fn state_kind(&self) -> &'static str;
+    /// The body for this event, or `None` when the vendor has no event for it.
+    fn render(&self, e: &DialectEvent<'_>) -> Option<Value>;
+    /// Headers the vendor's receivers check, computed from the body with the endpoint's secret.
+    fn headers(&self, secret: &str, body: &[u8]) -> Vec<(&'static str, String)>;
 }
 
 #[derive(Default)]
@@ -37,6 +64,7 @@ pub struct EndpointPatch {
     pub url: Option<String>,
     pub description: Option<String>,
     pub events: Option<EventFilter>,
+    pub format: Option<WebhookFormat>,
     pub enabled: Option<bool>,
 }
 
@@ -53,6 +81,15 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<Strin
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body);
     Some(format!("v1,{}", B64.encode(mac.finalize().into_bytes())))
+}
+
+/// Hex HMAC-SHA256 of `body` keyed with `key`: the signature scheme of vendors that sign
+/// a webhook body alone (Checkout.com's `Cko-Signature`).
+pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
+    // HMAC takes keys of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
 }
 
 fn refused(e: UrlRefused) -> EngineError {
@@ -106,6 +143,7 @@ impl Engine {
             url,
             description: new.description,
             events: new.events,
+            format: new.format,
             enabled: true,
             disabled_reason: None,
             failing_since: None,
@@ -120,6 +158,14 @@ impl Engine {
             .await?;
         tx.commit().await?;
         Ok((e, secret))
+    }
+
+    /// One event of this tenant, as it was (or will be) delivered.
+    pub async fn webhook_event(&self, p: &Principal, id: &EventId) -> Result<WebhookEvent> {
+        let mut tx = self.store.begin().await?;
+        let ev = tx.get_webhook_event(&p.tenant_id, id).await?;
+        tx.commit().await?;
+        ev.ok_or(EngineError::NotFound("webhook event"))
     }
 
     pub async fn list_webhook_endpoints(&self, p: &Principal) -> Result<Vec<WebhookEndpoint>> {
@@ -156,6 +202,9 @@ impl Engine {
         }
         if let Some(ev) = patch.events {
             e.events = ev;
+        }
+        if let Some(f) = patch.format {
+            e.format = f;
         }
         if let Some(on) = patch.enabled {
             e.enabled = on;
@@ -283,7 +332,7 @@ impl Engine {
         };
         tx.insert_webhook_event(&ev).await?;
         for e in tx.list_webhook_endpoints(tenant).await? {
-            if e.enabled && e.events.matches(t) {
+            if e.enabled && e.format == WebhookFormat::Kycd && e.events.matches(t) {
                 let d = new_delivery(tenant, &e.id, &id, now);
                 tx.insert_webhook_delivery(&d).await?;
                 tx.enqueue_job(tenant, JOB_DELIVER, d.id.as_str(), now).await?;
@@ -300,11 +349,68 @@ impl Engine {
         extra: Option<(&str, Value)>,
     ) -> Result<()> {
         let mut data = json!({ "verification": verification_state(v) });
+        let detail = extra.as_ref().map(|(_, val)| val.clone());
         if let (Some((k, val)), Some(obj)) = (extra, data.as_object_mut()) {
             obj.insert(k.to_owned(), val);
         }
         let is_final = v.status.is_final() || matches!(t, EventType::Deleted | EventType::Anonymized);
-        self.emit(tx, &v.tenant_id, t, v.id.as_str(), is_final, data).await
+        self.emit(tx, &v.tenant_id, t, v.id.as_str(), is_final, data).await?;
+        self.emit_dialects(tx, t, v, detail.as_ref(), is_final).await
+    }
+
+    /// The same change in each registered vendor format that has endpoints for it: an
+    /// event of its own (own id and body) and one delivery per such endpoint.
+    async fn emit_dialects(&self, tx: &mut Tx<'_>, t: EventType, v: &Verification, detail: Option<&Value>, is_final: bool) -> Result<()> {
+        let renderers = self.webhook_renderers();
+        if renderers.is_empty() {
+            return Ok(());
+        }
+        let endpoints: Vec<WebhookEndpoint> = tx
+            .list_webhook_endpoints(&v.tenant_id)
+            .await?
+            .into_iter()
+            .filter(|e| e.enabled && e.format != WebhookFormat::Kycd && e.events.matches(t))
+            .collect();
+        if endpoints.is_empty() {
+            return Ok(());
+        }
+        let applicant = tx.get_applicant(&v.tenant_id, &v.applicant_id).await?;
+        let now = self.now();
+        for r in renderers {
+            let targets: Vec<&WebhookEndpoint> = endpoints.iter().filter(|e| e.format == r.format()).collect();
+            if targets.is_empty() {
+                continue;
+            }
+            let state = tx.get_dialect_state(&v.tenant_id, v.id.as_str(), r.state_kind()).await?;
+            let id = EventId::generate();
+            let Some(body) = r.render(&DialectEvent {
+                id: &id,
+                kycd_type: t,
+                detail,
+                verification: v,
+                applicant: applicant.as_ref(),
+                state: state.as_deref(),
+                created_at: now,
+            }) else {
+                continue;
+            };
+            tx.insert_webhook_event(&WebhookEvent {
+                id: id.clone(),
+                tenant_id: v.tenant_id.clone(),
+                event_type: t,
+                object_id: v.id.as_str().to_owned(),
+                is_final,
+                payload: body.to_string(),
+                created_at: now,
+            })
+            .await?;
+            for e in targets {
+                let d = new_delivery(&v.tenant_id, &e.id, &id, now);
+                tx.insert_webhook_delivery(&d).await?;
+                tx.enqueue_job(&v.tenant_id, JOB_DELIVER, d.id.as_str(), now).await?;
+            }
+        }
+        Ok(())
     }
 
     // ----- delivery ----------------------------------------------------------------
@@ -335,8 +441,14 @@ impl Engine {
         let mode = tx.get_tenant(tenant).await?.map_or(Mode::Live, |t| t.mode);
         tx.commit().await?;
 
+        let extra = self
+            .webhook_renderers()
+            .iter()
+            .find(|r| r.format() == endpoint.format)
+            .map(|r| r.headers(&secret, event.payload.as_bytes()))
+            .unwrap_or_default();
         let outcome = self
-            .post_event(&endpoint.url, mode, &event, &secret, old_secret.as_deref(), now)
+            .post_event(&endpoint.url, mode, &event, (&secret, old_secret.as_deref()), &extra, now)
             .await;
         let now = self.now();
         let mut tx = self.store.begin().await?;
@@ -394,8 +506,8 @@ impl Engine {
         url: &str,
         mode: Mode,
         event: &WebhookEvent,
-        secret: &str,
-        old_secret: Option<&str>,
+        (secret, old_secret): (&str, Option<&str>),
+        extra_headers: &[(&'static str, String)],
         now: DateTime<Utc>,
     ) -> std::result::Result<u16, (Option<u16>, String)> {
         let (url, pinned) = check_target(url, mode).await.map_err(|e| (None, format!("refused: {e}")))?;
@@ -415,25 +527,25 @@ impl Engine {
             builder = builder.resolve(host, addr);
         }
         let client = builder.build().map_err(|e| (None, e.to_string()))?;
-        let resp = client
+        let mut req = client
             .post(url)
             .header("content-type", "application/json")
             .header("webhook-id", event.id.as_str())
             .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", sigs.join(" "))
-            .body(event.payload.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                (
-                    None,
-                    if e.is_timeout() {
-                        "timed out after 10 s".to_owned()
-                    } else {
-                        format!("connection failed: {e}")
-                    },
-                )
-            })?;
+            .header("webhook-signature", sigs.join(" "));
+        for (k, v) in extra_headers {
+            req = req.header(*k, v);
+        }
+        let resp = req.body(event.payload.clone()).send().await.map_err(|e| {
+            (
+                None,
+                if e.is_timeout() {
+                    "timed out after 10 s".to_owned()
+                } else {
+                    format!("connection failed: {e}")
+                },
+            )
+        })?;
         let code = resp.status().as_u16();
         if resp.status().is_success() {
             Ok(code)

@@ -1,6 +1,7 @@
 //! kycd's HTTP edge: the native `/v1` API, problem+json errors, OpenAPI and health.
 
 mod api;
+mod capture;
 mod dialect;
 mod docs;
 mod dto;
@@ -78,8 +79,11 @@ pub fn router(engine: Arc<Engine>) -> Router {
     let transmit = dialect::transmit::router(&state.engine);
     Router::new()
         .nest("/v1", v1)
+        .merge(capture::router(&state.engine))
         .nest("/compat/transmit", transmit)
         .nest("/compat/checkout", dialect::checkout::router(&state.engine))
+        .nest("/compat/boldsign", dialect::boldsign::router(&state.engine))
+        .nest("/compat/yousign", dialect::yousign::router(&state.engine))
         .route("/docs", get(docs::docs_page))
         .route("/.well-known/jwks.json", get(api::jwks_all))
         .route("/.well-known/jwks/{tenant_id}", get(api::jwks_tenant))

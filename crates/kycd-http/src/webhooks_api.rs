@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use kycd_core::{EventFilter, EventType};
+use kycd_core::{EventFilter, EventType, WebhookFormat};
 use kycd_engine::webhooks::{EndpointPatch, NewEndpoint};
 use kycd_engine::webhooks::{WebhookDelivery, WebhookEndpoint};
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,9 @@ pub struct CreateEndpointRequest {
     /// Event types to receive, or `["*"]` for all.
     pub enabled_events: Vec<String>,
     pub description: Option<String>,
+    /// The body shape: `kycd` (default) or `checkout` (Checkout.com's
+    /// `identity_verification_*` events, also signed with `Cko-Signature`).
+    pub format: Option<WebhookFormat>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -31,6 +34,7 @@ pub struct UpdateEndpointRequest {
     pub url: Option<String>,
     pub enabled_events: Option<Vec<String>>,
     pub description: Option<String>,
+    pub format: Option<WebhookFormat>,
     /// false pauses deliveries; true re-enables an endpoint (also one disabled for failing).
     pub enabled: Option<bool>,
 }
@@ -48,6 +52,7 @@ pub struct EndpointView {
     pub url: String,
     pub description: Option<String>,
     pub enabled_events: Vec<String>,
+    pub format: WebhookFormat,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     /// Start of the current run of failed deliveries, if failing.
@@ -68,6 +73,7 @@ impl EndpointView {
             url: e.url.clone(),
             description: e.description.clone(),
             enabled_events: e.events.to_strings(),
+            format: e.format,
             enabled: e.enabled,
             disabled_reason: e.disabled_reason.clone(),
             failing_since: e.failing_since,
@@ -146,6 +152,7 @@ pub async fn create_endpoint(
         url: body.url,
         description: body.description,
         events: events(&body.enabled_events)?,
+        format: body.format.unwrap_or_default(),
     };
     let (e, secret) = s.engine.create_webhook_endpoint(&p, new).await?;
     Ok((StatusCode::CREATED, Json(EndpointView::new(&e, Some(secret)))))
@@ -179,6 +186,7 @@ pub async fn update_endpoint(
         url: body.url,
         description: body.description,
         events: body.enabled_events.as_deref().map(events).transpose()?,
+        format: body.format,
         enabled: body.enabled,
     };
     let e = s.engine.update_webhook_endpoint(&p, &id, patch).await?;

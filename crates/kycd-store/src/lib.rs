@@ -7,15 +7,20 @@
 
 pub mod crypto;
 mod repo;
+mod repo_capture;
 mod repo_dialect;
+mod repo_features;
 mod repo_lifecycle;
+mod repo_senders;
 mod repo_webhooks;
 mod schema;
 
 pub use crypto::{CryptoError, DataKey, MasterKey, secret_hash};
 pub use repo::*;
+pub use repo_capture::*;
 pub use repo_dialect::*;
 pub use repo_lifecycle::*;
+pub use repo_senders::*;
 pub use repo_webhooks::*;
 
 use chrono::{DateTime, TimeZone, Utc};

@@ -528,6 +528,21 @@ impl Tx<'_> {
         rows.iter().map(|r| self.verification_from(tenant, r).map(|x| x.0)).collect()
     }
 
+    /// Verifications of this tenant bound to a host signature request, oldest first.
+    pub async fn find_verifications_by_signature_request(
+        &mut self,
+        tenant: &TenantId,
+        signature_request_id: &str,
+    ) -> Result<Vec<Verification>> {
+        let rows =
+            sqlx::query("SELECT * FROM verifications WHERE tenant_id = $1 AND ref_signature_request_id = $2 ORDER BY created_at, id")
+                .bind(tenant.as_str())
+                .bind(signature_request_id)
+                .fetch_all(&mut *self.tx)
+                .await?;
+        rows.iter().map(|r| self.verification_from(tenant, r).map(|x| x.0)).collect()
+    }
+
     /// Delete a verification with its attempts and capture rows (blobs are the caller's).
     pub async fn delete_verification(&mut self, tenant: &TenantId, id: &VerificationId) -> Result<bool> {
         for table in ["captures", "attempts"] {

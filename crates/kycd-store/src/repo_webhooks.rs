@@ -15,6 +15,8 @@ pub struct WebhookEndpoint {
     pub url: String,
     pub description: Option<String>,
     pub events: EventFilter,
+    /// The body shape this endpoint receives.
+    pub format: WebhookFormat,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     /// First failure of the current failing streak; cleared by a success.
@@ -78,6 +80,27 @@ fn opt_ms(v: Option<i64>) -> Result<Option<DateTime<Utc>>> {
 }
 
 impl Tx<'_> {
+    /// Forget the tenant's finished deliveries (succeeded or failed) last touched before
+    /// `before`, then the events no delivery refers to any more that are older than that.
+    /// Pending deliveries and their events stay. Returns (deliveries, events) removed.
+    pub async fn prune_webhook_history(&mut self, tenant: &TenantId, before: DateTime<Utc>) -> Result<(u64, u64)> {
+        let d =
+            sqlx::query("DELETE FROM webhook_deliveries WHERE tenant_id = $1 AND status IN ('succeeded', 'failed') AND updated_at < $2")
+                .bind(tenant.as_str())
+                .bind(ms(before))
+                .execute(&mut *self.tx)
+                .await?;
+        let e = sqlx::query(
+            "DELETE FROM webhook_events WHERE tenant_id = $1 AND created_at < $2
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)",
+        )
+        .bind(tenant.as_str())
+        .bind(ms(before))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok((d.rows_affected(), e.rows_affected()))
+    }
+
     fn secret_aad(id: &WebhookEndpointId, which: &str) -> String {
         format!("webhook_endpoints:{id}:{which}")
     }
@@ -103,7 +126,7 @@ impl Tx<'_> {
     pub async fn update_webhook_endpoint(&mut self, e: &WebhookEndpoint) -> Result<()> {
         sqlx::query(
             "UPDATE webhook_endpoints SET url = $1, description = $2, events_json = $3, enabled = $4, disabled_reason = $5,
-             failing_since = $6, updated_at = $7 WHERE tenant_id = $8 AND id = $9",
+             failing_since = $6, updated_at = $7, format = $10 WHERE tenant_id = $8 AND id = $9",
         )
         .bind(&e.url)
         .bind(e.description.clone())
@@ -114,6 +137,7 @@ impl Tx<'_> {
         .bind(ms(e.updated_at))
         .bind(e.tenant_id.as_str())
         .bind(e.id.as_str())
+        .bind(e.format.as_str())
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -179,6 +203,7 @@ impl Tx<'_> {
             url: row.try_get("url")?,
             description: row.try_get("description")?,
             events: EventFilter::parse(&events).map_err(corrupt)?,
+            format: row.try_get::<String, _>("format")?.parse().map_err(corrupt)?,
             enabled: row.try_get::<i64, _>("enabled")? != 0,
             disabled_reason: row.try_get("disabled_reason")?,
             failing_since: opt_ms(row.try_get("failing_since")?)?,

@@ -212,4 +212,53 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             "CREATE INDEX jobs_kind ON jobs (tenant_id, kind, status)",
         ],
     ),
+    (
+        9,
+        "webhook endpoints choose their body format (kycd or a vendor dialect's); deliveries by event",
+        &[
+            "ALTER TABLE webhook_endpoints ADD COLUMN format TEXT NOT NULL DEFAULT 'kycd'",
+            // The sweep forgets old events once no delivery refers to them.
+            "CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id)",
+        ],
+    ),
+    (
+        8,
+        "per-tenant features (add-ons an operator enables); verifications found by signature request",
+        &[
+            "CREATE TABLE tenant_features (
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            feature TEXT NOT NULL,
+            enabled_at BIGINT NOT NULL,
+            PRIMARY KEY (tenant_id, feature))",
+            "CREATE INDEX verifications_signature_request ON verifications (tenant_id, ref_signature_request_id)",
+        ],
+    ),
+    (
+        7,
+        "sender identities per tenant (BoldSign OnBehalfOf)",
+        &[
+            "CREATE TABLE sender_identities (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            email_bidx TEXT NOT NULL,
+            email_enc TEXT NOT NULL,
+            name_enc TEXT,
+            created_at BIGINT NOT NULL)",
+            "CREATE UNIQUE INDEX sender_identities_email ON sender_identities (tenant_id, email_bidx)",
+        ],
+    ),
+    (
+        10,
+        "hosted capture page sessions (only the hash of the session secret is kept)",
+        &[
+            "CREATE TABLE capture_sessions (
+            secret_hash TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            verification_id TEXT NOT NULL REFERENCES verifications(id) ON DELETE CASCADE,
+            attempt_id TEXT NOT NULL REFERENCES attempts(id) ON DELETE CASCADE,
+            expires_at BIGINT NOT NULL,
+            created_at BIGINT NOT NULL)",
+            "CREATE INDEX capture_sessions_expiry ON capture_sessions (tenant_id, expires_at)",
+        ],
+    ),
 ];

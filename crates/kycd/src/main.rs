@@ -60,6 +60,11 @@ enum Command {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
+    /// Sender identities of a tenant (the senders its account may act for: BoldSign's OnBehalfOf).
+    Sender {
+        #[command(subcommand)]
+        cmd: SenderCmd,
+    },
     /// Run the check pipeline on image files (no server, no database) and print why each
     /// passes or fails: quality codes, the MRZ and barcode read, every check's figures.
     Check {
@@ -125,6 +130,20 @@ enum TenantCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Show a tenant's features (add-ons), enabling or disabling some first, e.g.
+    /// `--enable express_qes_evidence` for the Yousign identification evidence endpoints.
+    Features {
+        #[arg(long)]
+        tenant: String,
+        /// A feature to turn on (repeatable).
+        #[arg(long, value_name = "FEATURE")]
+        enable: Vec<String>,
+        /// A feature to turn off (repeatable).
+        #[arg(long, value_name = "FEATURE")]
+        disable: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -153,6 +172,28 @@ enum EvidenceCmd {
         /// Default: the keys in this data directory's database.
         #[arg(long)]
         jwks: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SenderCmd {
+    /// Add a sender identity (its email address is what OnBehalfOf names).
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The tenant's sender identities, oldest first.
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -273,6 +314,38 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 }
             }
         }
+        Command::Tenant {
+            cmd:
+                TenantCmd::Features {
+                    tenant,
+                    enable,
+                    disable,
+                    json,
+                },
+        } => {
+            use kycd_engine::features::Feature;
+            let tenant: TenantId = tenant.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let parse = |list: &[String]| -> Result<Vec<Feature>> {
+                list.iter()
+                    .map(|f| f.parse::<Feature>().map_err(|e| anyhow::anyhow!("{e}")))
+                    .collect()
+            };
+            let (enable, disable) = (parse(enable)?, parse(disable)?);
+            let (_, engine) = open(&cli).await?;
+            let features = if enable.is_empty() && disable.is_empty() {
+                engine.tenant_features(&tenant).await?
+            } else {
+                engine.set_tenant_features(&tenant, &enable, &disable).await?
+            };
+            let names: Vec<&str> = features.iter().map(|f| f.as_str()).collect();
+            if *json {
+                println!("{}", serde_json::json!({"tenant_id": tenant, "features": names}));
+            } else if names.is_empty() {
+                println!("tenant {tenant}: no features enabled");
+            } else {
+                println!("tenant {tenant}: {}", names.join(", "));
+            }
+        }
         Command::Apikey {
             cmd: ApiKeyCmd::Create { tenant, scope, json },
         } => {
@@ -319,6 +392,47 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 Err(e) => {
                     println!("{e}");
                     return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Command::Sender {
+            cmd: SenderCmd::Add { tenant, email, name, json },
+        } => {
+            let tenant: TenantId = tenant.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let email = kycd_core::Email::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+            let name = name
+                .as_deref()
+                .map(|n| kycd_core::PersonalText::parse("name", n, 300))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+            let (_, engine) = open(&cli).await?;
+            let s = engine.add_sender_identity(&tenant, email, name).await?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::json!({"id": s.id, "tenant_id": s.tenant_id, "email": s.email.expose()})
+                );
+            } else {
+                println!("sender identity {} added", s.id);
+            }
+        }
+        Command::Sender {
+            cmd: SenderCmd::List { tenant, json },
+        } => {
+            let tenant: TenantId = tenant.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (_, engine) = open(&cli).await?;
+            let list = engine.list_sender_identities(&tenant).await?;
+            if *json {
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({"id": s.id, "email": s.email.expose(), "name": s.name.as_ref().map(|n| n.expose()), "created_at": s.created_at})
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(v));
+            } else {
+                for s in list {
+                    println!("{}\t{}\t{}", s.id, s.email.expose(), s.name.as_ref().map_or("", |n| n.expose()));
                 }
             }
         }

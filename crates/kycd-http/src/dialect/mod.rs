@@ -2,6 +2,8 @@
 //! words, error bodies), translating requests into engine calls and engine results into
 //! the vendor's shapes. No business rule lives here: what to decide is the engine's.
 
+pub mod boldsign;
 pub mod checkout;
 mod oauth;
 pub mod transmit;
+pub mod yousign;

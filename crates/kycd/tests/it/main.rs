@@ -9,7 +9,9 @@ mod flow;
 
 mod anonymize;
 mod bad_input;
+mod boldsign;
 mod cancel;
+mod capture_page;
 mod checkout;
 mod cli;
 mod crash;
@@ -24,3 +26,4 @@ mod storage;
 mod tenancy;
 mod transmit;
 mod webhooks;
+mod yousign;

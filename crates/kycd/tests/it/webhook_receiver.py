@@ -3,14 +3,15 @@
 Verifies every request with the `standardwebhooks` package (an implementation
 independent of kycd's), and appends one JSON line per request to OUT:
 {"id", "timestamp", "signatures", "body", "valid": [index of each secret in SECRETS that
-verifies], "answered": status}. Answers 503 while the file DOWN exists.
+verifies], "cko_valid": [the same for a Checkout.com `Cko-Signature` (hex HMAC-SHA256 of
+the body keyed with the secret), "answered": status}. Answers 503 while the file DOWN exists.
 
 The kycd under test may run with a shifted clock (KYCD_TEST_CLOCK_OFFSET_FILE); the
 timestamp tolerance check is shifted by the same offset, the signature check is not.
 
 usage: webhook_receiver.py PORT_FILE OUT SECRETS DOWN OFFSET_FILE
 """
-import json, os, sys
+import hashlib, hmac, json, os, sys
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -51,6 +52,11 @@ class Handler(BaseHTTPRequestHandler):
                 valid.append(i)
             except Exception:
                 pass
+        cko = headers.get("cko-signature")
+        cko_valid = [
+            i for i, s in enumerate(secrets)
+            if cko and hmac.compare_digest(hmac.new(s.encode(), body, hashlib.sha256).hexdigest(), cko)
+        ]
         status = 503 if os.path.exists(down_file) else 200
         rec = {
             "id": headers.get("webhook-id"),
@@ -58,6 +64,7 @@ class Handler(BaseHTTPRequestHandler):
             "signatures": headers.get("webhook-signature"),
             "body": body.decode(),
             "valid": valid,
+            "cko_valid": cko_valid,
             "answered": status,
         }
         with open(out, "a") as f:

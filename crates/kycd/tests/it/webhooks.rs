@@ -397,3 +397,159 @@ async fn endpoint_input_is_checked_and_tenants_are_isolated() {
     api.delete(&format!("/v1/webhook_endpoints/{id}")).await.expect(204);
     api.get(&format!("/v1/webhook_endpoints/{id}")).await.problem(404, "not-found");
 }
+
+/// An endpoint created with `"format": "checkout"` receives Checkout.com's
+/// `identity_verification_*` events (own ids, the vendor's words and statuses, a
+/// `Cko-Signature` the receiver checks with Python's hmac), while a kycd-format endpoint
+/// keeps receiving kycd's events for the same changes.
+#[tokio::test]
+async fn a_checkout_format_endpoint_receives_checkout_events() {
+    let clock_dir = tempfile::tempdir().unwrap();
+    let offset_file = clock_dir.path().join("offset");
+    set_offset(&offset_file, 0);
+    let cko = Receiver::start(&offset_file);
+    let native = Receiver::start(&offset_file);
+    let server = Server::start_with_env(&[("KYCD_TEST_CLOCK_OFFSET_FILE", offset_file.to_str().unwrap())]).await;
+    let api = server.admin();
+    let r = api
+        .post(
+            "/v1/webhook_endpoints",
+            &json!({"url": cko.url, "enabled_events": ["*"], "format": "checkout"}),
+        )
+        .await
+        .ok();
+    assert_eq!(r["format"], "checkout", "{r}");
+    cko.set_secrets(&[&str_field(&r, "secret")]);
+    let r = api
+        .post("/v1/webhook_endpoints", &json!({"url": native.url, "enabled_events": ["*"]}))
+        .await
+        .ok();
+    assert_eq!(r["format"], "kycd", "{r}");
+    native.set_secrets(&[&str_field(&r, "secret")]);
+    let r = api
+        .post(
+            "/v1/webhook_endpoints",
+            &json!({"url": cko.url, "enabled_events": ["*"], "format": "sumsub"}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("expected `kycd` or `checkout`"), "{}", r.text());
+
+    let mut request = verification_body("Cora Checkout", "cora@example.org");
+    request["applicant"]["external_applicant_id"] = json!("eaplt_cora");
+    let s = session_to_review(&api, &request, 61).await;
+    approve(&api, &s.vid).await;
+
+    let want = [
+        "identity_verification_opened",
+        "identity_verification_started",
+        "identity_verification_capture_completed",
+        "identity_verification_checks_completed",
+    ];
+    let got = cko
+        .wait_for("the Checkout events", |g| {
+            g.iter().filter(|r| r["answered"] == 200).count() >= want.len()
+        })
+        .await;
+    let types: Vec<String> = got.iter().map(event_type).collect();
+    assert_eq!(types, want, "one started event per attempt, none for kycd-only events");
+    for r in &got {
+        assert_eq!(r["cko_valid"], json!([0]), "Cko-Signature: {r}");
+        assert_eq!(r["valid"], json!([0]), "Standard Webhooks signature too: {r}");
+        let b = body(r);
+        assert!(str_field(&b, "id").starts_with("evt_"), "{b}");
+        assert_eq!(b["version"], "1.2.0");
+        assert_eq!(b["data"]["identity_verification_id"], s.vid.as_str(), "{b}");
+        assert_eq!(b["data"]["applicant_id"], s.applicant_id.as_str(), "{b}");
+        assert_eq!(b["data"]["external_applicant_id"], "eaplt_cora", "{b}");
+        assert!(str_field(&b["data"], "user_journey_id").starts_with("usj_"), "{b}");
+        assert!(!r["body"].as_str().unwrap().contains("Cora"), "no personal data: {b}");
+    }
+    let statuses: Vec<Value> = got.iter().map(|r| body(r)["data"]["status"].clone()).collect();
+    assert_eq!(
+        statuses,
+        vec![
+            json!("pending"),
+            json!("capture_in_progress"),
+            json!("checks_in_progress"),
+            json!("approved")
+        ]
+    );
+    let done = body(&got[3]);
+    assert_eq!(done["data"]["response_codes"], json!([{"code": 10000, "summary": "approved"}]));
+
+    // `_links.self` answers the event through the Checkout dialect; kycd events are not Checkout's.
+    let href = str_field(&done["_links"]["self"], "href");
+    let path = href.strip_prefix(&server.base).unwrap_or_else(|| panic!("{href}"));
+    assert_eq!(api.get(path).await.ok(), done);
+    let kycd_events = native
+        .wait_for("kycd's approval event", |g| {
+            g.iter().any(|r| event_type(r) == "verification.approved")
+        })
+        .await;
+    let kycd_id = str_field(&body(&kycd_events[0]), "id");
+    let r = api.get(&format!("/compat/checkout/workflows/events/{kycd_id}")).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    // The same change went to the kycd endpoint in kycd's shape, never Checkout's.
+    assert!(kycd_events.iter().all(|r| !event_type(r).starts_with("identity_verification_")));
+}
+
+/// The lifecycle sweep forgets finished deliveries (and events no delivery needs) after 30
+/// days; newer ones stay in the log.
+#[tokio::test]
+async fn finished_deliveries_are_forgotten_after_thirty_days() {
+    let clock_dir = tempfile::tempdir().unwrap();
+    let offset_file = clock_dir.path().join("offset");
+    set_offset(&offset_file, 0);
+    let receiver = Receiver::start(&offset_file);
+    let server = Server::start_with_env(&[
+        ("KYCD_TEST_CLOCK_OFFSET_FILE", offset_file.to_str().unwrap()),
+        ("KYCD_SWEEP_INTERVAL_SECONDS", "1"),
+    ])
+    .await;
+    let api = server.admin();
+    let ep = api
+        .post(
+            "/v1/webhook_endpoints",
+            &json!({"url": receiver.url, "enabled_events": ["verification.created"]}),
+        )
+        .await
+        .ok();
+    let ep_id = str_field(&ep, "id");
+    receiver.set_secrets(&[&str_field(&ep, "secret")]);
+    create_verification(&api, &verification_body("Olga Old", "olga@example.org")).await;
+    let log_path = format!("/v1/webhook_endpoints/{ep_id}/deliveries");
+    let start = Instant::now();
+    let old = loop {
+        let log = api.get(&log_path).await.ok();
+        if log["data"].as_array().unwrap().iter().any(|d| d["status"] == "succeeded") {
+            break str_field(&log["data"][0], "id");
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "not delivered: {log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // 29 days later it is still there; at 31 days the sweep forgets it.
+    set_offset(&offset_file, 29 * 86_400);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let log = api.get(&log_path).await.ok();
+    assert!(log.to_string().contains(&old), "kept for 30 days: {log}");
+    set_offset(&offset_file, 31 * 86_400);
+    let start = Instant::now();
+    loop {
+        let log = api.get(&log_path).await.ok();
+        if !log.to_string().contains(&old) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "still in the log after 31 days: {log}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = api.post_empty(&format!("{log_path}/{old}/redeliver")).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    // A verification created now is logged as usual.
+    create_verification(&api, &verification_body("Nina New", "nina@example.org")).await;
+    receiver
+        .wait_for("the new event", |g| {
+            g.iter().filter(|r| event_type(r) == "verification.created").count() >= 2
+        })
+        .await;
+}

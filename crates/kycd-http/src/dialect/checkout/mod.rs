@@ -12,6 +12,7 @@
 
 mod error;
 mod map;
+mod webhooks;
 mod wire;
 
 use crate::AppState;
@@ -42,9 +43,12 @@ const STATE: &str = "checkout";
 
 type CResult<T> = Result<T, CheckoutError>;
 
-pub fn router(_engine: &Engine) -> Router<AppState> {
+pub fn router(engine: &Engine) -> Router<AppState> {
+    let base = format!("{}/compat/checkout", engine.config().public_url.trim_end_matches('/'));
+    engine.register_webhook_renderer(std::sync::Arc::new(webhooks::CheckoutWebhooks { base }));
     Router::new()
         .route("/connect/token", post(token))
+        .route("/workflows/events/{id}", get(get_event))
         .route("/applicants", post(create_applicant))
         .route("/applicants/{id}", get(get_applicant).patch(update_applicant))
         .route("/applicants/{id}/anonymize", post(anonymize_applicant))
@@ -168,6 +172,18 @@ async fn create_applicant(State(s): State<AppState>, CheckoutAuth(p): CheckoutAu
 }
 
 /// `GET /applicants/{id}`.
+/// `GET /workflows/events/{id}`: a Checkout-format event, as delivered (the `_links.self`
+/// of each webhook). kycd-format events of the tenant are not Checkout's: not found.
+async fn get_event(State(s): State<AppState>, CheckoutAuth(p): CheckoutAuth, Path(id): Path<String>) -> CResult<Response> {
+    let ev = s.engine.webhook_event(&p, &path_id(&id, "webhook event")?).await?;
+    let body: Value = serde_json::from_str(&ev.payload).unwrap_or(Value::Null);
+    let ours = body["type"].as_str().is_some_and(|t| t.starts_with("identity_verification_"));
+    if !ours {
+        return Err(CheckoutError::not_found(map::not_found_code("webhook event")));
+    }
+    Ok(axum::Json(body).into_response())
+}
+
 async fn get_applicant(State(s): State<AppState>, CheckoutAuth(p): CheckoutAuth, Path(id): Path<String>) -> CResult<Response> {
     let a = s.engine.get_applicant(&p, &path_id(&id, "applicant")?).await?;
     Ok(axum::Json(applicant_json(&s, &a)).into_response())

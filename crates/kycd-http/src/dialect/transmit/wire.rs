@@ -322,4 +322,77 @@ mod tests {
         let r: AddImageRequest = serde_json::from_str(r#"{"image":{"type":"passport","data":"aGk="}}"#).unwrap();
         assert!(r.parse().is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn durations_add_up_and_never_panic(d in 0i64..1000, h in 0i64..1000, m in 0i64..1000, sec in 0i64..1000,
+                                            garbage in "\\PC{0,12}") {
+            let text = format!("{d}d{h}h{m}m{sec}s");
+            proptest::prop_assert_eq!(
+                duration_seconds("t", &Value::from(text)).unwrap(),
+                d * 86_400 + h * 3_600 + m * 60 + sec
+            );
+            let _ = duration_seconds("t", &Value::from(garbage));
+        }
+
+        #[test]
+        fn any_bytes_survive_every_base64_variant(bytes in proptest::collection::vec(proptest::num::u8::ANY, 1..300)) {
+            use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+            proptest::prop_assert_eq!(decode_base64(&STANDARD.encode(&bytes)).unwrap(), bytes.clone());
+            proptest::prop_assert_eq!(decode_base64(&URL_SAFE_NO_PAD.encode(&bytes)).unwrap(), bytes.clone());
+            let url = format!("data:image/jpeg;base64,{}", STANDARD.encode(&bytes));
+            proptest::prop_assert_eq!(decode_base64(&url).unwrap(), bytes);
+        }
+
+        #[test]
+        fn hostile_request_bodies_are_refused_not_panicked_on(body in "\\PC{0,200}", doc in json_doc()) {
+            for raw in [body.into_bytes(), doc.to_string().into_bytes()] {
+                if let Ok(r) = json_body::<CreateSessionRequest>(&raw) {
+                    let _ = r.parse();
+                }
+                if let Ok(r) = json_body::<AddImageRequest>(&raw) {
+                    let _ = r.parse();
+                }
+            }
+        }
+    }
+
+    /// JSON documents built from the fields these requests know (and a few they do not),
+    /// so the parsers see well-formed but hostile shapes, not only syntax errors.
+    fn json_doc() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let key = prop_oneof![
+            Just("image".to_owned()),
+            Just("type".to_owned()),
+            Just("data".to_owned()),
+            Just("format".to_owned()),
+            Just("content".to_owned()),
+            Just("mock_behavior".to_owned()),
+            Just("recommendation".to_owned()),
+            Just("processing_time".to_owned()),
+            Just("force_retry".to_owned()),
+            Just("time_to_live".to_owned()),
+            Just("start".to_owned()),
+            Just("callback_url".to_owned()),
+            Just("customer_information".to_owned()),
+            Just("external_user_id".to_owned()),
+            "[a-z_]{1,8}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "\\PC{0,24}".prop_map(Value::from),
+            Just(Value::from("document_front")),
+            Just(Value::from("DENY")),
+            Just(Value::from("1m30s")),
+            Just(Value::from("aGk=")),
+        ];
+        leaf.prop_recursive(4, 32, 5, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(key.clone(), inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
 }

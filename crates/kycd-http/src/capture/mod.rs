@@ -1,0 +1,800 @@
+//! The hosted capture flow under `/capture`: the pages a person opens from an attempt's
+//! link to capture their document and selfie. Server-rendered HTML, plain forms (works
+//! without JavaScript), strict CSP, English and French. See `docs/capture.md`.
+//!
+//! `GET /capture?token=…` spends the single-use start token and opens a capture session
+//! (an HttpOnly, SameSite=Strict cookie holding a random secret; only its hash is stored).
+//! The session acts for one attempt only: no page takes an id, every use case is the
+//! engine's `…_for_session` on the context the cookie names. Every POST carries the
+//! session's form token. Pages follow post/redirect/get: each POST answers 303.
+
+mod html;
+mod i18n;
+
+use crate::AppState;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use html::{Page, button_form, csrf_field, esc, notice, p, page};
+use i18n::Lang;
+use kycd_core::{AttemptStatus, CaptureKind, DocumentType};
+use kycd_engine::capture::{CaptureContext, form_token, form_token_matches};
+use kycd_engine::{Engine, EngineError};
+use serde::Deserialize;
+
+const COOKIE: &str = "kycd_capture";
+const LANG_COOKIE: &str = "kycd_lang";
+const CSS: &str = include_str!("static/capture.css");
+/// Dialect state kind under which the Checkout dialect keeps an attempt's `redirect_url`
+/// (`STATE` in `dialect/checkout`).
+const CHECKOUT_STATE: &str = "checkout";
+
+pub fn router(engine: &Engine) -> Router<AppState> {
+    let upload_limit = engine.config().max_upload_bytes + 64 * 1024;
+    Router::new()
+        .route("/capture", get(open))
+        .route("/capture/consent", get(consent_page).post(consent_post))
+        .route("/capture/document", get(document_page).post(document_post))
+        .route(
+            "/capture/step/{kind}",
+            get(step_page).post(step_post).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/capture/step/{kind}/keep", post(keep_post))
+        .route("/capture/submit", get(submit_page).post(submit_post))
+        .route("/capture/done", get(done_page))
+        .route("/capture/static/capture.css", get(css))
+        .layer(middleware::map_response(capture_headers))
+        .layer(DefaultBodyLimit::max(16 * 1024))
+}
+
+async fn capture_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(html::CSP));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    resp
+}
+
+async fn css() -> Response {
+    let mut resp = CSS.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    resp
+}
+
+// ----- request plumbing ---------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+struct PageQuery {
+    token: Option<String>,
+    lang: Option<String>,
+    /// The kind whose upload was just accepted (a "looks good" notice on the next page).
+    ok: Option<String>,
+}
+
+fn query(raw: Option<String>) -> PageQuery {
+    raw.and_then(|q| serde_urlencoded::from_str(&q).ok()).unwrap_or_default()
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+}
+
+/// What a request says about language: `?lang=` first, then the language cookie, then
+/// the attempt's preselected language, then `Accept-Language`; English by default.
+struct Ask {
+    lang: Lang,
+    /// `Set-Cookie` remembering a `?lang=` choice.
+    lang_cookie: Option<String>,
+    secure: bool,
+}
+
+fn ask(s: &AppState, headers: &HeaderMap, q: &PageQuery, preselected: Option<&str>) -> Ask {
+    let secure = s.engine.config().public_url.starts_with("https://");
+    let chosen = q.lang.as_deref().and_then(Lang::parse);
+    let lang = chosen
+        .or_else(|| cookie(headers, LANG_COOKIE).as_deref().and_then(Lang::parse))
+        .or_else(|| preselected.and_then(Lang::parse))
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        })
+        .unwrap_or(Lang::En);
+    let lang_cookie = chosen.map(|l| {
+        format!(
+            "{LANG_COOKIE}={}; Path=/capture; SameSite=Strict; Max-Age=31536000{}",
+            l.code(),
+            if secure { "; Secure" } else { "" }
+        )
+    });
+    Ask { lang, lang_cookie, secure }
+}
+
+fn see_other(location: &str, cookies: &[Option<String>]) -> Response {
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        h.insert(header::LOCATION, v);
+    }
+    for c in cookies.iter().flatten() {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+/// A live session with what the request asked for.
+struct Session {
+    secret: String,
+    ctx: CaptureContext,
+    ask: Ask,
+}
+
+impl Session {
+    fn lang(&self) -> Lang {
+        self.ask.lang
+    }
+    fn csrf(&self) -> String {
+        form_token(&self.secret)
+    }
+    fn page(&self, status: StatusCode, here: &str, title: &str, body: &str) -> Response {
+        page(status, self.lang(), Some(&self.ctx.tenant_name), here, title, body)
+            .with_cookie(self.ask.lang_cookie.clone())
+            .into_response()
+    }
+    fn redirect(&self, location: &str) -> Response {
+        see_other(location, std::slice::from_ref(&self.ask.lang_cookie))
+    }
+    fn next(&self) -> Response {
+        self.redirect(&next_path(&self.ctx))
+    }
+}
+
+/// The session behind the request's cookie, or the page to answer instead.
+async fn session(s: &AppState, headers: &HeaderMap, raw: Option<String>, here: &str) -> Result<Session, Response> {
+    let q = query(raw);
+    let no_session = |lang: Lang, expired: bool| -> Response {
+        let t = lang.texts();
+        // A link opened from another site (webmail) is a cross-site navigation: the
+        // browser withholds SameSite=Strict cookies on it and on its redirects, so the
+        // page right after `/capture?token=` arrives without the cookie. Reloading it
+        // from this page is a same-site navigation that carries the cookie.
+        let cross_site = headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+        if cross_site && !expired {
+            let body = format!("{}<p><a href=\"{}\">{}</a></p>\n", p(t.continue_text), esc(here), esc(t.continue_));
+            let html = html::layout_refresh(lang, None, here, t.continue_title, &body);
+            return Page {
+                status: StatusCode::OK,
+                html,
+                cookies: Vec::new(),
+            }
+            .into_response();
+        }
+        let (title, text, status) = if expired {
+            (t.session_expired_title, t.session_expired_text, StatusCode::GONE)
+        } else {
+            (t.session_missing_title, t.session_missing_text, StatusCode::UNAUTHORIZED)
+        };
+        html::error_page(status, lang, title, text, t.ask_new_link).into_response()
+    };
+    let Some(secret) = cookie(headers, COOKIE) else {
+        return Err(no_session(ask(s, headers, &q, None).lang, false));
+    };
+    match s.engine.capture_session(&secret).await {
+        Ok(ctx) => {
+            let ask = ask(s, headers, &q, ctx.client.language.as_deref());
+            Ok(Session { secret, ctx, ask })
+        }
+        Err(EngineError::Gone(_)) => Err(no_session(ask(s, headers, &q, None).lang, true)),
+        Err(EngineError::NotFound(_)) => Err(no_session(ask(s, headers, &q, None).lang, false)),
+        Err(e) => Err(internal(ask(s, headers, &q, None).lang, e)),
+    }
+}
+
+fn internal(lang: Lang, e: EngineError) -> Response {
+    tracing::error!(error = %e, "capture page failed");
+    let t = lang.texts();
+    html::error_page(StatusCode::INTERNAL_SERVER_ERROR, lang, t.error_title, t.error_text, t.ask_new_link).into_response()
+}
+
+/// A POST's session, with its form token checked.
+async fn post_session(s: &AppState, headers: &HeaderMap, raw: Option<String>, here: &str, sent: Option<&str>) -> Result<Session, Response> {
+    let sess = session(s, headers, raw, here).await?;
+    if !sent.is_some_and(|t| form_token_matches(&sess.secret, t)) {
+        let t = sess.lang().texts();
+        let body = notice("problem", t.form_expired_title, t.form_expired_text);
+        return Err(sess.page(StatusCode::FORBIDDEN, here, t.form_expired_title, &body));
+    }
+    Ok(sess)
+}
+
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
+    pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// Where the person goes next.
+fn next_path(ctx: &CaptureContext) -> String {
+    if !ctx.is_open() {
+        return "/capture/done".into();
+    }
+    if !ctx.flow.consented {
+        return "/capture/consent".into();
+    }
+    if ctx.client.document_type.is_none() {
+        return "/capture/document".into();
+    }
+    match ctx.required().into_iter().find(|k| !ctx.is_done(*k)) {
+        Some(k) => format!("/capture/step/{k}"),
+        None => "/capture/submit".into(),
+    }
+}
+
+/// A POST refused by the engine because the flow moved on (submitted, superseded,
+/// expired): go where the flow now is.
+fn refused(sess: &Session, e: EngineError) -> Response {
+    match e {
+        EngineError::Conflict(_) | EngineError::Gone(_) | EngineError::NotFound(_) => sess.redirect("/capture/done"),
+        other => internal(sess.lang(), other),
+    }
+}
+
+// ----- opening the link -----------------------------------------------------------------
+
+async fn open(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let q = query(raw.clone());
+    let a = ask(&s, &headers, &q, None);
+    let t = a.lang.texts();
+    let Some(token) = q.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+        // Without a token: continue an open session, if there is one.
+        return match session(&s, &headers, raw, "/capture").await {
+            Ok(sess) => sess.next(),
+            Err(resp) => resp,
+        };
+    };
+    match s.engine.open_capture_session(token).await {
+        Ok(opened) => {
+            let max_age = (opened.expires_at - chrono::Utc::now()).num_seconds().max(60);
+            let cookie = format!(
+                "{COOKIE}={}; Path=/capture; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+                opened.secret,
+                if a.secure { "; Secure" } else { "" }
+            );
+            // The token leaves the address bar: the next page has a clean URL.
+            let to = match q.lang.as_deref().and_then(Lang::parse) {
+                Some(l) => format!("/capture/consent?lang={}", l.code()),
+                None => "/capture/consent".to_owned(),
+            };
+            see_other(&to, &[Some(cookie), a.lang_cookie])
+        }
+        Err(EngineError::NotFound(_)) => html::error_page(
+            StatusCode::NOT_FOUND,
+            a.lang,
+            t.link_invalid_title,
+            t.link_invalid_text,
+            t.ask_new_link,
+        )
+        .into_response(),
+        // The engine's words for a spent token; an expired one or a closed verification
+        // gets the "not valid or expired" page.
+        Err(EngineError::Gone(msg)) if msg.contains("already used") => {
+            html::error_page(StatusCode::GONE, a.lang, t.link_used_title, t.link_used_text, t.ask_new_link).into_response()
+        }
+        Err(EngineError::Gone(_)) => {
+            html::error_page(StatusCode::GONE, a.lang, t.link_invalid_title, t.link_invalid_text, t.ask_new_link).into_response()
+        }
+        Err(e) => internal(a.lang, e),
+    }
+}
+
+// ----- consent --------------------------------------------------------------------------
+
+async fn consent_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let here = "/capture/consent";
+    let sess = match session(&s, &headers, raw, here).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let ctx = &sess.ctx;
+    if !ctx.is_open() {
+        return sess.next();
+    }
+    let lang = sess.lang();
+    let t = lang.texts();
+    let policy = &ctx.policy;
+    let mut kinds = vec![CaptureKind::DocumentFront];
+    if policy.accepted_document_types.iter().any(|d| d.has_back()) {
+        kinds.push(CaptureKind::DocumentBack);
+    }
+    if policy.selfie_required {
+        kinds.push(CaptureKind::Selfie);
+    }
+    let items: String = kinds.iter().map(|k| format!("<li>{}</li>\n", esc(lang.will_capture(*k)))).collect();
+    let body = format!(
+        "<p><strong>{tenant}</strong> {intro}</p>\n<h2>{what}</h2>\n<ul>\n{items}</ul>\n<h2>{who}</h2>\n{who_text}<h2>{how_long}</h2>\n{how_long_text}{form}",
+        tenant = esc(&ctx.tenant_name),
+        intro = esc(t.consent_intro),
+        what = esc(t.consent_what),
+        who = esc(t.consent_who),
+        who_text = p(&t.consent_who_text.replace("{tenant}", &ctx.tenant_name)),
+        how_long = esc(t.consent_how_long),
+        how_long_text = p(&t.consent_how_long_text.replace("{days}", &ctx.retention_days.to_string())),
+        form = button_form(here, &sess.csrf(), t.consent_agree, "primary"),
+    );
+    sess.page(StatusCode::OK, here, t.consent_title, &body)
+}
+
+async fn consent_post(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+    let sent = form_field(&body, "csrf");
+    let sess = match post_session(&s, &headers, raw, "/capture/consent", sent.as_deref()).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match s.engine.consent_for_session(&sess.ctx).await {
+        Ok(()) => sess.redirect("/capture/document"),
+        Err(e) => refused(&sess, e),
+    }
+}
+
+// ----- document choice ------------------------------------------------------------------
+
+fn doc_value(d: DocumentType) -> String {
+    serde_json::to_value(d)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn country_name(icao: &str) -> String {
+    // ICAO 9303 codes are ISO 3166 alpha-3 except a few (D for Germany).
+    let alpha3 = if icao == "D" { "DEU" } else { icao };
+    match isocountry::CountryCode::for_alpha3(alpha3) {
+        Ok(c) => format!("{} ({icao})", c.name()),
+        Err(_) => icao.to_owned(),
+    }
+}
+
+fn document_form(sess: &Session, problem: Option<&str>) -> String {
+    let ctx = &sess.ctx;
+    let lang = sess.lang();
+    let t = lang.texts();
+    let only = ctx.policy.accepted_document_types.len() == 1;
+    let mut choices = String::new();
+    for d in &ctx.policy.accepted_document_types {
+        let v = doc_value(*d);
+        let checked = if only || ctx.client.document_type == Some(*d) {
+            " checked"
+        } else {
+            ""
+        };
+        choices.push_str(&format!(
+            "<div class=\"choice\"><input type=\"radio\" name=\"document_type\" id=\"doc-{v}\" value=\"{v}\" required{checked}><label for=\"doc-{v}\">{label}</label></div>\n",
+            v = esc(&v),
+            label = esc(lang.document(*d)),
+        ));
+    }
+    let country = match &ctx.policy.accepted_countries {
+        None => String::new(),
+        Some(list) => {
+            let mut opts = format!("<option value=\"\">{}</option>\n", esc(t.country_choose));
+            for c in list {
+                let sel = if ctx.client.country.as_deref() == Some(c.as_str()) {
+                    " selected"
+                } else {
+                    ""
+                };
+                opts.push_str(&format!("<option value=\"{}\"{sel}>{}</option>\n", esc(c), esc(&country_name(c))));
+            }
+            format!(
+                "<label class=\"field\" for=\"country\">{}</label>\n<select id=\"country\" name=\"country\" required>\n{opts}</select>\n",
+                esc(t.country_label)
+            )
+        }
+    };
+    format!(
+        "{problem}<form method=\"post\" action=\"/capture/document\">\n{csrf}<fieldset>\n<legend>{legend}</legend>\n{choices}</fieldset>\n{country}<button type=\"submit\">{go}</button>\n</form>\n",
+        problem = problem.map(|m| notice("problem", m, "")).unwrap_or_default(),
+        csrf = csrf_field(&sess.csrf()),
+        legend = esc(t.document_legend),
+        go = esc(t.continue_),
+    )
+}
+
+async fn document_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let here = "/capture/document";
+    let sess = match session(&s, &headers, raw, here).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !sess.ctx.is_open() || !sess.ctx.flow.consented {
+        return sess.next();
+    }
+    let t = sess.lang().texts();
+    sess.page(StatusCode::OK, here, t.document_title, &document_form(&sess, None))
+}
+
+async fn document_post(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+    let here = "/capture/document";
+    let sent = form_field(&body, "csrf");
+    let sess = match post_session(&s, &headers, raw, here, sent.as_deref()).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let t = sess.lang().texts();
+    let doc: Option<DocumentType> =
+        form_field(&body, "document_type").and_then(|v| serde_json::from_value(serde_json::Value::String(v)).ok());
+    let country = form_field(&body, "country");
+    let Some(doc) = doc else {
+        let form = document_form(&sess, Some(t.choice_refused));
+        return sess.page(StatusCode::UNPROCESSABLE_ENTITY, here, t.document_title, &form);
+    };
+    match s.engine.choose_document_for_session(&sess.ctx, doc, country.as_deref()).await {
+        Ok(()) => match s.engine.capture_session(&sess.secret).await {
+            Ok(ctx) => sess.redirect(&next_path(&ctx)),
+            Err(e) => refused(&sess, e),
+        },
+        Err(EngineError::Invalid(_)) => {
+            let form = document_form(&sess, Some(t.choice_refused));
+            sess.page(StatusCode::UNPROCESSABLE_ENTITY, here, t.document_title, &form)
+        }
+        Err(e) => refused(&sess, e),
+    }
+}
+
+// ----- capture steps --------------------------------------------------------------------
+
+/// The step's kind, if it is one the chosen document needs.
+fn step_kind(ctx: &CaptureContext, raw: &str) -> Option<CaptureKind> {
+    raw.parse().ok().filter(|k| ctx.required().contains(k))
+}
+
+fn advice_lines(lang: Lang, c: &kycd_core::Capture) -> Vec<String> {
+    let lines: Vec<String> = c.feedback.issues.iter().filter_map(|code| lang.advice(code)).collect();
+    if !lines.is_empty() {
+        return lines;
+    }
+    // A code without a translation (e.g. test-mode mock feedback): the engine's words in
+    // English, a generic line in French.
+    match lang {
+        Lang::En if !c.feedback.message.trim().is_empty() => vec![c.feedback.message.clone()],
+        _ => vec![lang.texts().not_usable_generic.to_owned()],
+    }
+}
+
+fn step_body(sess: &Session, kind: CaptureKind, ok: Option<&str>, problem: Option<&str>) -> (String, String) {
+    let ctx = &sess.ctx;
+    let lang = sess.lang();
+    let t = lang.texts();
+    let required = ctx.required();
+    let n = required.iter().position(|k| *k == kind).map_or(1, |i| i + 1);
+    let (title, help) = lang.step(kind);
+    let mut body = format!(
+        "<p class=\"step\">{}</p>\n",
+        esc(&t
+            .step_of
+            .replace("{n}", &n.to_string())
+            .replace("{total}", &required.len().to_string()))
+    );
+    if let Some(prev) = ok.and_then(|k| k.parse::<CaptureKind>().ok()).filter(|k| ctx.is_done(*k)) {
+        body.push_str(&notice("ok", lang.step(prev).0, t.looks_good));
+    }
+    if let Some(m) = problem {
+        body.push_str(&notice("problem", t.upload_failed, m));
+    }
+    let last = ctx.capture(kind);
+    let kept = ctx.flow.kept_anyway.contains(&kind);
+    let failed = last.filter(|c| !c.feedback.accepted && !kept);
+    if let Some(c) = failed {
+        let lines: String = advice_lines(lang, c).iter().map(|l| format!("<p>{}</p>", esc(l))).collect();
+        body.push_str(&format!(
+            "<div class=\"notice problem\" role=\"alert\"><p><strong>{}</strong></p>{lines}<p>{}</p></div>\n",
+            esc(t.not_usable),
+            esc(t.try_again)
+        ));
+    } else if kept {
+        body.push_str(&notice("ok", title, t.kept));
+    } else if last.is_some_and(|c| c.feedback.accepted) {
+        body.push_str(&notice("ok", title, t.looks_good));
+    }
+    let facing = if kind == CaptureKind::Selfie { "user" } else { "environment" };
+    let action = format!("/capture/step/{kind}");
+    body.push_str(&p(help));
+    body.push_str(&format!(
+        "<form method=\"post\" action=\"{action}\" enctype=\"multipart/form-data\">\n{csrf}<label class=\"field\" for=\"file\">{label}</label>\n<p class=\"hint\" id=\"file-hint\">{hint}</p>\n<input type=\"file\" id=\"file\" name=\"file\" accept=\"image/*\" capture=\"{facing}\" required aria-describedby=\"file-hint\">\n<button type=\"submit\">{upload}</button>\n</form>\n",
+        action = esc(&action),
+        csrf = csrf_field(&sess.csrf()),
+        label = esc(t.file_label),
+        hint = esc(t.file_hint),
+        upload = esc(t.upload),
+    ));
+    if failed.is_some() && ctx.flow.may_continue_anyway(kind) {
+        body.push_str(&format!(
+            "<h2>{}</h2>\n{}{}",
+            esc(t.keep_title),
+            p(&t.keep_text.replace("{tenant}", &ctx.tenant_name)),
+            button_form(&format!("{action}/keep"), &sess.csrf(), t.keep_button, "secondary"),
+        ));
+    } else if kept || last.is_some_and(|c| c.feedback.accepted) {
+        body.push_str(&format!("<p><a href=\"{}\">{}</a></p>\n", esc(&next_path(ctx)), esc(t.continue_)));
+    }
+    (title.to_owned(), body)
+}
+
+/// Guard of the step pages: the flow must have reached the captures, and the kind be
+/// needed (else the caller sends the person where the flow is).
+fn step_guard(sess: &Session, raw_kind: &str) -> Option<CaptureKind> {
+    let ctx = &sess.ctx;
+    if !ctx.is_open() || !ctx.flow.consented || ctx.client.document_type.is_none() {
+        return None;
+    }
+    step_kind(ctx, raw_kind)
+}
+
+async fn step_page(State(s): State<AppState>, Path(raw_kind): Path<String>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let q = query(raw.clone());
+    let here = format!("/capture/step/{raw_kind}");
+    let sess = match session(&s, &headers, raw, &here).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(kind) = step_guard(&sess, &raw_kind) else {
+        return sess.next();
+    };
+    let (title, body) = step_body(&sess, kind, q.ok.as_deref(), None);
+    sess.page(StatusCode::OK, &format!("/capture/step/{kind}"), &title, &body)
+}
+
+async fn step_post(
+    State(s): State<AppState>,
+    Path(raw_kind): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    mp: Result<Multipart, MultipartRejection>,
+) -> Response {
+    // Read the form first (the token may come before or after the file).
+    let mut csrf = None;
+    let mut file: Option<Bytes> = None;
+    let mut too_large = false;
+    let mut malformed = mp.is_err();
+    if let Ok(mut mp) = mp {
+        loop {
+            match mp.next_field().await {
+                Ok(Some(field)) => {
+                    let name = field.name().unwrap_or("").to_owned();
+                    match field.bytes().await {
+                        Ok(b) if name == "csrf" => csrf = Some(String::from_utf8_lossy(&b).into_owned()),
+                        Ok(b) if name == "file" => file = Some(b),
+                        Ok(_) => {}
+                        Err(e) => {
+                            too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
+                            malformed = true;
+                            break;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
+                    malformed = true;
+                    break;
+                }
+            }
+        }
+    }
+    let here = format!("/capture/step/{raw_kind}");
+    let sess = match session(&s, &headers, raw, &here).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let t = sess.lang().texts();
+    let Some(kind) = step_guard(&sess, &raw_kind) else {
+        return sess.next();
+    };
+    let here = format!("/capture/step/{kind}");
+    let show = |status: StatusCode, msg: &str| {
+        let (title, body) = step_body(&sess, kind, None, Some(msg));
+        sess.page(status, &here, &title, &body)
+    };
+    if too_large {
+        return show(StatusCode::PAYLOAD_TOO_LARGE, t.too_large);
+    }
+    if !csrf.as_deref().is_some_and(|c| form_token_matches(&sess.secret, c)) {
+        let body = notice("problem", t.form_expired_title, t.form_expired_text);
+        return sess.page(StatusCode::FORBIDDEN, &here, t.form_expired_title, &body);
+    }
+    if malformed {
+        return show(StatusCode::BAD_REQUEST, t.no_file);
+    }
+    let Some(bytes) = file.filter(|b| !b.is_empty()) else {
+        return show(StatusCode::UNPROCESSABLE_ENTITY, t.no_file);
+    };
+    match s.engine.add_capture_for_session(&sess.ctx, kind, bytes.to_vec()).await {
+        Ok(c) => {
+            let ctx = match s.engine.capture_session(&sess.secret).await {
+                Ok(ctx) => ctx,
+                Err(e) => return refused(&sess, e),
+            };
+            if c.feedback.accepted {
+                sess.redirect(&format!("{}?ok={kind}", next_path(&ctx)))
+            } else {
+                sess.redirect(&here)
+            }
+        }
+        Err(EngineError::UnsupportedMedia(_)) => show(StatusCode::UNSUPPORTED_MEDIA_TYPE, t.bad_type),
+        Err(EngineError::TooLarge(_)) => show(StatusCode::PAYLOAD_TOO_LARGE, t.too_large),
+        Err(EngineError::UnprocessableImage(_)) => show(StatusCode::UNPROCESSABLE_ENTITY, t.unreadable),
+        Err(EngineError::Invalid(_)) => show(StatusCode::UNPROCESSABLE_ENTITY, t.no_file),
+        Err(e) => refused(&sess, e),
+    }
+}
+
+async fn keep_post(
+    State(s): State<AppState>,
+    Path(raw_kind): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let here = format!("/capture/step/{raw_kind}");
+    let sent = form_field(&body, "csrf");
+    let sess = match post_session(&s, &headers, raw, &here, sent.as_deref()).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(kind) = step_guard(&sess, &raw_kind) else {
+        return sess.next();
+    };
+    match s.engine.continue_anyway_for_session(&sess.ctx, kind).await {
+        Ok(()) => match s.engine.capture_session(&sess.secret).await {
+            Ok(ctx) => sess.redirect(&next_path(&ctx)),
+            Err(e) => refused(&sess, e),
+        },
+        // Not offered yet (fewer than two tries): back to the step.
+        Err(EngineError::Conflict(_)) if sess.ctx.is_open() => sess.redirect(&format!("/capture/step/{kind}")),
+        Err(e) => refused(&sess, e),
+    }
+}
+
+// ----- submit and done ------------------------------------------------------------------
+
+async fn submit_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let q = query(raw.clone());
+    let here = "/capture/submit";
+    let sess = match session(&s, &headers, raw, here).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if next_path(&sess.ctx) != here {
+        return sess.next();
+    }
+    let lang = sess.lang();
+    let t = lang.texts();
+    let mut body = String::new();
+    if let Some(prev) = q.ok.as_deref().and_then(|k| k.parse::<CaptureKind>().ok()) {
+        body.push_str(&notice("ok", lang.step(prev).0, t.looks_good));
+    }
+    body.push_str(&p(t.submit_text));
+    body.push_str(&button_form(here, &sess.csrf(), t.submit_button, "primary"));
+    sess.page(StatusCode::OK, here, t.submit_title, &body)
+}
+
+async fn submit_post(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+    let here = "/capture/submit";
+    let sent = form_field(&body, "csrf");
+    let sess = match post_session(&s, &headers, raw, here, sent.as_deref()).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match s.engine.submit_for_session(&sess.ctx).await {
+        Ok(_) => match return_url(&s, &sess.ctx).await {
+            Some(url) => sess.redirect(&url),
+            None => sess.redirect("/capture/done"),
+        },
+        Err(EngineError::Invalid(_)) => sess.next(),
+        Err(e) => refused(&sess, e),
+    }
+}
+
+async fn done_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let here = "/capture/done";
+    let sess = match session(&s, &headers, raw, here).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if sess.ctx.is_open() {
+        return sess.next();
+    }
+    let t = sess.lang().texts();
+    let (title, text) = if sess.ctx.attempt_status == AttemptStatus::Submitted {
+        (t.done_title, t.done_text)
+    } else {
+        (t.closed_title, t.closed_text)
+    };
+    let mut body = p(text);
+    if let Some(url) = return_url(&s, &sess.ctx).await {
+        body.push_str(&format!("<p><a href=\"{}\">{}</a></p>\n", esc(&url), esc(t.continue_)));
+    }
+    sess.page(StatusCode::OK, here, title, &body)
+}
+
+/// Where the person returns after submitting: the attempt's redirect URL kept by the
+/// Checkout dialect, else the verification's callback URL (native API, Transmit). The
+/// query carries ids and the integrator's `state` only, never personal data.
+async fn return_url(s: &AppState, ctx: &CaptureContext) -> Option<String> {
+    let vid = ctx.verification_id.as_str();
+    if let Ok(Some(st)) = s.engine.capture_attempt_state(ctx, CHECKOUT_STATE).await
+        && let Some(url) = st.get("redirect_url").and_then(|u| u.as_str())
+    {
+        return with_params(url, &[("verification_id", vid), ("attempt_id", ctx.attempt_id.as_str())]);
+    }
+    let url = ctx.callback_url.as_deref()?;
+    let mut params = vec![("verification_id", vid), ("session_id", vid), ("sessionId", vid)];
+    if let Some(state) = &ctx.state {
+        params.push(("state", state.as_str()));
+    }
+    with_params(url, &params)
+}
+
+/// `url` with `params` added to its query (before any fragment). Only http(s) URLs.
+fn with_params(url: &str, params: &[(&str, &str)]) -> Option<String> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return None;
+    }
+    let (base, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let q = serde_urlencoded::to_string(params).ok()?;
+    let sep = match base.find('?') {
+        None => "?",
+        Some(_) if base.ends_with('?') || base.ends_with('&') => "",
+        Some(_) => "&",
+    };
+    let out = format!("{base}{sep}{q}{}", fragment.map(|f| format!("#{f}")).unwrap_or_default());
+    HeaderValue::from_str(&out).is_ok().then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_parameters_are_appended() {
+        assert_eq!(
+            with_params("https://a.example/cb", &[("verification_id", "idv_1"), ("state", "x y&z")]).as_deref(),
+            Some("https://a.example/cb?verification_id=idv_1&state=x+y%26z")
+        );
+        assert_eq!(
+            with_params("https://a.example/cb?k=1#top", &[("verification_id", "idv_1")]).as_deref(),
+            Some("https://a.example/cb?k=1&verification_id=idv_1#top")
+        );
+        assert_eq!(with_params("javascript:alert(1)", &[]), None);
+    }
+
+    #[test]
+    fn cookies_are_read_by_name() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; kycd_capture=kycd_cs_x; kycd_lang=fr"),
+        );
+        assert_eq!(cookie(&h, COOKIE).as_deref(), Some("kycd_cs_x"));
+        assert_eq!(cookie(&h, LANG_COOKIE).as_deref(), Some("fr"));
+        assert_eq!(cookie(&h, "kycd"), None);
+    }
+}

@@ -1,0 +1,57 @@
+//! BoldSign's error body: `{"error": "<message>"}` (the SDK's `ErrorResult`), with the
+//! statuses the SDK declares for identity verification: 400 for every refused request
+//! (missing or bad fields, unknown document, signer, order or file), 401 for a missing or
+//! bad key, 403 when the caller is not the document's sender or its key may not do this.
+
+use super::map;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kycd_engine::EngineError;
+
+#[derive(Debug)]
+pub struct BoldSignError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl BoldSignError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+}
+
+impl From<EngineError> for BoldSignError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::NotFound(what) => Self::bad_request(map::not_found_message(what)),
+            EngineError::Unauthorized(_) => Self::unauthorized(map::INVALID_KEY),
+            EngineError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, m),
+            EngineError::Gone(_) => Self::bad_request(map::FILE_ERASED),
+            EngineError::Invalid(m)
+            | EngineError::Conflict(m)
+            | EngineError::TooLarge(m)
+            | EngineError::UnsupportedMedia(m)
+            | EngineError::UnprocessableImage(m) => Self::bad_request(m),
+            EngineError::Store(kycd_engine::StoreError::BadCursor) => Self::bad_request("bad pagination cursor"),
+            other @ (EngineError::Store(_) | EngineError::Internal(_)) => {
+                tracing::error!(error = %other, "internal error (boldsign dialect)");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "An internal error occurred; retry later")
+            }
+        }
+    }
+}
+
+impl IntoResponse for BoldSignError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(serde_json::json!({ "error": self.message }))).into_response()
+    }
+}

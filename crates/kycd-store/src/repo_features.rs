@@ -1,0 +1,40 @@
+//! Per-tenant features: add-ons an operator turns on for one business (e.g. the Yousign
+//! dialect's identification evidence endpoints). A row means enabled; no row, disabled.
+
+use crate::{Result, Tx, ms};
+use chrono::{DateTime, Utc};
+use kycd_core::TenantId;
+use sqlx::Row;
+
+impl Tx<'_> {
+    /// The names of the features enabled for a tenant, sorted.
+    pub async fn tenant_features(&mut self, tenant: &TenantId) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT feature FROM tenant_features WHERE tenant_id = $1 ORDER BY feature")
+            .bind(tenant.as_str())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("feature")?)).collect()
+    }
+
+    /// Turn a feature on (again: no change) or off. Returns whether anything changed.
+    pub async fn set_tenant_feature(&mut self, tenant: &TenantId, feature: &str, enabled: bool, now: DateTime<Utc>) -> Result<bool> {
+        let r = if enabled {
+            sqlx::query(
+                "INSERT INTO tenant_features (tenant_id, feature, enabled_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (tenant_id, feature) DO NOTHING",
+            )
+            .bind(tenant.as_str())
+            .bind(feature)
+            .bind(ms(now))
+            .execute(&mut *self.tx)
+            .await?
+        } else {
+            sqlx::query("DELETE FROM tenant_features WHERE tenant_id = $1 AND feature = $2")
+                .bind(tenant.as_str())
+                .bind(feature)
+                .execute(&mut *self.tx)
+                .await?
+        };
+        Ok(r.rows_affected() > 0)
+    }
+}
