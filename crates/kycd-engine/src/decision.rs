@@ -41,6 +41,27 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The stable word for the reason (dialects that report reasons as words use these).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approved => "approved",
+            Self::ReviewRequired => "manual_review_required",
+            Self::DeclinedByReviewer => "declined_by_reviewer",
+            Self::AttemptsExhausted => "attempts_exhausted",
+            Self::ImageUnreadable => "image_unreadable",
+            Self::CapturesMissing => "images_missing",
+            Self::PoorImageQuality => "poor_image_quality",
+            Self::DocumentExpired => "document_expired",
+            Self::HolderAge => "age_requirement_not_met",
+            Self::DocumentNotAccepted => "document_not_accepted",
+            Self::DataMismatch => "data_mismatch",
+            Self::ForcedByMock => "mock_behavior",
+            Self::OtherCheckFailed => "check_failed",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
     /// Reasons that a new attempt can cure.
     pub fn is_retryable(self) -> bool {
         matches!(self, Self::ImageUnreadable | Self::CapturesMissing | Self::PoorImageQuality)

@@ -31,64 +31,77 @@ pub fn router(engine: Arc<Engine>) -> Router {
     let upload_limit = engine.config().max_upload_bytes + 64 * 1024;
     let state = AppState { engine };
     let v1 = Router::new()
-        .route("/applicants", post(api::create_applicant).get(api::list_applicants))
-        .route("/applicants/{id}", get(api::get_applicant).patch(api::update_applicant))
-        .route("/verifications", post(api::create_verification).get(api::list_verifications))
-        .route("/verifications/{id}", get(api::get_verification).delete(api::delete_verification))
-        .route("/verifications/{id}/cancel", post(api::cancel_verification))
-        .route("/verifications/{id}/attempts", post(api::create_attempt).get(api::list_attempts))
-        .route("/verifications/{id}/attempts/{attempt_id}", get(api::get_attempt))
-        .route(
+        .at("/v1", "/applicants", post(api::create_applicant).get(api::list_applicants))
+        .at("/v1", "/applicants/{id}", get(api::get_applicant).patch(api::update_applicant))
+        .at("/v1", "/verifications", post(api::create_verification).get(api::list_verifications))
+        .at(
+            "/v1",
+            "/verifications/{id}",
+            get(api::get_verification).delete(api::delete_verification),
+        )
+        .at("/v1", "/verifications/{id}/cancel", post(api::cancel_verification))
+        .at(
+            "/v1",
+            "/verifications/{id}/attempts",
+            post(api::create_attempt).get(api::list_attempts),
+        )
+        .at("/v1", "/verifications/{id}/attempts/{attempt_id}", get(api::get_attempt))
+        .at(
+            "/v1",
             "/verifications/{id}/captures",
             post(api::upload_capture)
                 .get(api::list_captures)
                 .layer(DefaultBodyLimit::max(upload_limit)),
         )
-        .route("/verifications/{id}/submit", post(api::submit))
-        .route("/verifications/{id}/review", post(api::review))
-        .route("/verifications/{id}/report", get(api::report))
-        .route("/verifications/{id}/anonymize", post(api::anonymize))
-        .route("/verifications/{id}/report.pdf", get(api::report_pdf))
-        .route("/verifications/{id}/evidence.jwt", get(api::evidence_jwt))
-        .route("/verifications/{id}/evidence.zip", get(api::evidence_zip))
-        .route("/files/{id}", get(api::get_file))
-        .route(
+        .at("/v1", "/verifications/{id}/submit", post(api::submit))
+        .at("/v1", "/verifications/{id}/review", post(api::review))
+        .at("/v1", "/verifications/{id}/report", get(api::report))
+        .at("/v1", "/verifications/{id}/anonymize", post(api::anonymize))
+        .at("/v1", "/verifications/{id}/report.pdf", get(api::report_pdf))
+        .at("/v1", "/verifications/{id}/evidence.jwt", get(api::evidence_jwt))
+        .at("/v1", "/verifications/{id}/evidence.zip", get(api::evidence_zip))
+        .at("/v1", "/files/{id}", get(api::get_file))
+        .at(
+            "/v1",
             "/webhook_endpoints",
             post(webhooks_api::create_endpoint).get(webhooks_api::list_endpoints),
         )
-        .route(
+        .at(
+            "/v1",
             "/webhook_endpoints/{id}",
             get(webhooks_api::get_endpoint)
                 .patch(webhooks_api::update_endpoint)
                 .delete(webhooks_api::delete_endpoint),
         )
-        .route("/webhook_endpoints/{id}/rotate_secret", post(webhooks_api::rotate_secret))
-        .route("/webhook_endpoints/{id}/deliveries", get(webhooks_api::list_deliveries))
-        .route(
+        .at("/v1", "/webhook_endpoints/{id}/rotate_secret", post(webhooks_api::rotate_secret))
+        .at("/v1", "/webhook_endpoints/{id}/deliveries", get(webhooks_api::list_deliveries))
+        .at(
+            "/v1",
             "/webhook_endpoints/{id}/deliveries/{delivery_id}/redeliver",
             post(webhooks_api::redeliver),
         )
-        .route("/verifications/{id}/legal_hold", put(lifecycle_api::put_legal_hold))
-        .route(
+        .at("/v1", "/verifications/{id}/legal_hold", put(lifecycle_api::put_legal_hold))
+        .at(
+            "/v1",
             "/settings/retention",
             get(lifecycle_api::get_retention).put(lifecycle_api::put_retention),
         )
-        .route("/capture-sessions", post(api::start_capture_session))
-        .route("/openapi.json", get(docs::openapi_json))
+        .at("/v1", "/capture-sessions", post(api::start_capture_session))
+        .at("/v1", "/openapi.json", get(docs::openapi_json))
         .layer(DefaultBodyLimit::max(256 * 1024));
     let transmit = dialect::transmit::router(&state.engine);
     Router::new()
         .nest("/v1", v1)
         .merge(capture::router(&state.engine))
-        .nest("/compat/transmit", transmit)
-        .nest("/compat/checkout", dialect::checkout::router(&state.engine))
-        .nest("/compat/boldsign", dialect::boldsign::router(&state.engine))
-        .nest("/compat/yousign", dialect::yousign::router(&state.engine))
-        .route("/docs", get(docs::docs_page))
-        .route("/.well-known/jwks.json", get(api::jwks_all))
-        .route("/.well-known/jwks/{tenant_id}", get(api::jwks_tenant))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .nest(dialect::transmit::MOUNT, transmit)
+        .nest(dialect::checkout::MOUNT, dialect::checkout::router(&state.engine))
+        .nest(dialect::boldsign::MOUNT, dialect::boldsign::router(&state.engine))
+        .nest(dialect::yousign::MOUNT, dialect::yousign::router(&state.engine))
+        .at("", "/docs", get(docs::docs_page))
+        .at("", "/.well-known/jwks.json", get(api::jwks_all))
+        .at("", "/.well-known/jwks/{tenant_id}", get(api::jwks_tenant))
+        .at("", "/healthz", get(healthz))
+        .at("", "/readyz", get(readyz))
         .fallback(not_found)
         .layer(middleware::from_fn(security_headers))
         // Spans carry the route template, never the raw URI: query strings may hold tokens.
@@ -97,6 +110,37 @@ pub fn router(engine: Arc<Engine>) -> Router {
             tracing::info_span!("http", method = %req.method(), route = %route)
         }))
         .with_state(state)
+}
+
+/// Every route template the server answers, recorded as the routers are built, so tests
+/// can enumerate them (the cross-tenant matrix) and a new route cannot be forgotten: axum
+/// routers do not list their routes.
+static ROUTE_TEMPLATES: std::sync::Mutex<std::collections::BTreeSet<String>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// The route templates recorded so far (after `router()` ran: all of them), mount prefix
+/// included, e.g. `/v1/verifications/{id}`.
+pub fn route_templates() -> Vec<String> {
+    ROUTE_TEMPLATES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .cloned()
+        .collect()
+}
+
+/// `Router::route` that also records the template under its mount prefix.
+pub(crate) trait RouteExt<S> {
+    fn at(self, mount: &str, path: &str, handler: axum::routing::MethodRouter<S>) -> Self;
+}
+
+impl<S: Clone + Send + Sync + 'static> RouteExt<S> for Router<S> {
+    fn at(self, mount: &str, path: &str, handler: axum::routing::MethodRouter<S>) -> Self {
+        ROUTE_TEMPLATES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(format!("{mount}{path}"));
+        self.route(path, handler)
+    }
 }
 
 async fn security_headers(req: Request, next: Next) -> Response {

@@ -77,6 +77,9 @@ enum Command {
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
+    /// List every route template the server answers (native API, dialects, evidence),
+    /// one per line: what the cross-tenant test walks.
+    Routes,
     /// The background job queue.
     Jobs {
         #[command(subcommand)]
@@ -273,6 +276,13 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             })
             .await?;
             serve(cfg, engine, listener, mode(*live)).await?;
+        }
+        Command::Routes => {
+            let (_, engine) = open(&cli).await?;
+            let _ = kycd_http::router(engine);
+            for r in kycd_http::route_templates() {
+                println!("{r}");
+            }
         }
         Command::Migrate => {
             let (_, engine) = open(&cli).await?;

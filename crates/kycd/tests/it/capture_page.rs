@@ -538,3 +538,49 @@ async fn capture_page_returns_to_checkout_redirect_url_and_refuses_a_superseded_
     let caps = data(&api.get(&format!("/v1/verifications/{vid2}/captures")).await.ok());
     assert!(caps.is_empty(), "nothing reached the closed attempt: {caps:?}");
 }
+
+/// Transmit's start token opens the hosted capture page; after it, the person returns to
+/// the session's `callback_url` with the session id and the integrator's `state`, and the
+/// backend's result follows.
+#[tokio::test]
+async fn capture_page_runs_a_transmit_session_from_its_start_token() {
+    let s = Server::start().await;
+    let c = crate::transmit::client(&s, "Transmit Hosted", false).await;
+    let r = c
+        .api
+        .post(
+            "/compat/transmit/api/v1/verification",
+            &json!({"callback_url": "https://bank.example/idv/done", "state": "csrf-T-42"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let sid = str_field(&created, "session_id");
+    let token = str_field(&created, "start_token");
+
+    let mut b = Browser::new(&s);
+    b.get(&format!("/capture?token={token}")).await.location();
+    b.submit("/capture/consent", "/capture/consent", &[]).await.location();
+    b.submit("/capture/document", "/capture/document", &[("document_type", "passport")])
+        .await
+        .location();
+    let csrf = b.get("/capture/step/document_front").await.csrf();
+    let r = b
+        .post_file("/capture/step/document_front", Some(&csrf), "front.jpg", document_jpeg(17))
+        .await;
+    assert_eq!(r.location(), "/capture/step/selfie?ok=document_front");
+    let r = b.post_file("/capture/step/selfie", Some(&csrf), "me.png", selfie_png(18)).await;
+    assert_eq!(r.location(), "/capture/submit?ok=selfie");
+    let to = b.submit("/capture/submit", "/capture/submit", &[]).await.location();
+    let url = reqwest::Url::parse(&to).unwrap();
+    assert_eq!(url.host_str(), Some("bank.example"), "{to}");
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q.get("sessionId"), Some(&sid), "{to}");
+    assert_eq!(q.get("state").map(String::as_str), Some("csrf-T-42"), "{to}");
+
+    // The start token was spent by the page: a second open is refused.
+    b.get(&format!("/capture?token={token}")).await.expect(410);
+    // The backend polls the result as it would with the vendor.
+    let r = crate::transmit::wait_result(&c.api, &sid, "complete").await;
+    assert_eq!(r["recommendation"], "CHALLENGE", "faces are not compared yet: {r}");
+}

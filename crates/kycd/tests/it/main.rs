@@ -15,6 +15,7 @@ mod capture_page;
 mod checkout;
 mod cli;
 mod crash;
+mod cross_tenant;
 mod decision;
 mod evidence;
 mod lifecycle;

@@ -12,7 +12,7 @@ mod error;
 mod map;
 mod wire;
 
-use crate::AppState;
+use crate::{AppState, RouteExt};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawQuery, State};
@@ -31,14 +31,18 @@ use serde_json::{Value, json};
 
 type BResult<T> = Result<T, BoldSignError>;
 
+/// Where this dialect is mounted: the vendor's base URL becomes `<kycd>/compat/boldsign`.
+pub const MOUNT: &str = "/compat/boldsign";
+
 pub fn router(_engine: &Engine) -> Router<AppState> {
     let mut r = Router::new();
     // The current SDKs call `/v1/…`; the C# SDK and older guides `/v1-beta/…`.
     for version in ["v1", "v1-beta"] {
         r = r
-            .route(&format!("/{version}/identityVerification/report"), post(report))
-            .route(&format!("/{version}/identityVerification/image"), post(image))
-            .route(
+            .at(MOUNT, &format!("/{version}/identityVerification/report"), post(report))
+            .at(MOUNT, &format!("/{version}/identityVerification/image"), post(image))
+            .at(
+                MOUNT,
                 &format!("/{version}/identityVerification/createEmbeddedVerificationUrl"),
                 post(embedded_verification_url),
             );

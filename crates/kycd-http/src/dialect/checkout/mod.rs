@@ -15,8 +15,8 @@ mod map;
 mod webhooks;
 mod wire;
 
-use crate::AppState;
 use crate::dialect::oauth;
+use crate::{AppState, RouteExt};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, RawQuery, State};
@@ -43,25 +43,32 @@ const STATE: &str = "checkout";
 
 type CResult<T> = Result<T, CheckoutError>;
 
+/// Where this dialect is mounted: the vendor's base URL becomes `<kycd>/compat/checkout`.
+pub const MOUNT: &str = "/compat/checkout";
+
 pub fn router(engine: &Engine) -> Router<AppState> {
-    let base = format!("{}/compat/checkout", engine.config().public_url.trim_end_matches('/'));
+    let base = format!("{}{MOUNT}", engine.config().public_url.trim_end_matches('/'));
     engine.register_webhook_renderer(std::sync::Arc::new(webhooks::CheckoutWebhooks { base }));
     Router::new()
-        .route("/connect/token", post(token))
-        .route("/workflows/events/{id}", get(get_event))
-        .route("/applicants", post(create_applicant))
-        .route("/applicants/{id}", get(get_applicant).patch(update_applicant))
-        .route("/applicants/{id}/anonymize", post(anonymize_applicant))
-        .route("/create-and-open-idv", post(create_and_open))
-        .route("/identity-verifications", post(create_verification))
-        .route("/identity-verifications/{id}", get(get_verification))
-        .route("/identity-verifications/{id}/anonymize", post(anonymize_verification))
-        .route("/identity-verifications/{id}/attempts", post(create_attempt).get(list_attempts))
-        .route("/identity-verifications/{id}/attempts/{attempt_id}", get(get_attempt))
-        .route("/identity-verifications/{id}/attempts/{attempt_id}/assets", get(list_assets))
-        .route("/identity-verifications/{id}/pdf-report", get(pdf_report))
-        .route("/downloads/{token}", get(download_pdf))
-        .route("/downloads/{token}/{file_id}", get(download_asset))
+        .at(MOUNT, "/connect/token", post(token))
+        .at(MOUNT, "/workflows/events/{id}", get(get_event))
+        .at(MOUNT, "/applicants", post(create_applicant))
+        .at(MOUNT, "/applicants/{id}", get(get_applicant).patch(update_applicant))
+        .at(MOUNT, "/applicants/{id}/anonymize", post(anonymize_applicant))
+        .at(MOUNT, "/create-and-open-idv", post(create_and_open))
+        .at(MOUNT, "/identity-verifications", post(create_verification))
+        .at(MOUNT, "/identity-verifications/{id}", get(get_verification))
+        .at(MOUNT, "/identity-verifications/{id}/anonymize", post(anonymize_verification))
+        .at(
+            MOUNT,
+            "/identity-verifications/{id}/attempts",
+            post(create_attempt).get(list_attempts),
+        )
+        .at(MOUNT, "/identity-verifications/{id}/attempts/{attempt_id}", get(get_attempt))
+        .at(MOUNT, "/identity-verifications/{id}/attempts/{attempt_id}/assets", get(list_assets))
+        .at(MOUNT, "/identity-verifications/{id}/pdf-report", get(pdf_report))
+        .at(MOUNT, "/downloads/{token}", get(download_pdf))
+        .at(MOUNT, "/downloads/{token}/{file_id}", get(download_asset))
         .layer(DefaultBodyLimit::max(256 * 1024))
         .fallback(fallback)
         .layer(axum::middleware::map_response(request_id_header))
@@ -118,7 +125,7 @@ fn time(t: DateTime<Utc>) -> String {
 /// Where kycd's Checkout API is reached: the configured public URL (`KYCD_PUBLIC_URL`,
 /// else the address `kycd serve` listens on).
 fn base(s: &AppState) -> String {
-    format!("{}/compat/checkout", s.engine.config().public_url.trim_end_matches('/'))
+    format!("{}{MOUNT}", s.engine.config().public_url.trim_end_matches('/'))
 }
 
 fn link(href: String) -> Value {

@@ -10,8 +10,8 @@ mod error;
 mod map;
 mod wire;
 
-use crate::AppState;
 use crate::dialect::oauth;
+use crate::{AppState, RouteExt};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -32,19 +32,23 @@ pub const AUDIENCE: &str = "transmit";
 
 type TResult<T> = Result<T, TransmitError>;
 
+/// Where this dialect is mounted: the vendor's base URL becomes `<kycd>/compat/transmit`.
+pub const MOUNT: &str = "/compat/transmit";
+
 pub fn router(engine: &Engine) -> Router<AppState> {
     // Base64 inflates by 4/3; leave room for the JSON around it.
     let image_limit = engine.config().max_upload_bytes / 3 * 4 + 64 * 1024;
     Router::new()
-        .route("/oidc/token", post(token))
-        .route("/api/v1/verification", post(create_session))
-        .route("/api/v1/verification/{sid}", delete(delete_session))
-        .route("/api/v1/verification/{sid}/result", get(get_result))
-        .route(
+        .at(MOUNT, "/oidc/token", post(token))
+        .at(MOUNT, "/api/v1/verification", post(create_session))
+        .at(MOUNT, "/api/v1/verification/{sid}", delete(delete_session))
+        .at(MOUNT, "/api/v1/verification/{sid}/result", get(get_result))
+        .at(
+            MOUNT,
             "/api/v1/verification/{sid}/images",
             get(list_images).post(add_image).layer(DefaultBodyLimit::max(image_limit)),
         )
-        .route("/api/v1/verification/{sid}/images/{id}", get(get_image))
+        .at(MOUNT, "/api/v1/verification/{sid}/images/{id}", get(get_image))
         .layer(DefaultBodyLimit::max(256 * 1024))
         .fallback(fallback)
 }

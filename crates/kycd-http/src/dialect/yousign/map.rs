@@ -88,23 +88,7 @@ pub fn review_reason(v: &Verification) -> Option<&'static str> {
 
 /// kycd's canonical reasons as `reason` words.
 pub fn reason(r: Reason) -> &'static str {
-    match r {
-        Reason::Approved => "approved",
-        Reason::ReviewRequired => "manual_review_required",
-        Reason::DeclinedByReviewer => "declined_by_reviewer",
-        Reason::AttemptsExhausted => "attempts_exhausted",
-        Reason::ImageUnreadable => "image_unreadable",
-        Reason::CapturesMissing => "images_missing",
-        Reason::PoorImageQuality => "poor_image_quality",
-        Reason::DocumentExpired => "document_expired",
-        Reason::HolderAge => "age_requirement_not_met",
-        Reason::DocumentNotAccepted => "document_not_accepted",
-        Reason::DataMismatch => "data_mismatch",
-        Reason::ForcedByMock => "mock_behavior",
-        Reason::OtherCheckFailed => "check_failed",
-        Reason::Expired => "expired",
-        Reason::Cancelled => "cancelled",
-    }
+    r.as_str()
 }
 
 /// `accountId`: the business is the kycd tenant.

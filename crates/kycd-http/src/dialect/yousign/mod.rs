@@ -12,7 +12,7 @@
 mod error;
 mod map;
 
-use crate::AppState;
+use crate::{AppState, RouteExt};
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -29,16 +29,19 @@ use serde_json::{Value, json};
 type YResult<T> = Result<T, YousignError>;
 type History = Vec<(DateTime<Utc>, VerificationStatus)>;
 
+/// Where this dialect is mounted: the vendor's base URL becomes `<kycd>/compat/yousign`.
+pub const MOUNT: &str = "/compat/yousign";
+
 pub fn router(_engine: &Engine) -> Router<AppState> {
     const EVIDENCE: &str = "/v3/signature_requests/{sr}/identification_evidences/{eid}";
     Router::new()
-        .route("/v3/signature_requests/{sr}", get(get_signature_request))
-        .route("/v3/signature_requests/{sr}/signers", get(list_signers))
-        .route("/v3/signature_requests/{sr}/signers/{signer_id}", get(get_signer))
-        .route(EVIDENCE, get(evidence_status))
-        .route(&format!("{EVIDENCE}/json"), get(evidence_json))
-        .route(&format!("{EVIDENCE}/files"), get(evidence_files))
-        .route(&format!("{EVIDENCE}/jwt"), get(evidence_jwt))
+        .at(MOUNT, "/v3/signature_requests/{sr}", get(get_signature_request))
+        .at(MOUNT, "/v3/signature_requests/{sr}/signers", get(list_signers))
+        .at(MOUNT, "/v3/signature_requests/{sr}/signers/{signer_id}", get(get_signer))
+        .at(MOUNT, EVIDENCE, get(evidence_status))
+        .at(MOUNT, &format!("{EVIDENCE}/json"), get(evidence_json))
+        .at(MOUNT, &format!("{EVIDENCE}/files"), get(evidence_files))
+        .at(MOUNT, &format!("{EVIDENCE}/jwt"), get(evidence_jwt))
         .fallback(fallback)
 }
 
