@@ -213,12 +213,17 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
         ],
     ),
     (
-        9,
-        "webhook endpoints choose their body format (kycd or a vendor dialect's); deliveries by event",
+        7,
+        "sender identities per tenant (BoldSign OnBehalfOf)",
         &[
-            "ALTER TABLE webhook_endpoints ADD COLUMN format TEXT NOT NULL DEFAULT 'kycd'",
-            // The sweep forgets old events once no delivery refers to them.
-            "CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id)",
+            "CREATE TABLE sender_identities (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            email_bidx TEXT NOT NULL,
+            email_enc TEXT NOT NULL,
+            name_enc TEXT,
+            created_at BIGINT NOT NULL)",
+            "CREATE UNIQUE INDEX sender_identities_email ON sender_identities (tenant_id, email_bidx)",
         ],
     ),
     (
@@ -234,17 +239,12 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
         ],
     ),
     (
-        7,
-        "sender identities per tenant (BoldSign OnBehalfOf)",
+        9,
+        "webhook endpoints choose their body format (kycd or a vendor dialect's); deliveries by event",
         &[
-            "CREATE TABLE sender_identities (
-            id TEXT PRIMARY KEY,
-            tenant_id TEXT NOT NULL REFERENCES tenants(id),
-            email_bidx TEXT NOT NULL,
-            email_enc TEXT NOT NULL,
-            name_enc TEXT,
-            created_at BIGINT NOT NULL)",
-            "CREATE UNIQUE INDEX sender_identities_email ON sender_identities (tenant_id, email_bidx)",
+            "ALTER TABLE webhook_endpoints ADD COLUMN format TEXT NOT NULL DEFAULT 'kycd'",
+            // The sweep forgets old events once no delivery refers to them.
+            "CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id)",
         ],
     ),
     (
@@ -262,3 +262,13 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
         ],
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    /// Parallel work appends migrations; keep them unique and in the order they apply.
+    #[test]
+    fn migration_versions_are_unique_and_ascending() {
+        let v: Vec<i64> = super::MIGRATIONS.iter().map(|m| m.0).collect();
+        assert!(v.windows(2).all(|w| w[0] < w[1]), "{v:?}");
+    }
+}
