@@ -62,15 +62,21 @@ impl IntoResponse for Page {
 /// The frame of every page: language, tenant name, language switch, heading.
 /// `here` is the path of this page (for the language switch), `body` trusted HTML.
 pub fn layout(lang: Lang, tenant: Option<&str>, here: &str, title: &str, body: &str) -> String {
-    layout_with(lang, tenant, here, title, body, false)
+    layout_with(lang, tenant, here, title, body, false, None)
 }
 
 /// [`layout`] that reloads itself at once (`<meta http-equiv=refresh>`: no script).
 pub fn layout_refresh(lang: Lang, tenant: Option<&str>, here: &str, title: &str, body: &str) -> String {
-    layout_with(lang, tenant, here, title, body, true)
+    layout_with(lang, tenant, here, title, body, true, None)
 }
 
-fn layout_with(lang: Lang, tenant: Option<&str>, here: &str, title: &str, body: &str, refresh: bool) -> String {
+/// [`layout`] that loads one script served by this binary (`src` a path under
+/// `/capture/static/`; never inline script: the CSP is `script-src 'self'`).
+pub fn layout_script(lang: Lang, tenant: Option<&str>, here: &str, title: &str, body: &str, src: &str) -> String {
+    layout_with(lang, tenant, here, title, body, false, Some(src))
+}
+
+fn layout_with(lang: Lang, tenant: Option<&str>, here: &str, title: &str, body: &str, refresh: bool, script: Option<&str>) -> String {
     let t = lang.texts();
     let other = lang.other();
     let brand = tenant.map_or_else(|| esc(t.service), esc);
@@ -83,7 +89,7 @@ fn layout_with(lang: Lang, tenant: Option<&str>, here: &str, title: &str, body: 
 <meta name="referrer" content="no-referrer">
 {refresh}<title>{title} · {brand}</title>
 <link rel="stylesheet" href="/capture/static/capture.css">
-</head>
+{script}</head>
 <body>
 <header class="bar">
 <span class="tenant">{brand}</span>
@@ -103,6 +109,7 @@ fn layout_with(lang: Lang, tenant: Option<&str>, here: &str, title: &str, body: 
         other_code = other.code(),
         other_name = esc(other.name()),
         footer = esc(t.footer),
+        script = script.map_or_else(String::new, |src| format!("<script src=\"{}\" defer></script>\n", esc(src))),
         refresh = if refresh {
             "<meta http-equiv=\"refresh\" content=\"0\">\n"
         } else {
@@ -176,5 +183,13 @@ mod tests {
         assert!(!html.contains("<b>Acme"));
         assert!(!html.contains("<script"), "no inline script");
         assert!(!html.contains("style="), "no inline style");
+    }
+
+    #[test]
+    fn scripts_are_external_only() {
+        let html = layout_script(Lang::En, None, "/capture/step/selfie", "T", "", "/capture/static/capture.js");
+        assert!(html.contains("<script src=\"/capture/static/capture.js\" defer></script>"));
+        assert_eq!(html.matches("<script").count(), 1);
+        assert!(!layout(Lang::En, None, "/capture", "T", "").contains("<script"));
     }
 }

@@ -30,6 +30,10 @@ use serde::Deserialize;
 const COOKIE: &str = "kycd_capture";
 const LANG_COOKIE: &str = "kycd_lang";
 const CSS: &str = include_str!("static/capture.css");
+/// Live camera capture on the step pages (progressive enhancement: the file field works
+/// without it). Its words come from the page's `data-` attributes.
+const JS: &str = include_str!("static/capture.js");
+const JS_PATH: &str = "/capture/static/capture.js";
 /// Dialect state kind under which the Checkout dialect keeps an attempt's `redirect_url`
 /// (`STATE` in `dialect/checkout`).
 const CHECKOUT_STATE: &str = "checkout";
@@ -48,6 +52,7 @@ pub fn router(engine: &Engine) -> Router<AppState> {
         .route("/capture/submit", get(submit_page).post(submit_post))
         .route("/capture/done", get(done_page))
         .route("/capture/static/capture.css", get(css))
+        .route(JS_PATH, get(js))
         .layer(middleware::map_response(capture_headers))
         .layer(DefaultBodyLimit::max(16 * 1024))
 }
@@ -60,9 +65,17 @@ async fn capture_headers(mut resp: Response) -> Response {
 }
 
 async fn css() -> Response {
-    let mut resp = CSS.into_response();
+    static_file(CSS, "text/css; charset=utf-8")
+}
+
+async fn js() -> Response {
+    static_file(JS, "text/javascript; charset=utf-8")
+}
+
+fn static_file(body: &'static str, content_type: &'static str) -> Response {
+    let mut resp = body.into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     resp
 }
@@ -154,6 +167,17 @@ impl Session {
         page(status, self.lang(), Some(&self.ctx.tenant_name), here, title, body)
             .with_cookie(self.ask.lang_cookie.clone())
             .into_response()
+    }
+    /// A step page: [`Self::page`] plus the camera script.
+    fn step_page(&self, status: StatusCode, here: &str, title: &str, body: &str) -> Response {
+        let html = html::layout_script(self.lang(), Some(&self.ctx.tenant_name), here, title, body, JS_PATH);
+        Page {
+            status,
+            html,
+            cookies: Vec::new(),
+        }
+        .with_cookie(self.ask.lang_cookie.clone())
+        .into_response()
     }
     fn redirect(&self, location: &str) -> Response {
         see_other(location, std::slice::from_ref(&self.ask.lang_cookie))
@@ -514,8 +538,10 @@ fn step_body(sess: &Session, kind: CaptureKind, ok: Option<&str>, problem: Optio
     let facing = if kind == CaptureKind::Selfie { "user" } else { "environment" };
     let action = format!("/capture/step/{kind}");
     body.push_str(&p(help));
+    body.push_str(&camera_section(lang, kind));
+    body.push_str(&format!("<h2 id=\"upload-heading\" hidden>{}</h2>\n", esc(t.camera_or_upload)));
     body.push_str(&format!(
-        "<form method=\"post\" action=\"{action}\" enctype=\"multipart/form-data\">\n{csrf}<label class=\"field\" for=\"file\">{label}</label>\n<p class=\"hint\" id=\"file-hint\">{hint}</p>\n<input type=\"file\" id=\"file\" name=\"file\" accept=\"image/*\" capture=\"{facing}\" required aria-describedby=\"file-hint\">\n<button type=\"submit\">{upload}</button>\n</form>\n",
+        "<form method=\"post\" action=\"{action}\" enctype=\"multipart/form-data\" id=\"upload-form\">\n{csrf}<label class=\"field\" for=\"file\">{label}</label>\n<p class=\"hint\" id=\"file-hint\">{hint}</p>\n<input type=\"file\" id=\"file\" name=\"file\" accept=\"image/*\" capture=\"{facing}\" required aria-describedby=\"file-hint\">\n<button type=\"submit\">{upload}</button>\n</form>\n",
         action = esc(&action),
         csrf = csrf_field(&sess.csrf()),
         label = esc(t.file_label),
@@ -533,6 +559,49 @@ fn step_body(sess: &Session, kind: CaptureKind, ok: Option<&str>, problem: Optio
         body.push_str(&format!("<p><a href=\"{}\">{}</a></p>\n", esc(&next_path(ctx)), esc(t.continue_)));
     }
     (title.to_owned(), body)
+}
+
+/// The live camera of a step: hidden in the HTML, shown by `capture.js` when the browser
+/// has `getUserMedia`. The script reads its words from the `data-` attributes (no inline
+/// script). The file form below stays visible whatever happens here.
+fn camera_section(lang: Lang, kind: CaptureKind) -> String {
+    let t = lang.texts();
+    let selfie = kind == CaptureKind::Selfie;
+    let (facing, guide, ready) = if selfie {
+        ("user", "face", t.camera_ready_selfie)
+    } else {
+        ("environment", "document", t.camera_ready_document)
+    };
+    let data = [
+        ("facing", facing),
+        ("starting", t.camera_starting),
+        ("ready", ready),
+        ("sending", t.camera_sending),
+        ("denied", t.camera_denied),
+        ("missing", t.camera_missing),
+        ("busy", t.camera_busy),
+        ("dark", t.camera_dark),
+        ("failed", t.camera_failed),
+    ];
+    let attrs: String = data.iter().map(|(k, v)| format!(" data-{k}=\"{}\"", esc(v))).collect();
+    format!(
+        "<section class=\"camera\" id=\"camera\" hidden aria-labelledby=\"camera-title\"{attrs}>\n\
+         <h2 id=\"camera-title\">{title}</h2>\n\
+         <div class=\"viewer{mirror}\" id=\"camera-viewer\">\n\
+         <video id=\"camera-video\" autoplay muted playsinline aria-label=\"{preview}\" aria-describedby=\"camera-status\"></video>\n\
+         <div class=\"guide guide-{guide}\" aria-hidden=\"true\"></div>\n\
+         </div>\n\
+         <p class=\"hint camera-status\" id=\"camera-status\" role=\"status\" aria-live=\"polite\" tabindex=\"-1\"></p>\n\
+         <div class=\"notice problem\" id=\"camera-problem\" role=\"alert\" hidden><p></p></div>\n\
+         <button type=\"button\" id=\"camera-take\" disabled>{take}</button>\n\
+         <button type=\"button\" id=\"camera-retry\" class=\"secondary\" hidden>{retry}</button>\n\
+         </section>\n",
+        title = esc(t.camera_title),
+        mirror = if selfie { " mirror" } else { "" },
+        preview = esc(t.camera_preview),
+        take = esc(t.camera_take),
+        retry = esc(t.camera_retry),
+    )
 }
 
 /// Guard of the step pages: the flow must have reached the captures, and the kind be
@@ -556,7 +625,7 @@ async fn step_page(State(s): State<AppState>, Path(raw_kind): Path<String>, head
         return sess.next();
     };
     let (title, body) = step_body(&sess, kind, q.ok.as_deref(), None);
-    sess.page(StatusCode::OK, &format!("/capture/step/{kind}"), &title, &body)
+    sess.step_page(StatusCode::OK, &format!("/capture/step/{kind}"), &title, &body)
 }
 
 async fn step_post(
@@ -608,7 +677,7 @@ async fn step_post(
     let here = format!("/capture/step/{kind}");
     let show = |status: StatusCode, msg: &str| {
         let (title, body) = step_body(&sess, kind, None, Some(msg));
-        sess.page(status, &here, &title, &body)
+        sess.step_page(status, &here, &title, &body)
     };
     if too_large {
         return show(StatusCode::PAYLOAD_TOO_LARGE, t.too_large);

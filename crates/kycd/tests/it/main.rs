@@ -11,6 +11,7 @@ mod anonymize;
 mod bad_input;
 mod boldsign;
 mod cancel;
+mod capture_browser;
 mod capture_page;
 mod checkout;
 mod cli;

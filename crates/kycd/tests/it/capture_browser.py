@@ -1,0 +1,297 @@
+"""The hosted capture page in headless Chromium (selenium over chromedriver).
+
+Run by capture_browser.rs, which starts kycd, opens two attempts and passes everything in
+the environment: KYCD_BASE, LINK (the attempt URL of the main flow), LINK_PROBLEMS (a
+second attempt, for the camera problems), VERIFICATION_ID and STATE (what the redirect
+must carry), CALLBACK and CALLBACK_PORT (served here), VIDEO and DARK_VIDEO (.y4m fake
+camera input), BLURRY, DOCUMENT and SELFIE (files for the upload field), SHOTS (the
+screenshot folder), CHROMIUM and CHROMEDRIVER.
+
+Every step is photographed at a phone size (390x844, 2x) and a desktop size (1280x800).
+"""
+
+import base64
+import http.server
+import os
+import sys
+import threading
+import time
+import urllib.parse
+
+from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+E = os.environ
+BASE = E["KYCD_BASE"]
+SHOTS = E["SHOTS"]
+SIZES = [
+    ("phone", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}),
+    ("desktop", {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False}),
+]
+shot_no = [0]
+callbacks = []
+
+
+class Callback(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        callbacks.append(self.path)
+        body = b"<!doctype html><title>Back at the business</title><h1>Back at the business</h1>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def serve_callback():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", int(E["CALLBACK_PORT"])), Callback)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def browser(video, deny=False):
+    """Headless Chromium whose camera shows `video`; `deny`: the person refuses the camera."""
+    o = Options()
+    o.binary_location = E["CHROMIUM"]
+    for a in [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--no-first-run",
+        "--window-size=1280,800",
+        "--lang=en-GB",
+        "--use-fake-ui-for-media-stream" + ("=deny" if deny else ""),
+        "--use-fake-device-for-media-stream",
+        "--use-file-for-fake-video-capture=" + video,
+    ]:
+        o.add_argument(a)
+    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    d = webdriver.Chrome(service=Service(E["CHROMEDRIVER"]), options=o)
+    d.set_page_load_timeout(60)
+    return d
+
+
+def wait(d, what, cond, timeout=30):
+    try:
+        # Elements of a page being replaced go stale: poll again.
+        w = WebDriverWait(d, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException, NoSuchElementException])
+        return w.until(lambda _: cond())
+    except TimeoutException:
+        shot(d, "FAILED-" + what.replace(" ", "-"))
+        raise AssertionError(f"timed out waiting for {what} on {d.current_url}:\n{text(d)}")
+
+
+def text(d):
+    return d.find_element(By.TAG_NAME, "body").text
+
+
+def shot(d, name):
+    """Full-page screenshots at both sizes; the page keeps the desktop size afterwards."""
+    shot_no[0] += 1
+    for size, metrics in SIZES:
+        d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+        time.sleep(0.3)  # relayout, and a new video frame at the new size
+        png = d.execute_cdp_cmd(
+            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
+        )["data"]
+        path = os.path.join(SHOTS, f"{shot_no[0]:02d}-{name}-{size}.png")
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(png))
+    d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def path_is(d, path):
+    return urllib.parse.urlsplit(d.current_url).path == path
+
+
+def camera_state(d):
+    return d.find_element(By.ID, "camera").get_attribute("data-state")
+
+
+def check_fallback_visible(d):
+    f = d.find_element(By.ID, "file")
+    assert f.is_displayed() and f.is_enabled(), "the file field is always there"
+    label = d.find_element(By.CSS_SELECTOR, "label[for=file]")
+    assert label.is_displayed() and label.text, "the file field is labelled"
+
+
+def check_camera_labelled(d):
+    v = d.find_element(By.ID, "camera-video")
+    assert v.get_attribute("aria-label"), "the preview is labelled"
+    take = d.find_element(By.ID, "camera-take")
+    assert take.tag_name == "button" and take.text, "take is a labelled button"
+
+
+def upload(d, path):
+    d.find_element(By.ID, "file").send_keys(path)
+    d.find_element(By.CSS_SELECTOR, "#upload-form button[type=submit]").click()
+
+
+def check_no_script_errors(d):
+    """No CSP violation or script error in the console (a favicon 404 is fine)."""
+    bad = [
+        e
+        for e in d.get_log("browser")
+        if e.get("level") == "SEVERE" and "favicon" not in e.get("message", "")
+    ]
+    assert not bad, f"console errors: {bad}"
+
+
+def consent_and_document(d, link, shoot):
+    d.get(link)
+    wait(d, "the consent page", lambda: path_is(d, "/capture/consent"))
+    assert "Verify your identity" in text(d), text(d)
+    if shoot:
+        shot(d, "consent")
+    d.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    wait(d, "the document page", lambda: path_is(d, "/capture/document"))
+    d.find_element(By.CSS_SELECTOR, "label[for=doc-passport]").click()
+    Select(d.find_element(By.ID, "country")).select_by_value("FRA")
+    if shoot:
+        shot(d, "document")
+    d.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    wait(d, "the front step", lambda: path_is(d, "/capture/step/document_front"))
+
+
+def main_flow():
+    d = browser(E["VIDEO"])
+    try:
+        consent_and_document(d, E["LINK"], True)
+
+        # Front: the camera starts on the fake device and shows the synthetic document.
+        wait(d, "the camera to be ready", lambda: camera_state(d) == "ready")
+        check_fallback_visible(d)
+        check_camera_labelled(d)
+        assert d.find_element(By.ID, "upload-heading").is_displayed()
+        assert "Fit the document inside the frame" in text(d), text(d)
+        # Keyboard: Tab reaches "Take picture" (after the language link).
+        reached = []
+        for _ in range(10):
+            ActionChains(d).send_keys(Keys.TAB).perform()
+            reached.append(d.switch_to.active_element.get_attribute("id") or d.switch_to.active_element.tag_name)
+            if reached[-1] == "camera-take":
+                break
+        assert reached[-1] == "camera-take", f"Tab order: {reached}"
+        shot(d, "front-camera")
+
+        # A blurry photo through the file field: the blurry message, what to do.
+        upload(d, E["BLURRY"])
+        wait(d, "the blurry message", lambda: "blurry" in text(d))
+        problem = d.find_element(By.CSS_SELECTOR, ".notice.problem[role=alert]").text
+        assert "The picture is blurry; hold still and let the camera focus." in problem, problem
+        wait(d, "the camera again", lambda: camera_state(d) == "ready")
+        check_fallback_visible(d)
+        shot(d, "front-blurry")
+
+        # The camera's picture: submitted as the file field, accepted, next step.
+        d.find_element(By.ID, "camera-take").click()
+        wait(d, "the selfie step", lambda: path_is(d, "/capture/step/selfie"), timeout=60)
+        assert "Looks good." in text(d), text(d)
+        wait(d, "the front camera", lambda: camera_state(d) == "ready")
+        assert "Put your face inside the oval" in text(d), text(d)
+        check_fallback_visible(d)
+        shot(d, "selfie-camera")
+
+        # The same step in French: the camera's words come from the page.
+        d.get(BASE + "/capture/step/selfie?lang=fr")
+        wait(d, "the French camera", lambda: camera_state(d) == "ready")
+        assert d.find_element(By.ID, "camera-take").text == "Prendre la photo"
+        assert "Placez votre visage" in text(d), text(d)
+        assert d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr"
+        shot(d, "selfie-camera-fr")
+        d.get(BASE + "/capture/step/selfie?lang=en")
+
+        # Selfie through the file field (the camera stays on beside it).
+        upload(d, E["SELFIE"])
+        wait(d, "the submit page", lambda: path_is(d, "/capture/submit"))
+        assert "All pictures are in" in text(d), text(d)
+        shot(d, "submit")
+        check_no_script_errors(d)
+
+        # Submit: back at the business with the verification id and state.
+        d.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+        cb = urllib.parse.urlsplit(E["CALLBACK"])
+        wait(d, "the callback", lambda: d.current_url.startswith(f"{cb.scheme}://{cb.netloc}{cb.path}"))
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(d.current_url).query)
+        assert q.get("verification_id") == [E["VERIFICATION_ID"]], d.current_url
+        assert q.get("state") == [E["STATE"]], d.current_url
+        assert q.get("src") == ["app"], d.current_url
+        assert callbacks, "the callback server was reached"
+        assert "Camille" not in d.current_url and "camille" not in d.current_url
+        shot(d, "callback")
+
+        # The link again: already used.
+        d.get(E["LINK"])
+        wait(d, "the used-link page", lambda: "This link was already used" in text(d))
+        assert "Ask the business that sent it for a new link." in text(d)
+        shot(d, "link-used")
+    finally:
+        d.quit()
+
+
+def problem_flow():
+    """A black camera, then a denied one: a plain message each time, the file field works."""
+    d = browser(E["DARK_VIDEO"])
+    try:
+        consent_and_document(d, E["LINK_PROBLEMS"], False)
+        wait(d, "the black-camera message", lambda: camera_state(d) == "failed", timeout=30)
+        msg = d.find_element(By.ID, "camera-problem").text
+        assert "only a black picture" in msg, msg
+        assert not d.find_element(By.ID, "camera-viewer").is_displayed()
+        assert d.find_element(By.ID, "camera-retry").is_displayed()
+        check_fallback_visible(d)
+        shot(d, "camera-black")
+        cookies = d.get_cookies()
+        check_no_script_errors(d)
+    finally:
+        d.quit()
+
+    # The same session in a browser whose camera the person refuses.
+    d = browser(E["VIDEO"], deny=True)
+    try:
+        d.get(BASE + "/capture/static/capture.css")
+        for c in cookies:
+            d.add_cookie({k: c[k] for k in ("name", "value", "path", "httpOnly", "sameSite") if k in c})
+        d.get(BASE + "/capture/step/document_front")
+        wait(d, "the denied-camera message", lambda: camera_state(d) == "failed")
+        msg = d.find_element(By.ID, "camera-problem").text
+        assert "not allowed" in msg, msg
+        check_fallback_visible(d)
+        shot(d, "camera-denied")
+
+        # The file field still works.
+        upload(d, E["DOCUMENT"])
+        wait(d, "the selfie step", lambda: path_is(d, "/capture/step/selfie"), timeout=60)
+        assert "Looks good." in text(d), text(d)
+        check_no_script_errors(d)
+    finally:
+        d.quit()
+
+
+def main():
+    os.makedirs(SHOTS, exist_ok=True)
+    srv = serve_callback()
+    try:
+        main_flow()
+        problem_flow()
+    finally:
+        srv.shutdown()
+    names = sorted(os.listdir(SHOTS))
+    print(f"{len(names)} screenshots in {SHOTS}:")
+    for n in names:
+        print("  " + n)
+    print("capture browser flow OK")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
