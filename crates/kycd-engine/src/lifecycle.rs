@@ -188,6 +188,9 @@ impl Engine {
             .await?;
         tx.prune_webhook_history(tenant, self.now() - chrono::Duration::days(WEBHOOK_HISTORY_KEPT_DAYS))
             .await?;
+        // Capture sessions last an hour; their rows go once expired (only hashes are kept).
+        tx.delete_expired_capture_sessions(tenant, self.now()).await?;
+        tx.delete_expired_access_tokens(tenant, self.now()).await?;
         tx.commit().await?;
         if r.expired + r.attempts_expired + r.anonymized + r.deleted > 0 || !r.failed.is_empty() {
             tracing::info!(
