@@ -75,12 +75,11 @@ fn corrupt(e: impl std::fmt::Display) -> ImageError {
 pub(crate) fn checked_dimensions(bytes: &[u8], media_type: MediaType, limits: ImageLimits) -> Result<(u32, u32), ImageError> {
     let reader = ImageReader::with_format(Cursor::new(bytes), format_of(media_type));
     let (width, height) = reader.into_dimensions().map_err(corrupt)?;
-    if width == 0
-        || height == 0
-        || width > limits.max_side
-        || height > limits.max_side
-        || u64::from(width) * u64::from(height) > limits.max_pixels
-    {
+    if width == 0 || height == 0 {
+        // Also what image-webp reports for a VP8L header claiming 16 384 (it wraps to 0).
+        return Err(corrupt(format!("the header declares {width}×{height} pixels")));
+    }
+    if width > limits.max_side || height > limits.max_side || u64::from(width) * u64::from(height) > limits.max_pixels {
         return Err(ImageError::TooManyPixels {
             width,
             height,
@@ -317,6 +316,39 @@ mod tests {
         fn dimensions_tuple(&self) -> (u32, u32) {
             (self.width(), self.height())
         }
+    }
+
+    /// A lossless WebP of 1×1 whose VP8L header is rewritten to claim `w`×`h`.
+    fn webp_vp8l_claiming(w: u32, h: u32) -> Vec<u8> {
+        let img = ImageBuffer::from_pixel(1, 1, Rgb([9u8, 9, 9]));
+        let mut out = Vec::new();
+        image::codecs::webp::WebPEncoder::new_lossless(&mut out)
+            .encode(img.as_raw(), 1, 1, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        assert_eq!(&out[12..16], b"VP8L");
+        let old = u32::from_le_bytes(out[21..25].try_into().unwrap());
+        let bits = (old & 0xF000_0000) | ((h - 1) << 14) | (w - 1);
+        out[21..25].copy_from_slice(&bits.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn a_header_claiming_zero_or_huge_dimensions_is_refused_before_decoding() {
+        let limits = ImageLimits::default();
+        let huge = webp_vp8l_claiming(16_000, 16_000);
+        assert!(matches!(
+            decode(&huge, limits),
+            Err(ImageError::TooManyPixels {
+                width: 16_000,
+                height: 16_000,
+                ..
+            })
+        ));
+        // 16 384 wraps to 0 in image-webp's VP8L header parser: not "too many pixels".
+        let wrapped = webp_vp8l_claiming(16_384, 16_384);
+        let err = decode(&wrapped, limits).unwrap_err();
+        assert!(matches!(&err, ImageError::Corrupt(m) if m.contains("0×0")), "{err}");
+        assert!(matches!(decode_full(&wrapped, limits), Err(ImageError::Corrupt(_))));
     }
 
     #[test]

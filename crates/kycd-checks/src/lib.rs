@@ -105,6 +105,20 @@ pub fn inspect(bytes: &[u8], limits: ImageLimits) -> Result<ImageInfo, ImageErro
     })
 }
 
+/// What decoding this capture may cost in memory, in bytes, from its header alone: its
+/// pixels as RGBA (the general decoder's RGB output plus the greyscale copy) and some
+/// decoder scratch. 0 when the header does not parse or exceeds the limits: such a file
+/// is refused before any pixel is decoded.
+pub fn decode_cost(bytes: &[u8], limits: ImageLimits) -> u64 {
+    let Ok(media_type) = sniff(bytes) else {
+        return 0;
+    };
+    match decode::checked_dimensions(bytes, media_type, limits) {
+        Ok((w, h)) => u64::from(w) * u64::from(h) * 4 + (4 << 20),
+        Err(_) => 0,
+    }
+}
+
 /// Whether a JPEG's segments and entropy-coded scans run through to an EOI marker.
 /// Written by hand because the decoders we use tolerate truncation silently; data after
 /// EOI (camera trailers, motion photos) is allowed.
@@ -189,6 +203,20 @@ mod tests {
         let mut out = Cursor::new(Vec::new());
         img.write_to(&mut out, fmt).unwrap();
         out.into_inner()
+    }
+
+    #[test]
+    fn decode_cost_comes_from_the_header_and_is_zero_for_what_is_refused_anyway() {
+        let limits = ImageLimits::default();
+        assert_eq!(decode_cost(&encode(800, 600, ImageFormat::Png), limits), 800 * 600 * 4 + (4 << 20));
+        assert_eq!(decode_cost(&encode(640, 480, ImageFormat::Jpeg), limits), 640 * 480 * 4 + (4 << 20));
+        assert_eq!(decode_cost(b"not an image", limits), 0);
+        assert_eq!(decode_cost(&[], limits), 0);
+        let tiny = ImageLimits {
+            max_side: 100,
+            max_pixels: 10_000,
+        };
+        assert_eq!(decode_cost(&encode(800, 600, ImageFormat::Png), tiny), 0);
     }
 
     #[test]

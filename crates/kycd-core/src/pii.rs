@@ -15,6 +15,8 @@ pub enum PiiError {
     PhoneNumber,
     #[error("{0} must not be empty and at most {1} characters")]
     Length(&'static str, usize),
+    #[error("{0} must not contain control characters (such as NUL, tab or escape)")]
+    Control(&'static str),
 }
 
 macro_rules! redacted {
@@ -41,7 +43,10 @@ redacted!(PersonalText);
 impl PersonalText {
     pub fn parse(field: &'static str, s: &str, max: usize) -> Result<Self, PiiError> {
         let t = s.trim();
-        if t.is_empty() || t.chars().count() > max || t.chars().any(char::is_control) {
+        if t.chars().any(char::is_control) {
+            return Err(PiiError::Control(field));
+        }
+        if t.is_empty() || t.chars().count() > max {
             return Err(PiiError::Length(field, max));
         }
         Ok(Self(t.to_owned()))
@@ -152,6 +157,24 @@ mod tests {
         assert!(Phone::parse("+1", "12ab").is_err());
         assert!(PersonalText::parse("full_name", "   ", 10).is_err());
         assert!(PersonalDate::parse("birth_date", "1990-02-30").is_err());
+    }
+
+    #[test]
+    fn names_with_control_characters_say_so_and_unicode_names_are_kept() {
+        for bad in ["Ann\u{0}Lee", "Ann\u{7}Lee", "Ann\u{1b}[31mLee", "Ann\tLee"] {
+            let e = PersonalText::parse("full_name", bad, 300).unwrap_err();
+            assert_eq!(e, PiiError::Control("full_name"));
+            assert!(e.to_string().contains("control characters"), "{e}");
+        }
+        let long = "A".repeat(301);
+        assert_eq!(
+            PersonalText::parse("full_name", &long, 300).unwrap_err(),
+            PiiError::Length("full_name", 300)
+        );
+        // Format characters (bidi controls, joiners) and combining marks are text, kept as given.
+        for ok in ["Ann\u{202E}eeL\u{202C}", "Zo\u{200D}e", "Jose\u{0301}", "\u{0410}lex"] {
+            assert_eq!(PersonalText::parse("full_name", ok, 300).unwrap().expose(), ok);
+        }
     }
 
     proptest! {

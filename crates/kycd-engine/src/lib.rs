@@ -50,6 +50,11 @@ pub struct EngineConfig {
     pub model_dir: std::path::PathBuf,
     pub image_limits: ImageLimits,
     pub max_upload_bytes: usize,
+    /// Memory that decoding uploads may take at once, in MiB: each upload waits for its
+    /// share (its pixels × 4, from the header) before decoding, so many concurrent
+    /// uploads at the pixel limit cannot exhaust memory. At least one upload at the
+    /// limit must fit (50 MP × 4 ≈ 195 MiB).
+    pub decode_memory_mib: u32,
     /// Fault injection for the crash-consistency test: abort the process right after an
     /// upload's blob is written and before its row is committed. Never set in production.
     pub crash_after_blob_write: bool,
@@ -70,6 +75,7 @@ impl Default for EngineConfig {
             model_dir: kycd_checks::ocr::default_model_dir(),
             image_limits: ImageLimits::default(),
             max_upload_bytes: 15 * 1024 * 1024,
+            decode_memory_mib: 512,
             crash_after_blob_write: false,
             pause_in_processing: None,
             evidence_issuer: "http://127.0.0.1:8080".into(),
@@ -201,6 +207,14 @@ pub struct Engine {
     pipeline: std::sync::OnceLock<Arc<Pipeline>>,
     /// Vendor webhook formats, registered by the dialects at startup.
     webhook_renderers: std::sync::RwLock<Vec<Arc<dyn webhooks::WebhookRenderer>>>,
+    /// `decode_memory_mib` permits, one per MiB an upload's decode may take.
+    decode_budget: tokio::sync::Semaphore,
+}
+
+/// The MiB permits decoding `cost` bytes takes from a budget of `budget_mib` (at most all
+/// of it, so that one upload at the pixel limit always gets through alone).
+fn decode_permits(cost: u64, budget_mib: u32) -> u32 {
+    u32::try_from(cost.div_ceil(1 << 20)).unwrap_or(u32::MAX).min(budget_mib)
 }
 
 fn new_api_key(mode: Mode) -> String {
@@ -211,11 +225,12 @@ impl Engine {
     pub fn new(store: Store, cfg: EngineConfig, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
-            cfg,
             clock,
             jobs_ready: Notify::new(),
             pipeline: std::sync::OnceLock::new(),
             webhook_renderers: std::sync::RwLock::new(Vec::new()),
+            decode_budget: tokio::sync::Semaphore::new(cfg.decode_memory_mib.max(1) as usize),
+            cfg,
         }
     }
 
@@ -746,12 +761,20 @@ impl Engine {
             )));
         }
         let limits = self.cfg.image_limits;
+        // Wait for this decode's share of the memory budget (header only, no pixels yet).
+        let permits = decode_permits(kycd_checks::decode_cost(&bytes, limits), self.cfg.decode_memory_mib.max(1));
+        let decoding = self
+            .decode_budget
+            .acquire_many(permits)
+            .await
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
         let (bytes, inspected) = tokio::task::spawn_blocking(move || {
             let r = kycd_checks::inspect(&bytes, limits);
             (bytes, r)
         })
         .await
         .map_err(|e| EngineError::Internal(e.to_string()))?;
+        drop(decoding);
         let info = inspected.map_err(|e| match e {
             ImageError::Empty => {
                 EngineError::Invalid("the request body is empty: send the image bytes (raw body or multipart field 'file')".into())
@@ -826,6 +849,8 @@ impl Engine {
     /// attempt. Returns the replaced blobs, to delete once the row is committed.
     async fn record_capture(&self, tenant: &TenantId, actor: &Actor, c: &Capture, blob: &StoredBlob) -> Result<Vec<StoredBlob>> {
         let mut tx = self.store.begin().await?;
+        // Concurrent uploads of one kind must replace each other, not both stay.
+        tx.lock_verification(tenant, &c.verification_id).await?;
         let mut v = self.load(&mut tx, tenant, &c.verification_id).await?;
         let attempt = tx
             .get_attempt(tenant, &v.id, &c.attempt_id)
@@ -1167,5 +1192,24 @@ impl Engine {
 
     pub async fn sweep_orphans(&self, grace: Duration) -> Result<usize> {
         Ok(self.store.sweep_orphan_blobs(self.now(), grace).await?)
+    }
+}
+
+#[cfg(test)]
+mod decode_budget_tests {
+    use super::decode_permits;
+
+    #[test]
+    fn decode_permits_are_mib_rounded_up_and_capped_at_the_budget() {
+        assert_eq!(decode_permits(0, 512), 0);
+        assert_eq!(decode_permits(1, 512), 1);
+        assert_eq!(decode_permits(1 << 20, 512), 1);
+        assert_eq!(decode_permits((1 << 20) + 1, 512), 2);
+        // 49 MP at 4 bytes a pixel: 187 MiB; two fit in 512, a third waits.
+        let big = 7_000 * 7_000 * 4 + (4 << 20);
+        assert_eq!(decode_permits(big, 512), 191);
+        // Larger than the whole budget: takes all of it, alone, rather than never.
+        assert_eq!(decode_permits(big, 100), 100);
+        assert_eq!(decode_permits(u64::MAX, 512), 512);
     }
 }

@@ -493,6 +493,21 @@ impl Tx<'_> {
         row.map(|r| self.verification_from(tenant, &r).map(|x| x.0)).transpose()
     }
 
+    /// Hold the verification's row until this transaction ends, so that concurrent
+    /// read-then-write transactions on one verification (e.g. two uploads of one kind,
+    /// each replacing the other) run one after the other. On SQLite, whose writers are
+    /// serialised already, there is nothing to do.
+    pub async fn lock_verification(&mut self, tenant: &TenantId, id: &VerificationId) -> Result<()> {
+        if let crate::Backend::Postgres = self.store.backend {
+            sqlx::query("SELECT id FROM verifications WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub async fn list_verifications(
         &mut self,
         tenant: &TenantId,

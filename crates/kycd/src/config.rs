@@ -19,6 +19,32 @@ pub struct Config {
     /// KYCD_EVIDENCE_ISSUER was given; otherwise evidence tokens name the public URL.
     pub evidence_issuer_set: bool,
     pub engine: EngineConfig,
+    /// Slow-client limits of the HTTP server.
+    pub http_timeouts: crate::http_server::Timeouts,
+}
+
+/// `name` as a whole number of seconds within `range`, or `default` when unset.
+fn env_seconds(name: &str, range: std::ops::RangeInclusive<u64>, default: std::time::Duration) -> Result<std::time::Duration> {
+    parse_seconds(name, env(name), range, default)
+}
+
+fn parse_seconds(
+    name: &str,
+    value: Option<String>,
+    range: std::ops::RangeInclusive<u64>,
+    default: std::time::Duration,
+) -> Result<std::time::Duration> {
+    let Some(v) = value else {
+        return Ok(default);
+    };
+    let secs: u64 = v.parse().ok().filter(|s| range.contains(s)).with_context(|| {
+        format!(
+            "{name} must be a whole number of seconds from {} to {}, got '{v}'",
+            range.start(),
+            range.end()
+        )
+    })?;
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 fn env(name: &str) -> Option<String> {
@@ -51,6 +77,13 @@ impl Config {
                 .parse()
                 .with_context(|| format!("KYCD_MAX_UPLOAD_BYTES must be a number of bytes, got '{v}'"))?;
         }
+        if let Some(v) = env("KYCD_DECODE_MEMORY_MIB") {
+            engine.decode_memory_mib = v
+                .parse()
+                .ok()
+                .filter(|m| (64..=1_048_576).contains(m))
+                .with_context(|| format!("KYCD_DECODE_MEMORY_MIB must be 64 to 1048576 MiB, got '{v}'"))?;
+        }
         if let Some(v) = env("KYCD_SWEEP_INTERVAL_SECONDS") {
             let secs: i64 = v
                 .parse()
@@ -68,7 +101,13 @@ impl Config {
                 .with_context(|| format!("KYCD_FAULT_PAUSE_IN_PROCESSING_MS must be milliseconds, got '{v}'"))?;
             engine.pause_in_processing = Some(std::time::Duration::from_millis(ms));
         }
+        let defaults = crate::http_server::Timeouts::default();
+        let http_timeouts = crate::http_server::Timeouts {
+            header: env_seconds("KYCD_HEADER_TIMEOUT_SECONDS", 1..=3_600, defaults.header)?,
+            body: env_seconds("KYCD_BODY_TIMEOUT_SECONDS", 1..=86_400, defaults.body)?,
+        };
         Ok(Self {
+            http_timeouts,
             data_dir,
             database_url,
             master_key_file,
@@ -180,5 +219,23 @@ pub fn init_logging() {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timeouts_are_whole_seconds_in_range() {
+        let d = Duration::from_secs(30);
+        let p = |v: Option<&str>| parse_seconds("KYCD_HEADER_TIMEOUT_SECONDS", v.map(str::to_owned), 1..=3_600, d);
+        assert_eq!(p(None).unwrap(), d);
+        assert_eq!(p(Some("5")).unwrap(), Duration::from_secs(5));
+        for bad in ["0", "3601", "1.5", "ten", "-1"] {
+            let e = p(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("KYCD_HEADER_TIMEOUT_SECONDS") && e.contains(bad), "{e}");
+        }
     }
 }

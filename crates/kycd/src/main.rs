@@ -2,6 +2,7 @@
 
 mod clock;
 mod config;
+mod http_server;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -732,7 +733,7 @@ async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListen
         tokio::spawn(async move { engine.run_worker(stop_rx).await })
     };
     let app = kycd_http::router(engine);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    http_server::serve(listener, app, cfg.http_timeouts, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = worker.await;
     Ok(())

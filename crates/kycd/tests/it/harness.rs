@@ -370,6 +370,19 @@ impl Server {
         self.inst.data_dir()
     }
 
+    /// The server process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    /// The server process's resident set size in KiB (`VmRSS` of `/proc/<pid>/status`),
+    /// where the platform has it.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
     pub fn instance(&self) -> Arc<Instance> {
         self.inst.clone()
     }

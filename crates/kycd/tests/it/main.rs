@@ -19,6 +19,7 @@ mod crash;
 mod cross_tenant;
 mod decision;
 mod evidence;
+mod hostile;
 mod lifecycle;
 mod logs;
 mod openapi;

@@ -110,7 +110,19 @@ async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
 // ----- sessions -----------------------------------------------------------------------
 
 /// `POST /api/v1/verification`.
-async fn create_session(State(s): State<AppState>, TransmitAuth(p): TransmitAuth, body: Bytes) -> TResult<Response> {
+async fn create_session(
+    State(s): State<AppState>,
+    TransmitAuth(p): TransmitAuth,
+    body: Result<Bytes, BytesRejection>,
+) -> TResult<Response> {
+    // Refused in the vendor's error body, not axum's plain text.
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            TransmitError::bad_request("the request is too large: the limit is 256 KiB")
+        } else {
+            TransmitError::bad_request(e.body_text())
+        }
+    })?;
     let req: wire::CreateSessionRequest = wire::json_body(&body)?;
     let (new, mock, start) = req.parse()?;
     let created = s.engine.create_session(&p, new, mock, start).await?;

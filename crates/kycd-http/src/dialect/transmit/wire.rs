@@ -19,7 +19,15 @@ pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Trans
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(TransmitError::bad_request("the request body is required (JSON)"));
     }
-    serde_json::from_slice(body).map_err(|e| TransmitError::bad_request(format!("malformed request: {e}")))
+    // JSON is UTF-8 (RFC 8259); serde_json skips the bytes of ignored (unknown) fields
+    // without checking them, so check the whole body first.
+    let text = std::str::from_utf8(body).map_err(|e| {
+        TransmitError::bad_request(format!(
+            "malformed request: the body is not UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        ))
+    })?;
+    serde_json::from_str(text).map_err(|e| TransmitError::bad_request(format!("malformed request: {e}")))
 }
 
 /// `POST /api/v1/verification`.
@@ -277,6 +285,20 @@ pub fn decode_base64(s: &str) -> Result<Vec<u8>, TransmitError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_malformed_even_in_an_ignored_field() {
+        let e = json_body::<CreateSessionRequest>(b"{\"unknown\": \"\xff\xfe\"}").unwrap_err();
+        assert!(format!("{e:?}").contains("not UTF-8"), "{e:?}");
+        // Deep nesting: in a known field the recursion limit stops it; in an ignored one
+        // serde_json skips it without recursing (its own stack on the heap): malformed.
+        let nested = "[".repeat(20_000);
+        let e = json_body::<CreateSessionRequest>(format!("{{\"state\": {nested}}}").as_bytes()).unwrap_err();
+        assert!(format!("{e:?}").contains("malformed request"), "{e:?}");
+        let e = json_body::<CreateSessionRequest>(format!("{{\"unknown\": {nested}}}").as_bytes()).unwrap_err();
+        assert!(format!("{e:?}").contains("malformed request"), "{e:?}");
+        assert!(json_body::<CreateSessionRequest>(br#"{"unknown": "fine \u00e9"}"#).is_ok());
+    }
 
     #[test]
     fn durations_parse() {
