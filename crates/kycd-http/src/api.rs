@@ -229,6 +229,16 @@ pub async fn list_captures(State(s): State<AppState>, Auth(p): Auth, Path(id): P
     responses((status = 200, description = "the original bytes", content_type = "image/jpeg"), (status = 404, body = Problem), (status = 410, body = Problem)))]
 pub async fn get_file(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
     let (c, bytes) = s.engine.read_file(&p, &path_id(&id, "file")?).await?;
+    let mut resp = capture_download(&c, bytes);
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", c.sha256)) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(resp)
+}
+
+/// A capture's original bytes as a download (its media type, `<file id>.<ext>`): the
+/// native API and the dialects that stream images answer the same way.
+pub(crate) fn capture_download(c: &Capture, bytes: Vec<u8>) -> Response {
     let ext = match c.media_type {
         MediaType::Jpeg => "jpg",
         MediaType::Png => "png",
@@ -240,10 +250,7 @@ pub async fn get_file(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<S
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}.{ext}\"", c.id)) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", c.sha256)) {
-        h.insert(header::ETAG, v);
-    }
-    Ok(resp)
+    resp
 }
 
 #[utoipa::path(post, path = "/v1/verifications/{id}/submit", tag = "verifications", params(("id" = String, Path, description = ID)),

@@ -161,18 +161,7 @@ async fn image(State(s): State<AppState>, BoldSignAuth(p): BoldSignAuth, RawQuer
     let captures = s.engine.list_captures(&p, &v.id).await?;
     require_completed(v.status, &captures)?;
     let (c, bytes) = s.engine.read_verification_file(&p, &v.id, &file).await?;
-    let ext = match c.media_type {
-        MediaType::Jpeg => "jpg",
-        MediaType::Png => "png",
-        MediaType::Webp => "webp",
-    };
-    let mut resp = bytes.into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(c.media_type.as_str()));
-    if let Ok(d) = HeaderValue::from_str(&format!("attachment; filename=\"{}.{ext}\"", c.id)) {
-        h.insert(header::CONTENT_DISPOSITION, d);
-    }
-    Ok(resp)
+    Ok(crate::api::capture_download(&c, bytes))
 }
 
 // ----- embedded verification URL -----------------------------------------------------------
