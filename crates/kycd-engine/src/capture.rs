@@ -239,9 +239,8 @@ impl Engine {
         }
     }
 
-    async fn save_flow(&self, ctx: &CaptureContext, flow: &CaptureFlow, action: &str, object: &str) -> Result<()> {
-        let now = self.now();
-        let mut tx = self.store.begin().await?;
+    /// Keep the flow state beside the attempt, inside the caller's transaction.
+    async fn put_flow(tx: &mut Tx<'_>, ctx: &CaptureContext, flow: &CaptureFlow, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
         tx.put_dialect_state(
             &ctx.tenant_id,
             &ctx.verification_id,
@@ -251,6 +250,13 @@ impl Engine {
             now,
         )
         .await?;
+        Ok(())
+    }
+
+    async fn save_flow(&self, ctx: &CaptureContext, flow: &CaptureFlow, action: &str, object: &str) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        Self::put_flow(&mut tx, ctx, flow, now).await?;
         tx.audit(&ctx.tenant_id, &ctx.actor(), action, object, now).await?;
         tx.commit().await?;
         Ok(())
@@ -332,17 +338,8 @@ impl Engine {
             flow.bump(kind);
         }
         if flow != ctx.flow {
-            let now = self.now();
             let mut tx = self.store.begin().await?;
-            tx.put_dialect_state(
-                &ctx.tenant_id,
-                &ctx.verification_id,
-                ctx.attempt_id.as_str(),
-                FLOW_STATE,
-                &to_json(&flow)?,
-                now,
-            )
-            .await?;
+            Self::put_flow(&mut tx, ctx, &flow, self.now()).await?;
             tx.commit().await?;
         }
         Ok(c)

@@ -509,12 +509,6 @@ async fn boldsign_embedded_verification_url_and_sender_identities() {
 /// (succeeded) and a phone signer (failed).
 #[tokio::test]
 async fn boldsign_python_sdk_reads_reports_and_images() {
-    let python = std::env::var("KYCD_TEST_PYTHON").unwrap_or_else(|_| {
-        panic!(
-            "KYCD_TEST_PYTHON is not set: run scripts/test, or: python3 -m venv target/pyvenv && \
-             target/pyvenv/bin/pip install boldsign && export KYCD_TEST_PYTHON=$PWD/target/pyvenv/bin/python"
-        )
-    });
     let server = Server::start().await;
     let api = server.admin();
     let doc = "0f3c2a9e-sdk-4b1d-8c55-7e2f10a6b0c1";
@@ -545,23 +539,5 @@ async fn boldsign_python_sdk_reads_reports_and_images() {
     });
     let spec_path = dir.path().join("spec.json");
     std::fs::write(&spec_path, spec.to_string()).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/boldsign_sdk_compat.py");
-    let out = tokio::time::timeout(
-        Duration::from_secs(300),
-        tokio::process::Command::new(&python)
-            .arg(script)
-            .arg(&spec_path)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the SDK script finishes within 5 minutes")
-    .expect("run the SDK script");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.trim_end().ends_with("OK"),
-        "the boldsign SDK script failed (is boldsign installed in {python}? scripts/test installs it)\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver logs:\n{}",
-        server.logs()
-    );
+    crate::harness::run_python_script(&server, "boldsign_sdk_compat.py", "boldsign", &[spec_path.as_os_str()]).await;
 }

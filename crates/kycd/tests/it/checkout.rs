@@ -600,12 +600,6 @@ async fn checkout_every_answer_carries_a_request_id() {
 /// The official `checkout-sdk` Python package drives a whole verification.
 #[tokio::test]
 async fn checkout_python_sdk_drives_a_verification() {
-    let python = std::env::var("KYCD_TEST_PYTHON").unwrap_or_else(|_| {
-        panic!(
-            "KYCD_TEST_PYTHON is not set: run scripts/test, or: python3 -m venv target/pyvenv && \
-             target/pyvenv/bin/pip install checkout-sdk && export KYCD_TEST_PYTHON=$PWD/target/pyvenv/bin/python"
-        )
-    });
     let server = Server::start().await;
     let t = server.inst.create_tenant("SDK", false).await;
     let dir = tempfile::tempdir().unwrap();
@@ -613,29 +607,14 @@ async fn checkout_python_sdk_drives_a_verification() {
     let selfie = dir.path().join("selfie.png");
     std::fs::write(&front, document_jpeg(51)).unwrap();
     std::fs::write(&selfie, selfie_png(52)).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/checkout_sdk_compat.py");
-    let out = tokio::time::timeout(
-        Duration::from_secs(300),
-        tokio::process::Command::new(&python)
-            .arg(script)
-            .arg(&server.base)
-            .arg(&t.key_id)
-            .arg(&t.api_key)
-            .arg(&front)
-            .arg(&selfie)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the SDK script finishes within 5 minutes")
-    .expect("run the SDK script");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.trim_end().ends_with("OK"),
-        "the checkout-sdk script failed (is checkout-sdk installed in {python}? scripts/test installs it)\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver logs:\n{}",
-        server.logs()
-    );
+    let args = [
+        std::ffi::OsStr::new(&server.base),
+        std::ffi::OsStr::new(&t.key_id),
+        std::ffi::OsStr::new(&t.api_key),
+        front.as_os_str(),
+        selfie.as_os_str(),
+    ];
+    crate::harness::run_python_script(&server, "checkout_sdk_compat.py", "checkout-sdk", &args).await;
 }
 
 /// A passport kycd reads (synthetic, OCR-B zone) shows in `documents[]` with Checkout's
