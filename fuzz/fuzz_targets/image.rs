@@ -1,0 +1,25 @@
+#![no_main]
+//! Uploaded image bytes: sniffing, header/EXIF inspection, decode-cost estimate, JPEG
+//! completeness, and the full decode under the decode memory budget.
+
+use kycd_checks::{ImageLimits, decode};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    // Small limits keep each run fast and make the size checks reachable.
+    let limits = ImageLimits {
+        max_side: 2048,
+        max_pixels: 2_000_000,
+    };
+    let _ = kycd_checks::sniff(data);
+    let _ = kycd_checks::jpeg_is_complete(data);
+    let _ = kycd_checks::decode_cost(data, limits);
+    if let Ok(info) = kycd_checks::inspect(data, limits) {
+        let _ = kycd_checks::quality_report(kycd_core::CaptureKind::Selfie, &info);
+    }
+    if let Ok(img) = decode::decode_full(data, limits) {
+        // The budget must hold for whatever the decoder accepted.
+        assert!(img.width() <= limits.max_side && img.height() <= limits.max_side);
+        assert!(u64::from(img.width()) * u64::from(img.height()) <= limits.max_pixels);
+    }
+});
