@@ -22,6 +22,9 @@ pub enum EngineError {
     UnsupportedMedia(String),
     #[error("{0}")]
     UnprocessableImage(String),
+    /// Too many requests for a rate limit; `retry_after_secs` until one more is admitted.
+    #[error("{detail}")]
+    RateLimited { detail: String, retry_after_secs: u64 },
     #[error("internal error")]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -41,6 +44,7 @@ impl EngineError {
             Self::TooLarge(_) => "payload-too-large",
             Self::UnsupportedMedia(_) => "unsupported-media-type",
             Self::UnprocessableImage(_) => "unprocessable-image",
+            Self::RateLimited { .. } => "rate-limited",
             Self::Store(StoreError::BadCursor) => "invalid-cursor",
             Self::Store(_) | Self::Internal(_) => "internal",
         }

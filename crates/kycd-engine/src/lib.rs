@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod features;
 pub mod lifecycle;
 pub mod net_policy;
+pub mod ratelimit;
 pub mod sessions;
 pub mod signers;
 pub mod webhooks;
@@ -63,6 +64,7 @@ pub struct EngineConfig {
     pub pause_in_processing: Option<std::time::Duration>,
     /// `iss` of evidence tokens: this instance's public URL unless set.
     pub evidence_issuer: String,
+    pub rate_limits: ratelimit::RateLimitConfig,
 }
 
 impl Default for EngineConfig {
@@ -79,6 +81,7 @@ impl Default for EngineConfig {
             crash_after_blob_write: false,
             pause_in_processing: None,
             evidence_issuer: "http://127.0.0.1:8080".into(),
+            rate_limits: ratelimit::RateLimitConfig::default(),
         }
     }
 }
@@ -209,6 +212,7 @@ pub struct Engine {
     webhook_renderers: std::sync::RwLock<Vec<Arc<dyn webhooks::WebhookRenderer>>>,
     /// `decode_memory_mib` permits, one per MiB an upload's decode may take.
     decode_budget: tokio::sync::Semaphore,
+    rate_limits: ratelimit::RateLimits,
 }
 
 /// The MiB permits decoding `cost` bytes takes from a budget of `budget_mib` (at most all
@@ -230,6 +234,7 @@ impl Engine {
             pipeline: std::sync::OnceLock::new(),
             webhook_renderers: std::sync::RwLock::new(Vec::new()),
             decode_budget: tokio::sync::Semaphore::new(cfg.decode_memory_mib.max(1) as usize),
+            rate_limits: ratelimit::RateLimits::new(cfg.rate_limits),
             cfg,
         }
     }
@@ -760,6 +765,7 @@ impl Engine {
                 self.cfg.max_upload_bytes
             )));
         }
+        self.rate_limits.admit_upload(tenant, id)?;
         let limits = self.cfg.image_limits;
         // Wait for this decode's share of the memory budget (header only, no pixels yet).
         let permits = decode_permits(kycd_checks::decode_cost(&bytes, limits), self.cfg.decode_memory_mib.max(1));

@@ -11,6 +11,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub detail: String,
+    /// Seconds for `Retry-After` (429 answers).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -19,6 +21,7 @@ impl ApiError {
             status,
             code,
             detail: detail.into(),
+            retry_after: None,
         }
     }
     pub fn invalid(detail: impl Into<String>) -> Self {
@@ -37,6 +40,11 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         let status = match &e {
             EngineError::NotFound(what) => return Self::not_found(what),
+            EngineError::RateLimited { detail, retry_after_secs } => {
+                let mut err = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail.clone());
+                err.retry_after = Some(*retry_after_secs);
+                return err;
+            }
             EngineError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
             EngineError::Invalid(_) | EngineError::UnprocessableImage(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -74,6 +82,9 @@ impl IntoResponse for ApiError {
         let mut resp = (self.status, axum::Json(body)).into_response();
         resp.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -24,7 +24,9 @@ impl FromRequestParts<AppState> for Auth {
                 "missing API key: send the header 'Authorization: Bearer kycd_…'",
             ));
         };
-        Ok(Self(state.engine.authenticate(key.trim()).await?))
+        let p = state.engine.authenticate(key.trim()).await?;
+        crate::ratelimit::admit(parts, state, &p)?;
+        Ok(Self(p))
     }
 }
 

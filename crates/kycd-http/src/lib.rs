@@ -8,6 +8,7 @@ mod dto;
 mod error;
 mod extract;
 mod lifecycle_api;
+mod ratelimit;
 mod webhooks_api;
 
 pub use error::{ApiError, PROBLEM_BASE};
@@ -103,6 +104,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .at("", "/healthz", get(healthz))
         .at("", "/readyz", get(readyz))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), ratelimit::headers))
         .layer(middleware::from_fn(security_headers))
         // Spans carry the route template, never the raw URI: query strings may hold tokens.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

@@ -45,6 +45,11 @@ pub enum StoreError {
     BadCursor,
     #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://…")]
     BadUrl(String),
+    #[error(
+        "the database has migration {db} but this kycd knows migrations up to {code}: a newer kycd migrated it; \
+         run that version (or newer) of kycd migrate, never an older one"
+    )]
+    SchemaNewer { db: i64, code: i64 },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -122,7 +127,14 @@ impl Store {
         self.backend
     }
 
-    /// Apply pending migrations; returns how many ran.
+    /// The newest migration this code knows.
+    pub fn code_schema_version() -> i64 {
+        schema::MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0)
+    }
+
+    /// Apply pending migrations; returns how many ran. Refuses (`SchemaNewer`) when the
+    /// database already holds a migration newer than this code: during a rolling upgrade
+    /// the new version migrates, and an old one must not touch the schema again.
     pub async fn migrate(&self) -> Result<usize> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -133,6 +145,13 @@ impl Store {
         if self.backend == Backend::Postgres {
             // Two instances starting together must not both migrate.
             sqlx::query("SELECT pg_advisory_xact_lock(7310475001)").execute(&mut *tx).await?;
+        }
+        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM kycd_migrations")
+            .fetch_one(&mut *tx)
+            .await?;
+        let code = Self::code_schema_version();
+        if let Some(db) = newest.filter(|v| *v > code) {
+            return Err(StoreError::SchemaNewer { db, code });
         }
         let mut ran = 0;
         for (version, name, statements) in schema::MIGRATIONS {

@@ -21,6 +21,159 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Slow-client limits of the HTTP server.
     pub http_timeouts: crate::http_server::Timeouts,
+    /// Where encrypted blobs go: the data dir's `blobs/` folder, or an S3 bucket.
+    pub blobs: BlobBackend,
+}
+
+/// The blob backend (`KYCD_BLOB_STORE`). Either way blobs are sealed with their own data
+/// key before they leave the process: the store only ever sees ciphertext.
+pub enum BlobBackend {
+    Local,
+    S3(S3Settings),
+}
+
+/// An S3-compatible bucket (AWS S3, MinIO, Garage, Ceph…), from `KYCD_S3_*`.
+pub struct S3Settings {
+    pub bucket: String,
+    pub region: String,
+    /// None: AWS's own endpoint for the region.
+    pub endpoint: Option<String>,
+    /// Requests as `ENDPOINT/BUCKET/KEY` (self-hosted stores) rather than `BUCKET.ENDPOINT/KEY`.
+    pub path_style: bool,
+    /// Key prefix inside the bucket, so several installations can share one.
+    pub prefix: Option<String>,
+    /// None: the AWS_* environment / instance credentials, as the AWS SDKs find them.
+    pub credentials: Option<(String, secrecy::SecretString)>,
+}
+
+impl BlobBackend {
+    fn from_env() -> Result<Self> {
+        match env("KYCD_BLOB_STORE").as_deref().map(str::trim) {
+            None | Some("local") => {
+                for name in ["KYCD_S3_BUCKET", "KYCD_S3_ENDPOINT"] {
+                    if env(name).is_some() {
+                        bail!(
+                            "{name} is set but KYCD_BLOB_STORE is not 's3': set KYCD_BLOB_STORE=s3 to store blobs in S3, or unset {name}"
+                        );
+                    }
+                }
+                Ok(Self::Local)
+            }
+            Some("s3") => Ok(Self::S3(S3Settings::from_env()?)),
+            Some(other) => bail!("KYCD_BLOB_STORE must be 'local' (the data directory) or 's3', got '{other}'"),
+        }
+    }
+}
+
+impl S3Settings {
+    fn from_env() -> Result<Self> {
+        let bucket = env("KYCD_S3_BUCKET").context("KYCD_BLOB_STORE=s3 needs KYCD_S3_BUCKET (the bucket name)")?;
+        let endpoint = match env("KYCD_S3_ENDPOINT") {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url.trim_end_matches('/').to_owned()),
+            Some(url) => bail!("KYCD_S3_ENDPOINT must start with http:// or https://, got '{url}'"),
+            None => None,
+        };
+        // Self-hosted stores rarely have per-bucket DNS names: path-style by default there.
+        let path_style = match env("KYCD_S3_PATH_STYLE").as_deref() {
+            None => endpoint.is_some(),
+            Some("1" | "true" | "yes") => true,
+            Some("0" | "false" | "no") => false,
+            Some(v) => bail!("KYCD_S3_PATH_STYLE must be true or false, got '{v}'"),
+        };
+        let prefix = match env("KYCD_S3_PREFIX") {
+            Some(p) => {
+                let p = p.trim_matches('/').to_owned();
+                if p.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+                    bail!("KYCD_S3_PREFIX must be a key prefix such as 'kycd/prod' (no empty, '.' or '..' parts), got '{p}'");
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        let secret = match (env("KYCD_S3_SECRET_ACCESS_KEY"), env("KYCD_S3_SECRET_ACCESS_KEY_FILE")) {
+            (Some(_), Some(_)) => bail!("set KYCD_S3_SECRET_ACCESS_KEY or KYCD_S3_SECRET_ACCESS_KEY_FILE, not both"),
+            (Some(s), None) => Some(s),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read KYCD_S3_SECRET_ACCESS_KEY_FILE {path}"))?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        let credentials = match (env("KYCD_S3_ACCESS_KEY_ID"), secret) {
+            (Some(id), Some(secret)) => Some((id, secrecy::SecretString::from(secret))),
+            (None, None) => None,
+            (Some(_), None) => bail!(
+                "KYCD_S3_ACCESS_KEY_ID is set without KYCD_S3_SECRET_ACCESS_KEY (or _FILE): set both, or neither to use the AWS_* environment"
+            ),
+            (None, Some(_)) => {
+                bail!("the S3 secret key is set without KYCD_S3_ACCESS_KEY_ID: set both, or neither to use the AWS_* environment")
+            }
+        };
+        Ok(Self {
+            bucket,
+            region: env("KYCD_S3_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
+            endpoint,
+            path_style,
+            prefix,
+            credentials,
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "s3://{}/{} at {}",
+            self.bucket,
+            self.prefix.as_deref().unwrap_or(""),
+            self.endpoint.as_deref().unwrap_or("AWS")
+        )
+    }
+
+    fn build(&self) -> Result<Arc<dyn kycd_engine::ObjectStore>> {
+        use object_store::aws::AmazonS3Builder;
+        use secrecy::ExposeSecret;
+        let mut b = AmazonS3Builder::from_env()
+            .with_bucket_name(&self.bucket)
+            .with_region(&self.region)
+            .with_virtual_hosted_style_request(!self.path_style);
+        if let Some(ep) = &self.endpoint {
+            // The operator wrote http:// on purpose (a store on loopback or a private network).
+            b = b.with_endpoint(ep).with_allow_http(ep.starts_with("http://"));
+        }
+        if let Some((id, secret)) = &self.credentials {
+            b = b.with_access_key_id(id).with_secret_access_key(secret.expose_secret());
+        }
+        let s3 = b
+            .build()
+            .with_context(|| format!("invalid S3 settings for {}: check the KYCD_S3_* variables", self.describe()))?;
+        Ok(match &self.prefix {
+            Some(p) => Arc::new(object_store::prefix::PrefixStore::new(s3, p.as_str())),
+            None => Arc::new(s3),
+        })
+    }
+}
+
+/// A rate limit from `<per_minute>` (0 turns it off) and `<burst>` (default: three
+/// seconds' worth, as the built-in 6000/min with 300 at once; at least 1).
+fn env_rate(per_minute: &str, burst: &str, default: kycd_engine::ratelimit::Rate) -> Result<kycd_engine::ratelimit::Rate> {
+    let number = |name: &str, v: String| -> Result<u32> {
+        v.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n <= 1_000_000)
+            .with_context(|| format!("{name} must be a whole number from 0 to 1000000, got '{v}'"))
+    };
+    let rate = match env(per_minute) {
+        Some(v) => number(per_minute, v)?,
+        None => default.per_minute,
+    };
+    let burst = match env(burst) {
+        Some(v) => number(burst, v)?.max(1),
+        None if env(per_minute).is_some() => (rate / 20).max(1),
+        None => default.burst,
+    };
+    Ok(kycd_engine::ratelimit::Rate { per_minute: rate, burst })
 }
 
 /// `name` as a whole number of seconds within `range`, or `default` when unset.
@@ -84,6 +237,12 @@ impl Config {
                 .filter(|m| (64..=1_048_576).contains(m))
                 .with_context(|| format!("KYCD_DECODE_MEMORY_MIB must be 64 to 1048576 MiB, got '{v}'"))?;
         }
+        engine.rate_limits.tenant_requests = env_rate(
+            "KYCD_RATE_LIMIT_PER_MINUTE",
+            "KYCD_RATE_LIMIT_BURST",
+            engine.rate_limits.tenant_requests,
+        )?;
+        engine.rate_limits.uploads = env_rate("KYCD_UPLOAD_RATE_PER_MINUTE", "KYCD_UPLOAD_RATE_BURST", engine.rate_limits.uploads)?;
         if let Some(v) = env("KYCD_SWEEP_INTERVAL_SECONDS") {
             let secs: i64 = v
                 .parse()
@@ -108,6 +267,7 @@ impl Config {
         };
         Ok(Self {
             http_timeouts,
+            blobs: BlobBackend::from_env()?,
             data_dir,
             database_url,
             master_key_file,
@@ -163,9 +323,26 @@ impl Config {
     }
 
     pub async fn open_store(&self) -> Result<Store> {
-        let blob_dir = self.data_dir.join("blobs");
-        std::fs::create_dir_all(&blob_dir)?;
-        let blobs = object_store_local(&blob_dir)?;
+        let blobs = match &self.blobs {
+            BlobBackend::Local => {
+                let blob_dir = self.data_dir.join("blobs");
+                std::fs::create_dir_all(&blob_dir)?;
+                object_store_local(&blob_dir)?
+            }
+            BlobBackend::S3(s3) => {
+                let store = s3.build()?;
+                // Fail at start, not on the first upload: a key nobody writes must be
+                // answered "not found"; anything else (no route, bad credentials, no
+                // such bucket) is a configuration error.
+                match store.head(&object_store::path::Path::from("kycd-startup-probe")).await {
+                    Ok(_) | Err(object_store::Error::NotFound { .. }) => store,
+                    Err(e) => bail!(
+                        "cannot use the S3 blob store {}: {e}; check KYCD_S3_ENDPOINT, KYCD_S3_BUCKET, KYCD_S3_REGION and the credentials",
+                        s3.describe()
+                    ),
+                }
+            }
+        };
         Store::open(StoreConfig {
             database_url: self.database_url.clone(),
             blobs,

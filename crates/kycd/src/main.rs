@@ -242,7 +242,16 @@ async fn open_with(cli: &Cli, adjust: impl FnOnce(&mut Config)) -> Result<(Confi
     let mut cfg = Config::load(&cli.data_dir, cli.database_url.clone())?;
     adjust(&mut cfg);
     let store = cfg.open_store().await?;
-    store.migrate().await.context("applying database migrations")?;
+    match store.migrate().await {
+        Ok(_) => {}
+        // A rolling upgrade: a newer instance migrated (additive steps only until its
+        // cleanup release), so this older code still works with the schema; it must not
+        // change it. Only `kycd migrate` refuses outright.
+        Err(kycd_store::StoreError::SchemaNewer { db, code }) => eprintln!(
+            "warning: the database schema is at migration {db}, newer than this kycd ({code}); running without migrating. Upgrade this instance."
+        ),
+        Err(e) => return Err(e).context("applying database migrations"),
+    }
     let clock: Arc<dyn kycd_engine::Clock> = match std::env::var_os("KYCD_TEST_CLOCK_OFFSET_FILE") {
         Some(path) => {
             eprintln!("warning: KYCD_TEST_CLOCK_OFFSET_FILE is set: time is shifted by the seconds in that file (for tests only)");
@@ -286,10 +295,13 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             }
         }
         Command::Migrate => {
-            let (_, engine) = open(&cli).await?;
-            // open() migrated; a second call reports nothing pending.
-            let ran = engine.store().migrate().await?;
-            println!("database is up to date ({ran} migration(s) were pending)");
+            let cfg = Config::load(&cli.data_dir, cli.database_url.clone())?;
+            let store = cfg.open_store().await?;
+            let ran = store.migrate().await.context("applying database migrations")?;
+            println!(
+                "database is up to date at migration {} ({ran} migration(s) applied now)",
+                kycd_store::Store::code_schema_version()
+            );
         }
         Command::Tenant {
             cmd: TenantCmd::Create { name, live, json },

@@ -706,6 +706,7 @@ async fn step_post(
         }
         Err(EngineError::UnsupportedMedia(_)) => show(StatusCode::UNSUPPORTED_MEDIA_TYPE, t.bad_type),
         Err(EngineError::TooLarge(_)) => show(StatusCode::PAYLOAD_TOO_LARGE, t.too_large),
+        Err(EngineError::RateLimited { .. }) => show(StatusCode::TOO_MANY_REQUESTS, t.too_many),
         Err(EngineError::UnprocessableImage(_)) => show(StatusCode::UNPROCESSABLE_ENTITY, t.unreadable),
         Err(EngineError::Invalid(_)) => show(StatusCode::UNPROCESSABLE_ENTITY, t.no_file),
         Err(e) => refused(&sess, e),

@@ -32,7 +32,7 @@ async fn crash_after_blob_write_leaves_no_row_and_purge_removes_the_orphan() {
     let inst = first.instance();
     drop(first);
 
-    let blob_dir = inst.data_dir().join("blobs");
+    let blob_dir = inst.blob_dir();
     let blobs = files_under(&blob_dir);
     assert_eq!(
         blobs.len(),

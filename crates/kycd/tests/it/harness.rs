@@ -1,6 +1,7 @@
 //! Spawns the real `kycd` binary on port 0 with a fresh data directory (and, when
 //! `KYCD_TEST_DATABASE_URL` is set, a fresh PostgreSQL database), and talks to it over
-//! HTTP like a user would.
+//! HTTP like a user would. When `KYCD_TEST_S3_ENDPOINT` is set too, every instance keeps
+//! its blobs in a fresh prefix of the bucket `KYCD_TEST_S3_BUCKET` on that S3 server.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,45 @@ const SERVER_ENV: &[&str] = &[
     "KYCD_FAULT_CRASH_AFTER_BLOB_WRITE",
     "KYCD_LOG",
     "KYCD_LOG_FORMAT",
+    "KYCD_BLOB_STORE",
+    "KYCD_S3_BUCKET",
+    "KYCD_S3_ENDPOINT",
+    "KYCD_S3_REGION",
+    "KYCD_S3_PATH_STYLE",
+    "KYCD_S3_PREFIX",
+    "KYCD_S3_ACCESS_KEY_ID",
+    "KYCD_S3_SECRET_ACCESS_KEY",
+    "KYCD_S3_SECRET_ACCESS_KEY_FILE",
 ];
+
+/// The S3 server the suite keeps blobs on, if any: `KYCD_TEST_S3_ENDPOINT` with
+/// `KYCD_TEST_S3_BUCKET`, `KYCD_TEST_S3_ACCESS_KEY_ID`, `KYCD_TEST_S3_SECRET_ACCESS_KEY`
+/// and, for the tests that inspect the stored bytes, `KYCD_TEST_S3_ROOT` (the folder
+/// where that server keeps objects as files, `ROOT/BUCKET/KEY`).
+pub struct S3Test {
+    pub endpoint: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub root: Option<PathBuf>,
+}
+
+pub fn s3_test() -> Option<S3Test> {
+    let var = |n: &str| std::env::var(n).ok().filter(|s| !s.trim().is_empty());
+    let endpoint = var("KYCD_TEST_S3_ENDPOINT")?;
+    let need = |n: &str| var(n).unwrap_or_else(|| panic!("KYCD_TEST_S3_ENDPOINT is set, so {n} must be too"));
+    Some(S3Test {
+        endpoint,
+        bucket: need("KYCD_TEST_S3_BUCKET"),
+        access_key: need("KYCD_TEST_S3_ACCESS_KEY_ID"),
+        secret_key: need("KYCD_TEST_S3_SECRET_ACCESS_KEY"),
+        root: var("KYCD_TEST_S3_ROOT").map(PathBuf::from),
+    })
+}
+
+pub fn on_s3() -> bool {
+    s3_test().is_some()
+}
 
 /// The PostgreSQL server to create per-instance databases on, if the suite runs on it.
 pub fn pg_base_url() -> Option<String> {
@@ -63,6 +102,8 @@ pub struct Instance {
     /// `Some` when the instance runs on PostgreSQL.
     pub db_url: Option<String>,
     pg: Option<(String, String)>,
+    /// `Some` when blobs go to the test S3 server, under this key prefix.
+    pub s3_prefix: Option<String>,
 }
 
 impl Instance {
@@ -97,11 +138,31 @@ impl Instance {
                 (Some(url), Some((base, name)))
             }
         };
-        Arc::new(Instance { dir, db_url, pg })
+        let s3_prefix = s3_test().map(|_| format!("it-{}", random_lower(16)));
+        Arc::new(Instance {
+            dir,
+            db_url,
+            pg,
+            s3_prefix,
+        })
     }
 
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The folder that holds this instance's encrypted blobs as files: `DATA_DIR/blobs`,
+    /// or on S3 the test server's own folder for this instance's prefix.
+    pub fn blob_dir(&self) -> PathBuf {
+        match (&self.s3_prefix, s3_test()) {
+            (Some(prefix), Some(s3)) => {
+                let root = s3
+                    .root
+                    .unwrap_or_else(|| panic!("this test reads stored blobs: set KYCD_TEST_S3_ROOT to the S3 server's data folder"));
+                root.join(s3.bucket).join(prefix)
+            }
+            _ => self.data_dir().join("blobs"),
+        }
     }
 
     fn apply_env(&self, cmd: &mut Command) {
@@ -110,6 +171,14 @@ impl Instance {
         }
         if let Some(url) = &self.db_url {
             cmd.env("KYCD_DATABASE_URL", url);
+        }
+        if let (Some(prefix), Some(s3)) = (&self.s3_prefix, s3_test()) {
+            cmd.env("KYCD_BLOB_STORE", "s3")
+                .env("KYCD_S3_ENDPOINT", s3.endpoint)
+                .env("KYCD_S3_BUCKET", s3.bucket)
+                .env("KYCD_S3_ACCESS_KEY_ID", s3.access_key)
+                .env("KYCD_S3_SECRET_ACCESS_KEY", s3.secret_key)
+                .env("KYCD_S3_PREFIX", prefix);
         }
     }
 
@@ -169,6 +238,15 @@ impl Instance {
 
 impl Drop for Instance {
     fn drop(&mut self) {
+        if let (
+            Some(prefix),
+            Some(S3Test {
+                root: Some(root), bucket, ..
+            }),
+        ) = (&self.s3_prefix, s3_test())
+        {
+            let _ = std::fs::remove_dir_all(root.join(bucket).join(prefix));
+        }
         let Some((base, name)) = self.pg.take() else {
             return;
         };
@@ -276,6 +354,10 @@ impl Server {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         inst.apply_env(&mut cmd);
+        // The suite sends bursts far beyond a person's or an integration's pace (2 000
+        // uploads, 320-call matrices); rate limits are off unless a test turns them on
+        // (ratelimit.rs tests them, defaults included).
+        cmd.env("KYCD_RATE_LIMIT_PER_MINUTE", "0").env("KYCD_UPLOAD_RATE_PER_MINUTE", "0");
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -501,7 +501,7 @@ async fn two_thousand_tiny_uploads_replace_each_other() {
         "uploads of one kind replace each other: {} captures kept",
         caps.len()
     );
-    let blobs = crate::harness::files_under(&s.data_dir().join("blobs"));
+    let blobs = crate::harness::files_under(&s.inst.blob_dir());
     assert!(blobs.len() <= kinds.len() + 2, "replaced blobs are deleted: {} left", blobs.len());
     healthy(&s, "tiny uploads").await;
     rss.check(&s);

@@ -23,6 +23,7 @@ mod hostile;
 mod lifecycle;
 mod logs;
 mod openapi;
+mod ratelimit;
 mod retention;
 mod start_token;
 mod storage;

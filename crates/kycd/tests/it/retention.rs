@@ -115,7 +115,7 @@ async fn retention_sweeps_anonymize_then_delete_and_respect_legal_hold() {
     d_body["time_to_live"] = json!(600);
     let d = create_verification(&api, &d_body).await;
     let d_id = str_field(&d, "id");
-    let blobs_dir = server.data_dir().join("blobs");
+    let blobs_dir = server.inst.blob_dir();
     assert_eq!(files_under(&blobs_dir).len(), 4, "two sessions' images are stored");
 
     // The dry run, with its own clock an hour ahead: D would expire. It changes nothing.

@@ -2,7 +2,7 @@
 //! applicant's name or email, or any run of the uploaded image's bytes.
 
 use crate::flow::{approve, create_verification, session_to_review, upload};
-use crate::harness::{Server, files_under, jpeg, on_postgres, str_field};
+use crate::harness::{Server, files_under, jpeg, on_postgres, on_s3, str_field};
 use serde_json::json;
 
 #[tokio::test]
@@ -34,7 +34,12 @@ async fn nothing_personal_or_uploaded_is_stored_in_clear() {
     s.stop().await;
 
     let dir = s.data_dir().to_path_buf();
-    let files = files_under(&dir);
+    let blob_dir = s.inst.blob_dir();
+    let mut files = files_under(&dir);
+    if on_s3() {
+        // Blobs are on the S3 server: search its objects for this instance too.
+        files.extend(files_under(&blob_dir));
+    }
     assert!(!files.is_empty());
     let has_sqlite = files.iter().any(|f| f.file_name().is_some_and(|n| n == "kycd.db"));
     if on_postgres() {
@@ -42,8 +47,8 @@ async fn nothing_personal_or_uploaded_is_stored_in_clear() {
     } else {
         assert!(has_sqlite, "the SQLite database is in the data dir: {files:?}");
     }
-    let blob_files = files.iter().filter(|f| f.starts_with(dir.join("blobs"))).count();
-    assert!(blob_files >= 3, "the uploads are blobs under DATA_DIR/blobs: {files:?}");
+    let blob_files = files.iter().filter(|f| f.starts_with(&blob_dir)).count();
+    assert!(blob_files >= 3, "the uploads are blobs under {}: {files:?}", blob_dir.display());
 
     // Needles: PII strings and 64-byte windows from several offsets of every upload.
     let mut needles: Vec<(String, Vec<u8>)> = vec![
@@ -81,4 +86,38 @@ async fn master_key_file_is_private() {
     let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(meta.permissions().mode() & 0o777, 0o600, "master key mode");
     assert!(meta.len() > 0, "master key is not empty");
+}
+
+/// Bad or contradictory blob-store settings stop kycd at start, saying what to set.
+#[tokio::test]
+async fn bad_blob_store_settings_are_refused_at_start() {
+    let inst = crate::harness::Instance::new().await;
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (
+            &[("KYCD_BLOB_STORE", "s3"), ("KYCD_S3_BUCKET", "")],
+            "KYCD_BLOB_STORE=s3 needs KYCD_S3_BUCKET",
+        ),
+        (
+            &[("KYCD_BLOB_STORE", "local"), ("KYCD_S3_BUCKET", "kycd"), ("KYCD_S3_ENDPOINT", "")],
+            "KYCD_S3_BUCKET is set but KYCD_BLOB_STORE is not 's3'",
+        ),
+        (
+            &[("KYCD_BLOB_STORE", "ftp")],
+            "KYCD_BLOB_STORE must be 'local' (the data directory) or 's3', got 'ftp'",
+        ),
+        (
+            &[
+                ("KYCD_BLOB_STORE", "s3"),
+                ("KYCD_S3_BUCKET", "kycd"),
+                ("KYCD_S3_ENDPOINT", "127.0.0.1:9000"),
+            ],
+            "KYCD_S3_ENDPOINT must start with http:// or https://",
+        ),
+    ];
+    for (env, want) in cases {
+        let out = inst.cli_env(&["migrate"], env).await;
+        let text = out.all_output();
+        assert_ne!(out.code, Some(0), "{env:?} must fail:\n{text}");
+        assert!(text.contains(want), "{env:?}: expected {want:?} in:\n{text}");
+    }
 }

@@ -36,6 +36,7 @@ impl From<EngineError> for BoldSignError {
             EngineError::Unauthorized(_) => Self::unauthorized(map::INVALID_KEY),
             EngineError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, m),
             EngineError::Gone(_) => Self::bad_request(map::FILE_ERASED),
+            EngineError::RateLimited { detail, .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, detail),
             EngineError::Invalid(m)
             | EngineError::Conflict(m)
             | EngineError::TooLarge(m)

@@ -70,10 +70,12 @@ impl FromRequestParts<AppState> for BoldSignAuth {
                     .filter(|k| !k.is_empty())
             })
             .ok_or_else(|| BoldSignError::unauthorized(map::MISSING_KEY))?;
-        state.engine.authenticate(key).await.map(Self).map_err(|e| match e {
+        let p = state.engine.authenticate(key).await.map_err(|e| match e {
             EngineError::Unauthorized(_) => BoldSignError::unauthorized(map::INVALID_KEY),
             other => other.into(),
-        })
+        })?;
+        crate::ratelimit::admit(parts, state, &p)?;
+        Ok(Self(p))
     }
 }
 

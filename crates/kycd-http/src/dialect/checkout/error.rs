@@ -66,6 +66,9 @@ impl From<EngineError> for CheckoutError {
                 Self::invalid_one("file_invalid")
             }
             EngineError::Conflict(_) => Self::conflict("identity_verification_status_invalid"),
+            // Checkout answers 429 "Too many requests" (Retry-After comes from the middleware
+            // for request limits; the detail is not part of its error shape).
+            EngineError::RateLimited { .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "rate_limit_exceeded"),
             // Erased with an anonymization: as good as gone.
             EngineError::Gone(_) => Self::not_found("resource_anonymized"),
             EngineError::Store(kycd_engine::StoreError::BadCursor) => Self::invalid_one("skip_invalid"),

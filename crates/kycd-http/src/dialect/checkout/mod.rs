@@ -107,10 +107,12 @@ impl FromRequestParts<AppState> for CheckoutAuth {
         } else {
             state.engine.authenticate(cred).await
         };
-        p.map(Self).map_err(|e| match e {
+        let p = p.map_err(|e| match e {
             EngineError::Unauthorized(_) => CheckoutError::unauthorized("invalid_authorization"),
             other => other.into(),
-        })
+        })?;
+        crate::ratelimit::admit(parts, state, &p)?;
+        Ok(Self(p))
     }
 }
 

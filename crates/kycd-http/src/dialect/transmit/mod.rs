@@ -69,7 +69,9 @@ impl FromRequestParts<AppState> for TransmitAuth {
                 "missing access token: send 'Authorization: Bearer <access token>' from POST /oidc/token",
             ));
         };
-        Ok(Self(state.engine.authenticate_access_token(token.trim(), AUDIENCE).await?))
+        let p = state.engine.authenticate_access_token(token.trim(), AUDIENCE).await?;
+        crate::ratelimit::admit(parts, state, &p)?;
+        Ok(Self(p))
     }
 }
 

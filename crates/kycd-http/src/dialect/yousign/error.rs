@@ -64,6 +64,7 @@ impl From<EngineError> for YousignError {
             // Anonymized (or deleted) since: its files were erased.
             EngineError::Gone(m) => Self::new(StatusCode::GONE, "evidence-erased", m),
             EngineError::Invalid(m) => Self::new(StatusCode::BAD_REQUEST, "invalid-request", m),
+            EngineError::RateLimited { detail, .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail),
             other => {
                 tracing::error!(error = %other, "internal error (yousign dialect)");
                 Self::new(

@@ -65,7 +65,9 @@ impl FromRequestParts<AppState> for YousignAuth {
                 "missing API key: send 'Authorization: Bearer <API key>' with a kycd API key",
             ));
         };
-        Ok(Self(state.engine.authenticate(key).await?))
+        let p = state.engine.authenticate(key).await?;
+        crate::ratelimit::admit(parts, state, &p)?;
+        Ok(Self(p))
     }
 }
 
