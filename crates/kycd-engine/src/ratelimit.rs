@@ -62,6 +62,7 @@ type Keyed<K> = RateLimiter<K, DashMapStateStore<K>, DefaultClock, StateInformat
 struct Limiter<K: Hash + Eq + Clone> {
     inner: Keyed<K>,
     quota: Quota,
+    rate: Rate,
     clock: DefaultClock,
     checks: AtomicU64,
 }
@@ -74,6 +75,10 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         Some(Self {
             inner: RateLimiter::dashmap(quota).with_middleware::<StateInformationMiddleware>(),
             quota,
+            rate: Rate {
+                per_minute: per_minute.get(),
+                burst: burst.get(),
+            },
             clock: DefaultClock::default(),
             checks: AtomicU64::new(0),
         })
@@ -124,8 +129,7 @@ impl RateLimits {
             EngineError::RateLimited {
                 detail: format!(
                     "too many uploads to this verification: at most {} at once and {} a minute; wait {retry_after_secs} s before sending the next image",
-                    l.quota.burst_size(),
-                    60 / l.quota.replenish_interval().as_secs().max(1)
+                    l.rate.burst, l.rate.per_minute
                 ),
                 retry_after_secs,
             }
@@ -201,7 +205,11 @@ mod tests {
         limits.admit_upload(&a, &v).unwrap();
         let e = limits.admit_upload(&a, &v).unwrap_err();
         assert!(matches!(e, EngineError::RateLimited { retry_after_secs, .. } if retry_after_secs >= 1));
-        assert!(e.to_string().contains("too many uploads"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("too many uploads to this verification: at most 2 at once and 1 a minute"),
+            "{e}"
+        );
         limits.admit_upload(&b, &v).unwrap();
         limits.admit_upload(&a, &VerificationId::generate()).unwrap();
     }
