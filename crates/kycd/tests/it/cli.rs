@@ -124,3 +124,35 @@ async fn audit_verify_detects_tampering() {
     assert!(all.contains("seq 2"), "names the broken entry: {all}");
     assert!(all.contains("ten_"), "names the tenant: {all}");
 }
+
+/// A database migrated by a newer kycd: `kycd migrate` refuses and says which version to
+/// run; other commands (as `serve` during a rolling upgrade) only warn and carry on.
+#[tokio::test]
+async fn migrate_refuses_a_schema_newer_than_its_code() {
+    use sqlx::{Connection, Executor};
+    let inst = crate::harness::Instance::new().await;
+    inst.cli(&["migrate"]).await.success();
+    let sql = "INSERT INTO kycd_migrations (version, name, applied_at) VALUES (999999, 'from_the_future', 0)";
+    if on_postgres() {
+        let mut c = sqlx::PgConnection::connect(inst.db_url.as_deref().unwrap()).await.unwrap();
+        c.execute(sql).await.unwrap();
+        c.close().await.unwrap();
+    } else {
+        let db = inst.data_dir().join("kycd.db");
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        c.execute(sql).await.unwrap();
+        c.close().await.unwrap();
+    }
+    let refused = inst.cli(&["migrate"]).await;
+    assert_ne!(refused.code, Some(0), "{refused:?}");
+    let all = refused.all_output();
+    assert!(
+        all.contains("the database has migration 999999 but this kycd knows migrations up to"),
+        "{all}"
+    );
+    let listed = inst.cli(&["tenant", "list"]).await;
+    listed.success();
+    assert!(listed.all_output().contains("newer than this kycd"), "{listed:?}");
+}
