@@ -1,7 +1,7 @@
 //! The operator CLI: tenants, keys, migrations and the audit chain.
 
 use crate::flow::{approve, session_to_review, verification_body};
-use crate::harness::{Server, on_postgres, str_field};
+use crate::harness::{Server, str_field};
 use serde_json::Value;
 
 fn is_key(k: &str, mode: &str) -> bool {
@@ -95,25 +95,8 @@ async fn audit_verify_detects_tampering() {
     assert!(n >= 10, "a full session writes many audit entries, got {n}");
 
     s.stop().await;
-    {
-        use sqlx::{Connection, Executor};
-        let sql = "UPDATE audit_entries SET action = 'x' WHERE seq = 2";
-        if on_postgres() {
-            let url = s.inst.db_url.clone().unwrap();
-            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
-            let r = c.execute(sql).await.unwrap();
-            assert!(r.rows_affected() >= 1);
-            c.close().await.unwrap();
-        } else {
-            let db = s.data_dir().join("kycd.db");
-            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-                .await
-                .unwrap();
-            let r = c.execute(sql).await.unwrap();
-            assert!(r.rows_affected() >= 1);
-            c.close().await.unwrap();
-        }
-    }
+    let changed = s.inst.execute_sql("UPDATE audit_entries SET action = 'x' WHERE seq = 2").await;
+    assert!(changed >= 1);
     let broken = s.cli(&["audit", "verify"]).await;
     assert!(
         broken.code.is_some_and(|c| c != 0),
@@ -129,22 +112,10 @@ async fn audit_verify_detects_tampering() {
 /// run; other commands (as `serve` during a rolling upgrade) only warn and carry on.
 #[tokio::test]
 async fn migrate_refuses_a_schema_newer_than_its_code() {
-    use sqlx::{Connection, Executor};
     let inst = crate::harness::Instance::new().await;
     inst.cli(&["migrate"]).await.success();
-    let sql = "INSERT INTO kycd_migrations (version, name, applied_at) VALUES (999999, 'from_the_future', 0)";
-    if on_postgres() {
-        let mut c = sqlx::PgConnection::connect(inst.db_url.as_deref().unwrap()).await.unwrap();
-        c.execute(sql).await.unwrap();
-        c.close().await.unwrap();
-    } else {
-        let db = inst.data_dir().join("kycd.db");
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        c.execute(sql).await.unwrap();
-        c.close().await.unwrap();
-    }
+    inst.execute_sql("INSERT INTO kycd_migrations (version, name, applied_at) VALUES (999999, 'from_the_future', 0)")
+        .await;
     let refused = inst.cli(&["migrate"]).await;
     assert_ne!(refused.code, Some(0), "{refused:?}");
     let all = refused.all_output();

@@ -182,6 +182,29 @@ impl Instance {
         }
     }
 
+    /// Run one SQL statement directly on this instance's database (SQLite or PostgreSQL),
+    /// as an attacker or an operator with database access would; returns rows affected.
+    pub async fn execute_sql(&self, sql: &str) -> u64 {
+        use sqlx::{Connection, Executor};
+        match &self.db_url {
+            Some(url) => {
+                let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+                let n = c.execute(sql).await.unwrap().rows_affected();
+                c.close().await.unwrap();
+                n
+            }
+            None => {
+                let db = self.data_dir().join("kycd.db");
+                let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+                    .await
+                    .unwrap();
+                let n = c.execute(sql).await.unwrap().rows_affected();
+                c.close().await.unwrap();
+                n
+            }
+        }
+    }
+
     /// Run a CLI subcommand against this instance (same data dir and database).
     pub async fn cli(&self, args: &[&str]) -> CliOutput {
         self.cli_env(args, &[]).await
