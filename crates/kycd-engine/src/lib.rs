@@ -10,6 +10,7 @@ pub mod features;
 pub mod lifecycle;
 pub mod net_policy;
 pub mod ratelimit;
+mod seed;
 pub mod sessions;
 pub mod signers;
 pub mod webhooks;

@@ -1,5 +1,7 @@
 //! The in-process job worker. Jobs live in SQL, so any instance may run any job; a
-//! claim is a lease, and a job whose worker died is claimed again when its lease ends.
+//! claim is a lease that its worker renews while it works, and a job whose worker died
+//! (a killed instance) is claimed again by another one once the lease ends, within
+//! [`LEASE`] seconds. Only the claim that holds a job may finish it.
 
 use crate::{Engine, EngineError, JOB_PROCESS};
 use chrono::Duration;
@@ -7,7 +9,8 @@ use kycd_core::VerificationId;
 use std::time::Duration as StdDuration;
 use tokio::sync::watch;
 
-const LEASE: i64 = 300;
+/// Seconds a claim holds a job without renewal; renewed every third of it.
+pub const LEASE: i64 = 30;
 const MAX_JOB_ATTEMPTS: i64 = 8;
 
 impl Engine {
@@ -19,44 +22,70 @@ impl Engine {
             return Ok(false);
         };
         tx.commit().await?;
-        let result = match job.kind.as_str() {
-            JOB_PROCESS => match job.payload.parse::<VerificationId>() {
-                Ok(id) => self.process_verification(&job.tenant_id, &id).await,
-                Err(e) => Err(EngineError::Internal(e.to_string())),
-            },
-            crate::webhooks::JOB_DELIVER => match job.payload.parse::<kycd_core::DeliveryId>() {
-                Ok(id) => self.deliver_webhook(&job.tenant_id, &id).await,
-                Err(e) => Err(EngineError::Internal(e.to_string())),
-            },
-            crate::lifecycle::JOB_SWEEP => self.run_sweep_job(&job.tenant_id).await,
-            other => Err(EngineError::Internal(format!("unknown job kind {other}"))),
+        let work = async {
+            match job.kind.as_str() {
+                JOB_PROCESS => match job.payload.parse::<VerificationId>() {
+                    Ok(id) => self.process_verification(&job.tenant_id, &id).await,
+                    Err(e) => Err(EngineError::Internal(e.to_string())),
+                },
+                crate::webhooks::JOB_DELIVER => match job.payload.parse::<kycd_core::DeliveryId>() {
+                    Ok(id) => self.deliver_webhook(&job.tenant_id, &id).await,
+                    Err(e) => Err(EngineError::Internal(e.to_string())),
+                },
+                crate::lifecycle::JOB_SWEEP => self.run_sweep_job(&job.tenant_id).await,
+                other => Err(EngineError::Internal(format!("unknown job kind {other}"))),
+            }
         };
+        let result = self.renewing_lease(&job, work).await;
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        if job.kind == crate::lifecycle::JOB_SWEEP {
-            // A sweep is never retried as such: the next one is scheduled either way.
-            tx.enqueue_job(&job.tenant_id, crate::lifecycle::JOB_SWEEP, "", self.next_sweep_at(now))
-                .await?;
-            match &result {
-                Ok(()) => tx.finish_job(&job.id, now).await?,
-                Err(e) => {
-                    tracing::warn!(job = %job.id, kind = %job.kind, error = %e, "job failed");
-                    tx.fail_job(&job.id, &e.to_string(), None, now).await?;
-                }
-            }
-            tx.commit().await?;
-            return Ok(true);
-        }
-        match result {
-            Ok(()) => tx.finish_job(&job.id, now).await?,
+        let held = match &result {
+            Ok(()) => tx.finish_job(&job, now).await?,
             Err(e) => {
                 tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, error = %e, "job failed");
-                let retry = (job.attempts < MAX_JOB_ATTEMPTS).then(|| now + Duration::seconds(2i64.pow(job.attempts as u32 + 1)));
-                tx.fail_job(&job.id, &e.to_string(), retry, now).await?;
+                // A sweep is never retried as such: the next one is scheduled either way.
+                let retry = (job.kind != crate::lifecycle::JOB_SWEEP && job.attempts < MAX_JOB_ATTEMPTS)
+                    .then(|| now + Duration::seconds(2i64.pow(job.attempts as u32 + 1)));
+                tx.fail_job(&job, &e.to_string(), retry, now).await?
             }
+        };
+        if held {
+            tracing::info!(job = %job.id, kind = %job.kind, attempts = job.attempts, ok = result.is_ok(), "job finished");
+        }
+        if !held {
+            // The lease ran out and another worker holds the job now: its result counts.
+            tracing::warn!(job = %job.id, kind = %job.kind, "job lease lost before it finished; result dropped");
+        } else if job.kind == crate::lifecycle::JOB_SWEEP {
+            tx.enqueue_job(&job.tenant_id, crate::lifecycle::JOB_SWEEP, "", self.next_sweep_at(now))
+                .await?;
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Run `work`, renewing `job`'s lease every third of [`LEASE`] until it is done.
+    async fn renewing_lease<T>(&self, job: &kycd_store::Job, work: impl std::future::Future<Output = T>) -> T {
+        let mut work = std::pin::pin!(work);
+        let every = StdDuration::from_secs(LEASE as u64 / 3);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = tick.tick() => {
+                    let renewed = async {
+                        let mut tx = self.store.begin().await?;
+                        let held = tx.renew_job_lease(job, self.now() + Duration::seconds(LEASE)).await?;
+                        tx.commit().await?;
+                        Ok::<_, kycd_store::StoreError>(held)
+                    };
+                    match renewed.await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(job = %job.id, kind = %job.kind, "job lease taken over by another worker"),
+                        Err(e) => tracing::warn!(job = %job.id, error = %e, "could not renew a job lease"),
+                    }
+                }
+            }
+        }
     }
 
     /// Work jobs until `shutdown` turns true.

@@ -7,6 +7,8 @@ mod docs;
 mod dto;
 mod error;
 mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 mod lifecycle_api;
 mod ratelimit;
 mod webhooks_api;

@@ -177,6 +177,15 @@ impl Store {
         Ok(ran)
     }
 
+    /// Refresh the planner's statistics. After a bulk load (`kycd seed`) they describe a
+    /// far smaller table, and a cached generic plan for `WHERE tenant_id = $1 AND id = $2`
+    /// may walk a tenant-wide index instead of the primary key (measured: 130 rows/s
+    /// seeding instead of 2 000).
+    pub async fn analyze(&self) -> Result<()> {
+        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -350,13 +350,12 @@ impl Tx<'_> {
     pub async fn list_applicants(&mut self, tenant: &TenantId, cursor: Option<&Cursor>, limit: usize) -> Result<Page<Applicant>> {
         let (t, id) = cursor.map_or((i64::MAX, String::new()), |c| (c.created_at, c.id.clone()));
         let rows = sqlx::query(
-            "SELECT * FROM applicants WHERE tenant_id = $1 AND (created_at < $2 OR (created_at = $2 AND id < $3) OR $4 = 1)
-             ORDER BY created_at DESC, id DESC LIMIT $5",
+            "SELECT * FROM applicants WHERE tenant_id = $1 AND (created_at, id) < ($2, $3)
+             ORDER BY created_at DESC, id DESC LIMIT $4",
         )
         .bind(tenant.as_str())
         .bind(t)
         .bind(&id)
-        .bind(i64::from(cursor.is_none()))
         .bind(limit as i64 + 1)
         .fetch_all(&mut *self.tx)
         .await?;
@@ -515,20 +514,30 @@ impl Tx<'_> {
         cursor: Option<&Cursor>,
         limit: usize,
     ) -> Result<Page<Verification>> {
+        // A row-value bound the index serves directly (no cursor: below every row), and
+        // the status condition only when filtering: a generic plan for `($2 = '' OR
+        // status = $2)` or `(… OR $5 = 1)` scans from the top of the list, so a page far
+        // down cost as much as every page before it.
         let (t, id) = cursor.map_or((i64::MAX, String::new()), |c| (c.created_at, c.id.clone()));
-        let rows = sqlx::query(
-            "SELECT * FROM verifications WHERE tenant_id = $1 AND ($2 = '' OR status = $2)
-             AND (created_at < $3 OR (created_at = $3 AND id < $4) OR $5 = 1)
-             ORDER BY created_at DESC, id DESC LIMIT $6",
-        )
-        .bind(tenant.as_str())
-        .bind(status.map_or("", |s| s.as_str()))
-        .bind(t)
-        .bind(&id)
-        .bind(i64::from(cursor.is_none()))
-        .bind(limit as i64 + 1)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let q = match status {
+            Some(s) => sqlx::query(
+                "SELECT * FROM verifications WHERE tenant_id = $1 AND (created_at, id) < ($2, $3) AND status = $4
+                 ORDER BY created_at DESC, id DESC LIMIT $5",
+            )
+            .bind(tenant.as_str())
+            .bind(t)
+            .bind(id)
+            .bind(s.as_str()),
+            None => sqlx::query(
+                "SELECT * FROM verifications WHERE tenant_id = $1 AND (created_at, id) < ($2, $3)
+                 ORDER BY created_at DESC, id DESC LIMIT $4",
+            )
+            .bind(tenant.as_str())
+            .bind(t)
+            .bind(id),
+        };
+        let q = q.bind(limit as i64 + 1);
+        let rows = q.fetch_all(&mut *self.tx).await?;
         let rows = rows.iter().map(|r| self.verification_from(tenant, r)).collect::<Result<Vec<_>>>()?;
         Ok(page(rows, limit))
     }
@@ -969,30 +978,54 @@ impl Tx<'_> {
         }))
     }
 
-    pub async fn finish_job(&mut self, id: &JobId, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query("UPDATE jobs SET status = 'done', locked_until = NULL, updated_at = $1 WHERE id = $2")
-            .bind(ms(now))
-            .bind(id.as_str())
+    /// Extend a claimed job's lease while its worker is still at it; `false` when the
+    /// claim no longer holds the job.
+    pub async fn renew_job_lease(&mut self, job: &Job, lease_until: DateTime<Utc>) -> Result<bool> {
+        let r = sqlx::query("UPDATE jobs SET locked_until = $1 WHERE id = $2 AND status = 'running' AND attempts = $3")
+            .bind(ms(lease_until))
+            .bind(job.id.as_str())
+            .bind(job.attempts)
             .execute(&mut *self.tx)
             .await?;
-        Ok(())
+        Ok(r.rows_affected() == 1)
     }
 
-    /// Record a failure: retry at `retry_at`, or give up (`None`).
-    pub async fn fail_job(&mut self, id: &JobId, error: &str, retry_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<()> {
+    /// Mark a claimed job done. Only the claim that holds the job counts: when its lease
+    /// ran out and another worker claimed the job again (`attempts` moved on), this one's
+    /// result is dropped and `false` returned, so a job is finished once in effect.
+    pub async fn finish_job(&mut self, job: &Job, now: DateTime<Utc>) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE jobs SET status = 'done', locked_until = NULL, updated_at = $1
+             WHERE id = $2 AND status = 'running' AND attempts = $3",
+        )
+        .bind(ms(now))
+        .bind(job.id.as_str())
+        .bind(job.attempts)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Record a failure of a claimed job: retry at `retry_at`, or give up (`None`). Like
+    /// [`Self::finish_job`], only the claim that holds the job counts.
+    pub async fn fail_job(&mut self, job: &Job, error: &str, retry_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<bool> {
         let (status, run_at) = match retry_at {
             Some(t) => ("queued", ms(t)),
             None => ("failed", ms(now)),
         };
-        sqlx::query("UPDATE jobs SET status = $1, run_at = $2, locked_until = NULL, last_error = $3, updated_at = $4 WHERE id = $5")
-            .bind(status)
-            .bind(run_at)
-            .bind(error)
-            .bind(ms(now))
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        let r = sqlx::query(
+            "UPDATE jobs SET status = $1, run_at = $2, locked_until = NULL, last_error = $3, updated_at = $4
+             WHERE id = $5 AND status = 'running' AND attempts = $6",
+        )
+        .bind(status)
+        .bind(run_at)
+        .bind(error)
+        .bind(ms(now))
+        .bind(job.id.as_str())
+        .bind(job.attempts)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(r.rows_affected() == 1)
     }
 }
 
@@ -1010,5 +1043,46 @@ mod tests {
         assert_eq!((d.created_at, d.id.as_str()), (c.created_at, "idv_abc"));
         assert!(Cursor::decode("!!!").is_err());
         assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode("12.x' OR 1=1")).is_err());
+    }
+
+    /// A worker whose lease ran out (it stalled) must not finish a job that another
+    /// worker claimed since: only the current claim's result counts.
+    #[tokio::test]
+    async fn only_the_claim_holding_a_job_finishes_it() {
+        let store = crate::Store::open(crate::StoreConfig {
+            database_url: "sqlite::memory:".into(),
+            blobs: std::sync::Arc::new(object_store::memory::InMemory::new()),
+            master_key: crate::crypto::MasterKey::generate().0,
+        })
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        let t0 = Utc::now();
+        let s = chrono::Duration::seconds;
+        let tenant = TenantId::generate();
+        let mut tx = store.begin().await.unwrap();
+        tx.enqueue_job(&tenant, "process", "x", t0).await.unwrap();
+        let stalled = tx.claim_job(t0, t0 + s(10)).await.unwrap().unwrap();
+        assert!(tx.claim_job(t0 + s(1), t0 + s(11)).await.unwrap().is_none(), "leased");
+        let current = tx.claim_job(t0 + s(11), t0 + s(21)).await.unwrap().unwrap();
+        assert_eq!(
+            (stalled.id.as_str(), stalled.attempts, current.attempts),
+            (current.id.as_str(), 1, 2)
+        );
+        assert!(
+            !tx.finish_job(&stalled, t0 + s(12)).await.unwrap(),
+            "the stalled claim lost the job"
+        );
+        assert!(!tx.fail_job(&stalled, "late", None, t0 + s(12)).await.unwrap());
+        assert!(
+            !tx.renew_job_lease(&stalled, t0 + s(40)).await.unwrap(),
+            "no renewal for a lost claim"
+        );
+        assert!(tx.renew_job_lease(&current, t0 + s(40)).await.unwrap());
+        assert!(tx.claim_job(t0 + s(30), t0 + s(50)).await.unwrap().is_none(), "renewed lease holds");
+        assert!(tx.finish_job(&current, t0 + s(13)).await.unwrap());
+        assert!(!tx.finish_job(&current, t0 + s(14)).await.unwrap(), "finished once");
+        assert!(tx.claim_job(t0 + s(100), t0 + s(110)).await.unwrap().is_none(), "done for good");
+        tx.commit().await.unwrap();
     }
 }

@@ -7,6 +7,14 @@
 //! - **body timeout** (`KYCD_BODY_TIMEOUT_SECONDS`): a request's whole body must arrive
 //!   within it, counted from the end of its head; a body still trickling in then gets
 //!   `408 request-timeout` (problem+json) and the connection is closed.
+//!
+//! And a lingering read: a handler that refuses a body part-way (too large, bad key)
+//! drops it unread. hyper would then close the socket with the client's bytes still in
+//! the kernel's receive buffer, the kernel answers with a reset, and a client still
+//! writing sees "broken pipe" instead of our 400 or 413. Like nginx's lingering close,
+//! the rest of such a body is read and thrown away, at most [`DRAIN_MAX_BYTES`] within
+//! [`DRAIN_MAX_TIME`], so the answer reaches the client. hyper and tower-http offer no
+//! such option, hence this wrapper.
 
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
@@ -86,6 +94,77 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, t: Timeouts, 
 /// Every request's body must arrive within `limit` (see the module docs).
 pub fn with_body_deadline(app: Router, limit: Duration) -> Router {
     app.layer(axum::middleware::from_fn_with_state(limit, body_deadline))
+        .layer(axum::middleware::from_fn(drain_refused_bodies))
+}
+
+/// The most of a refused body read and thrown away so its client gets the answer (a
+/// body whose rest is declared larger is dropped at once and its connection reset).
+pub const DRAIN_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// How long a refused body is read at most.
+pub const DRAIN_MAX_TIME: Duration = Duration::from_secs(10);
+
+async fn drain_refused_bodies(req: Request, next: Next) -> Response {
+    next.run(req.map(|inner| Body::new(DrainOnDrop { inner: Some(inner) }))).await
+}
+
+/// A body that, dropped before its end, has its rest read and thrown away in the
+/// background (see the module docs).
+struct DrainOnDrop {
+    inner: Option<Body>,
+}
+
+impl HttpBody for DrainOnDrop {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = std::task::ready!(Pin::new(&mut *inner).poll_frame(cx));
+        if !matches!(frame, Some(Ok(_))) {
+            // Ended or failed: nothing left to drain.
+            this.inner = None;
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(HttpBody::is_end_stream)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| http_body::SizeHint::with_exact(0), HttpBody::size_hint)
+    }
+}
+
+impl Drop for DrainOnDrop {
+    fn drop(&mut self) {
+        let Some(rest) = self.inner.take() else { return };
+        if rest.is_end_stream() || rest.size_hint().lower() > DRAIN_MAX_BYTES {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(DRAIN_MAX_TIME, drain(rest, DRAIN_MAX_BYTES)).await;
+        });
+    }
+}
+
+/// Read `body` to its end, or until more than `max` bytes came; keep none of it.
+async fn drain(mut body: Body, max: u64) {
+    let mut read = 0u64;
+    while let Some(Ok(frame)) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        read += frame.data_ref().map_or(0, |d| d.len() as u64);
+        if read > max {
+            return;
+        }
+    }
 }
 
 async fn body_deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
@@ -229,5 +308,47 @@ mod tests {
         );
         let resp = call(with_body_deadline(slow, Duration::from_millis(200)), Body::from("abc")).await;
         assert_eq!(resp.status(), StatusCode::OK);
+    }
+
+    /// A client that sends its whole too-large body before reading gets the 413, not a
+    /// reset: without the lingering read its writes fail with "broken pipe".
+    #[tokio::test]
+    async fn a_refused_body_is_drained_so_the_client_reads_the_answer() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let app = Router::new()
+            .route("/", post(echo_len))
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, app, Timeouts::default(), std::future::pending()));
+        let body = vec![b'x'; 16 * 1024 * 1024];
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len());
+        c.write_all(head.as_bytes()).await.unwrap();
+        c.write_all(&body).await.expect("the server reads the refused body to its end");
+        let mut answer = Vec::new();
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut buf = [0u8; 1024];
+            let n = c.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the connection closed before an answer: {answer:?}");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        // A body whose rest is declared past the drain limit is not read: its connection
+        // is closed.
+        let declared = DRAIN_MAX_BYTES + (4 << 20);
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: {declared}\r\n\r\n");
+        c.write_all(head.as_bytes()).await.unwrap();
+        let mut sent = 0u64;
+        let chunk = vec![b'x'; 1 << 20];
+        while sent < declared {
+            if c.write_all(&chunk).await.is_err() {
+                break;
+            }
+            sent += chunk.len() as u64;
+        }
+        assert!(sent < declared, "the server should stop reading a body past the drain limit");
     }
 }

@@ -1,7 +1,8 @@
 //! Writes the seed corpus under fuzz/corpus/<target>/ from the project's own generators:
 //! synthetic MRZ lines and AAMVA payloads, tiny images made with the `image` crate, and
-//! tokens signed with the fixed test key. No real person's data. Run from the repo root:
-//! `cargo +nightly run --manifest-path fuzz/Cargo.toml --bin gen-corpus`.
+//! tokens signed with the fixed test key, request bodies shaped like the dialects' SDKs
+//! send them, multipart uploads, and webhook signature inputs. No real person's data. Run from the repo root:
+//! `cargo run --manifest-path fuzz/Cargo.toml --example gen-corpus`.
 
 use kycd_checks::aamva::build_payload;
 use kycd_checks::mrz::{MrzData, MrzFormat, compose};
@@ -98,9 +99,102 @@ fn jwt() {
     put("jwt", "seed-none", b"eyJhbGciOiJub25lIn0.e30.");
 }
 
+fn dialect_json() {
+    use serde_json::json;
+    let bodies = [
+        json!({"callback_url": "https://example.test/done", "state": "s-1", "time_to_live": "1d12h",
+               "customer_information": {"organization_name": "Example", "external_user_id": "user-1"},
+               "mock_behavior": {"recommendation": "ALLOW", "processing_time": "5s", "force_retry": true},
+               "start": {}}),
+        json!({"image": {"type": "selfie", "format": "jpg", "data": "aGVsbG8="}, "device_info": {}}),
+        json!({"image": {"data": {"type": "document_front", "content": "data:image/png;base64,aGk"}}}),
+        json!({"external_applicant_id": "ext-1", "email": "specimen@example.test",
+               "external_applicant_name": "Test Specimen"}),
+        json!({"applicant_id": "aplt_abc", "user_journey_id": "usj_01heqt35wmjrf3wjd7w1wz33p2",
+               "declared_data": {"name": "Test Specimen", "birth_date": "1974-08-12", "email": "specimen@example.test",
+                                 "phone_number": {"country_code": "+44", "number": "7700900123"},
+                                 "address": {"address_line1": "1 Test Street", "city": "Testville", "country": "GB"}},
+               "redirect_url": "https://example.test/back"}),
+        json!({"redirect_url": "https://example.test/back", "phone_number": {"country_code": "+33", "number": "5555550102"},
+               "client_information": {"pre_selected_residence_country": "FR", "pre_selected_document_type": "passport",
+                                      "pre_selected_language": "fr-FR"}}),
+        json!({"emailId": "signer@example.test", "order": 1, "onBehalfOf": "owner@example.test",
+               "fileId": "file_abc123", "redirectUrl": "https://example.test/signed"}),
+        json!({"CountryCode": "+1", "PhoneNumber": "5555550100"}),
+        json!({"grant_type": "client_credentials", "client_id": "key_abc", "client_secret": "kycd_test_secret"}),
+        json!({"external_applicant_id": "ext-2", "full_name": "Test Specimen", "email": "specimen@example.test",
+               "phone_country_code": "+44", "phone_number": "7700900123", "birth_date": "1974-08-12"}),
+        json!({"applicant": {"full_name": "Test Specimen"}, "callback_url": "https://example.test/done",
+               "state": "s-2", "time_to_live": 86400, "retention_days": 30}),
+        json!({"language": "fr-FR", "country": "de", "document_type": "passport"}),
+        json!({"decision": "approve", "reason": "document checked by hand"}),
+        json!({"token": "cst_abc"}),
+        json!({"url": "https://example.test/hook", "enabled_events": ["*"], "format": "checkout"}),
+        json!({"enabled": false, "enabled_events": ["verification.approved"]}),
+        json!({"overlap_seconds": 3600}),
+        json!({"retention_days": 90, "max_retention_days": 3650, "tombstone_days": 365}),
+    ];
+    for (i, b) in bodies.iter().enumerate() {
+        put(
+            "dialect_json",
+            &format!("seed-{i:02}"),
+            serde_json::to_string(b).expect("json").as_bytes(),
+        );
+    }
+    put(
+        "dialect_json",
+        "seed-form",
+        b"grant_type=client_credentials&client_id=key_abc&client_secret=s%20x",
+    );
+    put("dialect_json", "seed-query", b"documentId=doc-1&skip=10&limit=20");
+}
+
+fn multipart() {
+    let jpeg_like = b"\xff\xd8\xff\xe0 not really a jpeg \xff\xd9";
+    let body = kycd_fuzz::multipart_body("b0undary", &[("csrf", None, b"token-1"), ("file", Some("capture.jpg"), jpeg_like)]);
+    let mut raw = b"\x00multipart/form-data; boundary=b0undary\n".to_vec();
+    raw.extend_from_slice(&body);
+    put("multipart", "seed-raw", &raw);
+    let mut quoted = b"\x00multipart/form-data; boundary=\"b0undary\"; charset=utf-8\n".to_vec();
+    quoted.extend_from_slice(&body);
+    put("multipart", "seed-raw-quoted", &quoted);
+    let mut structured = vec![1u8];
+    structured.extend_from_slice(jpeg_like);
+    put("multipart", "seed-file", &structured);
+}
+
+fn webhook_signature() {
+    // Fields: key, old key, id, timestamp (LE), flip, header/secret text; then the body.
+    let field = |out: &mut Vec<u8>, f: &[u8]| {
+        out.push(f.len() as u8);
+        out.extend_from_slice(f);
+    };
+    let mut a = Vec::new();
+    field(&mut a, &[0x42; 24]);
+    field(&mut a, &[0x17; 24]);
+    field(&mut a, b"evt_2bXy9q");
+    field(&mut a, &1_796_169_600i64.to_le_bytes());
+    field(&mut a, &[3, 1]);
+    field(&mut a, b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    a.extend_from_slice(br#"{"type":"verification.approved","data":{"id":"idv_abc"}}"#);
+    put("webhook_signature", "seed-rotation", &a);
+    let mut b = Vec::new();
+    field(&mut b, &[0x42; 24]);
+    field(&mut b, &[0x42; 24]);
+    field(&mut b, b"msg_p5jXN8AQM9LWM0D4loKWxJek");
+    field(&mut b, &1_614_265_330i64.to_le_bytes());
+    field(&mut b, &[0, 0]);
+    field(&mut b, b"v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= v2,x");
+    b.extend_from_slice(br#"{"test": 2432232314}"#);
+    put("webhook_signature", "seed-one-secret", &b);
+}
+
 fn main() {
     mrz();
     aamva();
     image();
     jwt();
+    dialect_json();
+    multipart();
+    webhook_signature();
 }

@@ -4,6 +4,6 @@
 
 pub mod boldsign;
 pub mod checkout;
-mod oauth;
+pub(crate) mod oauth;
 pub mod transmit;
 pub mod yousign;

@@ -127,3 +127,77 @@ async fn migrate_refuses_a_schema_newer_than_its_code() {
     listed.success();
     assert!(listed.all_output().contains("newer than this kycd"), "{listed:?}");
 }
+
+/// `kycd seed` fills a test-mode tenant with synthetic verifications the API lists and
+/// pages through like real ones; live tenants and bad arguments are refused.
+#[tokio::test]
+async fn seed_fills_a_test_tenant_and_refuses_live_ones() {
+    let s = Server::start().await;
+    let t = s.cli(&["tenant", "create", "--name", "Seeded", "--json"]).await.success_json();
+    let tid = str_field(&t, "tenant_id");
+    let out = s.cli(&["seed", "--tenant", &tid, "--verifications", "250", "--batch", "40"]).await;
+    out.success();
+    assert!(out.stdout.contains("seeded 250 verification(s)"), "{}", out.all_output());
+    let api = s.client_for(&str_field(&t, "api_key"));
+    let mut seen = std::collections::BTreeSet::new();
+    let mut statuses = std::collections::BTreeMap::new();
+    let mut cursor = String::new();
+    let mut last_created = String::from("~");
+    loop {
+        let q = if cursor.is_empty() {
+            String::new()
+        } else {
+            format!("&cursor={cursor}")
+        };
+        let page = api.get(&format!("/v1/verifications?limit=100{q}")).await.ok();
+        for v in crate::flow::data(&page) {
+            let created = str_field(&v, "created_at");
+            assert!(created <= last_created, "newest first: {created} after {last_created}");
+            last_created = created;
+            *statuses.entry(str_field(&v, "status")).or_insert(0) += 1;
+            assert!(seen.insert(str_field(&v, "id")), "no verification twice: {v}");
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 250, "{statuses:?}");
+    assert_eq!(statuses.get("approved"), Some(&(250 / 20 * 12 + 10)), "{statuses:?}");
+    let review = api.get("/v1/verifications?limit=100&status=review_required").await.ok();
+    assert_eq!(crate::flow::data(&review).len(), 24, "{review}");
+    // Seeded people are readable like real ones (sealed, then opened).
+    let first = crate::flow::data(&review)[0].clone();
+    let applicant = api.get(&format!("/v1/applicants/{}", str_field(&first, "applicant_id"))).await.ok();
+    assert!(applicant.to_string().contains("Seed Person"), "{applicant}");
+    // The sweep leaves seeded data alone.
+    s.cli(&["purge", "--tenant", &tid]).await.success();
+    assert_eq!(
+        crate::flow::data(&api.get("/v1/verifications?limit=100&status=created").await.ok()).len(),
+        12
+    );
+
+    let live = s
+        .cli(&["tenant", "create", "--name", "Live", "--live", "--json"])
+        .await
+        .success_json();
+    let refused = s
+        .cli(&["seed", "--tenant", &str_field(&live, "tenant_id"), "--verifications", "5"])
+        .await;
+    assert_eq!(refused.code, Some(1), "{}", refused.all_output());
+    assert!(refused.stderr.contains("live mode"), "{}", refused.stderr);
+    let bad = s.cli(&["seed", "--tenant", &tid, "--verifications", "0"]).await;
+    assert!(
+        bad.code != Some(0) && bad.stderr.contains("--verifications"),
+        "{}",
+        bad.all_output()
+    );
+    let unknown = s
+        .cli(&["seed", "--tenant", "ten_doesNotExist000000000000", "--verifications", "5"])
+        .await;
+    assert!(
+        unknown.code != Some(0) && unknown.stderr.contains("tenant"),
+        "{}",
+        unknown.all_output()
+    );
+}

@@ -670,7 +670,7 @@ impl Api {
         format!("{}{}", self.base, path)
     }
 
-    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let mut r = self.http.request(method, self.url(path));
         if let Some(k) = &self.key {
             r = r.bearer_auth(k);

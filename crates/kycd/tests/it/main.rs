@@ -25,6 +25,7 @@ mod logs;
 mod openapi;
 mod ratelimit;
 mod retention;
+mod scale_out;
 mod start_token;
 mod storage;
 mod tenancy;

@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-struct Receiver {
+pub(crate) struct Receiver {
     child: std::process::Child,
     dir: tempfile::TempDir,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Receiver {
@@ -22,7 +22,7 @@ impl Drop for Receiver {
 }
 
 impl Receiver {
-    fn start(offset_file: &Path) -> Receiver {
+    pub(crate) fn start(offset_file: &Path) -> Receiver {
         let python = std::env::var("KYCD_TEST_PYTHON")
             .unwrap_or_else(|_| panic!("KYCD_TEST_PYTHON is not set: run scripts/test (it creates a venv with standardwebhooks)"));
         let dir = tempfile::tempdir().unwrap();
@@ -54,7 +54,7 @@ impl Receiver {
     fn path(&self, n: &str) -> PathBuf {
         self.dir.path().join(n)
     }
-    fn set_secrets(&self, secrets: &[&str]) {
+    pub(crate) fn set_secrets(&self, secrets: &[&str]) {
         std::fs::write(self.path("secrets.json"), json!(secrets).to_string()).unwrap();
     }
     fn set_down(&self, down: bool) {
@@ -64,7 +64,7 @@ impl Receiver {
             let _ = std::fs::remove_file(self.path("down"));
         }
     }
-    fn received(&self) -> Vec<Value> {
+    pub(crate) fn received(&self) -> Vec<Value> {
         std::fs::read_to_string(self.path("out.jsonl"))
             .unwrap_or_default()
             .lines()
@@ -72,7 +72,7 @@ impl Receiver {
             .collect()
     }
     /// Wait until `pred` holds over the received requests.
-    async fn wait_for(&self, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub(crate) async fn wait_for(&self, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         let start = Instant::now();
         loop {
             let got = self.received();
@@ -88,11 +88,11 @@ impl Receiver {
     }
 }
 
-fn body(r: &Value) -> Value {
+pub(crate) fn body(r: &Value) -> Value {
     serde_json::from_str(r["body"].as_str().unwrap()).unwrap()
 }
 
-fn event_type(r: &Value) -> String {
+pub(crate) fn event_type(r: &Value) -> String {
     str_field(&body(r), "type")
 }
 
@@ -101,7 +101,7 @@ fn delivered_ok(got: &[Value], t: &str, object: &str) -> bool {
         .any(|r| r["answered"] == 200 && event_type(r) == t && body(r)["data"]["verification"]["id"] == object)
 }
 
-fn set_offset(file: &Path, seconds: i64) {
+pub(crate) fn set_offset(file: &Path, seconds: i64) {
     std::fs::write(file, seconds.to_string()).unwrap();
 }
 

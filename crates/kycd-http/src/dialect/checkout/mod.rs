@@ -13,7 +13,7 @@
 mod error;
 mod map;
 mod webhooks;
-mod wire;
+pub(crate) mod wire;
 
 use crate::dialect::oauth;
 use crate::{AppState, RouteExt};

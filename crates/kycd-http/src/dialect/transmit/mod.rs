@@ -8,7 +8,7 @@
 
 mod error;
 mod map;
-mod wire;
+pub(crate) mod wire;
 
 use crate::dialect::oauth;
 use crate::{AppState, RouteExt};

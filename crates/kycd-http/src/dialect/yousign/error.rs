@@ -65,6 +65,11 @@ impl From<EngineError> for YousignError {
             EngineError::Gone(m) => Self::new(StatusCode::GONE, "evidence-erased", m),
             EngineError::Invalid(m) => Self::new(StatusCode::BAD_REQUEST, "invalid-request", m),
             EngineError::RateLimited { detail, .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail),
+            // The evidence endpoints take no uploads today; should one ever reach here,
+            // a bad image is still the caller's error, never a 500.
+            EngineError::TooLarge(m) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", m),
+            EngineError::UnsupportedMedia(m) => Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", m),
+            EngineError::UnprocessableImage(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable-image", m),
             other => {
                 tracing::error!(error = %other, "internal error (yousign dialect)");
                 Self::new(

@@ -1,0 +1,237 @@
+//! Entry points for the fuzz targets in `fuzz/` (cargo-fuzz); hidden from the docs and not
+//! part of kycd's API. Each function hands untrusted bytes to the same parsing code the
+//! handlers call and reports only whether (and what) it accepted: no behaviour of its own.
+
+use crate::dialect::{boldsign, checkout, oauth, transmit};
+use crate::{dto, extract, lifecycle_api, webhooks_api};
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+
+/// A request body parser: `Some(summary)` when it accepts the body, `None` when it refuses
+/// it. The summary is the parsed value's `Debug` where the type has one, else `"ok"`.
+pub type BodyParser = fn(&[u8]) -> Option<String>;
+
+fn ok<T>(_: T) -> String {
+    "ok".to_owned()
+}
+
+fn native<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
+    // `ApiJson` is axum's `Json` extractor; this is its body step.
+    axum::Json::<T>::from_bytes(body).ok().map(|axum::Json(v)| v)
+}
+
+/// Every JSON (or form) request body parser of the native API and the vendor dialects, by
+/// the route that reads it. Yousign's dialect has no request bodies (its routes are GETs).
+pub const BODY_PARSERS: &[(&str, BodyParser)] = &[
+    ("transmit POST /api/v1/verification", |b| {
+        transmit::wire::json_body::<transmit::wire::CreateSessionRequest>(b)
+            .and_then(transmit::wire::CreateSessionRequest::parse)
+            .ok()
+            .map(|(_, mock, start)| format!("{mock:?} {start}"))
+    }),
+    ("transmit POST /api/v1/verification/{sid}/images", |b| {
+        transmit::wire::json_body::<transmit::wire::AddImageRequest>(b)
+            .and_then(transmit::wire::AddImageRequest::parse)
+            .ok()
+            .map(|v| format!("{v:?}"))
+    }),
+    ("checkout POST /applicants", |b| {
+        checkout::wire::json_object(b)
+            .and_then(|o| checkout::wire::applicant(&o, true))
+            .ok()
+            .map(ok)
+    }),
+    ("checkout PATCH /applicants/{id}", |b| {
+        checkout::wire::json_object(b)
+            .and_then(|o| checkout::wire::applicant(&o, false))
+            .ok()
+            .map(ok)
+    }),
+    ("checkout POST /identity-verifications", |b| {
+        checkout::wire::json_object(b)
+            .and_then(|o| checkout::wire::create_verification(&o))
+            .ok()
+            .map(ok)
+    }),
+    ("checkout POST /create-and-open-idv", |b| {
+        checkout::wire::json_object(b)
+            .and_then(|o| checkout::wire::create_and_open(&o))
+            .ok()
+            .map(ok)
+    }),
+    ("checkout POST /identity-verifications/{id}/attempts", |b| {
+        checkout::wire::json_object(b)
+            .and_then(|o| checkout::wire::create_attempt(&o))
+            .ok()
+            .map(|v| format!("{v:?}"))
+    }),
+    (
+        "boldsign POST /v1/identityVerification/{report,image,createEmbeddedVerificationUrl}",
+        |b| {
+            let o = boldsign::wire::json_object(b).ok()?;
+            let q = boldsign::wire::signer_query("doc".to_owned(), &o).ok()?;
+            let file = boldsign::wire::file_id(&o).ok().map(|f| f.to_string());
+            let redirect = boldsign::wire::redirect_url(&o).ok();
+            Some(format!("{q:?} {file:?} {redirect:?}"))
+        },
+    ),
+    ("transmit /oidc/token, checkout /connect/token (JSON)", |b| {
+        token_request("application/json", b)
+    }),
+    ("transmit /oidc/token, checkout /connect/token (form)", |b| {
+        token_request("application/x-www-form-urlencoded", b)
+    }),
+    ("native POST /v1/applicants", |b| {
+        native::<dto::ApplicantInput>(b)?.parse().ok().map(ok)
+    }),
+    ("native POST /v1/verifications", |b| {
+        native::<dto::CreateVerificationRequest>(b)?.parse().ok().map(ok)
+    }),
+    ("native POST /v1/verifications/{id}/attempts", |b| {
+        extract::optional_json::<dto::CreateAttemptRequest>(b)
+            .ok()?
+            .parse()
+            .ok()
+            .map(|v| format!("{v:?}"))
+    }),
+    ("native POST /v1/verifications/{id}/review", |b| {
+        native::<dto::ReviewRequest>(b).map(|v| format!("{v:?}"))
+    }),
+    ("native POST /v1/capture-sessions", |b| {
+        native::<dto::CaptureSessionRequest>(b).map(ok)
+    }),
+    ("native POST /v1/webhook_endpoints", |b| {
+        native::<webhooks_api::CreateEndpointRequest>(b).map(|v| format!("{v:?}"))
+    }),
+    ("native PATCH /v1/webhook_endpoints/{id}", |b| {
+        native::<webhooks_api::UpdateEndpointRequest>(b).map(|v| format!("{v:?}"))
+    }),
+    ("native POST /v1/webhook_endpoints/{id}/rotate_secret", |b| {
+        extract::optional_json::<webhooks_api::RotateSecretRequest>(b)
+            .ok()
+            .map(|v| format!("{v:?}"))
+    }),
+    ("native PUT /v1/verifications/{id}/legal_hold", |b| {
+        native::<lifecycle_api::LegalHoldRequest>(b).map(|v| format!("{v:?}"))
+    }),
+    ("native PUT /v1/settings/retention", |b| {
+        native::<kycd_core::RetentionSettings>(b).map(|v| format!("{v:?}"))
+    }),
+];
+
+fn token_request(content_type: &'static str, body: &[u8]) -> Option<String> {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    oauth::parse_token_request(&headers, body)
+        .ok()
+        .map(|t| format!("{} {}", t.client_id, t.client_secret))
+}
+
+/// A parser of untrusted text: what it accepted, in a printable form.
+pub type TextParser = fn(&str) -> Option<String>;
+
+/// Query-string parsers of the dialects (the part of the URL after `?`).
+pub const QUERY_PARSERS: &[(&str, TextParser)] = &[
+    ("boldsign documentId", |q| boldsign::wire::document_id(Some(q)).ok()),
+    ("checkout paging", |q| {
+        checkout::wire::page_query(Some(q)).ok().map(|v| format!("{v:?}"))
+    }),
+];
+
+/// Why a multipart upload was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MultipartRefusal {
+    /// 413: a part (or the body) is over the limit.
+    TooLarge,
+    /// 400/422: not a multipart body, a malformed one, or no `file` part.
+    Invalid,
+}
+
+fn multipart_request(content_type: &[u8], body: Vec<u8>) -> Option<Request> {
+    Request::builder()
+        .method("POST")
+        .header(header::CONTENT_TYPE, HeaderValue::from_bytes(content_type).ok()?)
+        .body(Body::from(body))
+        .ok()
+}
+
+/// The multipart branch of `POST /v1/verifications/{id}/captures` (`api::read_upload`):
+/// axum's `Multipart` (multer) over the body, the first part named `file`, read chunk by
+/// chunk under `limit` bytes. Kept step for step with that function.
+pub fn multipart_upload(content_type: &[u8], body: Vec<u8>, limit: usize) -> Result<Vec<u8>, MultipartRefusal> {
+    let refusal = |status: StatusCode| {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            MultipartRefusal::TooLarge
+        } else {
+            MultipartRefusal::Invalid
+        }
+    };
+    let req = multipart_request(content_type, body).ok_or(MultipartRefusal::Invalid)?;
+    futures::executor::block_on(async move {
+        let mut mp = Multipart::from_request(req, &()).await.map_err(|_| MultipartRefusal::Invalid)?;
+        while let Some(mut field) = mp.next_field().await.map_err(|e| refusal(e.status()))? {
+            if field.name() != Some("file") {
+                continue;
+            }
+            let mut out = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(|e| refusal(e.status()))? {
+                if out.len() + chunk.len() > limit {
+                    return Err(MultipartRefusal::TooLarge);
+                }
+                out.extend_from_slice(&chunk);
+            }
+            return Ok(out);
+        }
+        Err(MultipartRefusal::Invalid)
+    })
+}
+
+/// What the capture page's upload form (`capture::step_post`) reads from its multipart
+/// body: the `csrf` and `file` parts (the last of each), and whether the body was
+/// malformed or too large. Kept step for step with that handler's loop.
+#[derive(Debug, Default)]
+pub struct CaptureForm {
+    pub csrf: Option<String>,
+    pub file: Option<Vec<u8>>,
+    pub too_large: bool,
+    pub malformed: bool,
+}
+
+pub fn multipart_capture_form(content_type: &[u8], body: Vec<u8>) -> CaptureForm {
+    let mut form = CaptureForm::default();
+    let Some(req) = multipart_request(content_type, body) else {
+        form.malformed = true;
+        return form;
+    };
+    futures::executor::block_on(async {
+        let mp = Multipart::from_request(req, &()).await;
+        form.malformed = mp.is_err();
+        if let Ok(mut mp) = mp {
+            loop {
+                match mp.next_field().await {
+                    Ok(Some(field)) => {
+                        let name = field.name().unwrap_or("").to_owned();
+                        match field.bytes().await {
+                            Ok(b) if name == "csrf" => form.csrf = Some(String::from_utf8_lossy(&b).into_owned()),
+                            Ok(b) if name == "file" => form.file = Some(b.to_vec()),
+                            Ok(_) => {}
+                            Err(e) => {
+                                form.too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
+                                form.malformed = true;
+                                break;
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        form.too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
+                        form.malformed = true;
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    form
+}
