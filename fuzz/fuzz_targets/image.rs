@@ -6,6 +6,11 @@ use kycd_checks::{ImageLimits, decode};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    // kycd catches decoder panics on purpose (decode.rs `guarded`); libFuzzer's hook would
+    // abort on them even so. With the default hook back, a panic kycd does not catch
+    // still ends in libfuzzer-sys's own catch and abort.
+    static DEFAULT_HOOK: std::sync::Once = std::sync::Once::new();
+    DEFAULT_HOOK.call_once(|| drop(std::panic::take_hook()));
     // Small limits keep each run fast and make the size checks reachable.
     let limits = ImageLimits {
         max_side: 2048,

@@ -104,7 +104,7 @@ fn image_limits(limits: ImageLimits) -> Limits {
 pub fn decode_full(bytes: &[u8], limits: ImageLimits) -> Result<DynamicImage, ImageError> {
     let media_type = sniff(bytes)?;
     checked_dimensions(bytes, media_type, limits)?;
-    let (mut img, orientation) = decode_generic(bytes, media_type, limits)?;
+    let (mut img, orientation) = guarded("image", || decode_generic(bytes, media_type, limits))?;
     img.apply_orientation(orientation);
     if media_type == MediaType::Jpeg && !crate::jpeg_is_complete(bytes) {
         return Err(truncated_jpeg());
@@ -150,6 +150,15 @@ fn decode_jpeg_luma(bytes: &[u8], limits: ImageLimits) -> Option<(GrayImage, Ori
     Some((img, orientation))
 }
 
+/// Run a decoder on untrusted bytes. The decoders are large and index-heavy: zune-jpeg
+/// 0.4.21 panics ("range end index … out of range", mcu.rs) on some damaged JPEGs, found
+/// by the `image` fuzz target. Such a panic must refuse this image, not fail the upload
+/// with a 500 or kill the worker thread.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, ImageError>) -> Result<T, ImageError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(ImageError::Corrupt(format!("the {what} decoder failed on damaged data"))))
+}
+
 /// Decode a capture into its working copy. Limits are checked on the header before any
 /// pixel is decoded; the whole image is then decoded (so a damaged file is refused at
 /// upload), downscaled once and turned upright.
@@ -157,14 +166,15 @@ pub fn decode(bytes: &[u8], limits: ImageLimits) -> Result<Decoded, ImageError> 
     let media_type = sniff(bytes)?;
     let (stored_width, stored_height) = checked_dimensions(bytes, media_type, limits)?;
     let fast = if media_type == MediaType::Jpeg {
-        decode_jpeg_luma(bytes, limits)
+        // A panic in the fast path leaves the decision to the general decoder.
+        guarded("JPEG", || Ok(decode_jpeg_luma(bytes, limits))).ok().flatten()
     } else {
         None
     };
     let (grey, orientation) = match fast {
         Some(g) => g,
         None => {
-            let (img, o) = decode_generic(bytes, media_type, limits)?;
+            let (img, o) = guarded("image", || decode_generic(bytes, media_type, limits))?;
             (img.into_luma8(), o)
         }
     };
@@ -392,5 +402,22 @@ mod tests {
         let slow = slow.into_luma8();
         let max_diff = fast.as_raw().iter().zip(slow.as_raw()).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
         assert!(max_diff <= 4, "max diff {max_diff}");
+    }
+
+    /// A 702-byte damaged JPEG on which zune-jpeg 0.4.21 panics (found by the `image` fuzz
+    /// target from its generated seeds): refused as damaged, never a panic.
+    #[test]
+    fn a_jpeg_that_panics_the_decoder_is_refused_as_damaged() {
+        let bytes = include_bytes!("../tests/fixtures/zune-jpeg-panic.jpg");
+        let limits = ImageLimits {
+            max_side: 2048,
+            max_pixels: 2_000_000,
+        };
+        assert!(
+            matches!(decode(bytes, limits), Err(ImageError::Corrupt(_))),
+            "{:?}",
+            decode(bytes, limits).err()
+        );
+        assert!(matches!(decode_full(bytes, limits), Err(ImageError::Corrupt(_))));
     }
 }
