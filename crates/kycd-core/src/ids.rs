@@ -95,6 +95,8 @@ typed_id!(/// An event (stable across delivery retries: the `webhook-id` header)
     EventId, "evt_", "event");
 typed_id!(/// One delivery of an event to an endpoint.
     DeliveryId, "whd_", "webhook delivery");
+typed_id!(/// A person signing in to the review console (a reviewer or admin of one tenant).
+    OperatorId, "op_", "operator");
 
 #[cfg(test)]
 mod tests {

@@ -153,6 +153,8 @@ pub enum Actor {
     ApiKey(ApiKeyId),
     /// The applicant, through an attempt's capture session.
     Applicant(AttemptId),
+    /// A reviewer or admin in the review console.
+    Operator(OperatorId),
     System,
     Cli,
 }
@@ -162,6 +164,7 @@ impl Actor {
         match self {
             Self::ApiKey(k) => format!("api_key:{k}"),
             Self::Applicant(a) => format!("applicant:{a}"),
+            Self::Operator(o) => format!("operator:{o}"),
             Self::System => "system".into(),
             Self::Cli => "cli".into(),
         }
@@ -252,9 +255,18 @@ pub struct Review {
     pub decision: ReviewDecision,
     /// Business reason; must not contain personal data (it is shown in reports).
     pub reason: String,
-    /// The reviewer: an API key id.
+    /// The reviewer: `api_key:…` or `operator:…` (an id, never a name).
     pub reviewer: String,
     pub reviewed_at: DateTime<Utc>,
+    /// The console's reason code (from its fixed list), when decided there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
+    /// A message that may be shown to the person (the reason stays internal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_message: Option<String>,
+    /// The second reviewer who confirmed the decision, where the tenant requires four eyes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_by: Option<String>,
 }
 
 #[derive(Debug, Clone)]

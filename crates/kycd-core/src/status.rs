@@ -69,7 +69,9 @@ impl VerificationStatus {
             Pending => matches!(self, Created | RetryRequired),
             CaptureInProgress => matches!(self, Created | Pending | RetryRequired),
             Processing => matches!(self, Created | Pending | CaptureInProgress | RetryRequired),
-            ReviewRequired | RetryRequired => self == Processing,
+            ReviewRequired => self == Processing,
+            // A reviewer may ask the person for a new attempt instead of deciding.
+            RetryRequired => matches!(self, Processing | ReviewRequired),
             Approved | Declined => matches!(self, Processing | ReviewRequired),
             Expired | Cancelled => true,
         }

@@ -46,7 +46,7 @@ impl Engine {
             EngineError::Unauthorized(_) => bad_client(),
             other => other,
         })?;
-        if p.key_id.as_str() != client_id.trim() {
+        if p.api_key()?.as_str() != client_id.trim() {
             return Err(bad_client());
         }
         let now = self.now();
@@ -54,13 +54,13 @@ impl Engine {
         let expires_at = now + ACCESS_TOKEN_TTL;
         let mut tx = self.store.begin().await?;
         tx.delete_expired_access_tokens(&p.tenant_id, now).await?;
-        tx.insert_access_token(&secret_hash(&token), &p.tenant_id, &p.key_id, audience, None, expires_at, now)
+        tx.insert_access_token(&secret_hash(&token), &p.tenant_id, p.api_key()?, audience, None, expires_at, now)
             .await?;
         tx.audit(
             &p.tenant_id,
             &p.actor(),
             &format!("access_token.issued.{audience}"),
-            p.key_id.as_str(),
+            p.api_key()?.as_str(),
             now,
         )
         .await?;
@@ -111,7 +111,7 @@ impl Engine {
         tx.insert_access_token(
             &secret_hash(&token),
             &p.tenant_id,
-            &p.key_id,
+            p.api_key()?,
             audience,
             Some(id.as_str()),
             expires_at,
@@ -170,7 +170,7 @@ impl Engine {
 fn principal_of(rec: AccessTokenRecord) -> Principal {
     Principal {
         tenant_id: rec.tenant_id,
-        key_id: rec.key_id,
+        caller: crate::Caller::ApiKey(rec.key_id),
         scope: rec.scope,
         mode: rec.mode,
     }

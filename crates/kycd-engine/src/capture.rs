@@ -130,7 +130,11 @@ pub fn form_token(secret: &str) -> String {
 
 /// Whether `sent` is the form token of `secret` (constant time).
 pub fn form_token_matches(secret: &str, sent: &str) -> bool {
-    let want = form_token(secret);
+    same_token(&form_token(secret), sent)
+}
+
+/// Constant-time equality of a token and what a form sent.
+pub(crate) fn same_token(want: &str, sent: &str) -> bool {
     want.len() == sent.len() && want.bytes().zip(sent.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod capture;
+pub mod console;
 pub mod decision;
 mod error;
 pub mod evidence;
@@ -18,7 +19,7 @@ mod worker;
 
 pub use error::{EngineError, Result};
 pub use kycd_checks::ImageLimits;
-pub use kycd_store::{AuditBreak, MasterKey, Page, Store, StoreConfig, StoreError};
+pub use kycd_store::{AuditBreak, MasterKey, OperatorRole, Page, Store, StoreConfig, StoreError};
 pub use object_store::{ObjectStore, local::LocalFileSystem};
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
@@ -118,18 +119,37 @@ fn refuse_if_held(v: &Verification, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Who is calling: an API key, or an operator signed in to the review console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    ApiKey(ApiKeyId),
+    Operator(OperatorId),
+}
+
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub tenant_id: TenantId,
-    pub key_id: ApiKeyId,
+    pub caller: Caller,
     pub scope: Scope,
     pub mode: Mode,
 }
 
 impl Principal {
     pub(crate) fn actor(&self) -> Actor {
-        Actor::ApiKey(self.key_id.clone())
+        match &self.caller {
+            Caller::ApiKey(k) => Actor::ApiKey(k.clone()),
+            Caller::Operator(o) => Actor::Operator(o.clone()),
+        }
+    }
+    /// The API key behind this caller: tokens and links are issued to API keys only.
+    pub(crate) fn api_key(&self) -> Result<&ApiKeyId> {
+        match &self.caller {
+            Caller::ApiKey(k) => Ok(k),
+            Caller::Operator(_) => Err(EngineError::Forbidden(
+                "access tokens and download links are issued to API keys, not to console operators".into(),
+            )),
+        }
     }
     pub(crate) fn require_write(&self) -> Result<()> {
         match self.scope {
@@ -390,7 +410,7 @@ impl Engine {
         }
         Ok(Principal {
             tenant_id: rec.tenant_id,
-            key_id: rec.id,
+            caller: Caller::ApiKey(rec.id),
             scope: rec.scope,
             mode: rec.mode,
         })
@@ -1071,21 +1091,31 @@ impl Engine {
                 v.status
             )));
         }
-        v.review = Some(Review {
+        let review = Review {
             decision,
             reason: reason.to_owned(),
             reviewer: p.actor().label(),
             reviewed_at: self.now(),
-        });
-        let to = match decision {
-            ReviewDecision::Approve => VerificationStatus::Approved,
-            ReviewDecision::Decline => VerificationStatus::Declined,
+            reason_code: None,
+            user_message: None,
+            confirmed_by: None,
         };
-        self.transition(&mut tx, &mut v, to, &p.actor()).await?;
-        self.emit_verification(&mut tx, EventType::Reviewed, &v, None).await?;
+        self.apply_review(&mut tx, &mut v, review, &p.actor()).await?;
         tx.commit().await?;
         self.jobs_ready.notify_one();
         Ok(v)
+    }
+
+    /// Record a reviewer's decision on a review_required verification and end it.
+    pub(crate) async fn apply_review(&self, tx: &mut Tx<'_>, v: &mut Verification, review: Review, actor: &Actor) -> Result<()> {
+        let to = match review.decision {
+            ReviewDecision::Approve => VerificationStatus::Approved,
+            ReviewDecision::Decline => VerificationStatus::Declined,
+        };
+        v.review = Some(review);
+        self.transition(tx, v, to, actor).await?;
+        self.emit_verification(tx, EventType::Reviewed, v, None).await?;
+        Ok(())
     }
 
     // ----- report, anonymize, delete -----------------------------------------------------

@@ -309,7 +309,7 @@ pub async fn start_capture_session(
     }))
 }
 
-fn download(bytes: impl Into<axum::body::Body>, content_type: &'static str, filename: &str) -> Response {
+pub(crate) fn download(bytes: impl Into<axum::body::Body>, content_type: &'static str, filename: &str) -> Response {
     let mut resp = Response::new(bytes.into());
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

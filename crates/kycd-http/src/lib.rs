@@ -2,6 +2,7 @@
 
 mod api;
 mod capture;
+mod console;
 mod dialect;
 mod docs;
 mod dto;
@@ -96,6 +97,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .nest("/v1", v1)
         .merge(capture::router(&state.engine))
+        .merge(console::router())
         .nest(dialect::transmit::MOUNT, transmit)
         .nest(dialect::checkout::MOUNT, dialect::checkout::router(&state.engine))
         .nest(dialect::boldsign::MOUNT, dialect::boldsign::router(&state.engine))

@@ -8,6 +8,7 @@
 pub mod crypto;
 mod repo;
 mod repo_capture;
+mod repo_console;
 mod repo_dialect;
 mod repo_features;
 mod repo_lifecycle;
@@ -18,6 +19,7 @@ mod schema;
 pub use crypto::{CryptoError, DataKey, MasterKey, secret_hash};
 pub use repo::*;
 pub use repo_capture::*;
+pub use repo_console::*;
 pub use repo_dialect::*;
 pub use repo_lifecycle::*;
 pub use repo_senders::*;

@@ -243,15 +243,29 @@ impl Tx<'_> {
             .bind(key_hash)
             .fetch_optional(&mut *self.tx)
             .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(ApiKeyRecord {
-            id: parse(row.try_get("id")?, "key id")?,
-            tenant_id: parse(row.try_get("tenant_id")?, "tenant id")?,
-            scope: Scope::parse(&row.try_get::<String, _>("scope")?).ok_or_else(|| corrupt("scope"))?,
-            mode: Mode::parse(&row.try_get::<String, _>("mode")?).ok_or_else(|| corrupt("mode"))?,
-            created_at: from_ms(row.try_get("created_at")?)?,
-            revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_ms).transpose()?,
-        }))
+        row.as_ref().map(api_key_from).transpose()
+    }
+
+    /// A tenant's API keys (ids and scopes, never secrets), newest first.
+    pub async fn list_api_keys(&mut self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, tenant_id, scope, mode, created_at, revoked_at FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(api_key_from).collect()
+    }
+
+    /// Revoke one of this tenant's live keys; `false` if it has no such live key.
+    pub async fn revoke_tenant_api_key(&mut self, tenant: &TenantId, id: &ApiKeyId, now: DateTime<Utc>) -> Result<bool> {
+        let r = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL")
+            .bind(ms(now))
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     /// Operator action (CLI). Returns the key's tenant when a live key was revoked.
@@ -435,7 +449,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    fn verification_from(&self, tenant: &TenantId, row: &AnyRow) -> Result<(Verification, i64, String)> {
+    pub(crate) fn verification_from(&self, tenant: &TenantId, row: &AnyRow) -> Result<(Verification, i64, String)> {
         let id: String = row.try_get("id")?;
         let k = self.keys(tenant);
         let private_enc: String = row.try_get("private_enc")?;
@@ -1027,6 +1041,17 @@ impl Tx<'_> {
         .await?;
         Ok(r.rows_affected() == 1)
     }
+}
+
+fn api_key_from(row: &AnyRow) -> Result<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: parse(row.try_get("id")?, "key id")?,
+        tenant_id: parse(row.try_get("tenant_id")?, "tenant id")?,
+        scope: Scope::parse(&row.try_get::<String, _>("scope")?).ok_or_else(|| corrupt("scope"))?,
+        mode: Mode::parse(&row.try_get::<String, _>("mode")?).ok_or_else(|| corrupt("mode"))?,
+        created_at: from_ms(row.try_get("created_at")?)?,
+        revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_ms).transpose()?,
+    })
 }
 
 #[cfg(test)]

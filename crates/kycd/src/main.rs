@@ -46,6 +46,11 @@ enum Command {
         #[command(subcommand)]
         cmd: ApiKeyCmd,
     },
+    /// Review console accounts (reviewers and admins of one tenant).
+    Operator {
+        #[command(subcommand)]
+        cmd: OperatorCmd,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -176,6 +181,24 @@ enum ApiKeyCmd {
     },
     /// Revoke an API key by its id (key_…).
     Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+enum OperatorCmd {
+    /// Create an operator and print their invitation link (valid 72 hours) to set a
+    /// password at /console/invite. The first admin of a tenant is made this way; admins
+    /// invite the others in the console.
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        /// reviewer or admin.
+        #[arg(long, default_value = "reviewer")]
+        role: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -403,6 +426,30 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             let (_, engine) = open(&cli).await?;
             engine.revoke_api_key(&id).await?;
             println!("key {id} revoked");
+        }
+        Command::Operator {
+            cmd: OperatorCmd::Add { tenant, email, role, json },
+        } => {
+            let tenant: TenantId = tenant.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let Some(role) = kycd_engine::OperatorRole::parse(role) else {
+                bail!("--role must be reviewer or admin")
+            };
+            let (_, engine) = open(&cli).await?;
+            let inv = engine.add_operator(&tenant, email, role, &kycd_core::Actor::Cli).await?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::json!({"operator_id": inv.operator.id, "invitation_url": inv.url, "expires_at": inv.expires_at})
+                );
+            } else {
+                println!(
+                    "operator {} ({}) created\ninvitation link (valid until {}): {}\nsend it to them: they choose a password there, then sign in at /console",
+                    inv.operator.id,
+                    role.as_str(),
+                    inv.expires_at.format("%Y-%m-%d %H:%M UTC"),
+                    inv.url
+                );
+            }
         }
         Command::Audit { cmd: AuditCmd::Verify } => {
             let (_, engine) = open(&cli).await?;

@@ -56,6 +56,13 @@ impl Lang {
         }
         best.map(|(_, l)| l)
     }
+    /// The request's `Accept-Language` choice, if it names a supported language.
+    pub fn from_headers(headers: &axum::http::HeaderMap) -> Option<Self> {
+        headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Self::from_accept_language)
+    }
     pub fn texts(self) -> &'static Texts {
         match self {
             Self::En => &EN,

@@ -8,8 +8,8 @@
 //! engine's `…_for_session` on the context the cookie names. Every POST carries the
 //! session's form token. Pages follow post/redirect/get: each POST answers 303.
 
-mod html;
-mod i18n;
+pub(crate) mod html;
+pub(crate) mod i18n;
 
 use crate::AppState;
 use axum::Router;
@@ -72,7 +72,7 @@ async fn js() -> Response {
     static_file(JS, "text/javascript; charset=utf-8")
 }
 
-fn static_file(body: &'static str, content_type: &'static str) -> Response {
+pub(crate) fn static_file(body: &'static str, content_type: &'static str) -> Response {
     let mut resp = body.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -94,7 +94,7 @@ fn query(raw: Option<String>) -> PageQuery {
     raw.and_then(|q| serde_urlencoded::from_str(&q).ok()).unwrap_or_default()
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -118,12 +118,7 @@ fn ask(s: &AppState, headers: &HeaderMap, q: &PageQuery, preselected: Option<&st
     let lang = chosen
         .or_else(|| cookie(headers, LANG_COOKIE).as_deref().and_then(Lang::parse))
         .or_else(|| preselected.and_then(Lang::parse))
-        .or_else(|| {
-            headers
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(Lang::from_accept_language)
-        })
+        .or_else(|| Lang::from_headers(headers))
         .unwrap_or(Lang::En);
     let lang_cookie = chosen.map(|l| {
         format!(
@@ -135,7 +130,7 @@ fn ask(s: &AppState, headers: &HeaderMap, q: &PageQuery, preselected: Option<&st
     Ask { lang, lang_cookie, secure }
 }
 
-fn see_other(location: &str, cookies: &[Option<String>]) -> Response {
+pub(crate) fn see_other(location: &str, cookies: &[Option<String>]) -> Response {
     let mut resp = StatusCode::SEE_OTHER.into_response();
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(location) {

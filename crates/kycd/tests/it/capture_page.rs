@@ -10,23 +10,23 @@ use std::time::Duration;
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'";
 
 /// A cookie-keeping client that does not follow redirects.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookies: Vec<(String, String)>,
+pub(crate) struct Browser {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) cookies: Vec<(String, String)>,
     accept_language: Option<String>,
 }
 
-struct Page {
-    what: String,
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    set_cookies: Vec<String>,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) what: String,
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) set_cookies: Vec<String>,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn expect(&self, status: u16) -> &Self {
+    pub(crate) fn expect(&self, status: u16) -> &Self {
         assert_eq!(
             self.status, status,
             "{}: expected {status}, got {}:\n{}",
@@ -34,7 +34,7 @@ impl Page {
         );
         self
     }
-    fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         assert_eq!(
             self.status, 303,
             "{}: expected a 303, got {}:\n{}",
@@ -46,11 +46,11 @@ impl Page {
             .unwrap_or_else(|| panic!("{}: 303 without Location", self.what))
             .to_owned()
     }
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
     /// The value of the page's form token field.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let marker = "name=\"csrf\" value=\"";
         let at = self
             .body
@@ -59,11 +59,11 @@ impl Page {
         let rest = &self.body[at + marker.len()..];
         rest[..rest.find('"').unwrap()].to_owned()
     }
-    fn contains(&self, text: &str) -> &Self {
+    pub(crate) fn contains(&self, text: &str) -> &Self {
         assert!(self.body.contains(text), "{}: page lacks {text:?}:\n{}", self.what, self.body);
         self
     }
-    fn lacks(&self, text: &str) -> &Self {
+    pub(crate) fn lacks(&self, text: &str) -> &Self {
         assert!(
             !self.body.contains(text),
             "{}: page should not contain {text:?}:\n{}",
@@ -75,7 +75,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new(s: &Server) -> Self {
+    pub(crate) fn new(s: &Server) -> Self {
         Browser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -88,11 +88,11 @@ impl Browser {
         }
     }
 
-    fn cookie(&self, name: &str) -> Option<&str> {
+    pub(crate) fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    async fn send(&mut self, what: String, mut rb: reqwest::RequestBuilder) -> Page {
+    pub(crate) async fn send(&mut self, what: String, mut rb: reqwest::RequestBuilder) -> Page {
         if !self.cookies.is_empty() {
             let c: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
             rb = rb.header("cookie", c.join("; "));
@@ -124,17 +124,17 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let rb = self.http.get(format!("{}{path}", self.base));
         self.send(format!("GET {path}"), rb).await
     }
 
-    async fn get_with(&mut self, path: &str, header: (&str, &str)) -> Page {
+    pub(crate) async fn get_with(&mut self, path: &str, header: (&str, &str)) -> Page {
         let rb = self.http.get(format!("{}{path}", self.base)).header(header.0, header.1);
         self.send(format!("GET {path}"), rb).await
     }
 
-    async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let rb = self.http.post(format!("{}{path}", self.base)).form(fields);
         self.send(format!("POST {path}"), rb).await
     }
@@ -154,7 +154,7 @@ impl Browser {
     }
 
     /// GET a page and post its (only) form's token plus `fields` to `path`.
-    async fn submit(&mut self, page_path: &str, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn submit(&mut self, page_path: &str, path: &str, fields: &[(&str, &str)]) -> Page {
         let page = self.get(page_path).await;
         page.expect(200);
         let csrf = page.csrf();

@@ -6,6 +6,9 @@
 //! may succeed, for B's own data only: no answer ever carries one of A's ids. Afterwards
 //! A's objects are unchanged.
 //!
+//! The review console (`/console…`) is walked with a session cookie of tenant B's admin
+//! operator and its form token on every POST.
+//!
 //! Not walked here: the hosted capture pages (`/capture…`), which take no ids and are bound
 //! to their session cookie (`capture_page.rs` tests a session against another's attempt).
 
@@ -16,7 +19,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Routes that answer without tenant credentials by design, and why that leaks nothing.
-const PUBLIC: [&str; 9] = [
+const PUBLIC: [&str; 15] = [
     "/healthz",
     "/readyz",
     "/docs",
@@ -29,6 +32,14 @@ const PUBLIC: [&str; 9] = [
     "/compat/checkout/connect/token",
     // Redeems a start token (a capability): A's ids are not part of it.
     "/v1/capture-sessions",
+    // The console's sign-in, invitation and static files; its landing redirect.
+    "/console",
+    "/console/login",
+    "/console/invite",
+    "/console/static/console.css",
+    "/console/static/console.js",
+    // Ends B's own session (the matrix signs in again after it).
+    "/console/logout",
 ];
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -42,6 +53,8 @@ struct TenantA {
     endpoint: String,
     delivery: String,
     checkout_event: String,
+    operator: String,
+    key: String,
 }
 
 /// The id that stands for `{param}` in `template`.
@@ -52,6 +65,10 @@ fn id_for(a: &TenantA, template: &str, param: &str) -> String {
         "attempt_id" => a.attempt.clone(),
         "delivery_id" => a.delivery.clone(),
         "file_id" => a.file.clone(),
+        "operator_id" => a.operator.clone(),
+        "key_id" => a.key.clone(),
+        // The console's operator actions: the most harmful one.
+        "action" => "disable".into(),
         "sid" | "eid" => a.verification.clone(),
         "sr" => "sr-A-matrix".into(),
         "signer_id" => a.applicant.clone(),
@@ -59,7 +76,7 @@ fn id_for(a: &TenantA, template: &str, param: &str) -> String {
         "token" => "kycd_dl_made-up-link".into(),
         "id" if before.ends_with("/applicants/") => a.applicant.clone(),
         "id" if before.ends_with("/files/") || before.ends_with("/images/") => a.file.clone(),
-        "id" if before.ends_with("/webhook_endpoints/") => a.endpoint.clone(),
+        "id" if before.ends_with("/webhook_endpoints/") || before.ends_with("/admin/webhooks/") => a.endpoint.clone(),
         "id" if before.ends_with("/workflows/events/") => a.checkout_event.clone(),
         "id" => a.verification.clone(),
         other => panic!("the matrix does not know the route parameter {{{other}}} of {template}: add it"),
@@ -97,6 +114,39 @@ fn body_for(template: &str, a: &TenantA) -> Value {
         }),
         _ => json!({}),
     }
+}
+
+/// A signed-in console session of tenant B's admin: its cookie and form token.
+struct ConsoleB {
+    cookie: String,
+    csrf: String,
+}
+
+async fn console_b(server: &Server, tenant: &str, n: usize) -> ConsoleB {
+    let mut b = crate::console::operator(server, tenant, &format!("b-admin-{n}@example.org"), "admin").await;
+    let csrf = b.get("/console/queue").await.csrf();
+    let cookie = b.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+    ConsoleB { cookie, csrf }
+}
+
+/// A console call: the session cookie, and on a POST a form with the token and fields
+/// that let every form reach its id lookup (a decision needs an action and a reason).
+async fn call_console(api: &Api, c: &ConsoleB, method: &str, path: &str) -> Resp {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut rb = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .request(m, api.url(path))
+        .header("cookie", &c.cookie);
+    if method != "GET" && method != "DELETE" {
+        rb = rb.form(&[
+            ("csrf", c.csrf.as_str()),
+            ("action", "approve"),
+            ("reason_code", "quality_acceptable"),
+        ]);
+    }
+    api.send(format!("{method} {path} (tenant B's console admin)"), rb).await
 }
 
 async fn call(api: &Api, auth: &[(&str, String)], method: &str, path: &str, body: &Value) -> Resp {
@@ -166,7 +216,7 @@ async fn tenant_a(server: &Server) -> (TenantA, Api) {
             .ok(),
     );
     let a = TenantA {
-        tenant_id: t.tenant_id,
+        tenant_id: t.tenant_id.clone(),
         applicant: str_field(&v, "applicant_id"),
         verification: vid,
         attempt: str_field(&attempt, "id"),
@@ -174,6 +224,24 @@ async fn tenant_a(server: &Server) -> (TenantA, Api) {
         endpoint,
         delivery: str_field(&delivery, "id"),
         checkout_event: str_field(&cko_delivery, "event_id"),
+        operator: str_field(
+            &server
+                .cli(&[
+                    "operator",
+                    "add",
+                    "--tenant",
+                    &t.tenant_id,
+                    "--email",
+                    "a-admin@example.org",
+                    "--role",
+                    "admin",
+                    "--json",
+                ])
+                .await
+                .success_json(),
+            "operator_id",
+        ),
+        key: server.instance().create_key(&t.tenant_id, "integration").await.0,
     };
     (a, api)
 }
@@ -221,6 +289,7 @@ async fn every_route_refuses_another_tenants_ids() {
         "/compat/checkout/",
         "/compat/boldsign/",
         "/compat/yousign/",
+        "/console/verifications/{id}",
     ] {
         assert!(templates.iter().any(|t| t.contains(needle)), "{needle} missing from {routes}");
     }
@@ -235,6 +304,8 @@ async fn every_route_refuses_another_tenants_ids() {
     ];
     let mut walked = 0;
     let mut failures = Vec::new();
+    let mut sign_ins = 0;
+    let mut console = console_b(&server, &b.tenant_id, sign_ins).await;
     for template in &templates {
         let (mut path, has_id) = fill(&a, template);
         if template.starts_with("/compat/boldsign") {
@@ -242,7 +313,20 @@ async fn every_route_refuses_another_tenants_ids() {
         }
         let public = PUBLIC.contains(template);
         for method in METHODS {
-            let r = call(&a_api, &auth_for(template), method, &path, &body_for(template, &a)).await;
+            let r = if template.starts_with("/console") {
+                let r = call_console(&a_api, &console, method, &path).await;
+                if *template == "/console/logout" {
+                    sign_ins += 1;
+                    console = console_b(&server, &b.tenant_id, sign_ins).await;
+                }
+                // Signed out by mistake would read as "not found" nowhere: make it fail.
+                if r.status == 303 && !public {
+                    failures.push(format!("{method} {template} → 303 (the console session was lost)"));
+                }
+                r
+            } else {
+                call(&a_api, &auth_for(template), method, &path, &body_for(template, &a)).await
+            };
             walked += 1;
             let s = r.status;
             let boldsign_not_found = template.starts_with("/compat/boldsign") && s == 400;
@@ -283,4 +367,12 @@ async fn every_route_refuses_another_tenants_ids() {
     assert_eq!(ep["enabled"], true, "{ep}");
     let captures = a_api.get(&format!("/v1/verifications/{}/captures", a.verification)).await.ok();
     assert_eq!(data(&captures).len(), 2, "{captures}");
+    // A's operator is not disabled (B tried), and A's API key still works.
+    let mut a_admin = crate::console::operator(&server, &a.tenant_id, "a-admin-2@example.org", "admin").await;
+    let admin_page = a_admin.get("/console/admin").await;
+    admin_page
+        .expect(200)
+        .contains("a-admin@example.org")
+        .lacks(">disabled<")
+        .lacks(">revoked ");
 }

@@ -15,6 +15,7 @@ mod capture_browser;
 mod capture_page;
 mod checkout;
 mod cli;
+mod console;
 mod crash;
 mod cross_tenant;
 mod decision;

@@ -1,0 +1,439 @@
+//! The review console's records: operators (reviewers and admins of one tenant), their
+//! sessions and invitations, the tenant's four-eyes setting, and first decisions waiting
+//! for a second reviewer. Session secrets and invitation tokens are kept as SHA-256
+//! hashes; passwords as argon2 hashes (made by the engine); TOTP secrets and free-text
+//! review notes sealed with the tenant's key.
+
+use crate::{Result, Tx, corrupt, from_ms, ms, parse};
+use chrono::{DateTime, Utc};
+use kycd_core::*;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// What an operator may do in the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorRole {
+    /// Works the review queue: reads verifications, decides, requests retries.
+    Reviewer,
+    /// A reviewer who also manages operators, API keys, webhooks, retention and policy.
+    Admin,
+}
+
+impl OperatorRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reviewer => "reviewer",
+            Self::Admin => "admin",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "reviewer" => Some(Self::Reviewer),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OperatorRecord {
+    pub id: OperatorId,
+    pub tenant_id: TenantId,
+    /// The login name, lowercased.
+    pub email: String,
+    pub role: OperatorRole,
+    /// argon2 PHC string; `None` until the invitation is accepted.
+    pub password_hash: Option<String>,
+    /// The TOTP secret, once a second factor is enrolled (opened from its sealed column).
+    pub totp_secret: Option<Vec<u8>>,
+    pub failed_logins: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OperatorSessionRecord {
+    pub tenant_id: TenantId,
+    pub operator_id: OperatorId,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A first decision under four eyes, waiting for a second reviewer.
+#[derive(Debug, Clone)]
+pub struct ReviewProposal {
+    pub verification_id: VerificationId,
+    pub decision: ReviewDecision,
+    pub reason_code: String,
+    pub note: String,
+    pub user_message: String,
+    /// Actor label of the first reviewer.
+    pub proposed_by: String,
+    pub proposed_at: DateTime<Utc>,
+}
+
+fn decision_str(d: ReviewDecision) -> &'static str {
+    match d {
+        ReviewDecision::Approve => "approve",
+        ReviewDecision::Decline => "decline",
+    }
+}
+
+impl Tx<'_> {
+    fn operator_from(&self, row: &AnyRow) -> Result<OperatorRecord> {
+        let id: OperatorId = parse(row.try_get("id")?, "operator id")?;
+        let tenant_id: TenantId = parse(row.try_get("tenant_id")?, "tenant id")?;
+        let totp_secret = match row.try_get::<Option<String>, _>("totp_enc")? {
+            Some(sealed) => Some(
+                self.store
+                    .tenant_keys(&tenant_id)
+                    .open_text(&format!("totp:{id}"), &sealed)
+                    .map_err(|_| corrupt("operator TOTP secret does not open with this master key"))?,
+            ),
+            None => None,
+        };
+        Ok(OperatorRecord {
+            role: OperatorRole::parse(&row.try_get::<String, _>("role")?).ok_or_else(|| corrupt("operator role"))?,
+            email: row.try_get("email")?,
+            password_hash: row.try_get("password_hash")?,
+            totp_secret,
+            failed_logins: u32::try_from(row.try_get::<i64, _>("failed_logins")?).unwrap_or(u32::MAX),
+            locked_until: row.try_get::<Option<i64>, _>("locked_until")?.map(from_ms).transpose()?,
+            disabled: row.try_get::<i64, _>("disabled")? != 0,
+            created_at: from_ms(row.try_get("created_at")?)?,
+            id,
+            tenant_id,
+        })
+    }
+
+    pub async fn insert_operator(&mut self, o: &OperatorRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO operators (id, tenant_id, email, role, password_hash, failed_logins, disabled, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $6)",
+        )
+        .bind(o.id.as_str())
+        .bind(o.tenant_id.as_str())
+        .bind(&o.email)
+        .bind(o.role.as_str())
+        .bind(o.password_hash.clone())
+        .bind(ms(o.created_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The operator with this login, of any tenant (sign-in finds the tenant this way).
+    pub async fn find_operator_by_email(&mut self, email: &str) -> Result<Option<OperatorRecord>> {
+        let row = sqlx::query("SELECT * FROM operators WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(|r| self.operator_from(r)).transpose()
+    }
+
+    pub async fn get_operator(&mut self, tenant: &TenantId, id: &OperatorId) -> Result<Option<OperatorRecord>> {
+        let row = sqlx::query("SELECT * FROM operators WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(|r| self.operator_from(r)).transpose()
+    }
+
+    pub async fn list_operators(&mut self, tenant: &TenantId) -> Result<Vec<OperatorRecord>> {
+        let rows = sqlx::query("SELECT * FROM operators WHERE tenant_id = $1 ORDER BY created_at, id")
+            .bind(tenant.as_str())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(|r| self.operator_from(r)).collect()
+    }
+
+    /// Record the outcome of a sign-in attempt's password check.
+    pub async fn set_operator_login_state(
+        &mut self,
+        id: &OperatorId,
+        failed_logins: u32,
+        locked_until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE operators SET failed_logins = $1, locked_until = $2, updated_at = $3 WHERE id = $4")
+            .bind(i64::from(failed_logins))
+            .bind(locked_until.map(ms))
+            .bind(ms(now))
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_operator_password(&mut self, id: &OperatorId, password_hash: &str, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE operators SET password_hash = $1, failed_logins = 0, locked_until = NULL, updated_at = $2 WHERE id = $3")
+            .bind(password_hash)
+            .bind(ms(now))
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Enroll (`Some`) or remove (`None`) an operator's TOTP secret.
+    pub async fn set_operator_totp(&mut self, o: &OperatorRecord, secret: Option<&[u8]>, now: DateTime<Utc>) -> Result<()> {
+        let sealed = secret.map(|s| self.store.tenant_keys(&o.tenant_id).seal_text(&format!("totp:{}", o.id), s));
+        sqlx::query("UPDATE operators SET totp_enc = $1, updated_at = $2 WHERE id = $3")
+            .bind(sealed)
+            .bind(ms(now))
+            .bind(o.id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Disable (and sign out) or re-enable an operator of this tenant.
+    pub async fn set_operator_disabled(&mut self, tenant: &TenantId, id: &OperatorId, disabled: bool, now: DateTime<Utc>) -> Result<bool> {
+        let r = sqlx::query("UPDATE operators SET disabled = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
+            .bind(i64::from(disabled))
+            .bind(ms(now))
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        if disabled {
+            sqlx::query("DELETE FROM operator_sessions WHERE operator_id = $1")
+                .bind(id.as_str())
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(r.rows_affected() > 0)
+    }
+
+    // ----- sessions --------------------------------------------------------------------
+
+    pub async fn insert_operator_session(&mut self, secret_hash: &str, s: &OperatorSessionRecord, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO operator_sessions (secret_hash, tenant_id, operator_id, last_seen_at, expires_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(secret_hash)
+        .bind(s.tenant_id.as_str())
+        .bind(s.operator_id.as_str())
+        .bind(ms(s.last_seen_at))
+        .bind(ms(s.expires_at))
+        .bind(ms(now))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn find_operator_session(&mut self, secret_hash: &str) -> Result<Option<OperatorSessionRecord>> {
+        let row = sqlx::query("SELECT tenant_id, operator_id, last_seen_at, expires_at FROM operator_sessions WHERE secret_hash = $1")
+            .bind(secret_hash)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(OperatorSessionRecord {
+            tenant_id: parse(row.try_get("tenant_id")?, "tenant id")?,
+            operator_id: parse(row.try_get("operator_id")?, "operator id")?,
+            last_seen_at: from_ms(row.try_get("last_seen_at")?)?,
+            expires_at: from_ms(row.try_get("expires_at")?)?,
+        }))
+    }
+
+    pub async fn touch_operator_session(&mut self, secret_hash: &str, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE operator_sessions SET last_seen_at = $1 WHERE secret_hash = $2")
+            .bind(ms(now))
+            .bind(secret_hash)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_operator_session(&mut self, secret_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM operator_sessions WHERE secret_hash = $1")
+            .bind(secret_hash)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Housekeeping: forget sessions idle since `idle_before` or past their end.
+    pub async fn delete_stale_operator_sessions(
+        &mut self,
+        tenant: &TenantId,
+        idle_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM operator_sessions WHERE tenant_id = $1 AND (last_seen_at < $2 OR expires_at < $3)")
+            .bind(tenant.as_str())
+            .bind(ms(idle_before))
+            .bind(ms(now))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    // ----- invitations -----------------------------------------------------------------
+
+    pub async fn insert_operator_invite(
+        &mut self,
+        token_hash: &str,
+        tenant: &TenantId,
+        operator: &OperatorId,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM operator_invites WHERE operator_id = $1")
+            .bind(operator.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO operator_invites (token_hash, tenant_id, operator_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(tenant.as_str())
+        .bind(operator.as_str())
+        .bind(ms(expires_at))
+        .bind(ms(now))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Spend an invitation: its (tenant, operator) if it exists and has not expired.
+    pub async fn take_operator_invite(&mut self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<(TenantId, OperatorId)>> {
+        let row = sqlx::query("SELECT tenant_id, operator_id, expires_at FROM operator_invites WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        sqlx::query("DELETE FROM operator_invites WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&mut *self.tx)
+            .await?;
+        if from_ms(row.try_get("expires_at")?)? <= now {
+            return Ok(None);
+        }
+        Ok(Some((
+            parse(row.try_get("tenant_id")?, "tenant id")?,
+            parse(row.try_get("operator_id")?, "operator id")?,
+        )))
+    }
+
+    // ----- settings and four eyes ------------------------------------------------------
+
+    pub async fn four_eyes(&mut self, tenant: &TenantId) -> Result<bool> {
+        let row = sqlx::query("SELECT four_eyes FROM tenants WHERE id = $1")
+            .bind(tenant.as_str())
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(row.try_get::<i64, _>("four_eyes")? != 0)
+    }
+
+    pub async fn set_four_eyes(&mut self, tenant: &TenantId, on: bool) -> Result<()> {
+        sqlx::query("UPDATE tenants SET four_eyes = $1 WHERE id = $2")
+            .bind(i64::from(on))
+            .bind(tenant.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_review_proposal(&mut self, tenant: &TenantId, p: &ReviewProposal) -> Result<()> {
+        let text = serde_json::json!({"note": p.note, "user_message": p.user_message}).to_string();
+        let sealed = self
+            .store
+            .tenant_keys(tenant)
+            .seal_text(&format!("proposal:{}", p.verification_id), text.as_bytes());
+        sqlx::query(
+            "INSERT INTO review_proposals (verification_id, tenant_id, decision, reason_code, sealed, proposed_by, proposed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(p.verification_id.as_str())
+        .bind(tenant.as_str())
+        .bind(decision_str(p.decision))
+        .bind(&p.reason_code)
+        .bind(sealed)
+        .bind(&p.proposed_by)
+        .bind(ms(p.proposed_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_review_proposal(&mut self, tenant: &TenantId, id: &VerificationId) -> Result<Option<ReviewProposal>> {
+        let row = sqlx::query("SELECT * FROM review_proposals WHERE tenant_id = $1 AND verification_id = $2")
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let sealed: String = row.try_get("sealed")?;
+        let plain = self
+            .store
+            .tenant_keys(tenant)
+            .open_text(&format!("proposal:{id}"), &sealed)
+            .map_err(|_| corrupt("review proposal does not open with this master key"))?;
+        let text: serde_json::Value = serde_json::from_slice(&plain).map_err(|_| corrupt("review proposal text"))?;
+        let field = |k: &str| text.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+        Ok(Some(ReviewProposal {
+            verification_id: id.clone(),
+            decision: match row.try_get::<String, _>("decision")?.as_str() {
+                "approve" => ReviewDecision::Approve,
+                "decline" => ReviewDecision::Decline,
+                _ => return Err(corrupt("review proposal decision")),
+            },
+            reason_code: row.try_get("reason_code")?,
+            note: field("note"),
+            user_message: field("user_message"),
+            proposed_by: row.try_get("proposed_by")?,
+            proposed_at: from_ms(row.try_get("proposed_at")?)?,
+        }))
+    }
+
+    pub async fn delete_review_proposal(&mut self, tenant: &TenantId, id: &VerificationId) -> Result<()> {
+        sqlx::query("DELETE FROM review_proposals WHERE tenant_id = $1 AND verification_id = $2")
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The review queue: this tenant's verifications in `status`, oldest first, created in
+    /// `[from, to)`, at most `limit`.
+    pub async fn oldest_verifications(
+        &mut self,
+        tenant: &TenantId,
+        status: VerificationStatus,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<Verification>> {
+        let rows = sqlx::query(
+            "SELECT * FROM verifications WHERE tenant_id = $1 AND status = $2 AND created_at >= $3 AND created_at < $4
+             ORDER BY created_at, id LIMIT $5",
+        )
+        .bind(tenant.as_str())
+        .bind(status.as_str())
+        .bind(from.map_or(i64::MIN, ms))
+        .bind(to.map_or(i64::MAX, ms))
+        .bind(limit as i64)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(|r| self.verification_from(tenant, r).map(|x| x.0)).collect()
+    }
+
+    /// Verifications of the applicants whose external id is `external_id` (blind index).
+    pub async fn find_verifications_by_external_id(&mut self, tenant: &TenantId, external_id: &str) -> Result<Vec<Verification>> {
+        let bidx = self.store.tenant_keys(tenant).blind_index("external_id", external_id);
+        let rows = sqlx::query(
+            "SELECT v.* FROM verifications v JOIN applicants a ON a.id = v.applicant_id
+             WHERE v.tenant_id = $1 AND a.tenant_id = $1 AND a.external_id_bidx = $2 ORDER BY v.created_at LIMIT 100",
+        )
+        .bind(tenant.as_str())
+        .bind(bidx)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(|r| self.verification_from(tenant, r).map(|x| x.0)).collect()
+    }
+}
