@@ -76,6 +76,8 @@ pub struct CaptureContext {
     pub callback_url: Option<String>,
     pub state: Option<String>,
     pub session_expires_at: DateTime<Utc>,
+    /// A reviewer asked for this new capture: their reason code and message for the person.
+    pub reviewer_request: Option<(String, String)>,
 }
 
 impl CaptureContext {
@@ -232,6 +234,10 @@ impl Engine {
             captures,
             callback_url: v.private.callback_url.clone(),
             state: v.private.state.clone(),
+            reviewer_request: v.checks.iter().find(|c| c.name == crate::console::RETRY_CHECK).map(|c| {
+                let f = |k: &str| c.figures.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_owned();
+                (f("reason_code"), f("user_message"))
+            }),
             session_expires_at: rec.expires_at,
         })
     }

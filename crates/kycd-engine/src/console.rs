@@ -8,7 +8,6 @@
 //! scope reviewer or admin), so every other use case applies the same tenant and scope
 //! rules to the console as to an API key.
 
-use crate::decision::decision_summary;
 use crate::{Caller, Engine, EngineError, Principal, Report, Result};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use chrono::{DateTime, Duration, Utc};
@@ -687,7 +686,7 @@ impl Engine {
             ReviewAction::Approve => ReviewDecision::Approve,
             ReviewAction::Decline => ReviewDecision::Decline,
         };
-        let high_risk = !decision_summary(&v).risks.is_empty();
+        let high_risk = !risk_signals(&v).is_empty();
         let needs_second = tx.four_eyes(&tenant).await? && (decision == ReviewDecision::Decline || high_risk);
         let mut review = Review {
             decision,
@@ -843,6 +842,28 @@ impl Engine {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Risk words of the checks that failed on what they read (an expired document, an
+/// underage holder, a document not accepted, data that disagrees); a check that could not
+/// decide ("inconclusive") is a reason for review, not a risk.
+pub fn risk_signals(v: &Verification) -> Vec<&'static str> {
+    use crate::decision::Reason;
+    let mut out: Vec<&'static str> = Vec::new();
+    for c in v.checks.iter().filter(|c| !c.passed) {
+        if c.figures.get("outcome").and_then(|o| o.as_str()) == Some("inconclusive") {
+            continue;
+        }
+        let r = crate::decision::reason_for_check(&c.name);
+        if matches!(
+            r,
+            Reason::DocumentExpired | Reason::HolderAge | Reason::DocumentNotAccepted | Reason::DataMismatch
+        ) && !out.contains(&r.as_str())
+        {
+            out.push(r.as_str());
+        }
+    }
+    out
 }
 
 /// Reason words of a verification's failed checks, for the queue's "why" column.

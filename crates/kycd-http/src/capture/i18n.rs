@@ -143,6 +143,8 @@ pub struct Texts {
     pub consent_title: &'static str,
     /// Followed by the tenant's name.
     pub consent_intro: &'static str,
+    /// A reviewer asked for new photos (their own message follows, if any).
+    pub reviewer_asked: &'static str,
     pub consent_what: &'static str,
     pub consent_who: &'static str,
     /// `{tenant}` and `{days}` are replaced.
@@ -233,6 +235,7 @@ pub const EN: Texts = Texts {
     footer: "Your pictures are sent encrypted and kept only as long as stated above.",
     consent_title: "Verify your identity",
     consent_intro: "asks you to verify your identity. It takes a few minutes and needs a camera or photos of your document.",
+    reviewer_asked: "A reviewer looked at your photos and asks you to take them again.",
     consent_what: "What we will capture",
     consent_who: "Who sees it",
     consent_who_text: "{tenant} and the people who check verifications on its behalf. The pictures are not shared with anyone else.",
@@ -319,6 +322,7 @@ pub const FR: Texts = Texts {
     footer: "Vos photos sont envoyées chiffrées et conservées seulement pendant la durée indiquée ci-dessus.",
     consent_title: "Vérifiez votre identité",
     consent_intro: "vous demande de vérifier votre identité. Cela prend quelques minutes et nécessite un appareil photo ou des photos de votre document.",
+    reviewer_asked: "Un examinateur a regardé vos photos et vous demande de les reprendre.",
     consent_what: "Ce que nous allons photographier",
     consent_who: "Qui le voit",
     consent_who_text: "{tenant} et les personnes qui vérifient les identités pour son compte. Les photos ne sont partagées avec personne d’autre.",

@@ -344,8 +344,13 @@ async fn consent_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(ra
         kinds.push(CaptureKind::Selfie);
     }
     let items: String = kinds.iter().map(|k| format!("<li>{}</li>\n", esc(lang.will_capture(*k)))).collect();
+    // Why the person is back: a reviewer's request, in their words where they gave some.
+    let asked = ctx.reviewer_request.as_ref().map_or_else(String::new, |(_, message)| {
+        let text = if message.is_empty() { t.reviewer_asked } else { message.as_str() };
+        notice("info", t.reviewer_asked, text)
+    });
     let body = format!(
-        "<p><strong>{tenant}</strong> {intro}</p>\n<h2>{what}</h2>\n<ul>\n{items}</ul>\n<h2>{who}</h2>\n{who_text}<h2>{how_long}</h2>\n{how_long_text}{form}",
+        "{asked}<p><strong>{tenant}</strong> {intro}</p>\n<h2>{what}</h2>\n<ul>\n{items}</ul>\n<h2>{who}</h2>\n{who_text}<h2>{how_long}</h2>\n{how_long_text}{form}",
         tenant = esc(&ctx.tenant_name),
         intro = esc(t.consent_intro),
         what = esc(t.consent_what),

@@ -28,9 +28,9 @@ use i18n::{reason_label, t};
 use kycd_core::*;
 use kycd_engine::console::{
     ConsoleDecision, DecideOutcome, OperatorSession, QueueFilter, REVIEW_REASONS, ReviewAction, failed_reasons, form_token,
-    form_token_matches, new_totp_secret,
+    form_token_matches, new_totp_secret, risk_signals,
 };
-use kycd_engine::decision::{decision_summary, document_facts};
+use kycd_engine::decision::document_facts;
 use kycd_engine::{EngineError, OperatorRole};
 
 const COOKIE: &str = "kycd_console";
@@ -861,8 +861,7 @@ async fn case_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path
         decision_forms(&c, v, case.four_eyes)
     ));
     // Checks and risks.
-    let summary = decision_summary(v);
-    let risks: Vec<String> = summary.risks.iter().map(|r| format!("{r:?}")).collect();
+    let risks = risk_signals(v);
     body.push_str(&format!(
         "<section aria-labelledby=\"h-checks\"><h2 id=\"h-checks\">{}</h2><p>{}: <strong>{}</strong></p>\
          <table class=\"checks\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",

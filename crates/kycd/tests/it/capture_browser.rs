@@ -13,7 +13,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// The browser, its driver and the Python with selenium, if all are there.
-fn browser_tools() -> Result<(String, PathBuf, PathBuf), String> {
+pub(crate) fn browser_tools() -> Result<(String, PathBuf, PathBuf), String> {
     let python = std::env::var("KYCD_TEST_PYTHON")
         .map_err(|_| "KYCD_TEST_PYTHON is not set: run scripts/test (it makes the venv with selenium)".to_owned())?;
     let find = |names: &[&str]| -> Option<PathBuf> {

@@ -16,6 +16,7 @@ mod capture_page;
 mod checkout;
 mod cli;
 mod console;
+mod console_browser;
 mod crash;
 mod cross_tenant;
 mod decision;

@@ -1,0 +1,206 @@
+"""The review console in headless Chromium (selenium over chromedriver).
+
+Run by console_browser.rs, which starts kycd, puts three verifications of tenant A into
+review_required and one of tenant B, and passes in the environment: KYCD_BASE, INVITE
+(the reviewer's invitation link), EMAIL, PASSWORD, CASES (A's three ids, oldest first),
+FOREIGN (B's id), SHOTS (the screenshot folder), CHROMIUM and CHROMEDRIVER.
+
+The reviewer sets a password through the invitation, signs in, works the queue with the
+keyboard shortcuts (approve, decline, request a new capture), zooms and rotates an image,
+edits the URL to another tenant's verification and to the admin pages, and switches to
+French. Each step is photographed at the laptop size the console is made for (1366x768)
+and at a phone size. Prints "DECIDED <action> <id>" for each decision.
+"""
+
+import base64
+import os
+import sys
+import time
+import urllib.parse
+
+from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+E = os.environ
+BASE = E["KYCD_BASE"]
+SHOTS = E["SHOTS"]
+SIZES = [
+    ("laptop", {"width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": False}),
+    ("phone", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}),
+]
+shot_no = [0]
+
+
+def browser():
+    o = Options()
+    o.binary_location = E["CHROMIUM"]
+    for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+              "--no-first-run", "--window-size=1366,768", "--lang=en-GB"]:
+        o.add_argument(a)
+    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    d = webdriver.Chrome(service=Service(E["CHROMEDRIVER"]), options=o)
+    d.set_page_load_timeout(60)
+    return d
+
+
+def text(d):
+    return d.find_element(By.TAG_NAME, "body").text
+
+
+def shot(d, name):
+    shot_no[0] += 1
+    for size, metrics in SIZES:
+        d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+        time.sleep(0.2)
+        png = d.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})["data"]
+        with open(os.path.join(SHOTS, f"{shot_no[0]:02d}-{name}-{size}.png"), "wb") as f:
+            f.write(base64.b64decode(png))
+    d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def wait(d, what, cond, timeout=30):
+    try:
+        w = WebDriverWait(d, timeout, poll_frequency=0.1,
+                          ignored_exceptions=[StaleElementReferenceException, NoSuchElementException])
+        return w.until(lambda _: cond())
+    except TimeoutException:
+        shot(d, "FAILED-" + what.replace(" ", "-"))
+        raise AssertionError(f"timed out waiting for {what} on {d.current_url}:\n{text(d)}")
+
+
+def path(d):
+    return urllib.parse.urlsplit(d.current_url).path
+
+
+def check_no_script_errors(d):
+    """No CSP violation or script error (the 404 and 403 pages this test asks for are fine)."""
+    expected = ("favicon", "status of 404", "status of 403")
+    bad = [e for e in d.get_log("browser")
+           if e.get("level") == "SEVERE" and not any(x in e.get("message", "") for x in expected)]
+    assert not bad, f"console errors (CSP violations, script errors): {bad}"
+
+
+def no_horizontal_scroll_at_laptop_size(d):
+    d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", SIZES[0][1])
+    time.sleep(0.2)
+    wide = d.execute_script("return document.documentElement.scrollWidth > window.innerWidth + 1")
+    d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert not wide, f"{d.current_url} scrolls sideways at 1366x768"
+
+
+def press(d, key):
+    d.find_element(By.TAG_NAME, "body").send_keys(key)
+
+
+def decide_with_keyboard(d, key, action, reason, note, message=""):
+    """The shortcut moves focus to the decision's reason list; the reviewer picks and submits."""
+    press(d, key)
+    active = d.switch_to.active_element
+    assert active.get_attribute("id") == f"reason-{action}", f"{key} focuses the {action} reasons, not {active.get_attribute('id')}"
+    Select(active).select_by_value(reason)
+    d.find_element(By.ID, f"note-{action}").send_keys(note)
+    if message:
+        d.find_element(By.ID, f"msg-{action}").send_keys(message)
+    d.find_element(By.ID, f"submit-{action}").click()
+    wait(d, f"the {action} decision", lambda: "done=decided" in d.current_url)
+
+
+def main():
+    os.makedirs(SHOTS, exist_ok=True)
+    cases = E["CASES"].split(",")
+    d = browser()
+    try:
+        # The invitation: set a password, then sign in.
+        d.get(E["INVITE"])
+        wait(d, "the invitation page", lambda: d.find_element(By.ID, "password"))
+        shot(d, "invitation")
+        d.find_element(By.ID, "password").send_keys(E["PASSWORD"])
+        d.find_element(By.ID, "password2").send_keys(E["PASSWORD"])
+        d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait(d, "the sign-in page", lambda: path(d) == "/console/login")
+        assert "password is set" in text(d), text(d)
+        d.find_element(By.ID, "email").send_keys(E["EMAIL"])
+        d.find_element(By.ID, "password").send_keys(E["PASSWORD"])
+        shot(d, "sign-in")
+        d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait(d, "the queue", lambda: path(d) == "/console/queue")
+        body = text(d)
+        for vid in cases:
+            assert vid in body, f"{vid} in the queue:\n{body}"
+        # Oldest first.
+        order = [body.index(v) for v in cases]
+        assert order == sorted(order), f"the queue is oldest first: {order}"
+        no_horizontal_scroll_at_laptop_size(d)
+        shot(d, "queue")
+
+        # Case 1: look closely at the document, then approve with the keyboard.
+        d.find_element(By.CSS_SELECTOR, "a[data-first]").click()
+        wait(d, "the first case", lambda: path(d) == f"/console/verifications/{cases[0]}")
+        img = d.find_element(By.CSS_SELECTOR, "img.shot")
+        wait(d, "the image to load", lambda: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img))
+        shot(d, "case")
+        fig = d.find_element(By.CSS_SELECTOR, "figure.viewer")
+        fig.find_element(By.CSS_SELECTOR, "button[data-act=rotate]").click()
+        assert "rot1" in img.get_attribute("class"), img.get_attribute("class")
+        fig.find_element(By.CSS_SELECTOR, "button[data-act=zoom]").click()
+        assert "zoomed" in img.get_attribute("class"), img.get_attribute("class")
+        shot(d, "case-zoomed-rotated")
+        decide_with_keyboard(d, "a", "approve", "document_verified_manually", "compared by hand")
+        assert "approved" in d.find_element(By.ID, "status").text
+        print("DECIDED approve " + cases[0])
+        shot(d, "approved")
+
+        # N opens the next case: decline it.
+        press(d, "n")
+        wait(d, "the second case", lambda: path(d) == f"/console/verifications/{cases[1]}")
+        decide_with_keyboard(d, "d", "decline", "data_mismatch", "name differs from the document")
+        assert "declined" in d.find_element(By.ID, "status").text
+        print("DECIDED decline " + cases[1])
+        shot(d, "declined")
+
+        # And the third: ask for a new capture, with a message for the person.
+        press(d, "n")
+        wait(d, "the third case", lambda: path(d) == f"/console/verifications/{cases[2]}")
+        decide_with_keyboard(d, "r", "retry", "poor_image_quality", "glare over the name",
+                             "Please take the photo again without reflections.")
+        assert "retry_required" in d.find_element(By.ID, "status").text
+        print("DECIDED retry " + cases[2])
+        shot(d, "retry-requested")
+
+        # The queue is empty now.
+        d.get(BASE + "/console/queue")
+        wait(d, "the empty queue", lambda: "Nothing to review" in text(d))
+        shot(d, "queue-empty")
+
+        # Editing the URL to another tenant's verification: not found, nothing shown.
+        d.get(BASE + "/console/verifications/" + E["FOREIGN"])
+        wait(d, "not found", lambda: "Not found" in d.title)
+        assert E["FOREIGN"] not in text(d), text(d)
+        assert not d.find_elements(By.CSS_SELECTOR, "img.shot")
+        shot(d, "foreign-case-not-found")
+        # …and a reviewer cannot reach the admin pages.
+        d.get(BASE + "/console/admin")
+        wait(d, "not allowed", lambda: "Not allowed" in d.title)
+        shot(d, "admin-not-allowed")
+
+        # French.
+        d.get(BASE + "/console/queue")
+        d.find_element(By.CSS_SELECTOR, "a.lang").click()
+        wait(d, "the French queue", lambda: "File de revue" in d.title)
+        shot(d, "queue-french")
+        check_no_script_errors(d)
+    finally:
+        d.quit()
+    names = sorted(os.listdir(SHOTS))
+    print(f"{len(names)} screenshots in {SHOTS}:")
+    for n in names:
+        print("  " + n)
+    print("console browser flow OK")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
