@@ -495,8 +495,6 @@ impl Engine {
     pub async fn create_verification(&self, p: &Principal, new: NewVerification) -> Result<Verification> {
         p.require_write()?;
         let now = self.now();
-        let policy = new.policy.unwrap_or_default();
-        policy.validate().map_err(EngineError::Invalid)?;
         let ttl = new.time_to_live.unwrap_or(self.cfg.default_time_to_live);
         if let Some(url) = &new.callback_url {
             net_policy::check_target(url, p.mode)
@@ -504,6 +502,15 @@ impl Engine {
                 .map_err(|e| EngineError::Invalid(format!("callback_url refused: {e}")))?;
         }
         let mut tx = self.store.begin().await?;
+        // The request's own policy, else the tenant's current default, else kycd's.
+        let (policy, policy_version) = match new.policy {
+            Some(own) => (own, None),
+            None => match tx.tenant_policies(&p.tenant_id, 1).await?.pop() {
+                Some(r) => (r.policy, Some(r.version)),
+                None => (Policy::default(), None),
+            },
+        };
+        policy.validate().map_err(EngineError::Invalid)?;
         if let Some(days) = new.retention_days {
             let tenant = tx.get_tenant(&p.tenant_id).await?.ok_or(EngineError::NotFound("tenant"))?;
             tenant.retention.check_request(days).map_err(EngineError::Invalid)?;
@@ -546,6 +553,11 @@ impl Engine {
         tx.insert_verification(&v).await?;
         tx.audit(&p.tenant_id, &p.actor(), "verification.created", v.id.as_str(), now)
             .await?;
+        if let Some(version) = policy_version {
+            // Which version of the tenant's policy it runs under (the policy itself is stored with it).
+            tx.audit(&p.tenant_id, &p.actor(), &format!("policy.applied.v{version}"), v.id.as_str(), now)
+                .await?;
+        }
         self.emit_verification(&mut tx, EventType::VerificationCreated, &v, None).await?;
         tx.commit().await?;
         Ok(v)

@@ -255,6 +255,38 @@ impl Engine {
         Ok(t)
     }
 
+    /// The tenant's default policy: its current version (`None`: kycd's defaults, never
+    /// set) and earlier versions, newest first.
+    pub async fn tenant_policy(&self, p: &Principal) -> Result<(Option<u32>, Policy, Vec<kycd_store::TenantPolicyRecord>)> {
+        let mut tx = self.store.begin().await?;
+        let history = tx.tenant_policies(&p.tenant_id, 20).await?;
+        tx.commit().await?;
+        Ok(match history.first() {
+            Some(r) => (Some(r.version), r.policy.clone(), history),
+            None => (None, Policy::default(), history),
+        })
+    }
+
+    /// Set a new version of the tenant's default policy (admins only): verifications
+    /// created without a policy of their own use it from now on; existing ones keep theirs.
+    pub async fn set_tenant_policy(&self, p: &Principal, policy: Policy) -> Result<u32> {
+        p.require_admin("change the tenant's policy")?;
+        policy.validate().map_err(EngineError::Invalid)?;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let version = tx.insert_tenant_policy(&p.tenant_id, &policy, &p.actor(), now).await?;
+        tx.audit(
+            &p.tenant_id,
+            &p.actor(),
+            &format!("policy.set.v{version}"),
+            p.tenant_id.as_str(),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
     /// Put a verification on legal hold, or lift the hold (admin keys only). While held,
     /// neither sweep touches it and it cannot be anonymized or deleted over the API.
     pub async fn set_legal_hold(&self, p: &Principal, id: &VerificationId, hold: bool) -> Result<Verification> {

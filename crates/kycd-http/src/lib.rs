@@ -90,6 +90,11 @@ pub fn router(engine: Arc<Engine>) -> Router {
             "/settings/retention",
             get(lifecycle_api::get_retention).put(lifecycle_api::put_retention),
         )
+        .at(
+            "/v1",
+            "/settings/policy",
+            get(lifecycle_api::get_policy).put(lifecycle_api::put_policy),
+        )
         .at("/v1", "/capture-sessions", post(api::start_capture_session))
         .at("/v1", "/openapi.json", get(docs::openapi_json))
         .layer(DefaultBodyLimit::max(256 * 1024));

@@ -8,7 +8,7 @@ use crate::error::ApiResult;
 use crate::extract::{ApiJson, Auth, path_id};
 use axum::Json;
 use axum::extract::{Path, State};
-use kycd_core::RetentionSettings;
+use kycd_core::{Policy, RetentionSettings};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -26,6 +26,33 @@ pub async fn put_retention(
     ApiJson(body): ApiJson<RetentionSettings>,
 ) -> ApiResult<Json<RetentionSettings>> {
     Ok(Json(s.engine.set_retention(&p, body).await?.retention))
+}
+
+/// The tenant's default policy: what a verification created without `policy` runs under.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct TenantPolicyView {
+    /// Its version (1, 2, …), or `null` while kycd's defaults apply (never set).
+    pub version: Option<u32>,
+    pub policy: Policy,
+}
+
+#[utoipa::path(get, path = "/v1/settings/policy", tag = "settings",
+    responses((status = 200, body = TenantPolicyView)))]
+pub async fn get_policy(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<TenantPolicyView>> {
+    let (version, policy, _) = s.engine.tenant_policy(&p).await?;
+    Ok(Json(TenantPolicyView { version, policy }))
+}
+
+/// Set the next version of the default policy (admin keys). Existing verifications keep the
+/// policy they were created with; absent fields take kycd's defaults.
+#[utoipa::path(put, path = "/v1/settings/policy", tag = "settings", request_body = Policy,
+    responses((status = 200, body = TenantPolicyView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_policy(State(s): State<AppState>, Auth(p): Auth, ApiJson(body): ApiJson<Policy>) -> ApiResult<Json<TenantPolicyView>> {
+    let version = s.engine.set_tenant_policy(&p, body.clone()).await?;
+    Ok(Json(TenantPolicyView {
+        version: Some(version),
+        policy: body,
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

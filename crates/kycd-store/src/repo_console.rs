@@ -52,6 +52,16 @@ pub struct OperatorRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// One version of a tenant's default policy.
+#[derive(Debug, Clone)]
+pub struct TenantPolicyRecord {
+    pub version: u32,
+    pub policy: Policy,
+    /// Actor label of who set it.
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone)]
 pub struct OperatorSessionRecord {
     pub tenant_id: TenantId,
@@ -421,6 +431,45 @@ impl Tx<'_> {
         .fetch_all(&mut *self.tx)
         .await?;
         rows.iter().map(|r| self.verification_from(tenant, r).map(|x| x.0)).collect()
+    }
+
+    /// The tenant's policies, newest first: (version, policy JSON, actor label, when).
+    pub async fn tenant_policies(&mut self, tenant: &TenantId, limit: usize) -> Result<Vec<TenantPolicyRecord>> {
+        let rows = sqlx::query(
+            "SELECT version, policy_json, created_by, created_at FROM tenant_policies WHERE tenant_id = $1 ORDER BY version DESC LIMIT $2",
+        )
+        .bind(tenant.as_str())
+        .bind(limit as i64)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TenantPolicyRecord {
+                    version: u32::try_from(r.try_get::<i64, _>("version")?).map_err(|_| corrupt("policy version"))?,
+                    policy: serde_json::from_str(&r.try_get::<String, _>("policy_json")?).map_err(|_| corrupt("tenant policy"))?,
+                    created_by: r.try_get("created_by")?,
+                    created_at: from_ms(r.try_get("created_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Store the next version of the tenant's policy; returns its version number.
+    pub async fn insert_tenant_policy(&mut self, tenant: &TenantId, policy: &Policy, by: &Actor, now: DateTime<Utc>) -> Result<u32> {
+        let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM tenant_policies WHERE tenant_id = $1")
+            .bind(tenant.as_str())
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let version = row.try_get::<i64, _>("v")? + 1;
+        sqlx::query("INSERT INTO tenant_policies (tenant_id, version, policy_json, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(tenant.as_str())
+            .bind(version)
+            .bind(serde_json::to_string(policy).map_err(|_| corrupt("tenant policy"))?)
+            .bind(by.label())
+            .bind(ms(now))
+            .execute(&mut *self.tx)
+            .await?;
+        u32::try_from(version).map_err(|_| corrupt("policy version"))
     }
 
     /// Verifications of the applicants whose external id is `external_id` (blind index).

@@ -211,8 +211,14 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("policy", "Policy", "Politique"),
     (
         "policy_text",
-        "Each verification keeps the policy it was created with (shown on its page). Policies are set per verification through the API.",
-        "Chaque vérification garde la politique avec laquelle elle a été créée (visible sur sa page). Les politiques se définissent par vérification via l'API.",
+        "Verifications created without a policy of their own run under this one; each keeps the policy it was created with. Saving makes a new version.",
+        "Les vérifications créées sans politique propre suivent celle-ci ; chacune garde la politique avec laquelle elle a été créée. Enregistrer crée une nouvelle version.",
+    ),
+    ("policy_version", "Current version", "Version actuelle"),
+    (
+        "policy_defaults",
+        "kycd defaults (never changed)",
+        "valeurs par défaut de kycd (jamais modifiées)",
     ),
     (
         "totp_title",

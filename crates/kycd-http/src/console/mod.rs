@@ -62,6 +62,7 @@ pub fn router() -> Router<AppState> {
         .at("", "/console/admin/operators", post(invite_operator_post))
         .at("", "/console/admin/operators/{operator_id}/{action}", post(operator_action_post))
         .at("", "/console/admin/settings", post(settings_post))
+        .at("", "/console/admin/policy", post(policy_post))
         .at("", "/console/admin/api-keys", post(create_key_post))
         .at("", "/console/admin/api-keys/{key_id}/revoke", post(revoke_key_post))
         .at("", "/console/admin/webhooks/{id}", get(webhook_page))
@@ -1065,14 +1066,14 @@ async fn admin_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw)
         Ok(c) => c,
         Err(r) => return r,
     };
-    match admin_body(&s, &c, None).await {
+    match admin_body(&s, &c, None, None).await {
         Ok(body) => c.page(StatusCode::OK, "/console/admin", c.t("admin"), &body),
         Err(e) => c.error("/console/admin", e),
     }
 }
 
 /// The admin page; `shown_once` is a notice with a secret (invitation link, API key).
-async fn admin_body(s: &AppState, c: &Ctx, shown_once: Option<(&str, &str)>) -> Result<String, EngineError> {
+async fn admin_body(s: &AppState, c: &Ctx, shown_once: Option<(&str, &str)>, policy_text: Option<&str>) -> Result<String, EngineError> {
     let ops = s.engine.list_operators(&c.session).await?;
     let keys = s.engine.console_api_keys(&c.session).await?;
     let hooks = s.engine.list_webhook_endpoints(&c.session.principal).await?;
@@ -1143,7 +1144,7 @@ async fn admin_body(s: &AppState, c: &Ctx, shown_once: Option<(&str, &str)>) -> 
          <label>{}<input type=\"number\" name=\"retention_days\" min=\"1\" value=\"{}\" required></label>\
          <label>{}<input type=\"number\" name=\"max_retention_days\" min=\"1\" value=\"{}\" required></label>\
          <label>{}<input type=\"number\" name=\"tombstone_days\" min=\"0\" value=\"{}\" required></label>\
-         <button type=\"submit\">{}</button></form><p class=\"help\">{}</p></section>",
+         <button type=\"submit\">{}</button></form></section>",
         esc(c.t("settings")),
         csrf_field(&csrf),
         if four_eyes { " checked" } else { "" },
@@ -1155,7 +1156,32 @@ async fn admin_body(s: &AppState, c: &Ctx, shown_once: Option<(&str, &str)>) -> 
         esc(c.t("tombstone_days")),
         r.tombstone_days,
         esc(c.t("save")),
-        esc(c.t("policy_text")),
+    ));
+    // The default policy, versioned.
+    let (version, policy, history) = s.engine.tenant_policy(&c.session.principal).await?;
+    let policy_json = policy_text.map_or_else(|| serde_json::to_string_pretty(&policy).unwrap_or_default(), str::to_owned);
+    let versions: String = history
+        .iter()
+        .map(|h| {
+            format!(
+                "<li>v{} · {} · {}</li>",
+                h.version,
+                esc(&h.created_by),
+                esc(&fmt_time(h.created_at))
+            )
+        })
+        .collect();
+    b.push_str(&format!(
+        "<section aria-labelledby=\"h-policy\"><h2 id=\"h-policy\">{title}</h2><p class=\"help\">{text}</p><p>{current}: <strong id=\"policy-version\">{version}</strong></p>\
+         <form method=\"post\" action=\"/console/admin/policy\" class=\"stack\">{csrf}<label for=\"policy\">{title} (JSON)</label>\
+         <textarea id=\"policy\" name=\"policy\" rows=\"12\" class=\"code\" spellcheck=\"false\">{json}</textarea><button type=\"submit\">{save}</button></form><ul>{versions}</ul></section>",
+        title = esc(c.t("policy")),
+        text = esc(c.t("policy_text")),
+        current = esc(c.t("policy_version")),
+        version = version.map_or_else(|| c.t("policy_defaults").to_owned(), |v| format!("v{v}")),
+        csrf = csrf_field(&csrf),
+        json = esc(&policy_json),
+        save = esc(c.t("save")),
     ));
     // API keys.
     b.push_str(&format!(
@@ -1226,7 +1252,7 @@ async fn admin_form(s: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<(
 async fn admin_done(s: &AppState, c: &Ctx, result: Result<Option<(&str, String)>, EngineError>) -> Response {
     match result {
         Ok(None) => see_other("/console/admin", &[]),
-        Ok(Some((title, secret))) => match admin_body(s, c, Some((title, &secret))).await {
+        Ok(Some((title, secret))) => match admin_body(s, c, Some((title, &secret)), None).await {
             Ok(body) => c.page(StatusCode::OK, "/console/admin", c.t("admin"), &body),
             Err(e) => c.error("/console/admin", e),
         },
@@ -1340,6 +1366,28 @@ async fn revoke_key_post(State(s): State<AppState>, headers: HeaderMap, Path(key
         }
         .await;
         admin_done(&s, &c, r).await
+    }
+}
+
+async fn policy_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (c, pairs) = match admin_form(&s, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let text = field(&pairs, "policy").unwrap_or_default();
+    let parsed =
+        serde_json::from_str::<Policy>(text).map_err(|e| EngineError::Invalid(format!("the policy is not valid JSON for a policy: {e}")));
+    match async { s.engine.set_tenant_policy(&c.session.principal, parsed?).await }.await {
+        Ok(_) => see_other("/console/admin", &[]),
+        // Shown again with the reviewer's text, so nothing typed is lost.
+        Err(EngineError::Invalid(m)) => match admin_body(&s, &c, None, Some(text)).await {
+            Ok(body) => {
+                let body = format!("{}{body}", notice("problem", c.t("problem"), &m));
+                c.page(StatusCode::BAD_REQUEST, "/console/admin", c.t("admin"), &body)
+            }
+            Err(e) => c.error("/console/admin", e),
+        },
+        Err(e) => c.error("/console/admin", e),
     }
 }
 

@@ -344,6 +344,23 @@ async fn sign_in_locks_after_five_failures_and_a_second_factor_guards_the_accoun
     assert_eq!(r.location(), "/console/account");
     b.get("/console/account").await.contains("A second factor protects your account.");
 
+    // The default policy, edited as JSON: a mistake is refused with the text kept.
+    let r = b
+        .submit("/console/admin", "/console/admin/policy", &[("policy", "{\"max_attempts\": 0}")])
+        .await;
+    r.expect(400).contains("max_attempts").contains("&quot;max_attempts&quot;: 0");
+    let r = b
+        .submit(
+            "/console/admin",
+            "/console/admin/policy",
+            &[("policy", "{\"selfie_required\": false}")],
+        )
+        .await;
+    assert_eq!(r.location(), "/console/admin");
+    let admin_page = b.get("/console/admin").await;
+    assert_eq!(text_of(&admin_page, "policy-version"), "v1");
+    admin_page.contains("&quot;selfie_required&quot;: false");
+
     // Sign out: the session is gone.
     let csrf = b.get("/console/queue").await.csrf();
     let r = b.post_form("/console/logout", &[("csrf", &csrf)]).await;

@@ -31,6 +31,7 @@ mod scale_out;
 mod start_token;
 mod storage;
 mod tenancy;
+mod tenant_policy;
 mod transmit;
 mod webhooks;
 mod yousign;
