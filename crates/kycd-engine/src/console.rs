@@ -866,17 +866,25 @@ pub fn risk_signals(v: &Verification) -> Vec<&'static str> {
     out
 }
 
-/// Reason words of a verification's failed checks, for the queue's "why" column.
+/// Why a case is in the queue: the reason words of its failed checks, and `inconclusive`
+/// once for the checks that could not decide (a reason for review, not a finding).
 pub fn failed_reasons(v: &Verification) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
     for c in v.checks.iter().filter(|c| !c.passed) {
-        let r = crate::decision::reason_for_check(&c.name).as_str();
+        let r = if c.figures.get("outcome").and_then(|o| o.as_str()) == Some("inconclusive") {
+            INCONCLUSIVE
+        } else {
+            crate::decision::reason_for_check(&c.name).as_str()
+        };
         if !out.contains(&r) {
             out.push(r);
         }
     }
     out
 }
+
+/// The queue's word for checks that could not reach a verdict.
+pub const INCONCLUSIVE: &str = "inconclusive";
 
 #[cfg(test)]
 mod tests {

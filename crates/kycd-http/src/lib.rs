@@ -115,6 +115,19 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), ratelimit::headers))
         .layer(middleware::from_fn(security_headers))
+        // A bug in a handler answers 500 instead of dropping the connection (and the
+        // server keeps serving); the panic's message is not logged: it may quote input.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked: answered 500");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error: the server hit a bug; it was logged",
+                )
+                .into_response()
+            },
+        ))
         // Spans carry the route template, never the raw URI: query strings may hold tokens.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str());

@@ -560,7 +560,8 @@ const QUEUE_STATUSES: [VerificationStatus; 3] = [
     VerificationStatus::Approved,
     VerificationStatus::Declined,
 ];
-const QUEUE_REASONS: [&str; 7] = [
+const QUEUE_REASONS: [&str; 8] = [
+    "inconclusive",
     "poor_image_quality",
     "image_unreadable",
     "images_missing",

@@ -172,7 +172,20 @@ async fn reviewers_work_a_case_under_four_eyes_and_see_only_their_tenant() {
 
     // The queue lists the case; its page shows both images, the data and the checks.
     let queue = reviewer.get("/console/queue").await;
-    queue.expect(200).contains(&vid);
+    queue.expect(200).contains(&vid).contains("inconclusive");
+    // Filtered by a reason it does not have, it is not listed; by one it has, it is.
+    reviewer
+        .get("/console/queue?reason=document_not_accepted")
+        .await
+        .lacks(&format!("href=\"/console/verifications/{vid}\""));
+    reviewer
+        .get("/console/queue?reason=inconclusive&from=2000-01-01")
+        .await
+        .contains(&format!("href=\"/console/verifications/{vid}\""));
+    reviewer
+        .get("/console/queue?to=2000-01-01")
+        .await
+        .lacks(&format!("href=\"/console/verifications/{vid}\""));
     let page = reviewer.get(&format!("/console/verifications/{vid}")).await;
     page.expect(200).contains("Erika Mustermann").contains("data-shortcut=\"a\"");
     let csp = page.header("content-security-policy").unwrap_or_default().to_owned();
