@@ -203,6 +203,17 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("webhooks", "Webhook endpoints", "Points de terminaison webhook"),
     ("deliveries", "Delivery log", "Journal des livraisons"),
     ("url", "URL", "URL"),
+    (
+        "add_endpoint",
+        "Add an endpoint (all events)",
+        "Ajouter un point de terminaison (tous les événements)",
+    ),
+    (
+        "endpoint_created",
+        "New endpoint and its signing secret (shown once: store it now)",
+        "Nouveau point de terminaison et son secret de signature (affiché une seule fois : conservez-le maintenant)",
+    ),
+    ("redeliver", "Send again", "Renvoyer"),
     ("events", "Events", "Événements"),
     ("event", "Event", "Événement"),
     ("attempt_count", "Tries", "Essais"),

@@ -65,7 +65,14 @@ pub fn router() -> Router<AppState> {
         .at("", "/console/admin/policy", post(policy_post))
         .at("", "/console/admin/api-keys", post(create_key_post))
         .at("", "/console/admin/api-keys/{key_id}/revoke", post(revoke_key_post))
+        .at("", "/console/admin/webhooks", post(create_webhook_post))
         .at("", "/console/admin/webhooks/{id}", get(webhook_page))
+        .at("", "/console/admin/webhooks/{id}/{action}", post(webhook_action_post))
+        .at(
+            "",
+            "/console/admin/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            post(redeliver_post),
+        )
         .at("", CSS_PATH, get(|| async { static_file(CSS, "text/css; charset=utf-8") }))
         .at("", JS_PATH, get(|| async { static_file(JS, "text/javascript; charset=utf-8") }))
         .layer(middleware::map_response(console_headers))
@@ -1228,17 +1235,28 @@ async fn admin_body(s: &AppState, c: &Ctx, shown_once: Option<(&str, &str)>, pol
     } else {
         b.push_str("<ul>");
         for h in &hooks {
+            let (act, label) = if h.enabled {
+                ("disable", c.t("disable"))
+            } else {
+                ("enable", c.t("enable"))
+            };
             b.push_str(&format!(
-                "<li><code>{}</code> · {} · <a href=\"/console/admin/webhooks/{}\">{}</a></li>",
+                "<li><code>{}</code> · {} · <a href=\"/console/admin/webhooks/{}\">{}</a> {}</li>",
                 esc(&h.url),
                 esc(if h.enabled { c.t("active") } else { c.t("disabled") }),
                 esc(h.id.as_str()),
-                esc(c.t("deliveries"))
+                esc(c.t("deliveries")),
+                button_form(&format!("/console/admin/webhooks/{}/{act}", h.id), &csrf, label, "link"),
             ));
         }
         b.push_str("</ul>");
     }
-    b.push_str("</section>");
+    b.push_str(&format!(
+        "<form method=\"post\" action=\"/console/admin/webhooks\" class=\"row\">{}<label class=\"wide\">{}<input type=\"url\" name=\"url\" required placeholder=\"https://\"></label><button type=\"submit\">{}</button></form></section>",
+        csrf_field(&csrf),
+        esc(c.t("url")),
+        esc(c.t("add_endpoint")),
+    ));
     Ok(b)
 }
 
@@ -1392,6 +1410,80 @@ async fn policy_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes)
     }
 }
 
+async fn create_webhook_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (c, pairs) = match admin_form(&s, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let new = kycd_engine::webhooks::NewEndpoint {
+        url: field(&pairs, "url").unwrap_or_default().trim().to_owned(),
+        description: None,
+        events: EventFilter::All,
+        format: WebhookFormat::Kycd,
+    };
+    let r = s
+        .engine
+        .create_webhook_endpoint(&c.session.principal, new)
+        .await
+        .map(|(ep, secret)| Some((c.t("endpoint_created"), format!("{} {secret}", ep.id))));
+    admin_done(&s, &c, r).await
+}
+
+async fn webhook_action_post(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let (c, _) = match admin_form(&s, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let r = async {
+        let id: WebhookEndpointId = id.parse().map_err(|_| EngineError::NotFound("webhook endpoint"))?;
+        let enabled = match action.as_str() {
+            "enable" => true,
+            "disable" => false,
+            _ => return Err(EngineError::NotFound("webhook endpoint action")),
+        };
+        let patch = kycd_engine::webhooks::EndpointPatch {
+            url: None,
+            description: None,
+            events: None,
+            format: None,
+            enabled: Some(enabled),
+        };
+        s.engine
+            .update_webhook_endpoint(&c.session.principal, &id, patch)
+            .await
+            .map(|_| None)
+    }
+    .await;
+    admin_done(&s, &c, r).await
+}
+
+async fn redeliver_post(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((id, delivery)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let (c, _) = match admin_form(&s, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let r = async {
+        let endpoint: WebhookEndpointId = id.parse().map_err(|_| EngineError::NotFound("webhook endpoint"))?;
+        let delivery: DeliveryId = delivery.parse().map_err(|_| EngineError::NotFound("webhook delivery"))?;
+        s.engine.redeliver(&c.session.principal, &endpoint, &delivery).await
+    }
+    .await;
+    match r {
+        Ok(_) => see_other(&format!("/console/admin/webhooks/{id}"), &[]),
+        Err(e) => c.error(&format!("/console/admin/webhooks/{id}"), e),
+    }
+}
+
 async fn webhook_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
     let c = match ctx(&s, &headers, raw.as_deref()).await {
         Ok(c) => c,
@@ -1413,7 +1505,7 @@ async fn webhook_page(State(s): State<AppState>, headers: HeaderMap, Path(id): P
         Err(e) => return c.error(&here, e),
     };
     let mut b = format!(
-        "<p><code>{}</code></p><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+        "<p><code>{}</code></p><table><thead><tr><th scope=\"col\"></th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
         esc(&ep.url),
         esc(c.t("when")),
         esc(c.t("event")),
@@ -1421,9 +1513,16 @@ async fn webhook_page(State(s): State<AppState>, headers: HeaderMap, Path(id): P
         esc(c.t("attempt_count")),
         esc(c.t("last_status")),
     );
+    let csrf = c.csrf();
     for (d, event) in &deliveries {
         b.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            button_form(
+                &format!("/console/admin/webhooks/{}/deliveries/{}/redeliver", ep.id, d.id),
+                &csrf,
+                c.t("redeliver"),
+                "link"
+            ),
             esc(&fmt_time(d.created_at)),
             esc(event.as_str()),
             esc(d.status.as_str()),
@@ -1434,7 +1533,7 @@ async fn webhook_page(State(s): State<AppState>, headers: HeaderMap, Path(id): P
         ));
     }
     if deliveries.is_empty() {
-        b.push_str(&format!("<tr><td colspan=\"5\">{}</td></tr>", esc(c.t("none_yet"))));
+        b.push_str(&format!("<tr><td colspan=\"6\">{}</td></tr>", esc(c.t("none_yet"))));
     }
     b.push_str(&format!(
         "</tbody></table><p><a href=\"/console/admin\">{}</a></p>",

@@ -374,6 +374,26 @@ async fn sign_in_locks_after_five_failures_and_a_second_factor_guards_the_accoun
     assert_eq!(text_of(&admin_page, "policy-version"), "v1");
     admin_page.contains("&quot;selfie_required&quot;: false");
 
+    // A webhook endpoint added from the console: its secret is shown once; it can be disabled.
+    let shown = b
+        .submit("/console/admin", "/console/admin/webhooks", &[("url", "http://127.0.0.1:9/hooks")])
+        .await;
+    shown.expect(200);
+    let created = text_of(&shown, "shown-once");
+    let (endpoint, hook_secret) = created.split_once(' ').unwrap();
+    assert!(endpoint.starts_with("we_") && hook_secret.starts_with("whsec_"), "{created}");
+    let r = b
+        .submit("/console/admin", &format!("/console/admin/webhooks/{endpoint}/disable"), &[])
+        .await;
+    assert_eq!(r.location(), "/console/admin");
+    b.get("/console/admin")
+        .await
+        .contains(&format!("/console/admin/webhooks/{endpoint}/enable"));
+    b.get(&format!("/console/admin/webhooks/{endpoint}"))
+        .await
+        .expect(200)
+        .contains("None yet.");
+
     // Sign out: the session is gone.
     let csrf = b.get("/console/queue").await.csrf();
     let r = b.post_form("/console/logout", &[("csrf", &csrf)]).await;
