@@ -182,20 +182,10 @@ async fn read_upload(s: &AppState, req: Request) -> ApiResult<Vec<u8>> {
         let mut mp = Multipart::from_request(req, s)
             .await
             .map_err(|e| ApiError::invalid(format!("bad multipart body: {}", e.body_text())))?;
-        while let Some(mut field) = mp.next_field().await.map_err(|e| multipart_error(e, limit))? {
-            if field.name() != Some("file") {
-                continue;
-            }
-            let mut out = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limit))? {
-                if out.len() + chunk.len() > limit {
-                    return Err(too_large(limit));
-                }
-                out.extend_from_slice(&chunk);
-            }
-            return Ok(out);
-        }
-        Err(ApiError::invalid("the multipart body has no field named 'file'"))
+        crate::multipart::file_part(&mut mp, limit).await.map_err(|r| match r {
+            crate::multipart::UploadRefusal::TooLarge => too_large(limit),
+            crate::multipart::UploadRefusal::Invalid(m) => ApiError::invalid(m),
+        })
     } else {
         let bytes = Bytes::from_request(req, s).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -205,14 +195,6 @@ async fn read_upload(s: &AppState, req: Request) -> ApiResult<Vec<u8>> {
             }
         })?;
         Ok(bytes.to_vec())
-    }
-}
-
-fn multipart_error(e: axum::extract::multipart::MultipartError, limit: usize) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        too_large(limit)
-    } else {
-        ApiError::invalid(format!("bad multipart body: {}", e.body_text()))
     }
 }
 

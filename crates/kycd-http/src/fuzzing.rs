@@ -6,7 +6,7 @@ use crate::dialect::{boldsign, checkout, oauth, transmit};
 use crate::{dto, extract, lifecycle_api, webhooks_api};
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 
 /// A request body parser: `Some(summary)` when it accepts the body, `None` when it refuses
 /// it. The summary is the parsed value's `Debug` where the type has one, else `"ok"`.
@@ -139,14 +139,7 @@ pub const QUERY_PARSERS: &[(&str, TextParser)] = &[
     }),
 ];
 
-/// Why a multipart upload was refused.
-#[derive(Debug, PartialEq, Eq)]
-pub enum MultipartRefusal {
-    /// 413: a part (or the body) is over the limit.
-    TooLarge,
-    /// 400/422: not a multipart body, a malformed one, or no `file` part.
-    Invalid,
-}
+pub use crate::multipart::{CaptureForm, UploadRefusal as MultipartRefusal};
 
 fn multipart_request(content_type: &[u8], body: Vec<u8>) -> Option<Request> {
     Request::builder()
@@ -157,81 +150,25 @@ fn multipart_request(content_type: &[u8], body: Vec<u8>) -> Option<Request> {
 }
 
 /// The multipart branch of `POST /v1/verifications/{id}/captures` (`api::read_upload`):
-/// axum's `Multipart` (multer) over the body, the first part named `file`, read chunk by
-/// chunk under `limit` bytes. Kept step for step with that function.
+/// the same `multipart::file_part` the handler runs.
 pub fn multipart_upload(content_type: &[u8], body: Vec<u8>, limit: usize) -> Result<Vec<u8>, MultipartRefusal> {
-    let refusal = |status: StatusCode| {
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            MultipartRefusal::TooLarge
-        } else {
-            MultipartRefusal::Invalid
-        }
-    };
-    let req = multipart_request(content_type, body).ok_or(MultipartRefusal::Invalid)?;
+    let req = multipart_request(content_type, body).ok_or(MultipartRefusal::Invalid("bad content type".into()))?;
     futures::executor::block_on(async move {
-        let mut mp = Multipart::from_request(req, &()).await.map_err(|_| MultipartRefusal::Invalid)?;
-        while let Some(mut field) = mp.next_field().await.map_err(|e| refusal(e.status()))? {
-            if field.name() != Some("file") {
-                continue;
-            }
-            let mut out = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(|e| refusal(e.status()))? {
-                if out.len() + chunk.len() > limit {
-                    return Err(MultipartRefusal::TooLarge);
-                }
-                out.extend_from_slice(&chunk);
-            }
-            return Ok(out);
-        }
-        Err(MultipartRefusal::Invalid)
+        let mut mp = Multipart::from_request(req, &())
+            .await
+            .map_err(|_| MultipartRefusal::Invalid("not multipart".into()))?;
+        crate::multipart::file_part(&mut mp, limit).await
     })
 }
 
-/// What the capture page's upload form (`capture::step_post`) reads from its multipart
-/// body: the `csrf` and `file` parts (the last of each), and whether the body was
-/// malformed or too large. Kept step for step with that handler's loop.
-#[derive(Debug, Default)]
-pub struct CaptureForm {
-    pub csrf: Option<String>,
-    pub file: Option<Vec<u8>>,
-    pub too_large: bool,
-    pub malformed: bool,
-}
-
+/// What the capture page's upload form (`capture::step_post`) reads: the same
+/// `multipart::capture_form` the handler runs.
 pub fn multipart_capture_form(content_type: &[u8], body: Vec<u8>) -> CaptureForm {
-    let mut form = CaptureForm::default();
     let Some(req) = multipart_request(content_type, body) else {
-        form.malformed = true;
-        return form;
+        return CaptureForm {
+            malformed: true,
+            ..CaptureForm::default()
+        };
     };
-    futures::executor::block_on(async {
-        let mp = Multipart::from_request(req, &()).await;
-        form.malformed = mp.is_err();
-        if let Ok(mut mp) = mp {
-            loop {
-                match mp.next_field().await {
-                    Ok(Some(field)) => {
-                        let name = field.name().unwrap_or("").to_owned();
-                        match field.bytes().await {
-                            Ok(b) if name == "csrf" => form.csrf = Some(String::from_utf8_lossy(&b).into_owned()),
-                            Ok(b) if name == "file" => form.file = Some(b.to_vec()),
-                            Ok(_) => {}
-                            Err(e) => {
-                                form.too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
-                                form.malformed = true;
-                                break;
-                            }
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        form.too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
-                        form.malformed = true;
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    form
+    futures::executor::block_on(async { crate::multipart::capture_form(Multipart::from_request(req, &()).await).await })
 }

@@ -11,6 +11,7 @@ mod extract;
 #[doc(hidden)]
 pub mod fuzzing;
 mod lifecycle_api;
+mod multipart;
 mod ratelimit;
 mod webhooks_api;
 

@@ -636,35 +636,12 @@ async fn step_post(
     mp: Result<Multipart, MultipartRejection>,
 ) -> Response {
     // Read the form first (the token may come before or after the file).
-    let mut csrf = None;
-    let mut file: Option<Bytes> = None;
-    let mut too_large = false;
-    let mut malformed = mp.is_err();
-    if let Ok(mut mp) = mp {
-        loop {
-            match mp.next_field().await {
-                Ok(Some(field)) => {
-                    let name = field.name().unwrap_or("").to_owned();
-                    match field.bytes().await {
-                        Ok(b) if name == "csrf" => csrf = Some(String::from_utf8_lossy(&b).into_owned()),
-                        Ok(b) if name == "file" => file = Some(b),
-                        Ok(_) => {}
-                        Err(e) => {
-                            too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
-                            malformed = true;
-                            break;
-                        }
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
-                    malformed = true;
-                    break;
-                }
-            }
-        }
-    }
+    let crate::multipart::CaptureForm {
+        csrf,
+        file,
+        too_large,
+        malformed,
+    } = crate::multipart::capture_form(mp).await;
     let here = format!("/capture/step/{raw_kind}");
     let sess = match session(&s, &headers, raw, &here).await {
         Ok(x) => x,
@@ -692,7 +669,7 @@ async fn step_post(
     let Some(bytes) = file.filter(|b| !b.is_empty()) else {
         return show(StatusCode::UNPROCESSABLE_ENTITY, t.no_file);
     };
-    match s.engine.add_capture_for_session(&sess.ctx, kind, bytes.to_vec()).await {
+    match s.engine.add_capture_for_session(&sess.ctx, kind, bytes).await {
         Ok(c) => {
             let ctx = match s.engine.capture_session(&sess.secret).await {
                 Ok(ctx) => ctx,
