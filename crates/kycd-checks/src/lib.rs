@@ -78,6 +78,11 @@ pub struct ImageInfo {
     pub height: u32,
     /// Quality figures measured on the working copy; `None` when only the header was read.
     pub measures: Option<ImageMeasures>,
+    /// SHA-256 and perceptual hash (duplicate detection); `None` when only the header was read.
+    pub fingerprint: Option<phash::Fingerprint>,
+    /// Dimensions as stored in the file, before orientation (screenshot sizes are stored ones).
+    pub stored_width: u32,
+    pub stored_height: u32,
 }
 
 /// The media type, from the bytes alone (a declared Content-Type or file name is never trusted).
@@ -104,6 +109,9 @@ pub fn inspect(bytes: &[u8], limits: ImageLimits) -> Result<ImageInfo, ImageErro
         width,
         height,
         measures: Some(quality::measure(&d.work)),
+        fingerprint: Some(phash::Fingerprint::of(bytes, &d.work)),
+        stored_width: d.stored_width,
+        stored_height: d.stored_height,
     })
 }
 
@@ -252,6 +260,9 @@ mod tests {
             width: 320,
             height: 240,
             measures: None,
+            fingerprint: None,
+            stored_width: 320,
+            stored_height: 240,
         };
         let fb = capture_feedback(CaptureKind::DocumentFront, &info);
         assert!(!fb.accepted);

@@ -15,7 +15,7 @@ use crate::{ImageInfo, ImageLimits, barcode, decode, quality_report};
 use chrono::NaiveDate;
 use kycd_core::{CaptureKind, CheckResult, DeclaredData, DocumentType, Policy};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// One capture to check.
 pub struct CaptureInput<'a> {
@@ -30,6 +30,9 @@ pub struct CaptureInput<'a> {
 pub struct PipelineOutcome {
     pub checks: Vec<CheckResult>,
     pub document: ExtractedDocument,
+    /// Each decoded capture's fingerprints (kind, file id), for the duplicate checks the
+    /// engine runs against the tenant's other verifications.
+    pub fingerprints: Vec<(CaptureKind, String, crate::phash::Fingerprint)>,
 }
 
 /// The data read from the document.
@@ -52,6 +55,41 @@ pub struct CaptureReport {
 pub struct Pipeline {
     mrz: Result<MrzReader, String>,
     limits: ImageLimits,
+}
+
+/// Hints strong enough to send a verification to a person: the file names an image editor,
+/// or it is a screen capture. The others (`jpeg_recompressed`, `camera_exif_missing`) are
+/// listed with their evidence but pass: browsers' own camera captures (canvas JPEG at
+/// quality 0.9, no EXIF) look exactly like that.
+pub const REVIEW_HINTS: [&str; 2] = ["edited_with_software", "screenshot"];
+
+/// Provenance hints of one capture with their evidence; a strong hint sends the
+/// verification to a person, none declines.
+fn provenance_check(c: &CaptureInput<'_>, info: &ImageInfo) -> CheckResult {
+    let hints = crate::provenance::hints(
+        c.bytes,
+        info.media_type,
+        info.stored_width,
+        info.stored_height,
+        crate::provenance::Source::Unknown,
+    );
+    let labels: Vec<&str> = hints.iter().map(|h| h.label).collect();
+    let evidence: serde_json::Map<String, Value> = hints.iter().map(|h| (h.label.to_owned(), h.evidence.clone())).collect();
+    let strong: Vec<&str> = labels.iter().copied().filter(|l| REVIEW_HINTS.contains(l)).collect();
+    CheckResult {
+        name: format!("image_provenance.{}", c.kind),
+        passed: strong.is_empty(),
+        detail: match (strong.is_empty(), labels.is_empty()) {
+            (true, true) => "no sign of editing, re-saving or a screen capture in the file".into(),
+            (true, false) => format!("weak hints only ({}): common for browser and app captures", labels.join(", ")),
+            (false, _) => format!("the file shows signs of {}: a person should look", strong.join(", ")),
+        },
+        figures: if strong.is_empty() {
+            json!({"file_id": c.file_id, "labels": labels, "evidence": evidence})
+        } else {
+            json!({"file_id": c.file_id, "labels": labels, "evidence": evidence, "outcome": "review"})
+        },
+    }
 }
 
 fn inconclusive(name: &str, detail: impl Into<String>, mut figures: serde_json::Value) -> CheckResult {
@@ -174,6 +212,12 @@ impl Pipeline {
         for c in captures.iter().filter(|c| relevant(c.kind)) {
             let r = self.check_capture(c, today);
             out.checks.extend(r.checks);
+            if let Some(info) = &r.info {
+                if let Some(f) = info.fingerprint {
+                    out.fingerprints.push((c.kind, c.file_id.to_owned(), f));
+                }
+                out.checks.push(provenance_check(c, info));
+            }
             if let Some(m) = r.mrz {
                 // Keep the first zone read, unless a later one verifies and it did not.
                 let better = out.document.mrz.as_ref().is_none_or(|cur| !cur.valid && m.valid);

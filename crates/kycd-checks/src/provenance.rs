@@ -209,34 +209,7 @@ mod tests {
         buf
     }
 
-    /// Insert an APP1 EXIF segment with ASCII tags (tag, value) after SOI.
-    pub(crate) fn with_exif(jpeg: &[u8], tags: &[(u16, &str)]) -> Vec<u8> {
-        let mut tiff = b"II*\0\x08\0\0\0".to_vec();
-        let n = tags.len() as u16;
-        tiff.extend_from_slice(&n.to_le_bytes());
-        let mut data_off = 8 + 2 + 12 * u32::from(n) + 4;
-        let mut data = Vec::new();
-        for (tag, val) in tags {
-            let mut v = val.as_bytes().to_vec();
-            v.push(0);
-            tiff.extend_from_slice(&tag.to_le_bytes());
-            tiff.extend_from_slice(&2u16.to_le_bytes());
-            tiff.extend_from_slice(&(v.len() as u32).to_le_bytes());
-            tiff.extend_from_slice(&data_off.to_le_bytes());
-            data_off += v.len() as u32;
-            data.extend_from_slice(&v);
-        }
-        tiff.extend_from_slice(&0u32.to_le_bytes());
-        tiff.extend_from_slice(&data);
-        let mut seg = b"Exif\0\0".to_vec();
-        seg.extend_from_slice(&tiff);
-        let mut out = jpeg[..2].to_vec();
-        out.extend_from_slice(&[0xFF, 0xE1]);
-        out.extend_from_slice(&((seg.len() + 2) as u16).to_be_bytes());
-        out.extend_from_slice(&seg);
-        out.extend_from_slice(&jpeg[2..]);
-        out
-    }
+    use crate::synth::with_exif;
 
     fn labels(h: &[Hint]) -> Vec<&'static str> {
         h.iter().map(|h| h.label).collect()

@@ -854,13 +854,16 @@ pub fn risk_signals(v: &Verification) -> Vec<&'static str> {
         if c.figures.get("outcome").and_then(|o| o.as_str()) == Some("inconclusive") {
             continue;
         }
-        let r = crate::decision::reason_for_check(&c.name);
-        if matches!(
-            r,
-            Reason::DocumentExpired | Reason::HolderAge | Reason::DocumentNotAccepted | Reason::DataMismatch
-        ) && !out.contains(&r.as_str())
-        {
-            out.push(r.as_str());
+        let word = signal_word(&c.name).or_else(|| {
+            let r = crate::decision::reason_for_check(&c.name);
+            matches!(
+                r,
+                Reason::DocumentExpired | Reason::HolderAge | Reason::DocumentNotAccepted | Reason::DataMismatch
+            )
+            .then(|| r.as_str())
+        });
+        if let Some(w) = word.filter(|w| !out.contains(w)) {
+            out.push(w);
         }
     }
     out
@@ -874,13 +877,23 @@ pub fn failed_reasons(v: &Verification) -> Vec<&'static str> {
         let r = if c.figures.get("outcome").and_then(|o| o.as_str()) == Some("inconclusive") {
             INCONCLUSIVE
         } else {
-            crate::decision::reason_for_check(&c.name).as_str()
+            signal_word(&c.name).unwrap_or_else(|| crate::decision::reason_for_check(&c.name).as_str())
         };
         if !out.contains(&r) {
             out.push(r);
         }
     }
     out
+}
+
+/// The word of a fraud signal check: a picture seen in another applicant's verification,
+/// or a file showing signs of editing (`None` for every other check).
+fn signal_word(check: &str) -> Option<&'static str> {
+    match check {
+        crate::duplicates::DOCUMENT_REUSED | crate::duplicates::SELFIE_REUSED => Some("capture_reused"),
+        n if n.starts_with("image_provenance") => Some("image_provenance"),
+        _ => None,
+    }
 }
 
 /// The queue's word for checks that could not reach a verdict.

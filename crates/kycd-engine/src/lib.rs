@@ -5,6 +5,7 @@ pub mod access;
 pub mod capture;
 pub mod console;
 pub mod decision;
+mod duplicates;
 mod error;
 pub mod evidence;
 pub mod features;
@@ -1066,6 +1067,7 @@ impl Engine {
         .await
         .map_err(|e| EngineError::Internal(e.to_string()))?;
         let checks = outcome.checks;
+        let fingerprints = outcome.fingerprints;
         let extracted = (outcome.document.mrz.is_some() || outcome.document.barcode.is_some())
             .then(|| serde_json::to_value(&outcome.document).unwrap_or_default());
 
@@ -1078,6 +1080,7 @@ impl Engine {
         }
         let mut checks = checks;
         checks.extend(self.capture_override_check(&mut tx, tenant, &attempt.id).await?);
+        checks.extend(duplicates::reuse_checks(&mut tx, &v, &fingerprints, self.now()).await?);
         let next = kycd_core::decide::decide(&checks, attempts.len() < v.policy.max_attempts as usize);
         v.checks = checks;
         v.private.extracted = extracted;

@@ -761,7 +761,8 @@ impl Tx<'_> {
             .bind(verification.as_str())
             .execute(&mut *self.tx)
             .await?;
-        Ok(())
+        // The images' fingerprints go with them: an erased image is matched by nothing.
+        self.delete_capture_fingerprints(tenant, verification).await
     }
 
     // ----- audit chain -------------------------------------------------------------

@@ -567,8 +567,10 @@ const QUEUE_STATUSES: [VerificationStatus; 3] = [
     VerificationStatus::Approved,
     VerificationStatus::Declined,
 ];
-const QUEUE_REASONS: [&str; 8] = [
+const QUEUE_REASONS: [&str; 10] = [
     "inconclusive",
+    "capture_reused",
+    "image_provenance",
     "poor_image_quality",
     "image_unreadable",
     "images_missing",

@@ -20,6 +20,7 @@ mod console_browser;
 mod crash;
 mod cross_tenant;
 mod decision;
+mod duplicates;
 mod evidence;
 mod hostile;
 mod lifecycle;
