@@ -162,17 +162,32 @@ fn plaintext_found(dirs: &[std::path::PathBuf], needles: &[Vec<u8>]) -> Option<S
     None
 }
 
-/// SIGKILL at random moments of a scripted run (upload, processing, review, anonymize),
-/// again and again; after each restart every committed capture reads back byte for byte,
-/// every listed capture has its blob and (after the orphan sweep) every blob its row,
-/// nothing uploaded lies in clear on disk and the audit chain verifies. At the end every
-/// interrupted processing job has been taken up again and finished, none failed.
+/// SIGKILL at random moments of a scripted run (upload, processing, review, webhook
+/// delivery, anonymize), again and again; after each restart every committed capture reads
+/// back byte for byte, every listed capture has its blob and (after the orphan sweep) every
+/// blob its row, nothing uploaded lies in clear on disk and the audit chain verifies. At
+/// the end every interrupted processing job has been taken up again and finished, none
+/// failed, and the webhook receiver got every state change once in effect: each approval
+/// delivered (validly signed), no state change emitted twice, redeliveries identical.
 #[tokio::test]
 async fn killed_at_random_points_the_invariants_hold_after_every_restart() {
     const ROUNDS: u64 = 6;
     let inst = Instance::new().await;
     let mut server = Server::start_on(inst.clone(), &[], None).await;
     let admin_key = server.admin_key.clone();
+    let clock_dir = tempfile::tempdir().unwrap();
+    let offset = clock_dir.path().join("offset");
+    crate::webhooks::set_offset(&offset, 0);
+    let receiver = crate::webhooks::Receiver::start(&offset);
+    let ep = server
+        .admin()
+        .post(
+            "/v1/webhook_endpoints",
+            &serde_json::json!({"url": receiver.url, "enabled_events": ["*"]}),
+        )
+        .await
+        .ok();
+    receiver.set_secrets(&[&str_field(&ep, "secret")]);
     let log = Arc::new(Mutex::new(Committed::default()));
     // Kill times from a fixed seed: a failure names its round and can be replayed.
     let mut noise = Noise::new(0xC0FFEE);
@@ -206,6 +221,59 @@ async fn killed_at_random_points_the_invariants_hold_after_every_restart() {
     assert_eq!(failed.stdout.trim(), "", "no job gave up (one JSON line per failed job)");
     let committed = log.lock().unwrap().clone();
     check_invariants(&server, &committed, "the end").await;
+    check_webhooks(&api, &receiver, &vids).await;
+}
+
+/// Every approval reached the receiver, validly signed (a delivery cut off by a kill is
+/// sent again once its lease runs out); no state change of a verification was emitted
+/// twice (one event id per verification and once-only type); every redelivery of an event
+/// carried the same body.
+async fn check_webhooks(api: &Api, receiver: &crate::webhooks::Receiver, vids: &[String]) {
+    use crate::webhooks::{body, event_type};
+    let mut approved = Vec::new();
+    for vid in vids {
+        if api.get(&format!("/v1/verifications/{vid}")).await.ok()["status"] == "approved" {
+            approved.push(vid.clone());
+        }
+    }
+    let got = receiver
+        .wait_for("an approval event for every approved verification", |g| {
+            approved.iter().all(|vid| {
+                g.iter().any(|r| {
+                    r["answered"] == 200
+                        && event_type(r) == "verification.approved"
+                        && body(r)["data"]["verification"]["id"] == vid.as_str()
+                })
+            })
+        })
+        .await;
+    let mut ids_by_change: std::collections::HashMap<(String, String), std::collections::HashSet<String>> = Default::default();
+    let mut body_by_id: std::collections::HashMap<String, String> = Default::default();
+    for r in &got {
+        assert_eq!(r["valid"], serde_json::json!([0]), "every delivery verifies: {r}");
+        let id = str_field(r, "id");
+        let text = r["body"].as_str().unwrap().to_owned();
+        if let Some(earlier) = body_by_id.insert(id.clone(), text.clone()) {
+            assert_eq!(earlier, text, "a redelivery of {id} changed its body");
+        }
+        let t = event_type(r);
+        let once = [
+            "verification.created",
+            "verification.processing",
+            "verification.review_required",
+            "verification.approved",
+            "verification.reviewed",
+            "verification.anonymized",
+        ];
+        if once.contains(&t.as_str()) {
+            let vid = body(r)["data"]["verification"]["id"].as_str().unwrap_or_default().to_owned();
+            ids_by_change.entry((vid, t)).or_default().insert(id);
+        }
+    }
+    for ((vid, t), ids) in &ids_by_change {
+        assert_eq!(ids.len(), 1, "{t} of {vid} was emitted as {} events: {ids:?}", ids.len());
+    }
+    assert!(!approved.is_empty(), "some rounds reached approval");
 }
 
 async fn check_invariants(server: &Server, log: &Committed, when: &str) {
