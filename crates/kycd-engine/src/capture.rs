@@ -116,6 +116,24 @@ impl CaptureContext {
     }
 }
 
+/// How long a desktop-to-phone handoff link works.
+pub const HANDOFF_TTL: Duration = Duration::minutes(15);
+
+/// A desktop session's link for continuing on a phone.
+#[derive(Debug, Clone)]
+pub struct Handoff {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+    /// The phone opened it (it works once).
+    pub opened: bool,
+}
+
+/// The handoff token of a session: derived from its secret (which never leaves the
+/// desktop's HttpOnly cookie), stored only as a hash.
+fn handoff_token(secret: &str) -> String {
+    format!("kycd_ho_{}", &secret_hash(&format!("capture-handoff:{secret}"))[..48])
+}
+
 /// A freshly opened session: the secret goes into the cookie and is never shown again.
 pub struct OpenedCaptureSession {
     pub secret: String,
@@ -152,9 +170,85 @@ impl Engine {
     /// The person opens the attempt link: spend the start token and open a session for
     /// that attempt, in one transaction (the token is spent only if the session exists).
     pub async fn open_capture_session(&self, token: &str) -> Result<OpenedCaptureSession> {
-        let now = self.now();
         let mut tx = self.store.begin().await?;
         let attempt = self.redeem_start_token_in(&mut tx, token).await?;
+        self.new_capture_session(tx, attempt, "capture_session.opened").await
+    }
+
+    /// The phone opens the handoff link shown on the desktop: spend it and open a session
+    /// of its own for the same attempt (the desktop's stays, following the progress).
+    pub async fn open_handoff_session(&self, token: &str) -> Result<OpenedCaptureSession> {
+        let now = self.now();
+        let hash = secret_hash(token.trim());
+        let mut tx = self.store.begin().await?;
+        let (rec, used) = tx.find_capture_handoff(&hash).await?.ok_or(EngineError::NotFound("handoff link"))?;
+        if used.is_some() {
+            return Err(EngineError::Gone(
+                "this link was already used: continue on the device that opened it, or start again on the computer".into(),
+            ));
+        }
+        if now >= rec.expires_at {
+            return Err(EngineError::Gone("this link has expired: make a new one on the computer".into()));
+        }
+        tx.use_capture_handoff(&hash, now).await?;
+        let attempt = tx
+            .get_attempt(&rec.tenant_id, &rec.verification_id, &rec.attempt_id)
+            .await?
+            .ok_or(EngineError::NotFound("handoff link"))?;
+        if attempt.status != AttemptStatus::Active {
+            return Err(EngineError::Gone(
+                "this capture was finished or closed: nothing is left to do".into(),
+            ));
+        }
+        self.new_capture_session(tx, attempt, "capture_session.handed_off").await
+    }
+
+    /// A desktop session's handoff link (made once per session, valid 15 minutes, single
+    /// use): its token is derived from the session secret, so the page can show it again
+    /// without kycd storing more than its hash.
+    pub async fn start_handoff(&self, ctx: &CaptureContext, secret: &str) -> Result<Handoff> {
+        ctx.require_open()?;
+        let now = self.now();
+        let token = handoff_token(secret);
+        let mut tx = self.store.begin().await?;
+        let expires_at = (now + HANDOFF_TTL).min(ctx.session_expires_at);
+        let rec = CaptureSessionRecord {
+            tenant_id: ctx.tenant_id.clone(),
+            verification_id: ctx.verification_id.clone(),
+            attempt_id: ctx.attempt_id.clone(),
+            expires_at,
+        };
+        tx.upsert_capture_handoff(&secret_hash(&token), &rec, now).await?;
+        tx.audit(
+            &ctx.tenant_id,
+            &ctx.actor(),
+            "capture_handoff.created",
+            ctx.attempt_id.as_str(),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.handoff_status(ctx, secret).await?.ok_or(EngineError::NotFound("handoff link"))
+    }
+
+    /// The desktop session's handoff, if it made one: its link and whether the phone
+    /// opened it.
+    pub async fn handoff_status(&self, ctx: &CaptureContext, secret: &str) -> Result<Option<Handoff>> {
+        let token = handoff_token(secret);
+        let mut tx = self.store.begin().await?;
+        let found = tx.find_capture_handoff(&secret_hash(&token)).await?;
+        tx.commit().await?;
+        Ok(found
+            .filter(|(rec, _)| rec.attempt_id == ctx.attempt_id)
+            .map(|(rec, used)| Handoff {
+                url: format!("{}/capture/continue?token={token}", self.config().public_url),
+                expires_at: rec.expires_at,
+                opened: used.is_some(),
+            }))
+    }
+
+    async fn new_capture_session(&self, mut tx: Tx<'_>, attempt: Attempt, action: &str) -> Result<OpenedCaptureSession> {
+        let now = self.now();
         let v = self.load(&mut tx, &attempt.tenant_id, &attempt.verification_id).await?;
         let secret = format!("{SECRET_PREFIX}{}", random_token(43));
         let expires_at = (now + CAPTURE_SESSION_TTL).min(v.expires_at);
@@ -169,7 +263,7 @@ impl Engine {
         tx.audit(
             &attempt.tenant_id,
             &Actor::Applicant(attempt.id.clone()),
-            "capture_session.opened",
+            action,
             attempt.id.as_str(),
             now,
         )

@@ -60,4 +60,57 @@ impl Tx<'_> {
             .await?;
         Ok(r.rows_affected())
     }
+
+    // ----- desktop-to-phone handoffs ----------------------------------------------------
+
+    /// Record a handoff link for a session's attempt (again, while unused: a fresh expiry).
+    pub async fn upsert_capture_handoff(&mut self, token_hash: &str, rec: &CaptureSessionRecord, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query("DELETE FROM capture_handoffs WHERE token_hash = $1 AND used_at IS NULL")
+            .bind(token_hash)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO capture_handoffs (token_hash, tenant_id, verification_id, attempt_id, expires_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_hash) DO NOTHING",
+        )
+        .bind(token_hash)
+        .bind(rec.tenant_id.as_str())
+        .bind(rec.verification_id.as_str())
+        .bind(rec.attempt_id.as_str())
+        .bind(ms(rec.expires_at))
+        .bind(ms(now))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// A handoff by its token's hash, and when it was used (if it was).
+    pub async fn find_capture_handoff(&mut self, token_hash: &str) -> Result<Option<(CaptureSessionRecord, Option<DateTime<Utc>>)>> {
+        let row =
+            sqlx::query("SELECT tenant_id, verification_id, attempt_id, expires_at, used_at FROM capture_handoffs WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let used = row.try_get::<Option<i64>, _>("used_at")?.map(from_ms).transpose()?;
+        Ok(Some((
+            CaptureSessionRecord {
+                tenant_id: parse(row.try_get("tenant_id")?, "tenant id")?,
+                verification_id: parse(row.try_get("verification_id")?, "verification id")?,
+                attempt_id: parse(row.try_get("attempt_id")?, "attempt id")?,
+                expires_at: from_ms(row.try_get("expires_at")?)?,
+            },
+            used,
+        )))
+    }
+
+    /// Spend a handoff link; `false` if it was spent already.
+    pub async fn use_capture_handoff(&mut self, token_hash: &str, now: DateTime<Utc>) -> Result<bool> {
+        let r = sqlx::query("UPDATE capture_handoffs SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
+            .bind(ms(now))
+            .bind(token_hash)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
 }

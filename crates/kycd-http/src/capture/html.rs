@@ -62,21 +62,34 @@ impl IntoResponse for Page {
 /// The frame of every page: language, tenant name, language switch, heading.
 /// `here` is the path of this page (for the language switch), `body` trusted HTML.
 pub fn layout(lang: Lang, tenant: Option<&str>, here: &str, title: &str, body: &str) -> String {
-    layout_with(lang, tenant, here, title, body, false, None)
+    layout_with(lang, tenant, here, title, body, None, None)
 }
 
 /// [`layout`] that reloads itself at once (`<meta http-equiv=refresh>`: no script).
 pub fn layout_refresh(lang: Lang, tenant: Option<&str>, here: &str, title: &str, body: &str) -> String {
-    layout_with(lang, tenant, here, title, body, true, None)
+    layout_with(lang, tenant, here, title, body, Some(0), None)
+}
+
+/// [`layout`] that reloads itself every `seconds` (a page following progress elsewhere).
+pub fn layout_every(lang: Lang, tenant: Option<&str>, here: &str, title: &str, body: &str, seconds: u32) -> String {
+    layout_with(lang, tenant, here, title, body, Some(seconds), None)
 }
 
 /// [`layout`] that loads one script served by this binary (`src` a path under
 /// `/capture/static/`; never inline script: the CSP is `script-src 'self'`).
 pub fn layout_script(lang: Lang, tenant: Option<&str>, here: &str, title: &str, body: &str, src: &str) -> String {
-    layout_with(lang, tenant, here, title, body, false, Some(src))
+    layout_with(lang, tenant, here, title, body, None, Some(src))
 }
 
-fn layout_with(lang: Lang, tenant: Option<&str>, here: &str, title: &str, body: &str, refresh: bool, script: Option<&str>) -> String {
+fn layout_with(
+    lang: Lang,
+    tenant: Option<&str>,
+    here: &str,
+    title: &str,
+    body: &str,
+    refresh: Option<u32>,
+    script: Option<&str>,
+) -> String {
     let t = lang.texts();
     let other = lang.other();
     let brand = tenant.map_or_else(|| esc(t.service), esc);
@@ -110,11 +123,7 @@ fn layout_with(lang: Lang, tenant: Option<&str>, here: &str, title: &str, body: 
         other_name = esc(other.name()),
         footer = esc(t.footer),
         script = script.map_or_else(String::new, |src| format!("<script src=\"{}\" defer></script>\n", esc(src))),
-        refresh = if refresh {
-            "<meta http-equiv=\"refresh\" content=\"0\">\n"
-        } else {
-            ""
-        },
+        refresh = refresh.map_or_else(String::new, |secs| format!("<meta http-equiv=\"refresh\" content=\"{secs}\">\n")),
     )
 }
 

@@ -51,6 +51,9 @@ pub fn router(engine: &Engine) -> Router<AppState> {
         .route("/capture/step/{kind}/keep", post(keep_post))
         .route("/capture/submit", get(submit_page).post(submit_post))
         .route("/capture/done", get(done_page))
+        .route("/capture/handoff", get(handoff_page).post(handoff_post))
+        .route("/capture/handoff/qr.svg", get(handoff_qr))
+        .route("/capture/continue", get(continue_on_phone))
         .route("/capture/static/capture.css", get(css))
         .route(JS_PATH, get(js))
         .layer(middleware::map_response(capture_headers))
@@ -288,12 +291,7 @@ async fn open(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQ
     };
     match s.engine.open_capture_session(token).await {
         Ok(opened) => {
-            let max_age = (opened.expires_at - chrono::Utc::now()).num_seconds().max(60);
-            let cookie = format!(
-                "{COOKIE}={}; Path=/capture; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
-                opened.secret,
-                if a.secure { "; Secure" } else { "" }
-            );
+            let cookie = session_cookie(&opened, a.secure);
             // The token leaves the address bar: the next page has a clean URL.
             let to = match q.lang.as_deref().and_then(Lang::parse) {
                 Some(l) => format!("/capture/consent?lang={}", l.code()),
@@ -301,14 +299,7 @@ async fn open(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQ
             };
             see_other(&to, &[Some(cookie), a.lang_cookie])
         }
-        Err(EngineError::NotFound(_)) => html::error_page(
-            StatusCode::NOT_FOUND,
-            a.lang,
-            t.link_invalid_title,
-            t.link_invalid_text,
-            t.ask_new_link,
-        )
-        .into_response(),
+        Err(e @ EngineError::NotFound(_)) => link_not_found(a.lang, e),
         // The engine's words for a spent token; an expired one or a closed verification
         // gets the "not valid or expired" page.
         Err(EngineError::Gone(msg)) if msg.contains("already used") => {
@@ -319,6 +310,29 @@ async fn open(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQ
         }
         Err(e) => internal(a.lang, e),
     }
+}
+
+/// The cookie of a new capture session (HttpOnly, SameSite=Strict, for its lifetime).
+fn session_cookie(opened: &kycd_engine::capture::OpenedCaptureSession, secure: bool) -> String {
+    let max_age = (opened.expires_at - chrono::Utc::now()).num_seconds().max(60);
+    format!(
+        "{COOKIE}={}; Path=/capture; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        opened.secret,
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// The page for a link (start token or handoff) that does not exist.
+fn link_not_found(lang: Lang, _: EngineError) -> Response {
+    let t = lang.texts();
+    html::error_page(
+        StatusCode::NOT_FOUND,
+        lang,
+        t.link_invalid_title,
+        t.link_invalid_text,
+        t.ask_new_link,
+    )
+    .into_response()
 }
 
 // ----- consent --------------------------------------------------------------------------
@@ -548,6 +562,12 @@ fn step_body(sess: &Session, kind: CaptureKind, ok: Option<&str>, problem: Optio
         hint = esc(t.file_hint),
         upload = esc(t.upload),
     ));
+    body.push_str(&format!(
+        "<section class=\"handoff\" aria-labelledby=\"phone-heading\"><h2 id=\"phone-heading\">{}</h2>\n{}{}</section>\n",
+        esc(t.phone_title),
+        p(t.phone_text),
+        button_form("/capture/handoff", &sess.csrf(), t.phone_button, "secondary"),
+    ));
     if failed.is_some() && ctx.flow.may_continue_anyway(kind) {
         body.push_str(&format!(
             "<h2>{}</h2>\n{}{}",
@@ -754,6 +774,111 @@ async fn submit_post(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw
         },
         Err(EngineError::Invalid(_)) => sess.next(),
         Err(e) => refused(&sess, e),
+    }
+}
+
+async fn handoff_post(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+    let sent = form_field(&body, "csrf");
+    let sess = match post_session(&s, &headers, raw, "/capture/handoff", sent.as_deref()).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match s.engine.start_handoff(&sess.ctx, &sess.secret).await {
+        Ok(_) => sess.redirect("/capture/handoff"),
+        Err(e) => refused(&sess, e),
+    }
+}
+
+/// The desktop's page while the person continues on the phone: the QR code until the
+/// phone opens the link, then what is done and what is left; it reloads itself every 5 s
+/// (no script) and moves on once the phone has submitted.
+async fn handoff_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let here = "/capture/handoff";
+    let sess = match session(&s, &headers, raw, here).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let ctx = &sess.ctx;
+    if !ctx.is_open() {
+        return sess.next();
+    }
+    let h = match s.engine.handoff_status(ctx, &sess.secret).await {
+        Ok(Some(h)) => h,
+        Ok(None) => return sess.next(),
+        Err(e) => return refused(&sess, e),
+    };
+    let t = sess.lang().texts();
+    let lang = sess.lang();
+    let mut body = String::new();
+    if h.opened {
+        body.push_str(&notice("info", t.phone_title, t.phone_opened));
+        let items: String = ctx
+            .required()
+            .iter()
+            .map(|k| {
+                let state = if ctx.is_done(*k) { t.phone_done } else { t.phone_pending };
+                format!("<li>{} — {}</li>\n", esc(lang.step(*k).0), esc(state))
+            })
+            .collect();
+        body.push_str(&format!("<ul class=\"progress\">\n{items}</ul>\n"));
+    } else {
+        body.push_str(&p(t.phone_scan));
+        body.push_str(&format!(
+            "<p class=\"qr\"><img src=\"/capture/handoff/qr.svg\" alt=\"{}\" width=\"240\" height=\"240\"></p>\n<p class=\"link\"><a href=\"{url}\">{url}</a></p>\n",
+            esc(t.phone_qr_alt),
+            url = esc(&h.url),
+        ));
+        body.push_str(&notice("info", t.phone_title, t.phone_waiting));
+    }
+    let html = html::layout_every(lang, Some(&ctx.tenant_name), here, t.phone_title, &body, 5);
+    Page {
+        status: StatusCode::OK,
+        html,
+        cookies: Vec::new(),
+    }
+    .with_cookie(sess.ask.lang_cookie.clone())
+    .into_response()
+}
+
+/// The handoff link as a QR code (SVG; the `qrcode` crate: a QR encoder is not something
+/// to write by hand).
+async fn handoff_qr(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let sess = match session(&s, &headers, raw, "/capture/handoff").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Ok(Some(h)) = s.engine.handoff_status(&sess.ctx, &sess.secret).await else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Ok(code) = qrcode::QrCode::new(h.url.as_bytes()) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .quiet_zone(true)
+        .build();
+    let mut resp = svg.into_response();
+    let hd = resp.headers_mut();
+    hd.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+    hd.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The phone opens the handoff link: a session of its own for the same attempt.
+async fn continue_on_phone(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let q = query(raw);
+    let a = ask(&s, &headers, &q, None);
+    let t = a.lang.texts();
+    let token = q.token.as_deref().map(str::trim).unwrap_or_default();
+    match s.engine.open_handoff_session(token).await {
+        Ok(opened) => see_other(
+            &next_path(&opened.context),
+            &[Some(session_cookie(&opened, a.secure)), a.lang_cookie],
+        ),
+        Err(e @ EngineError::NotFound(_)) => link_not_found(a.lang, e),
+        Err(EngineError::Gone(msg)) => html::error_page(StatusCode::GONE, a.lang, t.link_used_title, &msg, t.ask_new_link).into_response(),
+        Err(e) => internal(a.lang, e),
     }
 }
 

@@ -584,3 +584,67 @@ async fn capture_page_runs_a_transmit_session_from_its_start_token() {
     let r = crate::transmit::wait_result(&c.api, &sid, "complete").await;
     assert_eq!(r["recommendation"], "CHALLENGE", "faces are not compared yet: {r}");
 }
+
+/// No camera on the computer: the desktop makes a one-time link (QR code), the phone opens
+/// it into a session of its own for the same attempt and finishes; the desktop page follows
+/// the progress and moves on; the link works once.
+#[tokio::test]
+async fn capture_continues_on_a_phone_and_the_desktop_follows() {
+    let s = Server::start().await;
+    let api = tenant_api(&s, "Handoff Ltd").await;
+    let policy = json!({"policy": {"accepted_document_types": ["passport"], "selfie_required": false}});
+    let (vid, token) = open_verification(&api, policy).await;
+    let mut desktop = Browser::new(&s);
+    desktop.get(&format!("/capture?token={token}")).await.location();
+    desktop.submit("/capture/consent", "/capture/consent", &[]).await.location();
+    desktop
+        .submit("/capture/document", "/capture/document", &[("document_type", "passport")])
+        .await
+        .location();
+    desktop
+        .get("/capture/step/document_front")
+        .await
+        .expect(200)
+        .contains("Continue on your phone");
+    // Nothing to follow before a link was made.
+    assert_eq!(desktop.get("/capture/handoff").await.location(), "/capture/step/document_front");
+    let r = desktop.submit("/capture/step/document_front", "/capture/handoff", &[]).await;
+    assert_eq!(r.location(), "/capture/handoff");
+    let page = desktop.get("/capture/handoff").await;
+    page.expect(200)
+        .contains("<meta http-equiv=\"refresh\" content=\"5\">")
+        .contains("src=\"/capture/handoff/qr.svg\"")
+        .contains("Waiting for your phone");
+    let at = page.body.find("/capture/continue?token=kycd_ho_").expect("the link is on the page");
+    let rest = &page.body[at..];
+    let link = rest[..rest.find('"').unwrap()].to_owned();
+    let qr = desktop.get("/capture/handoff/qr.svg").await;
+    qr.expect(200).contains("<svg");
+    assert_eq!(qr.header("content-type"), Some("image/svg+xml"));
+
+    // The phone: its own session, straight to the step the desktop was at.
+    let mut phone = Browser::new(&s);
+    let opened = phone.get(&link).await;
+    assert_eq!(opened.location(), "/capture/step/document_front");
+    assert_ne!(phone.cookie("kycd_capture"), desktop.cookie("kycd_capture"));
+    desktop.get("/capture/handoff").await.expect(200).contains("Opened on your phone");
+    let csrf = phone.get("/capture/step/document_front").await.csrf();
+    let r = phone
+        .post_file("/capture/step/document_front", Some(&csrf), "front.jpg", document_jpeg(21))
+        .await;
+    assert_eq!(r.location(), "/capture/submit?ok=document_front");
+    desktop.get("/capture/handoff").await.contains("done");
+    let sub = phone.get("/capture/submit").await;
+    assert_eq!(
+        phone.post_form("/capture/submit", &[("csrf", &sub.csrf())]).await.location(),
+        "/capture/done"
+    );
+
+    // The desktop moves on by itself; the link is spent; a made-up one is unknown.
+    assert_eq!(desktop.get("/capture/handoff").await.location(), "/capture/done");
+    let mut third = Browser::new(&s);
+    third.get(&link).await.expect(410);
+    third.get("/capture/continue?token=kycd_ho_made-up").await.expect(404);
+    let caps = data(&api.get(&format!("/v1/verifications/{vid}/captures")).await.ok());
+    assert_eq!(caps.len(), 1, "the phone's upload reached the verification: {caps:?}");
+}
