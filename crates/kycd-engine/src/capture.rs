@@ -203,6 +203,14 @@ impl Engine {
         self.new_capture_session(tx, attempt, "capture_session.handed_off").await
     }
 
+    /// The branding of the session's tenant (the capture page's stylesheet and logo).
+    pub async fn capture_branding(&self, ctx: &CaptureContext) -> Result<crate::lifecycle::Branding> {
+        let mut tx = self.store.begin().await?;
+        let (colour, logo) = tx.tenant_branding(&ctx.tenant_id).await?;
+        tx.commit().await?;
+        Ok(crate::lifecycle::Branding { colour, logo })
+    }
+
     /// A desktop session's handoff link (made once per session, valid 15 minutes, single
     /// use): its token is derived from the session secret, so the page can show it again
     /// without kycd storing more than its hash.

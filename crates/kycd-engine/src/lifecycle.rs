@@ -7,6 +7,18 @@
 //! run, so it survives restarts and runs on whichever instance claims it.
 
 use crate::{Engine, EngineError, Principal, Result};
+
+/// The largest logo a tenant may set.
+pub const MAX_LOGO_BYTES: usize = 256 * 1024;
+
+/// A tenant's look on the capture page.
+#[derive(Debug, Clone, Default)]
+pub struct Branding {
+    /// Accent colour, `#rrggbb` (lower case).
+    pub colour: Option<String>,
+    /// (media type, bytes).
+    pub logo: Option<(String, Vec<u8>)>,
+}
 use chrono::{DateTime, Utc};
 use kycd_core::*;
 pub use kycd_store::JobRecord;
@@ -253,6 +265,67 @@ impl Engine {
         let t = tx.get_tenant(&p.tenant_id).await?.ok_or(EngineError::NotFound("tenant"))?;
         tx.commit().await?;
         Ok(t)
+    }
+
+    /// The tenant's capture page branding: accent colour and logo (media type, bytes).
+    pub async fn branding(&self, p: &Principal) -> Result<Branding> {
+        let mut tx = self.store.begin().await?;
+        let (colour, logo) = tx.tenant_branding(&p.tenant_id).await?;
+        tx.commit().await?;
+        Ok(Branding { colour, logo })
+    }
+
+    /// Set the capture page branding (admins only): `colour` as `#rrggbb`, `logo` a PNG,
+    /// JPEG or WebP of at most 256 KiB and 1000 pixels a side; `None` removes either.
+    pub async fn set_branding(&self, p: &Principal, colour: Option<&str>, logo: Option<Vec<u8>>) -> Result<Branding> {
+        p.require_admin("change the capture page branding")?;
+        let colour = colour.map(str::trim).filter(|c| !c.is_empty());
+        if let Some(c) = colour {
+            let ok = c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|b| b.is_ascii_hexdigit());
+            if !ok {
+                return Err(EngineError::Invalid(format!(
+                    "colour must be #rrggbb (six hex digits, e.g. #0b57d0), not {:?}",
+                    c.chars().take(20).collect::<String>()
+                )));
+            }
+        }
+        let logo = match logo {
+            Some(bytes) => {
+                if bytes.len() > MAX_LOGO_BYTES {
+                    return Err(EngineError::TooLarge(format!(
+                        "the logo is {} bytes; at most {MAX_LOGO_BYTES} (256 KiB): export it smaller",
+                        bytes.len()
+                    )));
+                }
+                let limits = kycd_checks::ImageLimits {
+                    max_side: 1000,
+                    max_pixels: 1_000_000,
+                };
+                let info = kycd_checks::inspect(&bytes, limits).map_err(|e| {
+                    EngineError::Invalid(format!("the logo must be a PNG, JPEG or WebP of at most 1000 pixels a side: {e}"))
+                })?;
+                Some((info.media_type.as_str().to_owned(), bytes))
+            }
+            None => None,
+        };
+        let colour = colour.map(str::to_ascii_lowercase);
+        let mut tx = self.store.begin().await?;
+        tx.set_tenant_branding(
+            &p.tenant_id,
+            colour.as_deref(),
+            logo.as_ref().map(|(t, b)| (t.as_str(), b.as_slice())),
+        )
+        .await?;
+        tx.audit(
+            &p.tenant_id,
+            &p.actor(),
+            "tenant.branding.updated",
+            p.tenant_id.as_str(),
+            self.now(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Branding { colour, logo })
     }
 
     /// The tenant's default policy: its current version (`None`: kycd's defaults, never

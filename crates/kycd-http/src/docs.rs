@@ -22,7 +22,7 @@ use utoipa::OpenApi;
         crate::webhooks_api::create_endpoint, crate::webhooks_api::list_endpoints, crate::webhooks_api::get_endpoint,
         crate::webhooks_api::update_endpoint, crate::webhooks_api::delete_endpoint, crate::webhooks_api::rotate_secret,
         crate::webhooks_api::list_deliveries, crate::webhooks_api::redeliver,
-        crate::lifecycle_api::get_retention, crate::lifecycle_api::put_retention, crate::lifecycle_api::get_policy, crate::lifecycle_api::put_policy, crate::lifecycle_api::put_legal_hold,
+        crate::lifecycle_api::get_retention, crate::lifecycle_api::put_retention, crate::lifecycle_api::get_policy, crate::lifecycle_api::put_policy, crate::lifecycle_api::get_branding, crate::lifecycle_api::put_branding, crate::lifecycle_api::put_legal_hold,
         api::report_pdf, api::evidence_jwt, api::evidence_zip, api::jwks_all, api::jwks_tenant,
     ),
     components(schemas(
@@ -30,7 +30,7 @@ use utoipa::OpenApi;
         VerificationView, VerificationList, CreateAttemptRequest, AttemptView, AttemptList, CaptureView, CaptureList,
         ReviewRequest, CaptureSessionRequest, CaptureSessionView, Decision, ReportView, Problem,
         VerificationStatus, AttemptStatus, DocumentType, CaptureKind, Policy, HostReference, DeliveryChannel,
-        CheckResult, Review, ReviewDecision, EventType, RetentionSettings, crate::dto::RetentionView, crate::lifecycle_api::LegalHoldRequest, crate::lifecycle_api::TenantPolicyView,
+        CheckResult, Review, ReviewDecision, EventType, RetentionSettings, crate::dto::RetentionView, crate::lifecycle_api::LegalHoldRequest, crate::lifecycle_api::TenantPolicyView, crate::lifecycle_api::BrandingRequest, crate::lifecycle_api::BrandingView, crate::lifecycle_api::LogoView,
         crate::webhooks_api::CreateEndpointRequest, crate::webhooks_api::UpdateEndpointRequest, crate::webhooks_api::RotateSecretRequest,
         crate::webhooks_api::EndpointView, crate::webhooks_api::EndpointList, crate::webhooks_api::DeliveryView, crate::webhooks_api::DeliveryList, ClientInfo, CaptureFeedback, MediaType, TimelineEntry,
     )),

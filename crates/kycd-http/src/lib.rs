@@ -96,6 +96,13 @@ pub fn router(engine: Arc<Engine>) -> Router {
             "/settings/policy",
             get(lifecycle_api::get_policy).put(lifecycle_api::put_policy),
         )
+        .at(
+            "/v1",
+            "/settings/branding",
+            get(lifecycle_api::get_branding)
+                .put(lifecycle_api::put_branding)
+                .layer(DefaultBodyLimit::max(512 * 1024)),
+        )
         .at("/v1", "/capture-sessions", post(api::start_capture_session))
         .at("/v1", "/openapi.json", get(docs::openapi_json))
         .layer(DefaultBodyLimit::max(256 * 1024));

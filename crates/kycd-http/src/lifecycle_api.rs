@@ -55,6 +55,67 @@ pub async fn put_policy(State(s): State<AppState>, Auth(p): Auth, ApiJson(body):
     }))
 }
 
+/// The capture page's look for this tenant's people.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BrandingRequest {
+    /// Accent colour of buttons and the header bar, `#rrggbb`; `null` for kycd's.
+    #[serde(default)]
+    pub colour: Option<String>,
+    /// Logo shown before the business's name: base64 of a PNG, JPEG or WebP (at most
+    /// 256 KiB, 1000 pixels a side); `null` for none.
+    #[serde(default)]
+    pub logo: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct LogoView {
+    pub media_type: String,
+    pub size: usize,
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct BrandingView {
+    pub colour: Option<String>,
+    pub logo: Option<LogoView>,
+}
+
+fn branding_view(b: kycd_engine::lifecycle::Branding) -> BrandingView {
+    BrandingView {
+        colour: b.colour,
+        logo: b.logo.map(|(media_type, bytes)| LogoView {
+            media_type,
+            size: bytes.len(),
+        }),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/settings/branding", tag = "settings",
+    responses((status = 200, body = BrandingView)))]
+pub async fn get_branding(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<BrandingView>> {
+    Ok(Json(branding_view(s.engine.branding(&p).await?)))
+}
+
+/// Replace the branding (admin keys): both fields at once, `null` removes one.
+#[utoipa::path(put, path = "/v1/settings/branding", tag = "settings", request_body = BrandingRequest,
+    responses((status = 200, body = BrandingView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 413, body = Problem)))]
+pub async fn put_branding(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(body): ApiJson<BrandingRequest>,
+) -> ApiResult<Json<BrandingView>> {
+    use base64::Engine as _;
+    let logo = body
+        .logo
+        .map(|b64| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|_| crate::error::ApiError::invalid("logo must be base64 (standard alphabet) of the image file"))
+        })
+        .transpose()?;
+    Ok(Json(branding_view(s.engine.set_branding(&p, body.colour.as_deref(), logo).await?)))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LegalHoldRequest {

@@ -37,4 +37,38 @@ impl Tx<'_> {
         };
         Ok(r.rows_affected() > 0)
     }
+
+    /// The tenant's capture page branding: accent colour (`#rrggbb`) and logo (media type, bytes).
+    pub async fn tenant_branding(&mut self, tenant: &TenantId) -> Result<(Option<String>, Option<(String, Vec<u8>)>)> {
+        use base64::Engine as _;
+        let row = sqlx::query("SELECT brand_colour, brand_logo, brand_logo_type FROM tenants WHERE id = $1")
+            .bind(tenant.as_str())
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let logo = match (
+            row.try_get::<Option<String>, _>("brand_logo")?,
+            row.try_get::<Option<String>, _>("brand_logo_type")?,
+        ) {
+            (Some(b64), Some(t)) => Some((
+                t,
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|_| crate::corrupt("brand logo"))?,
+            )),
+            _ => None,
+        };
+        Ok((row.try_get("brand_colour")?, logo))
+    }
+
+    pub async fn set_tenant_branding(&mut self, tenant: &TenantId, colour: Option<&str>, logo: Option<(&str, &[u8])>) -> Result<()> {
+        use base64::Engine as _;
+        sqlx::query("UPDATE tenants SET brand_colour = $1, brand_logo = $2, brand_logo_type = $3 WHERE id = $4")
+            .bind(colour)
+            .bind(logo.map(|(_, b)| base64::engine::general_purpose::STANDARD.encode(b)))
+            .bind(logo.map(|(t, _)| t.to_owned()))
+            .bind(tenant.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
 }

@@ -355,6 +355,15 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             "CREATE INDEX capture_handoffs_expiry ON capture_handoffs (tenant_id, expires_at)",
         ],
     ),
+    (
+        15,
+        "tenant branding on the capture page: accent colour and logo",
+        &[
+            "ALTER TABLE tenants ADD COLUMN brand_colour TEXT",
+            "ALTER TABLE tenants ADD COLUMN brand_logo TEXT",
+            "ALTER TABLE tenants ADD COLUMN brand_logo_type TEXT",
+        ],
+    ),
 ];
 
 #[cfg(test)]

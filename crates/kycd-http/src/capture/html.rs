@@ -102,7 +102,7 @@ fn layout_with(
 <meta name="referrer" content="no-referrer">
 {refresh}<title>{title} · {brand}</title>
 <link rel="stylesheet" href="/capture/static/capture.css">
-{script}</head>
+{brand_css}{script}</head>
 <body>
 <header class="bar">
 <span class="tenant">{brand}</span>
@@ -122,6 +122,12 @@ fn layout_with(
         other_code = other.code(),
         other_name = esc(other.name()),
         footer = esc(t.footer),
+        // The tenant's colour and logo, for pages of a session (kycd's look otherwise).
+        brand_css = if tenant.is_some() {
+            "<link rel=\"stylesheet\" href=\"/capture/brand.css\">\n"
+        } else {
+            ""
+        },
         script = script.map_or_else(String::new, |src| format!("<script src=\"{}\" defer></script>\n", esc(src))),
         refresh = refresh.map_or_else(String::new, |secs| format!("<meta http-equiv=\"refresh\" content=\"{secs}\">\n")),
     )

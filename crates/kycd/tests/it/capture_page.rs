@@ -648,3 +648,68 @@ async fn capture_continues_on_a_phone_and_the_desktop_follows() {
     let caps = data(&api.get(&format!("/v1/verifications/{vid}/captures")).await.ok());
     assert_eq!(caps.len(), 1, "the phone's upload reached the verification: {caps:?}");
 }
+
+/// The tenant's colour and logo on its capture pages (a stylesheet and an image served per
+/// session: the CSP allows no inline style), admins only, validated; another tenant's
+/// pages keep kycd's look.
+#[tokio::test]
+async fn capture_pages_carry_the_tenant_branding() {
+    use base64::Engine as _;
+    let s = Server::start().await;
+    let keys = s.inst.create_tenant("Brand Bank", false).await;
+    let api = s.client_for(&keys.api_key);
+    let mut logo = Vec::new();
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(120, 40, image::Rgb([200, 30, 60])))
+        .write_to(&mut std::io::Cursor::new(&mut logo), image::ImageFormat::Png)
+        .unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&logo);
+    let bad = api.put("/v1/settings/branding", &json!({"colour": "red"})).await;
+    assert!(matches!(bad.status, 400 | 422), "{}", bad.text());
+    assert!(bad.text().contains("#rrggbb"), "{}", bad.text());
+    let not_image = base64::engine::general_purpose::STANDARD.encode(b"<svg/>");
+    let bad = api.put("/v1/settings/branding", &json!({"logo": not_image})).await;
+    assert!(matches!(bad.status, 400 | 422), "{}", bad.text());
+    let huge = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 300 * 1024]);
+    assert_eq!(api.put("/v1/settings/branding", &json!({"logo": huge})).await.status, 413);
+    let (_, reviewer) = s.inst.create_key(&keys.tenant_id, "reviewer").await;
+    s.client_for(&reviewer)
+        .put("/v1/settings/branding", &json!({"colour": "#123456"}))
+        .await
+        .problem(403, "forbidden");
+    let set = api
+        .put("/v1/settings/branding", &json!({"colour": "#FFD700", "logo": b64}))
+        .await
+        .ok();
+    assert_eq!(set["colour"], "#ffd700", "{set}");
+    assert_eq!(set["logo"]["media_type"], "image/png", "{set}");
+    assert_eq!(api.get("/v1/settings/branding").await.ok(), set);
+
+    let (_, token) = open_verification(&api, json!({})).await;
+    let mut b = Browser::new(&s);
+    b.get(&format!("/capture?token={token}")).await.location();
+    b.get("/capture/consent")
+        .await
+        .expect(200)
+        .contains("<link rel=\"stylesheet\" href=\"/capture/brand.css\">");
+    // Gold is light: black text on it.
+    b.get("/capture/brand.css")
+        .await
+        .expect(200)
+        .contains("--accent: #ffd700; --accent-ink: #000000;")
+        .contains("url(/capture/brand/logo)");
+    let img = b.get("/capture/brand/logo").await;
+    img.expect(200);
+    assert_eq!(img.header("content-type"), Some("image/png"));
+    assert_eq!(img.header("content-length"), Some(logo.len().to_string().as_str()));
+
+    // Another business's page: kycd's look; no session: nothing.
+    let other = tenant_api(&s, "Plain Co").await;
+    let (_, token) = open_verification(&other, json!({})).await;
+    let mut c = Browser::new(&s);
+    c.get(&format!("/capture?token={token}")).await.location();
+    let css = c.get("/capture/brand.css").await;
+    css.expect(200);
+    assert!(css.body.trim().is_empty(), "{}", css.body);
+    c.get("/capture/brand/logo").await.expect(404);
+    Browser::new(&s).get("/capture/brand/logo").await.expect(404);
+}
