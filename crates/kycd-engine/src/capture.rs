@@ -78,6 +78,8 @@ pub struct CaptureContext {
     pub session_expires_at: DateTime<Utc>,
     /// A reviewer asked for this new capture: their reason code and message for the person.
     pub reviewer_request: Option<(String, String)>,
+    /// Origins the tenant lets frame its capture pages (empty: none).
+    pub frame_ancestors: Vec<String>,
 }
 
 impl CaptureContext {
@@ -208,7 +210,11 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         let (colour, logo) = tx.tenant_branding(&ctx.tenant_id).await?;
         tx.commit().await?;
-        Ok(crate::lifecycle::Branding { colour, logo })
+        Ok(crate::lifecycle::Branding {
+            colour,
+            logo,
+            frame_ancestors: ctx.frame_ancestors.clone(),
+        })
     }
 
     /// A desktop session's handoff link (made once per session, valid 15 minutes, single
@@ -321,6 +327,7 @@ impl Engine {
             seen.push(c.kind);
             first
         });
+        let frame_ancestors = tx.tenant_frame_ancestors(&rec.tenant_id).await?;
         tx.commit().await?;
         Ok(CaptureContext {
             tenant_id: tenant.id.clone(),
@@ -341,6 +348,7 @@ impl Engine {
                 (f("reason_code"), f("user_message"))
             }),
             session_expires_at: rec.expires_at,
+            frame_ancestors,
         })
     }
 

@@ -18,6 +18,27 @@ pub struct Branding {
     pub colour: Option<String>,
     /// (media type, bytes).
     pub logo: Option<(String, Vec<u8>)>,
+    /// Origins (`https://host[:port]`) that may show the capture pages in a frame.
+    pub frame_ancestors: Vec<String>,
+}
+
+/// An origin a page may be framed by, as CSP `frame-ancestors` takes it: `https://` (or
+/// `http://localhost`), a host (optionally `*.` for its subdomains), an optional port,
+/// nothing else (no path, query, quote or space that could break out of the header).
+pub fn valid_frame_origin(o: &str) -> bool {
+    let rest = o.strip_prefix("https://").or_else(|| {
+        o.strip_prefix("http://")
+            .filter(|r| r.starts_with("localhost") || r.starts_with("127.0.0.1"))
+    });
+    let Some(rest) = rest else { return false };
+    let (host, port) = rest.split_once(':').map_or((rest, None), |(h, p)| (h, Some(p)));
+    let host = host.strip_prefix("*.").unwrap_or(host);
+    !host.is_empty()
+        && host.len() <= 253
+        && host
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 use chrono::{DateTime, Utc};
 use kycd_core::*;
@@ -271,14 +292,35 @@ impl Engine {
     pub async fn branding(&self, p: &Principal) -> Result<Branding> {
         let mut tx = self.store.begin().await?;
         let (colour, logo) = tx.tenant_branding(&p.tenant_id).await?;
+        let frame_ancestors = tx.tenant_frame_ancestors(&p.tenant_id).await?;
         tx.commit().await?;
-        Ok(Branding { colour, logo })
+        Ok(Branding {
+            colour,
+            logo,
+            frame_ancestors,
+        })
     }
 
     /// Set the capture page branding (admins only): `colour` as `#rrggbb`, `logo` a PNG,
     /// JPEG or WebP of at most 256 KiB and 1000 pixels a side; `None` removes either.
-    pub async fn set_branding(&self, p: &Principal, colour: Option<&str>, logo: Option<Vec<u8>>) -> Result<Branding> {
+    pub async fn set_branding(
+        &self,
+        p: &Principal,
+        colour: Option<&str>,
+        logo: Option<Vec<u8>>,
+        frame_ancestors: Vec<String>,
+    ) -> Result<Branding> {
         p.require_admin("change the capture page branding")?;
+        let frame_ancestors: Vec<String> = frame_ancestors.iter().map(|o| o.trim().to_ascii_lowercase()).collect();
+        if frame_ancestors.len() > 10 {
+            return Err(EngineError::Invalid("frame_ancestors takes at most 10 origins".into()));
+        }
+        if let Some(bad) = frame_ancestors.iter().find(|o| !valid_frame_origin(o)) {
+            return Err(EngineError::Invalid(format!(
+                "frame_ancestors: {:?} is not an origin: give https://host or https://host:port (https://*.example.com for subdomains), without a path",
+                bad.chars().take(80).collect::<String>()
+            )));
+        }
         let colour = colour.map(str::trim).filter(|c| !c.is_empty());
         if let Some(c) = colour {
             let ok = c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|b| b.is_ascii_hexdigit());
@@ -316,6 +358,7 @@ impl Engine {
             logo.as_ref().map(|(t, b)| (t.as_str(), b.as_slice())),
         )
         .await?;
+        tx.set_tenant_frame_ancestors(&p.tenant_id, &frame_ancestors).await?;
         tx.audit(
             &p.tenant_id,
             &p.actor(),
@@ -325,7 +368,11 @@ impl Engine {
         )
         .await?;
         tx.commit().await?;
-        Ok(Branding { colour, logo })
+        Ok(Branding {
+            colour,
+            logo,
+            frame_ancestors,
+        })
     }
 
     /// The tenant's default policy: its current version (`None`: kycd's defaults, never
@@ -392,5 +439,32 @@ impl Engine {
         let jobs = tx.list_jobs(status, limit).await?;
         tx.commit().await?;
         Ok(jobs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn frame_origins_are_plain_origins() {
+        for ok in [
+            "https://app.example.com",
+            "https://*.example.org:8443",
+            "http://localhost:3000",
+            "https://a-b.c",
+        ] {
+            assert!(super::valid_frame_origin(ok), "{ok}");
+        }
+        for bad in [
+            "https://app.example.com/path",
+            "http://app.example.com",
+            "https://",
+            "https://a.com;script-src *",
+            "https://a.com 'unsafe-inline'",
+            "*",
+            "https://a..com",
+            "https://a.com:99999x",
+        ] {
+            assert!(!super::valid_frame_origin(bad), "{bad}");
+        }
     }
 }

@@ -66,6 +66,10 @@ pub struct BrandingRequest {
     /// 256 KiB, 1000 pixels a side); `null` for none.
     #[serde(default)]
     pub logo: Option<String>,
+    /// Origins that may show the capture pages in a frame (CSP `frame-ancestors`), e.g.
+    /// `["https://app.example.com"]`; empty (the default) forbids framing.
+    #[serde(default)]
+    pub frame_ancestors: Vec<String>,
 }
 
 #[derive(Debug, serde::Serialize, ToSchema)]
@@ -78,6 +82,7 @@ pub struct LogoView {
 pub struct BrandingView {
     pub colour: Option<String>,
     pub logo: Option<LogoView>,
+    pub frame_ancestors: Vec<String>,
 }
 
 fn branding_view(b: kycd_engine::lifecycle::Branding) -> BrandingView {
@@ -87,6 +92,7 @@ fn branding_view(b: kycd_engine::lifecycle::Branding) -> BrandingView {
             media_type,
             size: bytes.len(),
         }),
+        frame_ancestors: b.frame_ancestors,
     }
 }
 
@@ -113,7 +119,11 @@ pub async fn put_branding(
                 .map_err(|_| crate::error::ApiError::invalid("logo must be base64 (standard alphabet) of the image file"))
         })
         .transpose()?;
-    Ok(Json(branding_view(s.engine.set_branding(&p, body.colour.as_deref(), logo).await?)))
+    Ok(Json(branding_view(
+        s.engine
+            .set_branding(&p, body.colour.as_deref(), logo, body.frame_ancestors)
+            .await?,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -71,4 +71,25 @@ impl Tx<'_> {
             .await?;
         Ok(())
     }
+
+    /// Origins allowed to frame the tenant's capture pages (none: no framing).
+    pub async fn tenant_frame_ancestors(&mut self, tenant: &TenantId) -> Result<Vec<String>> {
+        let row = sqlx::query("SELECT frame_ancestors FROM tenants WHERE id = $1")
+            .bind(tenant.as_str())
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(row
+            .try_get::<Option<String>, _>("frame_ancestors")?
+            .map(|s| s.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default())
+    }
+
+    pub async fn set_tenant_frame_ancestors(&mut self, tenant: &TenantId, origins: &[String]) -> Result<()> {
+        sqlx::query("UPDATE tenants SET frame_ancestors = $1 WHERE id = $2")
+            .bind((!origins.is_empty()).then(|| origins.join(" ")))
+            .bind(tenant.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
 }

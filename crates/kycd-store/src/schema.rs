@@ -364,6 +364,11 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             "ALTER TABLE tenants ADD COLUMN brand_logo_type TEXT",
         ],
     ),
+    (
+        16,
+        "origins that may embed a tenant's capture pages in a frame",
+        &["ALTER TABLE tenants ADD COLUMN frame_ancestors TEXT"],
+    ),
 ];
 
 #[cfg(test)]

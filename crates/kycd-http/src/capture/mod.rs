@@ -62,10 +62,33 @@ pub fn router(engine: &Engine) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(16 * 1024))
 }
 
+/// Origins a session's tenant lets frame its pages, set on a response by the handler that
+/// knows the session (the middleware below writes the header).
+#[derive(Clone)]
+struct FrameAncestors(String);
+
+fn framed_for(ctx: &CaptureContext, mut resp: Response) -> Response {
+    if !ctx.frame_ancestors.is_empty() {
+        resp.extensions_mut().insert(FrameAncestors(ctx.frame_ancestors.join(" ")));
+    }
+    resp
+}
+
 async fn capture_headers(mut resp: Response) -> Response {
+    let framing = resp.extensions_mut().remove::<FrameAncestors>();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(html::CSP));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    match framing
+        .and_then(|f| HeaderValue::from_str(&html::CSP.replace("frame-ancestors 'none'", &format!("frame-ancestors {}", f.0))).ok())
+    {
+        // X-Frame-Options cannot name origins: without it, the CSP alone decides.
+        Some(csp) => {
+            h.insert(header::CONTENT_SECURITY_POLICY, csp);
+        }
+        None => {
+            h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(html::CSP));
+            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        }
+    }
     resp
 }
 
@@ -164,23 +187,31 @@ impl Session {
         form_token(&self.secret)
     }
     fn page(&self, status: StatusCode, here: &str, title: &str, body: &str) -> Response {
-        page(status, self.lang(), Some(&self.ctx.tenant_name), here, title, body)
-            .with_cookie(self.ask.lang_cookie.clone())
-            .into_response()
+        self.framed(
+            page(status, self.lang(), Some(&self.ctx.tenant_name), here, title, body)
+                .with_cookie(self.ask.lang_cookie.clone())
+                .into_response(),
+        )
     }
     /// A step page: [`Self::page`] plus the camera script.
     fn step_page(&self, status: StatusCode, here: &str, title: &str, body: &str) -> Response {
         let html = html::layout_script(self.lang(), Some(&self.ctx.tenant_name), here, title, body, JS_PATH);
-        Page {
-            status,
-            html,
-            cookies: Vec::new(),
-        }
-        .with_cookie(self.ask.lang_cookie.clone())
-        .into_response()
+        self.framed(
+            Page {
+                status,
+                html,
+                cookies: Vec::new(),
+            }
+            .with_cookie(self.ask.lang_cookie.clone())
+            .into_response(),
+        )
     }
     fn redirect(&self, location: &str) -> Response {
-        see_other(location, std::slice::from_ref(&self.ask.lang_cookie))
+        self.framed(see_other(location, std::slice::from_ref(&self.ask.lang_cookie)))
+    }
+    /// Mark a response of this session with the origins its tenant lets frame it.
+    fn framed(&self, resp: Response) -> Response {
+        framed_for(&self.ctx, resp)
     }
     fn next(&self) -> Response {
         self.redirect(&next_path(&self.ctx))
@@ -299,7 +330,7 @@ async fn open(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQ
                 Some(l) => format!("/capture/consent?lang={}", l.code()),
                 None => "/capture/consent".to_owned(),
             };
-            see_other(&to, &[Some(cookie), a.lang_cookie])
+            framed_for(&opened.context, see_other(&to, &[Some(cookie), a.lang_cookie]))
         }
         Err(e @ EngineError::NotFound(_)) => link_not_found(a.lang, e),
         // The engine's words for a spent token; an expired one or a closed verification
@@ -315,13 +346,20 @@ async fn open(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQ
 }
 
 /// The cookie of a new capture session (HttpOnly, SameSite=Strict, for its lifetime).
+/// Where the tenant lets its pages be framed (and kycd is served over https), the cookie is
+/// `SameSite=None; Secure; Partitioned`: browsers withhold `SameSite=Strict` cookies inside
+/// a cross-site frame, and partitioning keeps it to that embedding site. Forms still carry
+/// the session's form token.
 fn session_cookie(opened: &kycd_engine::capture::OpenedCaptureSession, secure: bool) -> String {
     let max_age = (opened.expires_at - chrono::Utc::now()).num_seconds().max(60);
-    format!(
-        "{COOKIE}={}; Path=/capture; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
-        opened.secret,
-        if secure { "; Secure" } else { "" }
-    )
+    let site = if secure && !opened.context.frame_ancestors.is_empty() {
+        "SameSite=None; Secure; Partitioned"
+    } else if secure {
+        "SameSite=Strict; Secure"
+    } else {
+        "SameSite=Strict"
+    };
+    format!("{COOKIE}={}; Path=/capture; HttpOnly; {site}; Max-Age={max_age}", opened.secret)
 }
 
 /// The page for a link (start token or handoff) that does not exist.
@@ -833,13 +871,15 @@ async fn handoff_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(ra
         body.push_str(&notice("info", t.phone_title, t.phone_waiting));
     }
     let html = html::layout_every(lang, Some(&ctx.tenant_name), here, t.phone_title, &body, 5);
-    Page {
-        status: StatusCode::OK,
-        html,
-        cookies: Vec::new(),
-    }
-    .with_cookie(sess.ask.lang_cookie.clone())
-    .into_response()
+    sess.framed(
+        Page {
+            status: StatusCode::OK,
+            html,
+            cookies: Vec::new(),
+        }
+        .with_cookie(sess.ask.lang_cookie.clone())
+        .into_response(),
+    )
 }
 
 /// The handoff link as a QR code (SVG; the `qrcode` crate: a QR encoder is not something
@@ -874,9 +914,12 @@ async fn continue_on_phone(State(s): State<AppState>, headers: HeaderMap, RawQue
     let t = a.lang.texts();
     let token = q.token.as_deref().map(str::trim).unwrap_or_default();
     match s.engine.open_handoff_session(token).await {
-        Ok(opened) => see_other(
-            &next_path(&opened.context),
-            &[Some(session_cookie(&opened, a.secure)), a.lang_cookie],
+        Ok(opened) => framed_for(
+            &opened.context,
+            see_other(
+                &next_path(&opened.context),
+                &[Some(session_cookie(&opened, a.secure)), a.lang_cookie],
+            ),
         ),
         Err(e @ EngineError::NotFound(_)) => link_not_found(a.lang, e),
         Err(EngineError::Gone(msg)) => html::error_page(StatusCode::GONE, a.lang, t.link_used_title, &msg, t.ask_new_link).into_response(),

@@ -681,6 +681,7 @@ async fn capture_pages_carry_the_tenant_branding() {
         .await
         .ok();
     assert_eq!(set["colour"], "#ffd700", "{set}");
+    assert_eq!(set["frame_ancestors"], json!([]), "no framing unless asked: {set}");
     assert_eq!(set["logo"]["media_type"], "image/png", "{set}");
     assert_eq!(api.get("/v1/settings/branding").await.ok(), set);
 
@@ -702,11 +703,47 @@ async fn capture_pages_carry_the_tenant_branding() {
     assert_eq!(img.header("content-type"), Some("image/png"));
     assert_eq!(img.header("content-length"), Some(logo.len().to_string().as_str()));
 
-    // Another business's page: kycd's look; no session: nothing.
+    // Framing: refused origins are named; allowed ones replace frame-ancestors 'none'
+    // (and X-Frame-Options goes, which cannot name origins).
+    let bad = api
+        .put(
+            "/v1/settings/branding",
+            &json!({"colour": "#ffd700", "frame_ancestors": ["https://app.example.com/path"]}),
+        )
+        .await;
+    assert!(matches!(bad.status, 400 | 422) && bad.text().contains("/path"), "{}", bad.text());
+    let framed = api
+        .put(
+            "/v1/settings/branding",
+            &json!({"colour": "#ffd700", "logo": base64::engine::general_purpose::STANDARD.encode(&logo), "frame_ancestors": ["https://App.Example.com", "https://*.example.org:8443"]}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        framed["frame_ancestors"],
+        json!(["https://app.example.com", "https://*.example.org:8443"])
+    );
+    let page = b.get("/capture/consent").await;
+    let csp = page.header("content-security-policy").unwrap_or_default().to_owned();
+    assert!(
+        csp.contains("frame-ancestors https://app.example.com https://*.example.org:8443;"),
+        "{csp}"
+    );
+    assert_eq!(page.header("x-frame-options"), None);
+
+    // Another business's page: kycd's look, no framing; no session: nothing.
     let other = tenant_api(&s, "Plain Co").await;
     let (_, token) = open_verification(&other, json!({})).await;
     let mut c = Browser::new(&s);
     c.get(&format!("/capture?token={token}")).await.location();
+    let plain = c.get("/capture/consent").await;
+    assert!(
+        plain
+            .header("content-security-policy")
+            .unwrap_or_default()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(plain.header("x-frame-options"), Some("DENY"));
     let css = c.get("/capture/brand.css").await;
     css.expect(200);
     assert!(css.body.trim().is_empty(), "{}", css.body);
