@@ -875,7 +875,7 @@ async fn case_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path
     let risks = risk_signals(v);
     body.push_str(&format!(
         "<section aria-labelledby=\"h-checks\"><h2 id=\"h-checks\">{}</h2><p>{}: <strong>{}</strong></p>\
-         <table class=\"checks\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+         <div class=\"scroll\"><table class=\"checks\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
         esc(c.t("checks")),
         esc(c.t("risks")),
         esc(&if risks.is_empty() { c.t("no_risks").to_owned() } else { risks.join(", ") }),
@@ -886,7 +886,8 @@ async fn case_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path
     ));
     for ch in &v.checks {
         body.push_str(&format!(
-            "<tr class=\"{cls}\"><td>{name}</td><td>{result}</td><td>{detail}</td><td><code>{figures}</code></td></tr>",
+            "<tr class=\"{cls}\"><td>{name}</td><td>{result}</td><td>{detail}</td><td><details><summary>{show}</summary><code>{figures}</code></details></td></tr>",
+            show = esc(c.t("figures")),
             cls = if ch.passed { "pass" } else { "fail" },
             name = esc(&ch.name),
             result = esc(if ch.passed { c.t("passed") } else { c.t("failed") }),
@@ -894,7 +895,7 @@ async fn case_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path
             figures = esc(&ch.figures.to_string()),
         ));
     }
-    body.push_str("</tbody></table></section>");
+    body.push_str("</tbody></table></div></section>");
     // Decisions so far.
     body.push_str(&format!(
         "<section aria-labelledby=\"h-decisions\"><h2 id=\"h-decisions\">{}</h2>",
