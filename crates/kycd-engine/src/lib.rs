@@ -1128,6 +1128,8 @@ impl Engine {
             ReviewDecision::Decline => VerificationStatus::Declined,
         };
         v.review = Some(review);
+        // A first decision waiting under four eyes is settled by this one.
+        tx.delete_review_proposal(&v.tenant_id, &v.id).await?;
         self.transition(tx, v, to, actor).await?;
         self.emit_verification(tx, EventType::Reviewed, v, None).await?;
         Ok(())

@@ -683,12 +683,6 @@ fn id_of<T: std::str::FromStr>(s: &str) -> Result<T, EngineError> {
     s.parse().map_err(|_| EngineError::NotFound("verification"))
 }
 
-/// Letters only, uppercased, accents folded the simple way: enough to highlight a
-/// mismatch for a person to look at (the decision's own name check is in kycd-checks).
-fn fold(s: &str) -> String {
-    s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_uppercase).collect()
-}
-
 fn data_table(c: &Ctx, v: &Verification) -> String {
     let d = &v.private.declared;
     let f = document_facts(v).unwrap_or_default();
@@ -696,28 +690,26 @@ fn data_table(c: &Ctx, v: &Verification) -> String {
         let parts: Vec<&str> = [&d.first_name, &d.last_name].into_iter().flatten().map(|p| p.expose()).collect();
         (!parts.is_empty()).then(|| parts.join(" "))
     });
-    let name_match = |a: &str, b: &str| {
-        // Word order differs between documents and forms: compare sorted words.
-        let words = |s: &str| {
-            let mut w: Vec<String> = s.split_whitespace().map(fold).filter(|w| !w.is_empty()).collect();
-            w.sort();
-            w
-        };
-        words(a) == words(b)
+    // A row is a mismatch when the decision's own comparison of it failed (not when it was
+    // inconclusive): the console shows the pipeline's verdict, it does not compare again.
+    let failed = |check: &str| {
+        v.checks
+            .iter()
+            .any(|c| c.name == check && !c.passed && c.figures.get("outcome").and_then(|o| o.as_str()) != Some("inconclusive"))
     };
     let rows: Vec<(&str, Option<String>, Option<String>, bool)> = vec![
-        ("full_name", declared_name.clone(), f.full_name(), true),
+        ("full_name", declared_name.clone(), f.full_name(), failed("name_consistency")),
         (
             "birth_date",
             d.birth_date.as_ref().map(|b| b.expose().to_string()),
             f.birth_date.map(|b| b.to_string()),
-            false,
+            failed("birth_date_consistency"),
         ),
         (
             "document_number",
             d.document_number.as_ref().map(|n| n.expose().to_owned()),
             f.document_number.clone(),
-            false,
+            failed("document_number_consistency"),
         ),
         ("nationality", d.nationality.clone(), f.nationality.clone(), false),
         (
@@ -728,8 +720,13 @@ fn data_table(c: &Ctx, v: &Verification) -> String {
                 .and_then(|v| v.as_str().map(str::to_owned)),
             false,
         ),
-        ("issuing_country", None, f.issuing_country.clone(), false),
-        ("expiry_date", None, f.expiry_date.map(|e| e.to_string()), false),
+        ("issuing_country", None, f.issuing_country.clone(), failed("document_allowed")),
+        (
+            "expiry_date",
+            None,
+            f.expiry_date.map(|e| e.to_string()),
+            failed("document_not_expired"),
+        ),
     ];
     let mut out = format!(
         "<table class=\"data\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
@@ -737,12 +734,7 @@ fn data_table(c: &Ctx, v: &Verification) -> String {
         esc(c.t("declared")),
         esc(c.t("read"))
     );
-    for (key, declared, read, is_name) in rows {
-        let mismatch = match (&declared, &read) {
-            (Some(a), Some(b)) if is_name => !name_match(a, b),
-            (Some(a), Some(b)) => fold(a) != fold(b),
-            _ => false,
-        };
+    for (key, declared, read, mismatch) in rows {
         out.push_str(&format!(
             "<tr{cls}><th scope=\"row\">{label}</th><td>{declared}</td><td>{read}{flag}</td></tr>",
             cls = if mismatch { " class=\"mismatch\"" } else { "" },
@@ -1565,11 +1557,5 @@ mod tests {
         assert_eq!(html.matches("<script").count(), 1);
         assert!(html.contains("<script src=\"/console/static/console.js\" defer></script>"));
         assert!(!html.contains("style="));
-    }
-
-    #[test]
-    fn names_fold_for_the_mismatch_highlight() {
-        assert_eq!(fold("Anna-Maria O'Neil"), "ANNAMARIAONEIL");
-        assert_ne!(fold("Erika"), fold("Erica"));
     }
 }

@@ -298,6 +298,34 @@ async fn reviewers_work_a_case_under_four_eyes_and_see_only_their_tenant() {
         .expect(200)
         .contains(&format!("href=\"/console/verifications/{vid}\""));
 
+    // A passport whose zone names someone else: the name row is marked as the pipeline's
+    // name check failed; the birth date, which agrees, is not.
+    if let Some((doc, _name, birth)) = crate::decision::passport() {
+        let v = crate::flow::create_verification(
+            &api,
+            &serde_json::json!({"applicant": {"full_name": "Wrong Person"}, "delivery": "none",
+                "declared_data": {"full_name": "Wrong Person", "birth_date": birth},
+                "policy": {"selfie_required": false, "accepted_document_types": ["passport"]}}),
+        )
+        .await;
+        let mid = str_field(&v, "id");
+        crate::flow::create_attempt(&api, &mid).await;
+        crate::flow::upload(&api, &mid, "document_front", "image/jpeg", &doc).await;
+        api.post_empty(&format!("/v1/verifications/{mid}/submit")).await.ok();
+        crate::flow::wait_status(&api, &mid, "review_required", std::time::Duration::from_secs(180)).await;
+        let page = reviewer.get(&format!("/console/verifications/{mid}")).await;
+        page.expect(200);
+        let row = |label: &str| {
+            let at = page
+                .body
+                .find(&format!("<th scope=\"row\">{label}</th>"))
+                .unwrap_or_else(|| panic!("no {label} row"));
+            page.body[..at].rsplit("<tr").next().unwrap_or_default().to_owned()
+        };
+        assert!(row("Name").contains("class=\"mismatch\""), "{}", page.body);
+        assert!(!row("Birth date").contains("mismatch"), "{}", page.body);
+    }
+
     // 31 minutes idle: the session is over.
     set_offset(&offset, 31 * 60);
     let r = reviewer.get("/console/queue").await;
