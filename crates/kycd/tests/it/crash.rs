@@ -219,9 +219,12 @@ async fn killed_at_random_points_the_invariants_hold_after_every_restart() {
     let failed = server.cli(&["jobs", "list", "--status", "failed", "--json"]).await;
     failed.success();
     assert_eq!(failed.stdout.trim(), "", "no job gave up (one JSON line per failed job)");
+    // One more round, not interrupted, so that at least one approval must reach the
+    // receiver whatever the kill times were (odd: it is not anonymized).
+    scripted_run(server.admin(), 2 * ROUNDS + 1, log.clone()).await;
     let committed = log.lock().unwrap().clone();
     check_invariants(&server, &committed, "the end").await;
-    check_webhooks(&api, &receiver, &vids).await;
+    check_webhooks(&api, &receiver, &committed.verifications).await;
 }
 
 /// Every approval reached the receiver, validly signed (a delivery cut off by a kill is
@@ -273,7 +276,7 @@ async fn check_webhooks(api: &Api, receiver: &crate::webhooks::Receiver, vids: &
     for ((vid, t), ids) in &ids_by_change {
         assert_eq!(ids.len(), 1, "{t} of {vid} was emitted as {} events: {ids:?}", ids.len());
     }
-    assert!(!approved.is_empty(), "some rounds reached approval");
+    assert!(!approved.is_empty(), "the uninterrupted round reached approval");
 }
 
 async fn check_invariants(server: &Server, log: &Committed, when: &str) {
