@@ -12,6 +12,7 @@ pub(crate) mod html;
 pub(crate) mod i18n;
 
 use crate::AppState;
+use crate::RouteExt;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
@@ -41,23 +42,24 @@ const CHECKOUT_STATE: &str = "checkout";
 pub fn router(engine: &Engine) -> Router<AppState> {
     let upload_limit = engine.config().max_upload_bytes + 64 * 1024;
     Router::new()
-        .route("/capture", get(open))
-        .route("/capture/consent", get(consent_page).post(consent_post))
-        .route("/capture/document", get(document_page).post(document_post))
-        .route(
+        .at("", "/capture", get(open))
+        .at("", "/capture/consent", get(consent_page).post(consent_post))
+        .at("", "/capture/document", get(document_page).post(document_post))
+        .at(
+            "",
             "/capture/step/{kind}",
             get(step_page).post(step_post).layer(DefaultBodyLimit::max(upload_limit)),
         )
-        .route("/capture/step/{kind}/keep", post(keep_post))
-        .route("/capture/submit", get(submit_page).post(submit_post))
-        .route("/capture/done", get(done_page))
-        .route("/capture/handoff", get(handoff_page).post(handoff_post))
-        .route("/capture/handoff/qr.svg", get(handoff_qr))
-        .route("/capture/continue", get(continue_on_phone))
-        .route("/capture/brand.css", get(brand_css))
-        .route("/capture/brand/logo", get(brand_logo))
-        .route("/capture/static/capture.css", get(css))
-        .route(JS_PATH, get(js))
+        .at("", "/capture/step/{kind}/keep", post(keep_post))
+        .at("", "/capture/submit", get(submit_page).post(submit_post))
+        .at("", "/capture/done", get(done_page))
+        .at("", "/capture/handoff", get(handoff_page).post(handoff_post))
+        .at("", "/capture/handoff/qr.svg", get(handoff_qr))
+        .at("", "/capture/continue", get(continue_on_phone))
+        .at("", "/capture/brand.css", get(brand_css))
+        .at("", "/capture/brand/logo", get(brand_logo))
+        .at("", "/capture/static/capture.css", get(css))
+        .at("", JS_PATH, get(js))
         .layer(middleware::map_response(capture_headers))
         .layer(DefaultBodyLimit::max(16 * 1024))
 }

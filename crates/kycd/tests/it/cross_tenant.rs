@@ -7,10 +7,10 @@
 //! A's objects are unchanged.
 //!
 //! The review console (`/console…`) is walked with a session cookie of tenant B's admin
-//! operator and its form token on every POST.
-//!
-//! Not walked here: the hosted capture pages (`/capture…`), which take no ids and are bound
-//! to their session cookie (`capture_page.rs` tests a session against another's attempt).
+//! operator and its form token on every POST; the hosted capture pages (`/capture…`) with a
+//! capture session of one of B's attempts. Capture pages take no ids (the session names
+//! its attempt; `{kind}` is a capture kind): whatever they answer (but 5xx) must carry
+//! none of A's ids, and A's verification is unchanged afterwards.
 
 use crate::flow::{create_attempt, create_verification, data, upload, wait_status};
 use crate::harness::{Api, Resp, Server, document_jpeg, selfie_png, str_field};
@@ -67,6 +67,8 @@ fn id_for(a: &TenantA, template: &str, param: &str) -> String {
         "file_id" => a.file.clone(),
         "operator_id" => a.operator.clone(),
         "key_id" => a.key.clone(),
+        // The capture page's step: not an id.
+        "kind" => "document_front".into(),
         // The console's operator actions: the most harmful one.
         "action" => "disable".into(),
         "sid" | "eid" => a.verification.clone(),
@@ -125,6 +127,20 @@ struct ConsoleB {
 async fn console_b(server: &Server, tenant: &str, n: usize) -> ConsoleB {
     let mut b = crate::console::operator(server, tenant, &format!("b-admin-{n}@example.org"), "admin").await;
     let csrf = b.get("/console/queue").await.csrf();
+    let cookie = b.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+    ConsoleB { cookie, csrf }
+}
+
+/// A capture session of one of tenant B's attempts, past consent: its cookie and form token.
+async fn capture_b(server: &Server, b_key: &str) -> ConsoleB {
+    let api = server.client_for(b_key);
+    let v = create_verification(&api, &crate::flow::verification_body("Bea Capture", "bea@example.org")).await;
+    let att = create_attempt(&api, &str_field(&v, "id")).await;
+    let mut b = crate::capture_page::Browser::new(server);
+    b.get(&format!("/capture?token={}", crate::flow::token_of(&str_field(&att, "url"))))
+        .await
+        .location();
+    let csrf = b.get("/capture/consent").await.csrf();
     let cookie = b.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
     ConsoleB { cookie, csrf }
 }
@@ -290,6 +306,7 @@ async fn every_route_refuses_another_tenants_ids() {
         "/compat/boldsign/",
         "/compat/yousign/",
         "/console/verifications/{id}",
+        "/capture/step/{kind}",
     ] {
         assert!(templates.iter().any(|t| t.contains(needle)), "{needle} missing from {routes}");
     }
@@ -306,14 +323,18 @@ async fn every_route_refuses_another_tenants_ids() {
     let mut failures = Vec::new();
     let mut sign_ins = 0;
     let mut console = console_b(&server, &b.tenant_id, sign_ins).await;
+    let capture = capture_b(&server, &b.api_key).await;
     for template in &templates {
         let (mut path, has_id) = fill(&a, template);
+        let has_id = has_id && !template.starts_with("/capture");
         if template.starts_with("/compat/boldsign") {
             path.push_str("?documentId=doc-A-matrix");
         }
         let public = PUBLIC.contains(template);
         for method in METHODS {
-            let r = if template.starts_with("/console") {
+            let r = if template.starts_with("/capture") {
+                call_console(&a_api, &capture, method, &path).await
+            } else if template.starts_with("/console") {
                 let r = call_console(&a_api, &console, method, &path).await;
                 if *template == "/console/logout" {
                     sign_ins += 1;
@@ -334,7 +355,9 @@ async fn every_route_refuses_another_tenants_ids() {
                 true
             } else if s >= 500 {
                 false
-            } else if public {
+            } else if public || template.starts_with("/capture") {
+                // Capture pages act on B's own attempt only: any answer but a 5xx, and
+                // (checked below) none that carries A's ids.
                 true
             } else if has_id {
                 s == 404 || boldsign_not_found
