@@ -75,11 +75,55 @@ fn y4m(frames: &[image::RgbImage], fps: u32) -> Vec<u8> {
     out
 }
 
-fn screenshot_dir() -> PathBuf {
+/// A fresh, empty screenshot folder `$CARGO_TARGET_DIR/<name>` for a browser test.
+pub(crate) fn screenshot_dir(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("capture-screenshots")
+    let shots = target.join(name);
+    if shots.exists() {
+        std::fs::remove_dir_all(&shots).unwrap();
+    }
+    std::fs::create_dir_all(&shots).unwrap();
+    shots
+}
+
+/// Run a selenium script (`tests/it/<script>`) with `env` and the browser's paths; fail
+/// with its output, the screenshots so far and the server's logs unless it succeeds,
+/// prints `ok_line` and took at least `min_shots` screenshots. Returns its stdout.
+pub(crate) async fn run_browser_script(
+    s: &Server,
+    tools: &(String, PathBuf, PathBuf),
+    script: &str,
+    env: &[(&str, String)],
+    shots: &Path,
+    ok_line: &str,
+    min_shots: usize,
+) -> String {
+    let (python, chromium, driver) = tools;
+    let out = tokio::process::Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it").join(script))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("SHOTS", shots)
+        .env("CHROMIUM", chromium)
+        .env("CHROMEDRIVER", driver)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run the browser script");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{script} failed (screenshots so far in {}):\n{stdout}\n{stderr}\nserver logs:\n{}",
+        shots.display(),
+        s.logs()
+    );
+    assert!(stdout.contains(ok_line), "{stdout}\n{stderr}");
+    let taken = std::fs::read_dir(shots).unwrap().count();
+    assert!(taken >= min_shots, "screenshots of every step at two sizes, got {taken}");
+    eprintln!("{script} screenshots: {}", shots.display());
+    stdout
 }
 
 /// Verification with a callback URL and state, and its attempt's link.
@@ -106,7 +150,7 @@ async fn open_link(api: &crate::harness::Api, s: &Server, callback: &str, state:
 /// denied one shows the plain messages and still uploads through the file field.
 #[tokio::test]
 async fn capture_page_in_chromium_with_camera_and_upload() {
-    let (python, chromium, driver) = match browser_tools() {
+    let tools = match browser_tools() {
         Ok(t) => t,
         Err(why) => {
             assert!(std::env::var_os("CI").is_none(), "CI must run the browser test: {why}");
@@ -150,47 +194,32 @@ async fn capture_page_in_chromium_with_camera_and_upload() {
     );
     let document = write("document.jpg", &doc);
     let selfie = write("selfie.png", &selfie_png(5));
-    let shots = screenshot_dir();
-    if shots.exists() {
-        std::fs::remove_dir_all(&shots).unwrap();
-    }
-    std::fs::create_dir_all(&shots).unwrap();
-
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/capture_browser.py");
-    let out = tokio::process::Command::new(&python)
-        .arg(script)
-        .env("KYCD_BASE", &s.base)
-        .env("LINK", &url)
-        .env("LINK_PROBLEMS", &url_problems)
-        .env("VERIFICATION_ID", &vid)
-        .env("STATE", state)
-        .env("CALLBACK", &callback)
-        .env("CALLBACK_PORT", port.to_string())
-        .env("VIDEO", &video)
-        .env("DARK_VIDEO", &dark_video)
-        .env("BLURRY", &blurry)
-        .env("DOCUMENT", &document)
-        .env("SELFIE", &selfie)
-        .env("SHOTS", &shots)
-        .env("CHROMIUM", &chromium)
-        .env("CHROMEDRIVER", &driver)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run the browser script");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the browser flow failed (screenshots so far in {}):\n{stdout}\n{stderr}\nserver logs:\n{}",
-        shots.display(),
-        s.logs()
-    );
-    assert!(stdout.contains("capture browser flow OK"), "{stdout}\n{stderr}");
-    let taken = std::fs::read_dir(&shots).unwrap().count();
-    assert!(taken >= 20, "screenshots of every step at two sizes, got {taken}");
+    let shots = screenshot_dir("capture-screenshots");
+    let path = |p: &std::path::PathBuf| p.display().to_string();
+    let stdout = run_browser_script(
+        &s,
+        &tools,
+        "capture_browser.py",
+        &[
+            ("KYCD_BASE", s.base.clone()),
+            ("LINK", url.clone()),
+            ("LINK_PROBLEMS", url_problems.clone()),
+            ("VERIFICATION_ID", vid.clone()),
+            ("STATE", state.to_owned()),
+            ("CALLBACK", callback.clone()),
+            ("CALLBACK_PORT", port.to_string()),
+            ("VIDEO", path(&video)),
+            ("DARK_VIDEO", path(&dark_video)),
+            ("BLURRY", path(&blurry)),
+            ("DOCUMENT", path(&document)),
+            ("SELFIE", path(&selfie)),
+        ],
+        &shots,
+        "capture browser flow OK",
+        20,
+    )
+    .await;
     println!("{stdout}");
-    eprintln!("capture page screenshots: {}", shots.display());
 
     // The camera's picture went through the same path as an upload and was accepted:
     // the only accepted document front is the camera's JPEG (the blurry upload was not).

@@ -6,23 +6,14 @@
 //! refused. Screenshots at 1366×768 and phone size go to
 //! `$CARGO_TARGET_DIR/console-screenshots/`.
 
-use crate::capture_browser::browser_tools;
+use crate::capture_browser::{browser_tools, run_browser_script, screenshot_dir};
 use crate::console::{PASSWORD, add_operator};
 use crate::flow::{session_to_review, verification_body};
 use crate::harness::{Server, str_field};
 
-use std::path::{Path, PathBuf};
-
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("console-screenshots")
-}
-
 #[tokio::test]
 async fn a_reviewer_works_the_queue_in_chromium() {
-    let (python, chromium, driver) = match browser_tools() {
+    let tools = match browser_tools() {
         Ok(t) => t,
         Err(why) => {
             assert!(std::env::var_os("CI").is_none(), "CI must run the browser test: {why}");
@@ -46,39 +37,24 @@ async fn a_reviewer_works_the_queue_in_chromium() {
 
     let email = "reviewer@acme.example";
     let invite = add_operator(&s, &a.tenant_id, email, "reviewer").await;
-    let shots = screenshot_dir();
-    if shots.exists() {
-        std::fs::remove_dir_all(&shots).unwrap();
-    }
-    std::fs::create_dir_all(&shots).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/console_browser.py");
-    let out = tokio::process::Command::new(&python)
-        .arg(script)
-        .env("KYCD_BASE", &s.base)
-        .env("INVITE", format!("{}{invite}", s.base))
-        .env("EMAIL", email)
-        .env("PASSWORD", PASSWORD)
-        .env("CASES", cases.join(","))
-        .env("FOREIGN", &foreign)
-        .env("SHOTS", &shots)
-        .env("CHROMIUM", &chromium)
-        .env("CHROMEDRIVER", &driver)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run the browser script");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the console flow failed (screenshots so far in {}):\n{stdout}\n{stderr}\nserver logs:\n{}",
-        shots.display(),
-        s.logs()
-    );
-    assert!(stdout.contains("console browser flow OK"), "{stdout}\n{stderr}");
-    let taken = std::fs::read_dir(&shots).unwrap().count();
-    assert!(taken >= 24, "screenshots of every step at two sizes, got {taken}");
-    eprintln!("console screenshots: {}", shots.display());
+    let shots = screenshot_dir("console-screenshots");
+    let stdout = run_browser_script(
+        &s,
+        &tools,
+        "console_browser.py",
+        &[
+            ("KYCD_BASE", s.base.clone()),
+            ("INVITE", format!("{}{invite}", s.base)),
+            ("EMAIL", email.to_owned()),
+            ("PASSWORD", PASSWORD.to_owned()),
+            ("CASES", cases.join(",")),
+            ("FOREIGN", foreign.clone()),
+        ],
+        &shots,
+        "console browser flow OK",
+        24,
+    )
+    .await;
 
     // What the browser decided is what the API reports.
     for (line, want) in [("approve", "approved"), ("decline", "declined"), ("retry", "retry_required")] {

@@ -57,7 +57,8 @@ async fn decide(server: &Server, declared: Value, policy: Value, doc: &[u8], wan
     wait_status(&api, &vid, want, Duration::from_secs(180)).await
 }
 
-fn check<'a>(v: &'a Value, name: &str) -> &'a Value {
+/// The check `name` of a verification (panics naming it when absent).
+pub(crate) fn check<'a>(v: &'a Value, name: &str) -> &'a Value {
     v["checks"]
         .as_array()
         .unwrap()

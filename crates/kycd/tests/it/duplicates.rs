@@ -4,6 +4,7 @@
 //! pictures are matched by nothing. A file that names an image editor raises
 //! `image_provenance.document_front`. Neither declines.
 
+use crate::decision::check;
 use crate::flow::{create_attempt, create_verification, upload, wait_status};
 use crate::harness::{Api, Server, document_jpeg, str_field};
 use serde_json::{Value, json};
@@ -22,15 +23,6 @@ async fn verify(api: &Api, applicant: Option<&str>, name: &str, document: &[u8])
     upload(api, &vid, "document_front", "image/jpeg", document).await;
     api.post_empty(&format!("/v1/verifications/{vid}/submit")).await.ok();
     wait_status(api, &vid, "review_required", Duration::from_secs(180)).await
-}
-
-fn check<'a>(v: &'a Value, name: &str) -> &'a Value {
-    v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} check: {v}"))
 }
 
 #[tokio::test]
