@@ -1279,19 +1279,17 @@ async fn invite_operator_post(State(s): State<AppState>, headers: HeaderMap, bod
         Ok(x) => x,
         Err(r) => return r,
     };
-    {
-        let role = match field(&pairs, "role") {
-            Some("admin") => OperatorRole::Admin,
-            _ => OperatorRole::Reviewer,
-        };
-        let email = field(&pairs, "email").unwrap_or_default();
-        let r = s
-            .engine
-            .invite_operator(&c.session, email, role)
-            .await
-            .map(|inv| Some((c.t("invited"), inv.url)));
-        admin_done(&s, &c, r).await
-    }
+    let role = match field(&pairs, "role") {
+        Some("admin") => OperatorRole::Admin,
+        _ => OperatorRole::Reviewer,
+    };
+    let email = field(&pairs, "email").unwrap_or_default();
+    let r = s
+        .engine
+        .invite_operator(&c.session, email, role)
+        .await
+        .map(|inv| Some((c.t("invited"), inv.url)));
+    admin_done(&s, &c, r).await
 }
 
 async fn operator_action_post(
@@ -1304,23 +1302,21 @@ async fn operator_action_post(
         Ok(x) => x,
         Err(r) => return r,
     };
-    {
-        let r = async {
-            let id: OperatorId = op.parse().map_err(|_| EngineError::NotFound("operator"))?;
-            match action.as_str() {
-                "disable" => s.engine.set_operator_disabled(&c.session, &id, true).await.map(|()| None),
-                "enable" => s.engine.set_operator_disabled(&c.session, &id, false).await.map(|()| None),
-                "reinvite" => s
-                    .engine
-                    .reinvite_operator(&c.session, &id)
-                    .await
-                    .map(|inv| Some((c.t("invited"), inv.url))),
-                _ => Err(EngineError::NotFound("operator action")),
-            }
+    let r = async {
+        let id: OperatorId = op.parse().map_err(|_| EngineError::NotFound("operator"))?;
+        match action.as_str() {
+            "disable" => s.engine.set_operator_disabled(&c.session, &id, true).await.map(|()| None),
+            "enable" => s.engine.set_operator_disabled(&c.session, &id, false).await.map(|()| None),
+            "reinvite" => s
+                .engine
+                .reinvite_operator(&c.session, &id)
+                .await
+                .map(|inv| Some((c.t("invited"), inv.url))),
+            _ => Err(EngineError::NotFound("operator action")),
         }
-        .await;
-        admin_done(&s, &c, r).await
     }
+    .await;
+    admin_done(&s, &c, r).await
 }
 
 async fn settings_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -1328,26 +1324,24 @@ async fn settings_post(State(s): State<AppState>, headers: HeaderMap, body: Byte
         Ok(x) => x,
         Err(r) => return r,
     };
-    {
-        let r = async {
-            let four_eyes = field(&pairs, "four_eyes") == Some("on");
-            let num = |k: &str| -> Result<u32, EngineError> {
-                field(&pairs, k)
-                    .and_then(|v| v.trim().parse().ok())
-                    .ok_or_else(|| EngineError::Invalid(format!("{k} must be a whole number of days")))
-            };
-            let retention = RetentionSettings {
-                retention_days: num("retention_days")?,
-                max_retention_days: num("max_retention_days")?,
-                tombstone_days: num("tombstone_days")?,
-            };
-            s.engine.set_retention(&c.session.principal, retention).await?;
-            s.engine.set_four_eyes(&c.session, four_eyes).await?;
-            Ok(None)
-        }
-        .await;
-        admin_done(&s, &c, r).await
+    let r = async {
+        let four_eyes = field(&pairs, "four_eyes") == Some("on");
+        let num = |k: &str| -> Result<u32, EngineError> {
+            field(&pairs, k)
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| EngineError::Invalid(format!("{k} must be a whole number of days")))
+        };
+        let retention = RetentionSettings {
+            retention_days: num("retention_days")?,
+            max_retention_days: num("max_retention_days")?,
+            tombstone_days: num("tombstone_days")?,
+        };
+        s.engine.set_retention(&c.session.principal, retention).await?;
+        s.engine.set_four_eyes(&c.session, four_eyes).await?;
+        Ok(None)
     }
+    .await;
+    admin_done(&s, &c, r).await
 }
 
 async fn create_key_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -1355,17 +1349,15 @@ async fn create_key_post(State(s): State<AppState>, headers: HeaderMap, body: By
         Ok(x) => x,
         Err(r) => return r,
     };
-    {
-        let r = async {
-            let scope = field(&pairs, "scope")
-                .and_then(Scope::parse)
-                .ok_or_else(|| EngineError::Invalid("choose the key's scope: integration, reviewer or admin".into()))?;
-            let key = s.engine.console_create_api_key(&c.session, scope).await?;
-            Ok(Some((c.t("key_created"), format!("{} {}", key.key_id, key.api_key))))
-        }
-        .await;
-        admin_done(&s, &c, r).await
+    let r = async {
+        let scope = field(&pairs, "scope")
+            .and_then(Scope::parse)
+            .ok_or_else(|| EngineError::Invalid("choose the key's scope: integration, reviewer or admin".into()))?;
+        let key = s.engine.console_create_api_key(&c.session, scope).await?;
+        Ok(Some((c.t("key_created"), format!("{} {}", key.key_id, key.api_key))))
     }
+    .await;
+    admin_done(&s, &c, r).await
 }
 
 async fn revoke_key_post(State(s): State<AppState>, headers: HeaderMap, Path(key): Path<String>, body: Bytes) -> Response {
@@ -1373,14 +1365,12 @@ async fn revoke_key_post(State(s): State<AppState>, headers: HeaderMap, Path(key
         Ok(x) => x,
         Err(r) => return r,
     };
-    {
-        let r = async {
-            let id: ApiKeyId = key.parse().map_err(|_| EngineError::NotFound("API key"))?;
-            s.engine.console_revoke_api_key(&c.session, &id).await.map(|()| None)
-        }
-        .await;
-        admin_done(&s, &c, r).await
+    let r = async {
+        let id: ApiKeyId = key.parse().map_err(|_| EngineError::NotFound("API key"))?;
+        s.engine.console_revoke_api_key(&c.session, &id).await.map(|()| None)
     }
+    .await;
+    admin_done(&s, &c, r).await
 }
 
 async fn policy_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -13,7 +13,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// The browser, its driver and the Python with selenium, if all are there.
-pub(crate) fn browser_tools() -> Result<(String, PathBuf, PathBuf), String> {
+fn browser_tools() -> Result<(String, PathBuf, PathBuf), String> {
     let python = std::env::var("KYCD_TEST_PYTHON")
         .map_err(|_| "KYCD_TEST_PYTHON is not set: run scripts/test (it makes the venv with selenium)".to_owned())?;
     let find = |names: &[&str]| -> Option<PathBuf> {
@@ -34,6 +34,18 @@ pub(crate) fn browser_tools() -> Result<(String, PathBuf, PathBuf), String> {
         ));
     }
     Ok((python, chromium, driver))
+}
+
+/// The browser tools, or `None` after saying why the test is skipped (never under CI).
+pub(crate) fn browser_tools_or_skip() -> Option<(String, PathBuf, PathBuf)> {
+    match browser_tools() {
+        Ok(t) => Some(t),
+        Err(why) => {
+            assert!(std::env::var_os("CI").is_none(), "CI must run the browser test: {why}");
+            eprintln!("SKIPPED: {why}");
+            None
+        }
+    }
 }
 
 /// RGB frames as a YUV4MPEG2 (I420) video, the format Chromium's fake camera reads.
@@ -150,14 +162,7 @@ async fn open_link(api: &crate::harness::Api, s: &Server, callback: &str, state:
 /// denied one shows the plain messages and still uploads through the file field.
 #[tokio::test]
 async fn capture_page_in_chromium_with_camera_and_upload() {
-    let tools = match browser_tools() {
-        Ok(t) => t,
-        Err(why) => {
-            assert!(std::env::var_os("CI").is_none(), "CI must run the browser test: {why}");
-            eprintln!("SKIPPED: {why}");
-            return;
-        }
-    };
+    let Some(tools) = browser_tools_or_skip() else { return };
     let s = Server::start().await;
     let keys = s.inst.create_tenant("Acme Browser Co", false).await;
     let api = s.client_for(&keys.api_key);
