@@ -14,6 +14,7 @@
 pub mod aamva;
 pub mod barcode;
 pub mod decode;
+pub mod face;
 pub mod mrz;
 pub mod mrz_read;
 pub mod names;
@@ -26,6 +27,7 @@ pub mod rules;
 pub mod synth;
 pub mod synth_barcode;
 pub mod synth_doc;
+pub mod synth_face;
 
 use image::ImageFormat;
 use kycd_core::{CaptureFeedback, CaptureKind, MediaType};
@@ -187,7 +189,12 @@ pub fn quality_report(kind: CaptureKind, info: &ImageInfo) -> QualityReport {
 /// what to do about them in plain words. `accepted` is false when any code other than
 /// `face_not_checked` is raised.
 pub fn capture_feedback(kind: CaptureKind, info: &ImageInfo) -> CaptureFeedback {
-    let report = quality_report(kind, info);
+    feedback_of(&quality_report(kind, info), info)
+}
+
+/// The feedback a quality report gives (after the pipeline added what the face detector
+/// found, for a selfie).
+pub fn feedback_of(report: &QualityReport, info: &ImageInfo) -> CaptureFeedback {
     CaptureFeedback {
         width: info.width,
         height: info.height,

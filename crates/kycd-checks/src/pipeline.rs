@@ -1,5 +1,5 @@
 //! The whole document pass over one attempt's captures: decode, quality, MRZ, PDF417
-//! barcode, document rules, face (not checked yet). Sync and deterministic; the engine runs
+//! barcode, document rules, faces (found on the document and the selfie, and matched). Sync and deterministic; the engine runs
 //! it on a blocking thread and `kycd check` runs it on files.
 //!
 //! Every check becomes a `CheckResult`. One that could not decide (no zone found, no OCR
@@ -8,12 +8,13 @@
 //! silent approval.
 
 use crate::aamva::AamvaRecord;
+use crate::face::{BACKGROUND_FACE_RATIO, Embedding, Face, FaceModels};
 use crate::mrz::MrzResult;
 use crate::mrz_read::MrzReader;
 use crate::rules::{self, DocumentRules, Evidence};
 use crate::{ImageInfo, ImageLimits, barcode, decode, quality_report};
 use chrono::NaiveDate;
-use kycd_core::{CaptureKind, CheckResult, DeclaredData, DocumentType, Policy};
+use kycd_core::{CaptureFeedback, CaptureKind, CheckResult, DeclaredData, DocumentType, Policy};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -33,6 +34,9 @@ pub struct PipelineOutcome {
     /// Each decoded capture's fingerprints (kind, file id), for the duplicate checks the
     /// engine runs against the tenant's other verifications.
     pub fingerprints: Vec<(CaptureKind, String, crate::phash::Fingerprint)>,
+    /// The document's portrait as a JPEG (cut from the front with a margin), when a face
+    /// was found on it: kept as its own capture so reviewers and the report show it.
+    pub portrait_jpeg: Option<Vec<u8>>,
 }
 
 /// The data read from the document.
@@ -46,14 +50,47 @@ pub struct ExtractedDocument {
 #[derive(Debug)]
 pub struct CaptureReport {
     pub info: Option<ImageInfo>,
+    /// What the person is told (quality codes, with the face codes of a selfie).
+    pub feedback: Option<CaptureFeedback>,
     pub checks: Vec<CheckResult>,
     pub mrz: Option<MrzResult>,
     pub barcode: Option<AamvaRecord>,
+    /// What the face detector found, on a document front or a selfie, when the face
+    /// models are installed.
+    pub faces: Option<FaceFindings>,
 }
 
-/// The pipeline with what it needs loaded once (the OCR models, when installed).
+/// Faces on one capture.
+#[derive(Debug, Clone)]
+pub struct FaceFindings {
+    /// The faces that count, largest first: faces much smaller than the largest (people in
+    /// the background, a document's small ghost image) are left out.
+    pub faces: Vec<Face>,
+    /// The largest face's embedding.
+    pub embedding: Option<Embedding>,
+    /// The largest face with a margin, as a JPEG (documents only).
+    pub portrait_jpeg: Option<Vec<u8>>,
+}
+
+impl FaceFindings {
+    fn figures(&self) -> Value {
+        let f = self.faces.first();
+        json!({
+            "faces": self.faces.len(),
+            "score": f.map(|f| round3(f64::from(f.score))),
+            "box": f.map(|f| [f.x.round(), f.y.round(), f.w.round(), f.h.round()]),
+        })
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The pipeline with what it needs loaded once (the OCR and face models, when installed).
 pub struct Pipeline {
     mrz: Result<MrzReader, String>,
+    faces: Result<FaceModels, String>,
     limits: ImageLimits,
 }
 
@@ -62,6 +99,31 @@ pub struct Pipeline {
 /// listed with their evidence but pass: browsers' own camera captures (canvas JPEG at
 /// quality 0.9, no EXIF) look exactly like that.
 pub const REVIEW_HINTS: [&str; 2] = ["edited_with_software", "screenshot"];
+
+/// Face check names and labels (the decision, the console and the dialects read them).
+pub const FACE_MATCH: &str = "face_match";
+pub const SINGLE_FACE: &str = "selfie_single_face";
+pub const SELFIE_REVIEW: &str = "selfie_human_review";
+pub const FACE_MISMATCH: &str = "face_mismatch";
+pub const MULTIPLE_FACES: &str = "multiple_faces_detected";
+
+/// The faces that count: the largest, and those at least [`BACKGROUND_FACE_RATIO`] of its
+/// width.
+fn counted_faces(mut faces: Vec<Face>) -> Vec<Face> {
+    if let Some(w) = faces.first().map(|f| f.w) {
+        faces.retain(|f| f.w >= w * BACKGROUND_FACE_RATIO);
+    }
+    faces
+}
+
+/// A document's portrait: the face with half its size as margin, JPEG at quality 90.
+fn portrait_jpeg(img: &image::RgbImage, face: &Face) -> Vec<u8> {
+    let (crop, _, _) = crate::face::crop_around(img, face, 0.5);
+    let mut out = Vec::new();
+    // Encoding an in-memory RGB buffer into a Vec cannot fail.
+    let _ = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&crop);
+    out
+}
 
 /// Provenance hints of one capture with their evidence; a strong hint sends the
 /// verification to a person, none declines.
@@ -113,7 +175,55 @@ impl Pipeline {
     /// `mrz`: the loaded reader, or why there is none (the MRZ check is then inconclusive
     /// and says so).
     pub fn new(mrz: Result<MrzReader, String>, limits: ImageLimits) -> Self {
-        Self { mrz, limits }
+        Self {
+            mrz,
+            faces: Err("the face models are not loaded".into()),
+            limits,
+        }
+    }
+
+    /// With the face models, or why there are none (face checks are then inconclusive and
+    /// say so; selfies get the `face_not_checked` note instead of face feedback).
+    #[must_use]
+    pub fn with_faces(mut self, faces: Result<FaceModels, String>) -> Self {
+        self.faces = faces;
+        self
+    }
+
+    pub fn faces_available(&self) -> bool {
+        self.faces.is_ok()
+    }
+
+    /// Quality feedback for an upload, answered while the person waits: the quality codes
+    /// and, for a selfie, whether exactly one face is in it.
+    pub fn feedback(&self, kind: CaptureKind, bytes: &[u8], info: &ImageInfo) -> CaptureFeedback {
+        let mut report = quality_report(kind, info);
+        if kind == CaptureKind::Selfie
+            && let Ok(models) = &self.faces
+            && let Ok(img) = decode::decode_full(bytes, self.limits)
+        {
+            let faces = counted_faces(models.detector.detect(&img.into_rgb8()).unwrap_or_default());
+            report.set_faces(faces.len());
+        }
+        crate::feedback_of(&report, info)
+    }
+
+    /// Detect faces on `img`; embed the largest; cut a portrait from a document.
+    fn find_faces(&self, kind: CaptureKind, img: &image::RgbImage) -> Option<Result<FaceFindings, String>> {
+        let models = self.faces.as_ref().ok()?;
+        let faces = match models.detector.detect(img) {
+            Ok(f) => counted_faces(f),
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        let embedding = faces.first().map(|f| models.encoder.embed(img, f));
+        let portrait_jpeg = (kind == CaptureKind::DocumentFront)
+            .then(|| faces.first().map(|f| portrait_jpeg(img, f)))
+            .flatten();
+        Some(Ok(FaceFindings {
+            faces,
+            embedding,
+            portrait_jpeg,
+        }))
     }
 
     pub fn mrz_available(&self) -> bool {
@@ -124,16 +234,18 @@ impl Pipeline {
     pub fn check_capture(&self, c: &CaptureInput<'_>, today: NaiveDate) -> CaptureReport {
         let mut checks = Vec::new();
         let is_document = c.kind != CaptureKind::Selfie;
-        // OCR and barcode need full resolution; the quality figures come from the working copy.
+        let has_face = matches!(c.kind, CaptureKind::DocumentFront | CaptureKind::Selfie) && self.faces.is_ok();
+        // OCR, barcode and faces need full resolution; the quality figures come from the
+        // working copy.
         let decoded = crate::inspect(c.bytes, self.limits).and_then(|info| {
-            let full = if is_document {
-                Some(decode::decode_full(c.bytes, self.limits)?.into_luma8())
+            let full = if is_document || has_face {
+                Some(decode::decode_full(c.bytes, self.limits)?)
             } else {
                 None
             };
             Ok((info, full))
         });
-        let (info, grey) = match decoded {
+        let (info, full) = match decoded {
             Ok(x) => x,
             Err(e) => {
                 checks.push(CheckResult {
@@ -144,11 +256,22 @@ impl Pipeline {
                 });
                 return CaptureReport {
                     info: None,
+                    feedback: None,
                     checks,
                     mrz: None,
                     barcode: None,
+                    faces: None,
                 };
             }
+        };
+        let faces = match (&full, has_face) {
+            (Some(img), true) => self.find_faces(c.kind, &img.to_rgb8()),
+            _ => None,
+        };
+        let grey = if is_document {
+            full.map(image::DynamicImage::into_luma8)
+        } else {
+            None
         };
         checks.push(CheckResult {
             name: format!("image_decoded.{}", c.kind),
@@ -156,7 +279,14 @@ impl Pipeline {
             detail: format!("{} decoded, {}×{} pixels", info.media_type.as_str(), info.width, info.height),
             figures: json!({"file_id": c.file_id, "width": info.width, "height": info.height}),
         });
-        let mut q = quality_report(c.kind, &info).to_check_result();
+        let mut report = quality_report(c.kind, &info);
+        if c.kind == CaptureKind::Selfie
+            && let Some(Ok(f)) = &faces
+        {
+            report.set_faces(f.faces.len());
+        }
+        let feedback = crate::feedback_of(&report, &info);
+        let mut q = report.to_check_result();
         if let Some(m) = q.figures.as_object_mut() {
             m.insert("file_id".into(), json!(c.file_id));
         }
@@ -185,11 +315,25 @@ impl Pipeline {
                 }
             }
         }
+        let faces = match faces {
+            Some(Err(e)) => {
+                checks.push(inconclusive(
+                    &format!("face_found.{}", c.kind),
+                    format!("the face detector failed: {e}"),
+                    json!({"file_id": c.file_id}),
+                ));
+                None
+            }
+            Some(Ok(f)) => Some(f),
+            None => None,
+        };
         CaptureReport {
             info: Some(info),
+            feedback: Some(feedback),
             checks,
             mrz,
             barcode: code,
+            faces,
         }
     }
 
@@ -205,6 +349,7 @@ impl Pipeline {
     ) -> PipelineOutcome {
         let mut out = PipelineOutcome::default();
         let mut mrz_file = None;
+        let (mut doc_faces, mut selfie_faces) = (None, None);
         let required = policy.required_captures(chosen);
         // A capture the chosen document does not need (a passport's "back") is not judged;
         // with no document chosen, a back may still carry the barcode.
@@ -228,6 +373,11 @@ impl Pipeline {
             }
             if out.document.barcode.is_none() {
                 out.document.barcode = r.barcode;
+            }
+            match (c.kind, r.faces) {
+                (CaptureKind::DocumentFront, Some(f)) => doc_faces = Some((c.file_id.to_owned(), f)),
+                (CaptureKind::Selfie, Some(f)) => selfie_faces = Some((c.file_id.to_owned(), f)),
+                _ => {}
             }
         }
 
@@ -275,12 +425,124 @@ impl Pipeline {
             );
         }
         if have.contains(&CaptureKind::Selfie) {
-            out.checks.push(inconclusive(
-                "face_match",
-                "face matching is not available yet: a reviewer compares the selfie with the document portrait",
+            out.checks
+                .extend(self.face_checks(policy, has_document, doc_faces.as_ref(), selfie_faces.as_ref()));
+            if policy.selfie_review {
+                out.checks.push(CheckResult {
+                    name: SELFIE_REVIEW.into(),
+                    passed: false,
+                    detail: "the policy sends every selfie to a person: kycd does no liveness (presentation-attack) detection".into(),
+                    figures: json!({"outcome": "review"}),
+                });
+            }
+            out.portrait_jpeg = doc_faces.and_then(|(_, f)| f.portrait_jpeg);
+        }
+        out
+    }
+
+    /// The face checks of an attempt with a selfie: a face on the document, exactly one on
+    /// the selfie, and the similarity of the two cut by the policy's thresholds.
+    fn face_checks(
+        &self,
+        policy: &Policy,
+        has_document: bool,
+        doc: Option<&(String, FaceFindings)>,
+        selfie: Option<&(String, FaceFindings)>,
+    ) -> Vec<CheckResult> {
+        let mut out = Vec::new();
+        if let Err(why) = &self.faces {
+            out.push(inconclusive(
+                FACE_MATCH,
+                format!("faces were not compared ({why}): a reviewer compares the selfie with the document portrait"),
                 json!({}),
             ));
+            return out;
         }
+        if let Some((file, f)) = selfie {
+            let mut figures = f.figures();
+            figures["file_id"] = json!(file);
+            out.push(CheckResult {
+                name: "face_found.selfie".into(),
+                passed: !f.faces.is_empty(),
+                detail: if f.faces.is_empty() {
+                    "no face was found on the selfie".into()
+                } else {
+                    "a face was found on the selfie".into()
+                },
+                figures: figures.clone(),
+            });
+            if f.faces.len() > 1 {
+                figures["label"] = json!(MULTIPLE_FACES);
+                figures["outcome"] = json!("review");
+                out.push(CheckResult {
+                    name: SINGLE_FACE.into(),
+                    passed: false,
+                    detail: format!("{} faces are on the selfie: a person should look", f.faces.len()),
+                    figures,
+                });
+            }
+        }
+        if has_document && let Some((file, f)) = doc {
+            let mut figures = f.figures();
+            figures["file_id"] = json!(file);
+            if f.faces.is_empty() {
+                out.push(inconclusive(
+                    "face_found.document_front",
+                    "no portrait was found on the document",
+                    figures,
+                ));
+            } else {
+                out.push(CheckResult {
+                    name: "face_found.document_front".into(),
+                    passed: true,
+                    detail: "the document's portrait was found".into(),
+                    figures,
+                });
+            }
+        }
+        fn embedding(x: Option<&(String, FaceFindings)>) -> Option<(&String, &Embedding)> {
+            x.and_then(|(id, f)| f.embedding.as_ref().map(|e| (id, e)))
+        }
+        let (hi, lo) = (policy.face_match_threshold, policy.face_mismatch_threshold);
+        out.push(match (embedding(doc), embedding(selfie)) {
+            (Some((doc_file, d)), Some((selfie_file, s))) => {
+                let similarity = round3(d.similarity(s));
+                let band = if similarity >= hi {
+                    "match"
+                } else if similarity < lo {
+                    "mismatch"
+                } else {
+                    "review"
+                };
+                let mut figures = json!({
+                    "similarity": similarity, "match_threshold": hi, "mismatch_threshold": lo, "band": band,
+                    "document_file_id": doc_file, "selfie_file_id": selfie_file,
+                });
+                if band != "match" {
+                    figures["outcome"] = json!(band);
+                    figures["label"] = json!(FACE_MISMATCH);
+                }
+                CheckResult {
+                    name: FACE_MATCH.into(),
+                    passed: band == "match",
+                    detail: match band {
+                        "match" => format!("the selfie matches the document portrait (similarity {similarity} ≥ {hi})"),
+                        "mismatch" => format!("the selfie shows someone else than the document (similarity {similarity} < {lo})"),
+                        _ => format!(
+                            "the faces may not be the same person (similarity {similarity}, between {lo} and {hi}): a person compares them"
+                        ),
+                    },
+                    figures,
+                }
+            }
+            (None, _) if !has_document => inconclusive(FACE_MATCH, "there is no document to compare the selfie with", json!({})),
+            (None, _) => inconclusive(
+                FACE_MATCH,
+                "no face was found on the document: a reviewer compares the selfie with the document portrait",
+                json!({}),
+            ),
+            (Some(_), None) => inconclusive(FACE_MATCH, "no face was found on the selfie to compare", json!({})),
+        });
         out
     }
 

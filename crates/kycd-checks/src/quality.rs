@@ -25,7 +25,12 @@ pub enum FeedbackCode {
     TooBright,
     DocumentNotFound,
     DocumentCropped,
-    /// Selfies: no face detector yet. Informative, does not refuse the capture.
+    /// Selfies: no face was found.
+    FaceNotFound,
+    /// Selfies: more than one face in the picture.
+    MultipleFaces,
+    /// Selfies, when the face models are not installed: informative, does not refuse
+    /// the capture.
     FaceNotChecked,
 }
 
@@ -39,6 +44,8 @@ impl FeedbackCode {
             Self::TooBright => "too_bright",
             Self::DocumentNotFound => "document_not_found",
             Self::DocumentCropped => "document_cropped",
+            Self::FaceNotFound => "face_not_found",
+            Self::MultipleFaces => "multiple_faces",
             Self::FaceNotChecked => "face_not_checked",
         }
     }
@@ -58,7 +65,11 @@ impl FeedbackCode {
             Self::TooBright => "The picture is too bright; avoid direct light on the document.",
             Self::DocumentNotFound => "We cannot see a document; place it on a plain, darker surface and fill most of the frame.",
             Self::DocumentCropped => "Part of the document is cut off; keep all four corners inside the frame.",
-            Self::FaceNotChecked => "The face is not checked automatically yet.",
+            Self::FaceNotFound => {
+                "We cannot see your face; look straight at the camera, with your whole face in the frame and nothing covering it."
+            }
+            Self::MultipleFaces => "More than one face is in the picture; make sure only you are in the frame.",
+            Self::FaceNotChecked => "The face is not checked automatically on this server.",
         }
     }
 }
@@ -138,6 +149,22 @@ impl QualityReport {
 
     pub fn metric(&self, name: &str) -> Option<&Metric> {
         self.metrics.iter().find(|m| m.name == name)
+    }
+
+    /// Replace the "not checked" note of a selfie with what the face detector found:
+    /// `faces` is the number of faces that count (background faces left out).
+    pub fn set_faces(&mut self, faces: usize) {
+        self.codes.retain(|c| {
+            !matches!(
+                c,
+                FeedbackCode::FaceNotChecked | FeedbackCode::FaceNotFound | FeedbackCode::MultipleFaces
+            )
+        });
+        match faces {
+            0 => self.codes.push(FeedbackCode::FaceNotFound),
+            1 => {}
+            _ => self.codes.push(FeedbackCode::MultipleFaces),
+        }
     }
 
     /// As a stored check result: `image_quality.<kind>`, figures = codes + metrics.
@@ -235,7 +262,7 @@ impl Thresholds {
         match kind {
             CaptureKind::DocumentFront | CaptureKind::DocumentBack => doc,
             // Faces have far less fine detail than print; not calibrated on faces yet.
-            CaptureKind::Selfie => Self {
+            CaptureKind::Selfie | CaptureKind::DocumentPortrait => Self {
                 min_short_side: 320,
                 min_laplacian_variance: 30.0,
                 max_glare_fraction: 1.0,

@@ -436,6 +436,24 @@ pub fn render_document(font: &OcrB, doc: &SynthDoc, px_per_mm: f32, seed: u64) -
 }
 
 fn render_plane(font: &OcrB, doc: &SynthDoc, px_per_mm: f32, seed: u64) -> Plane {
+    render_plane_with(font, doc, px_per_mm, seed, None)
+}
+
+/// Bilinear sample of a grey image at `u`, `v` in 0‥1.
+fn sample_unit(img: &GrayImage, u: f32, v: f32) -> f32 {
+    let (w, h) = img.dimensions();
+    let x = (u * w as f32 - 0.5).clamp(0.0, (w - 1) as f32);
+    let y = (v * h as f32 - 0.5).clamp(0.0, (h - 1) as f32);
+    let (x0, y0) = (x as u32, y as u32);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (ax, ay) = (x - x0 as f32, y - y0 as f32);
+    let p = |xx: u32, yy: u32| f32::from(img.get_pixel(xx, yy)[0]);
+    let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * ax;
+    let bottom = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * ax;
+    top + (bottom - top) * ay
+}
+
+fn render_plane_with(font: &OcrB, doc: &SynthDoc, px_per_mm: f32, seed: u64, portrait: Option<&GrayImage>) -> Plane {
     let mut rng = Rng::new(seed ^ 0xBAC6);
     let (wmm, hmm) = doc.format.size_mm();
     let k = px_per_mm.max(2.0);
@@ -465,13 +483,17 @@ fn render_plane(font: &OcrB, doc: &SynthDoc, px_per_mm: f32, seed: u64) -> Plane
             font.draw(&mut p, "PASSPORT", (6.0 * k, 9.0 * k), cap(3.2), ink, None);
             font.draw(&mut p, "PASSEPORT", (40.0 * k, 9.0 * k), cap(2.2), label_ink, None);
             font.draw(&mut p, &d.issuing_state.replace('<', ""), (100.0 * k, 9.0 * k), cap(3.2), ink, None);
-            // Portrait: a shaded box with a head-and-shoulders silhouette.
+            // Portrait: the given photo, or a shaded box with a head-and-shoulders silhouette.
             let tone = rng.range(120.0, 190.0);
-            p.fill_rect(6.0 * k, 16.0 * k, 38.0 * k, 58.0 * k, |u, v| {
-                let head = ((u - 0.5) / 0.28).powi(2) + ((v - 0.38) / 0.24).powi(2) < 1.0;
-                let body = v > 0.68 && ((u - 0.5) / 0.48).powi(2) + ((v - 1.05) / 0.42).powi(2) < 1.0;
-                if head || body { tone - 70.0 + 25.0 * v } else { tone + 30.0 * u }
-            });
+            if let Some(photo) = portrait {
+                p.fill_rect(6.0 * k, 16.0 * k, 38.0 * k, 58.0 * k, |u, v| sample_unit(photo, u, v));
+            } else {
+                p.fill_rect(6.0 * k, 16.0 * k, 38.0 * k, 58.0 * k, |u, v| {
+                    let head = ((u - 0.5) / 0.28).powi(2) + ((v - 0.38) / 0.24).powi(2) < 1.0;
+                    let body = v > 0.68 && ((u - 0.5) / 0.48).powi(2) + ((v - 1.05) / 0.42).powi(2) < 1.0;
+                    if head || body { tone - 70.0 + 25.0 * v } else { tone + 30.0 * u }
+                });
+            }
             let rows: [(&str, String); 6] = [
                 ("Surname / Nom", d.surname.clone()),
                 ("Given names / Prenoms", d.given_names.clone()),
@@ -814,6 +836,19 @@ pub fn sample(font: &OcrB, format: DocFormat, distortion: Distortion, seed: u64)
     let (wmm, _) = format.size_mm();
     let px_per_mm = camera.doc_width * camera.width as f32 * 1.2 / wmm;
     let plane = render_plane(font, &doc, px_per_mm, seed);
+    let image = photograph_plane(&plane, &camera);
+    Sample { doc, camera, image }
+}
+
+/// Like [`sample`], with `portrait` (grey, about 32:42) printed as the passport's photo
+/// instead of the silhouette. The zone and data are the same as [`sample`]'s for the seed.
+pub fn sample_with_portrait(font: &OcrB, distortion: Distortion, seed: u64, portrait: &GrayImage) -> Sample {
+    let format = DocFormat::Passport;
+    let doc = random_identity(format, seed);
+    let camera = Camera::for_distortion(distortion, seed);
+    let (wmm, _) = format.size_mm();
+    let px_per_mm = camera.doc_width * camera.width as f32 * 1.2 / wmm;
+    let plane = render_plane_with(font, &doc, px_per_mm, seed, Some(portrait));
     let image = photograph_plane(&plane, &camera);
     Sample { doc, camera, image }
 }

@@ -10,6 +10,9 @@
 //!   quality alone goes to a person, who may still read the document. So does poor
 //!   quality the person chose to keep on the capture page after repeated feedback
 //!   ([`QUALITY_OVERRIDE`]): they were told, and asking again would be a dead end.
+//! - A selfie that shows someone else than the document (face similarity below the
+//!   policy's mismatch threshold) declines; one in the band below the match threshold
+//!   goes to a person.
 //! - Anything else that did not pass (inconclusive: no zone found, face not compared, a
 //!   zone whose check digits failed) goes to a person. Only when every check passed is a
 //!   verification approved.
@@ -24,6 +27,10 @@ const DECLINING: [&str; 5] = [
     "birth_date_consistency",
     "document_number_consistency",
 ];
+
+/// The face match: below the policy's mismatch threshold (`outcome: "mismatch"`) it
+/// declines; in the band between the thresholds it goes to a person.
+pub const FACE_MATCH: &str = "face_match";
 
 /// The check recorded when the person continued past repeated quality feedback on the
 /// capture page: it never passes, so the verification goes to a person.
@@ -44,10 +51,10 @@ fn is_quality(name: &str) -> bool {
 /// The status the checks lead to. `attempts_left`: the policy allows another attempt.
 pub fn decide(checks: &[CheckResult], attempts_left: bool) -> VerificationStatus {
     let failed: Vec<&CheckResult> = checks.iter().filter(|c| !c.passed).collect();
-    if failed
-        .iter()
-        .any(|c| DECLINING.contains(&c.name.as_str()) && outcome(c) != Some("inconclusive"))
-    {
+    if failed.iter().any(|c| {
+        (DECLINING.contains(&c.name.as_str()) && outcome(c) != Some("inconclusive"))
+            || (c.name == FACE_MATCH && outcome(c) == Some("mismatch"))
+    }) {
         return VerificationStatus::Declined;
     }
     let unusable = failed.iter().any(|c| is_capture_problem(&c.name));
@@ -121,5 +128,16 @@ mod tests {
         );
         let other_birth = [c("birth_date_consistency", false, Some("fail"))];
         assert_eq!(decide(&other_birth, true), S::Declined);
+        let someone_else = [c("mrz", true, None), c(FACE_MATCH, false, Some("mismatch"))];
+        assert_eq!(decide(&someone_else, true), S::Declined);
+        let unsure = [c("mrz", true, None), c(FACE_MATCH, false, Some("review"))];
+        assert_eq!(
+            decide(&unsure, true),
+            S::ReviewRequired,
+            "the band between thresholds goes to a person"
+        );
+        let no_face = [c("face_found.selfie", false, None), c("image_quality.selfie", false, None)];
+        assert_eq!(decide(&no_face, true), S::RetryRequired, "no face on the selfie asks for a new one");
+        assert_eq!(decide(&no_face, false), S::ReviewRequired);
     }
 }

@@ -29,16 +29,25 @@ pub enum CaptureKind {
     DocumentFront,
     DocumentBack,
     Selfie,
+    /// The portrait kycd cut from the document front (never uploaded).
+    DocumentPortrait,
 }
 
 impl CaptureKind {
+    /// The kinds a person or an integration uploads.
     pub const ALL: [Self; 3] = [Self::DocumentFront, Self::DocumentBack, Self::Selfie];
     pub fn as_str(self) -> &'static str {
         match self {
             Self::DocumentFront => "document_front",
             Self::DocumentBack => "document_back",
             Self::Selfie => "selfie",
+            Self::DocumentPortrait => "document_portrait",
         }
+    }
+
+    /// Whether kycd made this capture itself (it is not uploaded, nor required).
+    pub fn is_derived(self) -> bool {
+        self == Self::DocumentPortrait
     }
 }
 
@@ -51,14 +60,16 @@ impl fmt::Display for CaptureKind {
 impl FromStr for CaptureKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // document_portrait parses (stored captures read back) but is refused on upload.
         Self::ALL
             .into_iter()
+            .chain([Self::DocumentPortrait])
             .find(|k| k.as_str() == s)
             .ok_or_else(|| "kind must be one of document_front, document_back, selfie".to_owned())
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// Documents the person may present. Default: all.
@@ -83,6 +94,28 @@ pub struct Policy {
     /// How closely the names on the document must match the declared ones. Default: moderate.
     #[serde(default)]
     pub name_matching: NameStrictness,
+    /// Similarity of the selfie to the document's portrait (0‥1, `1 − ` the distance of
+    /// dlib's face embeddings) from which the faces match. Default: 0.50.
+    #[serde(default = "face_match_default")]
+    pub face_match_threshold: f64,
+    /// Similarity below which the faces are different people: the verification is
+    /// declined. Between the two thresholds a person compares them. Default: 0.30.
+    #[serde(default = "face_mismatch_default")]
+    pub face_mismatch_threshold: f64,
+    /// Send every verification with a selfie to a person, whatever the face match says:
+    /// kycd does no liveness (presentation-attack) detection. Default: false.
+    #[serde(default)]
+    pub selfie_review: bool,
+}
+
+// Thresholds are finite (validate refuses NaN), so equality is an equivalence.
+impl Eq for Policy {}
+
+fn face_match_default() -> f64 {
+    0.50
+}
+fn face_mismatch_default() -> f64 {
+    0.30
 }
 
 /// Name matching strictness (BoldSign's Strict / Moderate / Lenient): `strict` wants the
@@ -121,6 +154,9 @@ impl Default for Policy {
             min_age: adult(),
             max_age: None,
             name_matching: NameStrictness::default(),
+            face_match_threshold: face_match_default(),
+            face_mismatch_threshold: face_mismatch_default(),
+            selfie_review: false,
         }
     }
 }
@@ -153,6 +189,18 @@ impl Policy {
             && lo > hi
         {
             return Err(format!("policy.min_age ({lo}) must not exceed policy.max_age ({hi})"));
+        }
+        let (hi, lo) = (self.face_match_threshold, self.face_mismatch_threshold);
+        if !(0.0..=1.0).contains(&hi) || !(0.0..=1.0).contains(&lo) {
+            return Err(
+                "policy.face_match_threshold and policy.face_mismatch_threshold are similarities between 0 and 1 (e.g. 0.50 and 0.30)"
+                    .into(),
+            );
+        }
+        if lo > hi {
+            return Err(format!(
+                "policy.face_mismatch_threshold ({lo}) must not exceed policy.face_match_threshold ({hi}): between the two a person compares the faces"
+            ));
         }
         Ok(())
     }

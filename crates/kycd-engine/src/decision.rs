@@ -3,6 +3,7 @@
 //! these words onto its own (response codes, risk labels, recommendations); none of them
 //! derives a decision from checks itself. Pure functions of a [`Verification`].
 
+use kycd_checks::pipeline as kycd_checks_names;
 use kycd_core::*;
 
 /// What kycd recommends about the person, once its checks reached a verdict.
@@ -33,6 +34,10 @@ pub enum Reason {
     DocumentNotAccepted,
     /// Declared data and the document disagree (name, birth date, number).
     DataMismatch,
+    /// The selfie does not (or may not) show the document's holder.
+    FaceMismatch,
+    /// More than one face on the selfie.
+    MultipleFaces,
     /// Test mode: the outcome was forced by mock behaviour.
     ForcedByMock,
     OtherCheckFailed,
@@ -55,6 +60,8 @@ impl Reason {
             Self::HolderAge => "age_requirement_not_met",
             Self::DocumentNotAccepted => "document_not_accepted",
             Self::DataMismatch => "data_mismatch",
+            Self::FaceMismatch => "face_mismatch",
+            Self::MultipleFaces => "multiple_faces_detected",
             Self::ForcedByMock => "mock_behavior",
             Self::OtherCheckFailed => "check_failed",
             Self::Expired => "expired",
@@ -75,6 +82,8 @@ pub enum RiskSignal {
     Underage,
     DocumentNotAccepted,
     DataMismatch,
+    FaceMismatch,
+    MultipleFaces,
 }
 
 /// The identity an approval confirms: the declared data the approved document was checked
@@ -104,6 +113,16 @@ pub struct DecisionSummary {
     pub decided_by: Option<DecidedBy>,
 }
 
+/// The canonical reason a failed check stands for, by what it found: a face match that
+/// could not compare (no face, no models) is not a mismatch.
+pub fn reason_for(c: &CheckResult) -> Reason {
+    if c.name == kycd_checks_names::FACE_MATCH && kycd_checks_names::is_inconclusive(c) {
+        Reason::OtherCheckFailed
+    } else {
+        reason_for_check(&c.name)
+    }
+}
+
 /// The canonical reason a failed check stands for.
 pub fn reason_for_check(name: &str) -> Reason {
     match name {
@@ -115,6 +134,8 @@ pub fn reason_for_check(name: &str) -> Reason {
         "document_allowed" => Reason::DocumentNotAccepted,
         "name_consistency" | "birth_date_consistency" | "document_number_consistency" => Reason::DataMismatch,
         "mock_outcome" => Reason::ForcedByMock,
+        kycd_checks_names::FACE_MATCH => Reason::FaceMismatch,
+        kycd_checks_names::SINGLE_FACE => Reason::MultipleFaces,
         _ => Reason::OtherCheckFailed,
     }
 }
@@ -125,6 +146,8 @@ fn risk_for(reason: Reason) -> Option<RiskSignal> {
         Reason::HolderAge => Some(RiskSignal::Underage),
         Reason::DocumentNotAccepted => Some(RiskSignal::DocumentNotAccepted),
         Reason::DataMismatch => Some(RiskSignal::DataMismatch),
+        Reason::FaceMismatch => Some(RiskSignal::FaceMismatch),
+        Reason::MultipleFaces => Some(RiskSignal::MultipleFaces),
         _ => None,
     }
 }
@@ -141,7 +164,7 @@ pub fn decision_summary(v: &Verification) -> DecisionSummary {
     let mut failed = Vec::new();
     let mut risks = Vec::new();
     for c in v.checks.iter().filter(|c| !c.passed) {
-        let r = reason_for_check(&c.name);
+        let r = reason_for(c);
         push_unique(&mut failed, r);
         if let Some(risk) = risk_for(r) {
             push_unique(&mut risks, risk);

@@ -18,7 +18,7 @@ pub const SELFIE_REUSED: &str = "selfie_reused";
 fn class_of(kind: CaptureKind) -> &'static str {
     match kind {
         CaptureKind::Selfie => "selfie",
-        CaptureKind::DocumentFront | CaptureKind::DocumentBack => "document",
+        CaptureKind::DocumentFront | CaptureKind::DocumentBack | CaptureKind::DocumentPortrait => "document",
     }
 }
 

@@ -275,8 +275,8 @@ impl Engine {
             .clone()
     }
 
-    /// The check pipeline. Without OCR models the MRZ check is inconclusive (and says how
-    /// to install them), so verifications go to review instead of failing.
+    /// The check pipeline. Without OCR or face models the MRZ or face check is inconclusive
+    /// (and says how to install them), so verifications go to review instead of failing.
     pub fn pipeline(&self) -> Arc<Pipeline> {
         self.pipeline
             .get_or_init(|| {
@@ -284,7 +284,11 @@ impl Engine {
                     tracing::warn!(error = %e, "MRZ reading is off: verifications with a document go to review");
                     e.to_string()
                 });
-                Arc::new(Pipeline::new(reader, self.cfg.image_limits))
+                let faces = kycd_checks::face::FaceModels::load(&self.cfg.model_dir).map_err(|e| {
+                    tracing::warn!(error = %e, "face matching is off: verifications with a selfie go to review");
+                    e.to_string()
+                });
+                Arc::new(Pipeline::new(reader, self.cfg.image_limits).with_faces(faces))
             })
             .clone()
     }
@@ -792,6 +796,11 @@ impl Engine {
         bytes: Vec<u8>,
         only: Option<&AttemptId>,
     ) -> Result<Capture> {
+        if kind.is_derived() {
+            return Err(EngineError::Invalid(
+                "kind document_portrait is cut by kycd from the document front; upload document_front, document_back or selfie".into(),
+            ));
+        }
         if bytes.len() > self.cfg.max_upload_bytes {
             return Err(EngineError::TooLarge(format!(
                 "the upload is {} bytes; the limit is {} bytes: compress or downscale the image",
@@ -808,14 +817,16 @@ impl Engine {
             .acquire_many(permits)
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let pipeline = self.pipeline();
+        // Decode and judge while the person waits (a selfie's face detection included).
         let (bytes, inspected) = tokio::task::spawn_blocking(move || {
-            let r = kycd_checks::inspect(&bytes, limits);
+            let r = kycd_checks::inspect(&bytes, limits).map(|info| (pipeline.feedback(kind, &bytes, &info), info));
             (bytes, r)
         })
         .await
         .map_err(|e| EngineError::Internal(e.to_string()))?;
         drop(decoding);
-        let info = inspected.map_err(|e| match e {
+        let (feedback, info) = inspected.map_err(|e| match e {
             ImageError::Empty => {
                 EngineError::Invalid("the request body is empty: send the image bytes (raw body or multipart field 'file')".into())
             }
@@ -865,7 +876,7 @@ impl Engine {
             media_type: info.media_type,
             size: bytes.len() as u64,
             sha256: kycd_checks::sha256_hex(&bytes),
-            feedback: kycd_checks::capture_feedback(kind, &info),
+            feedback,
             available: true,
             created_at: now,
         };
@@ -1068,6 +1079,10 @@ impl Engine {
         .map_err(|e| EngineError::Internal(e.to_string()))?;
         let checks = outcome.checks;
         let fingerprints = outcome.fingerprints;
+        let portrait = match outcome.portrait_jpeg {
+            Some(jpeg) => Some(self.store_portrait(tenant, &v, &attempt.id, jpeg).await?),
+            None => None,
+        };
         let extracted = (outcome.document.mrz.is_some() || outcome.document.barcode.is_some())
             .then(|| serde_json::to_value(&outcome.document).unwrap_or_default());
 
@@ -1077,6 +1092,26 @@ impl Engine {
         };
         if v.status != VerificationStatus::Processing {
             return Ok(());
+        }
+        if let Some((capture, blob)) = &portrait {
+            // A reprocessed attempt keeps one portrait: the newest.
+            for (old, old_blob) in tx.list_captures(tenant, id).await? {
+                if old.attempt_id == attempt.id && old.kind == CaptureKind::DocumentPortrait {
+                    tx.delete_capture(tenant, &old.id).await?;
+                    if let Some(b) = old_blob {
+                        let _ = self.store.delete_blob(&b.blob_key).await;
+                    }
+                }
+            }
+            tx.insert_capture(capture, blob).await?;
+            tx.audit(
+                tenant,
+                &Actor::System,
+                "capture.created.document_portrait",
+                capture.id.as_str(),
+                capture.created_at,
+            )
+            .await?;
         }
         let mut checks = checks;
         checks.extend(self.capture_override_check(&mut tx, tenant, &attempt.id).await?);
@@ -1088,6 +1123,40 @@ impl Engine {
         self.transition(&mut tx, &mut v, next, &Actor::System).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Encrypt and write the portrait cut from the document front; the row is inserted by
+    /// the caller's transaction.
+    async fn store_portrait(
+        &self,
+        tenant: &TenantId,
+        v: &Verification,
+        attempt: &AttemptId,
+        jpeg: Vec<u8>,
+    ) -> Result<(Capture, StoredBlob)> {
+        let file_id = FileId::generate();
+        let (width, height) = kycd_checks::inspect(&jpeg, self.cfg.image_limits).map_or((0, 0), |i| (i.width, i.height));
+        let (blob_key, wrapped_key) = self.store.put_blob(tenant, &file_id, &jpeg).await?;
+        let capture = Capture {
+            id: file_id,
+            tenant_id: tenant.clone(),
+            verification_id: v.id.clone(),
+            attempt_id: attempt.clone(),
+            kind: CaptureKind::DocumentPortrait,
+            media_type: MediaType::Jpeg,
+            size: jpeg.len() as u64,
+            sha256: kycd_checks::sha256_hex(&jpeg),
+            feedback: CaptureFeedback {
+                width,
+                height,
+                accepted: true,
+                issues: Vec::new(),
+                message: "the portrait kycd cut from the document front".into(),
+            },
+            available: true,
+            created_at: self.now(),
+        };
+        Ok((capture, StoredBlob { blob_key, wrapped_key }))
     }
 
     pub async fn review(&self, p: &Principal, id: &VerificationId, decision: ReviewDecision, reason: &str) -> Result<Verification> {

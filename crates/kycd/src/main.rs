@@ -632,7 +632,11 @@ fn check_files(kind: kycd_core::CaptureKind, json: bool, files: &[std::path::Pat
     if let Err(e) = &reader {
         eprintln!("warning: MRZ reading is off: {e}");
     }
-    let pipeline = Pipeline::new(reader, limits);
+    let faces = kycd_checks::face::FaceModels::load(&dir).map_err(|e| e.to_string());
+    if let Err(e) = &faces {
+        eprintln!("warning: face detection is off: {e}");
+    }
+    let pipeline = Pipeline::new(reader, limits).with_faces(faces);
     let today = chrono::Utc::now().date_naive();
     let mut all_ok = true;
     for path in files {
@@ -660,7 +664,7 @@ fn check_files(kind: kycd_core::CaptureKind, json: bool, files: &[std::path::Pat
             },
             today,
         );
-        let feedback = r.info.as_ref().map(|i| kycd_checks::capture_feedback(kind, i));
+        let feedback = r.feedback.clone();
         all_ok &= feedback.as_ref().is_some_and(|f| f.accepted);
         if json {
             let line = serde_json::json!({
@@ -673,6 +677,9 @@ fn check_files(kind: kycd_core::CaptureKind, json: bool, files: &[std::path::Pat
                 "message": feedback.as_ref().map(|f| f.message.clone()),
                 "mrz": r.mrz,
                 "barcode": r.barcode,
+                "faces": r.faces.as_ref().map(|f| f.faces.iter().map(|x| serde_json::json!({
+                    "box": [x.x.round(), x.y.round(), x.w.round(), x.h.round()], "score": (f64::from(x.score) * 1000.0).round() / 1000.0,
+                })).collect::<Vec<_>>()),
                 "checks": r.checks,
             });
             println!("{line}");

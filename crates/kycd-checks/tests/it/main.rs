@@ -1,4 +1,5 @@
 //! kycd-checks integration tests: the pipeline through its public API only.
 
 mod barcode;
+mod face;
 mod mrz_ocr;

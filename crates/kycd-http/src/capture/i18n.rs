@@ -86,7 +86,7 @@ impl Lang {
         match k {
             CaptureKind::DocumentFront => (t.front_title, t.front_help),
             CaptureKind::DocumentBack => (t.back_title, t.back_help),
-            CaptureKind::Selfie => (t.selfie_title, t.selfie_help),
+            CaptureKind::Selfie | CaptureKind::DocumentPortrait => (t.selfie_title, t.selfie_help),
         }
     }
 
@@ -96,7 +96,7 @@ impl Lang {
         match k {
             CaptureKind::DocumentFront => t.cap_front,
             CaptureKind::DocumentBack => t.cap_back,
-            CaptureKind::Selfie => t.cap_selfie,
+            CaptureKind::Selfie | CaptureKind::DocumentPortrait => t.cap_selfie,
         }
     }
 
@@ -118,7 +118,11 @@ impl Lang {
                     "Nous ne voyons pas de document ; posez-le sur une surface unie et plus foncée, et remplissez presque tout le cadre."
                 }
                 FeedbackCode::DocumentCropped => "Une partie du document est coupée ; gardez les quatre coins dans le cadre.",
-                FeedbackCode::FaceNotChecked => "Le visage n’est pas encore vérifié automatiquement.",
+                FeedbackCode::FaceNotFound => {
+                    "Nous ne voyons pas votre visage ; regardez l’appareil, le visage entier dans le cadre et rien devant."
+                }
+                FeedbackCode::MultipleFaces => "Il y a plus d’un visage sur la photo ; soyez seul dans le cadre.",
+                FeedbackCode::FaceNotChecked => "Le visage n’est pas vérifié automatiquement sur ce serveur.",
             }
             .to_owned(),
         })
@@ -126,7 +130,7 @@ impl Lang {
 }
 
 /// Every quality code the checks raise.
-const FEEDBACK_CODES: [FeedbackCode; 8] = [
+const FEEDBACK_CODES: [FeedbackCode; 10] = [
     FeedbackCode::LowResolution,
     FeedbackCode::Blurry,
     FeedbackCode::Glare,
@@ -134,6 +138,8 @@ const FEEDBACK_CODES: [FeedbackCode; 8] = [
     FeedbackCode::TooBright,
     FeedbackCode::DocumentNotFound,
     FeedbackCode::DocumentCropped,
+    FeedbackCode::FaceNotFound,
+    FeedbackCode::MultipleFaces,
     FeedbackCode::FaceNotChecked,
 ];
 

@@ -1039,9 +1039,51 @@ pub fn document_jpeg(seed: u64) -> Vec<u8> {
     kycd_checks::synth::jpeg(&scene, 88)
 }
 
-/// A selfie: 640×640 PNG.
+/// A test portrait (`kycd_checks::synth_face::IDENTITIES[i]`), fetched by
+/// `scripts/fetch-models --test-faces`.
+pub fn test_face(i: usize) -> &'static image::RgbImage {
+    static FACES: std::sync::OnceLock<Vec<image::RgbImage>> = std::sync::OnceLock::new();
+    let faces = FACES.get_or_init(|| {
+        let dir = kycd_checks::synth_face::test_faces_dir();
+        kycd_checks::synth_face::IDENTITIES
+            .iter()
+            .map(|n| kycd_checks::synth_face::load(&dir, n).unwrap_or_else(|e| panic!("{e}")))
+            .collect()
+    });
+    &faces[i]
+}
+
+/// A selfie: 640×640 PNG of one person (the first test portrait), scaled, placed and
+/// lit by the seed on a plain background, so different seeds are different pictures (the
+/// duplicate checks tell them apart) while the face detector finds one face in each.
 pub fn selfie_png(seed: u64) -> Vec<u8> {
-    png(640, 640, seed)
+    selfie_of(0, seed)
+}
+
+/// A selfie of test portrait `who` (see [`selfie_png`]).
+pub fn selfie_of(who: usize, seed: u64) -> Vec<u8> {
+    let src = test_face(who);
+    let mut h = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    let mut next = |n: u64| {
+        h ^= h >> 29;
+        h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        (h >> 32) % n
+    };
+    let side = 640u32;
+    let scale = 0.6 + next(30) as f32 / 100.0;
+    let fw = (side as f32 * scale) as u32;
+    let fh = (fw as f32 * src.height() as f32 / src.width() as f32) as u32;
+    let small = image::imageops::resize(src, fw, fh, image::imageops::FilterType::Triangle);
+    let bg = [60 + next(150) as u8, 60 + next(150) as u8, 60 + next(150) as u8];
+    let mut img = image::RgbImage::from_fn(side, side, |x, y| image::Rgb(bg.map(|c| c.saturating_add(((x + y) / 24) as u8))));
+    let (ox, oy) = (next(u64::from(side - fw.min(side)) + 1), next(u64::from(side - fh.min(side)) + 1));
+    image::imageops::overlay(&mut img, &small, ox as i64, oy as i64);
+    if next(2) == 1 {
+        img = image::imageops::flip_horizontal(&img);
+    }
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).expect("encode png");
+    out.into_inner()
 }
 
 fn crc32(data: &[u8]) -> u32 {

@@ -22,6 +22,7 @@ mod cross_tenant;
 mod decision;
 mod duplicates;
 mod evidence;
+mod faces;
 mod hostile;
 mod lifecycle;
 mod logs;

@@ -116,6 +116,8 @@ pub fn error_of(reason: Reason) -> (&'static str, &'static str) {
         Reason::ForcedByMock => ("MockOutcome", "Test mode: the outcome was forced by mock behaviour."),
         Reason::Expired => ("VerificationExpired", "The identity verification expired before it was completed."),
         Reason::Cancelled => ("VerificationCancelled", "The identity verification was cancelled."),
+        Reason::FaceMismatch => ("VerificationFailed", "The selfie does not match the portrait on the document."),
+        Reason::MultipleFaces => ("VerificationFailed", "More than one face is on the selfie."),
         Reason::OtherCheckFailed | Reason::Approved => ("VerificationFailed", "The identity could not be verified."),
     }
 }

@@ -196,6 +196,7 @@ pub fn codes_for_check(c: &CheckResult) -> Vec<ResponseCode> {
                     CaptureKind::DocumentFront => DOCUMENT_FRONT_MISSING,
                     CaptureKind::DocumentBack => DOCUMENT_BACK_MISSING,
                     CaptureKind::Selfie => FACE_MISSING,
+                    CaptureKind::DocumentPortrait => continue,
                 },
             );
         }
@@ -252,15 +253,17 @@ pub fn attempt_response_codes(attempt_status: &str, idv_codes: &[ResponseCode]) 
 }
 
 /// `risk_labels` from kycd's risk signals. Checkout's vocabulary is
-/// `multiple_faces_detected`, `mcc_not_confident` and `risky_document_format`; only a
-/// document kycd's policy does not accept maps to one (`risky_document_format`). The other
-/// signals (expired document, under age, data mismatch) are response codes instead.
+/// `multiple_faces_detected`, `mcc_not_confident` and `risky_document_format`: several
+/// faces on the selfie map to the first, a document kycd's policy does not accept to the
+/// last. The other signals (expired document, under age, data or face mismatch) are
+/// response codes instead.
 pub fn risk_labels(d: &DecisionSummary) -> Vec<&'static str> {
     let mut out = Vec::new();
     for r in &d.risks {
         let label = match r {
             RiskSignal::DocumentNotAccepted => Some("risky_document_format"),
-            RiskSignal::DocumentExpired | RiskSignal::Underage | RiskSignal::DataMismatch => None,
+            RiskSignal::MultipleFaces => Some("multiple_faces_detected"),
+            RiskSignal::DocumentExpired | RiskSignal::Underage | RiskSignal::DataMismatch | RiskSignal::FaceMismatch => None,
         };
         if let Some(l) = label
             && !out.contains(&l)
@@ -302,6 +305,9 @@ pub fn asset_type(k: CaptureKind) -> &'static str {
         CaptureKind::DocumentFront => "document_front_image",
         CaptureKind::DocumentBack => "document_back_image",
         CaptureKind::Selfie => "face_image",
+        // Checkout has no word for a portrait cut from the document; the attempt's asset
+        // list leaves it out.
+        CaptureKind::DocumentPortrait => "document_front_image",
     }
 }
 

@@ -536,7 +536,8 @@ async fn list_assets(
         .list_captures(&p, &id)
         .await?
         .into_iter()
-        .filter(|c| c.attempt_id == attempt && c.available)
+        // The vendor's assets are what the person captured; kycd's portrait crop is not one.
+        .filter(|c| c.attempt_id == attempt && c.available && !c.kind.is_derived())
         .collect();
     let total = captures.len();
     let page: Vec<&Capture> = captures.iter().skip(q.skip).take(q.limit).collect();

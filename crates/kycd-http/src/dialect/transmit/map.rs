@@ -139,6 +139,7 @@ pub fn image_type(k: CaptureKind) -> &'static str {
         CaptureKind::DocumentFront => "document_front",
         CaptureKind::DocumentBack => "document_back",
         CaptureKind::Selfie => "selfie",
+        CaptureKind::DocumentPortrait => "document_portrait",
     }
 }
 
@@ -162,7 +163,8 @@ pub fn image_format(m: MediaType) -> &'static str {
 
 /// `feedback` on an added image: `ok` when kycd accepts it, otherwise kycd's first quality
 /// code (`blurry`, `glare`, `too_dark`, `too_bright`, `low_resolution`,
-/// `document_not_found`, `document_cropped`), or `poor_quality` when none is named.
+/// `document_not_found`, `document_cropped`, `face_not_found`, `multiple_faces`), or
+/// `poor_quality` when none is named.
 pub fn feedback(f: &CaptureFeedback) -> String {
     if f.accepted {
         return "ok".into();

@@ -281,7 +281,7 @@ fn result_json(v: &Verification, captures: &[Capture], chosen: Option<DocumentTy
     }
     let images: Vec<Value> = captures
         .iter()
-        .filter(|c| c.available && c.feedback.accepted)
+        .filter(|c| c.available && c.feedback.accepted && !c.kind.is_derived())
         .map(|c| json!({"id": c.id, "type": map::image_type(c.kind)}))
         .collect();
     out["recommendation"] = Value::String(map::recommendation(rec).into());
@@ -364,7 +364,8 @@ async fn list_images(State(s): State<AppState>, TransmitAuth(p): TransmitAuth, P
     let list = s.engine.list_captures(&p, &session_id(&sid)?).await?;
     let images: Vec<Value> = list
         .iter()
-        .filter(|c| c.available)
+        // The vendor lists what was uploaded; kycd's own portrait crop is not one of them.
+        .filter(|c| c.available && !c.kind.is_derived())
         .map(|c| {
             json!({
                 "id": c.id,
