@@ -2,7 +2,7 @@
 
 Run by capture_browser.rs, which starts kycd, opens two attempts and passes everything in
 the environment: KYCD_BASE, LINK (the attempt URL of the main flow), LINK_PROBLEMS (a
-second attempt, for the camera problems), VERIFICATION_ID and STATE (what the redirect
+second attempt, for the camera problems), LINK_HANDOFF (a third, continued on a "phone"), VERIFICATION_ID and STATE (what the redirect
 must carry), CALLBACK and CALLBACK_PORT (served here), VIDEO and DARK_VIDEO (.y4m fake
 camera input), BLURRY, DOCUMENT and SELFIE (files for the upload field), SHOTS (the
 screenshot folder), CHROMIUM and CHROMEDRIVER.
@@ -211,6 +211,13 @@ def main_flow():
         shot(d, "selfie-camera-fr")
         d.get(BASE + "/capture/step/selfie?lang=en")
 
+        # A picture without a face at the selfie step: the face message, what to do.
+        upload(d, E["DOCUMENT"])
+        wait(d, "the no-face message", lambda: "We cannot see your face" in text(d))
+        problem = d.find_element(By.CSS_SELECTOR, ".notice.problem[role=alert]").text
+        assert "look straight at the camera" in problem, problem
+        shot(d, "selfie-no-face")
+
         # Selfie through the file field (the camera stays on beside it).
         upload(d, E["SELFIE"])
         wait(d, "the submit page", lambda: path_is(d, "/capture/submit"))
@@ -278,12 +285,66 @@ def problem_flow():
         d.quit()
 
 
+def handoff_flow():
+    """Desktop to phone: the desktop shows a QR code and the link; a second browser (the
+    phone) opens the link and captures both pictures; the desktop page, which refreshes
+    itself, follows and shows each step done. The link works once."""
+    desk = browser(E["VIDEO"])
+    phone = None
+    try:
+        consent_and_document(desk, E["LINK_HANDOFF"], False)
+        desk.find_element(By.CSS_SELECTOR, "section.handoff form button[type=submit]").click()
+        wait(desk, "the handoff page", lambda: path_is(desk, "/capture/handoff"))
+        qr = desk.find_element(By.CSS_SELECTOR, "p.qr img")
+        wait(desk, "the QR code", lambda: desk.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", qr))
+        link = desk.find_element(By.CSS_SELECTOR, "p.link a").get_attribute("href")
+        assert "/capture/continue?token=" in link, link
+        assert "Camille" not in link and "camille" not in link, link
+        shot(desk, "handoff-desktop-qr")
+        check_no_script_errors(desk)
+
+        phone = browser(E["VIDEO"])
+        phone.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", SIZES[0][1])
+        phone.get(link)
+        wait(phone, "the phone's front step", lambda: path_is(phone, "/capture/step/document_front"))
+        shot(phone, "handoff-phone-front")
+        upload(phone, E["DOCUMENT"])
+        wait(phone, "the phone's selfie step", lambda: path_is(phone, "/capture/step/selfie"), timeout=60)
+        upload(phone, E["SELFIE"])
+        wait(phone, "the phone's submit page", lambda: path_is(phone, "/capture/submit"))
+        shot(phone, "handoff-phone-submit")
+        check_no_script_errors(phone)
+
+        # The desktop follows: opened on the phone, both steps done.
+        wait(desk, "the desktop to follow", lambda: "Opened on your phone" in text(desk) and text(desk).count("done") >= 2, timeout=30)
+        shot(desk, "handoff-desktop-progress")
+
+        # The phone submits; the desktop moves on to the done page by itself.
+        phone.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+        cb = urllib.parse.urlsplit(E["CALLBACK"])
+        # (the phone ends on the done page or at the business, whichever the flow sends it to)
+        wait(phone, "the phone's end", lambda: phone.current_url.startswith(f"{cb.scheme}://{cb.netloc}{cb.path}") or path_is(phone, "/capture/done"))
+        wait(desk, "the desktop's done page", lambda: path_is(desk, "/capture/done"), timeout=30)
+        shot(desk, "handoff-desktop-done")
+
+        # The spent link, in a browser without the phone's session: already used.
+        phone.delete_all_cookies()
+        phone.get(link)
+        wait(phone, "the used handoff link", lambda: "This link was already used" in text(phone))
+        shot(phone, "handoff-link-used")
+    finally:
+        desk.quit()
+        if phone:
+            phone.quit()
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     srv = serve_callback()
     try:
         main_flow()
         problem_flow()
+        handoff_flow()
     finally:
         srv.shutdown()
     names = sorted(os.listdir(SHOTS))

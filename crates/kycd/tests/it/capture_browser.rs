@@ -159,7 +159,9 @@ async fn open_link(api: &crate::harness::Api, s: &Server, callback: &str, state:
 /// the blurry message, the document front taken with the (fake) camera, the selfie sent
 /// through the file field, the redirect to the callback with the verification id and
 /// state, and the used link refused. A second browser with a black camera and then a
-/// denied one shows the plain messages and still uploads through the file field.
+/// denied one shows the plain messages and still uploads through the file field. A third
+/// attempt is continued on a "phone" (a second browser) from the desktop's QR page, and
+/// the desktop page follows the phone's progress.
 #[tokio::test]
 async fn capture_page_in_chromium_with_camera_and_upload() {
     let Some(tools) = browser_tools_or_skip() else { return };
@@ -173,6 +175,7 @@ async fn capture_page_in_chromium_with_camera_and_upload() {
     let state = "st-browser/42 &x";
     let (vid, url) = open_link(&api, &s, &callback, state).await;
     let (_, url_problems) = open_link(&api, &s, &callback, "other").await;
+    let (vid_handoff, url_handoff) = open_link(&api, &s, &callback, "handoff").await;
 
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, bytes: &[u8]| {
@@ -209,6 +212,7 @@ async fn capture_page_in_chromium_with_camera_and_upload() {
             ("KYCD_BASE", s.base.clone()),
             ("LINK", url.clone()),
             ("LINK_PROBLEMS", url_problems.clone()),
+            ("LINK_HANDOFF", url_handoff.clone()),
             ("VERIFICATION_ID", vid.clone()),
             ("STATE", state.to_owned()),
             ("CALLBACK", callback.clone()),
@@ -221,7 +225,7 @@ async fn capture_page_in_chromium_with_camera_and_upload() {
         ],
         &shots,
         "capture browser flow OK",
-        20,
+        30,
     )
     .await;
     println!("{stdout}");
@@ -235,6 +239,12 @@ async fn capture_page_in_chromium_with_camera_and_upload() {
         .unwrap_or_else(|| panic!("an accepted document front: {caps:?}"));
     assert_eq!(front["media_type"], "image/jpeg", "{front}");
     assert!(caps.iter().any(|c| c["kind"] == "selfie"), "{caps:?}");
+
+    // The phone's pictures landed on the desktop's verification.
+    let caps = data(&api.get(&format!("/v1/verifications/{vid_handoff}/captures")).await.ok());
+    for kind in ["document_front", "selfie"] {
+        assert!(caps.iter().any(|c| c["kind"] == kind), "{kind} from the phone: {caps:?}");
+    }
 }
 
 /// The camera script is served by kycd itself (the CSP allows `script-src 'self'` only),

@@ -109,6 +109,7 @@ pub const DOCUMENT_EXPIRED: ResponseCode = rc(62101, "document_expired");
 pub const DOCUMENT_NOT_ACCEPTED: ResponseCode = rc(62102, "document_not_accepted");
 pub const GENERIC_FRAUD: ResponseCode = rc(62399, "generic_fraud");
 pub const DECLARED_MISMATCH: ResponseCode = rc(62401, "declared_identity_mismatch");
+pub const FACE_MISMATCH: ResponseCode = rc(62304, "face_mismatch");
 pub const FORCIBLY_CLOSED: ResponseCode = rc(64001, "forcibly_closed");
 
 fn push(out: &mut Vec<ResponseCode>, c: ResponseCode) {
@@ -205,6 +206,8 @@ pub fn codes_for_check(c: &CheckResult) -> Vec<ResponseCode> {
             "document_not_expired" => push(&mut out, DOCUMENT_EXPIRED),
             "document_allowed" | "holder_age" => push(&mut out, DOCUMENT_NOT_ACCEPTED),
             "name_consistency" | "birth_date_consistency" | "document_number_consistency" => push(&mut out, DECLARED_MISMATCH),
+            // Only a face below the mismatch threshold (a decline); the review band is not coded.
+            "face_match" if c.figures.get("outcome").and_then(|o| o.as_str()) == Some("mismatch") => push(&mut out, FACE_MISMATCH),
             _ => {}
         }
     }
@@ -457,6 +460,16 @@ mod tests {
         let mut d = summary();
         d.risks = vec![RiskSignal::DocumentExpired, RiskSignal::DocumentNotAccepted];
         assert_eq!(risk_labels(&d), vec!["risky_document_format"]);
+        d.risks = vec![RiskSignal::MultipleFaces, RiskSignal::FaceMismatch];
+        assert_eq!(risk_labels(&d), vec!["multiple_faces_detected"]);
+        let face = |outcome: &str| CheckResult {
+            name: "face_match".into(),
+            passed: false,
+            detail: String::new(),
+            figures: serde_json::json!({ "outcome": outcome }),
+        };
+        assert_eq!(codes_for_check(&face("mismatch")), vec![FACE_MISMATCH]);
+        assert!(codes_for_check(&face("review")).is_empty(), "the review band is not a decline");
         for t in DocumentType::ALL {
             assert_eq!(parse_document_type(document_type(t)), Ok(Some(t)));
         }
