@@ -3,3 +3,4 @@
 mod barcode;
 mod face;
 mod mrz_ocr;
+mod quality_corpus;
