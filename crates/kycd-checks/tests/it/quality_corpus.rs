@@ -19,7 +19,11 @@ use std::collections::HashMap;
 const N: u32 = 12;
 
 /// (defect, code it also raises rightly).
-const COMPANIONS: [(C, C); 3] = [(C::TooBright, C::Glare), (C::DocumentNotFound, C::Blurry), (C::DocumentNotFound, C::TooDark)];
+const COMPANIONS: [(C, C); 3] = [
+    (C::TooBright, C::Glare),
+    (C::DocumentNotFound, C::Blurry),
+    (C::DocumentNotFound, C::TooDark),
+];
 
 /// A small deterministic generator (the corpus must not change between runs).
 struct Rng(u64);
@@ -42,7 +46,11 @@ fn scene(class: Option<C>, i: u32) -> Scene {
         centre: (r.range(0.42, 0.58), r.range(0.42, 0.58)),
         card_width: r.range(0.55, 0.8),
         angle_deg: r.range(-12.0, 12.0),
-        background: if r.unit() < 0.25 { Background::Textured } else { Background::Flat(r.range(40.0, 95.0) as u8) },
+        background: if r.unit() < 0.25 {
+            Background::Textured
+        } else {
+            Background::Flat(r.range(40.0, 95.0) as u8)
+        },
         noise: r.range(0.0, 6.0) as u8,
         seed: i,
         ..Scene::default()
@@ -58,7 +66,11 @@ fn scene(class: Option<C>, i: u32) -> Scene {
         }
         Some(C::DocumentCropped) => {
             s.card_width = r.range(0.6, 0.75);
-            s.centre = if i % 2 == 0 { (r.range(0.78, 0.85), 0.5) } else { (0.5, r.range(0.15, 0.2)) };
+            s.centre = if i.is_multiple_of(2) {
+                (r.range(0.78, 0.85), 0.5)
+            } else {
+                (0.5, r.range(0.15, 0.2))
+            };
         }
         Some(C::DocumentNotFound) => s.card = false,
         Some(other) => panic!("no scene for {other:?}"),
@@ -130,7 +142,10 @@ fn quality_codes_have_precision_and_recall_floors() {
         }
     }
     let clean = f64::from(clean_ok) / f64::from(N);
-    eprintln!("quality corpus, {N} scenes per class:\n  {}\n  clean scenes with no code: {clean:.2}", report.join("\n  "));
+    eprintln!(
+        "quality corpus, {N} scenes per class:\n  {}\n  clean scenes with no code: {clean:.2}",
+        report.join("\n  ")
+    );
     assert!(clean >= 0.75, "only {clean:.2} of clean scenes raised no code");
     assert!(below.is_empty(), "below the floors: {below:?}\n{}", report.join("\n"));
 }
