@@ -13,6 +13,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use chrono::{DateTime, Duration, Utc};
 use kycd_core::*;
 use kycd_store::{OperatorRecord, OperatorRole, OperatorSessionRecord, ReviewProposal, secret_hash};
+use subtle::ConstantTimeEq;
 
 /// A session ends after this long without a request.
 pub const SESSION_IDLE: Duration = Duration::minutes(30);
@@ -234,6 +235,22 @@ fn totp(secret: &[u8]) -> Result<totp_rs::TOTP> {
     totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret.to_vec()).map_err(|e| EngineError::Internal(format!("totp: {e}")))
 }
 
+/// The 30-second step whose code `code` is, within one step of `now` either way (clock
+/// drift), newer than `after` (a code already used, or an older one, is refused).
+fn totp_step(secret: &[u8], code: &str, now: DateTime<Utc>, after: Option<u64>) -> Option<u64> {
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if code.len() != 6 {
+        return None;
+    }
+    let t = totp(secret).ok()?;
+    let step = u64::try_from(now.timestamp()).unwrap_or(0) / 30;
+    [step.saturating_sub(1), step, step + 1]
+        .into_iter()
+        .filter(|s| after.is_none_or(|a| *s > a))
+        // Constant-time comparison of the six digits, as totp-rs's own check does.
+        .find(|s| bool::from(t.generate(s * 30).as_bytes().ct_eq(code.as_bytes())))
+}
+
 fn totp_ok(secret: &[u8], code: &str, now: DateTime<Utc>) -> bool {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     code.len() == 6 && totp(secret).is_ok_and(|t| t.check(&code, u64::try_from(now.timestamp()).unwrap_or(0)))
@@ -309,6 +326,7 @@ impl Engine {
             role,
             password_hash: None,
             totp_secret: None,
+            totp_last_step: None,
             failed_logins: 0,
             locked_until: None,
             disabled: false,
@@ -411,11 +429,12 @@ impl Engine {
                 retry_after_secs: u64::try_from((until - now).num_seconds()).unwrap_or(1).max(1),
             });
         }
-        let code_ok = match (&rec.totp_secret, code.map(str::trim).filter(|c| !c.is_empty())) {
-            (None, _) => true,
-            (Some(secret), Some(code)) => totp_ok(secret, code, now),
-            (Some(_), None) => false,
+        let code_step = match (&rec.totp_secret, code.map(str::trim).filter(|c| !c.is_empty())) {
+            (None, _) => Ok(None),
+            (Some(secret), Some(code)) => totp_step(secret, code, now, rec.totp_last_step).map(Some).ok_or(()),
+            (Some(_), None) => Err(()),
         };
+        let code_ok = code_step.is_ok();
         let mut tx = self.store.begin().await?;
         if !(password_ok && code_ok) {
             let failed = rec.failed_logins + 1;
@@ -436,6 +455,9 @@ impl Engine {
             return Err(unauthorized());
         }
         tx.set_operator_login_state(&rec.id, 0, None, now).await?;
+        if let Ok(Some(step)) = code_step {
+            tx.set_operator_totp_step(&rec.id, step, now).await?;
+        }
         tx.delete_stale_operator_sessions(&rec.tenant_id, now - SESSION_IDLE, now).await?;
         let secret = format!("{SESSION_PREFIX}{}", random_token(43));
         let expires_at = now + SESSION_MAX;
@@ -926,6 +948,11 @@ mod tests {
         let b32 = totp_rs::Secret::Raw(raw.to_vec()).to_encoded().to_string();
         assert_eq!(totp_code(&b32, at).unwrap(), "287082");
         assert_eq!(decode_totp_secret(&new_totp_secret()).unwrap().len(), 20);
+        // Step 1 (30–59 s): accepted once; after it, that code and older ones are refused.
+        assert_eq!(totp_step(raw, "287082", at, None), Some(1));
+        assert_eq!(totp_step(raw, "287 082", at, Some(0)), Some(1));
+        assert_eq!(totp_step(raw, "287082", at, Some(1)), None, "a code works once");
+        assert_eq!(totp_step(raw, "287083", at, None), None);
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct OperatorRecord {
     pub password_hash: Option<String>,
     /// The TOTP secret, once a second factor is enrolled (opened from its sealed column).
     pub totp_secret: Option<Vec<u8>>,
+    /// The 30-second TOTP step of the last code accepted: that code, and earlier ones,
+    /// are refused afterwards (RFC 6238 §5.2).
+    pub totp_last_step: Option<u64>,
     pub failed_logins: u32,
     pub locked_until: Option<DateTime<Utc>>,
     pub disabled: bool,
@@ -108,6 +111,9 @@ impl Tx<'_> {
             email: row.try_get("email")?,
             password_hash: row.try_get("password_hash")?,
             totp_secret,
+            totp_last_step: row
+                .try_get::<Option<i64>, _>("totp_last_step")?
+                .map(|s| u64::try_from(s).unwrap_or(0)),
             failed_logins: u32::try_from(row.try_get::<i64, _>("failed_logins")?).unwrap_or(u32::MAX),
             locked_until: row.try_get::<Option<i64>, _>("locked_until")?.map(from_ms).transpose()?,
             disabled: row.try_get::<i64, _>("disabled")? != 0,
@@ -177,6 +183,17 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Record the TOTP step of a code just accepted.
+    pub async fn set_operator_totp_step(&mut self, id: &OperatorId, step: u64, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE operators SET totp_last_step = $1, updated_at = $2 WHERE id = $3")
+            .bind(i64::try_from(step).unwrap_or(i64::MAX))
+            .bind(ms(now))
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     pub async fn set_operator_password(&mut self, id: &OperatorId, password_hash: &str, now: DateTime<Utc>) -> Result<()> {
         sqlx::query("UPDATE operators SET password_hash = $1, failed_logins = 0, locked_until = NULL, updated_at = $2 WHERE id = $3")
             .bind(password_hash)
@@ -190,7 +207,7 @@ impl Tx<'_> {
     /// Enroll (`Some`) or remove (`None`) an operator's TOTP secret.
     pub async fn set_operator_totp(&mut self, o: &OperatorRecord, secret: Option<&[u8]>, now: DateTime<Utc>) -> Result<()> {
         let sealed = secret.map(|s| self.store.tenant_keys(&o.tenant_id).seal_text(&format!("totp:{}", o.id), s));
-        sqlx::query("UPDATE operators SET totp_enc = $1, updated_at = $2 WHERE id = $3")
+        sqlx::query("UPDATE operators SET totp_enc = $1, totp_last_step = NULL, updated_at = $2 WHERE id = $3")
             .bind(sealed)
             .bind(ms(now))
             .bind(o.id.as_str())

@@ -369,6 +369,11 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
         "origins that may embed a tenant's capture pages in a frame",
         &["ALTER TABLE tenants ADD COLUMN frame_ancestors TEXT"],
     ),
+    (
+        17,
+        "the last TOTP time step an operator signed in with (a code works once)",
+        &["ALTER TABLE operators ADD COLUMN totp_last_step BIGINT"],
+    ),
 ];
 
 #[cfg(test)]

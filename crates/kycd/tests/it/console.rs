@@ -434,13 +434,18 @@ async fn sign_in_locks_after_five_failures_and_a_second_factor_guards_the_accoun
     let code = kycd_engine::console::totp_code(&secret, chrono::Utc::now()).unwrap();
     let r = sign_in(&mut c, "totp@example.com", PASSWORD, &code).await;
     assert_eq!(r.location(), "/console/queue", "{}", r.body);
+    // The same code again (replayed within its 30 seconds) is refused, and counts as a
+    // failed sign-in.
+    let mut replay = Browser::new(&server);
+    sign_in(&mut replay, "totp@example.com", PASSWORD, &code).await.expect(401);
 
     // Unknown accounts get the same answer as wrong passwords.
     let mut d = Browser::new(&server);
     let unknown = sign_in(&mut d, "nobody@example.com", PASSWORD, "").await;
     unknown.expect(401);
-    // Five wrong tries in a row lock the account: then even the right password and code wait.
-    for _ in 0..4 {
+    // Five wrong tries in a row (the replay was the first) lock the account: then even the
+    // right password and code wait.
+    for _ in 0..3 {
         sign_in(&mut d, "totp@example.com", "wrong password here", "").await.expect(401);
     }
     assert!(unknown.body.contains("wrong"), "{}", unknown.body);
