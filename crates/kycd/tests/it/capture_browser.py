@@ -10,22 +10,18 @@ screenshot folder), CHROMIUM and CHROMEDRIVER.
 Every step is photographed at a phone size (390x844, 2x) and a desktop size (1280x800).
 """
 
-import base64
 import http.server
 import os
 import sys
 import threading
-import time
 import urllib.parse
 
-from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
+
+from browser_common import check_no_script_errors, chromium, configure, shot, text, wait
 
 E = os.environ
 BASE = E["KYCD_BASE"]
@@ -34,7 +30,7 @@ SIZES = [
     ("phone", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}),
     ("desktop", {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False}),
 ]
-shot_no = [0]
+configure(SIZES)
 callbacks = []
 
 
@@ -60,54 +56,11 @@ def serve_callback():
 
 def browser(video, deny=False):
     """Headless Chromium whose camera shows `video`; `deny`: the person refuses the camera."""
-    o = Options()
-    o.binary_location = E["CHROMIUM"]
-    for a in [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--no-first-run",
-        "--window-size=1280,800",
-        "--lang=en-GB",
+    return chromium("1280,800", [
         "--use-fake-ui-for-media-stream" + ("=deny" if deny else ""),
         "--use-fake-device-for-media-stream",
         "--use-file-for-fake-video-capture=" + video,
-    ]:
-        o.add_argument(a)
-    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    d = webdriver.Chrome(service=Service(E["CHROMEDRIVER"]), options=o)
-    d.set_page_load_timeout(60)
-    return d
-
-
-def wait(d, what, cond, timeout=30):
-    try:
-        # Elements of a page being replaced go stale: poll again.
-        w = WebDriverWait(d, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException, NoSuchElementException])
-        return w.until(lambda _: cond())
-    except TimeoutException:
-        shot(d, "FAILED-" + what.replace(" ", "-"))
-        raise AssertionError(f"timed out waiting for {what} on {d.current_url}:\n{text(d)}")
-
-
-def text(d):
-    return d.find_element(By.TAG_NAME, "body").text
-
-
-def shot(d, name):
-    """Full-page screenshots at both sizes; the page keeps the desktop size afterwards."""
-    shot_no[0] += 1
-    for size, metrics in SIZES:
-        d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
-        time.sleep(0.3)  # relayout, and a new video frame at the new size
-        png = d.execute_cdp_cmd(
-            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
-        )["data"]
-        path = os.path.join(SHOTS, f"{shot_no[0]:02d}-{name}-{size}.png")
-        with open(path, "wb") as f:
-            f.write(base64.b64decode(png))
-    d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    ])
 
 
 def path_is(d, path):
@@ -135,16 +88,6 @@ def check_camera_labelled(d):
 def upload(d, path):
     d.find_element(By.ID, "file").send_keys(path)
     d.find_element(By.CSS_SELECTOR, "#upload-form button[type=submit]").click()
-
-
-def check_no_script_errors(d):
-    """No CSP violation or script error in the console (a favicon 404 is fine)."""
-    bad = [
-        e
-        for e in d.get_log("browser")
-        if e.get("level") == "SEVERE" and "favicon" not in e.get("message", "")
-    ]
-    assert not bad, f"console errors: {bad}"
 
 
 def consent_and_document(d, link, shoot):

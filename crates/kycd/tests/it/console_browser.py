@@ -12,18 +12,16 @@ French. Each step is photographed at the laptop size the console is made for (13
 and at a phone size. Prints "DECIDED <action> <id>" for each decision.
 """
 
-import base64
 import os
 import sys
 import time
 import urllib.parse
 
-from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
+
+from browser_common import chromium, configure, shot, text, wait
+from browser_common import check_no_script_errors as common_check_no_script_errors
 
 E = os.environ
 BASE = E["KYCD_BASE"]
@@ -32,44 +30,11 @@ SIZES = [
     ("laptop", {"width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": False}),
     ("phone", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}),
 ]
-shot_no = [0]
+configure(SIZES)
 
 
 def browser():
-    o = Options()
-    o.binary_location = E["CHROMIUM"]
-    for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-              "--no-first-run", "--window-size=1366,768", "--lang=en-GB"]:
-        o.add_argument(a)
-    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    d = webdriver.Chrome(service=Service(E["CHROMEDRIVER"]), options=o)
-    d.set_page_load_timeout(60)
-    return d
-
-
-def text(d):
-    return d.find_element(By.TAG_NAME, "body").text
-
-
-def shot(d, name):
-    shot_no[0] += 1
-    for size, metrics in SIZES:
-        d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
-        time.sleep(0.2)
-        png = d.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})["data"]
-        with open(os.path.join(SHOTS, f"{shot_no[0]:02d}-{name}-{size}.png"), "wb") as f:
-            f.write(base64.b64decode(png))
-    d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-
-
-def wait(d, what, cond, timeout=30):
-    try:
-        w = WebDriverWait(d, timeout, poll_frequency=0.1,
-                          ignored_exceptions=[StaleElementReferenceException, NoSuchElementException])
-        return w.until(lambda _: cond())
-    except TimeoutException:
-        shot(d, "FAILED-" + what.replace(" ", "-"))
-        raise AssertionError(f"timed out waiting for {what} on {d.current_url}:\n{text(d)}")
+    return chromium("1366,768")
 
 
 def path(d):
@@ -78,10 +43,7 @@ def path(d):
 
 def check_no_script_errors(d):
     """No CSP violation or script error (the 404 and 403 pages this test asks for are fine)."""
-    expected = ("favicon", "status of 404", "status of 403")
-    bad = [e for e in d.get_log("browser")
-           if e.get("level") == "SEVERE" and not any(x in e.get("message", "") for x in expected)]
-    assert not bad, f"console errors (CSP violations, script errors): {bad}"
+    common_check_no_script_errors(d, ("favicon", "status of 404", "status of 403"))
 
 
 def no_horizontal_scroll_at_laptop_size(d):

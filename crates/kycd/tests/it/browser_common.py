@@ -1,0 +1,77 @@
+"""What the two Chromium scripts (capture_browser.py, console_browser.py) share: the
+browser, waiting, page text and screenshots at several sizes, and the check that the
+browser console shows no script or CSP error.
+
+Each script calls `configure(sizes)` once with its (name, device metrics) pairs; the
+environment gives CHROMIUM, CHROMEDRIVER and SHOTS (the screenshot folder).
+"""
+
+import base64
+import os
+import time
+
+from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+E = os.environ
+SHOTS = E["SHOTS"]
+_sizes = []
+_shot_no = [0]
+
+
+def configure(sizes):
+    """The sizes every screenshot is taken at: [(name, Emulation device metrics)]."""
+    _sizes[:] = sizes
+
+
+def chromium(window, extra_args=()):
+    """Headless Chromium at `window` ("W,H"), English, console log kept."""
+    o = Options()
+    o.binary_location = E["CHROMIUM"]
+    for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+              "--no-first-run", f"--window-size={window}", "--lang=en-GB", *extra_args]:
+        o.add_argument(a)
+    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    d = webdriver.Chrome(service=Service(E["CHROMEDRIVER"]), options=o)
+    d.set_page_load_timeout(60)
+    return d
+
+
+def text(d):
+    return d.find_element(By.TAG_NAME, "body").text
+
+
+def shot(d, name):
+    """Full-page screenshots at every configured size; the page keeps its own size afterwards."""
+    _shot_no[0] += 1
+    for size, metrics in _sizes:
+        d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+        time.sleep(0.3)  # relayout, and a new video frame at the new size
+        png = d.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})["data"]
+        with open(os.path.join(SHOTS, f"{_shot_no[0]:02d}-{name}-{size}.png"), "wb") as f:
+            f.write(base64.b64decode(png))
+    d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def wait(d, what, cond, timeout=30):
+    """Poll `cond` until it is true; on timeout, a FAILED- screenshot and the page's text."""
+    try:
+        # Elements of a page being replaced go stale: poll again.
+        w = WebDriverWait(d, timeout, poll_frequency=0.1,
+                          ignored_exceptions=[StaleElementReferenceException, NoSuchElementException])
+        return w.until(lambda _: cond())
+    except TimeoutException:
+        shot(d, "FAILED-" + what.replace(" ", "-"))
+        raise AssertionError(f"timed out waiting for {what} on {d.current_url}:\n{text(d)}")
+
+
+def check_no_script_errors(d, expected=("favicon",)):
+    """No CSP violation or script error in the console; messages containing one of
+    `expected` (e.g. a favicon 404, or the error pages a test asks for) are fine."""
+    bad = [e for e in d.get_log("browser")
+           if e.get("level") == "SEVERE" and not any(x in e.get("message", "") for x in expected)]
+    assert not bad, f"console errors (CSP violations, script errors): {bad}"
