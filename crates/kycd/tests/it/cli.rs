@@ -201,3 +201,70 @@ async fn seed_fills_a_test_tenant_and_refuses_live_ones() {
         unknown.all_output()
     );
 }
+
+/// `kycd check --json`: one line per file with the fields the issue names, the face
+/// found on a selfie, an unreadable file reported (exit 1), and a kind kycd makes itself
+/// refused.
+#[tokio::test]
+async fn check_prints_one_json_line_per_file() {
+    let Some((passport, _, birth)) = crate::decision::passport() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.display().to_string()
+    };
+    let doc = write("passport.jpg", &passport);
+    let selfie = write("selfie.png", &crate::harness::selfie_png(3));
+    let junk = write("notes.txt", b"not an image");
+    let run = |args: Vec<String>| {
+        let out = std::process::Command::new(crate::harness::BIN).args(&args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(vec!["check".into(), "--json".into(), doc.clone()]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let line: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(line["file"], doc.as_str());
+    assert_eq!(line["feedback"], serde_json::json!([]), "{line}");
+    assert_eq!(line["mrz"]["valid"], true, "{line}");
+    assert_eq!(line["mrz"]["lines"].as_array().map(Vec::len), Some(2), "{line}");
+    assert_eq!(line["mrz"]["fields"]["birth_date"], birth.as_str(), "{line}");
+    assert!(line["barcode"].is_null(), "{line}");
+
+    let (code, stdout, _) = run(vec![
+        "check".into(),
+        "--json".into(),
+        "--kind".into(),
+        "selfie".into(),
+        selfie,
+        junk,
+    ]);
+    assert_eq!(code, Some(1), "the unreadable file fails the run: {stdout}");
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(
+        lines[0]["faces"].as_array().map(Vec::len),
+        Some(1),
+        "one face on the selfie: {}",
+        lines[0]
+    );
+    assert_eq!(lines[0]["accepted"], true, "{}", lines[0]);
+    assert!(lines[1]["accepted"].is_null(), "{}", lines[1]);
+    let decoded = &lines[1]["checks"][0];
+    assert_eq!(decoded["passed"], false, "{}", lines[1]);
+    assert!(
+        decoded["detail"].as_str().unwrap().contains("not a JPEG, PNG or WebP"),
+        "{}",
+        lines[1]
+    );
+
+    let (code, _, stderr) = run(vec!["check".into(), "--kind".into(), "document_portrait".into(), doc]);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("--kind must be one of"), "{stderr}");
+}
