@@ -196,10 +196,15 @@ impl Store {
     }
 
     pub async fn begin(&self) -> Result<Tx<'_>> {
-        Ok(Tx {
-            tx: self.pool.begin().await?,
-            store: self,
-        })
+        let tx = match self.backend {
+            // IMMEDIATE takes SQLite's write lock at the start, waiting up to busy_timeout.
+            // A deferred transaction that reads and then writes fails at once with
+            // SQLITE_BUSY when another process (a second instance on the same file)
+            // committed in between: the busy timeout cannot help a lock upgrade.
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(Tx { tx, store: self })
     }
 
     pub fn tenant_keys(&self, tenant: &kycd_core::TenantId) -> crypto::TenantKeys {
