@@ -49,6 +49,12 @@ impl CaptureKind {
     pub fn is_derived(self) -> bool {
         self == Self::DocumentPortrait
     }
+
+    /// A kind as the store keeps it: any kind, derived ones included. Input from users
+    /// goes through `FromStr`, which takes only the kinds they upload.
+    pub fn from_stored(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().chain([Self::DocumentPortrait]).find(|k| k.as_str() == s)
+    }
 }
 
 impl fmt::Display for CaptureKind {
@@ -60,10 +66,8 @@ impl fmt::Display for CaptureKind {
 impl FromStr for CaptureKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        // document_portrait parses (stored captures read back) but is refused on upload.
         Self::ALL
             .into_iter()
-            .chain([Self::DocumentPortrait])
             .find(|k| k.as_str() == s)
             .ok_or_else(|| "kind must be one of document_front, document_back, selfie".to_owned())
     }

@@ -796,6 +796,7 @@ impl Engine {
         bytes: Vec<u8>,
         only: Option<&AttemptId>,
     ) -> Result<Capture> {
+        // Parsing user input already refuses derived kinds; this holds for every caller.
         if kind.is_derived() {
             return Err(EngineError::Invalid(
                 "kind document_portrait is cut by kycd from the document front; upload document_front, document_back or selfie".into(),

@@ -714,7 +714,7 @@ impl Tx<'_> {
                 tenant_id: parse(row.try_get("tenant_id")?, "tenant id")?,
                 verification_id: parse(row.try_get("verification_id")?, "verification id")?,
                 attempt_id: parse(row.try_get("attempt_id")?, "attempt id")?,
-                kind: parse(row.try_get("kind")?, "capture kind")?,
+                kind: CaptureKind::from_stored(&row.try_get::<String, _>("kind")?).ok_or_else(|| corrupt("capture kind"))?,
                 media_type: MediaType::parse(&row.try_get::<String, _>("media_type")?).ok_or_else(|| corrupt("media type"))?,
                 size: u64::try_from(row.try_get::<i64, _>("size")?).map_err(corrupt)?,
                 sha256: row.try_get("sha256")?,

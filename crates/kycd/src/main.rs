@@ -530,11 +530,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             );
         }
         Command::Check { kind, json, files } => {
-            let kind: kycd_core::CaptureKind = kind
-                .parse()
-                .ok()
-                .filter(|k: &kycd_core::CaptureKind| !k.is_derived())
-                .ok_or_else(|| anyhow::anyhow!("--kind must be one of document_front, document_back, selfie"))?;
+            let kind: kycd_core::CaptureKind = kind.parse().map_err(|e: String| anyhow::anyhow!("--kind: {e}"))?;
             return check_files(kind, *json, files);
         }
         Command::Jobs {

@@ -9,18 +9,12 @@
 //! under CI (`CI` set), where they fail the run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::model_dir;
 use image::RgbImage;
 use kycd_checks::face::{Embedding, Face, FaceModels, models_present};
 use kycd_checks::ocr::MODEL_DIR_ENV;
 use kycd_checks::synth_face::{self, IDENTITIES, VARIANTS, Variant};
-use std::path::PathBuf;
 use std::sync::OnceLock;
-
-fn model_dir() -> PathBuf {
-    std::env::var_os(MODEL_DIR_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"))
-}
 
 struct Kit {
     models: FaceModels,
@@ -31,7 +25,7 @@ struct Kit {
 fn kit() -> Option<&'static Kit> {
     static KIT: OnceLock<Option<Kit>> = OnceLock::new();
     KIT.get_or_init(|| {
-        let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+        let in_ci = crate::in_ci();
         let dir = model_dir();
         let people: Result<Vec<RgbImage>, String> = IDENTITIES.iter().map(|n| synth_face::load(&dir.join("test-faces"), n)).collect();
         let why = match (models_present(&dir), &people) {

@@ -9,23 +9,17 @@
 //! models or font fail the run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::model_dir;
 use chrono::NaiveDate;
 use kycd_checks::mrz::{self, MrzResult};
 use kycd_checks::mrz_read::MrzReader;
 use kycd_checks::ocr::{MODEL_DIR_ENV, models_present};
 use kycd_checks::synth_doc::{Distortion, DocFormat, OcrB, sample};
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Instant;
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 12, 2).unwrap()
-}
-
-fn model_dir() -> PathBuf {
-    std::env::var_os(MODEL_DIR_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"))
 }
 
 struct Kit {
@@ -37,7 +31,7 @@ struct Kit {
 fn kit() -> Option<&'static Kit> {
     static KIT: OnceLock<Option<Kit>> = OnceLock::new();
     KIT.get_or_init(|| {
-        let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+        let in_ci = crate::in_ci();
         let dir = model_dir();
         if !models_present(&dir) {
             assert!(

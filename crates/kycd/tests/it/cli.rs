@@ -266,5 +266,5 @@ async fn check_prints_one_json_line_per_file() {
 
     let (code, _, stderr) = run(vec!["check".into(), "--kind".into(), "document_portrait".into(), doc]);
     assert_ne!(code, Some(0));
-    assert!(stderr.contains("--kind must be one of"), "{stderr}");
+    assert!(stderr.contains("kind must be one of"), "{stderr}");
 }
