@@ -69,6 +69,24 @@ def wait(d, what, cond, timeout=30):
         raise AssertionError(f"timed out waiting for {what} on {d.current_url}:\n{text(d)}")
 
 
+def click_steady(d, el, timeout=30):
+    """Click `el` once its box has stopped moving: a page whose camera view grows when the
+    stream starts shifts what is below it, and a click computed before the shift lands
+    where the element was."""
+    rect = lambda: d.execute_script(
+        "const r = arguments[0].getBoundingClientRect(); return [r.x, r.y, r.width, r.height]", el)
+    last = [None]
+
+    def steady():
+        now = rect()
+        same = now == last[0]
+        last[0] = now
+        return same
+
+    WebDriverWait(d, timeout, poll_frequency=0.25).until(lambda _: steady())
+    el.click()
+
+
 def check_no_script_errors(d, expected=("favicon",)):
     """No CSP violation or script error in the console; messages containing one of
     `expected` (e.g. a favicon 404, or the error pages a test asks for) are fine."""

@@ -21,7 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from browser_common import check_no_script_errors, chromium, configure, shot, text, wait
+from browser_common import check_no_script_errors, chromium, click_steady, configure, shot, text, wait
 
 E = os.environ
 BASE = E["KYCD_BASE"]
@@ -87,7 +87,7 @@ def check_camera_labelled(d):
 
 def upload(d, path):
     d.find_element(By.ID, "file").send_keys(path)
-    d.find_element(By.CSS_SELECTOR, "#upload-form button[type=submit]").click()
+    click_steady(d, d.find_element(By.CSS_SELECTOR, "#upload-form button[type=submit]"))
 
 
 def consent_and_document(d, link, shoot):
@@ -236,7 +236,10 @@ def handoff_flow():
     phone = None
     try:
         consent_and_document(desk, E["LINK_HANDOFF"], False)
-        desk.find_element(By.CSS_SELECTOR, "section.handoff form button[type=submit]").click()
+        # The camera view grows when the stream starts and pushes the handoff button down;
+        # a click before that lands where the button was (seen under CI load).
+        wait(desk, "the camera to be ready", lambda: camera_state(desk) == "ready")
+        click_steady(desk, desk.find_element(By.CSS_SELECTOR, "section.handoff form button[type=submit]"))
         wait(desk, "the handoff page", lambda: path_is(desk, "/capture/handoff"))
         qr = desk.find_element(By.CSS_SELECTOR, "p.qr img")
         wait(desk, "the QR code", lambda: desk.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", qr))
