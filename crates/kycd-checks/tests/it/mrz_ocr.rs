@@ -103,8 +103,10 @@ fn accuracy(kit: &Kit, d: Distortion, n: u64) -> f64 {
 }
 
 /// Documents per class in the regular run (half passports, half ID cards). With four, one
-/// image is 25 points: each floor is one image below what was measured on 2026-12-02
+/// image is 25 points: each floor is one image below what was measured on 2026-12-03
 /// (the corpus is seeded, but another CPU's float paths may flip a marginal character).
+/// Measured (of 4): clean 4, rotated 3, perspective 2, blur 2, noise 2, JPEG 4, glare 4,
+/// low light 2, partial crop 4.
 const N: u64 = 4;
 
 fn check(d: Distortion, floor: f64) {
@@ -115,7 +117,7 @@ fn check(d: Distortion, floor: f64) {
 
 #[test]
 fn mrz_ocr_clean() {
-    check(Distortion::Clean, 0.5);
+    check(Distortion::Clean, 0.75);
 }
 
 #[test]
@@ -125,12 +127,12 @@ fn mrz_ocr_rotated_up_to_15_degrees() {
 
 #[test]
 fn mrz_ocr_perspective() {
-    check(Distortion::Perspective, 0.5);
+    check(Distortion::Perspective, 0.25);
 }
 
 #[test]
 fn mrz_ocr_blur() {
-    check(Distortion::Blur, 0.0);
+    check(Distortion::Blur, 0.25);
 }
 
 #[test]
@@ -140,12 +142,12 @@ fn mrz_ocr_noise() {
 
 #[test]
 fn mrz_ocr_jpeg() {
-    check(Distortion::Jpeg, 0.25);
+    check(Distortion::Jpeg, 0.75);
 }
 
 #[test]
 fn mrz_ocr_glare() {
-    check(Distortion::Glare, 0.25);
+    check(Distortion::Glare, 0.75);
 }
 
 #[test]
