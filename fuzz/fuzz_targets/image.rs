@@ -1,5 +1,5 @@
 #![no_main]
-//! Uploaded image bytes: sniffing, header/EXIF inspection, decode-cost estimate, JPEG
+//! Uploaded image bytes: HEIC conversion, sniffing, header/EXIF inspection, decode-cost estimate, JPEG
 //! completeness, and the full decode under the decode memory budget.
 
 use kycd_checks::{ImageLimits, decode};
@@ -16,6 +16,8 @@ fuzz_target!(|data: &[u8]| {
         max_side: 2048,
         max_pixels: 2_000_000,
     };
+    // An upload is first normalised (HEIC converted to JPEG by libheif, a C library).
+    let _ = kycd_checks::heic::normalise(data.to_vec(), limits);
     let _ = kycd_checks::sniff(data);
     let _ = kycd_checks::jpeg_is_complete(data);
     let _ = kycd_checks::decode_cost(data, limits);

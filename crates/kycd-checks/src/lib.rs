@@ -15,6 +15,7 @@ pub mod aamva;
 pub mod barcode;
 pub mod decode;
 pub mod face;
+pub mod heic;
 pub mod mrz;
 pub mod mrz_read;
 pub mod names;
@@ -56,7 +57,7 @@ impl Default for ImageLimits {
 pub enum ImageError {
     #[error("the file is empty")]
     Empty,
-    #[error("the file is not a JPEG, PNG or WebP image (its bytes do not start like one)")]
+    #[error("the file is not a JPEG, PNG, WebP or HEIC image (its bytes do not start like one)")]
     UnsupportedType,
     #[error(
         "the image is {width}×{height} pixels; the limit is {max_side} pixels per side and {max_pixels} pixels in all: downscale it before upload"
@@ -122,6 +123,15 @@ pub fn inspect(bytes: &[u8], limits: ImageLimits) -> Result<ImageInfo, ImageErro
 /// decoder scratch. 0 when the header does not parse or exceeds the limits: such a file
 /// is refused before any pixel is decoded.
 pub fn decode_cost(bytes: &[u8], limits: ImageLimits) -> u64 {
+    if heic::is_heif(bytes) {
+        // Decoded by libheif, then the converted JPEG decoded again by `inspect`.
+        return match heic::dimensions(bytes) {
+            Some((w, h)) if w.max(h) <= limits.max_side && u64::from(w) * u64::from(h) <= limits.max_pixels => {
+                u64::from(w) * u64::from(h) * 7 + (4 << 20)
+            }
+            _ => 0,
+        };
+    }
     let Ok(media_type) = sniff(bytes) else {
         return 0;
     };

@@ -821,6 +821,11 @@ impl Engine {
         let pipeline = self.pipeline();
         // Decode and judge while the person waits (a selfie's face detection included).
         let (bytes, inspected) = tokio::task::spawn_blocking(move || {
+            // A HEIC photo is converted here and stored as that JPEG (kycd_checks::heic).
+            let bytes = match kycd_checks::heic::normalise(bytes, limits) {
+                Ok(b) => b,
+                Err(e) => return (Vec::new(), Err(e)),
+            };
             let r = kycd_checks::inspect(&bytes, limits).map(|info| (pipeline.feedback(kind, &bytes, &info), info));
             (bytes, r)
         })
@@ -831,7 +836,7 @@ impl Engine {
             ImageError::Empty => {
                 EngineError::Invalid("the request body is empty: send the image bytes (raw body or multipart field 'file')".into())
             }
-            ImageError::UnsupportedType => EngineError::UnsupportedMedia(format!("{e}; send a JPEG, PNG or WebP image")),
+            ImageError::UnsupportedType => EngineError::UnsupportedMedia(format!("{e}; send a JPEG, PNG, WebP or HEIC image")),
             ImageError::TooManyPixels { .. } | ImageError::Corrupt(_) => EngineError::UnprocessableImage(e.to_string()),
         })?;
 

@@ -141,7 +141,7 @@ pub async fn get_attempt(
 
 #[utoipa::path(post, path = "/v1/verifications/{id}/captures", tag = "captures",
     params(("id" = String, Path, description = ID), KindQuery),
-    request_body(content = Vec<u8>, description = "The image (JPEG, PNG or WebP) as the raw body, or as multipart/form-data field `file`.",
+    request_body(content = Vec<u8>, description = "The image (JPEG, PNG, WebP, or HEIC, which is stored converted to JPEG) as the raw body, or as multipart/form-data field `file`.",
         content_type = "image/jpeg"),
     responses((status = 201, body = CaptureView), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
 pub async fn upload_capture(

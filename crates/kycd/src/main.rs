@@ -641,17 +641,18 @@ fn check_files(kind: kycd_core::CaptureKind, json: bool, files: &[std::path::Pat
     let mut all_ok = true;
     for path in files {
         let name = path.display().to_string();
-        let bytes = match std::fs::read(path) {
+        // A HEIC photo is judged as the JPEG an upload of it would be stored as.
+        let read = std::fs::read(path)
+            .map_err(|e| format!("cannot read the file: {e}"))
+            .and_then(|b| kycd_checks::heic::normalise(b, limits).map_err(|e| e.to_string()));
+        let bytes = match read {
             Ok(b) => b,
             Err(e) => {
                 all_ok = false;
                 if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"file": name, "error": format!("cannot read the file: {e}")})
-                    );
+                    println!("{}", serde_json::json!({"file": name, "error": e}));
                 } else {
-                    println!("{name}: cannot read the file: {e}");
+                    println!("{name}: {e}");
                 }
                 continue;
             }

@@ -77,6 +77,7 @@ fn image() {
         img.write_to(&mut out, format).expect("encode");
         put("image", &format!("seed.{name}"), out.get_ref());
     }
+    put("image", "seed.heic", &kycd_checks::heic::encode_heic(&img.to_rgb8(), 50).expect("encode HEIC"));
 }
 
 fn jwt() {

@@ -303,7 +303,7 @@ async fn capture_page_whole_flow_to_the_callback() {
     b.post_file("/capture/step/document_front", Some(&csrf), "a.txt", b"not an image".to_vec())
         .await
         .expect(415)
-        .contains("JPEG, PNG or WebP");
+        .contains("JPEG, PNG, WebP or HEIC");
 
     // A blurry photo: plain words and what to do; after the second, "continue anyway".
     let r = b

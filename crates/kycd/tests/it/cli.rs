@@ -237,6 +237,18 @@ async fn check_prints_one_json_line_per_file() {
     assert_eq!(line["mrz"]["fields"]["birth_date"], birth.as_str(), "{line}");
     assert!(line["barcode"].is_null(), "{line}");
 
+    // The same photo as HEIC reads the same; a cut-off HEIC says it is damaged.
+    let rgb = image::load_from_memory(&passport).unwrap().into_rgb8();
+    let heic = kycd_checks::heic::encode_heic(&rgb, 90).unwrap();
+    let heic_doc = write("passport.heic", &heic);
+    let cut = write("cut.heic", &heic[..heic.len() / 3]);
+    let (code, stdout, stderr) = run(vec!["check".into(), "--json".into(), heic_doc, cut.clone()]);
+    assert_eq!(code, Some(1), "the damaged HEIC fails the run: {stdout}{stderr}");
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["mrz"]["fields"]["birth_date"], birth.as_str(), "{}", lines[0]);
+    assert_eq!(lines[1]["file"], cut.as_str(), "{}", lines[1]);
+    assert!(lines[1]["error"].as_str().unwrap().contains("HEIC"), "{}", lines[1]);
+
     let (code, stdout, _) = run(vec![
         "check".into(),
         "--json".into(),
@@ -259,7 +271,7 @@ async fn check_prints_one_json_line_per_file() {
     let decoded = &lines[1]["checks"][0];
     assert_eq!(decoded["passed"], false, "{}", lines[1]);
     assert!(
-        decoded["detail"].as_str().unwrap().contains("not a JPEG, PNG or WebP"),
+        decoded["detail"].as_str().unwrap().contains("not a JPEG, PNG, WebP or HEIC"),
         "{}",
         lines[1]
     );

@@ -188,3 +188,46 @@ async fn a_blurred_capture_asks_for_a_retry_and_an_underage_holder_is_declined()
     .await;
     assert_eq!(check(&v, "holder_age")["passed"], false, "{v}");
 }
+
+/// An iPhone-style HEIC photo of the passport is converted at upload, stored as a JPEG
+/// (what is served back is a JPEG, never the HEIC bytes) and decided like any photo: the
+/// zone is read and the data approved. A cut-off HEIC is refused as damaged, keeping nothing.
+#[tokio::test]
+async fn a_heic_passport_photo_is_stored_as_jpeg_and_decided() {
+    let Some((doc, name, birth)) = passport() else { return };
+    let rgb = image::load_from_memory(&doc).unwrap().into_rgb8();
+    let heic = kycd_checks::heic::encode_heic(&rgb, 90).unwrap();
+    assert!(kycd_checks::heic::is_heif(&heic));
+    let server = Server::start().await;
+    let api = server.admin();
+    let v = create_verification(
+        &api,
+        &json!({"applicant": {"full_name": "Synthetic Holder"}, "declared_data": {"full_name": name, "birth_date": birth},
+                "policy": {"accepted_document_types": ["passport"], "selfie_required": false, "min_age": null}}),
+    )
+    .await;
+    let vid = str_field(&v, "id");
+    create_attempt(&api, &vid).await;
+    let path = format!("/v1/verifications/{vid}/captures?kind=document_front");
+    api.post_raw(&path, "image/heic", heic[..heic.len() / 3].to_vec())
+        .await
+        .problem(422, "unprocessable-image");
+    let c = upload(&api, &vid, "document_front", "image/heic", &heic).await;
+    assert_eq!(c["media_type"], "image/jpeg", "{c}");
+    assert_eq!(c["feedback"]["accepted"], true, "{c}");
+    assert_eq!(
+        (c["feedback"]["width"].as_u64(), c["feedback"]["height"].as_u64()),
+        (Some(u64::from(rgb.width())), Some(u64::from(rgb.height()))),
+        "{c}"
+    );
+    let caps = crate::flow::data(&api.get(&format!("/v1/verifications/{vid}/captures")).await.ok());
+    assert_eq!(caps.len(), 1, "the refused HEIC left nothing: {caps:?}");
+    let file = api.get(&format!("/v1/files/{}", str_field(&c, "id"))).await;
+    file.expect(200);
+    assert_eq!(&file.body[..3], b"\xFF\xD8\xFF", "served as the stored JPEG");
+    let stored = image::load_from_memory(&file.body).unwrap();
+    assert_eq!((stored.width(), stored.height()), rgb.dimensions());
+    api.post_empty(&format!("/v1/verifications/{vid}/submit")).await.ok();
+    let v = wait_status(&api, &vid, "approved", Duration::from_secs(180)).await;
+    assert_eq!(check(&v, "mrz")["passed"], true, "{v}");
+}
