@@ -396,7 +396,8 @@ pub struct CaptureView {
     pub kind: CaptureKind,
     pub media_type: MediaType,
     pub size: u64,
-    /// SHA-256 of the original bytes, hex.
+    /// SHA-256 of the stored bytes, hex: the uploaded file itself, except for a HEIC photo,
+    /// which is stored converted to JPEG.
     pub sha256: String,
     pub feedback: CaptureFeedback,
     /// False once the image was erased.
