@@ -15,6 +15,25 @@ fn set_offset(file: &Path, seconds: i64) {
     std::fs::write(file, seconds.to_string()).unwrap();
 }
 
+/// Wait until `n` blob files are left under `dir`. Anonymization commits first (the data
+/// keys are gone with it, so the API already says "redacted") and deletes the blobs just
+/// after, so the files may trail the API by a moment.
+async fn wait_files(dir: &std::path::Path, n: usize, what: &str) {
+    let start = Instant::now();
+    loop {
+        let left = files_under(dir);
+        if left.len() == n {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what}: {} files left: {left:?}",
+            left.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Poll `GET path` until `pred` holds (the sweep runs in the background).
 async fn wait_for(api: &crate::harness::Api, path: &str, what: &str, pred: impl Fn(&crate::harness::Resp) -> bool) {
     let start = Instant::now();
@@ -174,7 +193,7 @@ async fn retention_sweeps_anonymize_then_delete_and_respect_legal_hold() {
     assert_eq!(a_now["retention"]["anonymize_at"], anonymize_at.as_str());
     let b_now = api.get(&format!("/v1/verifications/{}", b.vid)).await.ok();
     assert_eq!(b_now["redacted"], false, "B is on legal hold: {b_now}");
-    assert_eq!(files_under(&blobs_dir).len(), 2, "only B's images remain on disk");
+    wait_files(&blobs_dir, 2, "only B's images remain on disk").await;
     let now = [("KYCD_TEST_CLOCK_OFFSET_FILE", offset.to_str().unwrap())];
     let dry = server.inst.cli_env(&["purge", "--dry-run"], &now).await;
     assert!(dry.stdout.contains(&format!("held {}", b.vid)), "{}", dry.all_output());
@@ -198,7 +217,7 @@ async fn retention_sweeps_anonymize_then_delete_and_respect_legal_hold() {
         r.json()["redacted"] == true
     })
     .await;
-    assert!(files_under(&blobs_dir).is_empty(), "no image is left on disk");
+    wait_files(&blobs_dir, 0, "no image is left on disk").await;
 
     // The sweeps ran as jobs, visible to the operator.
     let jobs = server.cli(&["jobs", "list", "--json"]).await;
