@@ -79,14 +79,7 @@ pub(crate) fn checked_dimensions(bytes: &[u8], media_type: MediaType, limits: Im
         // Also what image-webp reports for a VP8L header claiming 16 384 (it wraps to 0).
         return Err(corrupt(format!("the header declares {width}×{height} pixels")));
     }
-    if width > limits.max_side || height > limits.max_side || u64::from(width) * u64::from(height) > limits.max_pixels {
-        return Err(ImageError::TooManyPixels {
-            width,
-            height,
-            max_side: limits.max_side,
-            max_pixels: limits.max_pixels,
-        });
-    }
+    limits.check(width, height)?;
     Ok((width, height))
 }
 

@@ -43,14 +43,7 @@ pub fn to_jpeg(bytes: &[u8], limits: ImageLimits) -> Result<Vec<u8>, ImageError>
     if width == 0 || height == 0 {
         return Err(corrupt("the image has no pixels"));
     }
-    if width.max(height) > limits.max_side || u64::from(width) * u64::from(height) > limits.max_pixels {
-        return Err(ImageError::TooManyPixels {
-            width,
-            height,
-            max_side: limits.max_side,
-            max_pixels: limits.max_pixels,
-        });
-    }
+    limits.check(width, height)?;
     let image = LibHeif::new()
         .decode(&handle, ColorSpace::Rgb(RgbChroma::Rgb), None)
         .map_err(corrupt)?;

@@ -43,6 +43,22 @@ pub struct ImageLimits {
     pub max_pixels: u64,
 }
 
+impl ImageLimits {
+    /// Refuse `width × height` when a side or the pixel count exceeds the limits; the one
+    /// test every format's declared size goes through before decoding.
+    pub fn check(&self, width: u32, height: u32) -> Result<(), ImageError> {
+        if width > self.max_side || height > self.max_side || u64::from(width) * u64::from(height) > self.max_pixels {
+            return Err(ImageError::TooManyPixels {
+                width,
+                height,
+                max_side: self.max_side,
+                max_pixels: self.max_pixels,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Default for ImageLimits {
     fn default() -> Self {
         // 12 MP phone photos are common; 50 MP covers high-end cameras with margin.
@@ -126,9 +142,7 @@ pub fn decode_cost(bytes: &[u8], limits: ImageLimits) -> u64 {
     if heic::is_heif(bytes) {
         // Decoded by libheif, then the converted JPEG decoded again by `inspect`.
         return match heic::dimensions(bytes) {
-            Some((w, h)) if w.max(h) <= limits.max_side && u64::from(w) * u64::from(h) <= limits.max_pixels => {
-                u64::from(w) * u64::from(h) * 7 + (4 << 20)
-            }
+            Some((w, h)) if limits.check(w, h).is_ok() => u64::from(w) * u64::from(h) * 7 + (4 << 20),
             _ => 0,
         };
     }
