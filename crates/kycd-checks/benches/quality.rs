@@ -26,6 +26,11 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("quality_12mp_jpeg");
     g.sample_size(20);
     g.bench_function("decode_working_copy", |b| b.iter(|| decode::decode(black_box(&bytes), limits)));
+    let full = image::GrayImage::from_fn(4000, 3000, |x, y| image::Luma([((x * 7 + y * 13) % 251) as u8]));
+    g.bench_function("downscale_to_working_copy", |b| {
+        b.iter(|| decode::downscale_to(black_box(&full), decode::WORK_LONG_SIDE))
+    });
+    g.bench_function("jpeg_is_complete", |b| b.iter(|| kycd_checks::jpeg_is_complete(black_box(&bytes))));
     let work = decode::decode(&bytes, limits).map(|d| d.work);
     if let Ok(work) = &work {
         g.bench_function("measure_working_copy", |b| b.iter(|| quality::measure(black_box(work))));

@@ -194,6 +194,11 @@ pub fn jpeg_is_complete(b: &[u8]) -> bool {
         if marker == 0xDA {
             // Entropy-coded data: skip to the next marker that is not a stuffed 0xFF00 or a restart.
             loop {
+                // Most of a JPEG is this data: find each 0xFF with memchr (SIMD), not byte by byte.
+                match b.get(i..).and_then(|rest| memchr::memchr(0xFF, rest)) {
+                    Some(k) => i += k,
+                    None => return false,
+                }
                 if i + 1 >= b.len() {
                     return false;
                 }
