@@ -170,10 +170,6 @@ impl std::fmt::Debug for Ocr {
     }
 }
 
-fn load_model(dir: &Path, file: &str) -> Result<OnnxModel, OcrError> {
-    Ok(OnnxModel::load(dir, file)?)
-}
-
 impl Ocr {
     /// Load both models from `dir` (see [`default_model_dir`]).
     pub fn load(dir: &Path) -> Result<Self, OcrError> {
@@ -185,8 +181,8 @@ impl Ocr {
                 return Err(OcrError::ModelMissing(p.clone()));
             }
         }
-        let det = load_model(dir, DET_MODEL_FILE)?;
-        let rec = load_model(dir, REC_MODEL_FILE)?;
+        let det = OnnxModel::load(dir, DET_MODEL_FILE)?;
+        let rec = OnnxModel::load(dir, REC_MODEL_FILE)?;
         let list = rec
             .metadata("character")
             .filter(|s| !s.is_empty())

@@ -92,30 +92,26 @@ impl OnnxModel {
     pub fn load(model_dir: &Path, file: &str) -> Result<Self, OnnxError> {
         let env = environment(model_dir)?;
         let path = model_dir.join(file);
-        let failed = |e: ort::Error<_>| OnnxError::ModelLoad {
+        // The builder's errors carry the builder back (`Error<SessionBuilder>`), the others
+        // do not: both only need their message here.
+        let failed = |e: &dyn std::fmt::Display| OnnxError::ModelLoad {
             path: path.clone(),
             reason: e.to_string(),
         };
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let session = Session::builder(env)
-            .map_err(|e| OnnxError::ModelLoad {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?
+            .map_err(|e| failed(&e))?
             .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(failed)?
+            .map_err(|e| failed(&e))?
             .with_intra_threads(threads)
-            .map_err(failed)?
+            .map_err(|e| failed(&e))?
             .with_inter_threads(1)
-            .map_err(failed)?
+            .map_err(|e| failed(&e))?
             // Idle runtime threads sleep instead of spinning: the server shares the cores.
             .with_intra_op_spinning(false)
-            .map_err(failed)?
+            .map_err(|e| failed(&e))?
             .commit_from_file(&path)
-            .map_err(|e| OnnxError::ModelLoad {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| failed(&e))?;
         Ok(Self {
             session: Mutex::new(session),
         })
