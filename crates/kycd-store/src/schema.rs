@@ -374,6 +374,11 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
         "the last TOTP time step an operator signed in with (a code works once)",
         &["ALTER TABLE operators ADD COLUMN totp_last_step BIGINT"],
     ),
+    (
+        18,
+        "a row the readiness check writes (proves the database takes writes, not only reads)",
+        &["CREATE TABLE readiness_probe (id BIGINT PRIMARY KEY, at BIGINT NOT NULL)"],
+    ),
 ];
 
 #[cfg(test)]

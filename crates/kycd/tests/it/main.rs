@@ -36,4 +36,5 @@ mod tenancy;
 mod tenant_policy;
 mod transmit;
 mod webhooks;
+mod writable;
 mod yousign;
