@@ -20,7 +20,7 @@ mod worker;
 
 pub use error::{EngineError, Result};
 pub use kycd_checks::ImageLimits;
-pub use kycd_store::{AuditBreak, MasterKey, OperatorRole, Page, Store, StoreConfig, StoreError};
+pub use kycd_store::{AuditBreak, Database, MasterKey, OperatorRole, Page, RotationReport, Store, StoreError};
 pub use object_store::{ObjectStore, local::LocalFileSystem};
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};

@@ -93,9 +93,16 @@ impl Engine {
         if let Err(e) = self.ensure_sweep_jobs().await {
             tracing::error!(error = %e, "could not schedule the lifecycle sweeps");
         }
+        let mut last_heartbeat = std::time::Instant::now();
         loop {
             if *shutdown.borrow() {
                 return;
+            }
+            if last_heartbeat.elapsed() >= kycd_store::HEARTBEAT_EVERY {
+                last_heartbeat = std::time::Instant::now();
+                if let Err(e) = self.store.heartbeat().await {
+                    tracing::warn!(error = %e, "could not record this instance's heartbeat");
+                }
             }
             match self.run_one_job().await {
                 Ok(true) => continue,

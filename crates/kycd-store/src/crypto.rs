@@ -43,6 +43,15 @@ impl MasterKey {
         Ok(Self(SecretBox::new(Box::new(arr))))
     }
 
+    /// The key check value: HMAC-SHA256 of a fixed label under the key, in hex. Kept in the
+    /// database, it tells the right key from a wrong one and reveals nothing of either.
+    pub fn check_value(&self) -> String {
+        // HMAC accepts keys of any length, so construction cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.expose_secret()).unwrap_or_else(|_| unreachable!());
+        mac.update(b"kycd master key check v1");
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     pub fn tenant_keys(&self, tenant: &TenantId) -> TenantKeys {
         let hk = Hkdf::<Sha256>::new(Some(b"kycd tenant keys v1"), self.0.expose_secret());
         let mut enc = [0u8; 32];
@@ -102,10 +111,10 @@ impl TenantKeys {
         hex::encode(mac.finalize().into_bytes())
     }
     pub fn wrap_data_key(&self, file_id: &str, dk: &DataKey) -> String {
-        self.seal_text(&format!("dk:{file_id}"), dk.0.expose_secret())
+        self.seal_text(&crate::sealed::aad::data_key(file_id), dk.0.expose_secret())
     }
     pub fn unwrap_data_key(&self, file_id: &str, wrapped: &str) -> Result<DataKey, CryptoError> {
-        let raw = self.open_text(&format!("dk:{file_id}"), wrapped)?;
+        let raw = self.open_text(&crate::sealed::aad::data_key(file_id), wrapped)?;
         let arr: [u8; 32] = raw.as_slice().try_into().map_err(|_| CryptoError::Decrypt)?;
         Ok(DataKey(SecretBox::new(Box::new(arr))))
     }
@@ -170,5 +179,16 @@ mod tests {
         tampered[20] ^= 1;
         assert!(dk2.open("file_x", &tampered).is_err());
         assert!(MasterKey::from_file_bytes(b"short").is_err());
+    }
+
+    #[test]
+    fn check_value_tells_keys_apart_and_is_stable() {
+        let (a, raw) = MasterKey::generate();
+        let (b, _) = MasterKey::generate();
+        let a2 = MasterKey::from_file_bytes(&raw).unwrap();
+        assert_eq!(a.check_value(), a2.check_value());
+        assert_ne!(a.check_value(), b.check_value());
+        assert_eq!(a.check_value().len(), 64);
+        assert!(!a.check_value().contains(&hex::encode(raw)), "the key itself is not in it");
     }
 }

@@ -6,6 +6,7 @@
 //! the caller holds (API key, start token), which is how the tenant is found.
 
 pub mod crypto;
+mod master_key;
 mod repo;
 mod repo_capture;
 mod repo_console;
@@ -15,9 +16,12 @@ mod repo_fingerprints;
 mod repo_lifecycle;
 mod repo_senders;
 mod repo_webhooks;
+mod rotation;
 mod schema;
+mod sealed;
 
 pub use crypto::{CryptoError, DataKey, MasterKey, secret_hash};
+pub use master_key::HEARTBEAT_EVERY;
 pub use repo::*;
 pub use repo_capture::*;
 pub use repo_console::*;
@@ -26,6 +30,7 @@ pub use repo_fingerprints::*;
 pub use repo_lifecycle::*;
 pub use repo_senders::*;
 pub use repo_webhooks::*;
+pub use rotation::RotationReport;
 
 use chrono::{DateTime, TimeZone, Utc};
 use futures::TryStreamExt;
@@ -56,6 +61,19 @@ pub enum StoreError {
          run that version (or newer) of kycd migrate, never an older one"
     )]
     SchemaNewer { db: i64, code: i64 },
+    #[error("the master key does not match this database: its key check value belongs to another key")]
+    WrongMasterKey,
+    #[error("the master key does not open the data already in this database (a sealed value in table {table})")]
+    MasterKeyOpensNothing { table: &'static str },
+    #[error("a master key rotation is in progress on this database (the key given is {which})")]
+    RotationInProgress {
+        /// "the old key", "the new key" or "neither key".
+        which: &'static str,
+    },
+    #[error("kycd serve is running on this database ({count} instance(s), the latest seen {seconds_ago} s ago)")]
+    InstancesRunning { count: usize, seconds_ago: i64 },
+    #[error("{0}")]
+    Rotation(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -66,17 +84,22 @@ pub enum Backend {
     Postgres,
 }
 
-pub struct StoreConfig {
-    pub database_url: String,
-    pub blobs: Arc<dyn ObjectStore>,
-    pub master_key: MasterKey,
-}
-
-pub struct Store {
+/// A connected database whose master key is not checked yet: migrations, and what has to
+/// be known before a key is read or made (does the database hold data? does this key
+/// belong to it?). [`Database::unlock`] checks a key and gives the [`Store`].
+#[derive(Clone)]
+pub struct Database {
     pool: AnyPool,
     backend: Backend,
+}
+
+/// The database opened with its master key, and the blob store.
+pub struct Store {
+    db: Database,
     blobs: Arc<dyn ObjectStore>,
     master: MasterKey,
+    /// This process's id in `running_instances` (while it serves).
+    instance: String,
 }
 
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
@@ -89,15 +112,15 @@ pub(crate) fn from_ms(v: i64) -> Result<DateTime<Utc>> {
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {v}")))
 }
 
-impl Store {
-    pub async fn open(cfg: StoreConfig) -> Result<Self> {
+impl Database {
+    pub async fn connect(database_url: &str) -> Result<Self> {
         install_default_drivers();
-        let backend = if cfg.database_url.starts_with("sqlite:") {
+        let backend = if database_url.starts_with("sqlite:") {
             Backend::Sqlite
-        } else if cfg.database_url.starts_with("postgres://") || cfg.database_url.starts_with("postgresql://") {
+        } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
             Backend::Postgres
         } else {
-            return Err(StoreError::BadUrl(cfg.database_url));
+            return Err(StoreError::BadUrl(database_url.to_owned()));
         };
         // Whatever happened to the code that held a connection (a request cancelled
         // mid-query, a bug), the pool never hands out one still inside a transaction: it
@@ -137,17 +160,12 @@ impl Store {
                             Ok(())
                         })
                     })
-                    .connect(&cfg.database_url)
+                    .connect(database_url)
                     .await?
             }
-            Backend::Postgres => opts.max_connections(16).connect(&cfg.database_url).await?,
+            Backend::Postgres => opts.max_connections(16).connect(database_url).await?,
         };
-        Ok(Self {
-            pool,
-            backend,
-            blobs: cfg.blobs,
-            master: cfg.master_key,
-        })
+        Ok(Self { pool, backend })
     }
 
     pub fn backend(&self) -> Backend {
@@ -204,37 +222,9 @@ impl Store {
         Ok(ran)
     }
 
-    /// Refresh the planner's statistics. After a bulk load (`kycd seed`) they describe a
-    /// far smaller table, and a cached generic plan for `WHERE tenant_id = $1 AND id = $2`
-    /// may walk a tenant-wide index instead of the primary key (measured: 130 rows/s
-    /// seeding instead of 2 000).
-    pub async fn analyze(&self) -> Result<()> {
-        sqlx::query("ANALYZE").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    /// Whether the database takes writes: one small write transaction, as every use case
-    /// begins them (a `SELECT 1` answers even while the write lock is held for good).
-    /// On PostgreSQL the server gives up after `within` itself, so a probe stuck behind a
-    /// lock does not hold its pooled connection until the lock goes.
-    pub async fn probe_write(&self, now: DateTime<Utc>, within: std::time::Duration) -> Result<()> {
-        let mut tx = self.begin().await?;
-        if self.backend == Backend::Postgres {
-            // SET takes no bind parameters; the value is our own integer.
-            sqlx::query(&format!("SET LOCAL statement_timeout = {}", within.as_millis().max(1)))
-                .execute(&mut *tx.tx)
-                .await?;
-        }
-        sqlx::query("INSERT INTO readiness_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at")
-            .bind(ms(now))
-            .execute(&mut *tx.tx)
-            .await?;
-        tx.commit().await
-    }
-
     /// Begin a transaction. Safe to cancel at any point: the caller either gets the
     /// transaction (which rolls back if dropped uncommitted) or none was left open.
-    pub async fn begin(&self) -> Result<Tx<'_>> {
+    pub(crate) async fn begin_raw(&self) -> Result<Transaction<'static, Any>> {
         let (pool, backend) = (self.pool.clone(), self.backend);
         // Begun in a task of its own, which runs to the end even when the caller is
         // dropped (a client hung up): sqlx's SQLite driver has an await point after
@@ -252,8 +242,53 @@ impl Store {
                 Backend::Postgres => pool.begin().await,
             }
         });
-        let tx = begun.await.map_err(|e| StoreError::Task(e.to_string()))??;
-        Ok(Tx { tx, store: self })
+        Ok(begun.await.map_err(|e| StoreError::Task(e.to_string()))??)
+    }
+}
+
+impl Store {
+    pub fn backend(&self) -> Backend {
+        self.db.backend
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Refresh the planner's statistics. After a bulk load (`kycd seed`) they describe a
+    /// far smaller table, and a cached generic plan for `WHERE tenant_id = $1 AND id = $2`
+    /// may walk a tenant-wide index instead of the primary key (measured: 130 rows/s
+    /// seeding instead of 2 000).
+    pub async fn analyze(&self) -> Result<()> {
+        sqlx::query("ANALYZE").execute(&self.db.pool).await?;
+        Ok(())
+    }
+
+    /// Whether the database takes writes: one small write transaction, as every use case
+    /// begins them (a `SELECT 1` answers even while the write lock is held for good).
+    /// On PostgreSQL the server gives up after `within` itself, so a probe stuck behind a
+    /// lock does not hold its pooled connection until the lock goes.
+    pub async fn probe_write(&self, now: DateTime<Utc>, within: std::time::Duration) -> Result<()> {
+        let mut tx = self.begin().await?;
+        if self.db.backend == Backend::Postgres {
+            // SET takes no bind parameters; the value is our own integer.
+            sqlx::query(&format!("SET LOCAL statement_timeout = {}", within.as_millis().max(1)))
+                .execute(&mut *tx.tx)
+                .await?;
+        }
+        sqlx::query("INSERT INTO readiness_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at")
+            .bind(ms(now))
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Begin a transaction (safe to cancel, see [`Database::begin_raw`]).
+    pub async fn begin(&self) -> Result<Tx<'_>> {
+        Ok(Tx {
+            tx: self.db.begin_raw().await?,
+            store: self,
+        })
     }
 
     pub fn tenant_keys(&self, tenant: &kycd_core::TenantId) -> crypto::TenantKeys {
@@ -301,7 +336,7 @@ impl Store {
             let key = meta.location.to_string();
             let referenced: Option<String> = sqlx::query_scalar("SELECT id FROM captures WHERE blob_key = $1")
                 .bind(&key)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db.pool)
                 .await?;
             if referenced.is_none() {
                 self.delete_blob(&key).await?;

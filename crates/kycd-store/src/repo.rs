@@ -1,6 +1,7 @@
 //! Repository methods on `Tx`. Row ⇄ domain mapping stays here; personal fields are
 //! sealed with the tenant key, bound to their row by the AEAD's associated data.
 
+use crate::sealed::{aad, blind};
 use crate::{Result, StoreError, Tx, from_ms, ms};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -292,15 +293,13 @@ impl Tx<'_> {
 
     pub async fn update_applicant(&mut self, a: &Applicant) -> Result<()> {
         let k = self.keys(&a.tenant_id);
-        let aad = |col: &str| format!("applicants:{}:{col}", a.id);
-        let person = k.seal_text(&aad("person"), to_json(&a.person).as_bytes());
+        let aad_of = |col: &str| aad::applicant(a.id.as_str(), col);
+        let person = k.seal_text(&aad_of("person"), to_json(&a.person).as_bytes());
         let ext = a
             .external_applicant_id
             .as_ref()
-            .map(|e| k.seal_text(&aad("external_id"), e.expose().as_bytes()));
-        let ext_bidx = a.external_applicant_id.as_ref().map(|e| k.blind_index("external_id", e.expose()));
-        let email_bidx = a.person.email.as_ref().map(|e| k.blind_index("email", &e.lookup_key()));
-        let phone_bidx = a.person.phone.as_ref().map(|p| k.blind_index("phone", &p.lookup_key()));
+            .map(|e| k.seal_text(&aad_of("external_id"), e.expose().as_bytes()));
+        let [ext_bidx, email_bidx, phone_bidx] = blind::applicant(&k, &a.person, a.external_applicant_id.as_ref().map(|e| e.expose()));
         sqlx::query(
             "UPDATE applicants SET external_id_enc = $1, external_id_bidx = $2, person_enc = $3, email_bidx = $4,
              phone_bidx = $5, redacted = $6, updated_at = $7 WHERE tenant_id = $8 AND id = $9",
@@ -322,14 +321,14 @@ impl Tx<'_> {
     fn applicant_from(&self, tenant: &TenantId, row: &AnyRow) -> Result<(Applicant, i64, String)> {
         let id: String = row.try_get("id")?;
         let k = self.keys(tenant);
-        let aad = |col: &str| format!("applicants:{id}:{col}");
+        let aad_of = |col: &str| aad::applicant(&id, col);
         let person_enc: String = row.try_get("person_enc")?;
-        let person: PersonData = from_json(&String::from_utf8_lossy(&k.open_text(&aad("person"), &person_enc)?), "person")?;
+        let person: PersonData = from_json(&String::from_utf8_lossy(&k.open_text(&aad_of("person"), &person_enc)?), "person")?;
         let external_applicant_id = match row.try_get::<Option<String>, _>("external_id_enc")? {
             Some(s) => Some(
                 PersonalText::parse(
                     "external_applicant_id",
-                    &String::from_utf8_lossy(&k.open_text(&aad("external_id"), &s)?),
+                    &String::from_utf8_lossy(&k.open_text(&aad_of("external_id"), &s)?),
                     1000,
                 )
                 .map_err(corrupt)?,
@@ -379,12 +378,12 @@ impl Tx<'_> {
 
     /// Applicants of this tenant with this email (through the blind index).
     pub async fn find_applicants_by_email(&mut self, tenant: &TenantId, email: &Email) -> Result<Vec<ApplicantId>> {
-        let bidx = self.keys(tenant).blind_index("email", &email.lookup_key());
+        let bidx = blind::email(&self.keys(tenant), email);
         self.applicant_ids_where(tenant, "email_bidx", &bidx).await
     }
 
     pub async fn find_applicants_by_phone(&mut self, tenant: &TenantId, phone: &Phone) -> Result<Vec<ApplicantId>> {
-        let bidx = self.keys(tenant).blind_index("phone", &phone.lookup_key());
+        let bidx = blind::phone(&self.keys(tenant), phone);
         self.applicant_ids_where(tenant, "phone_bidx", &bidx).await
     }
 
@@ -419,7 +418,7 @@ impl Tx<'_> {
     /// Write every mutable column of `v`.
     pub async fn update_verification(&mut self, v: &Verification) -> Result<()> {
         let k = self.keys(&v.tenant_id);
-        let private = k.seal_text(&format!("verifications:{}:private", v.id), to_json(&v.private).as_bytes());
+        let private = k.seal_text(&aad::verification(v.id.as_str(), "private"), to_json(&v.private).as_bytes());
         sqlx::query(
             "UPDATE verifications SET status = $1, ref_document_id = $2, ref_signer_order = $3, ref_signature_request_id = $4,
              delivery = $5, private_enc = $6, policy_json = $7, expires_at = $8, checks_json = $9, review_json = $10,
@@ -454,7 +453,7 @@ impl Tx<'_> {
         let k = self.keys(tenant);
         let private_enc: String = row.try_get("private_enc")?;
         let private: VerificationPrivate = from_json(
-            &String::from_utf8_lossy(&k.open_text(&format!("verifications:{id}:private"), &private_enc)?),
+            &String::from_utf8_lossy(&k.open_text(&aad::verification(&id, "private"), &private_enc)?),
             "private",
         )?;
         let created: i64 = row.try_get("created_at")?;
@@ -511,7 +510,7 @@ impl Tx<'_> {
     /// each replacing the other) run one after the other. On SQLite, whose writers are
     /// serialised already, there is nothing to do.
     pub async fn lock_verification(&mut self, tenant: &TenantId, id: &VerificationId) -> Result<()> {
-        if let crate::Backend::Postgres = self.store.backend {
+        if let crate::Backend::Postgres = self.store.backend() {
             sqlx::query("SELECT id FROM verifications WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
                 .bind(tenant.as_str())
                 .bind(id.as_str())
@@ -770,34 +769,7 @@ impl Tx<'_> {
     /// Append to the tenant's hash chain. The head row's UPDATE serialises concurrent
     /// appenders (a row lock on PostgreSQL, the single writer on SQLite).
     pub async fn audit(&mut self, tenant: &TenantId, actor: &Actor, action: &str, object_id: &str, at: DateTime<Utc>) -> Result<()> {
-        let head = sqlx::query("UPDATE audit_heads SET seq = seq + 1 WHERE tenant_id = $1 RETURNING seq, hash")
-            .bind(tenant.as_str())
-            .fetch_one(&mut *self.tx)
-            .await?;
-        let seq: i64 = head.try_get("seq")?;
-        let prev: String = head.try_get("hash")?;
-        let actor = actor.label();
-        let hash = audit_hash(&prev, tenant.as_str(), seq, ms(at), &actor, action, object_id);
-        sqlx::query(
-            "INSERT INTO audit_entries (tenant_id, seq, at, actor, action, object_id, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(tenant.as_str())
-        .bind(seq)
-        .bind(ms(at))
-        .bind(&actor)
-        .bind(action)
-        .bind(object_id)
-        .bind(&prev)
-        .bind(&hash)
-        .execute(&mut *self.tx)
-        .await?;
-        sqlx::query("UPDATE audit_heads SET hash = $1 WHERE tenant_id = $2")
-            .bind(&hash)
-            .bind(tenant.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        append_audit(&mut self.tx, tenant, actor, action, object_id, at).await
     }
 
     fn audit_from(row: &AnyRow) -> Result<AuditEntry> {
@@ -893,9 +865,7 @@ impl Tx<'_> {
             .bind(k.tenant_id.as_str())
             .execute(&mut *self.tx)
             .await?;
-        let sealed = self
-            .keys(&k.tenant_id)
-            .seal_text(&format!("signing_keys:{}:private", k.kid), private_der);
+        let sealed = self.keys(&k.tenant_id).seal_text(&aad::signing_key(&k.kid), private_der);
         sqlx::query("INSERT INTO signing_keys (kid, tenant_id, alg, private_enc, public_jwk, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&k.kid)
             .bind(k.tenant_id.as_str())
@@ -919,7 +889,7 @@ impl Tx<'_> {
         let Some(row) = row else { return Ok(None) };
         let rec = Self::signing_key_from(&row)?;
         let sealed: String = row.try_get("private_enc")?;
-        let der = self.keys(tenant).open_text(&format!("signing_keys:{}:private", rec.kid), &sealed)?;
+        let der = self.keys(tenant).open_text(&aad::signing_key(&rec.kid), &sealed)?;
         Ok(Some((rec, der)))
     }
 
@@ -968,7 +938,7 @@ impl Tx<'_> {
     /// worker died) is claimable again. On PostgreSQL, `SKIP LOCKED` lets many instances
     /// claim concurrently with each job run once.
     pub async fn claim_job(&mut self, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Option<Job>> {
-        let lock = match self.store.backend {
+        let lock = match self.store.backend() {
             crate::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             crate::Backend::Sqlite => "",
         };
@@ -1055,6 +1025,45 @@ fn api_key_from(row: &AnyRow) -> Result<ApiKeyRecord> {
     })
 }
 
+/// Append an entry to the tenant's hash chain, inside the caller's transaction.
+pub(crate) async fn append_audit(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &TenantId,
+    actor: &Actor,
+    action: &str,
+    object_id: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let head = sqlx::query("UPDATE audit_heads SET seq = seq + 1 WHERE tenant_id = $1 RETURNING seq, hash")
+        .bind(tenant.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+    let seq: i64 = head.try_get("seq")?;
+    let prev: String = head.try_get("hash")?;
+    let actor = actor.label();
+    let hash = audit_hash(&prev, tenant.as_str(), seq, ms(at), &actor, action, object_id);
+    sqlx::query(
+        "INSERT INTO audit_entries (tenant_id, seq, at, actor, action, object_id, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(tenant.as_str())
+    .bind(seq)
+    .bind(ms(at))
+    .bind(&actor)
+    .bind(action)
+    .bind(object_id)
+    .bind(&prev)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE audit_heads SET hash = $1 WHERE tenant_id = $2")
+        .bind(&hash)
+        .bind(tenant.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1075,14 +1084,15 @@ mod tests {
     /// worker claimed since: only the current claim's result counts.
     #[tokio::test]
     async fn only_the_claim_holding_a_job_finishes_it() {
-        let store = crate::Store::open(crate::StoreConfig {
-            database_url: "sqlite::memory:".into(),
-            blobs: std::sync::Arc::new(object_store::memory::InMemory::new()),
-            master_key: crate::crypto::MasterKey::generate().0,
-        })
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
+        let db = crate::Database::connect("sqlite::memory:").await.unwrap();
+        db.migrate().await.unwrap();
+        let store = db
+            .unlock(
+                crate::crypto::MasterKey::generate().0,
+                std::sync::Arc::new(object_store::memory::InMemory::new()),
+            )
+            .await
+            .unwrap();
         let t0 = Utc::now();
         let s = chrono::Duration::seconds;
         let tenant = TenantId::generate();

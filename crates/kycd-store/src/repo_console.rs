@@ -4,6 +4,7 @@
 //! hashes; passwords as argon2 hashes (made by the engine); TOTP secrets and free-text
 //! review notes sealed with the tenant's key.
 
+use crate::sealed::aad;
 use crate::{Result, Tx, corrupt, from_ms, ms, parse};
 use chrono::{DateTime, Utc};
 use kycd_core::*;
@@ -101,7 +102,7 @@ impl Tx<'_> {
             Some(sealed) => Some(
                 self.store
                     .tenant_keys(&tenant_id)
-                    .open_text(&format!("totp:{id}"), &sealed)
+                    .open_text(&aad::totp(id.as_str()), &sealed)
                     .map_err(|_| corrupt("operator TOTP secret does not open with this master key"))?,
             ),
             None => None,
@@ -206,7 +207,7 @@ impl Tx<'_> {
 
     /// Enroll (`Some`) or remove (`None`) an operator's TOTP secret.
     pub async fn set_operator_totp(&mut self, o: &OperatorRecord, secret: Option<&[u8]>, now: DateTime<Utc>) -> Result<()> {
-        let sealed = secret.map(|s| self.store.tenant_keys(&o.tenant_id).seal_text(&format!("totp:{}", o.id), s));
+        let sealed = secret.map(|s| self.store.tenant_keys(&o.tenant_id).seal_text(&aad::totp(o.id.as_str()), s));
         sqlx::query("UPDATE operators SET totp_enc = $1, totp_last_step = NULL, updated_at = $2 WHERE id = $3")
             .bind(sealed)
             .bind(ms(now))
@@ -370,7 +371,7 @@ impl Tx<'_> {
         let sealed = self
             .store
             .tenant_keys(tenant)
-            .seal_text(&format!("proposal:{}", p.verification_id), text.as_bytes());
+            .seal_text(&aad::proposal(p.verification_id.as_str()), text.as_bytes());
         sqlx::query(
             "INSERT INTO review_proposals (verification_id, tenant_id, decision, reason_code, sealed, proposed_by, proposed_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -398,7 +399,7 @@ impl Tx<'_> {
         let plain = self
             .store
             .tenant_keys(tenant)
-            .open_text(&format!("proposal:{id}"), &sealed)
+            .open_text(&aad::proposal(id.as_str()), &sealed)
             .map_err(|_| corrupt("review proposal does not open with this master key"))?;
         let text: serde_json::Value = serde_json::from_slice(&plain).map_err(|_| corrupt("review proposal text"))?;
         let field = |k: &str| text.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
@@ -491,7 +492,7 @@ impl Tx<'_> {
 
     /// Verifications of the applicants whose external id is `external_id` (blind index).
     pub async fn find_verifications_by_external_id(&mut self, tenant: &TenantId, external_id: &str) -> Result<Vec<Verification>> {
-        let bidx = self.store.tenant_keys(tenant).blind_index("external_id", external_id);
+        let bidx = crate::sealed::blind::external_id(&self.store.tenant_keys(tenant), external_id);
         let rows = sqlx::query(
             "SELECT v.* FROM verifications v JOIN applicants a ON a.id = v.applicant_id
              WHERE v.tenant_id = $1 AND a.tenant_id = $1 AND a.external_id_bidx = $2 ORDER BY v.created_at LIMIT 100",

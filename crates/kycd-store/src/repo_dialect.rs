@@ -30,9 +30,7 @@ fn parse<T: std::str::FromStr>(s: String, what: &str) -> Result<T> {
     s.parse().map_err(|_| corrupt(format!("bad {what}: {s}")))
 }
 
-fn state_aad(object_id: &str, kind: &str) -> String {
-    format!("dialect_state:{object_id}:{kind}")
-}
+use crate::sealed::aad::dialect_state as state_aad;
 
 impl Tx<'_> {
     // ----- access tokens and download links --------------------------------------------

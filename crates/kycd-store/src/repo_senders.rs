@@ -24,16 +24,16 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
 }
 
 fn email_aad(id: &str) -> String {
-    format!("sender_identities:{id}:email")
+    crate::sealed::aad::sender(id, "email")
 }
 
 fn name_aad(id: &str) -> String {
-    format!("sender_identities:{id}:name")
+    crate::sealed::aad::sender(id, "name")
 }
 
 impl Tx<'_> {
     fn sender_email_index(&self, tenant: &TenantId, email: &Email) -> String {
-        self.store.tenant_keys(tenant).blind_index("sender_email", &email.lookup_key())
+        crate::sealed::blind::sender_email(&self.store.tenant_keys(tenant), email)
     }
 
     /// Insert a sender identity; `false` (nothing written) when the tenant already has one

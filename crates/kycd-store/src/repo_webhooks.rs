@@ -102,7 +102,7 @@ impl Tx<'_> {
     }
 
     fn secret_aad(id: &WebhookEndpointId, which: &str) -> String {
-        format!("webhook_endpoints:{id}:{which}")
+        crate::sealed::aad::webhook_secret(id.as_str(), which)
     }
 
     pub async fn insert_webhook_endpoint(&mut self, e: &WebhookEndpoint, secret: &str) -> Result<()> {

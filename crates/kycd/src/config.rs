@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use kycd_core::Mode;
-use kycd_engine::{Engine, EngineConfig, MasterKey, Store, StoreConfig};
+use kycd_engine::{Database, Engine, EngineConfig, MasterKey, Store, StoreError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -278,52 +278,123 @@ impl Config {
         })
     }
 
-    /// Read the master key, or create it (0600) on first start when it lives in the data dir.
-    fn master_key(&self) -> Result<MasterKey> {
+    /// Connect to the database (not migrated yet). Nothing is written before this works:
+    /// an unreachable database leaves no master key behind.
+    pub async fn connect_database(&self) -> Result<Database> {
+        Database::connect(&self.database_url)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact_url(&self.database_url)))
+    }
+
+    /// The configured master key file's key; an error when it cannot be read.
+    pub fn read_master_key(&self) -> Result<MasterKey> {
         let path = &self.master_key_file;
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    let mode = std::fs::metadata(path)?.permissions().mode();
-                    if mode & 0o077 != 0 {
-                        eprintln!(
-                            "warning: master key {} is readable by other users (mode {:o}); run: chmod 600 {}",
-                            path.display(),
-                            mode & 0o777,
-                            path.display()
-                        );
-                    }
-                }
-                MasterKey::from_file_bytes(&bytes).with_context(|| format!("reading master key {}", path.display()))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !self.master_key_external => {
-                let (key, raw) = MasterKey::generate();
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    opts.mode(0o600);
-                }
-                let mut f = opts
-                    .open(path)
-                    .with_context(|| format!("cannot create master key {}", path.display()))?;
-                writeln!(f, "{}", hex_encode(&raw))?;
-                f.sync_all()?;
+        let bytes = std::fs::read(path).with_context(|| match self.master_key_external {
+            true => format!("cannot read master key {} (set by KYCD_MASTER_KEY_FILE)", path.display()),
+            false => format!("cannot read master key {}", path.display()),
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
                 eprintln!(
-                    "generated a new master key at {} (mode 0600); back it up separately from the data: without it nothing stored can be read",
+                    "warning: master key {} is readable by other users (mode {:o}); run: chmod 600 {}",
+                    path.display(),
+                    mode & 0o777,
                     path.display()
                 );
-                Ok(key)
             }
-            Err(e) => Err(e).with_context(|| format!("cannot read master key {} (set by KYCD_MASTER_KEY_FILE)", path.display())),
+        }
+        MasterKey::from_file_bytes(&bytes).with_context(|| format!("reading master key {}", path.display()))
+    }
+
+    /// The master key, or a new one (0600) on the first start of a new, empty database
+    /// when the key lives in the data dir. `true` when it was made now.
+    async fn master_key(&self, db: &Database) -> Result<(MasterKey, bool)> {
+        let path = &self.master_key_file;
+        if self.master_key_external || path.exists() {
+            return Ok((self.read_master_key()?, false));
+        }
+        if db.holds_data().await? {
+            bail!(
+                "there is no master key at {}, but the database {} already holds data sealed with one: restore the key file \
+                 from your backup (or point KYCD_MASTER_KEY_FILE at it). kycd makes a new key only for a new, empty database.",
+                path.display(),
+                redact_url(&self.database_url)
+            );
+        }
+        let (key, raw) = MasterKey::generate();
+        write_private(path, format!("{}\n", hex_encode(&raw)).as_bytes(), false)
+            .with_context(|| format!("cannot create master key {}", path.display()))?;
+        eprintln!(
+            "generated a new master key at {} (mode 0600); back it up separately from the data: without it nothing stored can be read",
+            path.display()
+        );
+        Ok((key, true))
+    }
+
+    /// Open the store on `db` (migrated) with the master key, checked against the database.
+    pub async fn open_store(&self, db: Database) -> Result<Store> {
+        let blobs = self.blob_store().await?;
+        let (key, generated) = self.master_key(&db).await?;
+        match db.unlock(key, blobs).await {
+            Ok(store) => Ok(store),
+            Err(e) => {
+                if generated {
+                    // Nothing was sealed with it: a key that does not belong must not stay.
+                    let _ = std::fs::remove_file(&self.master_key_file);
+                }
+                Err(self.explain_key_error(e))
+            }
         }
     }
 
-    pub async fn open_store(&self) -> Result<Store> {
-        let blobs = match &self.blobs {
+    /// A store error about the master key, said with the file and what to do.
+    pub fn explain_key_error(&self, e: StoreError) -> anyhow::Error {
+        let file = self.master_key_file.display();
+        let db = redact_url(&self.database_url);
+        match e {
+            StoreError::WrongMasterKey => anyhow::anyhow!(
+                "the master key {file} does not match the database {db}: its data is sealed with another key. Start kycd \
+                 with that key (restore the key file from your backup, or point KYCD_MASTER_KEY_FILE at it); after \
+                 `kycd keys rotate-master` only the new key is accepted. Nothing was written."
+            ),
+            StoreError::MasterKeyOpensNothing { table } => anyhow::anyhow!(
+                "the master key {file} does not open the data already in the database {db} (a sealed value in {table}): \
+                 it is not the key this data was sealed with. Start kycd with the right key file (from your backup). \
+                 Nothing was written."
+            ),
+            StoreError::RotationInProgress { which } => anyhow::anyhow!(
+                "a rotation of the master key is unfinished on the database {db} ({file} is {which}): finish it with \
+                 `kycd keys rotate-master --new-key-file NEW` (the old key configured, NEW the same new key), then start again"
+            ),
+            StoreError::InstancesRunning { count, seconds_ago } => anyhow::anyhow!(
+                "kycd serve is running on the database {db} ({count} instance(s), the latest seen {seconds_ago} s ago): stop \
+                 every instance first, then rotate (an instance that crashed stops counting 30 s after it was last seen)"
+            ),
+            other => anyhow::Error::new(other).context(format!("the database {db}")),
+        }
+    }
+
+    /// Replace the configured master key file with the key in `new_file` (atomically, 0600).
+    pub fn install_master_key(&self, new_file: &Path) -> Result<bool> {
+        let target = &self.master_key_file;
+        if let (Ok(a), Ok(b)) = (target.canonicalize(), new_file.canonicalize())
+            && a == b
+        {
+            return Ok(false);
+        }
+        let bytes = std::fs::read(new_file).with_context(|| format!("cannot read the new master key {}", new_file.display()))?;
+        let tmp = target.with_extension("key.new");
+        let _ = std::fs::remove_file(&tmp);
+        write_private(&tmp, &bytes, true).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, target).with_context(|| format!("cannot replace {}", target.display()))?;
+        Ok(true)
+    }
+
+    async fn blob_store(&self) -> Result<Arc<dyn kycd_engine::ObjectStore>> {
+        Ok(match &self.blobs {
             BlobBackend::Local => {
                 let blob_dir = self.data_dir.join("blobs");
                 std::fs::create_dir_all(&blob_dir)?;
@@ -342,14 +413,7 @@ impl Config {
                     ),
                 }
             }
-        };
-        Store::open(StoreConfig {
-            database_url: self.database_url.clone(),
-            blobs,
-            master_key: self.master_key()?,
         })
-        .await
-        .with_context(|| format!("cannot open the database {}", redact_url(&self.database_url)))
     }
 
     /// In live mode the master key should not sit beside the data it protects.
@@ -371,6 +435,25 @@ impl Config {
 
 fn object_store_local(dir: &Path) -> Result<Arc<dyn kycd_engine::ObjectStore>> {
     Ok(Arc::new(kycd_engine::LocalFileSystem::new_with_prefix(dir)?))
+}
+
+/// Write a file only its owner can read (0600), synced to disk; `create_new` unless `replace`.
+fn write_private(path: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true);
+    if replace {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 fn hex_encode(b: &[u8]) -> String {

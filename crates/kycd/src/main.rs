@@ -243,6 +243,18 @@ enum KeysCmd {
         #[arg(long)]
         tenant: String,
     },
+    /// Rotate the master key: re-seal every wrapped data key and sealed field under the
+    /// key in --new-key-file (32 random bytes, or 64 hex characters: `openssl rand -hex
+    /// 32`), then install it as the configured master key; the old one is refused from
+    /// then on. Stop every `kycd serve` first. Resumable: run it again with the same files
+    /// after a crash.
+    RotateMaster {
+        #[arg(long)]
+        new_key_file: std::path::PathBuf,
+        /// Rows re-sealed per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -276,8 +288,8 @@ async fn open(cli: &Cli) -> Result<(Config, Arc<Engine>)> {
 async fn open_with(cli: &Cli, adjust: impl FnOnce(&mut Config)) -> Result<(Config, Arc<Engine>)> {
     let mut cfg = Config::load(&cli.data_dir, cli.database_url.clone())?;
     adjust(&mut cfg);
-    let store = cfg.open_store().await?;
-    match store.migrate().await {
+    let db = cfg.connect_database().await?;
+    match db.migrate().await {
         Ok(_) => {}
         // A rolling upgrade: a newer instance migrated (additive steps only until its
         // cleanup release), so this older code still works with the schema; it must not
@@ -287,6 +299,7 @@ async fn open_with(cli: &Cli, adjust: impl FnOnce(&mut Config)) -> Result<(Confi
         ),
         Err(e) => return Err(e).context("applying database migrations"),
     }
+    let store = cfg.open_store(db).await?;
     let clock: Arc<dyn kycd_engine::Clock> = match std::env::var_os("KYCD_TEST_CLOCK_OFFSET_FILE") {
         Some(path) => {
             eprintln!("warning: KYCD_TEST_CLOCK_OFFSET_FILE is set: time is shifted by the seconds in that file (for tests only)");
@@ -331,11 +344,11 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
         Command::Migrate => {
             let cfg = Config::load(&cli.data_dir, cli.database_url.clone())?;
-            let store = cfg.open_store().await?;
-            let ran = store.migrate().await.context("applying database migrations")?;
+            let db = cfg.connect_database().await?;
+            let ran = db.migrate().await.context("applying database migrations")?;
             println!(
                 "database is up to date at migration {} ({ran} migration(s) applied now)",
-                kycd_store::Store::code_schema_version()
+                kycd_engine::Database::code_schema_version()
             );
         }
         Command::Tenant {
@@ -529,6 +542,9 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 signer.kid()
             );
         }
+        Command::Keys {
+            cmd: KeysCmd::RotateMaster { new_key_file, batch },
+        } => rotate_master(&cli, new_key_file, *batch).await?,
         Command::Check { kind, json, files } => {
             let kind: kycd_core::CaptureKind = kind.parse().map_err(|e: String| anyhow::anyhow!("--kind: {e}"))?;
             return check_files(kind, *json, files);
@@ -582,6 +598,62 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `kycd keys rotate-master`.
+async fn rotate_master(cli: &Cli, new_key_file: &std::path::Path, batch: usize) -> Result<()> {
+    if !(1..=100_000).contains(&batch) {
+        bail!("--batch must be 1 to 100000 rows");
+    }
+    let cfg = Config::load(&cli.data_dir, cli.database_url.clone())?;
+    let db = cfg.connect_database().await?;
+    db.migrate().await.context("applying database migrations")?;
+    let old = cfg.read_master_key()?;
+    let new_bytes = std::fs::read(new_key_file).with_context(|| format!("cannot read the new master key {}", new_key_file.display()))?;
+    let new = kycd_engine::MasterKey::from_file_bytes(&new_bytes).with_context(|| {
+        format!(
+            "the new master key {} (make one with: openssl rand -hex 32)",
+            new_key_file.display()
+        )
+    })?;
+    // Test hook: stop the process after this many committed batches, as a crash would.
+    let abort_after: Option<u64> = std::env::var("KYCD_FAULT_ABORT_ROTATION_AFTER_BATCHES")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let batches = std::cell::Cell::new(0u64);
+    let report = db
+        .rotate_master(&old, &new, batch, &|table, rows| {
+            eprintln!("re-sealed {rows} row(s) so far (now in {table})");
+            batches.set(batches.get() + 1);
+            if abort_after == Some(batches.get()) {
+                eprintln!("fault injection: stopping after {} batch(es)", batches.get());
+                std::process::exit(137);
+            }
+        })
+        .await
+        .map_err(|e| cfg.explain_key_error(e))?;
+    let installed = cfg.install_master_key(new_key_file)?;
+    let done = if report.already_done {
+        "the database already used the new master key".to_owned()
+    } else {
+        format!(
+            "re-sealed {} value(s) in {} row(s){}; the database now uses the new master key",
+            report.values,
+            report.rows,
+            if report.resumed { " (resumed)" } else { "" }
+        )
+    };
+    let file = cfg.master_key_file.display();
+    if installed {
+        println!("{done}; installed it as {file}.");
+    } else {
+        println!("{done}; {file} holds it.");
+    }
+    println!(
+        "The old key is refused from now on. It still opens backups taken before this rotation: keep it with them, \
+         only as long as they are kept, then destroy it."
+    );
+    Ok(())
 }
 
 /// `kycd seed`: batches in parallel (a few transactions in flight keep PostgreSQL busy;
@@ -834,6 +906,9 @@ async fn load_jwks(src: &str) -> Result<serde_json::Value> {
 }
 
 async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListener, first_mode: Mode) -> Result<()> {
+    // A master key rotation does not start while an instance serves, and none starts
+    // serving during one.
+    engine.store().register_instance().await.map_err(|e| cfg.explain_key_error(e))?;
     if let Some(k) = engine.bootstrap(first_mode).await? {
         println!("admin api key: {}", k.api_key);
         eprintln!(
@@ -862,10 +937,13 @@ async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListen
         let engine = engine.clone();
         tokio::spawn(async move { engine.run_worker(stop_rx).await })
     };
-    let app = kycd_http::router(engine);
+    let app = kycd_http::router(engine.clone());
     http_server::serve(listener, app, cfg.http_timeouts, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    if let Err(e) = engine.store().deregister_instance().await {
+        tracing::warn!(error = %e, "could not sign this instance off the database");
+    }
     Ok(())
 }
 

@@ -182,27 +182,38 @@ impl Instance {
         }
     }
 
-    /// Run one SQL statement directly on this instance's database (SQLite or PostgreSQL),
-    /// as an attacker or an operator with database access would; returns rows affected.
+    /// This instance's database URL, as the server gets it.
+    pub fn database_url(&self) -> String {
+        match &self.db_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir().join("kycd.db").display()),
+        }
+    }
+
+    /// A connection of our own to this instance's database (SQLite or PostgreSQL), as an
+    /// attacker or an operator with database access has.
+    pub async fn db_connection(&self) -> sqlx::AnyConnection {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        sqlx::AnyConnection::connect(&self.database_url()).await.unwrap()
+    }
+
+    /// Run one SQL statement directly on this instance's database; returns rows affected.
     pub async fn execute_sql(&self, sql: &str) -> u64 {
         use sqlx::{Connection, Executor};
-        match &self.db_url {
-            Some(url) => {
-                let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-                let n = c.execute(sql).await.unwrap().rows_affected();
-                c.close().await.unwrap();
-                n
-            }
-            None => {
-                let db = self.data_dir().join("kycd.db");
-                let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-                    .await
-                    .unwrap();
-                let n = c.execute(sql).await.unwrap().rows_affected();
-                c.close().await.unwrap();
-                n
-            }
-        }
+        let mut c = self.db_connection().await;
+        let n = c.execute(sql).await.unwrap().rows_affected();
+        c.close().await.unwrap();
+        n
+    }
+
+    /// The integer one SQL query answers on this instance's database (`SELECT COUNT(*) …`).
+    pub async fn query_i64(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        let mut c = self.db_connection().await;
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap();
+        c.close().await.unwrap();
+        n
     }
 
     /// Run a CLI subcommand against this instance (same data dir and database).
@@ -541,6 +552,22 @@ impl Server {
             Ok(Ok(st)) => Some(st),
             _ => None,
         }
+    }
+
+    /// Stop the process as an operator does (SIGTERM: it finishes its requests and signs
+    /// off the database) and wait for it.
+    pub async fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if let Some(pid) = c.id() {
+                let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+            }
+            let exited = tokio::time::timeout(Duration::from_secs(40), c.wait()).await;
+            if exited.is_err() {
+                let _ = c.kill().await;
+                panic!("kycd serve did not stop within 40 s of SIGTERM:\n{}", self.logs());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     /// Kill the process (SIGKILL) and wait for it.

@@ -26,6 +26,7 @@ mod faces;
 mod hostile;
 mod lifecycle;
 mod logs;
+mod master_key;
 mod openapi;
 mod ratelimit;
 mod retention;

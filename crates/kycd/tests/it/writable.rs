@@ -82,13 +82,8 @@ async fn clients_resetting_connections_mid_request_leave_the_store_writable() {
 /// RESERVED lock (`BEGIN IMMEDIATE`), or on PostgreSQL an exclusive lock on the table
 /// the readiness probe writes.
 async fn hold_write_lock(s: &Server) -> sqlx::AnyConnection {
-    use sqlx::{Connection, Executor};
-    sqlx::any::install_default_drivers();
-    let url = match &s.inst.db_url {
-        Some(url) => url.clone(),
-        None => format!("sqlite://{}", s.data_dir().join("kycd.db").display()),
-    };
-    let mut c = sqlx::AnyConnection::connect(&url).await.unwrap();
+    use sqlx::Executor;
+    let mut c = s.inst.db_connection().await;
     if on_postgres() {
         c.execute("BEGIN").await.unwrap();
         c.execute("LOCK TABLE readiness_probe IN ACCESS EXCLUSIVE MODE").await.unwrap();

@@ -1,0 +1,221 @@
+//! Every value sealed with a tenant key, in one catalogue. The repositories form their
+//! AADs (what binds a ciphertext to its row and column) with [`aad`]; the master key's
+//! check and `kycd keys rotate-master` walk [`SEALED`]. A new sealed column goes in both
+//! places, or rotation would leave it sealed under the old key.
+
+/// Associated data of each sealed value: table, row and column, so a ciphertext copied to
+/// another row or column does not open.
+pub(crate) mod aad {
+    pub fn applicant(id: &str, column: &str) -> String {
+        format!("applicants:{id}:{column}")
+    }
+    pub fn verification(id: &str, column: &str) -> String {
+        format!("verifications:{id}:{column}")
+    }
+    pub fn data_key(file_id: &str) -> String {
+        format!("dk:{file_id}")
+    }
+    pub fn signing_key(kid: &str) -> String {
+        format!("signing_keys:{kid}:private")
+    }
+    pub fn totp(operator_id: &str) -> String {
+        format!("totp:{operator_id}")
+    }
+    pub fn proposal(verification_id: &str) -> String {
+        format!("proposal:{verification_id}")
+    }
+    pub fn dialect_state(object_id: &str, kind: &str) -> String {
+        format!("dialect_state:{object_id}:{kind}")
+    }
+    pub fn webhook_secret(endpoint_id: &str, which: &str) -> String {
+        format!("webhook_endpoints:{endpoint_id}:{which}")
+    }
+    pub fn sender(id: &str, column: &str) -> String {
+        format!("sender_identities:{id}:{column}")
+    }
+}
+
+/// Blind indexes: keyed hashes for equality lookups, one purpose each. Lookups and the
+/// rotation that recomputes them under a new key both come through here.
+pub(crate) mod blind {
+    use crate::crypto::TenantKeys;
+    use kycd_core::{Email, PersonData, Phone};
+
+    pub fn email(k: &TenantKeys, e: &Email) -> String {
+        k.blind_index("email", &e.lookup_key())
+    }
+    pub fn phone(k: &TenantKeys, p: &Phone) -> String {
+        k.blind_index("phone", &p.lookup_key())
+    }
+    pub fn external_id(k: &TenantKeys, id: &str) -> String {
+        k.blind_index("external_id", id)
+    }
+    pub fn sender_email(k: &TenantKeys, e: &Email) -> String {
+        k.blind_index("sender_email", &e.lookup_key())
+    }
+    /// An applicant's `(external_id_bidx, email_bidx, phone_bidx)`.
+    pub fn applicant(k: &TenantKeys, person: &PersonData, external_id: Option<&str>) -> [Option<String>; 3] {
+        [
+            external_id.map(|e| self::external_id(k, e)),
+            person.email.as_ref().map(|e| email(k, e)),
+            person.phone.as_ref().map(|p| phone(k, p)),
+        ]
+    }
+}
+
+/// The blind indexes a table keeps beside its sealed values (recomputed from the
+/// plaintext when the keys change).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BlindIndexes {
+    None,
+    /// `external_id_bidx`, `email_bidx`, `phone_bidx` from `external_id_enc` and `person_enc`.
+    Applicant,
+    /// `email_bidx` from `email_enc`.
+    Sender,
+}
+
+/// One sealed column and its AAD, given the row's primary key values.
+pub(crate) struct SealedColumn {
+    pub name: &'static str,
+    pub aad: fn(&[String]) -> String,
+}
+
+/// A table with sealed columns. Every one has a `tenant_id` column: the tenant's keys seal it.
+pub(crate) struct SealedTable {
+    pub table: &'static str,
+    /// Primary key columns, in order (rotation walks rows by them).
+    pub key: &'static [&'static str],
+    pub columns: &'static [SealedColumn],
+    pub blind: BlindIndexes,
+}
+
+fn first(k: &[String]) -> &str {
+    k.first().map_or("", String::as_str)
+}
+
+fn second(k: &[String]) -> &str {
+    k.get(1).map_or("", String::as_str)
+}
+
+fn third(k: &[String]) -> &str {
+    k.get(2).map_or("", String::as_str)
+}
+
+pub(crate) const SEALED: &[SealedTable] = &[
+    SealedTable {
+        table: "applicants",
+        key: &["id"],
+        columns: &[
+            SealedColumn {
+                name: "person_enc",
+                aad: |k| aad::applicant(first(k), "person"),
+            },
+            SealedColumn {
+                name: "external_id_enc",
+                aad: |k| aad::applicant(first(k), "external_id"),
+            },
+        ],
+        blind: BlindIndexes::Applicant,
+    },
+    SealedTable {
+        table: "verifications",
+        key: &["id"],
+        columns: &[SealedColumn {
+            name: "private_enc",
+            aad: |k| aad::verification(first(k), "private"),
+        }],
+        blind: BlindIndexes::None,
+    },
+    SealedTable {
+        table: "captures",
+        key: &["id"],
+        columns: &[SealedColumn {
+            name: "wrapped_key",
+            aad: |k| aad::data_key(first(k)),
+        }],
+        blind: BlindIndexes::None,
+    },
+    SealedTable {
+        table: "signing_keys",
+        key: &["kid"],
+        columns: &[SealedColumn {
+            name: "private_enc",
+            aad: |k| aad::signing_key(first(k)),
+        }],
+        blind: BlindIndexes::None,
+    },
+    SealedTable {
+        table: "operators",
+        key: &["id"],
+        columns: &[SealedColumn {
+            name: "totp_enc",
+            aad: |k| aad::totp(first(k)),
+        }],
+        blind: BlindIndexes::None,
+    },
+    SealedTable {
+        table: "review_proposals",
+        key: &["verification_id"],
+        columns: &[SealedColumn {
+            name: "sealed",
+            aad: |k| aad::proposal(first(k)),
+        }],
+        blind: BlindIndexes::None,
+    },
+    SealedTable {
+        table: "dialect_state",
+        key: &["tenant_id", "object_id", "kind"],
+        columns: &[SealedColumn {
+            name: "data_enc",
+            aad: |k| aad::dialect_state(second(k), third(k)),
+        }],
+        blind: BlindIndexes::None,
+    },
+    SealedTable {
+        table: "webhook_endpoints",
+        key: &["id"],
+        columns: &[
+            SealedColumn {
+                name: "secret_enc",
+                aad: |k| aad::webhook_secret(first(k), "secret"),
+            },
+            SealedColumn {
+                name: "old_secret_enc",
+                aad: |k| aad::webhook_secret(first(k), "old_secret"),
+            },
+        ],
+        blind: BlindIndexes::None,
+    },
+    SealedTable {
+        table: "sender_identities",
+        key: &["id"],
+        columns: &[
+            SealedColumn {
+                name: "email_enc",
+                aad: |k| aad::sender(first(k), "email"),
+            },
+            SealedColumn {
+                name: "name_enc",
+                aad: |k| aad::sender(first(k), "name"),
+            },
+        ],
+        blind: BlindIndexes::Sender,
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sealed_table_is_listed_once_with_its_key_columns() {
+        let mut names: Vec<&str> = SEALED.iter().map(|t| t.table).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "a table listed twice");
+        for t in SEALED {
+            assert!(!t.key.is_empty() && !t.columns.is_empty(), "{}", t.table);
+        }
+    }
+}
