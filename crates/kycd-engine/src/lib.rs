@@ -50,6 +50,10 @@ pub struct EngineConfig {
     pub default_time_to_live: Duration,
     /// How often each tenant's lifecycle sweep (expiry, retention) runs.
     pub sweep_interval: Duration,
+    /// How long after an erasure the purge of the erased rows from the database files
+    /// runs; erasures in between share it (on PostgreSQL each purge rewrites the erased
+    /// tables under an exclusive lock, so large installations space them out).
+    pub purge_delay: Duration,
     /// Where the OCR models are (`scripts/fetch-models` puts them in `./models`).
     pub model_dir: std::path::PathBuf,
     pub image_limits: ImageLimits,
@@ -77,6 +81,7 @@ impl Default for EngineConfig {
             start_token_ttl: Duration::hours(24),
             default_time_to_live: Duration::days(7),
             sweep_interval: Duration::minutes(5),
+            purge_delay: Duration::seconds(2),
             model_dir: kycd_checks::ocr::default_model_dir(),
             image_limits: ImageLimits::default(),
             max_upload_bytes: 15 * 1024 * 1024,
@@ -1297,6 +1302,7 @@ impl Engine {
         }
         tx.audit(tenant, actor, "verification.anonymized", id.as_str(), now).await?;
         self.emit_verification(&mut tx, EventType::Anonymized, &v, None).await?;
+        self.schedule_purge(&mut tx, tenant).await?;
         tx.commit().await?;
         self.jobs_ready.notify_one();
         // The wrapped data keys are gone with the commit, so the blobs are unreadable even
@@ -1331,6 +1337,7 @@ impl Engine {
         tx.delete_verification(tenant, id).await?;
         tx.audit(tenant, actor, "verification.deleted", id.as_str(), now).await?;
         self.emit_verification(&mut tx, EventType::Deleted, &v, None).await?;
+        self.schedule_purge(&mut tx, tenant).await?;
         tx.commit().await?;
         self.jobs_ready.notify_one();
         for b in blobs {

@@ -45,6 +45,9 @@ use kycd_core::*;
 pub use kycd_store::JobRecord;
 
 pub const JOB_SWEEP: &str = "lifecycle_sweep";
+/// After erasures: make what they removed unreadable in the database files too.
+pub const JOB_PURGE_ERASED: &str = "purge_erased";
+
 /// How much one pass of one step takes at a time (each item is its own transaction).
 const BATCH: usize = 200;
 /// Finished jobs stay visible in `kycd jobs list` this long.
@@ -170,6 +173,17 @@ impl Engine {
                 return Ok(total);
             }
         }
+    }
+
+    /// Schedule the purge of what this transaction erases (one waiting per tenant is
+    /// enough; two at once only purge twice).
+    pub(crate) async fn schedule_purge(&self, tx: &mut kycd_store::Tx<'_>, tenant: &TenantId) -> Result<()> {
+        if !tx.has_queued_job(tenant, JOB_PURGE_ERASED).await? {
+            // Erasures within the delay (a sweep's batch, a burst of API calls) share it.
+            tx.enqueue_job(tenant, JOB_PURGE_ERASED, "", self.now() + self.cfg.purge_delay)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Mark an overdue verification expired (with its event). False if it moved on meanwhile.

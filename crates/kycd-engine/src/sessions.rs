@@ -378,6 +378,7 @@ impl Engine {
         a.updated_at = now;
         tx.update_applicant(&a).await?;
         tx.audit(&p.tenant_id, &p.actor(), "applicant.anonymized", id.as_str(), now).await?;
+        self.schedule_purge(&mut tx, &p.tenant_id).await?;
         tx.commit().await?;
         Ok(a)
     }

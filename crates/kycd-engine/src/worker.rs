@@ -33,6 +33,7 @@ impl Engine {
                     Err(e) => Err(EngineError::Internal(e.to_string())),
                 },
                 crate::lifecycle::JOB_SWEEP => self.run_sweep_job(&job.tenant_id).await,
+                crate::lifecycle::JOB_PURGE_ERASED => Ok(self.store.purge_erased().await?),
                 other => Err(EngineError::Internal(format!("unknown job kind {other}"))),
             }
         };

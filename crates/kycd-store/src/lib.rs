@@ -37,7 +37,7 @@ use futures::TryStreamExt;
 use object_store::ObjectStore;
 use object_store::path::Path as BlobPath;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::{Any, AnyPool, Row, Transaction};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +74,21 @@ pub enum StoreError {
     InstancesRunning { count: usize, seconds_ago: i64 },
     #[error("{0}")]
     Rotation(String),
+    #[error("the database is busy ({0}); the job runs again later")]
+    Busy(&'static str),
 }
+
+/// The tables whose rows an erasure (anonymize, delete) rewrites or removes: their old
+/// versions must not outlive it in the database files.
+const ERASURE_TABLES: &[&str] = &[
+    "applicants",
+    "verifications",
+    "captures",
+    "attempts",
+    "dialect_state",
+    "review_proposals",
+    "capture_fingerprints",
+];
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -157,6 +171,9 @@ impl Database {
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            // Deleted and overwritten content is zeroed in its page, so an
+                            // erased key or sealed value does not stay in free space.
+                            conn.execute("PRAGMA secure_delete = ON").await?;
                             Ok(())
                         })
                     })
@@ -293,6 +310,38 @@ impl Store {
 
     pub fn tenant_keys(&self, tenant: &kycd_core::TenantId) -> crypto::TenantKeys {
         self.master.tenant_keys(tenant)
+    }
+
+    /// Make what erasures removed unreadable in the database files themselves, not only
+    /// in the tables. SQLite (with `secure_delete`, erased content is zeroed in its page):
+    /// a checkpoint that writes the WAL into the database and truncates it, so the WAL no
+    /// longer holds the pages as they were. PostgreSQL: an UPDATE or DELETE leaves the old
+    /// row as a dead tuple, and a plain VACUUM only marks its space free (the bytes stay
+    /// until something happens to overwrite them), so the erased tables are rewritten
+    /// (`VACUUM FULL`, which also rebuilds their indexes and TOAST) and the old files are
+    /// emptied. That takes an exclusive lock on each table while it is copied: it waits at
+    /// most 5 s for the lock (else it fails and its job runs again later), and the copy
+    /// takes as long as the table's size (see docs/lifecycle.md).
+    pub async fn purge_erased(&self) -> Result<()> {
+        match self.db.backend {
+            Backend::Sqlite => {
+                let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&self.db.pool).await?;
+                let busy: i64 = row.try_get(0)?;
+                if busy != 0 {
+                    return Err(StoreError::Busy("another process reads the SQLite file; the WAL was not truncated"));
+                }
+            }
+            Backend::Postgres => {
+                let mut conn = self.db.pool.acquire().await?;
+                // Its session setting must not go back to the pool with it.
+                conn.close_on_drop();
+                sqlx::query("SET lock_timeout = '5s'").execute(&mut *conn).await?;
+                for table in ERASURE_TABLES {
+                    sqlx::query(&format!("VACUUM FULL {table}")).execute(&mut *conn).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     // ----- blobs -------------------------------------------------------------------

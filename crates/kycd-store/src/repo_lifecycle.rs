@@ -111,13 +111,20 @@ impl Tx<'_> {
         .await
     }
 
+    /// Whether a job of this kind waits to run for the tenant (a running one may have
+    /// started before what the caller wants it to cover).
+    pub async fn has_queued_job(&mut self, tenant: &TenantId, kind: &str) -> Result<bool> {
+        self.has_job_in(tenant, kind, "('queued')").await
+    }
+
     /// Whether a job of this kind is queued or running for the tenant.
     pub async fn has_open_job(&mut self, tenant: &TenantId, kind: &str) -> Result<bool> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE tenant_id = $1 AND kind = $2 AND status IN ('queued', 'running')")
-            .bind(tenant.as_str())
-            .bind(kind)
-            .fetch_one(&mut *self.tx)
-            .await?;
+        self.has_job_in(tenant, kind, "('queued', 'running')").await
+    }
+
+    async fn has_job_in(&mut self, tenant: &TenantId, kind: &str, statuses: &'static str) -> Result<bool> {
+        let sql = format!("SELECT COUNT(*) AS n FROM jobs WHERE tenant_id = $1 AND kind = $2 AND status IN {statuses}");
+        let row = sqlx::query(&sql).bind(tenant.as_str()).bind(kind).fetch_one(&mut *self.tx).await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 

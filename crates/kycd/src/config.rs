@@ -251,6 +251,14 @@ impl Config {
                 .with_context(|| format!("KYCD_SWEEP_INTERVAL_SECONDS must be 1 to 86400 seconds, got '{v}'"))?;
             engine.sweep_interval = chrono::Duration::seconds(secs);
         }
+        if let Some(v) = env("KYCD_PURGE_DELAY_SECONDS") {
+            let secs: i64 = v
+                .parse()
+                .ok()
+                .filter(|s| (0..=86_400).contains(s))
+                .with_context(|| format!("KYCD_PURGE_DELAY_SECONDS must be 0 to 86400 seconds, got '{v}'"))?;
+            engine.purge_delay = chrono::Duration::seconds(secs);
+        }
         let evidence_issuer_set = env("KYCD_EVIDENCE_ISSUER").is_some();
         engine.evidence_issuer = env("KYCD_EVIDENCE_ISSUER").unwrap_or_else(|| engine.public_url.clone());
         engine.crash_after_blob_write = env_flag("KYCD_FAULT_CRASH_AFTER_BLOB_WRITE");

@@ -591,8 +591,19 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                     Some(t) => vec![t.parse().map_err(|e| anyhow::anyhow!("{e}"))?],
                     None => engine.list_tenants().await?.into_iter().map(|t| t.id).collect(),
                 };
+                let mut erased = 0;
                 for t in &tenants {
-                    purge_tenant(&engine, t, *dry_run).await?;
+                    erased += purge_tenant(&engine, t, *dry_run).await?;
+                }
+                if erased > 0 {
+                    // What the sweep erased leaves the database files now, not when a
+                    // server's worker gets to the purge job it scheduled.
+                    engine
+                        .store()
+                        .purge_erased()
+                        .await
+                        .context("purging the erased rows from the database files")?;
+                    println!("erased rows purged from the database files");
                 }
             }
         }
@@ -841,7 +852,8 @@ fn print_jobs(jobs: &[kycd_engine::lifecycle::JobRecord], json: bool) {
 }
 
 /// One tenant's sweep, or what it would do; a progress bar on a terminal for long runs.
-async fn purge_tenant(engine: &Engine, tenant: &TenantId, dry_run: bool) -> Result<()> {
+/// Sweep one tenant; returns how many verifications it erased (anonymized or deleted).
+async fn purge_tenant(engine: &Engine, tenant: &TenantId, dry_run: bool) -> Result<usize> {
     let plan = engine.plan_sweep(tenant, 100_000).await?;
     if dry_run {
         println!(
@@ -865,7 +877,7 @@ async fn purge_tenant(engine: &Engine, tenant: &TenantId, dry_run: bool) -> Resu
         for (vid, aid) in &plan.expire_attempts {
             println!("  expire attempt {aid} of {vid}");
         }
-        return Ok(());
+        return Ok(0);
     }
     let bar = indicatif::ProgressBar::with_draw_target(Some(plan.total() as u64), indicatif::ProgressDrawTarget::stderr());
     bar.set_style(indicatif::ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} {eta}").map_err(|e| anyhow::anyhow!("{e}"))?);
@@ -882,7 +894,7 @@ async fn purge_tenant(engine: &Engine, tenant: &TenantId, dry_run: bool) -> Resu
     if !r.failed.is_empty() {
         bail!("{} item(s) could not be swept; they stay due for the next sweep", r.failed.len());
     }
-    Ok(())
+    Ok(r.anonymized + r.deleted)
 }
 
 /// A JWKS from a file or an http:// URL.

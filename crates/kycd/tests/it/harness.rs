@@ -216,6 +216,47 @@ impl Instance {
         n
     }
 
+    /// The text values one SQL query answers (first column; NULLs skipped).
+    pub async fn query_strings(&self, sql: &str) -> Vec<String> {
+        use sqlx::Connection;
+        let mut c = self.db_connection().await;
+        let v: Vec<Option<String>> = sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap();
+        c.close().await.unwrap();
+        v.into_iter().flatten().collect()
+    }
+
+    /// Every file that holds this instance's database, as someone who copies the disk
+    /// reads them: SQLite's database and WAL files, or the relation files of the
+    /// PostgreSQL database (after a `CHECKPOINT`, so that what sits in shared buffers is
+    /// on disk too; the test runs as a user that may read the server's data directory).
+    pub async fn raw_database_files(&self) -> Vec<PathBuf> {
+        if self.db_url.is_none() {
+            return ["kycd.db", "kycd.db-wal", "kycd.db-shm"]
+                .iter()
+                .map(|n| self.data_dir().join(n))
+                .filter(|p| p.exists())
+                .collect();
+        }
+        use sqlx::{Connection, Executor};
+        let mut c = self.db_connection().await;
+        c.execute("CHECKPOINT").await.unwrap();
+        let data: String = sqlx::query_scalar("SELECT setting FROM pg_settings WHERE name = 'data_directory'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        let oid: String = sqlx::query_scalar("SELECT oid::text FROM pg_database WHERE datname = current_database()")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+        let files = files_under(&Path::new(&data).join("base").join(oid));
+        assert!(
+            !files.is_empty(),
+            "cannot read PostgreSQL's relation files under {data}: run the test as a user that may"
+        );
+        files
+    }
+
     /// Run a CLI subcommand against this instance (same data dir and database).
     pub async fn cli(&self, args: &[&str]) -> CliOutput {
         self.cli_env(args, &[]).await

@@ -21,6 +21,7 @@ mod crash;
 mod cross_tenant;
 mod decision;
 mod duplicates;
+mod erasure;
 mod evidence;
 mod faces;
 mod hostile;
