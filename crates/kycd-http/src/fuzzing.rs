@@ -2,7 +2,7 @@
 //! part of kycd's API. Each function hands untrusted bytes to the same parsing code the
 //! handlers call and reports only whether (and what) it accepted: no behaviour of its own.
 
-use crate::dialect::{boldsign, checkout, oauth, transmit};
+use crate::dialect::{boldsign, checkout, oauth, skribble, transmit};
 use crate::{dto, extract, lifecycle_api, webhooks_api};
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request};
@@ -22,19 +22,52 @@ fn native<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
 }
 
 /// Every JSON (or form) request body parser of the native API and the vendor dialects, by
-/// the route that reads it. Yousign's dialect has no request bodies (its routes are GETs).
+/// the route that reads it.
 pub const BODY_PARSERS: &[(&str, BodyParser)] = &[
-    ("transmit POST /api/v1/verification", |b| {
+    ("transmit POST /verify/api/v1/verification", |b| {
         transmit::wire::json_body::<transmit::wire::CreateSessionRequest>(b)
             .and_then(transmit::wire::CreateSessionRequest::parse)
             .ok()
-            .map(|(_, mock, start)| format!("{mock:?} {start}"))
+            .map(|(_, mock, start)| format!("{mock:?} {start:?}"))
     }),
-    ("transmit POST /api/v1/verification/{sid}/images", |b| {
+    ("transmit POST /verify/api/v1/verification/{sid}/images (ImageDto)", |b| {
         transmit::wire::json_body::<transmit::wire::AddImageRequest>(b)
             .and_then(transmit::wire::AddImageRequest::parse)
             .ok()
             .map(|v| format!("{v:?}"))
+    }),
+    ("skribble POST /access/login (JSON)", |b| {
+        skribble::wire::login("application/json", b).ok().map(|l| format!("{l:?}"))
+    }),
+    ("skribble POST /access/login (form)", |b| {
+        skribble::wire::login("application/x-www-form-urlencoded", b)
+            .ok()
+            .map(|l| format!("{l:?}"))
+    }),
+    ("skribble POST /signature-requests", |b| {
+        // Personal fields redact in `Debug`: the summary names them, so a difference shows.
+        skribble::wire::signature_request(b).ok().map(|r| {
+            let signers: Vec<String> = r
+                .signers
+                .iter()
+                .map(|s| {
+                    let t = |p: &Option<kycd_core::PersonalText>| p.as_ref().map(|p| p.expose().to_owned());
+                    format!(
+                        "{} {:?} {:?} {:?} {:?} {}",
+                        s.email.expose(),
+                        t(&s.first_name),
+                        t(&s.last_name),
+                        s.language,
+                        s.sequence,
+                        s.notify
+                    )
+                })
+                .collect();
+            format!(
+                "{} {:?} {:?} {:?} {:?} {signers:?}",
+                r.title, r.message, r.legislation, r.quality, r.callbacks
+            )
+        })
     }),
     ("checkout POST /applicants", |b| {
         checkout::wire::json_object(b)

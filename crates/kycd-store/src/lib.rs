@@ -7,6 +7,7 @@
 
 pub mod crypto;
 mod repo;
+mod repo_callbacks;
 mod repo_capture;
 mod repo_console;
 mod repo_dialect;
@@ -19,6 +20,7 @@ mod schema;
 
 pub use crypto::{CryptoError, DataKey, MasterKey, secret_hash};
 pub use repo::*;
+pub use repo_callbacks::*;
 pub use repo_capture::*;
 pub use repo_console::*;
 pub use repo_dialect::*;
