@@ -205,3 +205,48 @@ pub fn multipart_capture_form(content_type: &[u8], body: Vec<u8>) -> CaptureForm
     };
     futures::executor::block_on(async { crate::multipart::capture_form(Multipart::from_request(req, &()).await).await })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checked-in `dialect_json` seeds, replayed through the target's properties, and
+    /// each new dialect body accepted by the parser it was written for.
+    #[test]
+    fn the_dialect_json_seeds_parse_as_the_fuzz_target_expects() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/dialect_json");
+        let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
+            })
+            .collect();
+        seeds.sort();
+        let accepted_by = |parser: &str, seed: &str| {
+            let (_, parse) = BODY_PARSERS.iter().find(|(n, _)| n.starts_with(parser)).unwrap();
+            let (_, body) = seeds.iter().find(|(n, _)| n == seed).unwrap();
+            parse(body).is_some()
+        };
+        for (name, body) in &seeds {
+            let compact = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .map(|v| serde_json::to_vec(&v).unwrap());
+            for (parser, parse) in BODY_PARSERS {
+                let first = parse(body);
+                assert_eq!(first, parse(body), "{name} {parser}");
+                if let (Some(_), Some(c)) = (&first, &compact)
+                    && !parser.ends_with("(form)")
+                {
+                    assert_eq!(first, parse(c), "{name} {parser}: compact");
+                }
+            }
+        }
+        assert!(accepted_by("transmit POST /verify/api/v1/verification", "seed-00"));
+        assert!(accepted_by("transmit POST /verify/api/v1/verification/{sid}/images", "seed-01"));
+        assert!(accepted_by("transmit POST /verify/api/v1/verification/{sid}/images", "seed-02"));
+        assert!(accepted_by("skribble POST /access/login (JSON)", "seed-18"));
+        assert!(accepted_by("skribble POST /access/login (form)", "seed-login-form"));
+        assert!(accepted_by("skribble POST /signature-requests", "seed-19"));
+    }
+}
