@@ -354,6 +354,26 @@ impl Engine {
         self.clock.now().trunc_subsecs(3)
     }
 
+    /// Readiness: the store takes a small write within `within` (a database that only
+    /// answers reads, or whose write lock is held, is not ready). The error says why, in
+    /// words fit for an unauthenticated caller; the cause goes to the log.
+    pub async fn check_ready(&self, within: std::time::Duration) -> std::result::Result<(), &'static str> {
+        match tokio::time::timeout(within, self.store.probe_write(self.now(), within)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness check: the database refused a write");
+                Err("the database refuses writes; the cause is in the server log")
+            }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = within.as_millis() as u64,
+                    "readiness check: the database did not take a write in time"
+                );
+                Err("the database did not take a write in time (its write lock may be held)")
+            }
+        }
+    }
+
     // ----- tenants and keys (operator) ----------------------------------------------
 
     /// First start: if there is no tenant, create one with an admin key.

@@ -376,6 +376,11 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     ),
     (
         18,
+        "a row the readiness check writes (proves the database takes writes, not only reads)",
+        &["CREATE TABLE readiness_probe (id BIGINT PRIMARY KEY, at BIGINT NOT NULL)"],
+    ),
+    (
+        19,
         "per-verification callbacks a dialect asked for (GET to a URL the integrator gave), and their delivery log",
         &[
             "CREATE TABLE callback_deliveries (

@@ -37,3 +37,4 @@ mod tenancy;
 mod tenant_policy;
 mod transmit;
 mod webhooks;
+mod writable;
