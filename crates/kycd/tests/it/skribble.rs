@@ -439,6 +439,12 @@ async fn skribble_signature_requests_identify_each_signer_and_call_back_as_skrib
     let got = api.get(&sr_path(&sr2)).await.ok();
     assert_eq!(got["status_overall"], "WITHDRAWN", "{got}");
     assert_eq!(got["signatures"][0]["status_code"], "WITHDRAWN", "{got}");
+    // Anonymized: the request's own words and callback URLs are erased with the signer's data.
+    native.post_empty(&format!("/v1/verifications/{cleo_v}/anonymize")).await.ok();
+    let got = api.get(&sr_path(&sr2)).await.ok();
+    assert_eq!(got["title"], sr2.as_str(), "{got}");
+    assert_eq!(got["callback_error_url"], Value::Null, "{got}");
+    assert_eq!(got["signatures"][0]["signer_identity_data"]["email_address"], Value::Null, "{got}");
 
     // Callback URLs are checked as webhook URLs are: a live tenant may not call inside.
     let live = server.instance().create_tenant("Skribble Live", true).await;
