@@ -114,7 +114,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .nest(dialect::transmit::MOUNT, transmit)
         .nest(dialect::checkout::MOUNT, dialect::checkout::router(&state.engine))
         .nest(dialect::boldsign::MOUNT, dialect::boldsign::router(&state.engine))
-        .nest(dialect::yousign::MOUNT, dialect::yousign::router(&state.engine))
+        .nest(dialect::skribble::MOUNT, dialect::skribble::router(&state.engine, state.clone()))
         .at("", "/docs", get(docs::docs_page))
         .at("", "/.well-known/jwks.json", get(api::jwks_all))
         .at("", "/.well-known/jwks/{tenant_id}", get(api::jwks_tenant))

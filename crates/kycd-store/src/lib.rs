@@ -8,6 +8,7 @@
 pub mod crypto;
 mod master_key;
 mod repo;
+mod repo_callbacks;
 mod repo_capture;
 mod repo_console;
 mod repo_dialect;
@@ -23,6 +24,7 @@ mod sealed;
 pub use crypto::{CryptoError, DataKey, MasterKey, secret_hash};
 pub use master_key::HEARTBEAT_EVERY;
 pub use repo::*;
+pub use repo_callbacks::*;
 pub use repo_capture::*;
 pub use repo_console::*;
 pub use repo_dialect::*;
@@ -88,6 +90,7 @@ const ERASURE_TABLES: &[&str] = &[
     "dialect_state",
     "review_proposals",
     "capture_fingerprints",
+    "callback_deliveries",
 ];
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

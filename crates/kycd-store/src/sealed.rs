@@ -33,6 +33,9 @@ pub(crate) mod aad {
     pub fn sender(id: &str, column: &str) -> String {
         format!("sender_identities:{id}:{column}")
     }
+    pub fn callback_url(delivery_id: &str) -> String {
+        format!("callback_deliveries:{delivery_id}:url")
+    }
 }
 
 /// Blind indexes: keyed hashes for equality lookups, one purpose each. Lookups and the
@@ -200,6 +203,15 @@ pub(crate) const SEALED: &[SealedTable] = &[
             },
         ],
         blind: BlindIndexes::Sender,
+    },
+    SealedTable {
+        table: "callback_deliveries",
+        key: &["id"],
+        columns: &[SealedColumn {
+            name: "url_enc",
+            aad: |k| aad::callback_url(first(k)),
+        }],
+        blind: BlindIndexes::None,
     },
 ];
 
