@@ -219,6 +219,46 @@ pub(crate) const SEALED: &[SealedTable] = &[
 mod tests {
     use super::*;
 
+    /// The sealed columns the migrations create (named `…_enc`, `wrapped_key` or
+    /// `sealed`), as `table.column`.
+    fn sealed_columns_in_schema() -> Vec<String> {
+        let sealed = |c: &str| c.ends_with("_enc") || c == "wrapped_key" || c == "sealed";
+        let mut out = Vec::new();
+        for (_, _, statements) in crate::schema::MIGRATIONS {
+            for st in *statements {
+                let words: Vec<&str> = st.split_whitespace().collect();
+                match words.as_slice() {
+                    ["CREATE", "TABLE", table, ..] => {
+                        let body = st.split_once('(').map_or("", |(_, b)| b);
+                        for col in body.split(',').filter_map(|c| c.split_whitespace().next()) {
+                            if sealed(col) {
+                                out.push(format!("{table}.{col}"));
+                            }
+                        }
+                    }
+                    ["ALTER", "TABLE", table, "ADD", "COLUMN", col, ..] if sealed(col) => out.push(format!("{table}.{col}")),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// A sealed column missing here would keep the old key after a rotation (and be
+    /// unreadable with the new one).
+    #[test]
+    fn every_sealed_column_of_the_schema_is_in_the_catalogue() {
+        let listed: Vec<String> = SEALED
+            .iter()
+            .flat_map(|t| t.columns.iter().map(move |c| format!("{}.{}", t.table, c.name)))
+            .collect();
+        let in_schema = sealed_columns_in_schema();
+        assert!(in_schema.len() >= 10, "{in_schema:?}");
+        for c in &in_schema {
+            assert!(listed.contains(c), "{c} is sealed but not in sealed::SEALED: add it (and its AAD)");
+        }
+    }
+
     #[test]
     fn every_sealed_table_is_listed_once_with_its_key_columns() {
         let mut names: Vec<&str> = SEALED.iter().map(|t| t.table).collect();
