@@ -229,6 +229,10 @@ pub struct VerificationPrivate {
     /// What the checks read from the document (MRZ, barcode): personal, sealed with the rest.
     #[serde(default)]
     pub extracted: Option<serde_json::Value>,
+    /// The message a reviewer wrote to the person when asking for a new capture (free
+    /// text, so sealed like the rest and erased with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_message: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -253,7 +257,9 @@ pub enum ReviewDecision {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Review {
     pub decision: ReviewDecision,
-    /// Business reason; must not contain personal data (it is shown in reports).
+    /// Why, in the reviewer's words (from the console: the reason code, then the note).
+    /// Free text that may name the person: sealed at rest, never in webhooks, and
+    /// reduced to the reason code when the verification is anonymized.
     pub reason: String,
     /// The reviewer: `api_key:…` or `operator:…` (an id, never a name).
     pub reviewer: String,
@@ -267,6 +273,15 @@ pub struct Review {
     /// The second reviewer who confirmed the decision, where the tenant requires four eyes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmed_by: Option<String>,
+}
+
+impl Review {
+    /// Drop the reviewer's free text (anonymization): the reason becomes the reason code
+    /// (empty for a decision made over the API, which has none).
+    pub fn erase_free_text(&mut self) {
+        self.reason = self.reason_code.clone().unwrap_or_default();
+        self.user_message = None;
+    }
 }
 
 #[derive(Debug, Clone)]

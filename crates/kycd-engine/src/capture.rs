@@ -345,7 +345,7 @@ impl Engine {
             state: v.private.state.clone(),
             reviewer_request: v.checks.iter().find(|c| c.name == crate::console::RETRY_CHECK).map(|c| {
                 let f = |k: &str| c.figures.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_owned();
-                (f("reason_code"), f("user_message"))
+                (f("reason_code"), v.private.retry_message.clone().unwrap_or_default())
             }),
             session_expires_at: rec.expires_at,
             frame_ancestors,

@@ -690,8 +690,10 @@ impl Engine {
                     name: RETRY_CHECK.into(),
                     passed: false,
                     detail: format!("A reviewer asked for a new capture ({}).", d.reason_code),
-                    figures: serde_json::json!({"reason_code": d.reason_code, "user_message": user_message}),
+                    figures: serde_json::json!({"reason_code": d.reason_code}),
                 });
+                // The message is free text for the person: sealed with the rest, not a figure.
+                v.private.retry_message = (!user_message.is_empty()).then_some(user_message);
                 tx.audit(
                     &tenant,
                     &actor,

@@ -379,6 +379,42 @@ impl Engine {
         }
     }
 
+    /// Reviews and retry messages written before their free text was sealed: seal them
+    /// (at start), then purge the clear copies from the database files. Returns how many
+    /// verifications were rewritten.
+    pub async fn seal_clear_review_text(&self) -> Result<usize> {
+        let (mut after, mut done) = (String::new(), 0);
+        loop {
+            let mut tx = self.store.begin().await?;
+            let batch = tx.verifications_with_clear_review_text(&after, 200).await?;
+            let Some((_, last)) = batch.last() else {
+                break;
+            };
+            after = last.to_string();
+            for (tenant, id) in &batch {
+                let Some(mut v) = tx.get_verification(tenant, id).await? else {
+                    continue;
+                };
+                for c in &mut v.checks {
+                    let Some(message) = c.figures.as_object_mut().and_then(|f| f.remove("user_message")) else {
+                        continue;
+                    };
+                    let message = message.as_str().unwrap_or_default().to_owned();
+                    if c.name == console::RETRY_CHECK && !message.is_empty() && !v.redacted {
+                        v.private.retry_message.get_or_insert(message);
+                    }
+                }
+                tx.update_verification(&v).await?;
+                done += 1;
+            }
+            tx.commit().await?;
+        }
+        if done > 0 {
+            self.store.purge_erased().await?;
+        }
+        Ok(done)
+    }
+
     // ----- tenants and keys (operator) ----------------------------------------------
 
     /// First start: if there is no tenant, create one with an admin key.
@@ -623,6 +659,7 @@ impl Engine {
                 callback_url: new.callback_url,
                 state: new.state,
                 extracted: None,
+                retry_message: None,
             },
             policy,
             expires_at: now + ttl,
@@ -1256,7 +1293,7 @@ impl Engine {
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 2000 {
             return Err(EngineError::Invalid(
-                "reason must be 1 to 2000 characters: say why you decided (no personal data)".into(),
+                "reason must be 1 to 2000 characters: say why you decided".into(),
             ));
         }
         let mut tx = self.store.begin().await?;
@@ -1355,6 +1392,18 @@ impl Engine {
         }
         let retention = tx.get_tenant(tenant).await?.map(|t| t.retention).unwrap_or_default();
         v.private = VerificationPrivate::default();
+        // The reviewer's note and message are free text about the person; the decision,
+        // its reason code and who made it stay.
+        if let Some(r) = &mut v.review {
+            r.erase_free_text();
+        }
+        tx.delete_review_proposal(tenant, id).await?;
+        // Written before the message moved to the sealed data, a retry check carried it.
+        for c in &mut v.checks {
+            if let Some(f) = c.figures.as_object_mut() {
+                f.remove("user_message");
+            }
+        }
         v.redacted = true;
         v.lifecycle.delete_after = Some(now + Duration::days(i64::from(retention.tombstone_days)));
         v.updated_at = now;

@@ -68,6 +68,7 @@ impl Engine {
                     callback_url: None,
                     state: None,
                     extracted: None,
+                    retry_message: None,
                 },
                 policy: Policy::default(),
                 // Open ones stay open: the expiry sweep must not act on seeded data.

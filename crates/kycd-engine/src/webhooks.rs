@@ -109,7 +109,14 @@ pub fn verification_state(v: &Verification) -> Value {
         "policy": v.policy,
         "expires_at": v.expires_at,
         "checks": v.checks,
-        "review": v.review,
+        // The reviewer's free text (reason, message) stays in kycd: it may name the person.
+        "review": v.review.as_ref().map(|r| json!({
+            "decision": r.decision,
+            "reason_code": r.reason_code,
+            "reviewer": r.reviewer,
+            "reviewed_at": r.reviewed_at,
+            "confirmed_by": r.confirmed_by,
+        })),
         "redacted": v.redacted,
         "created_at": v.created_at,
         "updated_at": v.updated_at,

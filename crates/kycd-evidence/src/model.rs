@@ -499,6 +499,7 @@ pub(crate) mod tests {
                 callback_url: None,
                 state: None,
                 extracted: None,
+                retry_message: None,
             },
             policy: Policy::default(),
             expires_at: at(60 * 24 * 7),

@@ -259,6 +259,9 @@ pub struct VerificationView {
     pub expires_at: DateTime<Utc>,
     pub checks: Vec<CheckResult>,
     pub review: Option<Review>,
+    /// The message a reviewer left for the person when asking for a new capture (their
+    /// capture page shows it); null when there is none, and once anonymized.
+    pub retry_message: Option<String>,
     pub redacted: bool,
     pub retention: RetentionView,
     pub created_at: DateTime<Utc>,
@@ -305,6 +308,7 @@ impl From<&Verification> for VerificationView {
             expires_at: v.expires_at,
             checks: v.checks.clone(),
             review: v.review.clone(),
+            retry_message: v.private.retry_message.clone(),
             redacted: v.redacted,
             retention: (&v.lifecycle).into(),
             created_at: v.created_at,
@@ -431,7 +435,8 @@ pub struct CaptureList {
 #[serde(deny_unknown_fields)]
 pub struct ReviewRequest {
     pub decision: ReviewDecision,
-    /// Why; shown in reports, so no personal data.
+    /// Why (1 to 2000 characters). Shown in the report and the console; sealed at rest,
+    /// never sent in webhooks, and erased when the verification is anonymized.
     pub reason: String,
 }
 

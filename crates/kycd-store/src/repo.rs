@@ -19,6 +19,17 @@ pub(crate) fn parse<T: std::str::FromStr>(s: String, what: &str) -> Result<T> {
     s.parse().map_err(|_| corrupt(format!("bad {what}: {s}")))
 }
 
+/// Two id columns of each row, parsed: `(column, what it is)` each.
+pub(crate) fn id_pairs<A: std::str::FromStr, B: std::str::FromStr>(
+    rows: &[AnyRow],
+    a: (&str, &str),
+    b: (&str, &str),
+) -> Result<Vec<(A, B)>> {
+    rows.iter()
+        .map(|r| Ok((parse(r.try_get(a.0)?, a.1)?, parse(r.try_get(b.0)?, b.1)?)))
+        .collect()
+}
+
 pub(crate) fn days(v: i64) -> Result<u32> {
     u32::try_from(v).map_err(|_| corrupt(format!("bad number of days: {v}")))
 }
@@ -30,6 +41,14 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
 
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T> {
     serde_json::from_str(s).map_err(|e| corrupt(format!("{what}: {e}")))
+}
+
+/// A review's free text, sealed in `verifications.review_enc`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ReviewText {
+    reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_message: Option<String>,
 }
 
 // ----- pagination ------------------------------------------------------------------
@@ -415,15 +434,30 @@ impl Tx<'_> {
         self.update_verification(v).await
     }
 
-    /// Write every mutable column of `v`.
+    /// Write every mutable column of `v`. The review's free text (reason, message) is
+    /// sealed apart from the rest of the review, which stays readable for queries.
     pub async fn update_verification(&mut self, v: &Verification) -> Result<()> {
         let k = self.keys(&v.tenant_id);
         let private = k.seal_text(&aad::verification(v.id.as_str(), "private"), to_json(&v.private).as_bytes());
+        let (review, review_enc) = match &v.review {
+            Some(r) => {
+                let text = ReviewText {
+                    reason: r.reason.clone(),
+                    user_message: r.user_message.clone(),
+                };
+                let sealed = k.seal_text(&aad::verification(v.id.as_str(), "review"), to_json(&text).as_bytes());
+                let mut open = r.clone();
+                open.reason = String::new();
+                open.user_message = None;
+                (Some(to_json(&open)), Some(sealed))
+            }
+            None => (None, None),
+        };
         sqlx::query(
             "UPDATE verifications SET status = $1, ref_document_id = $2, ref_signer_order = $3, ref_signature_request_id = $4,
              delivery = $5, private_enc = $6, policy_json = $7, expires_at = $8, checks_json = $9, review_json = $10,
              redacted = $11, updated_at = $12, retention_days = $13, legal_hold = $14, retain_until = $15,
-             delete_after = $16 WHERE tenant_id = $17 AND id = $18",
+             delete_after = $16, review_enc = $17 WHERE tenant_id = $18 AND id = $19",
         )
         .bind(v.status.as_str())
         .bind(v.reference.document_id.clone())
@@ -434,13 +468,14 @@ impl Tx<'_> {
         .bind(to_json(&v.policy))
         .bind(ms(v.expires_at))
         .bind(to_json(&v.checks))
-        .bind(v.review.as_ref().map(to_json))
+        .bind(review)
         .bind(i64::from(v.redacted))
         .bind(ms(v.updated_at))
         .bind(v.lifecycle.retention_days.map(i64::from))
         .bind(i64::from(v.lifecycle.legal_hold))
         .bind(v.lifecycle.retain_until.map(ms))
         .bind(v.lifecycle.delete_after.map(ms))
+        .bind(review_enc)
         .bind(v.tenant_id.as_str())
         .bind(v.id.as_str())
         .execute(&mut *self.tx)
@@ -477,10 +512,7 @@ impl Tx<'_> {
                 policy: from_json(&row.try_get::<String, _>("policy_json")?, "policy")?,
                 expires_at: from_ms(row.try_get("expires_at")?)?,
                 checks: from_json(&row.try_get::<String, _>("checks_json")?, "checks")?,
-                review: row
-                    .try_get::<Option<String>, _>("review_json")?
-                    .map(|s| from_json(&s, "review"))
-                    .transpose()?,
+                review: self.review_from(&k, &id, row)?,
                 redacted: row.try_get::<i64, _>("redacted")? != 0,
                 lifecycle: Lifecycle {
                     retention_days: row.try_get::<Option<i64>, _>("retention_days")?.map(days).transpose()?,
@@ -494,6 +526,39 @@ impl Tx<'_> {
             created,
             id,
         ))
+    }
+
+    /// The review, its sealed free text put back (a row written before the text was
+    /// sealed has it in `review_json`, until it is written again).
+    fn review_from(&self, k: &crate::crypto::TenantKeys, id: &str, row: &AnyRow) -> Result<Option<Review>> {
+        let Some(json) = row.try_get::<Option<String>, _>("review_json")? else {
+            return Ok(None);
+        };
+        let mut review: Review = from_json(&json, "review")?;
+        if let Some(sealed) = row.try_get::<Option<String>, _>("review_enc")? {
+            let text: ReviewText = from_json(
+                &String::from_utf8_lossy(&k.open_text(&aad::verification(id, "review"), &sealed)?),
+                "review text",
+            )?;
+            review.reason = text.reason;
+            review.user_message = text.user_message;
+        }
+        Ok(Some(review))
+    }
+
+    /// Verifications whose review text or retry message is still stored in clear (written
+    /// before they were sealed).
+    pub async fn verifications_with_clear_review_text(&mut self, after: &str, limit: usize) -> Result<Vec<(TenantId, VerificationId)>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, id FROM verifications WHERE id > $1
+             AND ((review_json IS NOT NULL AND review_enc IS NULL) OR checks_json LIKE '%\"user_message\"%')
+             ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        id_pairs(&rows, ("tenant_id", "tenant id"), ("id", "verification id"))
     }
 
     pub async fn get_verification(&mut self, tenant: &TenantId, id: &VerificationId) -> Result<Option<Verification>> {

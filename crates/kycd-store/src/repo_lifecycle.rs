@@ -1,7 +1,7 @@
 //! What the lifecycle sweeps look for (expiry, retention, tombstone deletion), and the
 //! operator's view of the job queue. Every sweep query is scoped to one tenant.
 
-use crate::repo::parse;
+use crate::repo::{id_pairs, parse};
 use crate::{Result, Tx, from_ms, ms};
 use chrono::{DateTime, Utc};
 use kycd_core::*;
@@ -63,14 +63,7 @@ impl Tx<'_> {
         .bind(limit as i64)
         .fetch_all(&mut *self.tx)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    parse(r.try_get("verification_id")?, "verification id")?,
-                    parse(r.try_get("id")?, "attempt id")?,
-                ))
-            })
-            .collect()
+        id_pairs(&rows, ("verification_id", "verification id"), ("id", "attempt id"))
     }
 
     /// Ended verifications whose retention ran out, not on legal hold, not yet anonymized.

@@ -419,6 +419,11 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             seen_at BIGINT NOT NULL)",
         ],
     ),
+    (
+        21,
+        "the reviewer's free text (reason, message) sealed apart from the rest of the review",
+        &["ALTER TABLE verifications ADD COLUMN review_enc TEXT"],
+    ),
 ];
 
 #[cfg(test)]

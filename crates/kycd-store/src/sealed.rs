@@ -123,10 +123,16 @@ pub(crate) const SEALED: &[SealedTable] = &[
     SealedTable {
         table: "verifications",
         key: &["id"],
-        columns: &[SealedColumn {
-            name: "private_enc",
-            aad: |k| aad::verification(first(k), "private"),
-        }],
+        columns: &[
+            SealedColumn {
+                name: "private_enc",
+                aad: |k| aad::verification(first(k), "private"),
+            },
+            SealedColumn {
+                name: "review_enc",
+                aad: |k| aad::verification(first(k), "review"),
+            },
+        ],
         blind: BlindIndexes::None,
     },
     SealedTable {

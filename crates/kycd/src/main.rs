@@ -944,6 +944,10 @@ async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListen
         );
     }
     cfg.warn_about_key_placement(&engine).await;
+    let sealed = engine.seal_clear_review_text().await?;
+    if sealed > 0 {
+        eprintln!("sealed the reviewers' notes of {sealed} verification(s) that an earlier version kept in clear");
+    }
     // Load the check pipeline now, so a missing OCR model is said at start, not at the
     // first verification.
     let models = engine.config().model_dir.display().to_string();

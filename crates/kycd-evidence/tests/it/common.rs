@@ -192,6 +192,7 @@ pub fn sample(timeline_rows: usize) -> Sample {
             callback_url: None,
             state: None,
             extracted: None,
+            retry_message: None,
         },
         policy: Policy::default(),
         expires_at: at(60 * 24 * 7),

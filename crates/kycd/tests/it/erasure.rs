@@ -4,8 +4,10 @@
 //! byte of the ciphertexts that existed before (SQLite: secure delete and a truncated
 //! WAL; PostgreSQL: the erased tables rewritten, so dead tuples are gone).
 
+use crate::console::operator;
 use crate::flow::{approve, session_to_review};
 use crate::harness::{Instance, Server, str_field};
+use crate::webhooks::{Receiver, body, event_type, set_offset};
 use kycd_store::MasterKey;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -173,4 +175,173 @@ async fn anonymize_leaves_no_key_or_sealed_personal_data_in_the_database_files()
         left.is_empty(),
         "ciphertexts from before the anonymization are still on disk: {left:?}"
     );
+}
+
+/// The reviewer's note and message: sealed at rest, never in a webhook (the reason code
+/// goes), and erased by anonymize from the API, the report, the console and the files.
+#[tokio::test]
+async fn the_reviewers_note_is_sealed_kept_out_of_webhooks_and_erased_by_anonymize() {
+    let clock = tempfile::tempdir().unwrap();
+    let offset = clock.path().join("offset");
+    set_offset(&offset, 0);
+    let receiver = Receiver::start(&offset);
+    let s = Server::start_with_env(&[("KYCD_TEST_CLOCK_OFFSET_FILE", offset.to_str().unwrap())]).await;
+    let api = s.admin();
+    let ep = api
+        .post("/v1/webhook_endpoints", &json!({"url": receiver.url, "enabled_events": ["*"]}))
+        .await
+        .ok();
+    receiver.set_secrets(&[&str_field(&ep, "secret")]);
+    let inst = s.instance();
+    let tenant = str_field(&s.cli(&["tenant", "list", "--json"]).await.success_json()[0], "tenant_id");
+    let api_note = "Quentin Notewright showed passport QN4455661";
+    let console_note = "Compared with Ulla Notebaum's licence NB-7788-12";
+    let message = "Ulla, please retake the selfie in daylight";
+    let person = |n: &str| json!({"applicant": {"full_name": n}, "declared_data": {"full_name": n}, "policy": {"selfie_required": true}});
+    let by_api = session_to_review(&api, &person("Quentin Notewright"), 71).await;
+    let by_console = session_to_review(&api, &person("Ulla Notebaum"), 73).await;
+
+    api.post(
+        &format!("/v1/verifications/{}/review", by_api.vid),
+        &json!({"decision": "approve", "reason": api_note}),
+    )
+    .await
+    .ok();
+    let mut reviewer = operator(&s, &tenant, "note.reviewer@example.org", "reviewer").await;
+    let case = format!("/console/verifications/{}", by_console.vid);
+    let r = reviewer
+        .submit(
+            &case,
+            &format!("{case}/decision"),
+            &[
+                ("action", "approve"),
+                ("reason_code", "selfie_matches_document"),
+                ("note", console_note),
+                ("user_message", message),
+            ],
+        )
+        .await;
+    assert!(r.status == 303 || r.status == 200, "console decision: {} {}", r.status, r.body);
+
+    // Kept for those allowed to read it.
+    let v = api.get(&format!("/v1/verifications/{}", by_console.vid)).await.ok();
+    assert!(v.to_string().contains(console_note), "the API shows the note: {v}");
+    assert!(
+        api.get(&format!("/v1/verifications/{}/report", by_api.vid))
+            .await
+            .text()
+            .contains(api_note)
+    );
+    assert!(
+        reviewer.get(&case).await.body.contains("Ulla Notebaum&#39;s licence") || reviewer.get(&case).await.body.contains(console_note)
+    );
+
+    // Not in clear in the database files.
+    let mut disk = Vec::new();
+    for f in inst.raw_database_files().await {
+        disk.extend(std::fs::read(&f).unwrap_or_default());
+    }
+    for text in [api_note, console_note, message, "QN4455661", "NB-7788-12"] {
+        assert!(
+            memchr::memmem::find(&disk, text.as_bytes()).is_none(),
+            "{text:?} is in the database files in clear"
+        );
+    }
+
+    // Webhooks carry the decision and the reason code, not the words.
+    let got = receiver
+        .wait_for("both verification.reviewed events", |got| {
+            got.iter()
+                .filter(|r| r["answered"] == 200 && event_type(r) == "verification.reviewed")
+                .count()
+                >= 2
+        })
+        .await;
+    let reviewed = got
+        .iter()
+        .map(body)
+        .find(|b| b["type"] == "verification.reviewed" && b["data"]["verification"]["id"] == by_console.vid.as_str())
+        .unwrap();
+    assert_eq!(
+        reviewed["data"]["verification"]["review"]["reason_code"], "selfie_matches_document",
+        "{reviewed}"
+    );
+    assert_eq!(reviewed["data"]["verification"]["review"]["decision"], "approve", "{reviewed}");
+    for r in &got {
+        let b = r["body"].as_str().unwrap();
+        for text in [api_note, console_note, message, "QN4455661", "NB-7788-12"] {
+            assert!(!b.contains(text), "a webhook carried the reviewer's words {text:?}: {b}");
+        }
+    }
+
+    // Anonymized: gone from the API, the report, the console, the evidence and the files.
+    for sess in [&by_api, &by_console] {
+        api.post_empty(&format!("/v1/verifications/{}/anonymize", sess.vid)).await.ok();
+    }
+    wait_for_purge(&inst).await;
+    for sess in [&by_api, &by_console] {
+        let v = api.get(&format!("/v1/verifications/{}", sess.vid)).await.ok();
+        let report = api.get(&format!("/v1/verifications/{}/report", sess.vid)).await.ok();
+        let page = reviewer.get(&format!("/console/verifications/{}", sess.vid)).await;
+        for text in [api_note, console_note, message, "Notewright", "Notebaum"] {
+            assert!(!v.to_string().contains(text), "GET verification still shows {text:?}: {v}");
+            assert!(!report.to_string().contains(text), "the report still shows {text:?}: {report}");
+            assert!(!page.body.contains(text), "the console still shows {text:?}");
+        }
+        assert_eq!(v["review"]["decision"], "approve", "the decision stays: {v}");
+        api.get(&format!("/v1/verifications/{}/evidence.zip", sess.vid))
+            .await
+            .problem(410, "gone");
+    }
+    assert_eq!(
+        api.get(&format!("/v1/verifications/{}", by_console.vid)).await.ok()["review"]["reason_code"],
+        "selfie_matches_document"
+    );
+    let aads: Vec<String> = [&by_api, &by_console]
+        .iter()
+        .map(|x| format!("verifications:{}:review", x.vid))
+        .collect();
+    let left = Recovered::scan(&inst, &tenant, &aads).await;
+    for text in [api_note, console_note, message] {
+        assert!(left.holding(text).is_empty(), "{text:?} still opens from the disk");
+    }
+}
+
+/// Reviews and retry messages that an earlier version stored in clear are sealed at the
+/// next start, and their clear copies leave the database files.
+#[tokio::test]
+async fn review_text_an_earlier_version_kept_in_clear_is_sealed_at_start() {
+    let mut s = Server::start().await;
+    let api = s.admin();
+    let v = crate::flow::create_verification(&api, &crate::flow::verification_body("Legacy Note", "legacy.note@example.org")).await;
+    let vid = str_field(&v, "id");
+    let (note, message) = ("Legacy note naming Olive Oldfield", "Olive, legacy message: retake it");
+    let review = json!({"decision": "approve", "reason": note, "reviewer": "api_key:key_x", "reviewed_at": "2026-12-01T10:00:00Z"});
+    let checks = json!([{"name": "review_retry_requested", "passed": false, "detail": "A reviewer asked for a new capture (poor_image_quality).",
+        "figures": {"reason_code": "poor_image_quality", "user_message": message}}]);
+    let inst = s.instance();
+    s.stop().await;
+    let sql = format!(
+        "UPDATE verifications SET review_json = '{}', review_enc = NULL, checks_json = '{}' WHERE id = '{vid}'",
+        review.to_string().replace('\'', "''"),
+        checks.to_string().replace('\'', "''")
+    );
+    assert_eq!(inst.execute_sql(&sql).await, 1);
+
+    let s = Server::start_on(inst.clone(), &[], Some(s.admin_key.clone())).await;
+    assert!(s.logs().contains("sealed the reviewers' notes of 1 verification"), "{}", s.logs());
+    let got = s.admin().get(&format!("/v1/verifications/{vid}")).await.ok();
+    assert_eq!(got["review"]["reason"], note, "{got}");
+    assert_eq!(got["retry_message"], message, "{got}");
+    assert!(got["checks"][0]["figures"].get("user_message").is_none(), "{got}");
+    let mut disk = Vec::new();
+    for f in inst.raw_database_files().await {
+        disk.extend(std::fs::read(&f).unwrap_or_default());
+    }
+    for text in [note, message] {
+        assert!(
+            memchr::memmem::find(&disk, text.as_bytes()).is_none(),
+            "{text:?} is still in the files in clear"
+        );
+    }
 }
