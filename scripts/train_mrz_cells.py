@@ -193,6 +193,8 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=24)
+    ap.add_argument("--filler-keep", type=float, default=0.3,
+                    help="share of the `<` cells kept (about half of all cells are fillers)")
     ap.add_argument("--init-only", action="store_true", help="export the untrained network (bootstrap)")
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
@@ -201,6 +203,8 @@ def main():
         export(net, a.out)
         return
     x, y = load(a.data)
+    keep = (y != CLASSES - 1) | (rng.random(len(y)) < a.filler_keep)
+    x, y = x[keep], y[keep]
     order = rng.permutation(len(y))
     n_val = min(5000, len(y) // 20)
     val, tr = order[:n_val], order[n_val:]

@@ -50,6 +50,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     println!("  read  {:?} valid {} uncertain {:?}", m.lines, m.valid, m.uncertain);
                 }
             }
+            if std::env::var_os("MRZ_SYNTH_CELLS").is_some() {
+                let (bands, _) = reader.find_zones(&s.image)?;
+                for band in bands.iter().take(2) {
+                    for n in [30, 36, 44] {
+                        let g = kycd_checks::mrz_zone::locate(&s.image, band, n);
+                        println!("  band of {} lines, {n} cells: fit error {:?}", band.len(), g.map(|g| g.fit_error));
+                    }
+                }
+            }
             if std::env::var_os("MRZ_SYNTH_CELLS").is_some()
                 && let Some(grid) = &r.grid
             {
@@ -63,6 +72,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     }
                 }
                 println!("  grid fit error {:.3}, worst cell {worst:.2} pitch from the truth", grid.fit_error);
+                for (found, true_line) in grid.cells.iter().zip(&truth) {
+                    for i in [0, found.len() / 2, found.len() - 1] {
+                        let (f, t) = (found[i], true_line[i]);
+                        println!("    cell {i}: found u {:?} v {:?}, true u {:?} v {:?}", f.u, f.v, t.u, t.v);
+                    }
+                }
                 let floor = contrast_floor(&s.image, grid);
                 let cols = grid.cells.first().map_or(0, Vec::len);
                 let mut sheet = image::GrayImage::new((cols * CELL_W) as u32, (grid.cells.len() * CELL_H) as u32);

@@ -120,14 +120,8 @@ impl MrzReader {
                 let mut sure = 0f32;
                 for &n in lengths {
                     let Some(grid) = mrz_zone::locate(img, &lines, n) else {
-                        if std::env::var_os("MRZ_DEBUG").is_some() {
-                            eprintln!("locate failed n={n} flipped={flipped} band={lines:?}");
-                        }
                         continue;
                     };
-                    if std::env::var_os("MRZ_DEBUG").is_some() {
-                        eprintln!("located n={n} flipped={flipped} fit={}", grid.fit_error);
-                    }
                     let floor = mrz_zone::contrast_floor(img, &grid);
                     let cells: Vec<Vec<f32>> = grid.cells.iter().flatten().map(|c| mrz_zone::cell_image(img, c, floor)).collect();
                     let flat = classify(&cells)?;
@@ -136,12 +130,14 @@ impl MrzReader {
                     let mean = flat.iter().map(|p| p.iter().copied().fold(0f32, f32::max)).sum::<f32>() / flat.len().max(1) as f32;
                     sure = sure.max(mean);
                     let Some(r) = crate::mrz_grid::decode(format_of(n, &probs), &probs, today) else {
-                        if std::env::var_os("MRZ_DEBUG").is_some() {
-                            eprintln!("decode failed {:?} {:?}", format_of(n, &probs), &flat[0][..5]);
-                        }
                         continue;
                     };
-                    let score = mean + if r.valid { 10.0 } else { 0.0 } + if r.check_digits.iter().all(|c| c.passed) { 1.0 } else { 0.0 };
+                    // A valid zone first, then one whose check digits pass, then the grid that
+                    // fits the print best (a wrong length leaves unsure cells and misses
+                    // the glyph gaps).
+                    let score = mean - grid.fit_error
+                        + if r.valid { 10.0 } else { 0.0 }
+                        + if r.check_digits.iter().all(|c| c.passed) { 1.0 } else { 0.0 };
                     if best.as_ref().is_none_or(|b| score > b.0) {
                         let valid = r.valid;
                         best = Some((score, r, grid));

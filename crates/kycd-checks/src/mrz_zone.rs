@@ -242,7 +242,7 @@ fn ink_rows(profile: &[f32]) -> Option<(usize, usize)> {
 
 /// First and last inked column: the outermost columns whose ink (smoothed over a quarter
 /// pitch) reaches a quarter of the line's typical column ink.
-fn ink_ends(cols: &[f32]) -> Option<(usize, usize)> {
+fn ink_ends(cols: &[f32], outside: &[f32]) -> Option<(usize, usize)> {
     let r = (STRIP_SCALE / 8.0) as usize;
     let smooth: Vec<f32> = (0..cols.len())
         .map(|i| {
@@ -257,10 +257,49 @@ fn ink_ends(cols: &[f32]) -> Option<(usize, usize)> {
         return None;
     }
     let bar = 0.25 * typical;
-    let first = smooth.iter().position(|&v| v >= bar)?;
-    let last = smooth.iter().rposition(|&v| v >= bar)?;
+    // From the middle outwards, stopping at the first blank run wider than most of a
+    // pitch: every cell of a zone holds a glyph (`<` too), so such a gap is the end of
+    // the line, and what lies beyond it (the document's edge, the table) is not.
+    let inked = |i: usize| smooth[i] >= bar;
+    // Ink above and below the line's rows is not a glyph: the document's edge, the
+    // table, a shadow. The line ends before it.
+    // Measured above the outside rows' own median: background print there is not an
+    // edge.
+    let mut around = outside.to_vec();
+    around.sort_by(f32::total_cmp);
+    let base = around.get(around.len() / 2).copied().unwrap_or(0.0);
+    let foreign = |i: usize| outside.get(i).is_some_and(|&o| o - base >= 0.5 * typical.max(smooth[i]));
+    let max_gap = (0.9 * STRIP_SCALE) as usize;
+    let centre = smooth.len() / 2;
+    let start = (0..smooth.len() / 4)
+        .flat_map(|d| [centre + d, centre.saturating_sub(d)])
+        .find(|&i| i < smooth.len() && inked(i))?;
+    let (mut first, mut last) = (start, start);
+    for i in (0..start).rev() {
+        if foreign(i) {
+            break;
+        }
+        if inked(i) {
+            first = i;
+        } else if first - i > max_gap {
+            break;
+        }
+    }
+    for (i, _) in smooth.iter().enumerate().skip(start + 1) {
+        if foreign(i) {
+            break;
+        }
+        if inked(i) {
+            last = i;
+        } else if i - last > max_gap {
+            break;
+        }
+    }
     (last > first).then_some((first, last + 1))
 }
+
+/// How many gaps at each end of a line anchor the first fit.
+const ENDS: usize = 4;
 
 /// Fit `g(k) = a + b k + c k²` to `(k, g, weight)` by weighted least squares.
 fn fit_quadratic(pts: &[(f32, f32, f32)]) -> Option<[f64; 3]> {
@@ -308,14 +347,22 @@ fn fit_boundaries(cols: &[f32], col_x: impl Fn(usize) -> f32, n: usize) -> Optio
     let radius = 0.35;
     let mut curve: Option<[f64; 3]> = None;
     let mut error = 0.0;
-    for round in 0..3 {
+    // Rounds: gaps within `reach` cells of either end, the reach growing from the
+    // anchored ends inwards, each round searched around the previous round's curve.
+    for (round, reach) in [ENDS, 2 * ENDS, 4 * ENDS, n, n].into_iter().enumerate() {
         gaps.clear();
         let centre = |k: usize| match curve {
             Some([a, b, c]) => (a + b * k as f64 + c * (k * k) as f64) as f32,
             None => k as f32,
         };
-        let radius = if round == 0 { radius } else { 0.25 };
+        let radius = if round == 0 { radius } else { 0.3 };
         for k in 1..n {
+            // First only the gaps near the ends, where the homography is anchored on the
+            // ink: along a tilted line the pitch changes by up to 20 %, which the ends'
+            // positions alone do not show; the curve through both ends does.
+            if k > reach && k < n.saturating_sub(reach) {
+                continue;
+            }
             let at = centre(k);
             let idx: Vec<usize> = (0..cols.len()).filter(|&i| (x_of(i) - at).abs() <= radius).collect();
             let Some(&lowest) = idx.iter().min_by(|&&a, &&b| cols[a].total_cmp(&cols[b])) else {
@@ -332,7 +379,7 @@ fn fit_boundaries(cols: &[f32], col_x: impl Fn(usize) -> f32, n: usize) -> Optio
                 gaps.push((k as f32, x, depth));
             }
         }
-        if gaps.len() < n / 3 {
+        if gaps.len() < (2 * reach).min(n) / 3 {
             return None;
         }
         let mut kept = gaps.clone();
@@ -342,7 +389,7 @@ fn fit_boundaries(cols: &[f32], col_x: impl Fn(usize) -> f32, n: usize) -> Optio
             let at = |k: f32| (fit[0] + fit[1] * f64::from(k) + fit[2] * f64::from(k * k)) as f32;
             let tol = 0.12;
             let next: Vec<_> = gaps.iter().copied().filter(|&(k, g, _)| (g - at(k)).abs() <= tol).collect();
-            if next.len() < n / 3 {
+            if next.len() < gaps.len() / 2 {
                 break;
             }
             kept = next;
@@ -381,18 +428,16 @@ pub fn locate(img: &GrayImage, lines: &[TextBox], n: usize) -> Option<ZoneGrid> 
         let (ra, rb) = ink_rows(&strip.rows_profile())?;
         let centre = (strip.row_y(ra) + strip.row_y(rb - 1)) / 2.0;
         let cols = strip.cols_profile(ra..rb);
-        let (a, b) = ink_ends(&cols)?;
+        // Rows clear of the line (a margin of a sixth of a pitch from its ink).
+        let m = (STRIP_SCALE / 6.0) as usize;
+        let above = strip.cols_profile(0..ra.saturating_sub(m));
+        let below = strip.cols_profile((rb + m).min(strip.rows)..strip.rows);
+        let outside: Vec<f32> = above.iter().zip(&below).map(|(a, b)| a.max(*b)).collect();
+        let (a, b) = ink_ends(&cols, &outside)?;
         Some((strip.col_x(a), strip.col_x(b - 1), centre))
     };
-    let dbg = std::env::var_os("MRZ_DEBUG").is_some();
-    if dbg {
-        eprintln!("line_y {line_y:?} span {span}");
-    }
     let (a0, b0, y0) = ends(&coarse, line_y[0], (-2.0, nf + 2.0))?;
     let (a1, b1, y1) = ends(&coarse, *line_y.last()?, (-2.0, nf + 2.0))?;
-    if dbg {
-        eprintln!("ends {a0} {b0} {y0} / {a1} {b1} {y1}");
-    }
     // The glyphs' side bearings: the first and last ink lies about 0.15 pitch inside
     // its cell (the gap fit below corrects what this misses).
     let bearing = 0.15 * (b0 - a0).max(b1 - a1) / nf;
@@ -418,13 +463,7 @@ pub fn locate(img: &GrayImage, lines: &[TextBox], n: usize) -> Option<ZoneGrid> 
         let (ra, rb) = ink_rows(&strip.rows_profile())?;
         let y = (strip.row_y(ra) + strip.row_y(rb - 1)) / 2.0;
         let cols = strip.cols_profile(ra..rb);
-        if dbg {
-            eprintln!("line {i}: rows {ra}..{rb} y {y}");
-        }
         let (bounds, error) = fit_boundaries(&cols, |c| strip.col_x(c), n)?;
-        if dbg {
-            eprintln!("line {i}: bounds {:?} err {error}", &bounds[..4]);
-        }
         errors += error;
         let line: Vec<CellPlace> = (0..n)
             .map(|k| {
