@@ -169,11 +169,36 @@ fn percentile(values: &[f32], q: f32) -> f32 {
     255.0
 }
 
-/// Ink of a strip: 0 paper … 1 ink, from the strip's own 5th and 90th percentiles.
-fn ink(strip: &[f32]) -> Vec<f32> {
-    let (lo, hi) = (percentile(strip, 0.05), percentile(strip, 0.90));
-    let range = (hi - lo).max(8.0);
-    strip.iter().map(|&v| ((hi - v) / range).clamp(0.0, 1.0)).collect()
+/// Ink of a strip measured against the paper of its own column (the brightest rows of
+/// the column, smoothed along the line), so that vignetting, glare and shading along the
+/// line are not taken for ink.
+fn column_ink(strip: &[f32], cols: usize, rows: usize) -> Vec<f32> {
+    if cols == 0 || rows == 0 {
+        return Vec::new();
+    }
+    let lo = percentile(strip, 0.03);
+    let mut paper: Vec<f32> = (0..cols)
+        .map(|i| {
+            let mut col: Vec<f32> = (0..rows).map(|j| strip[j * cols + i]).collect();
+            col.sort_by(f32::total_cmp);
+            col[(rows * 17 / 20).min(rows - 1)]
+        })
+        .collect();
+    let r = (STRIP_SCALE / 2.0) as usize;
+    let raw_paper = paper.clone();
+    for (i, p) in paper.iter_mut().enumerate() {
+        let (a, b) = (i.saturating_sub(r), (i + r + 1).min(cols));
+        *p = raw_paper[a..b].iter().sum::<f32>() / (b - a) as f32;
+    }
+    let floor = ((percentile(strip, 0.9) - lo) / 4.0).max(8.0);
+    strip
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| {
+            let p = paper[k % cols];
+            ((p - v) / (p - lo).max(floor)).clamp(0.0, 1.0)
+        })
+        .collect()
 }
 
 /// One line sampled upright: ink per pixel, `cols × rows`, canonical x from `x0` and y
@@ -193,7 +218,7 @@ impl Strip {
         let rows = ((y.1 - y.0) * STRIP_SCALE).round().max(1.0) as usize;
         let raw = sample_grid(img, |a, b| hm.apply((a, b)), x.0, y.0, (step, step), cols, rows);
         Self {
-            ink: ink(&raw),
+            ink: column_ink(&raw, cols, rows),
             cols,
             rows,
             x0: x.0,
