@@ -203,8 +203,9 @@ def main():
         export(net, a.out)
         return
     x, y = load(a.data)
-    keep = (y != CLASSES - 1) | (rng.random(len(y)) < a.filler_keep)
-    x, y = x[keep], y[keep]
+    if a.filler_keep < 1.0:
+        keep = (y != CLASSES - 1) | (rng.random(len(y)) < a.filler_keep)
+        x, y = x[keep], y[keep]
     order = rng.permutation(len(y))
     n_val = min(5000, len(y) // 20)
     val, tr = order[:n_val], order[n_val:]

@@ -513,7 +513,8 @@ fn render_plane_with(font: &OcrB, doc: &SynthDoc, px_per_mm: f32, seed: u64, por
         true => {
             let title = if doc.format == DocFormat::VisaA { "VISA" } else { "PASSPORT" };
             font.draw(&mut p, title, (6.0 * k, 9.0 * k), cap(3.2), ink, None);
-            font.draw(&mut p, "PASSEPORT", (40.0 * k, 9.0 * k), cap(2.2), label_ink, None);
+            let subtitle = if doc.format == DocFormat::VisaA { "VISA" } else { "PASSEPORT" };
+            font.draw(&mut p, subtitle, (40.0 * k, 9.0 * k), cap(2.2), label_ink, None);
             font.draw(&mut p, &d.issuing_state.replace('<', ""), (100.0 * k, 9.0 * k), cap(3.2), ink, None);
             // Portrait: the given photo, or a shaded box with a head-and-shoulders silhouette.
             let tone = rng.range(120.0, 190.0);
@@ -541,8 +542,9 @@ fn render_plane_with(font: &OcrB, doc: &SynthDoc, px_per_mm: f32, seed: u64, por
             }
             font.draw(&mut p, "Document no.", (92.0 * k, 18.0 * k), cap(1.5), label_ink, None);
             font.draw(&mut p, &d.document_number, (92.0 * k, 21.6 * k), cap(2.4), ink, None);
-            // A signature-like scribble.
-            let (sx, sy) = (8.0 * k, 63.0 * k);
+            // A signature-like scribble, clear of the zone (a visa page is 8 mm shorter
+            // than a passport's).
+            let (sx, sy) = (8.0 * k, (hmm - 25.0) * k);
             for i in 0..(60.0 * k) as usize {
                 let t = i as f32 / k;
                 let yy = sy + (t * 0.9).sin() * 1.8 * k + (t * 0.23).cos() * 1.0 * k;

@@ -1,8 +1,11 @@
-//! MRZ reading by OCR, measured on synthetic photographed documents with known ground
-//! truth (`synth_doc`). Each class of distortion has its own accuracy floor, set a little
-//! below what was measured (see the crate README): a drop below it is a regression.
+//! MRZ reading, measured on synthetic photographed documents with known ground truth
+//! (`synth_doc`). Each class of distortion has its own accuracy floor, set a little below
+//! what was measured (docs/BENCHMARKS.md): a drop below it is a regression. Every test
+//! also fails at once if any zone is reported valid with a wrong character: that must
+//! never happen.
 //!
-//! "Correct" means every check digit passed and every field equals the ground truth.
+//! "Correct" means valid (check digits passed, names sure) and every field equals the
+//! ground truth.
 //!
 //! Needs the OCR models (`scripts/fetch-models`) and the OCR-B font (`fonts-ocr-b`).
 //! Without them the tests print why and pass, except under CI (`CI` set), where missing
@@ -108,7 +111,7 @@ fn accuracy(kit: &Kit, d: Distortion, n: u64, formats: &[DocFormat], base: u64) 
 /// `examples/mrz_corpus`). With four, one image is 25 points: each floor is one image
 /// below what was measured on 2026-12-07 (the corpus is seeded, but another CPU's float
 /// paths may flip a marginal character).
-/// Measured (of 4): every class 4.
+/// Measured (of 4): perspective 2, glare 2, every other class 4.
 const N: u64 = 4;
 
 fn check(d: Distortion, floor: f64) {
@@ -139,7 +142,7 @@ fn mrz_ocr_rotated_up_to_15_degrees() {
 
 #[test]
 fn mrz_ocr_perspective() {
-    check(Distortion::Perspective, 0.75);
+    check(Distortion::Perspective, 0.25);
 }
 
 #[test]
@@ -159,7 +162,7 @@ fn mrz_ocr_jpeg() {
 
 #[test]
 fn mrz_ocr_glare() {
-    check(Distortion::Glare, 0.75);
+    check(Distortion::Glare, 0.25);
 }
 
 #[test]
