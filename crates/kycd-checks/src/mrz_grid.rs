@@ -313,6 +313,39 @@ mod tests {
         assert!(r.check_digits.iter().any(|c| !c.passed));
     }
 
+    proptest::proptest! {
+        // Few cases: a hopeless zone costs the whole search budget.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Whatever the classifier says, decoding never panics, and a zone it calls
+        /// valid has every check digit passing and no unsure cell.
+        #[test]
+        fn any_probabilities_decode_safely(
+            format in proptest::sample::select(vec![MrzFormat::Td1, MrzFormat::Td2, MrzFormat::Td3, MrzFormat::MrvA, MrzFormat::MrvB]),
+            seed in proptest::prelude::any::<u64>(),
+            sharp in 0.5f32..20.0,
+        ) {
+            let mut rng = crate::synth_doc::Rng::new(seed);
+            let probs: Vec<Vec<[f32; CLASSES]>> = (0..format.line_count())
+                .map(|_| {
+                    (0..format.line_len())
+                        .map(|_| {
+                            let mut p = [0f32; CLASSES];
+                            for v in &mut p {
+                                *v = (rng.unit() * sharp).exp();
+                            }
+                            let sum: f32 = p.iter().sum();
+                            p.map(|v| v / sum)
+                        })
+                        .collect()
+                })
+                .collect();
+            if let Some(r) = decode(format, &probs, today()) {
+                proptest::prop_assert!(!r.valid || (r.check_digits.iter().all(|c| c.passed) && r.uncertain.is_empty()));
+            }
+        }
+    }
+
     #[test]
     fn a_grid_of_the_wrong_shape_is_refused() {
         assert!(decode(MrzFormat::Td1, &one_hot(&lines()), today()).is_none());
