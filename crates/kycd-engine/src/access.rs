@@ -6,11 +6,17 @@
 //! random, shown once, stored as its SHA-256 only, bound to one audience (the dialect it
 //! was issued for), and expires after [`ACCESS_TOKEN_TTL`]. It acts with its key's tenant,
 //! scope and mode, and stops working when the key is revoked.
+//!
+//! Some vendors' clients expect the token to be a JWT (Skribble's login answers one): those
+//! dialects get [`Engine::issue_signed_access_token`], an HS256 JWT signed with a key derived
+//! per tenant from the master key. It is stored by hash like the others (so revoking the
+//! key ends it), and its signature lets kycd tell an expired token from a forged one.
 
 use crate::{Engine, EngineError, Principal, Result};
 use chrono::{DateTime, Duration, Utc};
 use kycd_core::*;
 use kycd_store::{AccessTokenRecord, secret_hash};
+use serde::{Deserialize, Serialize};
 
 /// How long an access token lives.
 pub const ACCESS_TOKEN_TTL: Duration = Duration::hours(1);
@@ -29,29 +35,56 @@ pub struct AccessToken {
     pub expires_in: i64,
 }
 
+/// What a signed (JWT) access token says.
+#[derive(Debug, Serialize, Deserialize)]
+struct SignedTokenClaims {
+    /// The kycd instance (its public URL).
+    iss: String,
+    /// The API key the token acts as (`key_…`).
+    sub: String,
+    /// The dialect it was issued for.
+    aud: String,
+    /// The tenant: picks the key that verifies the signature.
+    tid: String,
+    iat: i64,
+    exp: i64,
+    /// Makes every token unique (two logins in the same second differ).
+    jti: String,
+}
+
+/// The outcome of checking a signed access token: the dialect answers each in its words.
+#[derive(Debug)]
+pub enum SignedTokenCheck {
+    Valid(Principal),
+    /// Issued by kycd for this dialect, and its time is up.
+    Expired,
+    /// Malformed, forged, for another dialect, or its key was revoked.
+    Invalid,
+}
+
 fn invalid_token() -> EngineError {
     EngineError::Unauthorized("the access token is not valid: request one from the token endpoint with your client credentials".into())
 }
 
 impl Engine {
-    /// Client credentials grant: authenticate the client and issue a token for `audience`.
-    pub async fn issue_access_token(&self, client_id: &str, client_secret: &str, audience: &str) -> Result<AccessToken> {
-        let bad_client = || {
-            EngineError::Unauthorized(
-                "client authentication failed: client_id is an API key id (key_…) and client_secret that API key (kycd_…), from 'kycd apikey create'"
-                    .into(),
-            )
-        };
-        let p = self.authenticate(client_secret.trim()).await.map_err(|e| match e {
-            EngineError::Unauthorized(_) => bad_client(),
+    /// The caller behind client credentials: an API key's id and the key itself. `refused`
+    /// is the error for wrong ones, in the words of the endpoint that asked.
+    async fn client(&self, key_id: &str, api_key: &str, refused: &str) -> Result<Principal> {
+        let bad = || EngineError::Unauthorized(refused.to_owned());
+        let p = self.authenticate(api_key.trim()).await.map_err(|e| match e {
+            EngineError::Unauthorized(_) => bad(),
             other => other,
         })?;
-        if p.api_key()?.as_str() != client_id.trim() {
-            return Err(bad_client());
+        if p.api_key()?.as_str() != key_id.trim() {
+            return Err(bad());
         }
+        Ok(p)
+    }
+
+    /// Keep a new bearer token's hash for `p` (forgetting the tenant's expired ones), audited.
+    async fn store_token(&self, p: &Principal, token: String, audience: &str, ttl: Duration) -> Result<AccessToken> {
         let now = self.now();
-        let token = format!("{TOKEN_PREFIX}{}", random_token(43));
-        let expires_at = now + ACCESS_TOKEN_TTL;
+        let expires_at = now + ttl;
         let mut tx = self.store.begin().await?;
         tx.delete_expired_access_tokens(&p.tenant_id, now).await?;
         tx.insert_access_token(&secret_hash(&token), &p.tenant_id, p.api_key()?, audience, None, expires_at, now)
@@ -70,6 +103,82 @@ impl Engine {
             expires_at,
             expires_in: (expires_at - now).num_seconds(),
         })
+    }
+
+    /// Client credentials grant: authenticate the client and issue a token for `audience`.
+    pub async fn issue_access_token(&self, client_id: &str, client_secret: &str, audience: &str) -> Result<AccessToken> {
+        let p = self
+            .client(
+                client_id,
+                client_secret,
+                "client authentication failed: client_id is an API key id (key_…) and client_secret that API key (kycd_…), from 'kycd apikey create'",
+            )
+            .await?;
+        let token = format!("{TOKEN_PREFIX}{}", random_token(43));
+        self.store_token(&p, token, audience, ACCESS_TOKEN_TTL).await
+    }
+
+    /// A signed access token (a JWT) for `audience`, living `ttl`: the client credentials
+    /// are an API key's id and the key, as for [`Engine::issue_access_token`].
+    pub async fn issue_signed_access_token(&self, key_id: &str, api_key: &str, audience: &str, ttl: Duration) -> Result<AccessToken> {
+        let p = self
+            .client(
+                key_id,
+                api_key,
+                "the credentials are not valid: the username is an API key id (key_…) and the api-key that API key, from 'kycd apikey create'",
+            )
+            .await?;
+        let now = self.now();
+        let claims = SignedTokenClaims {
+            iss: self.cfg.public_url.clone(),
+            sub: p.api_key()?.to_string(),
+            aud: audience.to_owned(),
+            tid: p.tenant_id.to_string(),
+            iat: now.timestamp(),
+            exp: (now + ttl).timestamp(),
+            jti: random_token(22),
+        };
+        let key = jsonwebtoken::EncodingKey::from_secret(self.store.tenant_keys(&p.tenant_id).access_token_key());
+        let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key)
+            .map_err(|e| EngineError::Internal(format!("sign an access token: {e}")))?;
+        self.store_token(&p, token, audience, ttl).await
+    }
+
+    /// Check a signed access token issued for `audience`. The signature is checked before
+    /// anything else (so only a token kycd issued can be called expired), then the stored
+    /// record: the token must still be known and its API key not revoked.
+    pub async fn check_signed_access_token(&self, token: &str, audience: &str) -> Result<SignedTokenCheck> {
+        if token.len() > 2048 {
+            return Ok(SignedTokenCheck::Invalid);
+        }
+        let Ok(unverified) = jsonwebtoken::dangerous::insecure_decode_claims::<SignedTokenClaims>(token) else {
+            return Ok(SignedTokenCheck::Invalid);
+        };
+        let Ok(tenant) = unverified.tid.parse::<TenantId>() else {
+            return Ok(SignedTokenCheck::Invalid);
+        };
+        let mut rules = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        rules.set_audience(&[audience]);
+        rules.set_required_spec_claims(&["exp", "aud", "sub"]);
+        // Expiry is checked below against the engine's clock, not the system's.
+        rules.validate_exp = false;
+        let key = jsonwebtoken::DecodingKey::from_secret(self.store.tenant_keys(&tenant).access_token_key());
+        let Ok(data) = jsonwebtoken::decode::<SignedTokenClaims>(token, &key, &rules) else {
+            return Ok(SignedTokenCheck::Invalid);
+        };
+        if self.now().timestamp() >= data.claims.exp {
+            return Ok(SignedTokenCheck::Expired);
+        }
+        let Some(rec) = self.store.begin().await?.find_access_token(&secret_hash(token)).await? else {
+            return Ok(SignedTokenCheck::Invalid);
+        };
+        if rec.audience != audience || rec.object_id.is_some() || rec.tenant_id != tenant || rec.key_revoked {
+            return Ok(SignedTokenCheck::Invalid);
+        }
+        if self.now() >= rec.expires_at {
+            return Ok(SignedTokenCheck::Expired);
+        }
+        Ok(SignedTokenCheck::Valid(principal_of(rec)))
     }
 
     /// The stored record of a token of this kind (`prefix`), if any: only its hash is kept.

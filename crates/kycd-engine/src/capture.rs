@@ -387,7 +387,8 @@ impl Engine {
         ctx.require_open()?;
         let mut flow = ctx.flow.clone();
         flow.consented = true;
-        self.save_flow(ctx, &flow, "capture.consent_given", ctx.attempt_id.as_str()).await
+        self.save_flow(ctx, &flow, crate::sessions::CONSENT_ACTIONS[0], ctx.attempt_id.as_str())
+            .await
     }
 
     /// The document the person will show, and its issuing country (ICAO 9303 code, required

@@ -819,7 +819,7 @@ impl Engine {
     /// A new API key of this tenant (its secret is shown once).
     pub async fn console_create_api_key(&self, s: &OperatorSession, scope: Scope) -> Result<crate::CreatedKey> {
         s.require_admin()?;
-        let key = self.create_api_key(&s.operator.tenant_id, scope).await?;
+        let key = self.create_api_key(&s.operator.tenant_id, scope, crate::KeyFormat::Kycd).await?;
         let mut tx = self.store.begin().await?;
         tx.audit(
             &s.operator.tenant_id,

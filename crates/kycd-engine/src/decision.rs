@@ -271,6 +271,14 @@ impl DocumentFacts {
             .collect();
         (!parts.is_empty()).then(|| parts.join(" "))
     }
+
+    /// The issuing country as ISO 3166-1 alpha-2, the code most vendors write. ICAO's own
+    /// codes (UN, stateless, the British nationality classes, Kosovo, the specimen `UTO`)
+    /// have none: `None` rather than a guess.
+    pub fn issuing_country_alpha2(&self) -> Option<&'static str> {
+        let alpha3 = self.issuing_country.as_deref()?;
+        isocountry::CountryCode::for_alpha3(alpha3).ok().map(|c| c.alpha2())
+    }
 }
 
 // Mirrors of the pipeline's serialized extraction (`kycd_checks::pipeline::ExtractedDocument`):
@@ -478,6 +486,12 @@ mod tests {
         let f = document_facts(&v).expect("facts");
         assert_eq!(f.document_type, Some(DocumentType::Passport));
         assert_eq!(f.issuing_country.as_deref(), Some("UTO"));
+        assert_eq!(f.issuing_country_alpha2(), None, "a specimen state has no ISO code");
+        let german = DocumentFacts {
+            issuing_country: Some("DEU".into()),
+            ..DocumentFacts::default()
+        };
+        assert_eq!(german.issuing_country_alpha2(), Some("DE"));
         assert_eq!(f.document_number.as_deref(), Some("L898902C3"));
         assert_eq!(f.full_name().as_deref(), Some("ANNA MARIA ERIKSSON"));
         assert_eq!(f.birth_date, chrono::NaiveDate::from_ymd_opt(1974, 8, 12));

@@ -11,7 +11,7 @@ use std::str::FromStr;
 /// A feature an operator turns on per tenant. Off unless enabled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Feature {
-    /// The Yousign dialect's identification evidence endpoints (status, JSON, ZIP, JWT).
+    /// The Skribble dialect's identification evidence endpoints (status, JSON, ZIP, JWT).
     ExpressQesEvidence,
 }
 

@@ -2,6 +2,7 @@
 //! method takes the caller (`Principal`) and works inside the caller's tenant only.
 
 pub mod access;
+pub mod callbacks;
 pub mod capture;
 pub mod console;
 pub mod decision;
@@ -14,6 +15,7 @@ pub mod net_policy;
 pub mod ratelimit;
 mod seed;
 pub mod sessions;
+pub mod signature_requests;
 pub mod signers;
 pub mod webhooks;
 mod worker;
@@ -232,6 +234,8 @@ pub struct Engine {
     pipeline: std::sync::OnceLock<Arc<Pipeline>>,
     /// Vendor webhook formats, registered by the dialects at startup.
     webhook_renderers: std::sync::RwLock<Vec<Arc<dyn webhooks::WebhookRenderer>>>,
+    /// Dialects' per-verification callbacks, registered at startup.
+    callback_renderers: std::sync::RwLock<Vec<Arc<dyn callbacks::CallbackRenderer>>>,
     /// `decode_memory_mib` permits, one per MiB an upload's decode may take.
     decode_budget: tokio::sync::Semaphore,
     rate_limits: ratelimit::RateLimits,
@@ -243,8 +247,51 @@ fn decode_permits(cost: u64, budget_mib: u32) -> u32 {
     u32::try_from(cost.div_ceil(1 << 20)).unwrap_or(u32::MAX).min(budget_mib)
 }
 
-fn new_api_key(mode: Mode) -> String {
-    format!("kycd_{}_{}", mode.as_str(), random_token(40))
+/// The textual form of an API key. Every form is stored hashed, scoped, moded and revoked
+/// alike and is accepted wherever a key is; the form only exists for clients that check
+/// it before sending it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyFormat {
+    /// `kycd_test_…` / `kycd_live_…`.
+    #[default]
+    Kycd,
+    /// Checkout.com's secret key form (`sk_sbox_…` / `sk_…`), which its SDKs' builders
+    /// insist on: the Checkout dialect's integrators keep their SDK code unchanged.
+    Checkout,
+}
+
+impl KeyFormat {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "kycd" => Some(Self::Kycd),
+            "checkout" => Some(Self::Checkout),
+            _ => None,
+        }
+    }
+}
+
+/// Every prefix an API key of some [`KeyFormat`] starts with.
+const API_KEY_PREFIXES: [&str; 3] = ["kycd_live_", "kycd_test_", "sk_"];
+
+fn new_api_key(mode: Mode, format: KeyFormat) -> String {
+    match format {
+        KeyFormat::Kycd => format!("kycd_{}_{}", mode.as_str(), random_token(40)),
+        KeyFormat::Checkout => checkout_secret_key(mode),
+    }
+}
+
+/// Checkout.com's secret key: `sk_sbox_` (sandbox, for a test tenant) or `sk_` (live),
+/// then 26 lower-case base32 characters and one of `[a-z2-7*#$=]` (the SDKs' pattern
+/// `^sk_(sbox_)?[a-z2-7]{26}[a-z2-7*#$=]$`). All 27 are drawn from base32: 135 random bits.
+fn checkout_secret_key(mode: Mode) -> String {
+    use rand::Rng;
+    const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut rng = rand::thread_rng();
+    let body: String = (0..27).map(|_| char::from(BASE32[rng.gen_range(0..32)])).collect();
+    match mode {
+        Mode::Test => format!("sk_sbox_{body}"),
+        Mode::Live => format!("sk_{body}"),
+    }
 }
 
 impl Engine {
@@ -255,6 +302,7 @@ impl Engine {
             jobs_ready: Notify::new(),
             pipeline: std::sync::OnceLock::new(),
             webhook_renderers: std::sync::RwLock::new(Vec::new()),
+            callback_renderers: std::sync::RwLock::new(Vec::new()),
             decode_budget: tokio::sync::Semaphore::new(cfg.decode_memory_mib.max(1) as usize),
             rate_limits: ratelimit::RateLimits::new(cfg.rate_limits),
             cfg,
@@ -306,6 +354,26 @@ impl Engine {
         self.clock.now().trunc_subsecs(3)
     }
 
+    /// Readiness: the store takes a small write within `within` (a database that only
+    /// answers reads, or whose write lock is held, is not ready). The error says why, in
+    /// words fit for an unauthenticated caller; the cause goes to the log.
+    pub async fn check_ready(&self, within: std::time::Duration) -> std::result::Result<(), &'static str> {
+        match tokio::time::timeout(within, self.store.probe_write(self.now(), within)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness check: the database refused a write");
+                Err("the database refuses writes; the cause is in the server log")
+            }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = within.as_millis() as u64,
+                    "readiness check: the database did not take a write in time"
+                );
+                Err("the database did not take a write in time (its write lock may be held)")
+            }
+        }
+    }
+
     // ----- tenants and keys (operator) ----------------------------------------------
 
     /// First start: if there is no tenant, create one with an admin key.
@@ -334,15 +402,15 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         tx.insert_tenant(&tenant).await?;
         tx.audit(&tenant.id, &Actor::Cli, "tenant.created", tenant.id.as_str(), now).await?;
-        let key = self.insert_key(&mut tx, &tenant, Scope::Admin).await?;
+        let key = self.insert_key(&mut tx, &tenant, Scope::Admin, KeyFormat::Kycd).await?;
         tx.enqueue_job(&tenant.id, lifecycle::JOB_SWEEP, "", now).await?;
         tx.commit().await?;
         Ok(key)
     }
 
-    async fn insert_key(&self, tx: &mut Tx<'_>, tenant: &Tenant, scope: Scope) -> Result<CreatedKey> {
+    async fn insert_key(&self, tx: &mut Tx<'_>, tenant: &Tenant, scope: Scope, format: KeyFormat) -> Result<CreatedKey> {
         let now = self.now();
-        let api_key = new_api_key(tenant.mode);
+        let api_key = new_api_key(tenant.mode, format);
         let rec = ApiKeyRecord {
             id: ApiKeyId::generate(),
             tenant_id: tenant.id.clone(),
@@ -367,10 +435,10 @@ impl Engine {
         })
     }
 
-    pub async fn create_api_key(&self, tenant: &TenantId, scope: Scope) -> Result<CreatedKey> {
+    pub async fn create_api_key(&self, tenant: &TenantId, scope: Scope, format: KeyFormat) -> Result<CreatedKey> {
         let mut tx = self.store.begin().await?;
         let tenant = tx.get_tenant(tenant).await?.ok_or(EngineError::NotFound("tenant"))?;
-        let key = self.insert_key(&mut tx, &tenant, scope).await?;
+        let key = self.insert_key(&mut tx, &tenant, scope, format).await?;
         tx.commit().await?;
         Ok(key)
     }
@@ -398,7 +466,7 @@ impl Engine {
                 "the API key is not valid: send 'Authorization: Bearer kycd_…' with a key from 'kycd apikey create'".into(),
             )
         };
-        if !(api_key.starts_with("kycd_live_") || api_key.starts_with("kycd_test_")) || api_key.len() > 200 {
+        if !API_KEY_PREFIXES.iter().any(|p| api_key.starts_with(p)) || api_key.len() > 200 {
             return Err(bad());
         }
         let rec = self
@@ -499,14 +567,22 @@ impl Engine {
 
     pub async fn create_verification(&self, p: &Principal, new: NewVerification) -> Result<Verification> {
         p.require_write()?;
-        let now = self.now();
-        let ttl = new.time_to_live.unwrap_or(self.cfg.default_time_to_live);
         if let Some(url) = &new.callback_url {
             net_policy::check_target(url, p.mode)
                 .await
                 .map_err(|e| EngineError::Invalid(format!("callback_url refused: {e}")))?;
         }
         let mut tx = self.store.begin().await?;
+        let v = self.insert_verification(&mut tx, p, new).await?;
+        tx.commit().await?;
+        Ok(v)
+    }
+
+    /// Create a verification inside the caller's transaction (its `callback_url` already
+    /// checked).
+    pub(crate) async fn insert_verification(&self, tx: &mut Tx<'_>, p: &Principal, new: NewVerification) -> Result<Verification> {
+        let now = self.now();
+        let ttl = new.time_to_live.unwrap_or(self.cfg.default_time_to_live);
         // The request's own policy, else the tenant's current default, else kycd's.
         let (policy, policy_version) = match new.policy {
             Some(own) => (own, None),
@@ -528,7 +604,7 @@ impl Engine {
                     .ok_or(EngineError::NotFound("applicant"))?;
                 a.id
             }
-            ApplicantRef::Inline(a) => self.insert_applicant(&mut tx, p, a).await?.id,
+            ApplicantRef::Inline(a) => self.insert_applicant(tx, p, a).await?.id,
         };
         let v = Verification {
             id: VerificationId::generate(),
@@ -563,8 +639,7 @@ impl Engine {
             tx.audit(&p.tenant_id, &p.actor(), &format!("policy.applied.v{version}"), v.id.as_str(), now)
                 .await?;
         }
-        self.emit_verification(&mut tx, EventType::VerificationCreated, &v, None).await?;
-        tx.commit().await?;
+        self.emit_verification(tx, EventType::VerificationCreated, &v, None).await?;
         Ok(v)
     }
 
@@ -663,7 +738,13 @@ impl Engine {
         Ok(started)
     }
 
-    async fn open_attempt(&self, tx: &mut Tx<'_>, v: &mut Verification, client: ClientInfo, actor: &Actor) -> Result<StartedAttempt> {
+    pub(crate) async fn open_attempt(
+        &self,
+        tx: &mut Tx<'_>,
+        v: &mut Verification,
+        client: ClientInfo,
+        actor: &Actor,
+    ) -> Result<StartedAttempt> {
         if !v.status.accepts_captures() {
             return Err(EngineError::Conflict(format!(
                 "the verification is {}; no new attempt can be started",
@@ -1262,6 +1343,11 @@ impl Engine {
         let blobs: Vec<StoredBlob> = tx.list_captures(tenant, id).await?.into_iter().filter_map(|(_, b)| b).collect();
         tx.erase_capture_keys(tenant, id).await?;
         tx.delete_attempt_dialect_state(tenant, id).await?;
+        // Callback state is the integrator's own words (URLs, a title): erased with the rest,
+        // after the cancellation above queued its callbacks.
+        for r in self.callback_renderers() {
+            tx.delete_dialect_state(tenant, id.as_str(), r.kind()).await?;
+        }
         let retention = tx.get_tenant(tenant).await?.map(|t| t.retention).unwrap_or_default();
         v.private = VerificationPrivate::default();
         v.redacted = true;
@@ -1340,5 +1426,41 @@ mod decode_budget_tests {
         // Larger than the whole budget: takes all of it, alone, rather than never.
         assert_eq!(decode_permits(big, 100), 100);
         assert_eq!(decode_permits(u64::MAX, 512), 512);
+    }
+}
+
+#[cfg(test)]
+mod key_format_tests {
+    use super::*;
+
+    /// The SDKs' `^sk_(sbox_)?[a-z2-7]{26}[a-z2-7*#$=]$`, written out.
+    fn checkout_sdk_accepts(key: &str, sandbox: bool) -> bool {
+        let body = if sandbox {
+            key.strip_prefix("sk_sbox_")
+        } else {
+            key.strip_prefix("sk_")
+        };
+        let base32 = |c: char| c.is_ascii_lowercase() || ('2'..='7').contains(&c);
+        body.is_some_and(|b| {
+            let chars: Vec<char> = b.chars().collect();
+            chars.len() == 27 && chars[..26].iter().all(|c| base32(*c)) && (base32(chars[26]) || "*#$=".contains(chars[26]))
+        })
+    }
+
+    #[test]
+    fn checkout_keys_take_the_form_its_sdks_check_and_differ() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let test = new_api_key(Mode::Test, KeyFormat::Checkout);
+            let live = new_api_key(Mode::Live, KeyFormat::Checkout);
+            assert!(checkout_sdk_accepts(&test, true), "{test}");
+            assert!(checkout_sdk_accepts(&live, false) && !live.starts_with("sk_sbox_"), "{live}");
+            assert!(API_KEY_PREFIXES.iter().any(|p| test.starts_with(p) && live.starts_with("sk_")));
+            assert!(seen.insert(test) && seen.insert(live));
+        }
+        let kycd = new_api_key(Mode::Test, KeyFormat::Kycd);
+        assert!(kycd.starts_with("kycd_test_") && API_KEY_PREFIXES.iter().any(|p| kycd.starts_with(p)));
+        assert_eq!(KeyFormat::parse("checkout"), Some(KeyFormat::Checkout));
+        assert_eq!(KeyFormat::parse("stripe"), None);
     }
 }

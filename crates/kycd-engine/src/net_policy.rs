@@ -97,6 +97,48 @@ pub async fn check_target(raw: &str, mode: Mode) -> Result<(reqwest::Url, Option
     Ok((url, addrs.first().copied()))
 }
 
+/// The client for one request to a checked target: pinned to the checked address (when
+/// there is one), no redirects (a redirect could lead anywhere), a timeout.
+pub(crate) fn outbound_client(
+    url: &reqwest::Url,
+    pinned: Option<SocketAddr>,
+    timeout: std::time::Duration,
+    user_agent: &'static str,
+) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(user_agent);
+    if let (Some(addr), Some(host)) = (pinned, url.host_str()) {
+        builder = builder.resolve(host, addr);
+    }
+    builder.build()
+}
+
+/// How one delivery attempt went: `Ok(status)` on 2xx, else the status (if any) and what
+/// went wrong, for the delivery log (never the URL: it may carry the receiver's tokens).
+pub(crate) type Delivered = Result<u16, (Option<u16>, String)>;
+
+/// Send a request built on [`outbound_client`]; `receiver` names it in a failure.
+pub(crate) async fn send(req: reqwest::RequestBuilder, timeout_secs: u64, receiver: &str) -> Delivered {
+    let resp = req.send().await.map_err(|e| {
+        (
+            None,
+            if e.is_timeout() {
+                format!("timed out after {timeout_secs} s")
+            } else {
+                format!("connection failed: {}", e.without_url())
+            },
+        )
+    })?;
+    let code = resp.status().as_u16();
+    if resp.status().is_success() {
+        Ok(code)
+    } else {
+        Err((Some(code), format!("{receiver} answered {code}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,6 +82,19 @@ pub struct CreatedSession {
     pub progress: SessionProgress,
 }
 
+/// A session the business's backend drives from the start (no hosted page): its start
+/// token is spent at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendStart {
+    /// The backend says the person agreed to the processing (recorded, with the time, as
+    /// the capture page's consent would be).
+    pub consent_granted: bool,
+}
+
+/// Audit actions that record a person's consent on one attempt: given on the hosted page,
+/// or vouched for by the business's backend when it started the session.
+pub(crate) const CONSENT_ACTIONS: [&str; 2] = ["capture.consent_given", "attempt.consent_given_by_backend"];
+
 pub struct AddedImage {
     pub capture: Capture,
     pub progress: SessionProgress,
@@ -142,14 +155,14 @@ impl Engine {
     }
 
     /// Create a verification with its first attempt open. `mock` (test mode only) sets
-    /// simulation settings; `start_now` means the backend drives the session, so the start
+    /// simulation settings; `start` means the backend drives the session, so the start
     /// token is spent at once instead of opening the hosted capture page.
     pub async fn create_session(
         &self,
         p: &Principal,
         new: NewVerification,
         mock: Option<MockBehavior>,
-        start_now: bool,
+        start: Option<BackendStart>,
     ) -> Result<CreatedSession> {
         p.require_write()?;
         if let Some(m) = &mock {
@@ -169,7 +182,7 @@ impl Engine {
         let start_token = token_of(&url)
             .ok_or_else(|| EngineError::Internal("capture url without a token".into()))?
             .to_owned();
-        if start_now {
+        if let Some(start) = start {
             let now = self.now();
             let mut tx = self.store.begin().await?;
             attempt.token_used_at = Some(now);
@@ -177,6 +190,10 @@ impl Engine {
             tx.update_attempt(&attempt).await?;
             tx.audit(&p.tenant_id, &p.actor(), "attempt.started_by_backend", attempt.id.as_str(), now)
                 .await?;
+            if start.consent_granted {
+                tx.audit(&p.tenant_id, &p.actor(), CONSENT_ACTIONS[1], attempt.id.as_str(), now)
+                    .await?;
+            }
             tx.commit().await?;
         }
         let progress = self.session_progress(p, &v.id).await?;
@@ -188,6 +205,28 @@ impl Engine {
             capture_url: url,
             progress,
         })
+    }
+
+    /// When the person consented to this verification's processing (on the capture page,
+    /// or as the backend said when it started the session), if they did.
+    pub async fn session_consent(&self, p: &Principal, id: &VerificationId) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        let mut tx = self.store.begin().await?;
+        self.load(&mut tx, &p.tenant_id, id).await?;
+        let mut first = None;
+        for a in tx.list_attempts(&p.tenant_id, id).await? {
+            let given = tx
+                .audit_for_object(&p.tenant_id, a.id.as_str())
+                .await?
+                .into_iter()
+                .find(|e| CONSENT_ACTIONS.contains(&e.action.as_str()))
+                .map(|e| e.at);
+            first = match (first, given) {
+                (Some(f), Some(g)) => Some(std::cmp::min(f, g)),
+                (f, g) => f.or(g),
+            };
+        }
+        tx.commit().await?;
+        Ok(first)
     }
 
     /// Which images the session still needs.

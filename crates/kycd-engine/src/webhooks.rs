@@ -355,7 +355,8 @@ impl Engine {
         }
         let is_final = v.status.is_final() || matches!(t, EventType::Deleted | EventType::Anonymized);
         self.emit(tx, &v.tenant_id, t, v.id.as_str(), is_final, data).await?;
-        self.emit_dialects(tx, t, v, detail.as_ref(), is_final).await
+        self.emit_dialects(tx, t, v, detail.as_ref(), is_final).await?;
+        self.emit_callbacks(tx, t, v).await
     }
 
     /// The same change in each registered vendor format that has endpoints for it: an
@@ -470,16 +471,12 @@ impl Engine {
             Err((code, err)) => {
                 d.last_status_code = code.map(i64::from);
                 d.last_error = Some(err);
-                match RETRY_DELAYS.get(usize::try_from(d.attempts - 1).unwrap_or(usize::MAX)) {
-                    Some(delay) => {
-                        let at = now + Duration::seconds(*delay);
-                        d.next_attempt_at = Some(at);
+                d.next_attempt_at = next_retry(&RETRY_DELAYS, d.attempts, now);
+                match d.next_attempt_at {
+                    Some(at) => {
                         tx.enqueue_job(tenant, JOB_DELIVER, d.id.as_str(), at).await?;
                     }
-                    None => {
-                        d.status = DeliveryStatus::Failed;
-                        d.next_attempt_at = None;
-                    }
+                    None => d.status = DeliveryStatus::Failed,
                 }
                 let since = *endpoint.failing_since.get_or_insert(now);
                 if now - since >= Duration::days(DISABLE_AFTER_DAYS) && endpoint.enabled {
@@ -509,7 +506,7 @@ impl Engine {
         (secret, old_secret): (&str, Option<&str>),
         extra_headers: &[(&'static str, String)],
         now: DateTime<Utc>,
-    ) -> std::result::Result<u16, (Option<u16>, String)> {
+    ) -> crate::net_policy::Delivered {
         let (url, pinned) = check_target(url, mode).await.map_err(|e| (None, format!("refused: {e}")))?;
         let ts = now.timestamp();
         let body = event.payload.as_bytes();
@@ -519,14 +516,13 @@ impl Engine {
             .filter_map(|s| sign(s, event.id.as_str(), ts, body))
             .collect();
         sigs.dedup();
-        let mut builder = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(DELIVERY_TIMEOUT_SECS))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("kycd-webhooks/", env!("CARGO_PKG_VERSION")));
-        if let (Some(addr), Some(host)) = (pinned, url.host_str()) {
-            builder = builder.resolve(host, addr);
-        }
-        let client = builder.build().map_err(|e| (None, e.to_string()))?;
+        let client = crate::net_policy::outbound_client(
+            &url,
+            pinned,
+            std::time::Duration::from_secs(DELIVERY_TIMEOUT_SECS),
+            concat!("kycd-webhooks/", env!("CARGO_PKG_VERSION")),
+        )
+        .map_err(|e| (None, e.to_string()))?;
         let mut req = client
             .post(url)
             .header("content-type", "application/json")
@@ -536,23 +532,15 @@ impl Engine {
         for (k, v) in extra_headers {
             req = req.header(*k, v);
         }
-        let resp = req.body(event.payload.clone()).send().await.map_err(|e| {
-            (
-                None,
-                if e.is_timeout() {
-                    "timed out after 10 s".to_owned()
-                } else {
-                    format!("connection failed: {e}")
-                },
-            )
-        })?;
-        let code = resp.status().as_u16();
-        if resp.status().is_success() {
-            Ok(code)
-        } else {
-            Err((Some(code), format!("the endpoint answered {code}")))
-        }
+        crate::net_policy::send(req.body(event.payload.clone()), DELIVERY_TIMEOUT_SECS, "the endpoint").await
     }
+}
+
+/// When to try again after the `attempts`-th failed attempt, from a schedule of delays in
+/// seconds; `None` once the schedule is spent.
+pub(crate) fn next_retry(delays: &[i64], attempts: i64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let delay = delays.get(usize::try_from(attempts - 1).ok()?)?;
+    Some(now + Duration::seconds(*delay))
 }
 
 fn new_delivery(tenant: &TenantId, endpoint: &WebhookEndpointId, event: &EventId, now: DateTime<Utc>) -> WebhookDelivery {
@@ -587,6 +575,15 @@ mod tests {
         );
         assert_eq!(sig.as_deref(), Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="));
         assert!(sign("not-a-secret", "x", 1, b"").is_none());
+    }
+
+    #[test]
+    fn retries_follow_the_schedule_then_stop() {
+        let now = Utc::now();
+        assert_eq!(next_retry(&[5, 60], 1, now), Some(now + Duration::seconds(5)));
+        assert_eq!(next_retry(&[5, 60], 2, now), Some(now + Duration::seconds(60)));
+        assert_eq!(next_retry(&[5, 60], 3, now), None);
+        assert_eq!(next_retry(&[5, 60], 0, now), None);
     }
 
     #[test]

@@ -32,6 +32,10 @@ impl Engine {
                     Ok(id) => self.deliver_webhook(&job.tenant_id, &id).await,
                     Err(e) => Err(EngineError::Internal(e.to_string())),
                 },
+                crate::callbacks::JOB_CALLBACK => match job.payload.parse::<kycd_core::DeliveryId>() {
+                    Ok(id) => self.deliver_callback(&job.tenant_id, &id).await,
+                    Err(e) => Err(EngineError::Internal(e.to_string())),
+                },
                 crate::lifecycle::JOB_SWEEP => self.run_sweep_job(&job.tenant_id).await,
                 other => Err(EngineError::Internal(format!("unknown job kind {other}"))),
             }

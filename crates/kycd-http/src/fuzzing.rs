@@ -2,7 +2,7 @@
 //! part of kycd's API. Each function hands untrusted bytes to the same parsing code the
 //! handlers call and reports only whether (and what) it accepted: no behaviour of its own.
 
-use crate::dialect::{boldsign, checkout, oauth, transmit};
+use crate::dialect::{boldsign, checkout, oauth, skribble, transmit};
 use crate::{dto, extract, lifecycle_api, webhooks_api};
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request};
@@ -22,19 +22,52 @@ fn native<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
 }
 
 /// Every JSON (or form) request body parser of the native API and the vendor dialects, by
-/// the route that reads it. Yousign's dialect has no request bodies (its routes are GETs).
+/// the route that reads it.
 pub const BODY_PARSERS: &[(&str, BodyParser)] = &[
-    ("transmit POST /api/v1/verification", |b| {
+    ("transmit POST /verify/api/v1/verification", |b| {
         transmit::wire::json_body::<transmit::wire::CreateSessionRequest>(b)
             .and_then(transmit::wire::CreateSessionRequest::parse)
             .ok()
-            .map(|(_, mock, start)| format!("{mock:?} {start}"))
+            .map(|(_, mock, start)| format!("{mock:?} {start:?}"))
     }),
-    ("transmit POST /api/v1/verification/{sid}/images", |b| {
+    ("transmit POST /verify/api/v1/verification/{sid}/images (ImageDto)", |b| {
         transmit::wire::json_body::<transmit::wire::AddImageRequest>(b)
             .and_then(transmit::wire::AddImageRequest::parse)
             .ok()
             .map(|v| format!("{v:?}"))
+    }),
+    ("skribble POST /access/login (JSON)", |b| {
+        skribble::wire::login("application/json", b).ok().map(|l| format!("{l:?}"))
+    }),
+    ("skribble POST /access/login (form)", |b| {
+        skribble::wire::login("application/x-www-form-urlencoded", b)
+            .ok()
+            .map(|l| format!("{l:?}"))
+    }),
+    ("skribble POST /signature-requests", |b| {
+        // Personal fields redact in `Debug`: the summary names them, so a difference shows.
+        skribble::wire::signature_request(b).ok().map(|r| {
+            let signers: Vec<String> = r
+                .signers
+                .iter()
+                .map(|s| {
+                    let t = |p: &Option<kycd_core::PersonalText>| p.as_ref().map(|p| p.expose().to_owned());
+                    format!(
+                        "{} {:?} {:?} {:?} {:?} {}",
+                        s.email.expose(),
+                        t(&s.first_name),
+                        t(&s.last_name),
+                        s.language,
+                        s.sequence,
+                        s.notify
+                    )
+                })
+                .collect();
+            format!(
+                "{} {:?} {:?} {:?} {:?} {signers:?}",
+                r.title, r.message, r.legislation, r.quality, r.callbacks
+            )
+        })
     }),
     ("checkout POST /applicants", |b| {
         checkout::wire::json_object(b)
@@ -171,4 +204,49 @@ pub fn multipart_capture_form(content_type: &[u8], body: Vec<u8>) -> CaptureForm
         };
     };
     futures::executor::block_on(async { crate::multipart::capture_form(Multipart::from_request(req, &()).await).await })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checked-in `dialect_json` seeds, replayed through the target's properties, and
+    /// each new dialect body accepted by the parser it was written for.
+    #[test]
+    fn the_dialect_json_seeds_parse_as_the_fuzz_target_expects() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/dialect_json");
+        let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
+            })
+            .collect();
+        seeds.sort();
+        let accepted_by = |parser: &str, seed: &str| {
+            let (_, parse) = BODY_PARSERS.iter().find(|(n, _)| n.starts_with(parser)).unwrap();
+            let (_, body) = seeds.iter().find(|(n, _)| n == seed).unwrap();
+            parse(body).is_some()
+        };
+        for (name, body) in &seeds {
+            let compact = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .map(|v| serde_json::to_vec(&v).unwrap());
+            for (parser, parse) in BODY_PARSERS {
+                let first = parse(body);
+                assert_eq!(first, parse(body), "{name} {parser}");
+                if let (Some(_), Some(c)) = (&first, &compact)
+                    && !parser.ends_with("(form)")
+                {
+                    assert_eq!(first, parse(c), "{name} {parser}: compact");
+                }
+            }
+        }
+        assert!(accepted_by("transmit POST /verify/api/v1/verification", "seed-00"));
+        assert!(accepted_by("transmit POST /verify/api/v1/verification/{sid}/images", "seed-01"));
+        assert!(accepted_by("transmit POST /verify/api/v1/verification/{sid}/images", "seed-02"));
+        assert!(accepted_by("skribble POST /access/login (JSON)", "seed-18"));
+        assert!(accepted_by("skribble POST /access/login (form)", "seed-login-form"));
+        assert!(accepted_by("skribble POST /signature-requests", "seed-19"));
+    }
 }

@@ -114,7 +114,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .nest(dialect::transmit::MOUNT, transmit)
         .nest(dialect::checkout::MOUNT, dialect::checkout::router(&state.engine))
         .nest(dialect::boldsign::MOUNT, dialect::boldsign::router(&state.engine))
-        .nest(dialect::yousign::MOUNT, dialect::yousign::router(&state.engine))
+        .nest(dialect::skribble::MOUNT, dialect::skribble::router(&state.engine, state.clone()))
         .at("", "/docs", get(docs::docs_page))
         .at("", "/.well-known/jwks.json", get(api::jwks_all))
         .at("", "/.well-known/jwks/{tenant_id}", get(api::jwks_tenant))
@@ -200,12 +200,12 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({"status": "ok"}))
 }
 
+/// How long `/readyz` waits for its write: load balancers probe every few seconds.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn readyz(State(s): State<AppState>) -> Response {
-    match s.engine.store().ping().await {
+    match s.engine.check_ready(READY_TIMEOUT).await {
         Ok(()) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "the database does not answer").into_response()
-        }
+        Err(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", why).into_response(),
     }
 }

@@ -47,12 +47,15 @@ impl MasterKey {
         let hk = Hkdf::<Sha256>::new(Some(b"kycd tenant keys v1"), self.0.expose_secret());
         let mut enc = [0u8; 32];
         let mut bidx = [0u8; 32];
+        let mut token = [0u8; 32];
         // Infallible: 32 bytes is far below HKDF-SHA256's 8160-byte limit.
         let _ = hk.expand(format!("enc:{tenant}").as_bytes(), &mut enc);
         let _ = hk.expand(format!("bidx:{tenant}").as_bytes(), &mut bidx);
+        let _ = hk.expand(format!("token:{tenant}").as_bytes(), &mut token);
         TenantKeys {
             cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&enc)),
             bidx_key: bidx,
+            token_key: token,
         }
     }
 }
@@ -60,6 +63,7 @@ impl MasterKey {
 pub struct TenantKeys {
     cipher: Aes256Gcm,
     bidx_key: [u8; 32],
+    token_key: [u8; 32],
 }
 
 fn seal_with(cipher: &Aes256Gcm, aad: &[u8], plain: &[u8]) -> Vec<u8> {
@@ -100,6 +104,12 @@ impl TenantKeys {
         mac.update(b"\0");
         mac.update(value.as_bytes());
         hex::encode(mac.finalize().into_bytes())
+    }
+    /// The HMAC key that signs the tenant's JWT-shaped access tokens (a dialect whose
+    /// clients expect a JWT): derived like the others, so it needs no storage or rotation
+    /// of its own, and a token of one tenant never verifies under another's key.
+    pub fn access_token_key(&self) -> &[u8] {
+        &self.token_key
     }
     pub fn wrap_data_key(&self, file_id: &str, dk: &DataKey) -> String {
         self.seal_text(&format!("dk:{file_id}"), dk.0.expose_secret())
@@ -154,6 +164,9 @@ mod tests {
         assert!(mk.tenant_keys(&t2).open_text("row1:name", &s).is_err(), "other tenant cannot read");
         assert_ne!(k1.blind_index("email", "a@b.c"), mk.tenant_keys(&t2).blind_index("email", "a@b.c"));
         assert_eq!(k1.blind_index("email", "a@b.c"), k1.blind_index("email", "a@b.c"));
+        assert_ne!(k1.access_token_key(), mk.tenant_keys(&t2).access_token_key());
+        assert_eq!(k1.access_token_key(), mk.tenant_keys(&t1).access_token_key());
+        assert_ne!(k1.access_token_key(), k1.bidx_key.as_slice(), "one key per purpose");
     }
 
     #[test]

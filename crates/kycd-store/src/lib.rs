@@ -7,6 +7,7 @@
 
 pub mod crypto;
 mod repo;
+mod repo_callbacks;
 mod repo_capture;
 mod repo_console;
 mod repo_dialect;
@@ -19,6 +20,7 @@ mod schema;
 
 pub use crypto::{CryptoError, DataKey, MasterKey, secret_hash};
 pub use repo::*;
+pub use repo_callbacks::*;
 pub use repo_capture::*;
 pub use repo_console::*;
 pub use repo_dialect::*;
@@ -47,6 +49,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the pagination cursor is not one this server issued; start again without it")]
     BadCursor,
+    #[error("a database task stopped before it finished: {0}")]
+    Task(String),
     #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://…")]
     BadUrl(String),
     #[error(
@@ -97,7 +101,28 @@ impl Store {
         } else {
             return Err(StoreError::BadUrl(cfg.database_url));
         };
-        let opts = AnyPoolOptions::new();
+        // Whatever happened to the code that held a connection (a request cancelled
+        // mid-query, a bug), the pool never hands out one still inside a transaction: it
+        // would hold SQLite's write lock (or PostgreSQL's row locks) for good. The ping
+        // first lets SQLite's connection thread run a rollback queued by a dropped
+        // `Transaction`; what is still open after it was leaked, and the connection is
+        // closed (which rolls it back) instead of going back to the pool.
+        let opts = AnyPoolOptions::new().after_release(move |conn, _| {
+            Box::pin(async move {
+                use sqlx::{Connection, TransactionManager};
+                if backend == Backend::Sqlite {
+                    conn.ping().await?;
+                }
+                let depth = <Any as sqlx::Database>::TransactionManager::get_transaction_depth(conn);
+                if depth > 0 {
+                    tracing::warn!(
+                        depth,
+                        "a database connection came back inside a transaction; closed it (rolled back)"
+                    );
+                }
+                Ok(depth == 0)
+            })
+        });
         let pool = match backend {
             // One connection: SQLite has a single writer anyway, and this rules out
             // "database is locked" between our own connections. Transactions are short
@@ -190,20 +215,46 @@ impl Store {
         Ok(())
     }
 
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+    /// Whether the database takes writes: one small write transaction, as every use case
+    /// begins them (a `SELECT 1` answers even while the write lock is held for good).
+    /// On PostgreSQL the server gives up after `within` itself, so a probe stuck behind a
+    /// lock does not hold its pooled connection until the lock goes.
+    pub async fn probe_write(&self, now: DateTime<Utc>, within: std::time::Duration) -> Result<()> {
+        let mut tx = self.begin().await?;
+        if self.backend == Backend::Postgres {
+            // SET takes no bind parameters; the value is our own integer.
+            sqlx::query(&format!("SET LOCAL statement_timeout = {}", within.as_millis().max(1)))
+                .execute(&mut *tx.tx)
+                .await?;
+        }
+        sqlx::query("INSERT INTO readiness_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at")
+            .bind(ms(now))
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await
     }
 
+    /// Begin a transaction. Safe to cancel at any point: the caller either gets the
+    /// transaction (which rolls back if dropped uncommitted) or none was left open.
     pub async fn begin(&self) -> Result<Tx<'_>> {
-        let tx = match self.backend {
-            // IMMEDIATE takes SQLite's write lock at the start, waiting up to busy_timeout.
-            // A deferred transaction that reads and then writes fails at once with
-            // SQLITE_BUSY when another process (a second instance on the same file)
-            // committed in between: the busy timeout cannot help a lock upgrade.
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        };
+        let (pool, backend) = (self.pool.clone(), self.backend);
+        // Begun in a task of its own, which runs to the end even when the caller is
+        // dropped (a client hung up): sqlx's SQLite driver has an await point after
+        // `BEGIN IMMEDIATE` ran and before it hands out the `Transaction` that would roll
+        // it back, so a caller cancelled there left our single connection inside a
+        // transaction holding the write lock, and every later write failed. Now an
+        // unwanted transaction is dropped (rolled back) inside the task.
+        let begun = tokio::spawn(async move {
+            match backend {
+                // IMMEDIATE takes SQLite's write lock at the start, waiting up to busy_timeout.
+                // A deferred transaction that reads and then writes fails at once with
+                // SQLITE_BUSY when another process (a second instance on the same file)
+                // committed in between: the busy timeout cannot help a lock upgrade.
+                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                Backend::Postgres => pool.begin().await,
+            }
+        });
+        let tx = begun.await.map_err(|e| StoreError::Task(e.to_string()))??;
         Ok(Tx { tx, store: self })
     }
 

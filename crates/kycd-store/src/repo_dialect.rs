@@ -146,6 +146,17 @@ impl Tx<'_> {
             .map_err(|_| corrupt("dialect state is not UTF-8"))
     }
 
+    /// Forget the state of `kind` kept for one object.
+    pub async fn delete_dialect_state(&mut self, tenant: &TenantId, object_id: &str, kind: &str) -> Result<()> {
+        sqlx::query("DELETE FROM dialect_state WHERE tenant_id = $1 AND object_id = $2 AND kind = $3")
+            .bind(tenant.as_str())
+            .bind(object_id)
+            .bind(kind)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// Forget the state kept for a verification's attempts (anonymize: attempt state may
     /// hold URLs the business chose); the verification's own state stays.
     pub async fn delete_attempt_dialect_state(&mut self, tenant: &TenantId, verification: &VerificationId) -> Result<()> {

@@ -1,4 +1,4 @@
-//! Per-tenant features: add-ons an operator turns on for one business (e.g. the Yousign
+//! Per-tenant features: add-ons an operator turns on for one business (e.g. the Skribble
 //! dialect's identification evidence endpoints). A row means enabled; no row, disabled.
 
 use crate::{Result, Tx, ms};

@@ -54,7 +54,7 @@ impl DeliveryStatus {
             Self::Failed => "failed",
         }
     }
-    fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         [Self::Pending, Self::Succeeded, Self::Failed].into_iter().find(|d| d.as_str() == s)
     }
 }
@@ -75,7 +75,18 @@ pub struct WebhookDelivery {
     pub updated_at: DateTime<Utc>,
 }
 
-fn opt_ms(v: Option<i64>) -> Result<Option<DateTime<Utc>>> {
+/// What the webhook and the callback delivery logs both keep of an attempt's outcome.
+pub(crate) struct DeliveryState<'a> {
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<&'a str>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub(crate) fn opt_ms(v: Option<i64>) -> Result<Option<DateTime<Utc>>> {
     v.map(from_ms).transpose()
 }
 
@@ -295,19 +306,39 @@ impl Tx<'_> {
     }
 
     pub async fn update_webhook_delivery(&mut self, d: &WebhookDelivery) -> Result<()> {
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_attempt_at = $4,
-             last_status_code = $5, last_error = $6, updated_at = $7 WHERE tenant_id = $8 AND id = $9",
-        )
-        .bind(d.status.as_str())
-        .bind(d.attempts)
-        .bind(d.next_attempt_at.map(ms))
-        .bind(d.last_attempt_at.map(ms))
-        .bind(d.last_status_code)
-        .bind(d.last_error.clone())
-        .bind(ms(d.updated_at))
-        .bind(d.tenant_id.as_str())
-        .bind(d.id.as_str())
+        let state = DeliveryState {
+            status: d.status,
+            attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at,
+            last_attempt_at: d.last_attempt_at,
+            last_status_code: d.last_status_code,
+            last_error: d.last_error.as_deref(),
+            updated_at: d.updated_at,
+        };
+        self.update_delivery_state("webhook_deliveries", &d.tenant_id, &d.id, &state).await
+    }
+
+    /// Record how a delivery of `table` (webhooks' or callbacks') stands.
+    pub(crate) async fn update_delivery_state(
+        &mut self,
+        table: &'static str,
+        tenant: &TenantId,
+        id: &DeliveryId,
+        st: &DeliveryState<'_>,
+    ) -> Result<()> {
+        sqlx::query(&format!(
+            "UPDATE {table} SET status = $1, attempts = $2, next_attempt_at = $3, last_attempt_at = $4,
+             last_status_code = $5, last_error = $6, updated_at = $7 WHERE tenant_id = $8 AND id = $9"
+        ))
+        .bind(st.status.as_str())
+        .bind(st.attempts)
+        .bind(st.next_attempt_at.map(ms))
+        .bind(st.last_attempt_at.map(ms))
+        .bind(st.last_status_code)
+        .bind(st.last_error.map(str::to_owned))
+        .bind(ms(st.updated_at))
+        .bind(tenant.as_str())
+        .bind(id.as_str())
         .execute(&mut *self.tx)
         .await?;
         Ok(())

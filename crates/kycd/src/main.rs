@@ -152,7 +152,7 @@ enum TenantCmd {
         json: bool,
     },
     /// Show a tenant's features (add-ons), enabling or disabling some first, e.g.
-    /// `--enable express_qes_evidence` for the Yousign identification evidence endpoints.
+    /// `--enable express_qes_evidence` for the Skribble identification evidence endpoints.
     Features {
         #[arg(long)]
         tenant: String,
@@ -176,6 +176,11 @@ enum ApiKeyCmd {
         /// integration, reviewer or admin.
         #[arg(long)]
         scope: String,
+        /// The key's form: kycd (`kycd_test_…` / `kycd_live_…`), or checkout (Checkout.com's
+        /// `sk_sbox_…` for a test tenant, `sk_…` for a live one, which the Checkout SDKs'
+        /// builders accept). Either works everywhere a key is taken.
+        #[arg(long, default_value = "kycd", value_parser = ["kycd", "checkout"])]
+        format: String,
         #[arg(long)]
         json: bool,
     },
@@ -405,14 +410,23 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             }
         }
         Command::Apikey {
-            cmd: ApiKeyCmd::Create { tenant, scope, json },
+            cmd:
+                ApiKeyCmd::Create {
+                    tenant,
+                    scope,
+                    format,
+                    json,
+                },
         } => {
             let tenant: TenantId = tenant.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
             let Some(scope) = Scope::parse(scope) else {
                 bail!("--scope must be integration, reviewer or admin")
             };
+            let Some(format) = kycd_engine::KeyFormat::parse(format) else {
+                bail!("--format must be kycd or checkout")
+            };
             let (_, engine) = open(&cli).await?;
-            let k = engine.create_api_key(&tenant, scope).await?;
+            let k = engine.create_api_key(&tenant, scope, format).await?;
             if *json {
                 println!("{}", serde_json::json!({"key_id": k.key_id, "api_key": k.api_key}));
             } else {

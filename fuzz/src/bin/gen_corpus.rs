@@ -106,9 +106,11 @@ fn dialect_json() {
         json!({"callback_url": "https://example.test/done", "state": "s-1", "time_to_live": "1d12h",
                "customer_information": {"organization_name": "Example", "external_user_id": "user-1"},
                "mock_behavior": {"recommendation": "ALLOW", "processing_time": "5s", "force_retry": true},
-               "start": {}}),
-        json!({"image": {"type": "selfie", "format": "jpg", "data": "aGVsbG8="}, "device_info": {}}),
-        json!({"image": {"data": {"type": "document_front", "content": "data:image/png;base64,aGk"}}}),
+               "start": {"consent": {"granted": true, "document_id": "terms-1"}}}),
+        json!({"image": {"format": "jpg", "image_type": "selfie", "content": "aGVsbG8=", "image_id": "img-1"},
+               "device_info": {"model": "Pixel", "os": "Android", "cameras": [{"label": "back"}]}}),
+        json!({"image": {"format": "jpg", "image_type": "document_front", "content": "data:image/png;base64,aGk",
+                         "capture_margins": {"top": 0.1, "bottom": 0.1, "left": 0.05, "right": 0.05}}}),
         json!({"external_applicant_id": "ext-1", "email": "specimen@example.test",
                "external_applicant_name": "Test Specimen"}),
         json!({"applicant_id": "aplt_abc", "user_journey_id": "usj_01heqt35wmjrf3wjd7w1wz33p2",
@@ -134,6 +136,14 @@ fn dialect_json() {
         json!({"enabled": false, "enabled_events": ["verification.approved"]}),
         json!({"overlap_seconds": 3600}),
         json!({"retention_days": 90, "max_retention_days": 3650, "tombstone_days": 365}),
+        json!({"username": "key_abc", "api-key": "kycd_test_secret"}),
+        json!({"title": "Contract", "message": "Please sign", "content": "JVBERi0xLjQK", "quality": "QES",
+               "legislation": "ZERTES", "callback_success_url": "https://example.test/cb/SKRIBBLE_SIGNATURE_REQUEST_ID",
+               "callback_update_url": "https://example.test/cb/SKRIBBLE_SIGNATURE_ID",
+               "signatures": [{"account_email": "signer@example.test", "sequence": 1, "notify": false,
+                               "signer_identity_data": {"email_address": "signer@example.test", "first_name": "Test",
+                                                        "last_name": "Specimen", "mobile_number": "+41791234567",
+                                                        "language": "de"}}]}),
     ];
     for (i, b) in bodies.iter().enumerate() {
         put(
@@ -148,6 +158,7 @@ fn dialect_json() {
         b"grant_type=client_credentials&client_id=key_abc&client_secret=s%20x",
     );
     put("dialect_json", "seed-query", b"documentId=doc-1&skip=10&limit=20");
+    put("dialect_json", "seed-login-form", b"username=key_abc&api-key=kycd_test_s%20x");
 }
 
 fn multipart() {

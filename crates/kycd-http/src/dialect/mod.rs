@@ -5,5 +5,5 @@
 pub mod boldsign;
 pub mod checkout;
 pub(crate) mod oauth;
+pub mod skribble;
 pub mod transmit;
-pub mod yousign;

@@ -131,7 +131,7 @@ async fn boldsign_auth_and_request_errors() {
     assert_error(&r, 400, "JSON");
 
     // Document, signer, order.
-    assert_error(&report(&api, "doc-unknown", signer.clone()).await, 400, "Invalid Document ID");
+    assert_error(&report(&api, "doc-unknown", signer.clone()).await, 403, "Invalid Document ID");
     assert_error(
         &report(&api, "doc-errors", json!({"emailId": "someone.else@example.com"})).await,
         400,
@@ -194,14 +194,34 @@ async fn boldsign_auth_and_request_errors() {
     // Another tenant sees no such document.
     let other = server.inst.create_tenant("Other", false).await;
     let foreign = server.client_for(&other.api_key);
-    assert_error(&report(&foreign, "doc-errors", signer.clone()).await, 400, "Invalid Document ID");
+    assert_error(&report(&foreign, "doc-errors", signer.clone()).await, 403, "Invalid Document ID");
     let r = image(
         &foreign,
         "doc-errors",
         json!({"emailId": "alex.gayle@example.com", "fileId": "file_nothere"}),
     )
     .await;
-    assert_error(&r, 400, "Invalid Document ID");
+    assert_error(&r, 403, "Invalid Document ID");
+    // Another account's document and one that exists nowhere answer byte for byte alike
+    // (BoldSign's 403) on the endpoints that read one: the answer tells nobody which
+    // exists. (createEmbeddedVerificationUrl makes the caller's own verification for a
+    // document it does not know.)
+    for endpoint in ["report", "image"] {
+        let body = json!({"emailId": "alex.gayle@example.com", "fileId": "file_nothere", "order": 1});
+        let foreign_doc = foreign.post(&path(endpoint, "doc-errors"), &body).await;
+        let unknown_doc = foreign.post(&path(endpoint, "doc-nowhere-at-all"), &body).await;
+        let own_unknown = api.post(&path(endpoint, "doc-nowhere-at-all"), &body).await;
+        for r in [&foreign_doc, &unknown_doc, &own_unknown] {
+            assert_eq!(r.status, 403, "{}: {}", r.what, r.text());
+            assert_eq!(r.json(), json!({"error": "Invalid Document ID"}), "{}", r.what);
+            assert_eq!(
+                (&r.content_type, &r.body),
+                (&foreign_doc.content_type, &foreign_doc.body),
+                "{}",
+                r.what
+            );
+        }
+    }
 
     // The sender turned identity verification off for the signer (cancelled before any image).
     api.post_empty(&format!("/v1/verifications/{vid}/cancel")).await.ok();
@@ -321,10 +341,10 @@ async fn boldsign_report_and_images_for_email_and_phone_signers() {
     // Another tenant finds neither the document nor its files.
     let other = server.inst.create_tenant("Other", false).await;
     let foreign = server.client_for(&other.api_key);
-    assert_error(&report(&foreign, doc, email_body.clone()).await, 400, "Invalid Document ID");
+    assert_error(&report(&foreign, doc, email_body.clone()).await, 403, "Invalid Document ID");
     let mut body = email_body.clone();
     body["fileId"] = json!(a.files[0].1);
-    assert_error(&image(&foreign, doc, body).await, 400, "Invalid Document ID");
+    assert_error(&image(&foreign, doc, body).await, 403, "Invalid Document ID");
 
     // The same person signing at a second position: Order picks the verification.
     api.post("/v1/verifications", &email_signer("alex.gayle@example.com", doc, 3))
@@ -379,7 +399,13 @@ async fn boldsign_report_carries_what_the_passport_says() {
         "{r}"
     );
     assert!(d["documentNumber"].as_str().is_some_and(|n| !n.is_empty()), "{r}");
-    assert!(d["country"].as_str().is_some_and(|c| c.len() == 3), "{r}");
+    // ISO 3166-1 alpha-2, as BoldSign's (Stripe Identity's) document report writes it.
+    assert!(
+        d["country"]
+            .as_str()
+            .is_some_and(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase())),
+        "{r}"
+    );
     let b = chrono::NaiveDate::parse_from_str(&birth, "%Y-%m-%d").unwrap();
     use chrono::Datelike;
     assert_eq!(d["dob"], json!({"day": b.day(), "month": b.month(), "year": b.year()}), "{r}");
@@ -492,7 +518,7 @@ async fn boldsign_embedded_verification_url_and_sender_identities() {
     let foreign = server.client_for(&other.api_key);
     assert_error(
         &report(&foreign, "doc-embed", json!({"emailId": "alex.gayle@example.com"})).await,
-        400,
+        403,
         "Invalid Document ID",
     );
 

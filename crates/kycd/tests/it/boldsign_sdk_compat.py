@@ -9,8 +9,9 @@ SPEC: {"host": "<kycd>/compat/boldsign", "api_key": "kycd_…", "document_id": "
 For each signer: `IdentityVerificationApi.report` (the report parses into the SDK's
 `IdReport`, with the expected result and exactly the uploaded file ids), then
 `IdentityVerificationApi.image` for every file id (the bytes equal the upload). Also: an
-unknown document is an `ApiException` with status 400 and an `ErrorResult` body, a wrong
-key one with 401. Prints OK at the end.
+unknown document is the SDK's `ForbiddenException` (403) with the `ErrorResult`
+"Invalid Document ID" (a client's forbidden-document path depends on it), a wrong key an
+`ApiException` with 401. Prints OK at the end.
 
 Named boldsign_sdk_compat.py, not boldsign.py: that name would shadow the package.
 """
@@ -19,7 +20,7 @@ import json
 import sys
 
 import boldsign
-from boldsign.exceptions import ApiException
+from boldsign.exceptions import ApiException, ForbiddenException
 
 
 def fail(msg):
@@ -70,8 +71,8 @@ def main():
         try:
             api.report("no-such-document", boldsign.VerificationDataRequest(**first))
             fail("an unknown document must be refused")
-        except ApiException as e:
-            if e.status != 400 or not isinstance(e.data, boldsign.ErrorResult) or not e.data.error:
+        except ForbiddenException as e:
+            if e.status != 403 or not isinstance(e.data, boldsign.ErrorResult) or e.data.error != "Invalid Document ID":
                 fail("unknown document: status %r, data %r, body %r" % (e.status, e.data, e.body))
 
     bad = boldsign.Configuration(host=spec["host"], api_key="kycd_test_wrong")

@@ -549,7 +549,7 @@ async fn capture_page_runs_a_transmit_session_from_its_start_token() {
     let r = c
         .api
         .post(
-            "/compat/transmit/api/v1/verification",
+            "/compat/transmit/verify/api/v1/verification",
             &json!({"callback_url": "https://bank.example/idv/done", "state": "csrf-T-42"}),
         )
         .await;
@@ -583,6 +583,14 @@ async fn capture_page_runs_a_transmit_session_from_its_start_token() {
     // The backend polls the result as it would with the vendor.
     let r = crate::transmit::wait_result(&c.api, &sid, "complete").await;
     assert_eq!(r["recommendation"], "CHALLENGE", "faces are not compared yet: {r}");
+    // The consent the person gave on the page is the session's consent.
+    let consent = c
+        .api
+        .get(&format!("/compat/transmit/verify/api/v1/verification/{sid}/consent"))
+        .await
+        .ok();
+    assert_eq!(consent["consent_granted"], true, "{consent}");
+    assert!(consent["consent_date"].is_string(), "{consent}");
 }
 
 /// No camera on the computer: the desktop makes a one-time link (QR code), the phone opens

@@ -302,6 +302,9 @@ async fn checkout_verification_attempts_result_report_and_anonymize() {
     .await;
     let second_id = str_field(&second, "id");
     assert_eq!(second["redirect_url"], "https://example.com/second");
+    // The verification echoes its latest attempt's redirect_url.
+    let v_now = api.get(&path(&format!("/identity-verifications/{vid}"))).await.ok();
+    assert_eq!(v_now["redirect_url"], "https://example.com/second", "{v_now}");
     assert_eq!(
         second["client_information"],
         json!({"pre_selected_residence_country": "FR", "pre_selected_language": "en-US", "pre_selected_document_type": "Passport"})
@@ -443,6 +446,8 @@ async fn checkout_verification_attempts_result_report_and_anonymize() {
 
     // The PDF report: a pre-signed link that needs no credentials.
     let rep = api.get(&path(&format!("/identity-verifications/{vid}/pdf-report"))).await.ok();
+    // `pdf_report` for the Python and Java SDKs, `signed_url` for .NET's: the same link.
+    assert_eq!(rep["signed_url"], rep["pdf_report"], "{rep}");
     let pdf_url = local(&server, rep["pdf_report"].as_str().unwrap());
     let pdf = server.anon().get(&pdf_url).await;
     assert_eq!(pdf.status, 200, "{}", pdf.text());
@@ -511,6 +516,9 @@ async fn checkout_create_and_open_and_anonymize_while_open() {
     let vid = str_field(&v, "id");
     assert_eq!(v["status"], "pending");
     assert!(href(&v, "verification_url").contains("/capture?token="), "{v}");
+    assert_eq!(v["redirect_url"], "https://example.com/done", "echoed in create-and-open: {v}");
+    let got = api.get(&path(&format!("/identity-verifications/{vid}"))).await.ok();
+    assert_eq!(got["redirect_url"], "https://example.com/done", "{got}");
     // An applicant was made from the declared data.
     let aid = str_field(&v, "applicant_id");
     let a = api.get(&path(&format!("/applicants/{aid}"))).await.ok();
@@ -539,6 +547,7 @@ async fn checkout_create_and_open_and_anonymize_while_open() {
         .ok();
     assert_eq!(anon["status"], "inconclusive");
     assert_eq!(anon["response_codes"], json!([{"code": 64001, "summary": "forcibly_closed"}]));
+    assert!(anon.get("redirect_url").is_none(), "the URLs the business chose are erased: {anon}");
     let r = api
         .post(
             &path(&format!("/identity-verifications/{vid}/attempts")),
@@ -597,11 +606,35 @@ async fn checkout_every_answer_carries_a_request_id() {
     assert_eq!(body["request_id"], id.as_str(), "the header and the body name the same request");
 }
 
-/// The official `checkout-sdk` Python package drives a whole verification.
+/// `kycd apikey create --format checkout`: (key id, key).
+async fn checkout_key(server: &Server, tenant: &str, scope: &str) -> (String, String) {
+    let v = server
+        .cli(&[
+            "apikey", "create", "--tenant", tenant, "--scope", scope, "--format", "checkout", "--json",
+        ])
+        .await
+        .success_json();
+    (str_field(&v, "key_id"), str_field(&v, "api_key"))
+}
+
+/// The SDKs' secret key pattern `^sk_(sbox_)?[a-z2-7]{26}[a-z2-7*#$=]$`.
+fn checkout_shaped(key: &str, sandbox: bool) -> bool {
+    let body = if sandbox {
+        key.strip_prefix("sk_sbox_")
+    } else {
+        key.strip_prefix("sk_")
+    };
+    let b32 = |c: u8| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c);
+    body.is_some_and(|b| b.len() == 27 && b.bytes().take(26).all(b32) && b.bytes().last().is_some_and(|c| b32(c) || b"*#$=".contains(&c)))
+}
+
+/// The official `checkout-sdk` Python package drives a whole verification, built with its
+/// unchanged `CheckoutSdk.builder().secret_key(...)` and a kycd key in Checkout's form.
 #[tokio::test]
 async fn checkout_python_sdk_drives_a_verification() {
     let server = Server::start().await;
     let t = server.inst.create_tenant("SDK", false).await;
+    let (_, secret_key) = checkout_key(&server, &t.tenant_id, "integration").await;
     let dir = tempfile::tempdir().unwrap();
     let front = dir.path().join("front.jpg");
     let selfie = dir.path().join("selfie.png");
@@ -611,10 +644,73 @@ async fn checkout_python_sdk_drives_a_verification() {
         std::ffi::OsStr::new(&server.base),
         std::ffi::OsStr::new(&t.key_id),
         std::ffi::OsStr::new(&t.api_key),
+        std::ffi::OsStr::new(&secret_key),
         front.as_os_str(),
         selfie.as_os_str(),
     ];
     crate::harness::run_python_script(&server, "checkout_sdk_compat.py", "checkout-sdk", &args).await;
+}
+
+/// Keys in Checkout's form: `sk_sbox_…` for a test tenant, `sk_…` for a live one; stored
+/// hashed, scoped and revoked like every other key.
+#[tokio::test]
+async fn checkout_keys_take_checkouts_form_and_behave_as_every_key() {
+    let server = Server::start().await;
+    let t = server.inst.create_tenant("Checkout Keys", false).await;
+    let (key_id, key) = checkout_key(&server, &t.tenant_id, "integration").await;
+    assert!(checkout_shaped(&key, true), "{key}");
+    let live = server.inst.create_tenant("Checkout Keys Live", true).await;
+    let (_, live_key) = checkout_key(&server, &live.tenant_id, "integration").await;
+    assert!(checkout_shaped(&live_key, false) && !live_key.starts_with("sk_sbox_"), "{live_key}");
+
+    // It acts with its tenant and scope, here and wherever a key is taken.
+    let api = server.client_for(&key);
+    let a = create_applicant(&api).await;
+    assert!(str_field(&a, "id").starts_with("aplt_"), "{a}");
+    api.get("/v1/verifications").await.ok();
+    let other = server.inst.create_tenant("Checkout Keys Other", false).await;
+    let r = server
+        .client_for(&checkout_key(&server, &other.tenant_id, "integration").await.1)
+        .get(&path(&format!("/applicants/{}", str_field(&a, "id"))))
+        .await;
+    ck_error(&r, 404, "resource_not_found");
+    let (_, reviewer) = checkout_key(&server, &t.tenant_id, "reviewer").await;
+    let r = server
+        .client_for(&reviewer)
+        .post(&path("/applicants"), &json!({"email": "r@example.com"}))
+        .await;
+    ck_error(&r, 403, "forbidden");
+
+    // Only its hash is stored.
+    if !crate::harness::on_postgres() {
+        for f in std::fs::read_dir(server.data_dir()).unwrap() {
+            let f = f.unwrap();
+            if f.file_name().to_string_lossy().starts_with("kycd.db") {
+                let db = std::fs::read(f.path()).unwrap();
+                assert!(!db.windows(key.len()).any(|w| w == key.as_bytes()), "the key is in clear in {f:?}");
+            }
+        }
+    }
+    // Revoked: refused at once.
+    server.cli(&["apikey", "revoke", &key_id]).await.success();
+    ck_error(
+        &api.get(&path(&format!("/applicants/{}", str_field(&a, "id")))).await,
+        401,
+        "unauthorized",
+    );
+    let bad = server
+        .cli(&[
+            "apikey",
+            "create",
+            "--tenant",
+            &t.tenant_id,
+            "--scope",
+            "integration",
+            "--format",
+            "stripe",
+        ])
+        .await;
+    assert_ne!(bad.code, Some(0), "{}", bad.all_output());
 }
 
 /// A passport kycd reads (synthetic, OCR-B zone) shows in `documents[]` with Checkout's

@@ -3,14 +3,17 @@ Checkout dialect, for kycd's integration tests.
 
 Drives applicant -> identity verification -> attempt -> capture (kycd's native capture API:
 the dialect has no capture endpoint, the applicant uses the attempt URL) -> review ->
-result -> attempts and assets -> PDF report -> anonymize, and an error, through the SDK's
-identities clients with a custom environment whose identity URI is kycd's
+result -> attempts and assets -> PDF report -> anonymize, create-and-open, and errors,
+through the SDK's identities clients with a custom environment whose identity URI is kycd's
 /compat/checkout. Authenticates twice: OAuth client credentials against kycd's token
-endpoint (the SDK's OAuth builder), and a kycd API key as the secret key.
+endpoint (the SDK's OAuth builder), and the static-keys builder unchanged
+(`CheckoutSdk.builder().secret_key(...)`) with a kycd key in Checkout's form
+(`kycd apikey create --format checkout`): the builder refuses any other form, so this fails
+if kycd's key form is not one Checkout's SDK accepts.
 
 Prints OK on success; any failed assertion or SDK exception ends it non-zero.
 
-usage: checkout_sdk_compat.py BASE_URL KEY_ID API_KEY DOCUMENT_JPEG SELFIE_PNG
+usage: checkout_sdk_compat.py BASE_URL KEY_ID API_KEY CHECKOUT_SECRET_KEY DOCUMENT_JPEG SELFIE_PNG
 """
 import json
 import sys
@@ -18,23 +21,20 @@ import time
 import urllib.request
 import warnings
 
-import requests
-from checkout_sdk.checkout_api import CheckoutApi
-from checkout_sdk.checkout_configuration import CheckoutConfiguration
 from checkout_sdk.checkout_sdk import CheckoutSdk
-from checkout_sdk.default_keys_credentials import DefaultKeysSdkCredentials
 from checkout_sdk.environment import Environment
-from checkout_sdk.exception import CheckoutApiException
+from checkout_sdk.exception import CheckoutApiException, CheckoutArgumentException
 from checkout_sdk.identities.applicants.applicants import CreateApplicantRequest, UpdateApplicantRequest
 from checkout_sdk.identities.entities import AttemptsQueryFilter, AttemptAssetsQueryFilter
 from checkout_sdk.identities.identityverification.identityverification import (
     ClientInformation,
     DeclaredData,
+    IdentityVerificationAndAttemptRequest,
     IdentityVerificationAttemptRequest,
     IdentityVerificationRequest,
 )
 
-base, key_id, api_key, front_path, selfie_path = sys.argv[1:6]
+base, key_id, api_key, secret_key, front_path, selfie_path = sys.argv[1:7]
 compat = base + "/compat/checkout/"
 env = Environment(
     base_uri=compat,
@@ -59,9 +59,17 @@ with warnings.catch_warnings():
         .use_legacy_domain()
         .build()
     )
-# The secret key path: the SDK's builder only accepts Checkout-shaped keys (sk_...), so the
-# configuration is made directly with a kycd API key as the secret key.
-key_api = CheckoutApi(CheckoutConfiguration(DefaultKeysSdkCredentials(secret_key=api_key), env, requests.Session()))
+# The secret key path, as an integrator's code has it: the SDK's own builder, which checks
+# the key's form (CheckoutArgumentException "invalid secret key" otherwise).
+assert secret_key.startswith("sk_sbox_"), secret_key
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    key_api = CheckoutSdk.builder().secret_key(secret_key).environment(env).use_legacy_domain().build()
+try:
+    CheckoutSdk.builder().secret_key(api_key).environment(env).use_legacy_domain().build()
+    raise AssertionError("the builder takes only Checkout-shaped keys")
+except CheckoutArgumentException:
+    pass
 
 applicants = oauth_api.applicants
 idv = oauth_api.identity_verification
@@ -126,7 +134,9 @@ assert attempt.id.startswith("iatp_") and attempt.status == "pending_redirection
 assert "/capture?token=" in links(attempt).verification_url.href
 assert attempt.client_information.pre_selected_residence_country == "FR"
 assert attempt.redirect_url == "https://example.com/back"
-assert idv.get_identity_verification(v.id).status == "pending"
+pending = key_api.identity_verification.get_identity_verification(v.id)
+assert pending.status == "pending"
+assert pending.redirect_url == "https://example.com/back", "the verification echoes its attempt's redirect_url"
 
 # 4. Capture through kycd's native API, then a reviewer approves.
 native("POST", f"/v1/verifications/{v.id}/captures?kind=document_front", open(front_path, "rb").read(), "image/jpeg")
@@ -173,8 +183,9 @@ face = [a for a in assets.data if a.type == "face_image"][0]
 with urllib.request.urlopen(face._links.asset_url.href, timeout=60) as r:
     assert r.read() == open(selfie_path, "rb").read()
 
-# 6. PDF report: a pre-signed URL.
-report = idv.get_identity_verification_report(v.id)
+# 6. PDF report: a pre-signed URL, as `pdf_report` (Python, Java) and `signed_url` (.NET).
+report = key_api.identity_verification.get_identity_verification_report(v.id)
+assert report.signed_url == report.pdf_report, (report.signed_url, report.pdf_report)
 with urllib.request.urlopen(report.pdf_report, timeout=120) as r:
     assert r.headers["Content-Type"] == "application/pdf"
     assert r.read().startswith(b"%PDF-")
@@ -191,7 +202,19 @@ except CheckoutApiException as e:
 anon_a = applicants.anonymize_applicant(applicant.id)
 assert not hasattr(anon_a, "email") and not hasattr(anon_a, "external_applicant_id")
 
-# 8. Errors arrive as the SDK's exception, with Checkout's fields.
+# 8. Create-and-open: the first attempt's URL, and the redirect_url echoed.
+open_req = IdentityVerificationAndAttemptRequest()
+open_decl = DeclaredData()
+open_decl.name = "Olga Open"
+open_req.declared_data = open_decl
+open_req.redirect_url = "https://example.com/after"
+opened = key_api.identity_verification.create_identity_verification_and_attempt(open_req)
+assert opened.http_metadata.status_code == 201
+assert opened.redirect_url == "https://example.com/after", opened.redirect_url
+assert "/capture?token=" in links(opened).verification_url.href
+assert idv.get_identity_verification(opened.id).redirect_url == "https://example.com/after"
+
+# 9. Errors arrive as the SDK's exception, with Checkout's fields.
 try:
     idv.get_identity_verification("idv_doesnotexist")
     raise AssertionError("an unknown verification must be 404")

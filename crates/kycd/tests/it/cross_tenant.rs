@@ -1,8 +1,9 @@
 //! The cross-tenant matrix: every route template the server registers (`kycd routes`, read
 //! from the routers themselves, so a new route cannot be left out) is called with every
 //! method, with tenant B's credentials and tenant A's ids. A route with an id must answer
-//! not-found (404, or BoldSign's 400), a method the route lacks 405 — never success, never
-//! 403/409/410 (which would reveal that the id exists), never 5xx. A route without an id
+//! not-found (404, or BoldSign's 403 `{"error": "Invalid Document ID"}`, which BoldSign gives
+//! unknown and foreign documents alike), a method the route lacks 405 — never success, never
+//! another 403, 409 or 410 (which would reveal that the id exists), never 5xx. A route without an id
 //! may succeed, for B's own data only: no answer ever carries one of A's ids. Afterwards
 //! A's objects are unchanged.
 //!
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Routes that answer without tenant credentials by design, and why that leaks nothing.
-const PUBLIC: [&str; 15] = [
+const PUBLIC: [&str; 17] = [
     "/healthz",
     "/readyz",
     "/docs",
@@ -30,6 +31,8 @@ const PUBLIC: [&str; 15] = [
     // Token endpoints: B's credentials get B's token.
     "/compat/transmit/oidc/token",
     "/compat/checkout/connect/token",
+    "/compat/skribble/v2/access/login",
+    "/compat/skribble/v3/access/login",
     // Redeems a start token (a capability): A's ids are not part of it.
     "/v1/capture-sessions",
     // The console's sign-in, invitation and static files; its landing redirect.
@@ -106,7 +109,7 @@ fn body_for(template: &str, a: &TenantA) -> Value {
         t if t.ends_with("/legal_hold") => json!({"enabled": true}),
         t if t.starts_with("/v1/") && t.ends_with("/attempts") => json!({}),
         t if t.ends_with("/attempts") => json!({"redirect_url": "https://example.org/back"}),
-        t if t.ends_with("/images") => json!({"image": {"type": "document_front", "data": image}}),
+        t if t.ends_with("/images") => json!({"image": {"format": "jpg", "image_type": "document_front", "content": image}}),
         t if t.ends_with("/rotate_secret") => json!({"overlap_seconds": 0}),
         "/v1/webhook_endpoints/{id}" => json!({"enabled": false}),
         t if t.contains("/applicants/") => json!({"email": "changed@example.org"}),
@@ -285,10 +288,21 @@ async fn every_route_refuses_another_tenants_ids() {
         )
         .await
         .ok();
+    let skribble_token = server
+        .anon()
+        .post(
+            "/compat/skribble/v2/access/login",
+            &json!({"username": b.key_id, "api-key": b.api_key}),
+        )
+        .await
+        .expect(200)
+        .text();
     let bearer = |k: &str| vec![("authorization", format!("Bearer {k}"))];
     let auth_for = |template: &str| -> Vec<(&str, String)> {
         if template.starts_with("/compat/transmit") {
             bearer(&str_field(&tok, "access_token"))
+        } else if template.starts_with("/compat/skribble") {
+            bearer(&skribble_token)
         } else if template.starts_with("/compat/boldsign") {
             vec![("x-api-key", b.api_key.clone())]
         } else {
@@ -304,7 +318,8 @@ async fn every_route_refuses_another_tenants_ids() {
         "/compat/transmit/",
         "/compat/checkout/",
         "/compat/boldsign/",
-        "/compat/yousign/",
+        "/compat/skribble/v2/",
+        "/compat/skribble/v3/",
         "/console/verifications/{id}",
         "/capture/step/{kind}",
     ] {
@@ -350,7 +365,11 @@ async fn every_route_refuses_another_tenants_ids() {
             };
             walked += 1;
             let s = r.status;
-            let boldsign_not_found = template.starts_with("/compat/boldsign") && s == 400;
+            // BoldSign answers a document the caller may not see (unknown or another
+            // account's) with this 403, its exact body, and nothing else.
+            let boldsign_not_found = template.starts_with("/compat/boldsign")
+                && s == 403
+                && serde_json::from_slice::<Value>(&r.body).ok() == Some(json!({"error": "Invalid Document ID"}));
             let ok = if s == 405 {
                 true
             } else if s >= 500 {

@@ -272,7 +272,7 @@ async fn transmit_session(s: &Server, name: &str) -> (Api, String) {
 }
 
 fn transmit_image(kind: &str, format: &str, bytes: &[u8]) -> Value {
-    json!({"image": {"type": kind, "format": format, "data": STANDARD.encode(bytes)}})
+    json!({"image": {"image_type": kind, "format": format, "content": STANDARD.encode(bytes)}})
 }
 
 /// The Transmit error body `{message, error_code}`; returns the message.
@@ -453,16 +453,33 @@ async fn hostile_images_through_transmit_base64_are_refused() {
         let r = api.post(&images, &transmit_image("document_front", "jpg", &bytes)).await;
         let m = transmit_error(&r, 400);
         assert!(!m.contains("panick"), "{what}: {m}");
+        // Refused by the image checks, not by the request's shape.
+        assert!(!m.contains("image."), "{what}: {m}");
     }
     let mut html_first = b"<html><script>alert(1)</script></html>".to_vec();
     html_first.extend_from_slice(&jpeg(64, 64, 3));
     transmit_error(&api.post(&images, &transmit_image("selfie", "jpg", &html_first)).await, 400);
     // base64 of a bomb inside a data: URL.
     let url = format!("data:image/png;base64,{}", STANDARD.encode(png_claiming(60_000, 60_000)));
-    transmit_error(&api.post(&images, &json!({"image": {"type": "selfie", "data": url}})).await, 400);
+    let r = api
+        .post(
+            &images,
+            &json!({"image": {"image_type": "selfie", "format": "jpg", "content": url}}),
+        )
+        .await;
+    assert!(
+        !transmit_error(&r, 400).contains("image."),
+        "reached the image checks: {}",
+        r.text()
+    );
     let big = STANDARD.encode(vec![0u8; 24 * 1024 * 1024]);
     // Too large: the dialect answers every bad image with its documented 400.
-    let r = api.post(&images, &json!({"image": {"type": "selfie", "data": big}})).await;
+    let r = api
+        .post(
+            &images,
+            &json!({"image": {"image_type": "selfie", "format": "jpg", "content": big}}),
+        )
+        .await;
     assert!(transmit_error(&r, 400).contains("too large"), "{}", r.text());
     assert!(transmit_images(&api, &sid).await.is_empty(), "nothing was kept");
     healthy(&s, "Transmit images").await;

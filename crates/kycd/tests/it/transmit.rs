@@ -1,7 +1,9 @@
-//! The Transmit Security dialect at `/compat/transmit`: client-credentials tokens, sessions
-//! created by a backend, base64 images with feedback, the result in the vendor's shapes
-//! (complete, incomplete and the deprecated one), image listing and download, deletion,
-//! mock behaviour, and tenant isolation. Images are kycd-checks' synthetic documents.
+//! The Transmit Security dialect at `/compat/transmit`, laid out as the vendor's host
+//! (`/oidc/token`, `/verify/api/v1/...`; `/api/v1/...` is an alias): client-credentials
+//! tokens, sessions created by a backend, the vendor's `ImageDto` with feedback, the result
+//! in the vendor's shapes (complete, incomplete and the deprecated one), image listing and
+//! download, consent, deletion, mock behaviour, and tenant isolation. Images are
+//! kycd-checks' synthetic documents.
 
 use crate::harness::{Api, Server, document_jpeg, selfie_png, str_field};
 use base64::Engine as _;
@@ -10,6 +12,8 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 const BASE: &str = "/compat/transmit";
+/// The service, where the vendor's host has it.
+const VERIFY: &str = "/compat/transmit/verify";
 
 pub struct Client {
     pub api: Api,
@@ -39,8 +43,10 @@ pub async fn client(server: &Server, name: &str, live: bool) -> Client {
     }
 }
 
+/// The vendor's `AddImageRequest`: an `ImageDto` and the device.
 fn image_body(kind: &str, bytes: &[u8]) -> Value {
-    json!({"image": {"type": kind, "format": "jpg", "data": STANDARD.encode(bytes)}, "device_info": {}})
+    json!({"image": {"format": "jpg", "image_type": kind, "content": STANDARD.encode(bytes)},
+           "device_info": {"os": "Android", "os_version": "14", "browser": "Chrome"}})
 }
 
 /// The vendor's error body: `{message, error_code}` with the HTTP status.
@@ -59,7 +65,7 @@ fn assert_error(r: &crate::harness::Resp, status: u16, needle: &str) {
 pub async fn wait_result(api: &Api, sid: &str, want: &str) -> Value {
     let start = Instant::now();
     loop {
-        let r = api.get(&format!("{BASE}/api/v1/verification/{sid}/result")).await.ok();
+        let r = api.get(&format!("{VERIFY}/api/v1/verification/{sid}/result")).await.ok();
         if r["status"] == want {
             return r;
         }
@@ -118,7 +124,7 @@ async fn tokens_come_from_client_credentials_and_guard_every_endpoint() {
     assert_eq!(r.status, 401);
 
     // No token, a malformed one, or the API key itself: 401 in the vendor's error body.
-    let create = format!("{BASE}/api/v1/verification");
+    let create = format!("{VERIFY}/api/v1/verification");
     assert_error(&anon.post(&create, &json!({})).await, 401, "access token");
     assert_error(
         &server.client_for("vat_not-a-token").post(&create, &json!({})).await,
@@ -130,7 +136,8 @@ async fn tokens_come_from_client_credentials_and_guard_every_endpoint() {
     let r = c.api.get("/v1/verifications").await;
     assert_eq!(r.status, 401, "{}", r.text());
     // An unknown route under the dialect answers in the dialect's error body.
-    assert_error(&c.api.get(&format!("{BASE}/api/v1/nothing")).await, 404, "no such endpoint");
+    assert_error(&c.api.get(&format!("{VERIFY}/api/v1/nothing")).await, 404, "no such endpoint");
+    assert_error(&c.api.get(&format!("{BASE}/verify/oidc/token")).await, 404, "no such endpoint");
 }
 
 #[tokio::test]
@@ -144,7 +151,7 @@ async fn a_backend_session_runs_from_images_to_result_images_and_deletion() {
 
     let r = api
         .post(
-            &format!("{BASE}/api/v1/verification"),
+            &format!("{VERIFY}/api/v1/verification"),
             &json!({"callback_url": "https://example.org/done", "state": "csrf-123", "time_to_live": "30d",
                     "customer_information": {"external_user_id": "user-42", "organization_name": "Branch 7"}}),
         )
@@ -159,21 +166,36 @@ async fn a_backend_session_runs_from_images_to_result_images_and_deletion() {
     let days = (exp.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_days();
     assert!((29..=30).contains(&days), "time_to_live 30d: {s}");
 
-    let result = format!("{BASE}/api/v1/verification/{sid}/result");
+    let result = format!("{VERIFY}/api/v1/verification/{sid}/result");
     assert_eq!(api.get(&result).await.ok(), json!({"session_id": sid, "status": "pending"}));
+    // The first layout kycd served is an alias of the vendor's.
+    assert_eq!(
+        api.get(&format!("{BASE}/api/v1/verification/{sid}/result")).await.ok(),
+        json!({"session_id": sid, "status": "pending"})
+    );
+    let consent = format!("{VERIFY}/api/v1/verification/{sid}/consent");
+    assert_eq!(api.get(&consent).await.ok(), json!({"consent_granted": false}), "no consent yet");
 
     // Bad images: refused with 400, nothing counted.
-    let images = format!("{BASE}/api/v1/verification/{sid}/images");
+    let images = format!("{VERIFY}/api/v1/verification/{sid}/images");
+    let dto = |f: Value| {
+        let mut image = json!({"format": "jpg", "image_type": "selfie", "content": "aGVsbG8gd29ybGQ="});
+        for (k, v) in f.as_object().unwrap() {
+            image[k] = v.clone();
+        }
+        json!({"image": image})
+    };
     for (body, needle) in [
         (json!({}), "image is required"),
-        (json!({"image": {"type": "document_front"}}), "image.data"),
-        (json!({"image": {"type": "passport", "data": "aGk="}}), "image.type"),
-        (json!({"image": {"type": "selfie", "data": "***"}}), "base64"),
-        (
-            json!({"image": {"type": "selfie", "format": "gif", "data": "aGk="}}),
-            "image.format",
-        ),
-        (json!({"image": {"type": "selfie", "data": "aGVsbG8gd29ybGQ="}}), ""),
+        (json!({"image": {"format": "jpg", "image_type": "document_front"}}), "image.content"),
+        (dto(json!({"image_type": "passport"})), "image.image_type"),
+        (dto(json!({"content": "***"})), "base64"),
+        (dto(json!({"format": "gif"})), "image.format"),
+        (dto(json!({"capture_margins": {"top": "a lot"}})), "capture_margins"),
+        // The shape kycd took before the vendor's ImageDto: refused, naming what to send.
+        (json!({"image": {"type": "selfie", "data": "aGk="}}), "image.format is required"),
+        // Not an image at all.
+        (dto(json!({})), ""),
     ] {
         assert_error(&api.post(&images, &body).await, 400, needle);
     }
@@ -182,16 +204,20 @@ async fn a_backend_session_runs_from_images_to_result_images_and_deletion() {
 
     let r = api.post(&images, &image_body("document_front", &passport)).await.ok();
     assert_eq!(r["feedback"], "ok", "{r}");
-    assert_eq!(r["complete"], "false", "{r}");
+    assert_eq!(r["complete"], false, "a JSON boolean: {r}");
     assert_eq!(r["missing_images"], json!(["selfie"]), "{r}");
-    // The data may also come as a data: URL.
+    // The content may also come as a data: URL, with the optional fields the vendor defines.
     let selfie = selfie_png(3);
     let data_url = format!("data:image/png;base64,{}", STANDARD.encode(&selfie));
     let r = api
-        .post(&images, &json!({"image": {"type": "selfie", "data": data_url}}))
+        .post(
+            &images,
+            &json!({"image": {"format": "jpg", "image_type": "selfie", "content": data_url, "image_id": "selfie-1",
+                              "capture_margins": {"top": 0, "bottom": 0, "left": 0, "right": 0}}}),
+        )
         .await
         .ok();
-    assert_eq!(r["complete"], "true", "{r}");
+    assert_eq!(r["complete"], true, "{r}");
     assert_eq!(r["missing_images"], json!([]), "{r}");
     // Everything is in: the vendor's 409.
     assert_error(&api.post(&images, &image_body("selfie", &selfie)).await, 409, "");
@@ -265,18 +291,20 @@ async fn a_backend_session_runs_from_images_to_result_images_and_deletion() {
         "format",
     );
 
-    // Deleting erases the session: every endpoint then answers 404.
-    let r = api.delete(&format!("{BASE}/api/v1/verification/{sid}")).await;
+    // Deleting erases the session (200, no body): every endpoint then answers 404.
+    let r = api.delete(&format!("{VERIFY}/api/v1/verification/{sid}")).await;
     assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body.is_empty(), "{}", r.text());
     assert_error(&api.get(&result).await, 404, "session not found");
     assert_error(&api.get(&images).await, 404, "session not found");
+    assert_error(&api.get(&consent).await, 404, "session not found");
     assert_error(
-        &api.delete(&format!("{BASE}/api/v1/verification/{sid}")).await,
+        &api.delete(&format!("{VERIFY}/api/v1/verification/{sid}")).await,
         404,
         "session not found",
     );
     assert_error(
-        &api.get(&format!("{BASE}/api/v1/verification/not-a-session/result")).await,
+        &api.get(&format!("{VERIFY}/api/v1/verification/not-a-session/result")).await,
         404,
         "session not found",
     );
@@ -287,12 +315,12 @@ async fn mock_behavior_forces_outcomes_in_test_mode_only() {
     let server = Server::start().await;
     let c = client(&server, "Transmit Mock", false).await;
     let api = &c.api;
-    let create = format!("{BASE}/api/v1/verification");
+    let create = format!("{VERIFY}/api/v1/verification");
     let r = api
         .post(
             &create,
             &json!({"mock_behavior": {"recommendation": "DENY", "processing_time": "1s", "force_retry": true},
-                    "start": {}}),
+                    "start": {"consent": {"granted": true, "document_id": "terms-2026-01"}}}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
@@ -302,7 +330,14 @@ async fn mock_behavior_forces_outcomes_in_test_mode_only() {
         "a session the backend starts has no start token: {s}"
     );
     let sid = str_field(&s, "session_id");
-    let images = format!("{BASE}/api/v1/verification/{sid}/images");
+    // The backend said the person consented when it started the session: recorded, dated.
+    let consent = api.get(&format!("{VERIFY}/api/v1/verification/{sid}/consent")).await.ok();
+    assert_eq!(consent["consent_granted"], true, "{consent}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(&str_field(&consent, "consent_date")).is_ok(),
+        "{consent}"
+    );
+    let images = format!("{VERIFY}/api/v1/verification/{sid}/images");
     let front = document_jpeg(11);
     let selfie = selfie_png(12);
     api.post(&images, &image_body("document_front", &front)).await.ok();
@@ -323,7 +358,7 @@ async fn mock_behavior_forces_outcomes_in_test_mode_only() {
         )
         .await
         .ok();
-    let images = format!("{BASE}/api/v1/verification/{}/images", str_field(&s, "session_id"));
+    let images = format!("{VERIFY}/api/v1/verification/{}/images", str_field(&s, "session_id"));
     let r = api.post(&images, &image_body("document_front", &front)).await.ok();
     assert_ne!(r["feedback"], "ok", "{r}");
     assert_eq!(r["missing_images"], json!(["document_front", "selfie"]), "{r}");
@@ -350,6 +385,9 @@ async fn mock_behavior_forces_outcomes_in_test_mode_only() {
         (json!({"time_to_live": "91d"}), "time_to_live"),
         (json!({"callback_url": "javascript:alert(1)"}), "callback_url"),
         (json!({"start": true}), "start"),
+        (json!({"start": {}}), "consent"),
+        (json!({"start": {"consent": {"granted": true}}}), "document_id"),
+        (json!({"start": {"consent": {"granted": "yes", "document_id": "t"}}}), "granted"),
         (
             json!({"customer_information": {"external_user_id": "two words"}}),
             "external_user_id",
@@ -370,19 +408,21 @@ async fn another_tenants_sessions_are_not_found() {
     let server = Server::start().await;
     let a = client(&server, "Transmit A", false).await;
     let b = client(&server, "Transmit B", false).await;
-    let s = a.api.post(&format!("{BASE}/api/v1/verification"), &json!({})).await.ok();
+    let s = a.api.post(&format!("{VERIFY}/api/v1/verification"), &json!({})).await.ok();
     let sid = str_field(&s, "session_id");
-    let images = format!("{BASE}/api/v1/verification/{sid}/images");
+    let images = format!("{VERIFY}/api/v1/verification/{sid}/images");
     let r = a.api.post(&images, &image_body("document_front", &document_jpeg(5))).await.ok();
     assert_eq!(r["feedback"], "ok", "{r}");
     let img = a.api.get(&images).await.ok();
     let img_id = str_field(&img["session_images"][0], "id");
 
     for r in [
+        b.api.get(&format!("{VERIFY}/api/v1/verification/{sid}/result")).await,
         b.api.get(&format!("{BASE}/api/v1/verification/{sid}/result")).await,
+        b.api.get(&format!("{VERIFY}/api/v1/verification/{sid}/consent")).await,
         b.api.get(&images).await,
         b.api.post(&images, &image_body("selfie", &selfie_png(6))).await,
-        b.api.delete(&format!("{BASE}/api/v1/verification/{sid}")).await,
+        b.api.delete(&format!("{VERIFY}/api/v1/verification/{sid}")).await,
     ] {
         assert_error(&r, 404, "session not found");
     }
@@ -392,8 +432,9 @@ async fn another_tenants_sessions_are_not_found() {
     assert_eq!(r["session_images"].as_array().unwrap().len(), 1, "{r}");
 }
 
-/// A plain client written from the vendor's API reference (Python, urllib + jsonschema)
-/// runs the backend flow and validates every answer against the reference's schemas.
+/// A plain client written from the vendor's Verify OpenAPI (Python, urllib + jsonschema;
+/// Transmit publishes no backend SDK) runs the backend flow on the vendor's host layout and
+/// validates every answer, errors included, against the spec's response schemas.
 #[tokio::test]
 async fn a_plain_client_validates_every_answer_against_the_vendor_schemas() {
     let Some((passport, _, _)) = crate::decision::passport() else {
@@ -408,13 +449,19 @@ async fn a_plain_client_validates_every_answer_against_the_vendor_schemas() {
     let server = Server::start().await;
     let t = server.instance().create_tenant("Transmit Plain Client", false).await;
     let dir = tempfile::tempdir().unwrap();
-    let (front, selfie) = (dir.path().join("front.jpg"), dir.path().join("selfie.png"));
+    let (front, selfie) = (dir.path().join("front.jpg"), dir.path().join("selfie.jpg"));
     std::fs::write(&front, &passport).unwrap();
-    std::fs::write(&selfie, selfie_png(21)).unwrap();
+    // JPEG, the only format the vendor's API defines.
+    let mut jpeg = Vec::new();
+    image::load_from_memory(&selfie_png(21))
+        .unwrap()
+        .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+        .unwrap();
+    std::fs::write(&selfie, jpeg).unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/transmit_client.py");
     let out = tokio::process::Command::new(python)
         .arg(script)
-        .env("KYCD_BASE", server.anon().url(BASE))
+        .env("KYCD_HOST", server.anon().url(BASE))
         .env("CLIENT_ID", &t.key_id)
         .env("CLIENT_SECRET", &t.api_key)
         .env("FRONT", &front)

@@ -9,6 +9,9 @@ the body keyed with the secret), "answered": status}. Answers 503 while the file
 The kycd under test may run with a shifted clock (KYCD_TEST_CLOCK_OFFSET_FILE); the
 timestamp tolerance check is shifted by the same offset, the signature check is not.
 
+GET requests (callbacks, e.g. Skribble's) are logged as {"method": "GET", "path",
+"answered"} and answered the same way (503 while DOWN exists).
+
 usage: webhook_receiver.py PORT_FILE OUT SECRETS DOWN OFFSET_FILE
 """
 import hashlib, hmac, json, os, sys
@@ -69,6 +72,14 @@ class Handler(BaseHTTPRequestHandler):
         }
         with open(out, "a") as f:
             f.write(json.dumps(rec) + "\n")
+        self.send_response(status)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def do_GET(self):
+        status = 503 if os.path.exists(down_file) else 200
+        with open(out, "a") as f:
+            f.write(json.dumps({"method": "GET", "path": self.path, "answered": status}) + "\n")
         self.send_response(status)
         self.send_header("content-length", "0")
         self.end_headers()

@@ -57,7 +57,7 @@ impl Receiver {
     pub(crate) fn set_secrets(&self, secrets: &[&str]) {
         std::fs::write(self.path("secrets.json"), json!(secrets).to_string()).unwrap();
     }
-    fn set_down(&self, down: bool) {
+    pub(crate) fn set_down(&self, down: bool) {
         if down {
             std::fs::write(self.path("down"), "").unwrap();
         } else {
@@ -80,8 +80,14 @@ impl Receiver {
                 return got;
             }
             if start.elapsed() > Duration::from_secs(120) {
-                let types: Vec<String> = got.iter().map(event_type).collect();
-                panic!("webhooks: waited 120 s for {what}; received {types:?}");
+                let seen: Vec<String> = got
+                    .iter()
+                    .map(|r| match r["method"].as_str() {
+                        Some(m) => format!("{m} {}", r["path"]),
+                        None => event_type(r),
+                    })
+                    .collect();
+                panic!("webhooks: waited 120 s for {what}; received {seen:?}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

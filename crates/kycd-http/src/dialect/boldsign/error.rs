@@ -1,7 +1,9 @@
 //! BoldSign's error body: `{"error": "<message>"}` (the SDK's `ErrorResult`), with the
-//! statuses the SDK declares for identity verification: 400 for every refused request
-//! (missing or bad fields, unknown document, signer, order or file), 401 for a missing or
-//! bad key, 403 when the caller is not the document's sender or its key may not do this.
+//! statuses the SDK declares for identity verification: 400 for a refused request
+//! (missing or bad fields, unknown signer, order or file), 401 for a missing or bad key,
+//! 403 when the caller is not the document's sender or its key may not do this. A
+//! document the caller may not see, unknown or another account's, is 403 `Invalid Document
+//! ID` (the vendor's answer): the same for both, so it tells nobody which exists.
 
 use super::map;
 use axum::http::StatusCode;
@@ -27,12 +29,19 @@ impl BoldSignError {
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, message)
     }
+    /// 403 `Invalid Document ID`: unknown, malformed or another account's document.
+    pub fn invalid_document() -> Self {
+        Self::new(StatusCode::FORBIDDEN, map::INVALID_DOCUMENT)
+    }
 }
 
 impl From<EngineError> for BoldSignError {
     fn from(e: EngineError) -> Self {
         match e {
-            EngineError::NotFound(what) => Self::bad_request(map::not_found_message(what)),
+            EngineError::NotFound(what) => match map::not_found_message(what) {
+                map::INVALID_DOCUMENT => Self::invalid_document(),
+                m => Self::bad_request(m),
+            },
             EngineError::Unauthorized(_) => Self::unauthorized(map::INVALID_KEY),
             EngineError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, m),
             EngineError::Gone(_) => Self::bad_request(map::FILE_ERASED),

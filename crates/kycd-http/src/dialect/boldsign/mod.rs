@@ -117,7 +117,9 @@ fn report_json(r: &SignerReport) -> BResult<Value> {
         "type": f.and_then(|f| f.document_type).or(chosen).map(map::document_type),
         "firstName": f.and_then(|f| f.given_names.clone()),
         "lastName": f.and_then(|f| f.surname.clone()),
-        "country": f.and_then(|f| f.issuing_country.clone()),
+        // ISO 3166-1 alpha-2, as BoldSign's report gives it (its `IdDocument` and `Address`
+        // are Stripe Identity's document report, whose countries are alpha-2).
+        "country": f.and_then(|f| f.issuing_country_alpha2()),
         "documentNumber": f.and_then(|f| f.document_number.clone()),
         "address": Value::Null,
         "dob": f.and_then(|f| f.birth_date).map(date),

@@ -23,7 +23,7 @@ pub fn document_id(query: Option<&str>) -> Result<String, BoldSignError> {
         .filter(|v| !v.is_empty())
         .ok_or_else(|| BoldSignError::bad_request(map::DOCUMENT_ID_REQUIRED))?;
     if id.len() > 200 || id.chars().any(char::is_control) {
-        return Err(BoldSignError::bad_request(map::INVALID_DOCUMENT));
+        return Err(BoldSignError::invalid_document());
     }
     Ok(id)
 }

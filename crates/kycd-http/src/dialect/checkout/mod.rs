@@ -2,9 +2,10 @@
 //! of `https://{prefix}.api.checkout.com` (the official SDKs call it `identity_uri`).
 //!
 //! Every call but the token endpoint and the download links carries `Authorization:
-//! Bearer <secret key>` where the secret key is a kycd API key (`kycd_live_…` /
-//! `kycd_test_…`), or `Authorization: Bearer <access token>` from `POST /connect/token`
-//! (client credentials: a kycd API key id and key). Applicant, verification and attempt ids
+//! Bearer <secret key>` where the secret key is a kycd API key, in Checkout's form
+//! (`sk_sbox_…` / `sk_…`, `kycd apikey create --format checkout`, which the SDKs' builders
+//! accept) or kycd's (`kycd_test_…` / `kycd_live_…`), or `Authorization: Bearer <access
+//! token>` from `POST /connect/token` (client credentials: a kycd API key id and key). Applicant, verification and attempt ids
 //! are kycd's own (`aplt_…`, `idv_…`, `iatp_…`): they carry Checkout's prefixes already, so
 //! no second id is stored. What the vendor's requests carry that kycd has no field for
 //! (`user_journey_id`, an attempt's `redirect_url` and `client_information`) is kept beside
@@ -252,12 +253,8 @@ fn documents(v: &Verification) -> Vec<Value> {
     }
     // The vendor writes ISO 3166 alpha-2; a state code without one (a fictional or
     // organisation code) is left out rather than guessed.
-    if let Some(c) = f
-        .issuing_country
-        .as_deref()
-        .and_then(|c| isocountry::CountryCode::for_alpha3(c).ok())
-    {
-        doc.insert("document_issuing_country".into(), json!(c.alpha2()));
+    if let Some(c) = f.issuing_country_alpha2() {
+        doc.insert("document_issuing_country".into(), json!(c));
     }
     if doc.is_empty() { Vec::new() } else { vec![Value::Object(doc)] }
 }
@@ -310,9 +307,22 @@ fn idv_json(s: &AppState, v: &Verification, usj: &str, verification_url: Option<
     out
 }
 
+/// The identity verification; `redirect_url` is its latest attempt's (the .NET SDK's
+/// `IdentityVerificationResponse` carries one), gone once anonymized.
 async fn render_idv(s: &AppState, p: &Principal, v: &Verification, verification_url: Option<&str>) -> CResult<Value> {
     let usj = verification_state(s, p, v).await?;
-    Ok(idv_json(s, v, &usj, verification_url))
+    let mut out = idv_json(s, v, &usj, verification_url);
+    let attempts = s.engine.list_attempts(p, &v.id).await?;
+    if let Some(latest) = latest_id(&attempts)
+        && let Some(url) = s
+            .engine
+            .dialect_state::<AttemptState>(p, latest.as_str(), STATE)
+            .await?
+            .and_then(|st| st.redirect_url)
+    {
+        out["redirect_url"] = json!(url);
+    }
+    Ok(out)
 }
 
 async fn put_states(
@@ -343,7 +353,7 @@ async fn create_verification(State(s): State<AppState>, CheckoutAuth(p): Checkou
 /// carries the attempt URL (`_links.verification_url`).
 async fn create_and_open(State(s): State<AppState>, CheckoutAuth(p): CheckoutAuth, body: Bytes) -> CResult<Response> {
     let req = wire::create_and_open(&wire::json_object(&body)?)?;
-    let session = s.engine.create_session(&p, req.create.new, None, false).await?;
+    let session = s.engine.create_session(&p, req.create.new, None, None).await?;
     let v = &session.verification;
     put_states(&s, &p, v, &req.create.state, Some((&session.attempt.id, &req.attempt))).await?;
     Ok(created(render_idv(&s, &p, v, Some(&session.capture_url)).await?))
@@ -566,7 +576,8 @@ async fn list_assets(
 
 // ----- report and downloads ------------------------------------------------------------------
 
-/// `GET /identity-verifications/{id}/pdf-report`: `{"pdf_report": <pre-signed URL>}`, only
+/// `GET /identity-verifications/{id}/pdf-report`: the pre-signed URL as `pdf_report` (the
+/// Python and Java SDKs) and as `signed_url` (the .NET SDK's `BaseReportResponse`), only
 /// once the verification is approved or declined (else 404, as the vendor lists).
 async fn pdf_report(State(s): State<AppState>, CheckoutAuth(p): CheckoutAuth, Path(id): Path<String>) -> CResult<Response> {
     let id: VerificationId = path_id(&id, "verification")?;
@@ -575,8 +586,10 @@ async fn pdf_report(State(s): State<AppState>, CheckoutAuth(p): CheckoutAuth, Pa
         other => other.into(),
     })?;
     let base = base(&s);
+    let url = format!("{base}/downloads/{}", tok.token);
     Ok(axum::Json(json!({
-        "pdf_report": format!("{base}/downloads/{}", tok.token),
+        "pdf_report": url,
+        "signed_url": url,
         "_links": { "self": link(format!("{base}/identity-verifications/{id}/pdf-report")) },
     }))
     .into_response())

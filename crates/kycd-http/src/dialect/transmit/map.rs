@@ -114,12 +114,21 @@ pub fn group_recommendation(passed: usize, failed: usize, inconclusive: usize) -
     }
 }
 
-/// `person.gender`.
+/// `person.gender` of the result.
 pub fn gender(s: DocumentSex) -> &'static str {
     match s {
         DocumentSex::Male => "male",
         DocumentSex::Female => "female",
         DocumentSex::Other => "other",
+    }
+}
+
+/// `gender` of the deprecated result's person: the document's letter (`F`, `M`, `X`).
+pub fn deprecated_gender(s: DocumentSex) -> &'static str {
+    match s {
+        DocumentSex::Male => "M",
+        DocumentSex::Female => "F",
+        DocumentSex::Other => "X",
     }
 }
 
@@ -161,19 +170,33 @@ pub fn image_format(m: MediaType) -> &'static str {
     }
 }
 
-/// `feedback` on an added image: `ok` when kycd accepts it, otherwise kycd's first quality
-/// code (`blurry`, `glare`, `too_dark`, `too_bright`, `low_resolution`,
-/// `document_not_found`, `document_cropped`, `face_not_found`, `multiple_faces`), or
-/// `poor_quality` when none is named.
-pub fn feedback(f: &CaptureFeedback) -> String {
+/// `feedback` on an added image: `ok` when kycd accepts it, otherwise the vendor's word for
+/// kycd's first quality issue.
+///
+/// | kycd issue | document | selfie |
+/// |---|---|---|
+/// | blurry | `blur` | `blur_selfie` |
+/// | glare | `glare` | `glare_selfie` |
+/// | document_not_found | `document_not_found` | `document_not_found` |
+/// | face_not_found | `face_not_found` | `face_not_found` |
+/// | multiple_faces | `multi_face` | `multi_face` |
+/// | low_resolution, too_dark, too_bright, document_cropped, any other | `other` | `other` |
+pub fn feedback(f: &CaptureFeedback, kind: CaptureKind) -> &'static str {
     if f.accepted {
-        return "ok".into();
+        return "ok";
     }
-    f.issues
-        .iter()
-        .find(|i| i.as_str() != "face_not_checked")
-        .cloned()
-        .unwrap_or_else(|| "poor_quality".into())
+    let selfie = kind == CaptureKind::Selfie;
+    let issue = f.issues.iter().find(|i| i.as_str() != "face_not_checked").map(String::as_str);
+    match issue {
+        Some("blurry") if selfie => "blur_selfie",
+        Some("blurry") => "blur",
+        Some("glare") if selfie => "glare_selfie",
+        Some("glare") => "glare",
+        Some("document_not_found") => "document_not_found",
+        Some("face_not_found") => "face_not_found",
+        Some("multiple_faces") => "multi_face",
+        _ => "other",
+    }
 }
 
 /// `document.type` words.
@@ -194,6 +217,71 @@ pub fn reason(r: Reason) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every `feedback` word the vendor's `AddImagesResponse` defines.
+    const FEEDBACK: [&str; 24] = [
+        "ok",
+        "other",
+        "document_not_found",
+        "face_not_found",
+        "document_face_not_found",
+        "obstructed",
+        "blur",
+        "glare",
+        "document_not_supported",
+        "document_not_matching",
+        "wrong_document_side",
+        "multi_face",
+        "face_rotated",
+        "face_too_small",
+        "face_too_close",
+        "closed_eyes",
+        "face_angle_too_large",
+        "face_close_to_border",
+        "face_occluded",
+        "face_cropped",
+        "barcode_not_found",
+        "glare_selfie",
+        "blur_selfie",
+        "restricted_criteria",
+    ];
+
+    #[test]
+    fn feedback_is_always_a_vendor_word() {
+        let issues = [
+            "low_resolution",
+            "blurry",
+            "glare",
+            "too_dark",
+            "too_bright",
+            "document_not_found",
+            "document_cropped",
+            "face_not_found",
+            "multiple_faces",
+            "face_not_checked",
+            "something_new",
+        ];
+        for kind in [CaptureKind::DocumentFront, CaptureKind::DocumentBack, CaptureKind::Selfie] {
+            for accepted in [true, false] {
+                for issue in issues {
+                    let f = CaptureFeedback {
+                        accepted,
+                        issues: vec![issue.to_owned()],
+                        ..CaptureFeedback::default()
+                    };
+                    let w = feedback(&f, kind);
+                    assert!(FEEDBACK.contains(&w), "{issue} {kind:?}: {w}");
+                    assert_eq!(w == "ok", accepted);
+                }
+            }
+        }
+        let blurry = CaptureFeedback {
+            issues: vec!["face_not_checked".into(), "blurry".into()],
+            ..CaptureFeedback::default()
+        };
+        assert_eq!(feedback(&blurry, CaptureKind::Selfie), "blur_selfie");
+        assert_eq!(feedback(&blurry, CaptureKind::DocumentFront), "blur");
+    }
 
     #[test]
     fn every_status_has_a_word_and_decided_ones_are_complete() {
@@ -239,11 +327,11 @@ mod tests {
             accepted: true,
             ..CaptureFeedback::default()
         };
-        assert_eq!(feedback(&f), "ok");
+        assert_eq!(feedback(&f, CaptureKind::DocumentFront), "ok");
         f.accepted = false;
         f.issues = vec!["face_not_checked".into(), "glare".into()];
-        assert_eq!(feedback(&f), "glare");
+        assert_eq!(feedback(&f, CaptureKind::DocumentFront), "glare");
         f.issues.clear();
-        assert_eq!(feedback(&f), "poor_quality");
+        assert_eq!(feedback(&f, CaptureKind::DocumentFront), "other");
     }
 }

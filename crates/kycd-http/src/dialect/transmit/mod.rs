@@ -1,5 +1,8 @@
 //! Transmit Security (Mosaic) Verify — document verification sessions, mounted at
-//! `/compat/transmit` in place of `https://api.transmitsecurity.io/verify`.
+//! `/compat/transmit` in place of the vendor's host `https://api.transmitsecurity.io`: the
+//! token endpoint at `<mount>/oidc/token` and the service at `<mount>/verify/api/v1/...`, as
+//! on the vendor's host, so swapping the host is the whole migration. `<mount>/api/v1/...`
+//! answers the same (the layout kycd served first).
 //!
 //! Every call but the token endpoint carries `Authorization: Bearer <access token>` from
 //! `POST /oidc/token` (client credentials: a kycd API key id and key). Session ids are
@@ -19,7 +22,7 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use chrono::{DateTime, SecondsFormat, Utc};
 use error::TransmitError;
 use kycd_core::*;
@@ -35,22 +38,32 @@ type TResult<T> = Result<T, TransmitError>;
 /// Where this dialect is mounted: the vendor's base URL becomes `<kycd>/compat/transmit`.
 pub const MOUNT: &str = "/compat/transmit";
 
+/// The service's paths, once: mounted under `/verify` (the vendor's layout) and, as an
+/// alias, at the mount root.
+fn service_routes(image_limit: usize) -> [(&'static str, MethodRouter<AppState>); 6] {
+    [
+        ("/api/v1/verification", post(create_session)),
+        ("/api/v1/verification/{sid}", delete(delete_session)),
+        ("/api/v1/verification/{sid}/result", get(get_result)),
+        (
+            "/api/v1/verification/{sid}/images",
+            get(list_images).post(add_image).layer(DefaultBodyLimit::max(image_limit)),
+        ),
+        ("/api/v1/verification/{sid}/images/{id}", get(get_image)),
+        ("/api/v1/verification/{sid}/consent", get(get_consent)),
+    ]
+}
+
 pub fn router(engine: &Engine) -> Router<AppState> {
     // Base64 inflates by 4/3; leave room for the JSON around it.
     let image_limit = engine.config().max_upload_bytes / 3 * 4 + 64 * 1024;
-    Router::new()
-        .at(MOUNT, "/oidc/token", post(token))
-        .at(MOUNT, "/api/v1/verification", post(create_session))
-        .at(MOUNT, "/api/v1/verification/{sid}", delete(delete_session))
-        .at(MOUNT, "/api/v1/verification/{sid}/result", get(get_result))
-        .at(
-            MOUNT,
-            "/api/v1/verification/{sid}/images",
-            get(list_images).post(add_image).layer(DefaultBodyLimit::max(image_limit)),
-        )
-        .at(MOUNT, "/api/v1/verification/{sid}/images/{id}", get(get_image))
-        .layer(DefaultBodyLimit::max(256 * 1024))
-        .fallback(fallback)
+    let mut r = Router::new().at(MOUNT, "/oidc/token", post(token));
+    for prefix in ["/verify", ""] {
+        for (path, handler) in service_routes(image_limit) {
+            r = r.at(MOUNT, &format!("{prefix}{path}"), handler);
+        }
+    }
+    r.layer(DefaultBodyLimit::max(256 * 1024)).fallback(fallback)
 }
 
 async fn fallback() -> TransmitError {
@@ -111,7 +124,7 @@ async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
 
 // ----- sessions -----------------------------------------------------------------------
 
-/// `POST /api/v1/verification`.
+/// `POST /verify/api/v1/verification`.
 async fn create_session(
     State(s): State<AppState>,
     TransmitAuth(p): TransmitAuth,
@@ -134,19 +147,31 @@ async fn create_session(
         "missing_images": kinds(&created.progress.missing),
     });
     // A session the backend starts has no start token to hand to a frontend.
-    if !start {
+    if start.is_none() {
         body["start_token"] = Value::String(created.start_token);
     }
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
-/// `DELETE /api/v1/verification/{sid}`: the session, its images and personal data.
+/// `DELETE /verify/api/v1/verification/{sid}`: the session, its images and personal
+/// data; 200 without a body, as the vendor answers.
 async fn delete_session(State(s): State<AppState>, TransmitAuth(p): TransmitAuth, Path(sid): Path<String>) -> TResult<Response> {
     s.engine.delete(&p, &session_id(&sid)?).await?;
-    Ok(axum::Json(json!({})).into_response())
+    Ok(StatusCode::OK.into_response())
 }
 
-/// `GET /api/v1/verification/{sid}/result`. `detailed=false` (deprecated) answers the old
+/// `GET /verify/api/v1/verification/{sid}/consent`: whether (and when) the person agreed,
+/// on the capture page or as the backend said when it started the session.
+async fn get_consent(State(s): State<AppState>, TransmitAuth(p): TransmitAuth, Path(sid): Path<String>) -> TResult<Response> {
+    let at = s.engine.session_consent(&p, &session_id(&sid)?).await?;
+    let mut body = json!({ "consent_granted": at.is_some() });
+    if let Some(at) = at {
+        body["consent_date"] = Value::String(time(at));
+    }
+    Ok(axum::Json(body).into_response())
+}
+
+/// `GET /verify/api/v1/verification/{sid}/result`. `detailed=false` (deprecated) answers the old
 /// result shape; without it, or with `true`, the complete / incomplete result.
 async fn get_result(
     State(s): State<AppState>,
@@ -170,10 +195,6 @@ async fn get_result(
 /// An ISO-8601 date-time at midnight UTC, as the vendor writes dates.
 fn date(d: chrono::NaiveDate) -> String {
     format!("{}T00:00:00.000Z", d.format("%Y-%m-%d"))
-}
-
-fn alpha2(alpha3: &str) -> Option<&'static str> {
-    isocountry::CountryCode::for_alpha3(alpha3).ok().map(|c| c.alpha2())
 }
 
 fn age_at(birth: chrono::NaiveDate, at: chrono::NaiveDate) -> Option<u32> {
@@ -245,7 +266,7 @@ fn result_json(v: &Verification, captures: &[Capture], chosen: Option<DocumentTy
     put(
         &mut document,
         "country",
-        facts.and_then(|f| f.issuing_country.as_deref()).and_then(alpha2).map(str::to_owned),
+        facts.and_then(DocumentFacts::issuing_country_alpha2).map(str::to_owned),
     );
     put(&mut document, "region", facts.and_then(|f| f.region.clone()));
     put(&mut document, "number", facts.and_then(|f| f.document_number.clone()));
@@ -304,7 +325,10 @@ fn deprecated_result_json(v: &Verification, chosen: Option<DocumentType>) -> Val
     };
     let facts = document_facts(v);
     let facts = facts.as_ref();
-    let person = person_json(v, facts);
+    let mut person = person_json(v, facts);
+    if let Some(g) = facts.and_then(|f| f.sex) {
+        person.insert("gender".into(), Value::String(map::deprecated_gender(g).into()));
+    }
     let mut document = Map::new();
     document.insert("type".into(), Value::String(document_type_of(facts, chosen).into()));
     put(&mut document, "country", facts.and_then(|f| f.issuing_country.clone()));
@@ -329,7 +353,7 @@ fn deprecated_result_json(v: &Verification, chosen: Option<DocumentType>) -> Val
 
 // ----- images -------------------------------------------------------------------------
 
-/// `POST /api/v1/verification/{sid}/images`: base64 in JSON.
+/// `POST /verify/api/v1/verification/{sid}/images`: the vendor's `ImageDto`, base64 in JSON.
 async fn add_image(
     State(s): State<AppState>,
     TransmitAuth(p): TransmitAuth,
@@ -351,14 +375,14 @@ async fn add_image(
     let (kind, bytes) = req.parse()?;
     let added = s.engine.add_session_image(&p, &id, kind, bytes).await?;
     Ok(axum::Json(json!({
-        "feedback": map::feedback(&added.capture.feedback),
-        "complete": if added.progress.complete { "true" } else { "false" },
+        "feedback": map::feedback(&added.capture.feedback, added.capture.kind),
+        "complete": added.progress.complete,
         "missing_images": kinds(&added.progress.missing),
     }))
     .into_response())
 }
 
-/// `GET /api/v1/verification/{sid}/images`: metadata of every image submitted (rejected
+/// `GET /verify/api/v1/verification/{sid}/images`: metadata of every image submitted (rejected
 /// ones too); images erased by anonymization are gone from the list.
 async fn list_images(State(s): State<AppState>, TransmitAuth(p): TransmitAuth, Path(sid): Path<String>) -> TResult<Response> {
     let list = s.engine.list_captures(&p, &session_id(&sid)?).await?;
@@ -379,7 +403,7 @@ async fn list_images(State(s): State<AppState>, TransmitAuth(p): TransmitAuth, P
     Ok(axum::Json(json!({ "session_images": images })).into_response())
 }
 
-/// `GET /api/v1/verification/{sid}/images/{id}`: the original bytes.
+/// `GET /verify/api/v1/verification/{sid}/images/{id}`: the original bytes.
 async fn get_image(
     State(s): State<AppState>,
     TransmitAuth(p): TransmitAuth,

@@ -5,7 +5,7 @@ use super::error::TransmitError;
 use super::map;
 use base64::Engine as _;
 use kycd_core::*;
-use kycd_engine::sessions::MockBehavior;
+use kycd_engine::sessions::{BackendStart, MockBehavior};
 use kycd_engine::{ApplicantRef, NewApplicant, NewVerification};
 use serde::Deserialize;
 use serde_json::Value;
@@ -41,7 +41,7 @@ pub struct CreateSessionRequest {
     pub mock_behavior: Option<Value>,
     /// Deprecated: see `start`.
     pub auto_start: Option<bool>,
-    /// Present (an object) when the backend drives the session.
+    /// Present when the backend drives the session: `{consent: {granted, document_id}}`.
     pub start: Option<Value>,
     pub customer_information: Option<CustomerInformation>,
 }
@@ -124,8 +124,8 @@ fn text(field: &'static str, v: Option<String>, max: usize) -> Result<Option<Per
 }
 
 impl CreateSessionRequest {
-    /// The verification to create, its mock behaviour, and whether the backend starts it.
-    pub fn parse(self) -> Result<(NewVerification, Option<MockBehavior>, bool), TransmitError> {
+    /// The verification to create, its mock behaviour, and how the backend starts it.
+    pub fn parse(self) -> Result<(NewVerification, Option<MockBehavior>, Option<BackendStart>), TransmitError> {
         if let Some(url) = &self.callback_url {
             let ok = (url.starts_with("https://") || url.starts_with("http://"))
                 && url.len() > 8
@@ -153,10 +153,10 @@ impl CreateSessionRequest {
             Some(_) => return Err(TransmitError::bad_request("mock_behavior must be an object")),
         };
         let start = match self.start {
-            None | Some(Value::Null) => false,
-            Some(Value::Object(_)) => true,
-            Some(_) => return Err(TransmitError::bad_request("start must be an object")),
-        } || self.auto_start == Some(true);
+            None | Some(Value::Null) if self.auto_start == Some(true) => Some(BackendStart { consent_granted: false }),
+            None | Some(Value::Null) => None,
+            Some(v) => Some(parse_start(v)?),
+        };
 
         let c = self.customer_information.unwrap_or_default();
         short_text("customer_information.organization_name", &c.organization_name, 256)?;
@@ -188,6 +188,26 @@ impl CreateSessionRequest {
     }
 }
 
+/// `start`: `{"consent": {"granted": bool, "document_id": string}}`, both required inside
+/// (the document is the consent text the person agreed to; kycd records that and when,
+/// not which text).
+fn parse_start(v: Value) -> Result<BackendStart, TransmitError> {
+    let bad = || {
+        TransmitError::bad_request(
+            "start must be {\"consent\": {\"granted\": true|false, \"document_id\": \"<the consent document's id>\"}}",
+        )
+    };
+    let consent = v.get("consent").and_then(Value::as_object).ok_or_else(bad)?;
+    let granted = consent.get("granted").and_then(Value::as_bool).ok_or_else(bad)?;
+    let document = consent.get("document_id").and_then(Value::as_str).ok_or_else(bad)?;
+    if document.trim().is_empty() || document.len() > 256 || document.chars().any(char::is_control) {
+        return Err(TransmitError::bad_request(
+            "start.consent.document_id must be 1 to 256 characters, without control characters",
+        ));
+    }
+    Ok(BackendStart { consent_granted: granted })
+}
+
 fn parse_mock(v: Value) -> Result<MockBehavior, TransmitError> {
     let m: MockBehaviorInput =
         serde_json::from_value(v).map_err(|e| TransmitError::bad_request(format!("malformed mock_behavior: {e}")))?;
@@ -212,54 +232,84 @@ fn parse_mock(v: Value) -> Result<MockBehavior, TransmitError> {
     })
 }
 
-/// `POST /api/v1/verification/{sid}/images`.
+/// `POST /verify/api/v1/verification/{sid}/images`: the vendor's `AddImageRequest`,
+/// `{"image": ImageDto, "device_info"?: DeviceInfo}`.
 #[derive(Debug, Deserialize)]
 pub struct AddImageRequest {
-    pub image: Option<ImageInput>,
-    /// Accepted and not kept.
-    #[allow(dead_code)]
+    pub image: Option<ImageDto>,
+    /// The capturing device (model, os, browser, cameras…): checked to be an object, not kept.
     pub device_info: Option<Value>,
 }
 
+/// The vendor's `ImageDto`.
 #[derive(Debug, Deserialize)]
-pub struct ImageInput {
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    /// `jpg`, `jpeg`, `png` or `webp`; the bytes decide.
+pub struct ImageDto {
+    /// Required; the vendor defines only `jpg`.
     pub format: Option<String>,
-    pub data: Option<ImageData>,
+    /// Required: `document_front`, `document_back` or `selfie`.
+    pub image_type: Option<String>,
+    /// Required: the image, base64.
+    pub content: Option<String>,
+    /// Margins the vendor crops before processing: checked, not applied (kycd keeps and
+    /// checks the image as captured; see docs/dialects.md).
+    pub capture_margins: Option<Value>,
+    /// The client's own id for the image: checked, not kept.
+    pub image_id: Option<Value>,
 }
 
-/// The image bytes, base64: either the string itself or `{"content": "...", "type": ...}`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum ImageData {
-    Base64(String),
-    Object {
-        content: String,
-        #[serde(rename = "type")]
-        kind: Option<String>,
-    },
+/// `capture_margins`: an object whose `top`, `bottom`, `left`, `right` are non-negative numbers.
+fn check_margins(v: &Value) -> Result<(), TransmitError> {
+    let bad = || TransmitError::bad_request("image.capture_margins must be an object of non-negative numbers top, bottom, left and right");
+    let o = v.as_object().ok_or_else(bad)?;
+    for (k, n) in o {
+        let known = matches!(k.as_str(), "top" | "bottom" | "left" | "right");
+        if known && !n.as_f64().is_some_and(|x| x >= 0.0) {
+            return Err(bad());
+        }
+    }
+    Ok(())
 }
 
 impl AddImageRequest {
     pub fn parse(self) -> Result<(CaptureKind, Vec<u8>), TransmitError> {
-        let img = self.image.ok_or_else(|| TransmitError::bad_request("image is required"))?;
-        let (content, inner_kind) = match img.data {
-            Some(ImageData::Base64(s)) => (s, None),
-            Some(ImageData::Object { content, kind }) => (content, kind),
-            None => return Err(TransmitError::bad_request("image.data is required (the image, base64-encoded)")),
-        };
+        let img = self.image.ok_or_else(|| {
+            TransmitError::bad_request(
+                "image is required: {\"image\": {\"format\": \"jpg\", \"image_type\": \"document_front\", \"content\": \"<base64>\"}}",
+            )
+        })?;
+        match img.format.as_deref() {
+            Some(f) if f.eq_ignore_ascii_case("jpg") => {}
+            Some(_) => {
+                return Err(TransmitError::bad_request(
+                    "image.format must be \"jpg\", the only format the API defines (kycd reads the image type from its bytes)",
+                ));
+            }
+            None => return Err(TransmitError::bad_request("image.format is required: \"jpg\"")),
+        }
         let kind = img
-            .kind
-            .or(inner_kind)
-            .ok_or_else(|| TransmitError::bad_request("image.type is required: document_front, document_back or selfie"))?;
+            .image_type
+            .ok_or_else(|| TransmitError::bad_request("image.image_type is required: document_front, document_back or selfie"))?;
         let kind = map::parse_image_type(&kind)
-            .ok_or_else(|| TransmitError::bad_request("image.type must be document_front, document_back or selfie"))?;
-        if let Some(f) = &img.format
-            && !matches!(f.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png" | "webp")
+            .ok_or_else(|| TransmitError::bad_request("image.image_type must be document_front, document_back or selfie"))?;
+        let content = img
+            .content
+            .ok_or_else(|| TransmitError::bad_request("image.content is required (the image, base64-encoded)"))?;
+        if let Some(m) = &img.capture_margins
+            && !m.is_null()
         {
-            return Err(TransmitError::bad_request("image.format must be jpg, png or webp"));
+            check_margins(m)?;
+        }
+        match &img.image_id {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s.len() <= 256 && !s.chars().any(char::is_control) => {}
+            Some(_) => {
+                return Err(TransmitError::bad_request(
+                    "image.image_id must be a string of at most 256 characters",
+                ));
+            }
+        }
+        if self.device_info.as_ref().is_some_and(|d| !d.is_object() && !d.is_null()) {
+            return Err(TransmitError::bad_request("device_info must be an object"));
         }
         Ok((kind, decode_base64(&content)?))
     }
@@ -274,12 +324,12 @@ pub fn decode_base64(s: &str) -> Result<Vec<u8>, TransmitError> {
     };
     let clean: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     if clean.is_empty() {
-        return Err(TransmitError::bad_request("image.data is empty"));
+        return Err(TransmitError::bad_request("image.content is empty"));
     }
     [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
         .iter()
         .find_map(|e| e.decode(&clean).ok())
-        .ok_or_else(|| TransmitError::bad_request("image.data is not valid base64"))
+        .ok_or_else(|| TransmitError::bad_request("image.content is not valid base64"))
 }
 
 #[cfg(test)]
@@ -335,14 +385,67 @@ mod tests {
 
     #[test]
     fn image_request_shapes() {
-        let r: AddImageRequest = serde_json::from_str(r#"{"image":{"type":"selfie","data":"aGk="}}"#).unwrap();
-        assert_eq!(r.parse().unwrap(), (CaptureKind::Selfie, b"hi".to_vec()));
-        let r: AddImageRequest =
-            serde_json::from_str(r#"{"image":{"format":"jpg","data":{"type":"document_back","content":"aGk="}},"device_info":{}}"#)
-                .unwrap();
-        assert_eq!(r.parse().unwrap().0, CaptureKind::DocumentBack);
-        let r: AddImageRequest = serde_json::from_str(r#"{"image":{"type":"passport","data":"aGk="}}"#).unwrap();
-        assert!(r.parse().is_err());
+        let parse = |v: Value| serde_json::from_value::<AddImageRequest>(v).unwrap().parse();
+        let r = parse(serde_json::json!({"image": {"format": "jpg", "image_type": "selfie", "content": "aGk="}})).unwrap();
+        assert_eq!(r, (CaptureKind::Selfie, b"hi".to_vec()));
+        let r = parse(serde_json::json!({
+            "image": {"format": "JPG", "image_type": "document_back", "content": "aGk=",
+                      "capture_margins": {"top": 0.1, "bottom": 0, "left": 12, "right": 3.5}, "image_id": "img-1"},
+            "device_info": {"os": "Android", "cameras": [{"label": "back"}]}
+        }))
+        .unwrap();
+        assert_eq!(r.0, CaptureKind::DocumentBack);
+        for (body, needle) in [
+            (serde_json::json!({}), "image is required"),
+            (
+                serde_json::json!({"image": {"image_type": "selfie", "content": "aGk="}}),
+                "image.format is required",
+            ),
+            (
+                serde_json::json!({"image": {"format": "png", "image_type": "selfie", "content": "aGk="}}),
+                "image.format must be",
+            ),
+            (
+                serde_json::json!({"image": {"format": "jpg", "content": "aGk="}}),
+                "image.image_type is required",
+            ),
+            (
+                serde_json::json!({"image": {"format": "jpg", "image_type": "passport", "content": "aGk="}}),
+                "image.image_type must be",
+            ),
+            (
+                serde_json::json!({"image": {"format": "jpg", "image_type": "selfie"}}),
+                "image.content is required",
+            ),
+            (
+                serde_json::json!({"image": {"format": "jpg", "image_type": "selfie", "content": "***"}}),
+                "base64",
+            ),
+            (
+                serde_json::json!({"image": {"format": "jpg", "image_type": "selfie", "content": "aGk=", "capture_margins": {"top": -1}}}),
+                "capture_margins",
+            ),
+            (
+                serde_json::json!({"image": {"format": "jpg", "image_type": "selfie", "content": "aGk=", "capture_margins": [1]}}),
+                "capture_margins",
+            ),
+            (
+                serde_json::json!({"image": {"format": "jpg", "image_type": "selfie", "content": "aGk=", "image_id": 7}}),
+                "image_id",
+            ),
+            (
+                serde_json::json!({"image": {"format": "jpg", "image_type": "selfie", "content": "aGk="}, "device_info": "x"}),
+                "device_info",
+            ),
+            // The shape kycd accepted before ImageDto: refused, with the shape to send.
+            (
+                serde_json::json!({"image": {"type": "selfie", "data": "aGk="}}),
+                "image.format is required",
+            ),
+        ] {
+            let e = parse(body.clone()).unwrap_err();
+            assert!(e.message.contains(needle), "{body}: {e:?}");
+        }
     }
 
     proptest::proptest! {
@@ -385,10 +488,15 @@ mod tests {
         use proptest::prelude::*;
         let key = prop_oneof![
             Just("image".to_owned()),
-            Just("type".to_owned()),
-            Just("data".to_owned()),
+            Just("image_type".to_owned()),
             Just("format".to_owned()),
             Just("content".to_owned()),
+            Just("capture_margins".to_owned()),
+            Just("image_id".to_owned()),
+            Just("device_info".to_owned()),
+            Just("consent".to_owned()),
+            Just("granted".to_owned()),
+            Just("document_id".to_owned()),
             Just("mock_behavior".to_owned()),
             Just("recommendation".to_owned()),
             Just("processing_time".to_owned()),
@@ -409,6 +517,8 @@ mod tests {
             Just(Value::from("DENY")),
             Just(Value::from("1m30s")),
             Just(Value::from("aGk=")),
+            Just(Value::from("jpg")),
+            any::<f64>().prop_map(Value::from),
         ];
         leaf.prop_recursive(4, 32, 5, move |inner| {
             prop_oneof![
