@@ -1,10 +1,11 @@
-//! MRZ reading by OCR (PP-OCRv4 in rten): `cargo bench -p kycd-checks --bench mrz_ocr`.
+//! MRZ reading (PP-OCR detection, kycd's grid reader): `cargo bench -p kycd-checks --bench mrz_ocr`.
 //! Needs the models (`scripts/fetch-models`, or `KYCD_MODEL_DIR`) and the OCR-B font
 //! (`fonts-ocr-b`) to make the synthetic photos; without them it says so and does nothing.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kycd_checks::mrz_read::MrzReader;
 use kycd_checks::ocr::{MODEL_DIR_ENV, models_present};
+use kycd_checks::synth_barcode::{BackScene, licence_back};
 use kycd_checks::synth_doc::{Camera, Distortion, DocFormat, OcrB, photograph, random_identity, render_document};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -44,13 +45,25 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("read_{name}"), |b| b.iter(|| reader.read(black_box(img), today)));
     }
     let img = &cases[0].1;
-    g.bench_function("detect_only_passport_1600x1200", |b| b.iter(|| reader.ocr().detect(black_box(img))));
-    let boxes = reader.ocr().detect(img).unwrap_or_default();
-    if let Some(longest) = boxes.iter().max_by(|a, b| a.length().total_cmp(&b.length())) {
-        g.bench_function("recognise_one_44_char_line", |b| {
-            b.iter(|| reader.ocr().recognise(black_box(img), longest))
-        });
-    }
+    g.bench_function("find_zone_passport_1600x1200", |b| b.iter(|| reader.find_zones(black_box(img))));
+    g.bench_function("detect_whole_photo_736_passport_1600x1200", |b| {
+        b.iter(|| reader.ocr().detect(black_box(img)))
+    });
+    // A photo with no zone at all: what a licence back pays for the MRZ step.
+    let scene = BackScene {
+        width: 4000,
+        height: 3000,
+        card_width: 0.7,
+        angle_deg: 1.0,
+        noise: 4,
+        blur: 1,
+        seed: 11,
+        ..BackScene::default()
+    };
+    let Ok((_, _, blank)) = licence_back(&scene) else {
+        return eprintln!("mrz_ocr bench: the licence back could not be made");
+    };
+    g.bench_function("no_zone_licence_back", |b| b.iter(|| reader.read(black_box(&blank), today)));
     g.finish();
     c.bench_function("mrz_ocr_load_models", |b| b.iter(|| MrzReader::load(black_box(&dir))));
 }

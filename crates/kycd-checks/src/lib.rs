@@ -8,8 +8,9 @@
 //! - [`barcode`]: reading that PDF417 barcode from a photo (rxing, with skew retries);
 //!   [`synth_barcode`]: synthetic licence backs with their ground truth.
 //! - [`rules`]: document rules (expiry, age, policy, cross-source consistency).
-//! - [`ocr`] and [`mrz_read`]: PP-OCR text detection/recognition and the MRZ
-//!   reader built on it; [`synth_doc`]: synthetic documents photographed, its ground truth.
+//! - [`mrz_read`]: the MRZ reader: PP-OCR's text detector ([`ocr`]) finds the zone,
+//!   [`mrz_zone`] locates its cells, [`mrz_cells`] classifies them, [`mrz_grid`] decides
+//!   the characters; [`synth_doc`]: synthetic documents photographed, its ground truth.
 //! - [`onnx`]: the ONNX Runtime every neural model here runs on (OCR, face detection).
 
 pub mod aamva;
@@ -18,7 +19,10 @@ pub mod decode;
 pub mod face;
 pub mod heic;
 pub mod mrz;
+pub mod mrz_cells;
+pub mod mrz_grid;
 pub mod mrz_read;
+pub mod mrz_zone;
 pub mod names;
 pub mod ocr;
 pub mod onnx;

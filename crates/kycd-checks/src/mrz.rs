@@ -135,6 +135,21 @@ pub struct MrzResult {
     pub fields: MrzFields,
     pub check_digits: Vec<CheckDigit>,
     pub repaired: Vec<Repair>,
+    /// Per line, per character: how sure the reader is of it (the cell classifier's
+    /// probability; empty when the zone was given as text).
+    pub confidence: Vec<Vec<f32>>,
+    /// Cells too unsure to trust: a name or another cell no check digit covers below the
+    /// reader's confidence bar, or cells where the check digits left two readings. A zone
+    /// with any is never `valid` (it goes to a person).
+    pub uncertain: Vec<CellRef>,
+}
+
+/// A cell of a zone: 0-based line and position, and its field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CellRef {
+    pub line: usize,
+    pub position: usize,
+    pub field: &'static str,
 }
 
 impl fmt::Debug for MrzResult {
@@ -148,6 +163,7 @@ impl fmt::Debug for MrzResult {
                 &self.check_digits.iter().map(|c| (c.field, c.passed)).collect::<Vec<_>>(),
             )
             .field("repaired", &self.repaired.len())
+            .field("uncertain", &self.uncertain.len())
             .finish_non_exhaustive()
     }
 }
@@ -181,8 +197,9 @@ pub fn check_digit(s: &str) -> Option<u8> {
 
 // ----- layout -----------------------------------------------------------------------
 
+/// What a field may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum FieldKind {
     /// Letters and `<` only.
     Alpha,
     /// Digits only (dates; check digits, which may also be `<` where allowed).
@@ -199,10 +216,10 @@ struct Field {
     line: usize,
     start: usize,
     len: usize,
-    kind: Kind,
+    kind: FieldKind,
 }
 
-const fn f(name: &'static str, line: usize, start: usize, len: usize, kind: Kind) -> Field {
+const fn f(name: &'static str, line: usize, start: usize, len: usize, kind: FieldKind) -> Field {
     Field {
         name,
         line,
@@ -214,7 +231,7 @@ const fn f(name: &'static str, line: usize, start: usize, len: usize, kind: Kind
 
 /// The fields of each layout (ICAO 9303 parts 4–7).
 fn layout(format: MrzFormat) -> Vec<Field> {
-    use Kind::*;
+    use FieldKind::*;
     match format {
         MrzFormat::Td3 | MrzFormat::MrvA | MrzFormat::Td2 | MrzFormat::MrvB => {
             let n = format.line_len();
@@ -263,6 +280,54 @@ fn layout(format: MrzFormat) -> Vec<Field> {
             f("name", 2, 0, 30, Alpha),
         ],
     }
+}
+
+/// What one cell of a zone may hold, and whether a check digit covers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellRule {
+    pub field: &'static str,
+    pub kind: FieldKind,
+    /// A check digit (its own field's or the composite) covers this cell, so a misread
+    /// of it is caught (except between characters whose values differ by a multiple of
+    /// ten, such as `8` and `S`). Names, codes, sex and the visas' optional data are not
+    /// covered.
+    pub checked: bool,
+}
+
+impl FieldKind {
+    /// Whether `c` may stand in a field of this kind.
+    pub fn allows(self, c: char) -> bool {
+        !wrong_type(self, c)
+    }
+}
+
+/// The rule of every cell of a zone of `format`, line by line.
+pub fn cell_rules(format: MrzFormat) -> Vec<Vec<CellRule>> {
+    let n = format.line_len();
+    let fields = layout(format);
+    let checked = |line: usize, pos: usize| match format {
+        MrzFormat::Td3 | MrzFormat::Td2 => line == 1 && !matches!(pos, 10..=12 | 20),
+        MrzFormat::MrvA | MrzFormat::MrvB => line == 1 && matches!(pos, 0..=9 | 13..=19 | 21..=27),
+        MrzFormat::Td1 => match line {
+            0 => pos >= 5,
+            1 => !matches!(pos, 7 | 15..=17),
+            _ => false,
+        },
+    };
+    (0..format.line_count())
+        .map(|line| {
+            (0..n)
+                .map(|pos| {
+                    let fd = fields.iter().find(|f| f.line == line && (f.start..f.start + f.len).contains(&pos));
+                    CellRule {
+                        field: fd.map_or("filler", |f| f.name),
+                        kind: fd.map_or(FieldKind::AlphaNum, |f| f.kind),
+                        checked: checked(line, pos),
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Clean what OCR returned: upper case, no whitespace; common renderings of the filler
@@ -366,6 +431,8 @@ pub fn parse_lines(lines: &[&str], today: NaiveDate) -> Result<MrzResult, MrzErr
         fields: extracted,
         check_digits: checks,
         repaired,
+        confidence: Vec::new(),
+        uncertain: Vec::new(),
     })
 }
 
@@ -391,20 +458,20 @@ fn field_text(grid: &[Vec<char>], fd: &Field) -> String {
 
 const TO_DIGIT: [(char, char); 5] = [('O', '0'), ('I', '1'), ('S', '5'), ('B', '8'), ('Z', '2')];
 
-fn type_fix(kind: Kind, c: char) -> Option<char> {
+fn type_fix(kind: FieldKind, c: char) -> Option<char> {
     match kind {
-        Kind::Numeric => TO_DIGIT.iter().find(|(l, _)| *l == c).map(|(_, d)| *d),
-        Kind::Alpha => TO_DIGIT.iter().find(|(_, d)| *d == c).map(|(l, _)| *l),
-        Kind::AlphaNum | Kind::Sex => None,
+        FieldKind::Numeric => TO_DIGIT.iter().find(|(l, _)| *l == c).map(|(_, d)| *d),
+        FieldKind::Alpha => TO_DIGIT.iter().find(|(_, d)| *d == c).map(|(l, _)| *l),
+        FieldKind::AlphaNum | FieldKind::Sex => None,
     }
 }
 
-fn wrong_type(kind: Kind, c: char) -> bool {
+fn wrong_type(kind: FieldKind, c: char) -> bool {
     match kind {
-        Kind::Numeric => !(c.is_ascii_digit() || c == '<'),
-        Kind::Alpha => !(c.is_ascii_uppercase() || c == '<'),
-        Kind::AlphaNum => char_value(c).is_none(),
-        Kind::Sex => !matches!(c, 'M' | 'F' | 'X' | '<'),
+        FieldKind::Numeric => !(c.is_ascii_digit() || c == '<'),
+        FieldKind::Alpha => !(c.is_ascii_uppercase() || c == '<'),
+        FieldKind::AlphaNum => char_value(c).is_none(),
+        FieldKind::Sex => !matches!(c, 'M' | 'F' | 'X' | '<'),
     }
 }
 
@@ -1012,15 +1079,15 @@ mod tests {
     }
 
     /// Positions (line, pos) of one of the typed fields, with the kind.
-    fn typed_positions(format: MrzFormat, lines: &[String]) -> Vec<(usize, usize, Kind)> {
+    fn typed_positions(format: MrzFormat, lines: &[String]) -> Vec<(usize, usize, FieldKind)> {
         layout(format)
             .into_iter()
-            .filter(|fd| matches!(fd.kind, Kind::Numeric | Kind::Alpha))
+            .filter(|fd| matches!(fd.kind, FieldKind::Numeric | FieldKind::Alpha))
             .flat_map(|fd| (fd.start..fd.start + fd.len).map(move |p| (fd.line, p, fd.kind)))
             .filter(|&(l, p, kind)| {
                 let c = lines[l].as_bytes()[p] as char;
                 match kind {
-                    Kind::Numeric => TO_DIGIT.iter().any(|(_, d)| *d == c),
+                    FieldKind::Numeric => TO_DIGIT.iter().any(|(_, d)| *d == c),
                     _ => TO_DIGIT.iter().any(|(l, _)| *l == c),
                 }
             })
@@ -1059,6 +1126,29 @@ mod tests {
         }
 
         #[test]
+        fn cell_rules_say_which_cells_a_check_digit_covers(
+            d in mrz_data(),
+            pick in any::<proptest::sample::Index>(),
+            step in 1u32..10,
+        ) {
+            // Change one cell by a value that is not a multiple of ten: the check digits
+            // catch it exactly where cell_rules says a check digit covers the cell.
+            let lines = compose(&d);
+            let rules = cell_rules(d.format);
+            prop_assert_eq!(rules.len(), lines.len());
+            let cells: Vec<(usize, usize)> = (0..lines.len()).flat_map(|l| (0..lines[l].len()).map(move |p| (l, p))).collect();
+            let (l, p) = cells[pick.index(cells.len())];
+            let c = lines[l].as_bytes()[p] as char;
+            let v = char_value(c).unwrap();
+            let to = (0..37u32).map(|x| (v + step + 10 * x) % 37).find(|&x| x % 10 != v % 10).unwrap();
+            let other = if to < 10 { char::from(b'0' + to as u8) } else if to < 36 { char::from(b'A' + (to - 10) as u8) } else { '<' };
+            let mut bad: Vec<Vec<char>> = lines.iter().map(|x| x.chars().collect()).collect();
+            bad[l][p] = other;
+            let caught = verify(d.format, &bad).iter().any(|c| !c.passed);
+            prop_assert_eq!(caught, rules[l][p].checked, "{:?} line {} position {} ({})", d.format, l, p, rules[l][p].field);
+        }
+
+        #[test]
         fn one_ocr_confusion_is_repaired(d in mrz_data(), pick in any::<proptest::sample::Index>()) {
             let lines = compose(&d);
             let candidates = typed_positions(d.format, &lines);
@@ -1066,7 +1156,7 @@ mod tests {
             let (l, p, kind) = candidates[pick.index(candidates.len())];
             let c = lines[l].as_bytes()[p] as char;
             let wrong = match kind {
-                Kind::Numeric => TO_DIGIT.iter().find(|(_, d)| *d == c).map(|(l, _)| *l),
+                FieldKind::Numeric => TO_DIGIT.iter().find(|(_, d)| *d == c).map(|(l, _)| *l),
                 _ => TO_DIGIT.iter().find(|(l, _)| *l == c).map(|(_, d)| *d),
             }.unwrap();
             let mut bad = lines.clone();

@@ -90,6 +90,16 @@ impl OnnxModel {
     /// Load `model_dir/file` (the caller has checked that it exists, to name it in its own
     /// error), loading the runtime library from `model_dir` first if this is the first model.
     pub fn load(model_dir: &Path, file: &str) -> Result<Self, OnnxError> {
+        Self::load_from(model_dir, file, None)
+    }
+
+    /// A model compiled into kycd (`bytes`, named `name` in errors), run by the runtime
+    /// library in `model_dir`.
+    pub fn load_bytes(model_dir: &Path, name: &str, bytes: &[u8]) -> Result<Self, OnnxError> {
+        Self::load_from(model_dir, name, Some(bytes))
+    }
+
+    fn load_from(model_dir: &Path, file: &str, bytes: Option<&[u8]>) -> Result<Self, OnnxError> {
         let env = environment(model_dir)?;
         let path = model_dir.join(file);
         // The builder's errors carry the builder back (`Error<SessionBuilder>`), the others
@@ -99,7 +109,7 @@ impl OnnxModel {
             reason: e.to_string(),
         };
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        let session = Session::builder(env)
+        let mut builder = Session::builder(env)
             .map_err(|e| failed(&e))?
             .with_optimization_level(GraphOptimizationLevel::Level3)
             .map_err(|e| failed(&e))?
@@ -109,9 +119,12 @@ impl OnnxModel {
             .map_err(|e| failed(&e))?
             // Idle runtime threads sleep instead of spinning: the server shares the cores.
             .with_intra_op_spinning(false)
-            .map_err(|e| failed(&e))?
-            .commit_from_file(&path)
             .map_err(|e| failed(&e))?;
+        let session = match bytes {
+            Some(b) => builder.commit_from_memory(b),
+            None => builder.commit_from_file(&path),
+        }
+        .map_err(|e| failed(&e))?;
         Ok(Self {
             session: Mutex::new(session),
         })

@@ -166,6 +166,28 @@ fn inconclusive(name: &str, detail: impl Into<String>, mut figures: serde_json::
     }
 }
 
+/// Cells of a zone for a check's figures: where and which field, never the characters
+/// (figures travel to webhooks and logs; the characters are personal data).
+fn cell_places(cells: &[(usize, usize, &str)]) -> serde_json::Value {
+    json!(
+        cells
+            .iter()
+            .map(|(l, p, f)| json!({"line": l, "position": p, "field": f}))
+            .collect::<Vec<_>>()
+    )
+}
+
+fn field_names<'a>(fields: impl Iterator<Item = &'a str>) -> String {
+    let mut names: Vec<&str> = fields.collect();
+    names.dedup();
+    names.join(", ")
+}
+
+/// The lowest confidence of any cell of the zone (1 when it was given as text).
+fn min_confidence(m: &MrzResult) -> f32 {
+    m.confidence.iter().flatten().copied().fold(1.0, f32::min)
+}
+
 /// Whether a check result is inconclusive rather than failed.
 pub fn is_inconclusive(c: &CheckResult) -> bool {
     !c.passed && c.figures.get("outcome").and_then(|o| o.as_str()) == Some("inconclusive")
@@ -562,8 +584,20 @@ impl Pipeline {
                         format!(", {} character(s) repaired", m.repaired.len())
                     }
                 ),
-                figures: json!({"format": m.format, "file_id": file, "check_digits": m.check_digits.len(), "repaired": m.repaired.len()}),
+                figures: json!({"format": m.format, "file_id": file, "check_digits": m.check_digits.len(),
+                                "repaired": m.repaired.len(), "repaired_cells": cell_places(&m.repaired.iter().map(|r| (r.line, r.position, r.field)).collect::<Vec<_>>()),
+                                "min_confidence": min_confidence(m)}),
             },
+            (Some(m), _) if !m.uncertain.is_empty() && m.check_digits.iter().all(|c| c.passed) => inconclusive(
+                NAME,
+                format!(
+                    "the zone was read and its check digits verified, but {} character(s) no check digit covers ({}) are not sure enough: a person compares them with the document",
+                    m.uncertain.len(),
+                    field_names(m.uncertain.iter().map(|c| c.field))
+                ),
+                json!({"format": m.format, "file_id": file, "uncertain_cells": cell_places(&m.uncertain.iter().map(|c| (c.line, c.position, c.field)).collect::<Vec<_>>()),
+                       "min_confidence": min_confidence(m)}),
+            ),
             (Some(m), _) => {
                 let failed: Vec<&str> = m.check_digits.iter().filter(|c| !c.passed).map(|c| c.field).collect();
                 let mut why = Vec::new();

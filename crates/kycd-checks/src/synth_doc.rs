@@ -15,6 +15,7 @@
 //! Everything is seeded: the same arguments give the same pixels.
 
 use crate::mrz::{self, MrzData, MrzFormat};
+use crate::mrz_zone::{CellPlace, Homography};
 use ab_glyph::{Font, FontArc, PxScale, point};
 use image::{GrayImage, Luma};
 use std::path::{Path, PathBuf};
@@ -149,21 +150,39 @@ pub enum DocFormat {
     Passport,
     /// ID-1 card (back side with the zone), TD1.
     IdCard,
+    /// ID-2 card, TD2 (2 × 36).
+    Td2Card,
+    /// Machine-readable visa A (80 × 120 mm, 2 × 44).
+    VisaA,
+    /// Machine-readable visa B (74 × 105 mm, 2 × 36).
+    VisaB,
 }
 
 impl DocFormat {
+    pub const ALL: [DocFormat; 5] = [Self::Passport, Self::IdCard, Self::Td2Card, Self::VisaA, Self::VisaB];
+
     pub fn mrz_format(self) -> MrzFormat {
         match self {
             Self::Passport => MrzFormat::Td3,
             Self::IdCard => MrzFormat::Td1,
+            Self::Td2Card => MrzFormat::Td2,
+            Self::VisaA => MrzFormat::MrvA,
+            Self::VisaB => MrzFormat::MrvB,
         }
     }
-    /// Width and height in millimetres (ICAO 9303 ID-3 and ID-1).
+    /// Width and height in millimetres (ICAO 9303 ID-3, ID-1, ID-2, MRV-A, MRV-B).
     pub fn size_mm(self) -> (f32, f32) {
         match self {
             Self::Passport => (125.0, 88.0),
             Self::IdCard => (85.6, 54.0),
+            Self::Td2Card | Self::VisaB => (105.0, 74.0),
+            Self::VisaA => (120.0, 80.0),
         }
+    }
+    /// Laid out like a passport page (portrait on the left, labelled fields) rather than
+    /// like a card.
+    fn page_like(self) -> bool {
+        matches!(self, Self::Passport | Self::VisaA)
     }
 }
 
@@ -228,6 +247,20 @@ pub fn random_identity(format: DocFormat, seed: u64) -> SynthDoc {
         given = format!("{given} {}", word(&mut rng, 2));
     }
     let (code, number, optional, optional_2) = match format {
+        DocFormat::VisaA | DocFormat::VisaB => {
+            let code = *rng.pick(&["V", "VA", "VB"]);
+            let n = 3 + rng.below(10);
+            let optional = if rng.below(2) == 0 { alnum(&mut rng, n, 0) } else { String::new() };
+            let letters = 1 + rng.below(2);
+            (code, alnum(&mut rng, 9, letters), optional, String::new())
+        }
+        DocFormat::Td2Card => {
+            let code = *rng.pick(&["I", "ID", "IR", "AC"]);
+            let n = 2 + rng.below(6);
+            let optional = if rng.below(2) == 0 { alnum(&mut rng, n, 0) } else { String::new() };
+            let letters = 1 + rng.below(3);
+            (code, alnum(&mut rng, 9, letters), optional, String::new())
+        }
         DocFormat::Passport => {
             let code = if rng.below(6) == 0 { "PD" } else { "P" };
             let n = 5 + rng.below(8);
@@ -461,12 +494,10 @@ fn render_plane_with(font: &OcrB, doc: &SynthDoc, px_per_mm: f32, seed: u64, por
     let style = rng.below(4) as u32;
     let base = rng.range(215.0, 245.0);
     let noise_seed = rng.next_u64();
-    let n_lines = doc.lines.len();
-    // ICAO 9303: 10 characters per inch; the zone's lines sit at the bottom.
-    let pitch = 2.54 * k;
-    let line_gap = if n_lines == 3 { 4.4 } else { 6.0 } * k;
-    let bottom = if n_lines == 3 { 4.8 } else { 5.6 } * k;
-    let mrz_top = hmm * k - bottom - line_gap * n_lines as f32 - 1.0 * k;
+    let zone = zone_layout(font, doc, k);
+    let line_gap = zone.baselines.get(1).zip(zone.baselines.first()).map_or(0.0, |(b, a)| b - a);
+    // The print fades a line's height above the zone (it is kept clear).
+    let mrz_top = zone.baselines.first().copied().unwrap_or(0.0) - line_gap - 1.0 * k;
     let mut p = Plane::new(w, h, base);
     for y in 0..h {
         for x in 0..w {
@@ -478,10 +509,12 @@ fn render_plane_with(font: &OcrB, doc: &SynthDoc, px_per_mm: f32, seed: u64, por
     let label_ink = rng.range(70.0, 110.0);
     let cap = |mm: f32| font.scale_for_cap(mm * k);
     let d = &doc.data;
-    match doc.format {
-        DocFormat::Passport => {
-            font.draw(&mut p, "PASSPORT", (6.0 * k, 9.0 * k), cap(3.2), ink, None);
-            font.draw(&mut p, "PASSEPORT", (40.0 * k, 9.0 * k), cap(2.2), label_ink, None);
+    match doc.format.page_like() {
+        true => {
+            let title = if doc.format == DocFormat::VisaA { "VISA" } else { "PASSPORT" };
+            font.draw(&mut p, title, (6.0 * k, 9.0 * k), cap(3.2), ink, None);
+            let subtitle = if doc.format == DocFormat::VisaA { "VISA" } else { "PASSEPORT" };
+            font.draw(&mut p, subtitle, (40.0 * k, 9.0 * k), cap(2.2), label_ink, None);
             font.draw(&mut p, &d.issuing_state.replace('<', ""), (100.0 * k, 9.0 * k), cap(3.2), ink, None);
             // Portrait: the given photo, or a shaded box with a head-and-shoulders silhouette.
             let tone = rng.range(120.0, 190.0);
@@ -509,8 +542,9 @@ fn render_plane_with(font: &OcrB, doc: &SynthDoc, px_per_mm: f32, seed: u64, por
             }
             font.draw(&mut p, "Document no.", (92.0 * k, 18.0 * k), cap(1.5), label_ink, None);
             font.draw(&mut p, &d.document_number, (92.0 * k, 21.6 * k), cap(2.4), ink, None);
-            // A signature-like scribble.
-            let (sx, sy) = (8.0 * k, 63.0 * k);
+            // A signature-like scribble, clear of the zone (a visa page is 8 mm shorter
+            // than a passport's).
+            let (sx, sy) = (8.0 * k, (hmm - 25.0) * k);
             for i in 0..(60.0 * k) as usize {
                 let t = i as f32 / k;
                 let yy = sy + (t * 0.9).sin() * 1.8 * k + (t * 0.23).cos() * 1.0 * k;
@@ -519,8 +553,9 @@ fn render_plane_with(font: &OcrB, doc: &SynthDoc, px_per_mm: f32, seed: u64, por
                 }
             }
         }
-        DocFormat::IdCard => {
-            font.draw(&mut p, "IDENTITY CARD", (4.5 * k, 6.5 * k), cap(2.2), ink, None);
+        false => {
+            let title = if doc.format == DocFormat::VisaB { "VISA" } else { "IDENTITY CARD" };
+            font.draw(&mut p, title, (4.5 * k, 6.5 * k), cap(2.2), ink, None);
             font.draw(&mut p, &d.issuing_state.replace('<', ""), (72.0 * k, 6.5 * k), cap(2.2), ink, None);
             let lines = [
                 format!("Address: {} {}", 1 + rng.below(200), word(&mut rng, 2)),
@@ -539,13 +574,80 @@ fn render_plane_with(font: &OcrB, doc: &SynthDoc, px_per_mm: f32, seed: u64, por
             });
         }
     }
-    let mrz_scale = font.scale_for_pitch(pitch);
-    let left = (wmm - pitch / k * doc.lines[0].len() as f32) / 2.0 * k;
-    for (i, line) in doc.lines.iter().enumerate() {
-        let baseline = hmm * k - bottom - line_gap * (n_lines - 1 - i) as f32;
-        font.draw(&mut p, line, (left, baseline), mrz_scale, ink, Some(pitch));
+    for (line, &baseline) in doc.lines.iter().zip(&zone.baselines) {
+        font.draw(&mut p, line, (zone.left, baseline), zone.scale, ink, Some(zone.pitch));
     }
     p
+}
+
+/// Where the zone is printed on the document rendered at `k` px/mm.
+struct ZoneLayout {
+    scale: PxScale,
+    pitch: f32,
+    /// Left edge of the first character's advance box.
+    left: f32,
+    baselines: Vec<f32>,
+    /// Height of a capital (`H`), pixels.
+    cap: f32,
+}
+
+fn zone_layout(font: &OcrB, doc: &SynthDoc, k: f32) -> ZoneLayout {
+    let k = k.max(2.0);
+    let (wmm, hmm) = doc.format.size_mm();
+    let n_lines = doc.lines.len();
+    // ICAO 9303: 10 characters per inch; the zone's lines sit at the bottom.
+    let pitch = 2.54 * k;
+    let line_gap = if n_lines == 3 { 4.4 } else { 6.0 } * k;
+    let bottom = if n_lines == 3 { 4.8 } else { 5.6 } * k;
+    let scale = font.scale_for_pitch(pitch);
+    let left = (wmm - pitch / k * doc.lines.first().map_or(0, String::len) as f32) / 2.0 * k;
+    let baselines = (0..n_lines)
+        .map(|i| hmm * k - bottom - line_gap * (n_lines - 1 - i) as f32)
+        .collect();
+    let glyph = font.font.glyph_id('H').with_scale_and_position(scale, point(0.0, 0.0));
+    let cap = font.font.outline_glyph(glyph).map_or(0.8 * pitch, |g| g.px_bounds().height());
+    ZoneLayout {
+        scale,
+        pitch,
+        left,
+        baselines,
+        cap,
+    }
+}
+
+/// Where each character cell of the sample's zone lies in its photo (centre of the
+/// character's advance box at half a capital's height above the baseline; one pitch
+/// along and across the line): the ground truth for the reader's geometry, and where the
+/// classifier's training cells are cut.
+pub fn zone_cells(font: &OcrB, s: &Sample) -> Vec<Vec<CellPlace>> {
+    let k = s.px_per_mm.max(2.0);
+    let (wmm, hmm) = s.doc.format.size_mm();
+    let (dw, dh) = ((wmm * k).round(), (hmm * k).round());
+    let corners = document_corners(&s.camera, dw, dh);
+    let Some(to_photo) = Homography::from_points(&[(0.0, 0.0), (dw, 0.0), (dw, dh), (0.0, dh)], &corners) else {
+        return Vec::new();
+    };
+    let zone = zone_layout(font, &s.doc, k);
+    let half = zone.pitch / 2.0;
+    s.doc
+        .lines
+        .iter()
+        .zip(&zone.baselines)
+        .map(|(line, &baseline)| {
+            (0..line.len())
+                .map(|i| {
+                    let (x, y) = (zone.left + (i as f32 + 0.5) * zone.pitch, baseline - zone.cap / 2.0);
+                    let at = |dx: f32, dy: f32| to_photo.apply((x + dx, y + dy));
+                    let (l, r, u, d) = (at(-half, 0.0), at(half, 0.0), at(0.0, -half), at(0.0, half));
+                    CellPlace {
+                        centre: at(0.0, 0.0),
+                        u: (r.0 - l.0, r.1 - l.1),
+                        v: (d.0 - u.0, d.1 - u.1),
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 // ----- the camera ---------------------------------------------------------------------
@@ -679,48 +781,6 @@ impl Camera {
     }
 }
 
-/// Solve the 8 homography parameters mapping `from[i]` → `to[i]`.
-fn homography(from: &[(f32, f32); 4], to: &[(f32, f32); 4]) -> [f64; 9] {
-    let mut a = [[0f64; 9]; 8];
-    for i in 0..4 {
-        let (x, y) = (f64::from(from[i].0), f64::from(from[i].1));
-        let (u, v) = (f64::from(to[i].0), f64::from(to[i].1));
-        a[2 * i] = [x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y, u];
-        a[2 * i + 1] = [0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y, v];
-    }
-    // Gaussian elimination with partial pivoting.
-    for col in 0..8 {
-        let piv = (col..8).max_by(|&p, &q| a[p][col].abs().total_cmp(&a[q][col].abs())).unwrap_or(col);
-        a.swap(col, piv);
-        let d = a[col][col];
-        if d.abs() < 1e-12 {
-            continue;
-        }
-        for v in &mut a[col][col..] {
-            *v /= d;
-        }
-        let pivot_row = a[col];
-        for (row, r) in a.iter_mut().enumerate() {
-            if row != col {
-                let f = r[col];
-                for (v, p) in r[col..].iter_mut().zip(&pivot_row[col..]) {
-                    *v -= f * p;
-                }
-            }
-        }
-    }
-    [a[0][8], a[1][8], a[2][8], a[3][8], a[4][8], a[5][8], a[6][8], a[7][8], 1.0]
-}
-
-fn apply(hm: &[f64; 9], x: f32, y: f32) -> (f32, f32) {
-    let (x, y) = (f64::from(x), f64::from(y));
-    let d = hm[6] * x + hm[7] * y + hm[8];
-    (
-        ((hm[0] * x + hm[1] * y + hm[2]) / d) as f32,
-        ((hm[3] * x + hm[4] * y + hm[5]) / d) as f32,
-    )
-}
-
 /// Where the document's corners land in the frame (top-left, top-right, bottom-right,
 /// bottom-left), for `doc_w × doc_h` document pixels.
 pub fn document_corners(cam: &Camera, doc_w: f32, doc_h: f32) -> [(f32, f32); 4] {
@@ -757,7 +817,8 @@ fn photograph_plane(doc: &Plane, cam: &Camera) -> GrayImage {
     let (fw, fh) = (cam.width as usize, cam.height as usize);
     let (dw, dh) = (doc.w as f32, doc.h as f32);
     let corners = document_corners(cam, dw, dh);
-    let inv = homography(&corners, &[(0.0, 0.0), (dw, 0.0), (dw, dh), (0.0, dh)]);
+    let inv = Homography::from_points(&corners, &[(0.0, 0.0), (dw, 0.0), (dw, dh), (0.0, dh)])
+        .unwrap_or(Homography([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]));
     let (table, tone) = cam.table;
     let tseed = rng.next_u64();
     let mut img = Plane::new(fw, fh, tone);
@@ -768,7 +829,7 @@ fn photograph_plane(doc: &Plane, cam: &Camera) -> GrayImage {
     for y in 0..fh {
         for x in 0..fw {
             let (xf, yf) = (x as f32 + 0.5, y as f32 + 0.5);
-            let (u, v) = apply(&inv, xf, yf);
+            let (u, v) = inv.apply((xf, yf));
             let val = match doc.sample(u, v) {
                 Some(p) => {
                     if gs > 0.0 {
@@ -826,6 +887,8 @@ pub struct Sample {
     pub doc: SynthDoc,
     pub camera: Camera,
     pub image: GrayImage,
+    /// The scale the document was rendered at before the camera resampled it.
+    pub px_per_mm: f32,
 }
 
 /// Render and photograph one document of `format` under `distortion`, from `seed`. The
@@ -833,11 +896,23 @@ pub struct Sample {
 pub fn sample(font: &OcrB, format: DocFormat, distortion: Distortion, seed: u64) -> Sample {
     let doc = random_identity(format, seed);
     let camera = Camera::for_distortion(distortion, seed);
-    let (wmm, _) = format.size_mm();
+    photograph_doc(font, doc, camera, seed)
+}
+
+/// Render `doc` and photograph it with `camera` (the document at about 1.2× its size in
+/// the frame). `doc.lines` may be any text of the format's line lengths: the
+/// classifier's training cells use random characters as well as real zones.
+pub fn photograph_doc(font: &OcrB, doc: SynthDoc, camera: Camera, seed: u64) -> Sample {
+    let (wmm, _) = doc.format.size_mm();
     let px_per_mm = camera.doc_width * camera.width as f32 * 1.2 / wmm;
     let plane = render_plane(font, &doc, px_per_mm, seed);
     let image = photograph_plane(&plane, &camera);
-    Sample { doc, camera, image }
+    Sample {
+        doc,
+        camera,
+        image,
+        px_per_mm,
+    }
 }
 
 /// Like [`sample`], with `portrait` (grey, about 32:42) printed as the passport's photo
@@ -850,7 +925,12 @@ pub fn sample_with_portrait(font: &OcrB, distortion: Distortion, seed: u64, port
     let px_per_mm = camera.doc_width * camera.width as f32 * 1.2 / wmm;
     let plane = render_plane_with(font, &doc, px_per_mm, seed, Some(portrait));
     let image = photograph_plane(&plane, &camera);
-    Sample { doc, camera, image }
+    Sample {
+        doc,
+        camera,
+        image,
+        px_per_mm,
+    }
 }
 
 #[cfg(test)]
@@ -884,17 +964,6 @@ mod tests {
             let var: f32 = p.px.iter().enumerate().map(|(i, v)| v * (i as f32 - 50.0).powi(2)).sum::<f32>() / total;
             assert!((total - 1000.0).abs() < 1.0, "{total}");
             assert!((var.sqrt() - sigma).abs() < 0.15 * sigma, "σ {sigma}: got {}", var.sqrt());
-        }
-    }
-
-    #[test]
-    fn homography_maps_corners() {
-        let from = [(0.0, 0.0), (10.0, 0.0), (10.0, 5.0), (0.0, 5.0)];
-        let to = [(3.0, 4.0), (20.0, 6.0), (18.0, 15.0), (2.0, 12.0)];
-        let hm = homography(&from, &to);
-        for (f, t) in from.iter().zip(to) {
-            let (x, y) = apply(&hm, f.0, f.1);
-            assert!((x - t.0).abs() < 1e-3 && (y - t.1).abs() < 1e-3);
         }
     }
 

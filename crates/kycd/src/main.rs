@@ -812,11 +812,14 @@ fn check_files(kind: kycd_core::CaptureKind, json: bool, files: &[std::path::Pat
         }
         match &r.mrz {
             Some(m) => {
-                println!(
-                    "  MRZ ({:?}, check digits {}):",
-                    m.format,
-                    if m.valid { "valid" } else { "INVALID" }
-                );
+                let verdict = if m.valid {
+                    "valid".to_owned()
+                } else if !m.uncertain.is_empty() {
+                    format!("UNCERTAIN: {} cell(s) below the confidence bar", m.uncertain.len())
+                } else {
+                    "INVALID".to_owned()
+                };
+                println!("  MRZ ({:?}, {verdict}):", m.format);
                 for l in &m.lines {
                     println!("    {l}");
                 }

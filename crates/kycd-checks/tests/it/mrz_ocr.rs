@@ -1,8 +1,11 @@
-//! MRZ reading by OCR, measured on synthetic photographed documents with known ground
-//! truth (`synth_doc`). Each class of distortion has its own accuracy floor, set a little
-//! below what was measured (see the crate README): a drop below it is a regression.
+//! MRZ reading, measured on synthetic photographed documents with known ground truth
+//! (`synth_doc`). Each class of distortion has its own accuracy floor, set a little below
+//! what was measured (docs/BENCHMARKS.md): a drop below it is a regression. Every test
+//! also fails at once if any zone is reported valid with a wrong character: that must
+//! never happen.
 //!
-//! "Correct" means every check digit passed and every field equals the ground truth.
+//! "Correct" means valid (check digits passed, names sure) and every field equals the
+//! ground truth.
 //!
 //! Needs the OCR models (`scripts/fetch-models`) and the OCR-B font (`fonts-ocr-b`).
 //! Without them the tests print why and pass, except under CI (`CI` set), where missing
@@ -64,31 +67,33 @@ fn truth(lines: &[String]) -> MrzResult {
     mrz::parse_lines(&refs, today()).unwrap()
 }
 
-/// Read `n` documents (alternating passport and ID card) of one class; return the share
-/// read fully correctly.
-fn accuracy(kit: &Kit, d: Distortion, n: u64) -> f64 {
+/// Read `n` documents of one class (the formats in turn); return the share read fully
+/// correctly, and fail at once if any zone is reported valid with a wrong character.
+fn accuracy(kit: &Kit, d: Distortion, n: u64, formats: &[DocFormat], base: u64) -> f64 {
     let mut ok = 0;
     let started = Instant::now();
     for i in 0..n {
-        let format = if i % 2 == 0 { DocFormat::Passport } else { DocFormat::IdCard };
-        let seed = 1000 * (d as u64 + 1) + i;
+        let format = formats[i as usize % formats.len()];
+        let seed = base * (d as u64 + 1) + i;
         let s = sample(&kit.font, format, d, seed);
         let expected = truth(&s.doc.lines);
         let reading = kit.reader.read_detailed(&s.image, today()).unwrap();
-        let correct = reading
-            .result
-            .as_ref()
-            .is_some_and(|r| r.valid && r.fields == expected.fields && r.format == expected.format);
-        if correct {
+        let r = reading.result.as_ref();
+        // Synthetic data only: printing it exposes no one.
+        let read = r.map(|r| (r.lines.clone(), r.valid, r.uncertain.clone()));
+        assert!(
+            !r.is_some_and(|r| r.valid && r.lines != expected.lines),
+            "{} seed {seed} {format:?}: a zone reported VALID with a wrong character\n  expected {:?}\n  read {read:?}",
+            d.name(),
+            s.doc.lines
+        );
+        if r.is_some_and(|r| r.valid && r.fields == expected.fields && r.format == expected.format) {
             ok += 1;
         } else {
-            // Synthetic data only: printing it exposes no one.
             eprintln!(
-                "{} seed {seed} {format:?}: MISS\n  expected {:?}\n  read     {:?}\n  valid {:?}",
+                "{} seed {seed} {format:?}: MISS\n  expected {:?}\n  read {read:?}",
                 d.name(),
-                s.doc.lines,
-                reading.raw_lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
-                reading.result.as_ref().map(|r| r.valid),
+                s.doc.lines
             );
         }
     }
@@ -102,17 +107,27 @@ fn accuracy(kit: &Kit, d: Distortion, n: u64) -> f64 {
     acc
 }
 
-/// Documents per class in the regular run (half passports, half ID cards). With four, one
-/// image is 25 points: each floor is one image below what was measured on 2026-12-03
-/// (the corpus is seeded, but another CPU's float paths may flip a marginal character).
-/// Measured (of 4): clean 4, rotated 3, perspective 2, blur 2, noise 2, JPEG 4, glare 4,
-/// low light 2, partial crop 4.
+/// Documents per class in the regular run (half passports, half ID cards, the seeds of
+/// `examples/mrz_corpus`). With four, one image is 25 points: each floor is one image
+/// below what was measured on 2026-12-07 (the corpus is seeded, but another CPU's float
+/// paths may flip a marginal character).
+/// Measured (of 4): perspective 2, glare 2, every other class 4.
 const N: u64 = 4;
 
 fn check(d: Distortion, floor: f64) {
     let Some(kit) = kit() else { return };
-    let acc = accuracy(kit, d, N);
+    let acc = accuracy(kit, d, N, &[DocFormat::Passport, DocFormat::IdCard], 1000);
     assert!(acc >= floor, "{}: accuracy {acc:.2} is below the floor {floor:.2}", d.name());
+}
+
+#[test]
+fn mrz_other_formats_td2_and_visas() {
+    let Some(kit) = kit() else { return };
+    // One of each format, clean and under noise (examples/mrz_corpus `formats` seeds).
+    for d in [Distortion::Clean, Distortion::Noise] {
+        let acc = accuracy(kit, d, 3, &[DocFormat::Td2Card, DocFormat::VisaA, DocFormat::VisaB], 100_000);
+        assert!(acc >= 0.66, "{}: TD2/MRV accuracy {acc:.2} is below the floor 0.66", d.name());
+    }
 }
 
 #[test]
@@ -122,7 +137,7 @@ fn mrz_ocr_clean() {
 
 #[test]
 fn mrz_ocr_rotated_up_to_15_degrees() {
-    check(Distortion::Rotated, 0.5);
+    check(Distortion::Rotated, 0.75);
 }
 
 #[test]
@@ -132,12 +147,12 @@ fn mrz_ocr_perspective() {
 
 #[test]
 fn mrz_ocr_blur() {
-    check(Distortion::Blur, 0.25);
+    check(Distortion::Blur, 0.75);
 }
 
 #[test]
 fn mrz_ocr_noise() {
-    check(Distortion::Noise, 0.25);
+    check(Distortion::Noise, 0.75);
 }
 
 #[test]
@@ -147,12 +162,12 @@ fn mrz_ocr_jpeg() {
 
 #[test]
 fn mrz_ocr_glare() {
-    check(Distortion::Glare, 0.75);
+    check(Distortion::Glare, 0.25);
 }
 
 #[test]
 fn mrz_ocr_low_light() {
-    check(Distortion::LowLight, 0.25);
+    check(Distortion::LowLight, 0.75);
 }
 
 #[test]
