@@ -1140,8 +1140,13 @@ mod tests {
             let (l, p) = cells[pick.index(cells.len())];
             let c = lines[l].as_bytes()[p] as char;
             let v = char_value(c).unwrap();
-            let to = (0..37u32).map(|x| (v + step + 10 * x) % 37).find(|&x| x % 10 != v % 10).unwrap();
-            let other = if to < 10 { char::from(b'0' + to as u8) } else if to < 36 { char::from(b'A' + (to - 10) as u8) } else { '<' };
+            // The filler counts as 0, so the replacement is chosen by its value, not by
+            // its place in the alphabet.
+            let others: Vec<char> = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
+                .chars()
+                .filter(|&o| char_value(o).unwrap() % 10 != v % 10)
+                .collect();
+            let other = others[(v + step) as usize % others.len()];
             let mut bad: Vec<Vec<char>> = lines.iter().map(|x| x.chars().collect()).collect();
             bad[l][p] = other;
             let caught = verify(d.format, &bad).iter().any(|c| !c.passed);

@@ -153,11 +153,25 @@ impl MrzReader {
             }
         }
         let (result, grid) = match best {
-            Some((_, r, g)) => (Some(r), Some(g)),
-            None => (None, None),
+            Some((_, r, g)) if looks_like_a_zone(&r) => (Some(r), Some(g)),
+            _ => (None, None),
         };
         Ok(MrzReading { result, detected, grid })
     }
+}
+
+/// Whether a reading is a machine-readable zone at all. Lines of ordinary print can be
+/// forced onto a grid and decoded; a reading that is not valid is only reported (and
+/// then fails the check, which may decline) when at least half of its check digits
+/// pass: a real zone that was tampered with or misread in a few cells keeps most of
+/// them, while print that is no MRZ passes each by chance only (one in ten). Anything
+/// less is "no zone found": inconclusive, for a person to look at, never a decline.
+fn looks_like_a_zone(r: &MrzResult) -> bool {
+    if r.valid {
+        return true;
+    }
+    let passed = r.check_digits.iter().filter(|c| c.passed).count();
+    !r.check_digits.is_empty() && 2 * passed >= r.check_digits.len()
 }
 
 /// The format of a zone of `n`-cell lines: a visa when its first cell reads `V`.
@@ -358,6 +372,20 @@ mod tests {
         let joined = join_lines(vec![line(400.0, 40.0, 500.0), line(400.0, 520.0, 1000.0)]);
         assert_eq!(joined.len(), 1);
         assert!((joined[0].length() - 960.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn print_forced_onto_a_grid_is_no_zone_but_a_tampered_zone_is() {
+        let today = NaiveDate::from_ymd_opt(2010, 1, 1).unwrap();
+        let read = |l1: &str, l2: &str| crate::mrz::parse_lines(&[l1, l2], today).unwrap();
+        let genuine = read("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10");
+        assert!(genuine.valid && looks_like_a_zone(&genuine));
+        // One digit of the birth date changed: two check digits fail, three pass.
+        let tampered = read("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408132F1204159ZE184226B<<<<<10");
+        assert!(!tampered.valid && looks_like_a_zone(&tampered));
+        // Two lines of a card's printed text read as a grid.
+        let print = read("IDENTITYCARDREPUBLICOFEXAMPLESURNAMEGIVENNAM", "ESDATEOFBIRTHPLACEOFBIRTHNATIONALITYSEXEXPIRY");
+        assert!(!print.valid && !looks_like_a_zone(&print), "{:?}", print.check_digits);
     }
 
     #[test]
