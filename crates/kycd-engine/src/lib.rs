@@ -24,6 +24,7 @@ pub use error::{EngineError, Result};
 pub use kycd_checks::ImageLimits;
 pub use kycd_store::{AuditBreak, Database, MasterKey, OperatorRole, Page, RotationReport, Store, StoreError};
 pub use object_store::{ObjectStore, local::LocalFileSystem};
+pub use worker::{Pool, Workers};
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use kycd_checks::ImageError;
@@ -31,7 +32,6 @@ use kycd_checks::pipeline::Pipeline;
 use kycd_core::*;
 use kycd_store::{ApiKeyRecord, Cursor, StoredBlob, Tx, secret_hash};
 use std::sync::Arc;
-use tokio::sync::Notify;
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
@@ -74,6 +74,9 @@ pub struct EngineConfig {
     /// `iss` of evidence tokens: this instance's public URL unless set.
     pub evidence_issuer: String,
     pub rate_limits: ratelimit::RateLimitConfig,
+    /// How long a webhook or callback receiver has to answer one delivery before it counts
+    /// as failed (and is retried on the schedule). A delivery worker waits that long.
+    pub delivery_timeout: std::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -92,6 +95,7 @@ impl Default for EngineConfig {
             pause_in_processing: None,
             evidence_issuer: "http://127.0.0.1:8080".into(),
             rate_limits: ratelimit::RateLimitConfig::default(),
+            delivery_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -234,7 +238,7 @@ pub struct Engine {
     store: Store,
     cfg: EngineConfig,
     clock: Arc<dyn Clock>,
-    pub(crate) jobs_ready: Notify,
+    pub(crate) jobs_ready: worker::JobsReady,
     /// The check pipeline, loaded on first use (OCR models are read from disk once).
     pipeline: std::sync::OnceLock<Arc<Pipeline>>,
     /// Vendor webhook formats, registered by the dialects at startup.
@@ -304,7 +308,7 @@ impl Engine {
         Self {
             store,
             clock,
-            jobs_ready: Notify::new(),
+            jobs_ready: worker::JobsReady::default(),
             pipeline: std::sync::OnceLock::new(),
             webhook_renderers: std::sync::RwLock::new(Vec::new()),
             callback_renderers: std::sync::RwLock::new(Vec::new()),

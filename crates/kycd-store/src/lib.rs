@@ -20,6 +20,7 @@ mod repo_webhooks;
 mod rotation;
 mod schema;
 mod sealed;
+mod transfer;
 
 pub use crypto::{CryptoError, DataKey, MasterKey, secret_hash};
 pub use master_key::HEARTBEAT_EVERY;
@@ -33,6 +34,7 @@ pub use repo_lifecycle::*;
 pub use repo_senders::*;
 pub use repo_webhooks::*;
 pub use rotation::RotationReport;
+pub use transfer::{CopyReport, TableCount};
 
 use chrono::{DateTime, TimeZone, Utc};
 use futures::TryStreamExt;
@@ -78,6 +80,9 @@ pub enum StoreError {
     Rotation(String),
     #[error("the database is busy ({0}); the job runs again later")]
     Busy(&'static str),
+    /// Moving an installation to another database (`kycd migrate-store`).
+    #[error("{0}")]
+    Transfer(String),
 }
 
 /// The tables whose rows an erasure (anonymize, delete) rewrites or removes: their old

@@ -47,10 +47,12 @@ pub struct S3Settings {
 }
 
 impl BlobBackend {
-    fn from_env() -> Result<Self> {
+    /// `s3_vars_need_s3`: S3 settings without KYCD_BLOB_STORE=s3 are a mistake (they
+    /// would be ignored), except where a command reads them for a target of its own.
+    fn from_env(s3_vars_need_s3: bool) -> Result<Self> {
         match env("KYCD_BLOB_STORE").as_deref().map(str::trim) {
             None | Some("local") => {
-                for name in ["KYCD_S3_BUCKET", "KYCD_S3_ENDPOINT"] {
+                for name in ["KYCD_S3_BUCKET", "KYCD_S3_ENDPOINT"].into_iter().filter(|_| s3_vars_need_s3) {
                     if env(name).is_some() {
                         bail!(
                             "{name} is set but KYCD_BLOB_STORE is not 's3': set KYCD_BLOB_STORE=s3 to store blobs in S3, or unset {name}"
@@ -68,6 +70,42 @@ impl BlobBackend {
 impl S3Settings {
     fn from_env() -> Result<Self> {
         let bucket = env("KYCD_S3_BUCKET").context("KYCD_BLOB_STORE=s3 needs KYCD_S3_BUCKET (the bucket name)")?;
+        let prefix = match env("KYCD_S3_PREFIX") {
+            Some(p) => Some(Self::check_prefix(&p, "KYCD_S3_PREFIX")?),
+            None => None,
+        };
+        Self::from_env_for(bucket, prefix)
+    }
+
+    /// The bucket and prefix of an `s3://BUCKET/PREFIX` URL; the endpoint, region, path
+    /// style and credentials from the KYCD_S3_* variables.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let Some(rest) = url.strip_prefix("s3://") else {
+            bail!("--blobs must be an s3://BUCKET/PREFIX URL, got '{url}'");
+        };
+        let (bucket, prefix) = match rest.split_once('/') {
+            Some((b, p)) => (b, Some(p)),
+            None => (rest, None),
+        };
+        if bucket.is_empty() {
+            bail!("--blobs {url} names no bucket: use s3://BUCKET/PREFIX");
+        }
+        let prefix = match prefix.filter(|p| !p.trim_matches('/').is_empty()) {
+            Some(p) => Some(Self::check_prefix(p, "the prefix of --blobs")?),
+            None => None,
+        };
+        Self::from_env_for(bucket.to_owned(), prefix)
+    }
+
+    fn check_prefix(p: &str, what: &str) -> Result<String> {
+        let p = p.trim_matches('/').to_owned();
+        if p.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+            bail!("{what} must be a key prefix such as 'kycd/prod' (no empty, '.' or '..' parts), got '{p}'");
+        }
+        Ok(p)
+    }
+
+    fn from_env_for(bucket: String, prefix: Option<String>) -> Result<Self> {
         let endpoint = match env("KYCD_S3_ENDPOINT") {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url.trim_end_matches('/').to_owned()),
             Some(url) => bail!("KYCD_S3_ENDPOINT must start with http:// or https://, got '{url}'"),
@@ -79,16 +117,6 @@ impl S3Settings {
             Some("1" | "true" | "yes") => true,
             Some("0" | "false" | "no") => false,
             Some(v) => bail!("KYCD_S3_PATH_STYLE must be true or false, got '{v}'"),
-        };
-        let prefix = match env("KYCD_S3_PREFIX") {
-            Some(p) => {
-                let p = p.trim_matches('/').to_owned();
-                if p.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
-                    bail!("KYCD_S3_PREFIX must be a key prefix such as 'kycd/prod' (no empty, '.' or '..' parts), got '{p}'");
-                }
-                Some(p)
-            }
-            None => None,
         };
         let secret = match (env("KYCD_S3_SECRET_ACCESS_KEY"), env("KYCD_S3_SECRET_ACCESS_KEY_FILE")) {
             (Some(_), Some(_)) => bail!("set KYCD_S3_SECRET_ACCESS_KEY or KYCD_S3_SECRET_ACCESS_KEY_FILE, not both"),
@@ -121,7 +149,20 @@ impl S3Settings {
         })
     }
 
-    fn describe(&self) -> String {
+    /// Fail at start, not on the first upload: a key nobody writes must be answered "not
+    /// found"; anything else (no route, bad credentials, no such bucket) is a
+    /// configuration error.
+    pub async fn probe(&self, store: &Arc<dyn kycd_engine::ObjectStore>) -> Result<()> {
+        match store.head(&object_store::path::Path::from("kycd-startup-probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => bail!(
+                "cannot use the S3 blob store {}: {e}; check KYCD_S3_ENDPOINT, KYCD_S3_BUCKET, KYCD_S3_REGION and the credentials",
+                self.describe()
+            ),
+        }
+    }
+
+    pub fn describe(&self) -> String {
         format!(
             "s3://{}/{} at {}",
             self.bucket,
@@ -130,7 +171,7 @@ impl S3Settings {
         )
     }
 
-    fn build(&self) -> Result<Arc<dyn kycd_engine::ObjectStore>> {
+    pub fn build(&self) -> Result<Arc<dyn kycd_engine::ObjectStore>> {
         use object_store::aws::AmazonS3Builder;
         use secrecy::ExposeSecret;
         let mut b = AmazonS3Builder::from_env()
@@ -210,6 +251,16 @@ fn env_flag(name: &str) -> bool {
 
 impl Config {
     pub fn load(data_dir: &Path, database_url: Option<String>) -> Result<Self> {
+        Self::load_with(data_dir, database_url, true)
+    }
+
+    /// [`Self::load`] for a command that reads the KYCD_S3_* settings for a target of
+    /// its own (`migrate-store --blobs`): they do not have to go with KYCD_BLOB_STORE=s3.
+    pub fn load_for_target(data_dir: &Path, database_url: Option<String>) -> Result<Self> {
+        Self::load_with(data_dir, database_url, false)
+    }
+
+    fn load_with(data_dir: &Path, database_url: Option<String>, s3_vars_need_s3: bool) -> Result<Self> {
         std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let data_dir = data_dir.canonicalize()?;
         let database_url = database_url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("kycd.db").display()));
@@ -268,6 +319,7 @@ impl Config {
                 .with_context(|| format!("KYCD_FAULT_PAUSE_IN_PROCESSING_MS must be milliseconds, got '{v}'"))?;
             engine.pause_in_processing = Some(std::time::Duration::from_millis(ms));
         }
+        engine.delivery_timeout = env_seconds("KYCD_DELIVERY_TIMEOUT_SECONDS", 1..=600, engine.delivery_timeout)?;
         let defaults = crate::http_server::Timeouts::default();
         let http_timeouts = crate::http_server::Timeouts {
             header: env_seconds("KYCD_HEADER_TIMEOUT_SECONDS", 1..=3_600, defaults.header)?,
@@ -275,7 +327,7 @@ impl Config {
         };
         Ok(Self {
             http_timeouts,
-            blobs: BlobBackend::from_env()?,
+            blobs: BlobBackend::from_env(s3_vars_need_s3)?,
             data_dir,
             database_url,
             master_key_file,
@@ -401,7 +453,8 @@ impl Config {
         Ok(true)
     }
 
-    async fn blob_store(&self) -> Result<Arc<dyn kycd_engine::ObjectStore>> {
+    /// The configured blob store (checked at once for S3).
+    pub async fn blob_store(&self) -> Result<Arc<dyn kycd_engine::ObjectStore>> {
         Ok(match &self.blobs {
             BlobBackend::Local => {
                 let blob_dir = self.data_dir.join("blobs");
@@ -410,16 +463,8 @@ impl Config {
             }
             BlobBackend::S3(s3) => {
                 let store = s3.build()?;
-                // Fail at start, not on the first upload: a key nobody writes must be
-                // answered "not found"; anything else (no route, bad credentials, no
-                // such bucket) is a configuration error.
-                match store.head(&object_store::path::Path::from("kycd-startup-probe")).await {
-                    Ok(_) | Err(object_store::Error::NotFound { .. }) => store,
-                    Err(e) => bail!(
-                        "cannot use the S3 blob store {}: {e}; check KYCD_S3_ENDPOINT, KYCD_S3_BUCKET, KYCD_S3_REGION and the credentials",
-                        s3.describe()
-                    ),
-                }
+                s3.probe(&store).await?;
+                store
             }
         })
     }
@@ -469,7 +514,7 @@ fn hex_encode(b: &[u8]) -> String {
 }
 
 /// Hide a password in a database URL before printing it.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
         _ => url.to_owned(),
