@@ -8,6 +8,8 @@ polling adds nothing to the figures. Prints, as one JSON line:
 
   decided_per_s   N / (last decision - first submit)
   latency_*_s     submit -> decision, per verification (p50, p90, max)
+  server_cpu_*    with --pid: the server's CPU time from the first submit to the last
+                  decision, per verification and per second of that span (cores busy)
 
 With --hanging-receiver, a webhook endpoint for every event points at a receiver that
 accepts each connection and never answers: every delivery waits the whole delivery
@@ -16,6 +18,7 @@ timeout, as a hung integrator's server makes it.
 import argparse
 import datetime as dt
 import json
+import os
 import socket
 import threading
 import time
@@ -39,6 +42,17 @@ def hanging_receiver():
     return srv.getsockname()[1], held
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (Linux /proc), or None."""
+    if not pid:
+        return None
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return None
+
+
 def parse_time(s):
     return dt.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 
@@ -59,6 +73,7 @@ def main():
     ap.add_argument("--selfie-type", default="image/jpeg")
     ap.add_argument("--hanging-receiver", action="store_true")
     ap.add_argument("--label", default="")
+    ap.add_argument("--pid", type=int, help="the server's pid: report its CPU time while deciding")
     a = ap.parse_args()
     doc, selfie = open(a.doc, "rb").read(), open(a.selfie, "rb").read()
     held = []
@@ -75,6 +90,7 @@ def main():
         call(a.base, a.key, "POST", f"/v1/verifications/{vid}/captures?kind=selfie", selfie, a.selfie_type)
         vids.append(vid)
 
+    cpu_before = cpu_seconds(a.pid)
     submitted = {}
     for vid in vids:
         submitted[vid] = time.time()
@@ -97,6 +113,8 @@ def main():
 
     latencies = sorted(decided[v] - submitted[v] for v in vids)
     span = max(decided.values()) - first
+    cpu_after = cpu_seconds(a.pid)
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     print(json.dumps({
         "label": a.label,
         "verifications": a.n,
@@ -107,6 +125,9 @@ def main():
         "latency_p50_s": round(pct(latencies, 50), 2),
         "latency_p90_s": round(pct(latencies, 90), 2),
         "latency_max_s": round(latencies[-1], 2),
+        # Includes the polling answers, a few ms each.
+        "server_cpu_s_per_verification": None if cpu is None else round(cpu / a.n, 2),
+        "server_cores_busy": None if cpu is None else round(cpu / span, 2),
         "statuses": statuses,
     }))
 

@@ -96,6 +96,9 @@ fn online_copy(src: &Path, dest: &Path) -> Result<()> {
     if check != "ok" {
         bail!("the copy of the database failed SQLite's integrity check: {check}");
     }
+    // The instances serving when the copy was made are not serving the copy: a restore
+    // must not wait for them to go stale before a rotation or a move may run.
+    to.execute("DELETE FROM running_instances", []).map_err(sqlite_error)?;
     // A standalone file: no WAL beside it.
     let mode: String = to
         .pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))

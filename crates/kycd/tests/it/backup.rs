@@ -86,6 +86,11 @@ async fn backup_while_serving_then_restore_with_the_right_key_only() {
     let restored = target.cli(&["restore", dest.to_str().unwrap()]).await;
     restored.success();
     assert!(restored.stdout.contains("audit chain ok"), "{}", restored.stdout);
+    assert_eq!(
+        target.query_i64("SELECT COUNT(*) FROM running_instances").await,
+        0,
+        "the instance serving during the backup does not serve the restored copy"
+    );
     let twice = target.cli(&["restore", dest.to_str().unwrap()]).await;
     assert_ne!(twice.code, Some(0));
     assert!(twice.stderr.contains("already holds a database"), "{}", twice.stderr);
