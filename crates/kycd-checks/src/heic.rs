@@ -175,3 +175,22 @@ mod tests {
         }
     }
 }
+
+/// A build without libheif still knows a HEIC file when it sees one, and refuses it
+/// saying why, before anything else reads it.
+#[cfg(all(test, not(feature = "heic")))]
+mod without_libheif {
+    use super::*;
+
+    #[test]
+    fn a_heic_file_is_refused_saying_the_build_has_no_heic() {
+        let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heicrest of the file".to_vec();
+        assert!(is_heif(&heic));
+        assert_eq!(dimensions(&heic), None);
+        let err = normalise(heic, ImageLimits::default()).unwrap_err();
+        assert_eq!(err, ImageError::HeicNotBuilt);
+        assert!(err.to_string().contains("built without HEIC support"), "{err}");
+        let png = b"\x89PNG\r\n\x1a\nrest".to_vec();
+        assert_eq!(normalise(png.clone(), ImageLimits::default()).unwrap(), png);
+    }
+}
