@@ -74,7 +74,18 @@ pub struct EngineConfig {
     /// `iss` of evidence tokens: this instance's public URL unless set.
     pub evidence_issuer: String,
     pub rate_limits: ratelimit::RateLimitConfig,
+    /// Face detection and matching (dlib's weights). Off: [`FACE_MATCHING_OFF`], the
+    /// face match is inconclusive and verifications with a selfie go to review.
+    pub face_matching: bool,
+    /// HEIC/HEIF uploads (libheif). Off: they are refused with [`HEIC_OFF`].
+    pub heic: bool,
 }
+
+/// Why faces are not compared when the operator turned face matching off.
+pub const FACE_MATCHING_OFF: &str = "face matching is turned off on this server (KYCD_FACE_MATCHING=off)";
+
+/// The refusal of a HEIC upload when the operator turned HEIC off.
+pub const HEIC_OFF: &str = "HEIC images are not accepted on this server (KYCD_HEIC=off): send a JPEG, PNG or WebP image";
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -92,6 +103,8 @@ impl Default for EngineConfig {
             pause_in_processing: None,
             evidence_issuer: "http://127.0.0.1:8080".into(),
             rate_limits: ratelimit::RateLimitConfig::default(),
+            face_matching: true,
+            heic: true,
         }
     }
 }
@@ -337,10 +350,15 @@ impl Engine {
                     tracing::warn!(error = %e, "MRZ reading is off: verifications with a document go to review");
                     e.to_string()
                 });
-                let faces = kycd_checks::face::FaceModels::load(&self.cfg.model_dir).map_err(|e| {
-                    tracing::warn!(error = %e, "face matching is off: verifications with a selfie go to review");
-                    e.to_string()
-                });
+                let faces = if self.cfg.face_matching {
+                    kycd_checks::face::FaceModels::load(&self.cfg.model_dir).map_err(|e| {
+                        tracing::warn!(error = %e, "face matching is off: verifications with a selfie go to review");
+                        e.to_string()
+                    })
+                } else {
+                    tracing::info!("face matching is turned off (KYCD_FACE_MATCHING=off): verifications with a selfie go to review");
+                    Err(FACE_MATCHING_OFF.to_owned())
+                };
                 Arc::new(Pipeline::new(reader, self.cfg.image_limits).with_faces(faces))
             })
             .clone()
@@ -933,6 +951,9 @@ impl Engine {
             )));
         }
         self.rate_limits.admit_upload(tenant, id)?;
+        if !self.cfg.heic && kycd_checks::heic::is_heif(&bytes) {
+            return Err(EngineError::UnsupportedMedia(HEIC_OFF.into()));
+        }
         let limits = self.cfg.image_limits;
         // Wait for this decode's share of the memory budget (header only, no pixels yet).
         let permits = decode_permits(kycd_checks::decode_cost(&bytes, limits), self.cfg.decode_memory_mib.max(1));
@@ -960,6 +981,7 @@ impl Engine {
                 EngineError::Invalid("the request body is empty: send the image bytes (raw body or multipart field 'file')".into())
             }
             ImageError::UnsupportedType => EngineError::UnsupportedMedia(format!("{e}; send a JPEG, PNG, WebP or HEIC image")),
+            ImageError::HeicNotBuilt => EngineError::UnsupportedMedia(e.to_string()),
             ImageError::TooManyPixels { .. } | ImageError::Corrupt(_) => EngineError::UnprocessableImage(e.to_string()),
         })?;
 

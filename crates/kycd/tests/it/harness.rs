@@ -32,6 +32,9 @@ const SERVER_ENV: &[&str] = &[
     "KYCD_S3_ACCESS_KEY_ID",
     "KYCD_S3_SECRET_ACCESS_KEY",
     "KYCD_S3_SECRET_ACCESS_KEY_FILE",
+    "KYCD_EVIDENCE_ISSUER",
+    "KYCD_FACE_MATCHING",
+    "KYCD_HEIC",
 ];
 
 /// The S3 server the suite keeps blobs on, if any: `KYCD_TEST_S3_ENDPOINT` with
