@@ -243,6 +243,30 @@ impl Config {
             engine.rate_limits.tenant_requests,
         )?;
         engine.rate_limits.uploads = env_rate("KYCD_UPLOAD_RATE_PER_MINUTE", "KYCD_UPLOAD_RATE_BURST", engine.rate_limits.uploads)?;
+        engine.rate_limits.sign_ins_per_address = env_rate(
+            "KYCD_SIGN_IN_RATE_PER_MINUTE",
+            "KYCD_SIGN_IN_RATE_BURST",
+            engine.rate_limits.sign_ins_per_address,
+        )?;
+        engine.rate_limits.sign_ins_per_account = env_rate(
+            "KYCD_SIGN_IN_ACCOUNT_RATE_PER_MINUTE",
+            "KYCD_SIGN_IN_ACCOUNT_RATE_BURST",
+            engine.rate_limits.sign_ins_per_account,
+        )?;
+        if let Some(v) = env("KYCD_UPLOAD_MEMORY_MIB") {
+            engine.upload_memory_mib = v
+                .parse()
+                .ok()
+                .filter(|m| (16..=1_048_576).contains(m))
+                .with_context(|| format!("KYCD_UPLOAD_MEMORY_MIB must be 16 to 1048576 MiB, got '{v}'"))?;
+        }
+        if let Some(v) = env("KYCD_PASSWORD_HASHES") {
+            engine.password_hashes = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=1024).contains(n))
+                .with_context(|| format!("KYCD_PASSWORD_HASHES must be 1 to 1024 hashes at once, got '{v}'"))?;
+        }
         if let Some(v) = env("KYCD_SWEEP_INTERVAL_SECONDS") {
             let secs: i64 = v
                 .parse()
@@ -399,6 +423,11 @@ impl Config {
         write_private(&tmp, &bytes, true).with_context(|| format!("cannot write {}", tmp.display()))?;
         std::fs::rename(&tmp, target).with_context(|| format!("cannot replace {}", target.display()))?;
         Ok(true)
+    }
+
+    /// The local blob folder, when blobs are kept on this machine.
+    pub fn local_blob_dir(&self) -> Option<PathBuf> {
+        matches!(self.blobs, BlobBackend::Local).then(|| self.data_dir.join("blobs"))
     }
 
     async fn blob_store(&self) -> Result<Arc<dyn kycd_engine::ObjectStore>> {
