@@ -10,6 +10,8 @@ Modes:
              verification per upload.
   cookieless POST /capture/step/document_front as multipart/form-data without a session
              cookie: what a stranger can send.
+  signin     POST /console/login with unknown emails and wrong passwords (--file unused):
+             each is one Argon2 check (19 MiB).
 """
 import argparse
 import http.client
@@ -47,9 +49,9 @@ def main():
     ap.add_argument("--pid", type=int, required=True)
     ap.add_argument("--file", required=True)
     ap.add_argument("--n", type=int, default=100)
-    ap.add_argument("--mode", choices=["api", "cookieless"], default="api")
+    ap.add_argument("--mode", choices=["api", "cookieless", "signin"], default="api")
     a = ap.parse_args()
-    payload = open(a.file, "rb").read()
+    payload = open(a.file, "rb").read() if a.mode != "signin" else b""
     u = urllib.parse.urlparse(a.base)
 
     targets = []
@@ -61,6 +63,18 @@ def main():
             vid = json.loads(data)["id"]
             targets.append((f"/v1/verifications/{vid}/captures?kind=document_front",
                             {"Authorization": "Bearer " + a.key, "Content-Type": "image/jpeg"}, payload))
+    elif a.mode == "signin":
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+        c.request("GET", "/console/login")
+        r = c.getresponse()
+        page = r.read().decode()
+        cookie = [h for k, h in r.getheaders() if k.lower() == "set-cookie" and h.startswith("kycd_console_login=")][0].split(";")[0]
+        csrf = page.split('name="csrf" value="')[1].split('"')[0]
+        c.close()
+        for i in range(a.n):
+            form = urllib.parse.urlencode({"csrf": csrf, "email": f"nobody{i}@example.com", "password": f"wrong password {i}"})
+            targets.append(("/console/login", {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}, form.encode()))
+        payload = b""
     else:
         boundary = "kycdbenchboundary"
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\n"
@@ -116,7 +130,8 @@ def main():
     hwm = status_kib(a.pid, "VmHWM")
     time.sleep(2)
     rss_after = status_kib(a.pid, "VmRSS")
-    print(f"{a.n} concurrent {a.mode} uploads of {len(payload)} bytes: answers {dict(sorted((str(k), v) for k, v in answers.items()))}, "
+    what = "sign-ins" if a.mode == "signin" else f"uploads of {len(payload)} bytes"
+    print(f"{a.n} concurrent {a.mode} {what}: answers {dict(sorted((str(k), v) for k, v in answers.items()))}, "
           f"{took:.1f} s")
     print(f"  server RSS before {rss_before // 1024} MiB; peak (VmHWM, reset before) {hwm // 1024} MiB "
           f"(was {hwm_before // 1024}); highest sampled VmRSS {sampled[0] // 1024} MiB; 2 s after {rss_after // 1024} MiB")

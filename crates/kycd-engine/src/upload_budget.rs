@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// How long an upload waits for its share of the budget before it is refused.
-pub const UPLOAD_WAIT: Duration = Duration::from_secs(2);
+/// How long an upload waits for its share of the budget before it is refused. Waiting
+/// holds no body bytes (they stay with the client and the kernel), so uploads queue here
+/// rather than fail under a burst; the body timeout still counts meanwhile.
+pub const UPLOAD_WAIT: Duration = Duration::from_secs(15);
 
 pub(crate) struct UploadBudget {
     /// One permit per KiB.

@@ -181,8 +181,9 @@ async fn a_start_token_opens_one_capture_session() {
             .await;
         assert_eq!(sessions, 1, "round {round}: one session row");
 
-        // The same through the API.
-        let att = create_attempt(&api, &vid).await;
+        // The same through the API (another verification: one attempt is live at a time).
+        let v = create_verification(&api, &verification_body("Race Person", "race@example.org")).await;
+        let att = create_attempt(&api, &str_field(&v, "id")).await;
         let token = token_of(&str_field(&att, "url"));
         let url = format!("{}/v1/capture-sessions", s.base);
         let got = all_at_once(20, || http.post(&url).json(&json!({"token": token}))).await;
