@@ -12,11 +12,13 @@ pub mod evidence;
 pub mod features;
 pub mod lifecycle;
 pub mod net_policy;
+pub mod passwords;
 pub mod ratelimit;
 mod seed;
 pub mod sessions;
 pub mod signature_requests;
 pub mod signers;
+pub mod upload_budget;
 pub mod webhooks;
 mod worker;
 
@@ -65,6 +67,10 @@ pub struct EngineConfig {
     /// uploads at the pixel limit cannot exhaust memory. At least one upload at the
     /// limit must fit (50 MP × 4 ≈ 195 MiB).
     pub decode_memory_mib: u32,
+    /// Request bodies of uploads the process holds at once, in MiB (see `upload_budget`).
+    pub upload_memory_mib: u32,
+    /// Argon2 hashes at once (see `passwords`); each takes 19 MiB.
+    pub password_hashes: u32,
     /// Fault injection for the crash-consistency test: abort the process right after an
     /// upload's blob is written and before its row is committed. Never set in production.
     pub crash_after_blob_write: bool,
@@ -99,6 +105,8 @@ impl Default for EngineConfig {
             image_limits: ImageLimits::default(),
             max_upload_bytes: 15 * 1024 * 1024,
             decode_memory_mib: 512,
+            upload_memory_mib: 64,
+            password_hashes: passwords::default_concurrency(),
             crash_after_blob_write: false,
             pause_in_processing: None,
             evidence_issuer: "http://127.0.0.1:8080".into(),
@@ -257,6 +265,8 @@ pub struct Engine {
     /// `decode_memory_mib` permits, one per MiB an upload's decode may take.
     decode_budget: tokio::sync::Semaphore,
     rate_limits: ratelimit::RateLimits,
+    upload_budget: upload_budget::UploadBudget,
+    pub(crate) passwords: passwords::PasswordHasher,
 }
 
 /// The MiB permits decoding `cost` bytes takes from a budget of `budget_mib` (at most all
@@ -323,6 +333,8 @@ impl Engine {
             callback_renderers: std::sync::RwLock::new(Vec::new()),
             decode_budget: tokio::sync::Semaphore::new(cfg.decode_memory_mib.max(1) as usize),
             rate_limits: ratelimit::RateLimits::new(cfg.rate_limits),
+            upload_budget: upload_budget::UploadBudget::new(cfg.upload_memory_mib),
+            passwords: passwords::PasswordHasher::new(cfg.password_hashes, passwords::HASH_WAIT),
             cfg,
         }
     }
@@ -627,7 +639,7 @@ impl Engine {
     pub async fn create_verification(&self, p: &Principal, new: NewVerification) -> Result<Verification> {
         p.require_write()?;
         if let Some(url) = &new.callback_url {
-            net_policy::check_target(url, p.mode)
+            net_policy::check_registration(url, p.mode)
                 .await
                 .map_err(|e| EngineError::Invalid(format!("callback_url refused: {e}")))?;
         }
@@ -904,9 +916,15 @@ impl Engine {
                 v.status
             )));
         }
+        // The read above may be stale under concurrent openings: only the one whose
+        // conditional update spends the token goes on.
+        if !tx.spend_start_token(&a.tenant_id, &a.id, now).await? {
+            return Err(EngineError::Gone(
+                "this capture link was already used; ask the business for a new link".into(),
+            ));
+        }
         a.token_used_at = Some(now);
         a.updated_at = now;
-        tx.update_attempt(&a).await?;
         tx.audit(
             &a.tenant_id,
             &Actor::Applicant(a.id.clone()),

@@ -138,6 +138,31 @@ pub struct Settings {
     /// twentieth of --upload-rate-per-minute when that is set.
     #[arg(long, global = true, env = "KYCD_UPLOAD_RATE_BURST", value_name = "N", value_parser = in_range::<u32>(0, 1_000_000), help_heading = LIMITS)]
     pub upload_rate_burst: Option<u32>,
+    /// Console sign-ins and invitation acceptances a minute per client address (each
+    /// costs a password hash; behind a proxy every client has the proxy's address; 0: no
+    /// limit). Default: 60.
+    #[arg(long, global = true, env = "KYCD_SIGN_IN_RATE_PER_MINUTE", value_name = "N", value_parser = in_range::<u32>(0, 1_000_000), help_heading = LIMITS)]
+    pub sign_in_rate_per_minute: Option<u32>,
+    /// Sign-ins per address at once beyond the rate. Default: 20, or a twentieth of
+    /// --sign-in-rate-per-minute when that is set.
+    #[arg(long, global = true, env = "KYCD_SIGN_IN_RATE_BURST", value_name = "N", value_parser = in_range::<u32>(0, 1_000_000), help_heading = LIMITS)]
+    pub sign_in_rate_burst: Option<u32>,
+    /// Sign-ins a minute per account (the email typed, known or not, or the invited
+    /// operator; 0: no limit). Default: 10.
+    #[arg(long, global = true, env = "KYCD_SIGN_IN_ACCOUNT_RATE_PER_MINUTE", value_name = "N", value_parser = in_range::<u32>(0, 1_000_000), help_heading = LIMITS)]
+    pub sign_in_account_rate_per_minute: Option<u32>,
+    /// Sign-ins per account at once beyond the rate. Default: 5, or a twentieth of
+    /// --sign-in-account-rate-per-minute when that is set.
+    #[arg(long, global = true, env = "KYCD_SIGN_IN_ACCOUNT_RATE_BURST", value_name = "N", value_parser = in_range::<u32>(0, 1_000_000), help_heading = LIMITS)]
+    pub sign_in_account_rate_burst: Option<u32>,
+    /// Request bodies of uploads the process holds at once, in MiB; an upload beyond it
+    /// waits up to 15 s for room (holding no body bytes), then gets 503 + Retry-After.
+    #[arg(long, global = true, env = "KYCD_UPLOAD_MEMORY_MIB", default_value_t = 64, value_name = "MIB", value_parser = in_range::<u32>(16, 1_048_576), help_heading = LIMITS)]
+    pub upload_memory_mib: u32,
+    /// Password hashes (Argon2, 19 MiB each) computed at once; more sign-ins wait briefly,
+    /// then get 503 + Retry-After. Default: the number of cores.
+    #[arg(long, global = true, env = "KYCD_PASSWORD_HASHES", value_name = "N", value_parser = in_range::<u32>(1, 1024), help_heading = LIMITS)]
+    pub password_hashes: Option<u32>,
 
     /// The folder with the OCR and face models (scripts/fetch-models fills it).
     #[arg(long, global = true, env = "KYCD_MODEL_DIR", default_value = "./models", value_name = "DIR", help_heading = CHECKS)]
@@ -377,6 +402,16 @@ pub fn engine_config(s: &Settings) -> EngineConfig {
     let limits = &mut engine.rate_limits;
     limits.tenant_requests = rate(s.rate_limit_per_minute, s.rate_limit_burst, limits.tenant_requests);
     limits.uploads = rate(s.upload_rate_per_minute, s.upload_rate_burst, limits.uploads);
+    limits.sign_ins_per_address = rate(s.sign_in_rate_per_minute, s.sign_in_rate_burst, limits.sign_ins_per_address);
+    limits.sign_ins_per_account = rate(
+        s.sign_in_account_rate_per_minute,
+        s.sign_in_account_rate_burst,
+        limits.sign_ins_per_account,
+    );
+    engine.upload_memory_mib = s.upload_memory_mib;
+    if let Some(n) = s.password_hashes {
+        engine.password_hashes = n;
+    }
     engine.evidence_issuer = s.evidence_issuer.clone().unwrap_or_else(|| engine.public_url.clone());
     s.test_hooks.apply(&mut engine);
     engine
@@ -526,6 +561,11 @@ impl Config {
         write_private(&tmp, &bytes, true).with_context(|| format!("cannot write {}", tmp.display()))?;
         std::fs::rename(&tmp, target).with_context(|| format!("cannot replace {}", target.display()))?;
         Ok(true)
+    }
+
+    /// The local blob folder, when blobs are kept on this machine.
+    pub fn local_blob_dir(&self) -> Option<PathBuf> {
+        matches!(self.blobs, BlobBackend::Local).then(|| self.data_dir.join("blobs"))
     }
 
     async fn blob_store(&self) -> Result<Arc<dyn kycd_engine::ObjectStore>> {

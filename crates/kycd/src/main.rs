@@ -668,12 +668,20 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             orphans,
             grace_seconds,
         } => {
-            let (_, engine) = open(&cli).await?;
+            let (cfg, engine) = open(&cli).await?;
             if *orphans {
                 if *dry_run {
                     bail!("--dry-run is for the lifecycle sweep; --orphans has no dry run (orphans have no rows to show)");
                 }
-                let n = engine.sweep_orphans(chrono::Duration::seconds((*grace_seconds).max(0))).await?;
+                let grace = (*grace_seconds).max(0);
+                let mut n = engine.sweep_orphans(chrono::Duration::seconds(grace)).await?;
+                // A crash in the middle of a blob write leaves a partial `file_…#1` beside
+                // where the blob would have gone, which the blob store's listing hides.
+                if let Some(dir) = cfg.local_blob_dir() {
+                    let cutoff = std::time::SystemTime::now() - std::time::Duration::from_secs(grace.unsigned_abs());
+                    n += kycd_store::sweep_partial_local_blobs(&dir, cutoff)
+                        .with_context(|| format!("removing partial blob files under {}", dir.display()))?;
+                }
                 println!("removed {n} orphan blob(s)");
             } else {
                 let tenants: Vec<TenantId> = match tenant {
