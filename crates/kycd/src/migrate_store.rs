@@ -6,7 +6,7 @@
 //! the key check value, each tenant's audit head, the whole audit chain walked on the
 //! target with the master key, and every capture's blob present in the target store.
 
-use crate::config::{Config, S3Settings, redact_url};
+use crate::config::{Config, S3Settings, Settings, redact_url};
 use anyhow::{Context, Result, bail};
 use futures::{StreamExt, TryStreamExt};
 use kycd_engine::{Database, ObjectStore};
@@ -29,7 +29,7 @@ pub struct Outcome {
     pub blob_target: Option<S3Settings>,
 }
 
-pub async fn migrate_store(cfg: &Config, to: &str, blobs: Option<&str>, batch: usize) -> Result<Outcome> {
+pub async fn migrate_store(cfg: &Config, settings: &Settings, to: &str, blobs: Option<&str>, batch: usize) -> Result<Outcome> {
     if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
         bail!(
             "--to must be a PostgreSQL URL (postgres://USER@HOST/DATABASE), got '{}'",
@@ -42,7 +42,7 @@ pub async fn migrate_store(cfg: &Config, to: &str, blobs: Option<&str>, batch: u
             redact_url(&cfg.database_url)
         );
     }
-    let blob_target = blobs.map(S3Settings::from_url).transpose()?;
+    let blob_target = blobs.map(|url| S3Settings::from_url(settings, url)).transpose()?;
 
     // The source, checked with its master key (and brought to this kycd's schema).
     let source = cfg.connect_database().await?;
