@@ -421,6 +421,7 @@ impl Engine {
             return Err(unauthorized());
         };
         if let Some(until) = rec.locked_until.filter(|u| *u > now) {
+            metrics::counter!("kycd_rate_limit_refusals_total", "limit" => "console_sign_in").increment(1);
             return Err(EngineError::RateLimited {
                 detail: format!(
                     "this account is locked after {MAX_FAILED_SIGN_INS} wrong sign-ins until {} UTC; try again then, or ask an admin to send a new invitation",

@@ -306,8 +306,8 @@ impl Config {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(path)?.permissions().mode();
             if mode & 0o077 != 0 {
-                eprintln!(
-                    "warning: master key {} is readable by other users (mode {:o}); run: chmod 600 {}",
+                tracing::warn!(
+                    "master key {} is readable by other users (mode {:o}); run: chmod 600 {}",
                     path.display(),
                     mode & 0o777,
                     path.display()
@@ -335,7 +335,7 @@ impl Config {
         let (key, raw) = MasterKey::generate();
         write_private(path, format!("{}\n", hex_encode(&raw)).as_bytes(), false)
             .with_context(|| format!("cannot create master key {}", path.display()))?;
-        eprintln!(
+        tracing::warn!(
             "generated a new master key at {} (mode 0600); back it up separately from the data: without it nothing stored can be read",
             path.display()
         );
@@ -432,8 +432,8 @@ impl Config {
         if let Ok(tenants) = engine.list_tenants().await
             && tenants.iter().any(|t| t.mode == Mode::Live)
         {
-            eprintln!(
-                "warning: production (live) tenants exist but the master key is kept in the data directory ({}); \
+            tracing::warn!(
+                "production (live) tenants exist but the master key is kept in the data directory ({}); \
                  a copy of that directory exposes everything. Move the key elsewhere and set KYCD_MASTER_KEY_FILE.",
                 self.master_key_file.display()
             );
@@ -476,18 +476,29 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-pub fn init_logging() {
+/// How log lines are written on standard error (`--log-format`, `KYCD_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event, its fields as key=value.
+    Text,
+    /// One JSON object per line (with the request's span: request_id, method, route).
+    Json,
+}
+
+/// The one log stream, on standard error: `KYCD_LOG` filters it (tracing's
+/// `EnvFilter` syntax, default `default_level`, e.g. `info` for the server).
+pub fn init_logging(format: LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("KYCD_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let filter = EnvFilter::try_from_env("KYCD_LOG").unwrap_or_else(|_| EnvFilter::new(format!("{default_level},sqlx=warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if env("KYCD_LOG_FORMAT").as_deref() == Some("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    // A second call (tests) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ mod hostile;
 mod lifecycle;
 mod logs;
 mod master_key;
+mod metrics;
 mod openapi;
 mod ratelimit;
 mod retention;
