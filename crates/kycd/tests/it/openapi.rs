@@ -109,12 +109,10 @@ const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 #[tokio::test]
 async fn openapi_is_valid_and_documents_every_native_route() {
     let s = Server::start().await;
-    let doc = s.anon().get("/v1/openapi.json").await.ok();
+    let (doc, dir) = served_document(&s).await;
+    let file = dir.path().join("openapi.json");
 
     // 1. An OpenAPI validator that is not kycd's generator.
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("openapi.json");
-    std::fs::write(&file, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
     run_python_script(&s, "openapi_validate.py", "openapi-spec-validator", &[file.as_os_str()]).await;
 
     // 2. Every native route is documented, and every documented path is routed.
@@ -214,10 +212,63 @@ async fn openapi_is_valid_and_documents_every_native_route() {
     );
 }
 
+/// The served document, and a temporary folder that holds it as `openapi.json`.
+async fn served_document(s: &Server) -> (Value, tempfile::TempDir) {
+    let doc = s.anon().get("/v1/openapi.json").await.ok();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("openapi.json"), serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    (doc, dir)
+}
+
 /// A schema, following one `$ref` into `components/schemas`.
 fn resolve(doc: &Value, schema: &Value) -> Value {
     match schema["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")) {
         Some(name) => doc["components"]["schemas"][name].clone(),
         None => schema.clone(),
     }
+}
+
+/// A client generated from the served document (openapi-python-client, as an integrator
+/// would run it) runs the README's quick start: create, attempt, upload, submit, review,
+/// report, PDF, and a documented error.
+#[tokio::test]
+async fn a_generated_python_client_runs_the_quick_start() {
+    let s = Server::start().await;
+    let (_, dir) = served_document(&s).await;
+    let file = dir.path().join("openapi.json");
+
+    let python = std::env::var("KYCD_TEST_PYTHON").expect("KYCD_TEST_PYTHON (scripts/test sets it)");
+    let bin = std::path::Path::new(&python).parent().unwrap().to_owned();
+    let client = dir.path().join("client");
+    // The generator formats its output with ruff, installed beside it.
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = tokio::process::Command::new(bin.join("openapi-python-client"))
+        .args(["generate", "--path"])
+        .arg(&file)
+        .arg("--output-path")
+        .arg(&client)
+        .env("PATH", path)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("run openapi-python-client from {} (scripts/test installs it): {e}", bin.display()));
+    assert!(
+        out.status.success() && client.join("kycd_native_api_client").is_dir(),
+        "the generator failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let document = dir.path().join("document.jpg");
+    let selfie = dir.path().join("selfie.png");
+    std::fs::write(&document, crate::harness::document_jpeg(77)).unwrap();
+    std::fs::write(&selfie, crate::harness::selfie_png(78)).unwrap();
+    let args: Vec<std::ffi::OsString> = vec![
+        client.into(),
+        s.base.clone().into(),
+        s.admin_key.clone().into(),
+        document.into(),
+        selfie.into(),
+    ];
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    run_python_script(&s, "generated_client_quickstart.py", "openapi-python-client", &args).await;
 }
