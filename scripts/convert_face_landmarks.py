@@ -105,6 +105,12 @@ def canonical_mesh(blob):
     return xyz, tris
 
 
+def f32_literal(c):
+    """The shortest decimal that is the same f32 (what Rust's f32 literals want)."""
+    t = str(np.float32(c))
+    return t if ("." in t or "e" in t) else t + ".0"
+
+
 def write_mesh(path, xyz, tris):
     lines = [
         "//! MediaPipe's canonical face mesh (468 vertices, centimetres, x right, y up, z toward",
@@ -117,7 +123,7 @@ def write_mesh(path, xyz, tris):
         "pub const VERTICES: [[f32; 3]; 468] = [",
     ]
     for v in xyz:
-        lines.append("    [" + ", ".join(repr(float(np.float32(c))) for c in v) + "],")
+        lines.append("    [" + ", ".join(f32_literal(c) for c in v) + "],")
     lines.append("];")
     lines.append("")
     lines.append("/// Triangles as vertex indices.")

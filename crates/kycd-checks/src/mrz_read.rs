@@ -378,13 +378,22 @@ mod tests {
     fn print_forced_onto_a_grid_is_no_zone_but_a_tampered_zone_is() {
         let today = NaiveDate::from_ymd_opt(2010, 1, 1).unwrap();
         let read = |l1: &str, l2: &str| crate::mrz::parse_lines(&[l1, l2], today).unwrap();
-        let genuine = read("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10");
+        let genuine = read(
+            "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+            "L898902C36UTO7408122F1204159ZE184226B<<<<<10",
+        );
         assert!(genuine.valid && looks_like_a_zone(&genuine));
         // One digit of the birth date changed: two check digits fail, three pass.
-        let tampered = read("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408132F1204159ZE184226B<<<<<10");
+        let tampered = read(
+            "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+            "L898902C36UTO7408132F1204159ZE184226B<<<<<10",
+        );
         assert!(!tampered.valid && looks_like_a_zone(&tampered));
         // Two lines of a card's printed text read as a grid.
-        let print = read("IDENTITYCARDREPUBLICOFEXAMPLESURNAMEGIVENNAM", "ESDATEOFBIRTHPLACEOFBIRTHNATIONALITYSEXEXPIRY");
+        let print = read(
+            "IDENTITYCARDREPUBLICOFEXAMPLESURNAMEGIVENNAM",
+            "ESDATEOFBIRTHPLACEOFBIRTHNATIONALITYSEXEXPIRY",
+        );
         assert!(!print.valid && !looks_like_a_zone(&print), "{:?}", print.check_digits);
     }
 
