@@ -222,9 +222,9 @@ impl Engine {
             set.spawn(async move { engine.heartbeat(shutdown).await });
         }
         for (pool, n) in [(Pool::Processing, workers.processing), (Pool::Deliveries, workers.deliveries)] {
-            for _ in 0..n.max(1) {
+            for index in 0..n.max(1) {
                 let (engine, shutdown) = (self.clone(), shutdown.clone());
-                set.spawn(async move { engine.work(pool, shutdown).await });
+                set.spawn(async move { engine.work(pool, index, shutdown).await });
             }
         }
         while let Some(done) = set.join_next().await {
@@ -252,8 +252,13 @@ impl Engine {
         }
     }
 
-    /// One worker of `pool`: jobs until `shutdown` turns true.
-    async fn work(&self, pool: Pool, shutdown: watch::Receiver<bool>) {
+    /// One worker of `pool`: jobs until `shutdown` turns true. Idle, the first worker of
+    /// a pool looks for due jobs every 0.5 s (jobs queued by other instances, retries
+    /// coming due); the others wait to be woken (a job queued here, or a worker that
+    /// claimed one and leaves the next to them), looking by themselves only every 5 s, so
+    /// that an idle pool of many workers does not poll the database many times a second.
+    async fn work(&self, pool: Pool, index: usize, shutdown: watch::Receiver<bool>) {
+        let idle = StdDuration::from_millis(if index == 0 { 500 } else { 5_000 });
         let mut stop = std::pin::pin!(stopped(shutdown.clone()));
         loop {
             if *shutdown.borrow() {
@@ -266,7 +271,7 @@ impl Engine {
             }
             tokio::select! {
                 _ = self.jobs_ready.of(pool).notified() => {}
-                _ = tokio::time::sleep(StdDuration::from_millis(500)) => {}
+                _ = tokio::time::sleep(idle) => {}
                 () = &mut stop => return,
             }
         }
