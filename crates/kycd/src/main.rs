@@ -3,6 +3,7 @@
 mod clock;
 mod config;
 mod http_server;
+mod liveness_cli;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -74,9 +75,14 @@ enum Command {
     /// Run the check pipeline on image files (no server, no database) and print why each
     /// passes or fails: quality codes, the MRZ and barcode read, every check's figures.
     Check {
-        /// What the files are: document_front, document_back or selfie.
+        /// What the files are: document_front, document_back, selfie, or liveness_burst
+        /// (the frames of one head-turn burst in capture order; needs --challenge).
         #[arg(long, default_value = "document_front")]
         kind: String,
+        /// The steps a liveness_burst was asked for, e.g. `left,up` (left, right, up, down:
+        /// the person's own directions).
+        #[arg(long)]
+        challenge: Option<String>,
         /// One JSON object per line per file instead of a table.
         #[arg(long)]
         json: bool,
@@ -559,7 +565,18 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Keys {
             cmd: KeysCmd::RotateMaster { new_key_file, batch },
         } => rotate_master(&cli, new_key_file, *batch).await?,
-        Command::Check { kind, json, files } => {
+        Command::Check {
+            kind,
+            json,
+            files,
+            challenge,
+        } => {
+            if kind == "liveness_burst" {
+                return liveness_cli::check_burst(challenge.as_deref(), *json, files);
+            }
+            if challenge.is_some() {
+                bail!("--challenge goes with --kind liveness_burst");
+            }
             let kind: kycd_core::CaptureKind = kind.parse().map_err(|e: String| anyhow::anyhow!("--kind: {e}"))?;
             return check_files(kind, *json, files);
         }

@@ -26,6 +26,7 @@ mod evidence;
 mod faces;
 mod hostile;
 mod lifecycle;
+mod liveness;
 mod logs;
 mod master_key;
 mod openapi;
