@@ -127,7 +127,7 @@ impl Engine {
     // ----- endpoints -----------------------------------------------------------------
 
     async fn checked_url(&self, p: &Principal, url: &str) -> Result<String> {
-        let (url, _) = check_target(url.trim(), p.mode).await.map_err(refused)?;
+        let url = crate::net_policy::check_registration(url.trim(), p.mode).await.map_err(refused)?;
         Ok(url.to_string())
     }
 
@@ -435,6 +435,7 @@ impl Engine {
         }
         let endpoint = tx.get_webhook_endpoint(tenant, &d.endpoint_id).await?;
         let Some(mut endpoint) = endpoint.filter(|e| e.enabled) else {
+            metrics::counter!("kycd_webhook_deliveries_total", "outcome" => "endpoint_disabled").increment(1);
             d.status = DeliveryStatus::Failed;
             d.last_error = Some("the endpoint is disabled or was deleted".into());
             d.updated_at = now;
@@ -463,6 +464,12 @@ impl Engine {
         d.attempts += 1;
         d.last_attempt_at = Some(now);
         d.updated_at = now;
+        let counted = match (&outcome, next_retry(&RETRY_DELAYS, d.attempts, now)) {
+            (Ok(_), _) => "succeeded",
+            (Err(_), Some(_)) => "failed_will_retry",
+            (Err(_), None) => "failed_gave_up",
+        };
+        metrics::counter!("kycd_webhook_deliveries_total", "outcome" => counted).increment(1);
         match outcome {
             Ok(code) => {
                 d.status = DeliveryStatus::Succeeded;
@@ -514,7 +521,9 @@ impl Engine {
         extra_headers: &[(&'static str, String)],
         now: DateTime<Utc>,
     ) -> crate::net_policy::Delivered {
-        let (url, pinned) = check_target(url, mode).await.map_err(|e| (None, format!("refused: {e}")))?;
+        let (url, pinned) = check_target(url, mode)
+            .await
+            .map_err(|e| (None, crate::net_policy::refused_at_delivery(&e)))?;
         let ts = now.timestamp();
         let body = event.payload.as_bytes();
         let mut sigs: Vec<String> = [Some(secret), old_secret]
@@ -539,7 +548,7 @@ impl Engine {
         for (k, v) in extra_headers {
             req = req.header(*k, v);
         }
-        crate::net_policy::send(req.body(event.payload.clone()), DELIVERY_TIMEOUT_SECS, "the endpoint").await
+        crate::net_policy::send(req.body(event.payload.clone()), "the endpoint").await
     }
 }
 

@@ -13,12 +13,11 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub fn check_burst(challenge: Option<&str>, json: bool, files: &[PathBuf]) -> Result<ExitCode> {
+pub fn check_burst(limits: kycd_checks::ImageLimits, challenge: Option<&str>, json: bool, files: &[PathBuf]) -> Result<ExitCode> {
     let Some(challenge) = challenge else {
         bail!("--kind liveness_burst needs --challenge with the steps the person was asked for, e.g. --challenge left,up");
     };
     let steps = parse_challenge(challenge).map_err(|e| anyhow::anyhow!("--challenge: {e}"))?;
-    let limits = kycd_engine::EngineConfig::default().image_limits;
     let mut frames = Vec::with_capacity(files.len());
     let mut unreadable = None;
     for path in files {

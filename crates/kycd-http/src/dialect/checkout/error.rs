@@ -69,11 +69,12 @@ impl From<EngineError> for CheckoutError {
             // Checkout answers 429 "Too many requests" (Retry-After comes from the middleware
             // for request limits; the detail is not part of its error shape).
             EngineError::RateLimited { .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "rate_limit_exceeded"),
+            EngineError::Busy { .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "service_unavailable"),
             // Erased with an anonymization: as good as gone.
             EngineError::Gone(_) => Self::not_found("resource_anonymized"),
             EngineError::Store(kycd_engine::StoreError::BadCursor) => Self::invalid_one("skip_invalid"),
             other @ (EngineError::Store(_) | EngineError::Internal(_)) => {
-                tracing::error!(error = %other, "internal error (checkout dialect)");
+                tracing::error!(cause = %kycd_engine::error_chain(&other), "internal error (checkout dialect): answered 500");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal_error")
             }
         }

@@ -44,11 +44,12 @@ impl From<EngineError> for TransmitError {
             }
             EngineError::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
             EngineError::RateLimited { detail, .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, detail),
+            EngineError::Busy { detail, .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, detail),
             // An erased image is as good as gone.
             EngineError::Gone(_) => Self::image_not_found(),
             EngineError::Store(kycd_engine::StoreError::BadCursor) => Self::bad_request("bad pagination cursor"),
             other @ (EngineError::Store(_) | EngineError::Internal(_)) => {
-                tracing::error!(error = %other, "internal error (transmit dialect)");
+                tracing::error!(cause = %kycd_engine::error_chain(&other), "internal error (transmit dialect): answered 500");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "an internal error occurred; retry later")
             }
         }
