@@ -34,10 +34,15 @@ pub enum BlobStoreKind {
     S3,
 }
 
-/// How log lines are written (to stderr): text, or one JSON object per line.
+/// The log filter when none is set.
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,tower_http=info";
+
+/// How log lines are written (to stderr).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// One line of text per event, its fields as key=value.
     Text,
+    /// One JSON object per line (with the request's span: request_id, method, route).
     Json,
 }
 
@@ -179,7 +184,7 @@ pub struct Settings {
     pub heic: Switch,
 
     /// Log filter (tracing's EnvFilter syntax, e.g. debug or info,kycd_engine=debug).
-    #[arg(long, global = true, env = "KYCD_LOG", default_value = "info,sqlx=warn,tower_http=info", value_name = "FILTER", help_heading = LOGGING)]
+    #[arg(long, global = true, env = "KYCD_LOG", default_value = DEFAULT_LOG_FILTER, value_name = "FILTER", help_heading = LOGGING)]
     pub log: String,
     /// Log line format: text, or json (one JSON object per line).
     #[arg(long, global = true, env = "KYCD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, help_heading = LOGGING)]
@@ -468,8 +473,8 @@ impl Config {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(path)?.permissions().mode();
             if mode & 0o077 != 0 {
-                eprintln!(
-                    "warning: master key {} is readable by other users (mode {:o}); run: chmod 600 {}",
+                tracing::warn!(
+                    "master key {} is readable by other users (mode {:o}); run: chmod 600 {}",
                     path.display(),
                     mode & 0o777,
                     path.display()
@@ -497,7 +502,7 @@ impl Config {
         let (key, raw) = MasterKey::generate();
         write_private(path, format!("{}\n", hex_encode(&raw)).as_bytes(), false)
             .with_context(|| format!("cannot create master key {}", path.display()))?;
-        eprintln!(
+        tracing::warn!(
             "generated a new master key at {} (mode 0600); back it up separately from the data: without it nothing stored can be read",
             path.display()
         );
@@ -599,8 +604,8 @@ impl Config {
         if let Ok(tenants) = engine.list_tenants().await
             && tenants.iter().any(|t| t.mode == Mode::Live)
         {
-            eprintln!(
-                "warning: production (live) tenants exist but the master key is kept in the data directory ({}); \
+            tracing::warn!(
+                "production (live) tenants exist but the master key is kept in the data directory ({}); \
                  a copy of that directory exposes everything. Move the key elsewhere and set KYCD_MASTER_KEY_FILE.",
                 self.master_key_file.display()
             );
@@ -643,20 +648,28 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-pub fn init_logging(s: &Settings) {
+/// The one log stream, on standard error, filtered by `--log` / `KYCD_LOG`. A command
+/// other than `serve` left at the default filter says only what went wrong (warnings).
+pub fn init_logging(s: &Settings, serving: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_new(&s.log).unwrap_or_else(|e| {
+    let wanted = if !serving && s.log == DEFAULT_LOG_FILTER {
+        "warn,sqlx=warn"
+    } else {
+        s.log.as_str()
+    };
+    let filter = EnvFilter::try_new(wanted).unwrap_or_else(|e| {
         eprintln!("warning: KYCD_LOG (--log) '{}' is not a log filter ({e}); logging at info", s.log);
-        EnvFilter::new("info,sqlx=warn,tower_http=info")
+        EnvFilter::new(DEFAULT_LOG_FILTER)
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match s.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    // A second call (tests) keeps the first subscriber.
+    let _ = match s.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }
 
 #[cfg(test)]

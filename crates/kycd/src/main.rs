@@ -76,6 +76,15 @@ enum Command {
         /// Create the first tenant in live mode instead of test mode.
         #[arg(long)]
         live: bool,
+        /// Also serve GET /metrics on this address (host:port), e.g. one only the
+        /// monitoring network reaches; there the token is needed only when one is set.
+        #[arg(long, env = "KYCD_METRICS_LISTEN", value_name = "HOST:PORT")]
+        metrics_listen: Option<String>,
+        /// The bearer token GET /metrics needs (at least 16 characters: `openssl rand -hex
+        /// 32`). On the main address metrics are served only with one. Prefer the
+        /// environment variable: a flag shows in the process list.
+        #[arg(long, env = "KYCD_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+        metrics_token: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -358,6 +367,9 @@ fn exit_with_env_tip(mut e: clap::Error, cmd: &mut clap::Command) -> ! {
 
 fn main() -> std::process::ExitCode {
     let cli = parse_cli();
+    // The server logs at info; an operator command only says what went wrong (warn).
+    let serving = matches!(cli.command, Command::Serve { .. });
+    config::init_logging(&cli.settings, serving);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -367,6 +379,11 @@ fn main() -> std::process::ExitCode {
     };
     match rt.block_on(run(cli)) {
         Ok(code) => code,
+        // The server's last word goes to its log stream; a command's to the person.
+        Err(e) if serving => {
+            tracing::error!("kycd serve stopped: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
@@ -387,8 +404,8 @@ async fn open_with(cli: &Cli, adjust: impl FnOnce(&mut Config)) -> Result<(Confi
         // A rolling upgrade: a newer instance migrated (additive steps only until its
         // cleanup release), so this older code still works with the schema; it must not
         // change it. Only `kycd migrate` refuses outright.
-        Err(kycd_store::StoreError::SchemaNewer { db, code }) => eprintln!(
-            "warning: the database schema is at migration {db}, newer than this kycd ({code}); running without migrating. Upgrade this instance."
+        Err(kycd_store::StoreError::SchemaNewer { db, code }) => tracing::warn!(
+            "the database schema is at migration {db}, newer than this kycd ({code}); running without migrating. Upgrade this instance."
         ),
         Err(e) => return Err(e).context("applying database migrations"),
     }
@@ -404,8 +421,12 @@ fn mode(live: bool) -> Mode {
 async fn run(cli: Cli) -> Result<std::process::ExitCode> {
     use std::process::ExitCode;
     match &cli.command {
-        Command::Serve { live } => {
-            config::init_logging(&cli.settings);
+        Command::Serve {
+            live,
+            metrics_listen,
+            metrics_token,
+        } => {
+            let metrics = metrics_setup(metrics_listen.as_deref(), metrics_token.as_deref()).await?;
             let listen = &cli.settings.listen;
             let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
                 let why = match e.kind() {
@@ -426,7 +447,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 }
             })
             .await?;
-            serve(cfg, engine, listener, mode(*live)).await?;
+            serve(cfg, engine, listener, mode(*live), metrics).await?;
         }
         Command::Routes => {
             let (_, engine) = open(&cli).await?;
@@ -1028,14 +1049,53 @@ async fn load_jwks(src: &str) -> Result<serde_json::Value> {
     Ok(v)
 }
 
-async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListener, first_mode: Mode) -> Result<()> {
+/// Where `GET /metrics` is served (`--metrics-listen`, `--metrics-token`).
+#[derive(Default)]
+struct MetricsSetup {
+    /// On the main address (only with a token).
+    main: Option<Arc<kycd_http::MetricsEndpoint>>,
+    /// On an address of its own.
+    own: Option<(tokio::net::TcpListener, Arc<kycd_http::MetricsEndpoint>)>,
+}
+
+/// Check the metrics settings, bind their own address if any, and install the recorder
+/// when the metrics are served at all (otherwise recording them costs nothing).
+async fn metrics_setup(listen: Option<&str>, token: Option<&str>) -> Result<MetricsSetup> {
+    let token = token.map(str::trim).map(str::to_owned);
+    if let Some(t) = &token
+        && (t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        bail!(
+            "KYCD_METRICS_TOKEN (--metrics-token) must be at least 16 printable characters without spaces; make one with: openssl rand -hex 32"
+        );
+    }
+    if listen.is_none() && token.is_none() {
+        return Ok(MetricsSetup::default());
+    }
+    let own = match listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!(
+                "cannot listen for metrics on {addr} (KYCD_METRICS_LISTEN, --metrics-listen): give a free host:port, e.g. 127.0.0.1:9090"
+            )
+        })?),
+        None => None,
+    };
+    let handle = kycd_http::install_metrics_recorder().map_err(|e| anyhow::anyhow!(e))?;
+    kycd_http::spawn_metrics_upkeep(handle.clone());
+    Ok(MetricsSetup {
+        main: token.clone().map(|t| kycd_http::MetricsEndpoint::new(handle.clone(), Some(t))),
+        own: own.map(|l| (l, kycd_http::MetricsEndpoint::new(handle, token))),
+    })
+}
+
+async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListener, first_mode: Mode, metrics: MetricsSetup) -> Result<()> {
     // A master key rotation does not start while an instance serves, and none starts
     // serving during one.
     engine.store().register_instance().await.map_err(|e| cfg.explain_key_error(e))?;
     if let Some(k) = engine.bootstrap(first_mode).await? {
         println!("admin api key: {}", k.api_key);
-        eprintln!(
-            "first start: created tenant {} ({} mode); the admin API key above is shown once",
+        tracing::info!(
+            "first start: created tenant {} ({} mode); the admin API key printed on standard output is shown once",
             k.tenant_id,
             first_mode.as_str()
         );
@@ -1043,7 +1103,7 @@ async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListen
     cfg.warn_about_key_placement(&engine).await;
     let sealed = engine.seal_clear_review_text().await?;
     if sealed > 0 {
-        eprintln!("sealed the reviewers' notes of {sealed} verification(s) that an earlier version kept in clear");
+        tracing::info!("sealed the reviewers' notes of {sealed} verification(s) that an earlier version kept in clear");
     }
     // Load the check pipeline now, so a missing OCR model is said at start, not at the
     // first verification.
@@ -1051,8 +1111,8 @@ async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListen
     if tokio::task::block_in_place(|| engine.pipeline().mrz_available()) {
         tracing::info!(models = %models, "MRZ reading on");
     } else {
-        eprintln!(
-            "warning: the OCR models are not in {models}: passports and ID cards cannot be read, so their verifications go to review; run scripts/fetch-models (or set KYCD_MODEL_DIR)"
+        tracing::warn!(
+            "the OCR models are not in {models}: passports and ID cards cannot be read, so their verifications go to review (and /readyz answers 503); run scripts/fetch-models (or set KYCD_MODEL_DIR)"
         );
     }
     let addr = listener.local_addr()?;
@@ -1064,10 +1124,27 @@ async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListen
         let engine = engine.clone();
         tokio::spawn(async move { engine.run_worker(stop_rx).await })
     };
-    let app = kycd_http::router(engine.clone());
+    let metrics_server = metrics.own.map(|(l, endpoint)| {
+        if let Ok(a) = l.local_addr() {
+            tracing::info!(addr = %a, "metrics served on their own address: http://{a}/metrics");
+        }
+        let app = kycd_http::metrics_router(engine.clone(), endpoint);
+        let mut stop = stop_tx.subscribe();
+        let timeouts = cfg.http_timeouts;
+        tokio::spawn(async move {
+            http_server::serve(l, app, timeouts, async move {
+                let _ = stop.changed().await;
+            })
+            .await;
+        })
+    });
+    let app = kycd_http::router_with_metrics(engine.clone(), metrics.main);
     http_server::serve(listener, app, cfg.http_timeouts, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    if let Some(m) = metrics_server {
+        let _ = m.await;
+    }
     if let Err(e) = engine.store().deregister_instance().await {
         tracing::warn!(error = %e, "could not sign this instance off the database");
     }

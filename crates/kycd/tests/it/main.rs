@@ -29,6 +29,7 @@ mod hostile;
 mod lifecycle;
 mod logs;
 mod master_key;
+mod metrics;
 mod openapi;
 mod races;
 mod ratelimit;
