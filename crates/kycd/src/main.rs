@@ -78,11 +78,12 @@ enum Command {
         live: bool,
         /// Also serve GET /metrics on this address (host:port), e.g. one only the
         /// monitoring network reaches; there the token is needed only when one is set.
-        #[arg(long, env = "KYCD_METRICS_LISTEN", value_name = "HOST:PORT")]
+        /// Default: none (no address of its own).
+        #[arg(long, env = "KYCD_METRICS_LISTEN", value_name = "HOST:PORT", value_parser = config::listen_address)]
         metrics_listen: Option<String>,
         /// The bearer token GET /metrics needs (at least 16 characters: `openssl rand -hex
         /// 32`). On the main address metrics are served only with one. Prefer the
-        /// environment variable: a flag shows in the process list.
+        /// environment variable: a flag shows in the process list. Default: none.
         #[arg(long, env = "KYCD_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
         metrics_token: Option<String>,
     },
