@@ -438,6 +438,22 @@ fn value_lists_are_in_help_and_errors() {
     );
 }
 
+/// An empty variable counts as unset, a subcommand's as much as a global one (an
+/// EnvironmentFile line `KYCD_METRICS_TOKEN=` does not stop the server), and a bad value
+/// in a subcommand's variable names the variable.
+#[tokio::test]
+async fn empty_variables_are_unset_and_bad_ones_are_named() {
+    let s = Server::start_with_env(&[("KYCD_METRICS_TOKEN", ""), ("KYCD_METRICS_LISTEN", ""), ("KYCD_PUBLIC_URL", "")]).await;
+    s.admin().get("/v1/verifications").await.ok();
+    let (code, _, err) = kycd(&["serve"], &[("KYCD_METRICS_LISTEN", "9090")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("invalid value '9090' for '--metrics-listen <HOST:PORT>'")
+            && err.contains("the value comes from the environment variable KYCD_METRICS_LISTEN"),
+        "{err}"
+    );
+}
+
 /// `--listen` wants host:port and says so; an address in use is said as such.
 #[tokio::test]
 async fn serve_listen_says_the_form_it_wants() {
