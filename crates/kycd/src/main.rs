@@ -102,11 +102,12 @@ enum Command {
         live: bool,
         /// Also serve GET /metrics on this address (host:port), e.g. one only the
         /// monitoring network reaches; there the token is needed only when one is set.
-        #[arg(long, env = "KYCD_METRICS_LISTEN", value_name = "HOST:PORT")]
+        /// Default: none (no address of its own).
+        #[arg(long, env = "KYCD_METRICS_LISTEN", value_name = "HOST:PORT", value_parser = config::listen_address)]
         metrics_listen: Option<String>,
         /// The bearer token GET /metrics needs (at least 16 characters: `openssl rand -hex
         /// 32`). On the main address metrics are served only with one. Prefer the
-        /// environment variable: a flag shows in the process list.
+        /// environment variable: a flag shows in the process list. Default: none.
         #[arg(long, env = "KYCD_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
         metrics_token: Option<String>,
     },
@@ -356,7 +357,14 @@ enum AuditCmd {
 /// The command line: flags, then the environment variables of those not given (an empty
 /// variable counts as unset). A bad value from a variable names the variable.
 fn parse_cli() -> Cli {
-    let mut cmd = Cli::command();
+    let mut cmd = unset_empty_env(Cli::command());
+    let matches = cmd.clone().try_get_matches().unwrap_or_else(|e| exit_with_env_tip(e, &mut cmd));
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+}
+
+/// `cmd` and its subcommands with the arguments whose environment variable is set but
+/// empty no longer reading it (clap would take the empty value).
+fn unset_empty_env(mut cmd: clap::Command) -> clap::Command {
     let empty: Vec<clap::Id> = cmd
         .get_arguments()
         .filter(|a| a.get_env().is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty())))
@@ -365,8 +373,18 @@ fn parse_cli() -> Cli {
     for id in empty {
         cmd = cmd.mut_arg(id, |a| a.env(None::<&'static str>));
     }
-    let matches = cmd.clone().try_get_matches().unwrap_or_else(|e| exit_with_env_tip(e, &mut cmd));
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+    let subcommands: Vec<String> = cmd.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+    for name in subcommands {
+        cmd = cmd.mut_subcommand(name, unset_empty_env);
+    }
+    cmd
+}
+
+/// The argument with this long flag, in `cmd` or any of its subcommands.
+fn find_long<'a>(cmd: &'a clap::Command, long: &str) -> Option<&'a clap::Arg> {
+    cmd.get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .or_else(|| cmd.get_subcommands().find_map(|c| find_long(c, long)))
 }
 
 /// Exit with clap's error; when the bad value came from an environment variable (its flag
@@ -381,8 +399,7 @@ fn exit_with_env_tip(mut e: clap::Error, cmd: &mut clap::Command) -> ! {
     let from_env = bad.as_deref().and_then(|flag| {
         let long = flag.strip_prefix("--")?;
         let given = args.iter().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
-        let arg = cmd.get_arguments().find(|a| a.get_long() == Some(long))?;
-        let name = arg.get_env()?.to_string_lossy().into_owned();
+        let name = find_long(cmd, long)?.get_env()?.to_string_lossy().into_owned();
         (!given && std::env::var_os(&name).is_some()).then_some(name)
     });
     if let Some(name) = from_env {
