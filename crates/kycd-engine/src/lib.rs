@@ -493,7 +493,9 @@ impl Engine {
             ),
         });
         let pipeline = self.pipeline();
-        out.push(match (pipeline.mrz_available(), pipeline.faces_available()) {
+        // Face matching turned off (KYCD_FACE_MATCHING=off) needs no face model.
+        let faces = pipeline.faces_available() || !self.cfg.face_matching;
+        out.push(match (pipeline.mrz_available(), faces) {
             (true, true) => ReadyCheck::ok("models"),
             (mrz, _) => ReadyCheck::failed(
                 "models",

@@ -3,6 +3,7 @@
 mod backup;
 mod config;
 mod http_server;
+mod liveness_cli;
 mod migrate_store;
 mod test_hooks;
 
@@ -39,6 +40,29 @@ fn one_of<T: Copy + Send + Sync + 'static>(all: &'static [T], name: fn(T) -> &'s
             .ok_or_else(|| format!("unknown value '{s}'"))
     })
 }
+
+/// What `kycd check` takes: files of one upload kind, or the frames of one liveness burst.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CheckKind {
+    Capture(CaptureKind),
+    LivenessBurst,
+}
+
+impl CheckKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Capture(k) => k.as_str(),
+            Self::LivenessBurst => "liveness_burst",
+        }
+    }
+}
+
+const CHECK_KINDS: [CheckKind; 4] = [
+    CheckKind::Capture(CaptureKind::ALL[0]),
+    CheckKind::Capture(CaptureKind::ALL[1]),
+    CheckKind::Capture(CaptureKind::ALL[2]),
+    CheckKind::LivenessBurst,
+];
 
 const SCOPES: [Scope; 3] = [Scope::Integration, Scope::Reviewer, Scope::Admin];
 const ROLES: [OperatorRole; 2] = [OperatorRole::Reviewer, OperatorRole::Admin];
@@ -161,9 +185,14 @@ enum Command {
     /// Run the check pipeline on image files (no server, no database) and print why each
     /// passes or fails: quality codes, the MRZ and barcode read, every check's figures.
     Check {
-        /// What the files are.
-        #[arg(long, default_value = "document_front", value_parser = one_of(&CaptureKind::ALL, CaptureKind::as_str))]
-        kind: CaptureKind,
+        /// What the files are; liveness_burst: the frames of one head-turn burst in capture
+        /// order (needs --challenge).
+        #[arg(long, default_value = "document_front", value_parser = one_of(&CHECK_KINDS, CheckKind::as_str))]
+        kind: CheckKind,
+        /// The steps a liveness_burst was asked for, e.g. `left,up` (left, right, up, down:
+        /// the person's own directions).
+        #[arg(long)]
+        challenge: Option<String>,
         /// One JSON object per line per file instead of a table.
         #[arg(long)]
         json: bool,
@@ -362,7 +391,14 @@ enum AuditCmd {
 /// The command line: flags, then the environment variables of those not given (an empty
 /// variable counts as unset). A bad value from a variable names the variable.
 fn parse_cli() -> Cli {
-    let mut cmd = Cli::command();
+    let mut cmd = unset_empty_env(Cli::command());
+    let matches = cmd.clone().try_get_matches().unwrap_or_else(|e| exit_with_env_tip(e, &mut cmd));
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+}
+
+/// `cmd` and its subcommands with the arguments whose environment variable is set but
+/// empty no longer reading it (clap would take the empty value).
+fn unset_empty_env(mut cmd: clap::Command) -> clap::Command {
     let empty: Vec<clap::Id> = cmd
         .get_arguments()
         .filter(|a| a.get_env().is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty())))
@@ -371,8 +407,18 @@ fn parse_cli() -> Cli {
     for id in empty {
         cmd = cmd.mut_arg(id, |a| a.env(None::<&'static str>));
     }
-    let matches = cmd.clone().try_get_matches().unwrap_or_else(|e| exit_with_env_tip(e, &mut cmd));
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+    let subcommands: Vec<String> = cmd.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+    for name in subcommands {
+        cmd = cmd.mut_subcommand(name, unset_empty_env);
+    }
+    cmd
+}
+
+/// The argument with this long flag, in `cmd` or any of its subcommands.
+fn find_long<'a>(cmd: &'a clap::Command, long: &str) -> Option<&'a clap::Arg> {
+    cmd.get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .or_else(|| cmd.get_subcommands().find_map(|c| find_long(c, long)))
 }
 
 /// Exit with clap's error; when the bad value came from an environment variable (its flag
@@ -387,8 +433,7 @@ fn exit_with_env_tip(mut e: clap::Error, cmd: &mut clap::Command) -> ! {
     let from_env = bad.as_deref().and_then(|flag| {
         let long = flag.strip_prefix("--")?;
         let given = args.iter().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
-        let arg = cmd.get_arguments().find(|a| a.get_long() == Some(long))?;
-        let name = arg.get_env()?.to_string_lossy().into_owned();
+        let name = find_long(cmd, long)?.get_env()?.to_string_lossy().into_owned();
         (!given && std::env::var_os(&name).is_some()).then_some(name)
     });
     if let Some(name) = from_env {
@@ -774,8 +819,20 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Keys {
             cmd: KeysCmd::RotateMaster { new_key_file, batch },
         } => rotate_master(&cli, new_key_file, *batch).await?,
-        Command::Check { kind, json, files } => {
-            return check_files(&config::engine_config(&cli.settings), *kind, *json, files);
+        Command::Check {
+            kind,
+            json,
+            files,
+            challenge,
+        } => {
+            let engine = config::engine_config(&cli.settings);
+            let CheckKind::Capture(kind) = *kind else {
+                return liveness_cli::check_burst(engine.image_limits, challenge.as_deref(), *json, files);
+            };
+            if challenge.is_some() {
+                bail!("--challenge goes with --kind liveness_burst");
+            }
+            return check_files(&engine, kind, *json, files);
         }
         Command::Jobs {
             cmd: JobsCmd::List { status, limit, json },
