@@ -92,6 +92,8 @@ pub enum ImageError {
     },
     #[error("the image could not be decoded ({0}): it may be truncated or damaged; capture it again")]
     Corrupt(String),
+    #[error("the file is a HEIC image, and this kycd was built without HEIC support (the `heic` feature): send a JPEG, PNG or WebP image")]
+    HeicNotBuilt,
 }
 
 /// What decoding a capture established.

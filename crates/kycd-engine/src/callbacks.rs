@@ -68,7 +68,7 @@ impl Engine {
         if url.len() > 2048 {
             return Err(EngineError::Invalid(format!("{field} must be at most 2048 characters")));
         }
-        let (url, _) = check_target(url.trim(), p.mode)
+        let url = crate::net_policy::check_registration(url.trim(), p.mode)
             .await
             .map_err(|e| EngineError::Invalid(format!("{field} refused: {e}")))?;
         Ok(url.to_string())
@@ -182,7 +182,9 @@ impl Engine {
 
 /// GET the URL, checked and pinned again.
 async fn call(url: &str, mode: Mode) -> Delivered {
-    let (url, pinned) = check_target(url, mode).await.map_err(|e| (None, format!("refused: {e}")))?;
+    let (url, pinned) = check_target(url, mode)
+        .await
+        .map_err(|e| (None, crate::net_policy::refused_at_delivery(&e)))?;
     let client = outbound_client(
         &url,
         pinned,
@@ -190,5 +192,5 @@ async fn call(url: &str, mode: Mode) -> Delivered {
         concat!("kycd-callbacks/", env!("CARGO_PKG_VERSION")),
     )
     .map_err(|e| (None, e.without_url().to_string()))?;
-    send(client.get(url), CALLBACK_TIMEOUT_SECS, "the callback URL").await
+    send(client.get(url), "the callback URL").await
 }

@@ -192,7 +192,12 @@ impl Engine {
         if now >= rec.expires_at {
             return Err(EngineError::Gone("this link has expired: make a new one on the computer".into()));
         }
-        tx.use_capture_handoff(&hash, now).await?;
+        // Of concurrent openings of the link, only the one whose conditional update spends it goes on.
+        if !tx.use_capture_handoff(&hash, now).await? {
+            return Err(EngineError::Gone(
+                "this link was already used: continue on the device that opened it, or start again on the computer".into(),
+            ));
+        }
         let attempt = tx
             .get_attempt(&rec.tenant_id, &rec.verification_id, &rec.attempt_id)
             .await?

@@ -9,10 +9,10 @@
 //! rules to the console as to an API key.
 
 use crate::{Caller, Engine, EngineError, Principal, Report, Result};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use chrono::{DateTime, Duration, Utc};
 use kycd_core::*;
 use kycd_store::{OperatorRecord, OperatorRole, OperatorSessionRecord, ReviewProposal, secret_hash};
+use std::net::IpAddr;
 use subtle::ConstantTimeEq;
 
 /// A session ends after this long without a request.
@@ -26,6 +26,8 @@ pub const LOCKOUT: Duration = Duration::minutes(15);
 /// How long an invitation link works.
 pub const INVITE_TTL: Duration = Duration::hours(72);
 pub const MIN_PASSWORD_CHARS: usize = 12;
+/// At most this many accounts (of different tenants) of one email are tried at sign-in.
+pub const MAX_ACCOUNTS_PER_EMAIL: usize = 8;
 const SESSION_PREFIX: &str = "kycd_op_";
 const INVITE_PREFIX: &str = "kycd_inv_";
 /// The queue shows at most this many cases per view (filters narrow it).
@@ -206,28 +208,11 @@ fn normalise_email(email: &str) -> Result<String> {
     }
 }
 
-fn hash_password(password: &str) -> Result<String> {
-    if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > 1024 {
-        return Err(EngineError::Invalid(format!(
-            "the password must be {MIN_PASSWORD_CHARS} to 1024 characters long: a passphrase of a few words works well"
-        )));
-    }
-    let salt = SaltString::generate(&mut OsRng);
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| EngineError::Internal(format!("argon2: {e}")))
-}
-
-fn password_matches(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-}
-
 /// A hash to check against when the email is unknown, so that a wrong email costs as
 /// long as a wrong password (no account enumeration by timing).
 fn dummy_hash() -> &'static str {
     static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    H.get_or_init(|| hash_password("not-a-password-of-anyone").unwrap_or_default())
+    H.get_or_init(|| crate::passwords::hash_now("not-a-password-of-anyone").unwrap_or_default())
 }
 
 fn totp(secret: &[u8]) -> Result<totp_rs::TOTP> {
@@ -277,9 +262,13 @@ fn decode_totp_secret(secret_base32: &str) -> Result<Vec<u8>> {
         .ok_or_else(|| EngineError::Invalid("the TOTP secret is not valid base32 of at least 128 bits".into()))
 }
 
+/// The one answer to every refused sign-in: a wrong email, password or code, a code used
+/// already, and a locked account read alike (no telling which accounts exist or are locked).
 fn unauthorized() -> EngineError {
     EngineError::Unauthorized(
-        "the email, password or sign-in code is wrong; after 5 wrong tries in a row the account is locked for 15 minutes".into(),
+        "the email, password or sign-in code is wrong, or the account is locked after 5 wrong tries in a row: \
+         check them and try again, or wait 15 minutes"
+            .into(),
     )
 }
 
@@ -313,10 +302,11 @@ impl Engine {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         tx.get_tenant(tenant).await?.ok_or(EngineError::NotFound("tenant"))?;
-        if tx.find_operator_by_email(&email).await?.is_some() {
+        // Unique within the tenant only: whether another tenant has an operator of this
+        // email is none of this admin's business, and the answer must not tell.
+        if tx.find_operator_in_tenant_by_email(tenant, &email).await?.is_some() {
             return Err(EngineError::Conflict(
-                "an operator with this email exists already (emails are unique across tenants); invite another address or re-invite them"
-                    .into(),
+                "an operator of this account has this email already: re-invite them from the list instead".into(),
             ));
         }
         let rec = OperatorRecord {
@@ -376,88 +366,96 @@ impl Engine {
         Ok(inv)
     }
 
-    /// The invited person sets their password; the link stops working.
-    pub async fn accept_invitation(&self, token: &str, password: &str) -> Result<Operator> {
-        let hash = {
-            let password = password.to_owned();
-            tokio::task::spawn_blocking(move || hash_password(&password))
-                .await
-                .map_err(|e| EngineError::Internal(format!("hash task: {e}")))??
-        };
+    /// The invited person sets their password; the link stops working, and every console
+    /// session the operator had ends (a re-invitation is how a password is reset). The
+    /// link is checked before the password is hashed: a made-up token costs no hash.
+    pub async fn accept_invitation(&self, token: &str, password: &str, from: Option<IpAddr>) -> Result<Operator> {
+        let gone = || EngineError::NotFound("invitation (the link was used already or has expired: ask your admin for a new one)");
+        let token_hash = secret_hash(token.trim());
+        crate::passwords::check_password(password)?;
+        let mut tx = self.store.begin().await?;
+        let (_, invited) = tx.find_operator_invite(&token_hash, self.now()).await?.ok_or_else(gone)?;
+        tx.commit().await?;
+        self.rate_limits.admit_sign_in(from, invited.as_str())?;
+        let hash = self.passwords.hash(password).await?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let (tenant, id) = tx
-            .take_operator_invite(&secret_hash(token.trim()), now)
-            .await?
-            .ok_or_else(|| EngineError::NotFound("invitation (the link was used already or has expired: ask your admin for a new one)"))?;
+        let (tenant, id) = tx.take_operator_invite(&token_hash, now).await?.ok_or_else(gone)?;
         let rec = tx.get_operator(&tenant, &id).await?.ok_or(EngineError::NotFound("operator"))?;
         tx.set_operator_password(&id, &hash, now).await?;
+        let ended = tx.delete_operator_sessions(&id).await?;
         tx.audit(&tenant, &Actor::Operator(id.clone()), "operator.password_set", id.as_str(), now)
             .await?;
+        if ended > 0 {
+            tx.audit(&tenant, &Actor::Operator(id.clone()), "operator.sessions_ended", id.as_str(), now)
+                .await?;
+        }
         tx.commit().await?;
         let mut op = Operator::from_record(&rec);
         op.active = true;
         Ok(op)
     }
 
-    /// Sign in with email, password and (once enrolled) the authenticator's code.
-    pub async fn operator_sign_in(&self, email: &str, password: &str, code: Option<&str>) -> Result<SignedIn> {
+    /// Sign in with email, password and (once enrolled) the authenticator's code. Counted
+    /// against the per-address and per-account sign-in limits before any hashing. Every
+    /// refusal answers the same (see [`unauthorized`]); the lockout and a code's single use
+    /// are conditional updates, so concurrent tries cannot get around them.
+    pub async fn operator_sign_in(&self, email: &str, password: &str, code: Option<&str>, from: Option<IpAddr>) -> Result<SignedIn> {
         let email = email.trim().to_lowercase();
+        self.rate_limits.admit_sign_in(from, &email)?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let rec = tx.find_operator_by_email(&email).await?;
+        // One email may be an operator of several tenants (invited by each): the password
+        // picks the account. Unknown emails cost one hash like a single account.
+        let candidates: Vec<OperatorRecord> = tx
+            .find_operators_by_email(&email)
+            .await?
+            .into_iter()
+            .filter(|r| r.password_hash.is_some() && !r.disabled)
+            .take(MAX_ACCOUNTS_PER_EMAIL)
+            .collect();
         tx.commit().await?;
-        let phc = rec
-            .as_ref()
-            .and_then(|r| r.password_hash.clone())
-            .unwrap_or_else(|| dummy_hash().to_owned());
-        let password_ok = {
-            let password = password.to_owned();
-            tokio::task::spawn_blocking(move || password_matches(&password, &phc))
-                .await
-                .map_err(|e| EngineError::Internal(format!("hash task: {e}")))?
-        };
-        let Some(rec) = rec.filter(|r| r.password_hash.is_some() && !r.disabled) else {
+        let mut matched = None;
+        for r in &candidates {
+            if self
+                .passwords
+                .verify(password, r.password_hash.as_deref().unwrap_or_default())
+                .await?
+            {
+                matched = Some(r.clone());
+                break;
+            }
+        }
+        if candidates.is_empty() {
+            self.passwords.verify(password, dummy_hash()).await?;
+            return Err(unauthorized());
+        }
+        let Some(rec) = matched else {
+            // A wrong password counts against every account of this email.
+            let mut tx = self.store.begin().await?;
+            for r in &candidates {
+                self.record_failure(&mut tx, r, now).await?;
+            }
+            tx.commit().await?;
             return Err(unauthorized());
         };
-        if let Some(until) = rec.locked_until.filter(|u| *u > now) {
-            metrics::counter!("kycd_rate_limit_refusals_total", "limit" => "console_sign_in").increment(1);
-            return Err(EngineError::RateLimited {
-                detail: format!(
-                    "this account is locked after {MAX_FAILED_SIGN_INS} wrong sign-ins until {} UTC; try again then, or ask an admin to send a new invitation",
-                    until.format("%H:%M")
-                ),
-                retry_after_secs: u64::try_from((until - now).num_seconds()).unwrap_or(1).max(1),
-            });
+        if rec.locked_until.is_some_and(|u| u > now) {
+            return Err(unauthorized());
         }
         let code_step = match (&rec.totp_secret, code.map(str::trim).filter(|c| !c.is_empty())) {
             (None, _) => Ok(None),
             (Some(secret), Some(code)) => totp_step(secret, code, now, rec.totp_last_step).map(Some).ok_or(()),
             (Some(_), None) => Err(()),
         };
-        let code_ok = code_step.is_ok();
         let mut tx = self.store.begin().await?;
-        if !(password_ok && code_ok) {
-            let failed = rec.failed_logins + 1;
-            let (failed, locked) = if failed >= MAX_FAILED_SIGN_INS {
-                (0, Some(now + LOCKOUT))
-            } else {
-                (failed, None)
-            };
-            tx.set_operator_login_state(&rec.id, failed, locked, now).await?;
-            let action = if locked.is_some() {
-                "operator.locked"
-            } else {
-                "operator.sign_in_failed"
-            };
-            tx.audit(&rec.tenant_id, &Actor::Operator(rec.id.clone()), action, rec.id.as_str(), now)
-                .await?;
+        let accepted = match code_step {
+            Ok(step) => tx.record_sign_in(&rec.id, step, now).await?,
+            Err(()) => false,
+        };
+        if !accepted {
+            self.record_failure(&mut tx, &rec, now).await?;
             tx.commit().await?;
             return Err(unauthorized());
-        }
-        tx.set_operator_login_state(&rec.id, 0, None, now).await?;
-        if let Ok(Some(step)) = code_step {
-            tx.set_operator_totp_step(&rec.id, step, now).await?;
         }
         tx.delete_stale_operator_sessions(&rec.tenant_id, now - SESSION_IDLE, now).await?;
         let secret = format!("{SESSION_PREFIX}{}", random_token(43));
@@ -492,6 +490,19 @@ impl Engine {
                 expires_at,
             },
         })
+    }
+
+    /// Count a failed sign-in of `rec` (one conditional update) and audit it.
+    async fn record_failure(&self, tx: &mut kycd_store::Tx<'_>, rec: &OperatorRecord, now: DateTime<Utc>) -> Result<()> {
+        let locked = tx.record_failed_sign_in(&rec.id, MAX_FAILED_SIGN_INS, now + LOCKOUT, now).await?;
+        let action = if locked.is_some() {
+            "operator.locked"
+        } else {
+            "operator.sign_in_failed"
+        };
+        tx.audit(&rec.tenant_id, &Actor::Operator(rec.id.clone()), action, rec.id.as_str(), now)
+            .await?;
+        Ok(())
     }
 
     /// The session behind a cookie's secret: unknown, idle past [`SESSION_IDLE`], past its
@@ -543,8 +554,10 @@ impl Engine {
     }
 
     /// Turn on the second factor: `secret_base32` from [`new_totp_secret`], shown to the
-    /// operator, confirmed with a code their app made from it.
-    pub async fn enroll_totp(&self, s: &OperatorSession, secret_base32: &str, code: &str) -> Result<()> {
+    /// operator, confirmed with a code their app made from it. Replacing a key already
+    /// enrolled also takes a `current_code` of that key (a stolen session alone cannot
+    /// move the second factor to the thief's phone); that code is spent.
+    pub async fn enroll_totp(&self, s: &OperatorSession, secret_base32: &str, code: &str, current_code: Option<&str>) -> Result<()> {
         let raw = decode_totp_secret(secret_base32)?;
         let now = self.now();
         if !totp_ok(&raw, code, now) {
@@ -557,9 +570,25 @@ impl Engine {
             .get_operator(&s.operator.tenant_id, &s.operator.id)
             .await?
             .ok_or(EngineError::NotFound("operator"))?;
+        if let Some(old) = &rec.totp_secret {
+            let wrong = || {
+                EngineError::Invalid(
+                    "a second factor is on already: to replace its key, also type the current code of the app that has the old key".into(),
+                )
+            };
+            let current = current_code.map(str::trim).filter(|c| !c.is_empty()).ok_or_else(wrong)?;
+            let step = totp_step(old, current, now, rec.totp_last_step).ok_or_else(wrong)?;
+            if !tx.use_operator_totp_step(&rec.id, step, now).await? {
+                return Err(wrong());
+            }
+        }
         tx.set_operator_totp(&rec, Some(&raw), now).await?;
-        tx.audit(&rec.tenant_id, &s.actor(), "operator.totp_enrolled", rec.id.as_str(), now)
-            .await?;
+        let action = if rec.totp_secret.is_some() {
+            "operator.totp_replaced"
+        } else {
+            "operator.totp_enrolled"
+        };
+        tx.audit(&rec.tenant_id, &s.actor(), action, rec.id.as_str(), now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -927,16 +956,6 @@ pub const INCONCLUSIVE: &str = "inconclusive";
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_hash_with_argon2id_and_verify() {
-        let h = hash_password("correct horse battery").unwrap();
-        assert!(h.starts_with("$argon2id$"), "{h}");
-        assert!(password_matches("correct horse battery", &h));
-        assert!(!password_matches("correct horse batterY", &h));
-        assert!(!password_matches("x", "not a phc string"));
-        assert!(hash_password("short").is_err());
-    }
 
     #[test]
     fn totp_codes_follow_rfc_6238() {

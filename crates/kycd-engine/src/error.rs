@@ -25,6 +25,10 @@ pub enum EngineError {
     /// Too many requests for a rate limit; `retry_after_secs` until one more is admitted.
     #[error("{detail}")]
     RateLimited { detail: String, retry_after_secs: u64 },
+    /// The server is at a capacity bound of its own (password hashes, upload bytes in
+    /// flight), not the caller's quota: 503, retry after `retry_after_secs`.
+    #[error("{detail}")]
+    Busy { detail: String, retry_after_secs: u64 },
     #[error("internal error")]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -45,6 +49,7 @@ impl EngineError {
             Self::UnsupportedMedia(_) => "unsupported-media-type",
             Self::UnprocessableImage(_) => "unprocessable-image",
             Self::RateLimited { .. } => "rate-limited",
+            Self::Busy { .. } => "busy",
             Self::Store(StoreError::BadCursor) => "invalid-cursor",
             Self::Store(_) | Self::Internal(_) => "internal",
         }

@@ -12,11 +12,13 @@ pub mod evidence;
 pub mod features;
 pub mod lifecycle;
 pub mod net_policy;
+pub mod passwords;
 pub mod ratelimit;
 mod seed;
 pub mod sessions;
 pub mod signature_requests;
 pub mod signers;
+pub mod upload_budget;
 pub mod webhooks;
 mod worker;
 
@@ -65,6 +67,10 @@ pub struct EngineConfig {
     /// uploads at the pixel limit cannot exhaust memory. At least one upload at the
     /// limit must fit (50 MP × 4 ≈ 195 MiB).
     pub decode_memory_mib: u32,
+    /// Request bodies of uploads the process holds at once, in MiB (see `upload_budget`).
+    pub upload_memory_mib: u32,
+    /// Argon2 hashes at once (see `passwords`); each takes 19 MiB.
+    pub password_hashes: u32,
     /// Fault injection for the crash-consistency test: abort the process right after an
     /// upload's blob is written and before its row is committed. Never set in production.
     pub crash_after_blob_write: bool,
@@ -74,7 +80,18 @@ pub struct EngineConfig {
     /// `iss` of evidence tokens: this instance's public URL unless set.
     pub evidence_issuer: String,
     pub rate_limits: ratelimit::RateLimitConfig,
+    /// Face detection and matching (dlib's weights). Off: [`FACE_MATCHING_OFF`], the
+    /// face match is inconclusive and verifications with a selfie go to review.
+    pub face_matching: bool,
+    /// HEIC/HEIF uploads (libheif). Off: they are refused with [`HEIC_OFF`].
+    pub heic: bool,
 }
+
+/// Why faces are not compared when the operator turned face matching off.
+pub const FACE_MATCHING_OFF: &str = "face matching is turned off on this server (KYCD_FACE_MATCHING=off)";
+
+/// The refusal of a HEIC upload when the operator turned HEIC off.
+pub const HEIC_OFF: &str = "HEIC images are not accepted on this server (KYCD_HEIC=off): send a JPEG, PNG or WebP image";
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -88,10 +105,14 @@ impl Default for EngineConfig {
             image_limits: ImageLimits::default(),
             max_upload_bytes: 15 * 1024 * 1024,
             decode_memory_mib: 512,
+            upload_memory_mib: 64,
+            password_hashes: passwords::default_concurrency(),
             crash_after_blob_write: false,
             pause_in_processing: None,
             evidence_issuer: "http://127.0.0.1:8080".into(),
             rate_limits: ratelimit::RateLimitConfig::default(),
+            face_matching: true,
+            heic: true,
         }
     }
 }
@@ -244,6 +265,8 @@ pub struct Engine {
     /// `decode_memory_mib` permits, one per MiB an upload's decode may take.
     decode_budget: tokio::sync::Semaphore,
     rate_limits: ratelimit::RateLimits,
+    upload_budget: upload_budget::UploadBudget,
+    pub(crate) passwords: passwords::PasswordHasher,
 }
 
 /// The MiB permits decoding `cost` bytes takes from a budget of `budget_mib` (at most all
@@ -355,6 +378,8 @@ impl Engine {
             callback_renderers: std::sync::RwLock::new(Vec::new()),
             decode_budget: tokio::sync::Semaphore::new(cfg.decode_memory_mib.max(1) as usize),
             rate_limits: ratelimit::RateLimits::new(cfg.rate_limits),
+            upload_budget: upload_budget::UploadBudget::new(cfg.upload_memory_mib),
+            passwords: passwords::PasswordHasher::new(cfg.password_hashes, passwords::HASH_WAIT),
             cfg,
         }
     }
@@ -382,10 +407,15 @@ impl Engine {
                     tracing::warn!(error = %e, "MRZ reading is off: verifications with a document go to review");
                     e.to_string()
                 });
-                let faces = kycd_checks::face::FaceModels::load(&self.cfg.model_dir).map_err(|e| {
-                    tracing::warn!(error = %e, "face matching is off: verifications with a selfie go to review");
-                    e.to_string()
-                });
+                let faces = if self.cfg.face_matching {
+                    kycd_checks::face::FaceModels::load(&self.cfg.model_dir).map_err(|e| {
+                        tracing::warn!(error = %e, "face matching is off: verifications with a selfie go to review");
+                        e.to_string()
+                    })
+                } else {
+                    tracing::info!("face matching is turned off (KYCD_FACE_MATCHING=off): verifications with a selfie go to review");
+                    Err(FACE_MATCHING_OFF.to_owned())
+                };
                 Arc::new(Pipeline::new(reader, self.cfg.image_limits).with_faces(faces))
             })
             .clone()
@@ -407,7 +437,7 @@ impl Engine {
     /// Readiness: what serving needs, each check within `within`: the database takes a
     /// small write (one that only answers reads, or whose write lock is held, is not
     /// ready), the blob store takes and gives back a small object, the master key is
-    /// still the database's, and the OCR and face models are loaded. Each failure says
+    /// still the database's, and the OCR and (with face matching on) face models are loaded. Each failure says
     /// why in words fit for an unauthenticated caller; its cause goes to the log.
     pub async fn readiness(&self, within: std::time::Duration) -> Vec<ReadyCheck> {
         async fn timed<T>(
@@ -459,7 +489,9 @@ impl Engine {
             ),
         });
         let pipeline = self.pipeline();
-        out.push(match (pipeline.mrz_available(), pipeline.faces_available()) {
+        // With face matching turned off (--face-matching off) the face models are not needed.
+        let faces = pipeline.faces_available() || !self.cfg.face_matching;
+        out.push(match (pipeline.mrz_available(), faces) {
             (true, true) => ReadyCheck::ok("models"),
             (mrz, _) => ReadyCheck::failed(
                 "models",
@@ -741,7 +773,7 @@ impl Engine {
     pub async fn create_verification(&self, p: &Principal, new: NewVerification) -> Result<Verification> {
         p.require_write()?;
         if let Some(url) = &new.callback_url {
-            net_policy::check_target(url, p.mode)
+            net_policy::check_registration(url, p.mode)
                 .await
                 .map_err(|e| EngineError::Invalid(format!("callback_url refused: {e}")))?;
         }
@@ -1025,9 +1057,15 @@ impl Engine {
                 v.status
             )));
         }
+        // The read above may be stale under concurrent openings: only the one whose
+        // conditional update spends the token goes on.
+        if !tx.spend_start_token(&a.tenant_id, &a.id, now).await? {
+            return Err(EngineError::Gone(
+                "this capture link was already used; ask the business for a new link".into(),
+            ));
+        }
         a.token_used_at = Some(now);
         a.updated_at = now;
-        tx.update_attempt(&a).await?;
         tx.audit(
             &a.tenant_id,
             &Actor::Applicant(a.id.clone()),
@@ -1072,6 +1110,9 @@ impl Engine {
             )));
         }
         self.rate_limits.admit_upload(tenant, id)?;
+        if !self.cfg.heic && kycd_checks::heic::is_heif(&bytes) {
+            return Err(EngineError::UnsupportedMedia(HEIC_OFF.into()));
+        }
         metrics::counter!("kycd_uploads_total", "kind" => kind.to_string()).increment(1);
         metrics::counter!("kycd_upload_bytes_total", "kind" => kind.to_string()).increment(bytes.len() as u64);
         let limits = self.cfg.image_limits;
@@ -1101,6 +1142,7 @@ impl Engine {
                 EngineError::Invalid("the request body is empty: send the image bytes (raw body or multipart field 'file')".into())
             }
             ImageError::UnsupportedType => EngineError::UnsupportedMedia(format!("{e}; send a JPEG, PNG, WebP or HEIC image")),
+            ImageError::HeicNotBuilt => EngineError::UnsupportedMedia(e.to_string()),
             ImageError::TooManyPixels { .. } | ImageError::Corrupt(_) => EngineError::UnprocessableImage(e.to_string()),
         })?;
 

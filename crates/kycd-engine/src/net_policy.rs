@@ -1,8 +1,12 @@
 //! Where kycd may send requests on a tenant's behalf (webhooks, callback URLs): in live
 //! mode only https, and never to loopback, private, link-local (cloud metadata), CGNAT,
-//! multicast or unspecified addresses. Checked when a URL is registered and again at
-//! delivery, on the addresses the name resolves to then (DNS may change), and the request
-//! is pinned to the checked address so a second lookup cannot swap it.
+//! multicast or unspecified addresses, nor to IPv6 addresses that carry an IPv4 address
+//! inside them (mapped, compatible, translated, 6to4, Teredo, ISATAP, NAT64), which could
+//! lead to any of those. Test mode takes http and loopback receivers too (a developer's
+//! own machine), nothing else outside the live rules (and a name that does not resolve
+//! yet: nothing can be reached there until it does). Checked when a URL is registered
+//! and again at delivery, on the addresses the name resolves to then (DNS may change), and
+//! the request is pinned to the checked address so a second lookup cannot swap it.
 
 use kycd_core::Mode;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -10,10 +14,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 pub fn forbidden_ip(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => forbidden_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => forbidden_v4(v4),
-            None => forbidden_v6(v6),
-        },
+        IpAddr::V6(v6) => forbidden_v6(v6),
+    }
+}
+
+/// Loopback, the one kind of internal address test mode accepts.
+fn loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
     }
 }
 
@@ -35,13 +44,24 @@ fn forbidden_v4(ip: Ipv4Addr) -> bool {
 
 fn forbidden_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
+    let low_v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
+        // ::ffff:a.b.c.d (mapped) and ::ffff:0:a.b.c.d (translated, SIIT): as the IPv4 address.
+        || (s[..5] == [0; 5] && s[5] == 0xffff && forbidden_v4(low_v4))
+        || (s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0)
+        // ::/96, IPv4-compatible (deprecated, never a public receiver).
+        || s[..6] == [0; 6]
+        || s[0] == 0x2002 // 6to4: an IPv4 address in bits 16-48
+        || (s[0] == 0x2001 && s[1] == 0) // Teredo: IPv4 server and client inside
+        || (s[4] & 0xfdff == 0 && s[5] == 0x5efe) // ISATAP interface id: an IPv4 address last
+        || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64 64:ff9b::/96 and 64:ff9b:1::/48
+        || (s[0] == 0x0100 && s[1..4] == [0; 3]) // discard-only 100::/64
         || (s[0] & 0xfe00) == 0xfc00 // unique local (includes fd00:ec2::254 metadata)
         || (s[0] & 0xffc0) == 0xfe80 // link-local
+        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
         || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64 to IPv4 (could reach private v4)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,8 +78,8 @@ pub enum UrlRefused {
     Internal { host: String, ip: IpAddr },
 }
 
-/// Parse and check a target URL; returns it with the address to connect to (None in test
-/// mode, where loopback receivers are allowed and normal resolution is used).
+/// Parse and check a target URL; returns it with the address to connect to. Test mode
+/// also takes `http` and loopback addresses (a receiver on the developer's machine).
 pub async fn check_target(raw: &str, mode: Mode) -> Result<(reqwest::Url, Option<SocketAddr>), UrlRefused> {
     let url = reqwest::Url::parse(raw).map_err(|_| UrlRefused::NotUrl(raw.chars().take(200).collect()))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -68,10 +88,7 @@ pub async fn check_target(raw: &str, mode: Mode) -> Result<(reqwest::Url, Option
     if !url.username().is_empty() || url.password().is_some() {
         return Err(UrlRefused::Credentials);
     }
-    if mode == Mode::Test {
-        return Ok((url, None));
-    }
-    if url.scheme() != "https" {
+    if mode == Mode::Live && url.scheme() != "https" {
         return Err(UrlRefused::NotHttps);
     }
     let host = url
@@ -91,10 +108,24 @@ pub async fn check_target(raw: &str, mode: Mode) -> Result<(reqwest::Url, Option
     if addrs.is_empty() {
         return Err(UrlRefused::Unresolvable(host));
     }
-    if let Some(bad) = addrs.iter().find(|a| forbidden_ip(a.ip())) {
+    let allowed = |ip: IpAddr| !forbidden_ip(ip) || (mode == Mode::Test && loopback(ip));
+    if let Some(bad) = addrs.iter().find(|a| !allowed(a.ip())) {
         return Err(UrlRefused::Internal { host, ip: bad.ip() });
     }
     Ok((url, addrs.first().copied()))
+}
+
+/// [`check_target`] for a URL being registered: test mode also takes a name that does not
+/// resolve (yet), as there is nothing to reach; each delivery checks it again, strictly,
+/// on the addresses it resolves to then.
+pub async fn check_registration(raw: &str, mode: Mode) -> Result<reqwest::Url, UrlRefused> {
+    match check_target(raw, mode).await {
+        Ok((url, _)) => Ok(url),
+        Err(UrlRefused::Unresolvable(_)) if mode == Mode::Test => {
+            reqwest::Url::parse(raw).map_err(|_| UrlRefused::NotUrl(raw.chars().take(200).collect()))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The client for one request to a checked target: pinned to the checked address (when
@@ -119,23 +150,28 @@ pub(crate) fn outbound_client(
 /// went wrong, for the delivery log (never the URL: it may carry the receiver's tokens).
 pub(crate) type Delivered = Result<u16, (Option<u16>, String)>;
 
+/// The delivery log's one text for a request that got no HTTP answer: a closed port, a
+/// refused or reset connection, a TLS failure and a timeout read alike, so the log cannot
+/// serve as a port scanner.
+pub(crate) const NO_ANSWER: &str = "no HTTP answer: the receiver could not be reached, or did not answer within the timeout";
+
 /// Send a request built on [`outbound_client`]; `receiver` names it in a failure.
-pub(crate) async fn send(req: reqwest::RequestBuilder, timeout_secs: u64, receiver: &str) -> Delivered {
-    let resp = req.send().await.map_err(|e| {
-        (
-            None,
-            if e.is_timeout() {
-                format!("timed out after {timeout_secs} s")
-            } else {
-                format!("connection failed: {}", e.without_url())
-            },
-        )
-    })?;
+pub(crate) async fn send(req: reqwest::RequestBuilder, receiver: &str) -> Delivered {
+    let resp = req.send().await.map_err(|_| (None, NO_ANSWER.to_owned()))?;
     let code = resp.status().as_u16();
     if resp.status().is_success() {
         Ok(code)
     } else {
         Err((Some(code), format!("{receiver} answered {code}")))
+    }
+}
+
+/// The delivery log's words for a URL refused at delivery time (it resolved to an
+/// internal address since it was registered): no address, which would map the network.
+pub(crate) fn refused_at_delivery(e: &UrlRefused) -> String {
+    match e {
+        UrlRefused::Internal { .. } => "refused: the host now resolves to an address kycd does not send to".into(),
+        other => format!("refused: {other}"),
     }
 }
 
@@ -158,10 +194,33 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::ffff:169.254.169.254",
+            // IPv4 inside IPv6: compatible, translated, 6to4, Teredo, ISATAP, NAT64.
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::a9fe:a9fe",
+            "::ffff:0:10.0.0.1",
+            "2002:a9fe:a9fe::1",
+            "2002:7f00:1::",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:db8::5efe:10.0.0.1",
+            "fe80::5efe:169.254.169.254",
+            "2600::200:5efe:a9fe:a9fe",
+            "64:ff9b::10.0.0.1",
+            "64:ff9b:1::a00:1",
+            "fec0::1",
+            "100::1",
         ] {
             assert!(forbidden_ip(bad.parse().unwrap()), "{bad} must be refused");
         }
-        for good in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "93.184.216.34"] {
+        for good in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "93.184.216.34",
+            "::ffff:93.184.216.34",
+            "2a00:1450:4001:80b::200e",
+        ] {
             assert!(!forbidden_ip(good.parse().unwrap()), "{good} must be allowed");
         }
     }
@@ -189,7 +248,40 @@ mod tests {
             UrlRefused::Credentials
         );
         assert!(check_target("https://93.184.216.34/hook", Mode::Live).await.is_ok());
-        assert!(check_target("http://127.0.0.1:9/h", Mode::Test).await.is_ok());
+        assert!(matches!(
+            check_target("https://[2002:a9fe:a9fe::1]/h", Mode::Live).await,
+            Err(UrlRefused::Internal { .. })
+        ));
+        assert!(matches!(
+            check_target("https://[::a9fe:a9fe]/h", Mode::Live).await,
+            Err(UrlRefused::Internal { .. })
+        ));
         assert!(check_target("ftp://x/", Mode::Test).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn test_mode_adds_http_and_loopback_and_nothing_else() {
+        for ok in [
+            "http://127.0.0.1:9/h",
+            "http://[::1]:9/h",
+            "http://localhost:9/h",
+            "http://93.184.216.34/h",
+        ] {
+            assert!(check_target(ok, Mode::Test).await.is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://10.0.0.1/h",
+            "http://192.168.1.1/h",
+            "http://[fd00::1]/h",
+            "http://[::ffff:10.0.0.1]/h",
+            "http://[2002:a9fe:a9fe::1]/h",
+            "http://0.0.0.0:9/h",
+        ] {
+            assert!(
+                matches!(check_target(bad, Mode::Test).await, Err(UrlRefused::Internal { .. })),
+                "{bad} must be refused in test mode"
+            );
+        }
     }
 }

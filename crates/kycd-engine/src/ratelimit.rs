@@ -10,6 +10,7 @@ use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 use kycd_core::ids::{TenantId, VerificationId};
 use std::hash::Hash;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -30,6 +31,11 @@ pub struct RateLimitConfig {
     pub tenant_requests: Rate,
     /// Image uploads per verification (API, dialects and the hosted capture page alike).
     pub uploads: Rate,
+    /// Console sign-ins and invitation acceptances per client address (each costs a
+    /// password hash). Behind a reverse proxy every client has the proxy's address.
+    pub sign_ins_per_address: Rate,
+    /// …and per account (the email typed, known or not, or the invited operator).
+    pub sign_ins_per_account: Rate,
 }
 
 impl Default for RateLimitConfig {
@@ -40,6 +46,8 @@ impl Default for RateLimitConfig {
                 burst: 300,
             },
             uploads: Rate { per_minute: 30, burst: 15 },
+            sign_ins_per_address: Rate { per_minute: 60, burst: 20 },
+            sign_ins_per_account: Rate { per_minute: 10, burst: 5 },
         }
     }
 }
@@ -111,6 +119,8 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
 pub(crate) struct RateLimits {
     tenants: Option<Limiter<TenantId>>,
     uploads: Option<Limiter<(TenantId, VerificationId)>>,
+    sign_in_addresses: Option<Limiter<IpAddr>>,
+    sign_in_accounts: Option<Limiter<String>>,
 }
 
 impl RateLimits {
@@ -118,7 +128,28 @@ impl RateLimits {
         Self {
             tenants: Limiter::new(cfg.tenant_requests),
             uploads: Limiter::new(cfg.uploads),
+            sign_in_addresses: Limiter::new(cfg.sign_ins_per_address),
+            sign_in_accounts: Limiter::new(cfg.sign_ins_per_account),
         }
+    }
+
+    /// One console sign-in (or invitation acceptance) from `from` for `account`: refused
+    /// before any password is hashed. The words are the same whether the account exists.
+    pub(crate) fn admit_sign_in(&self, from: Option<IpAddr>, account: &str) -> Result<()> {
+        let refuse = |retry_after_secs: u64| {
+            metrics::counter!("kycd_rate_limit_refusals_total", "limit" => "console_sign_in").increment(1);
+            EngineError::RateLimited {
+                detail: format!("too many sign-in tries: wait {retry_after_secs} s and try again"),
+                retry_after_secs,
+            }
+        };
+        if let (Some(l), Some(ip)) = (&self.sign_in_addresses, from) {
+            l.check(&ip).map_err(refuse)?;
+        }
+        if let Some(l) = &self.sign_in_accounts {
+            l.check(&account.to_owned()).map_err(refuse)?;
+        }
+        Ok(())
     }
 
     /// One upload to `id` (keyed with the tenant, so another tenant guessing the id
@@ -189,6 +220,8 @@ mod tests {
         let limits = RateLimits::new(RateLimitConfig {
             tenant_requests: Rate::OFF,
             uploads: Rate::OFF,
+            sign_ins_per_address: Rate::OFF,
+            sign_ins_per_account: Rate::OFF,
         });
         let t = TenantId::generate();
         let v = VerificationId::generate();
@@ -200,8 +233,8 @@ mod tests {
     #[test]
     fn uploads_are_keyed_per_tenant_and_verification() {
         let limits = RateLimits::new(RateLimitConfig {
-            tenant_requests: Rate::OFF,
             uploads: Rate { per_minute: 1, burst: 2 },
+            ..RateLimitConfig::default()
         });
         let (a, b) = (TenantId::generate(), TenantId::generate());
         let v = VerificationId::generate();
@@ -216,5 +249,28 @@ mod tests {
         );
         limits.admit_upload(&b, &v).unwrap();
         limits.admit_upload(&a, &VerificationId::generate()).unwrap();
+    }
+
+    #[test]
+    fn sign_ins_are_limited_per_address_and_per_account() {
+        let limits = RateLimits::new(RateLimitConfig {
+            sign_ins_per_address: Rate { per_minute: 1, burst: 3 },
+            sign_ins_per_account: Rate { per_minute: 1, burst: 2 },
+            ..RateLimitConfig::default()
+        });
+        let (ip, other_ip): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        limits.admit_sign_in(Some(ip), "a@example.com").unwrap();
+        limits.admit_sign_in(Some(ip), "a@example.com").unwrap();
+        // The account's burst is spent, from any address.
+        let e = limits.admit_sign_in(Some(other_ip), "a@example.com").unwrap_err();
+        assert!(
+            matches!(e, EngineError::RateLimited { retry_after_secs, .. } if retry_after_secs >= 1),
+            "{e}"
+        );
+        // The address has one try of its burst of 3 left; then it is spent.
+        limits.admit_sign_in(Some(ip), "b@example.com").unwrap();
+        let e = limits.admit_sign_in(Some(ip), "c@example.com").unwrap_err();
+        assert!(e.to_string().starts_with("too many sign-in tries"), "{e}");
+        limits.admit_sign_in(Some(other_ip), "c@example.com").unwrap();
     }
 }

@@ -127,7 +127,7 @@ impl Engine {
     // ----- endpoints -----------------------------------------------------------------
 
     async fn checked_url(&self, p: &Principal, url: &str) -> Result<String> {
-        let (url, _) = check_target(url.trim(), p.mode).await.map_err(refused)?;
+        let url = crate::net_policy::check_registration(url.trim(), p.mode).await.map_err(refused)?;
         Ok(url.to_string())
     }
 
@@ -521,7 +521,9 @@ impl Engine {
         extra_headers: &[(&'static str, String)],
         now: DateTime<Utc>,
     ) -> crate::net_policy::Delivered {
-        let (url, pinned) = check_target(url, mode).await.map_err(|e| (None, format!("refused: {e}")))?;
+        let (url, pinned) = check_target(url, mode)
+            .await
+            .map_err(|e| (None, crate::net_policy::refused_at_delivery(&e)))?;
         let ts = now.timestamp();
         let body = event.payload.as_bytes();
         let mut sigs: Vec<String> = [Some(secret), old_secret]
@@ -546,7 +548,7 @@ impl Engine {
         for (k, v) in extra_headers {
             req = req.header(*k, v);
         }
-        crate::net_policy::send(req.body(event.payload.clone()), DELIVERY_TIMEOUT_SECS, "the endpoint").await
+        crate::net_policy::send(req.body(event.payload.clone()), "the endpoint").await
     }
 }
 

@@ -171,10 +171,44 @@ impl EvidenceSigner {
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some(JWT_TYP.to_owned());
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.key).map_err(|e| EvidenceError::Key {
+        let token = jsonwebtoken::encode(&header, claims, &self.key).map_err(|e| EvidenceError::Key {
             reason: format!("signing failed: {e}"),
-        })
+        })?;
+        low_s(&token)
     }
+}
+
+/// The token with its signature in low-S form (s ≤ n/2): (r, s) and (r, n − s) both
+/// verify, and [`verify`] accepts only the first, so that a token has one signature.
+fn low_s(token: &str) -> Result<String, EvidenceError> {
+    let bad = |reason: &str| EvidenceError::Key {
+        reason: format!("signing failed: {reason}"),
+    };
+    let (signed, sig) = token.rsplit_once('.').ok_or_else(|| bad("no signature part"))?;
+    let raw = URL_SAFE_NO_PAD.decode(sig).map_err(|_| bad("signature not base64url"))?;
+    let sig = p256::ecdsa::Signature::from_slice(&raw).map_err(|_| bad("signature not 64 bytes"))?;
+    Ok(match sig.normalize_s() {
+        Some(low) => format!("{signed}.{}", URL_SAFE_NO_PAD.encode(low.to_bytes())),
+        None => token.to_owned(),
+    })
+}
+
+/// Refuse a signature whose s is in the upper half of the group order: a malleated copy
+/// of a valid signature (kycd signs with low s only).
+fn check_low_s(token: &str) -> Result<(), EvidenceError> {
+    let sig = token.rsplit_once('.').map_or("", |(_, s)| s);
+    let raw = URL_SAFE_NO_PAD
+        .decode(sig)
+        .map_err(|_| EvidenceError::token("the signature is not base64url"))?;
+    let sig = p256::ecdsa::Signature::from_slice(&raw)
+        .map_err(|_| EvidenceError::token("the signature is not an ES256 signature (64 bytes, r and s in range)"))?;
+    if sig.normalize_s().is_some() {
+        return Err(EvidenceError::token(
+            "the signature is in its high-S form, a malleated copy of a signature (kycd signs with low S only): \
+             this token was altered after it was issued; fetch evidence.jwt from kycd again",
+        ));
+    }
+    Ok(())
 }
 
 fn coordinates(secret: &p256::SecretKey) -> Result<(String, String), EvidenceError> {
@@ -295,6 +329,7 @@ pub(crate) fn token_kid(token: &str) -> Result<String, EvidenceError> {
 pub fn verify(token: &str, jwks: &Value, expected_aud: Option<&str>) -> Result<EvidenceClaims, EvidenceError> {
     let token = token.trim();
     let header = check_header(token)?;
+    check_low_s(token)?;
     let key = find_key(jwks, &header.kid)?;
     let mut validation = Validation::new(Algorithm::ES256);
     validation.validate_exp = false;
@@ -383,6 +418,29 @@ mod tests {
         }
         assert_eq!(URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap().len(), 32);
         assert_eq!(jwk["kid"].as_str().unwrap().len(), 43);
+    }
+
+    #[test]
+    fn signatures_are_low_s_and_the_high_s_twin_is_refused() {
+        let (signer, _) = EvidenceSigner::generate().unwrap();
+        let jwks = signer.jwks();
+        let mut seen_twin = 0;
+        for _ in 0..16 {
+            let token = signer.sign(&claims()).unwrap();
+            verify(&token, &jwks, None).unwrap();
+            // (r, n - s): the same signature's malleated twin, valid ECDSA but high S.
+            let (signed, sig) = token.rsplit_once('.').unwrap();
+            let sig = p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(sig).unwrap()).unwrap();
+            assert!(sig.normalize_s().is_none(), "kycd signs with low S");
+            let (r, s) = sig.split_scalars();
+            let twin = p256::ecdsa::Signature::from_scalars(r, -*s).unwrap();
+            assert!(twin.normalize_s().is_some(), "the twin is high S");
+            let forged = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(twin.to_bytes()));
+            let e = verify(&forged, &jwks, None).unwrap_err().to_string();
+            assert!(e.contains("high-S"), "{e}");
+            seen_twin += 1;
+        }
+        assert_eq!(seen_twin, 16);
     }
 
     #[test]

@@ -188,6 +188,15 @@ pub fn verify_archive(path: impl AsRef<Path>, jwks: &Value) -> Result<Verdict, E
         && let Ok(bytes) = read_limited(&mut zip, REPORT_JSON, MAX_JSON_BYTES)
         && let Ok(report) = EvidenceModel::from_json_slice(&bytes)
     {
+        if report.status != claims.outcome {
+            problems.push(problem(
+                REPORT_JSON,
+                format!(
+                    "records the outcome '{}' but evidence.jwt attests '{}': one of them was changed",
+                    report.status, claims.outcome
+                ),
+            ));
+        }
         if report.verification_id != claims.sub || report.tenant.id != claims.aud {
             problems.push(problem(
                 REPORT_JSON,

@@ -193,6 +193,12 @@ pub async fn upload_capture(
         .ok_or_else(|| ApiError::invalid("the query parameter kind is required: document_front, document_back or selfie"))?
         .parse()
         .map_err(ApiError::invalid)?;
+    // Authenticated (the extractor above): reserve the body's size, then read it.
+    let limit = s.engine.config().max_upload_bytes + 64 * 1024;
+    let _reserved = s
+        .engine
+        .reserve_upload(crate::multipart::declared_length(req.headers()), limit)
+        .await?;
     let bytes = read_upload(&s, req).await?;
     let c = s.engine.add_capture(&p, &id, kind, bytes).await?;
     Ok((StatusCode::CREATED, Json((&c).into())))

@@ -45,6 +45,11 @@ impl From<EngineError> for ApiError {
                 err.retry_after = Some(*retry_after_secs);
                 return err;
             }
+            EngineError::Busy { detail, retry_after_secs } => {
+                let mut err = Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail.clone());
+                err.retry_after = Some(*retry_after_secs);
+                return err;
+            }
             EngineError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
             EngineError::Invalid(_) | EngineError::UnprocessableImage(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -206,11 +206,17 @@ async fn security_headers(req: Request, next: Next) -> Response {
         || req.headers().contains_key(header::TRANSFER_ENCODING);
     let mut resp = next.run(req).await;
     let failed = resp.status().is_client_error() || resp.status().is_server_error();
+    let busy = resp.status() == StatusCode::SERVICE_UNAVAILABLE;
     let h = resp.headers_mut();
     // An error may be answered before the body was read (bad key, bad query); the
     // connection then cannot be reused, so say so instead of dropping it under the client.
     if has_body && failed {
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    // A 503 is a capacity bound (password hashes, upload bytes in flight, readiness): every
+    // dialect's error shape answers it, this says when to come back where it did not.
+    if busy {
+        h.entry(header::RETRY_AFTER).or_insert(HeaderValue::from_static("2"));
     }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));

@@ -53,6 +53,15 @@ pub struct CaptureForm {
     pub malformed: bool,
 }
 
+/// A request's declared body length (`Content-Length`), if it has one: what an upload
+/// reserves of the process's upload budget before its body is read.
+pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
 pub async fn capture_form(mp: Result<Multipart, MultipartRejection>) -> CaptureForm {
     let mut form = CaptureForm {
         malformed: mp.is_err(),

@@ -454,6 +454,40 @@ pub struct JobQueueRow {
     pub oldest: DateTime<Utc>,
 }
 
+/// Remove the partial files a crash in the middle of a blob write leaves in a local blob
+/// folder (`object_store` writes `…/file_…#1` and renames it into place; its listing does
+/// not show them, so [`Store::sweep_orphan_blobs`] cannot see them), when older than
+/// `cutoff` (a write in flight is younger). Returns how many it removed.
+pub fn sweep_partial_local_blobs(dir: &std::path::Path, cutoff: std::time::SystemTime) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+                continue;
+            }
+            let name = entry.file_name();
+            let partial = name
+                .to_str()
+                .and_then(|n| n.rsplit_once('#'))
+                .is_some_and(|(_, suffix)| !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()));
+            if kind.is_file() && partial && entry.metadata()?.modified()? <= cutoff {
+                std::fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// A database transaction. All repository methods live here, so a use case that writes
 /// a state change and its audit entry does both or neither.
 pub struct Tx<'s> {

@@ -733,6 +733,21 @@ impl Tx<'_> {
         row.as_ref().map(Self::attempt_from).transpose()
     }
 
+    /// Spend an attempt's start token, in one conditional statement: `false` if it was
+    /// spent already (of concurrent openings of one link, exactly one gets `true`).
+    pub async fn spend_start_token(&mut self, tenant: &TenantId, id: &AttemptId, now: DateTime<Utc>) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE attempts SET token_used_at = $1, updated_at = $1
+             WHERE tenant_id = $2 AND id = $3 AND token_used_at IS NULL",
+        )
+        .bind(ms(now))
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// The start token's hash identifies its attempt (and so its tenant).
     pub async fn find_attempt_by_token(&mut self, token_hash: &str) -> Result<Option<Attempt>> {
         let row = sqlx::query("SELECT * FROM attempts WHERE token_hash = $1")

@@ -140,9 +140,20 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// The operator with this login, of any tenant (sign-in finds the tenant this way).
-    pub async fn find_operator_by_email(&mut self, email: &str) -> Result<Option<OperatorRecord>> {
-        let row = sqlx::query("SELECT * FROM operators WHERE email = $1")
+    /// The operators with this login, of every tenant (sign-in finds the tenant this way;
+    /// an email is unique within a tenant only), oldest first.
+    pub async fn find_operators_by_email(&mut self, email: &str) -> Result<Vec<OperatorRecord>> {
+        let rows = sqlx::query("SELECT * FROM operators WHERE email = $1 ORDER BY created_at, id")
+            .bind(email)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(|r| self.operator_from(r)).collect()
+    }
+
+    /// The operator of `tenant` with this login, if any.
+    pub async fn find_operator_in_tenant_by_email(&mut self, tenant: &TenantId, email: &str) -> Result<Option<OperatorRecord>> {
+        let row = sqlx::query("SELECT * FROM operators WHERE tenant_id = $1 AND email = $2")
+            .bind(tenant.as_str())
             .bind(email)
             .fetch_optional(&mut *self.tx)
             .await?;
@@ -166,33 +177,93 @@ impl Tx<'_> {
         rows.iter().map(|r| self.operator_from(r)).collect()
     }
 
-    /// Record the outcome of a sign-in attempt's password check.
-    pub async fn set_operator_login_state(
+    /// Count one failed sign-in, in one conditional statement (concurrent failures each
+    /// count): the `max`-th failure in a row locks the account until `lock_until` and
+    /// starts the count again; failures while it is locked change nothing. Returns the
+    /// lock this failure set, if it set one.
+    pub async fn record_failed_sign_in(
         &mut self,
         id: &OperatorId,
-        failed_logins: u32,
-        locked_until: Option<DateTime<Utc>>,
+        max: u32,
+        lock_until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<()> {
-        sqlx::query("UPDATE operators SET failed_logins = $1, locked_until = $2, updated_at = $3 WHERE id = $4")
-            .bind(i64::from(failed_logins))
-            .bind(locked_until.map(ms))
-            .bind(ms(now))
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+    ) -> Result<Option<DateTime<Utc>>> {
+        let row = sqlx::query(
+            "UPDATE operators SET
+                 failed_logins = CASE WHEN locked_until IS NOT NULL AND locked_until > $1 THEN failed_logins
+                                      WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END,
+                 locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until > $1 THEN locked_until
+                                     WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END,
+                 updated_at = $1
+             WHERE id = $4
+             RETURNING locked_until",
+        )
+        .bind(ms(now))
+        .bind(i64::from(max))
+        .bind(ms(lock_until))
+        .bind(id.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let locked = match row {
+            Some(r) => r.try_get::<Option<i64>, _>("locked_until")?,
+            None => None,
+        };
+        Ok((locked == Some(ms(lock_until))).then_some(lock_until))
     }
 
-    /// Record the TOTP step of a code just accepted.
-    pub async fn set_operator_totp_step(&mut self, id: &OperatorId, step: u64, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query("UPDATE operators SET totp_last_step = $1, updated_at = $2 WHERE id = $3")
-            .bind(i64::try_from(step).unwrap_or(i64::MAX))
-            .bind(ms(now))
+    /// A successful sign-in, in one conditional statement: refused (`false`) when the
+    /// account is locked at `now`, or when `totp_step` is not newer than the last code
+    /// accepted (a code works once, even for concurrent sign-ins). Clears the failures.
+    pub async fn record_sign_in(&mut self, id: &OperatorId, totp_step: Option<u64>, now: DateTime<Utc>) -> Result<bool> {
+        let r = match totp_step {
+            None => {
+                sqlx::query(
+                    "UPDATE operators SET failed_logins = 0, locked_until = NULL, updated_at = $1
+                     WHERE id = $2 AND (locked_until IS NULL OR locked_until <= $1)",
+                )
+                .bind(ms(now))
+                .bind(id.as_str())
+                .execute(&mut *self.tx)
+                .await?
+            }
+            Some(step) => {
+                sqlx::query(
+                    "UPDATE operators SET failed_logins = 0, locked_until = NULL, totp_last_step = $3, updated_at = $1
+                     WHERE id = $2 AND (locked_until IS NULL OR locked_until <= $1)
+                       AND (totp_last_step IS NULL OR totp_last_step < $3)",
+                )
+                .bind(ms(now))
+                .bind(id.as_str())
+                .bind(i64::try_from(step).unwrap_or(i64::MAX))
+                .execute(&mut *self.tx)
+                .await?
+            }
+        };
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Spend the TOTP code of `step` (e.g. to confirm a change of the secret): `false` if
+    /// that code, or a later one, was accepted already.
+    pub async fn use_operator_totp_step(&mut self, id: &OperatorId, step: u64, now: DateTime<Utc>) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE operators SET totp_last_step = $1, updated_at = $2
+             WHERE id = $3 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+        )
+        .bind(i64::try_from(step).unwrap_or(i64::MAX))
+        .bind(ms(now))
+        .bind(id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// End every console session of an operator (a new password, a disabled account).
+    pub async fn delete_operator_sessions(&mut self, id: &OperatorId) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM operator_sessions WHERE operator_id = $1")
             .bind(id.as_str())
             .execute(&mut *self.tx)
             .await?;
-        Ok(())
+        Ok(r.rows_affected())
     }
 
     pub async fn set_operator_password(&mut self, id: &OperatorId, password_hash: &str, now: DateTime<Utc>) -> Result<()> {
@@ -327,17 +398,28 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Spend an invitation: its (tenant, operator) if it exists and has not expired.
+    /// The (tenant, operator) of an unexpired invitation, without spending it.
+    pub async fn find_operator_invite(&mut self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<(TenantId, OperatorId)>> {
+        let row = sqlx::query("SELECT tenant_id, operator_id FROM operator_invites WHERE token_hash = $1 AND expires_at > $2")
+            .bind(token_hash)
+            .bind(ms(now))
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some((
+            parse(row.try_get("tenant_id")?, "tenant id")?,
+            parse(row.try_get("operator_id")?, "operator id")?,
+        )))
+    }
+
+    /// Spend an invitation, in one statement (of concurrent uses, one gets it): its
+    /// (tenant, operator) if it existed and had not expired.
     pub async fn take_operator_invite(&mut self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<(TenantId, OperatorId)>> {
-        let row = sqlx::query("SELECT tenant_id, operator_id, expires_at FROM operator_invites WHERE token_hash = $1")
+        let row = sqlx::query("DELETE FROM operator_invites WHERE token_hash = $1 RETURNING tenant_id, operator_id, expires_at")
             .bind(token_hash)
             .fetch_optional(&mut *self.tx)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        sqlx::query("DELETE FROM operator_invites WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(&mut *self.tx)
-            .await?;
         if from_ms(row.try_get("expires_at")?)? <= now {
             return Ok(None);
         }

@@ -424,6 +424,15 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
         "the reviewer's free text (reason, message) sealed apart from the rest of the review",
         &["ALTER TABLE verifications ADD COLUMN review_enc TEXT"],
     ),
+    (
+        22,
+        "operator emails unique within a tenant, not across tenants (an invitation does not reveal another tenant's operator)",
+        &[
+            "DROP INDEX operators_email",
+            "CREATE UNIQUE INDEX operators_tenant_email ON operators (tenant_id, email)",
+            "CREATE INDEX operators_email ON operators (email)",
+        ],
+    ),
 ];
 
 #[cfg(test)]

@@ -100,6 +100,18 @@ fn a_good_archive_verifies_and_has_the_documented_layout() {
 }
 
 #[test]
+fn a_token_attesting_another_outcome_than_the_report_is_refused() {
+    let sample = sample(12);
+    let path = scratch("archive-outcome").join("outcome.zip");
+    // Every file's digest is right and the signature is good; only the outcome differs.
+    let signer = write_archive_with(&sample, &path, |c| c.outcome = "declined".into());
+    let err = verify_archive(&path, &signer.jwks()).unwrap_err();
+    let msg = err.to_string();
+    assert!(err.problem_files().contains(&"report.json"), "{msg}");
+    assert!(msg.contains("outcome 'approved'") && msg.contains("attests 'declined'"), "{msg}");
+}
+
+#[test]
 fn a_changed_image_is_named() {
     let f = fixture("archive-image");
     let name = f.sample.model.captures[1].archive_name();

@@ -272,6 +272,11 @@ pub fn sample(timeline_rows: usize) -> Sample {
 
 /// Writes a complete evidence archive for `s` to `path`, returns the signer.
 pub fn write_archive(s: &Sample, path: &std::path::Path) -> EvidenceSigner {
+    write_archive_with(s, path, |_| {})
+}
+
+/// [`write_archive`], with the claims changed by `edit` before they are signed.
+pub fn write_archive_with(s: &Sample, path: &std::path::Path, edit: impl FnOnce(&mut EvidenceClaims)) -> EvidenceSigner {
     let (signer, _) = EvidenceSigner::generate().unwrap();
     let jti = EvidenceClaims::new_jti();
     let pdf = render_pdf(&s.model, &s.image_refs(), &jti).unwrap();
@@ -284,7 +289,9 @@ pub fn write_archive(s: &Sample, path: &std::path::Path) -> EvidenceSigner {
     }
     let out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     write_evidence_zip(out, files, |digests| {
-        signer.sign(&EvidenceClaims::new(&s.model, "https://kycd.example", &jti, digests.to_vec()))
+        let mut claims = EvidenceClaims::new(&s.model, "https://kycd.example", &jti, digests.to_vec());
+        edit(&mut claims);
+        signer.sign(&claims)
     })
     .unwrap();
     signer

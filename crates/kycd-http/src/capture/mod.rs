@@ -15,7 +15,6 @@ use crate::AppState;
 use crate::RouteExt;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
@@ -690,20 +689,15 @@ async fn step_page(State(s): State<AppState>, Path(raw_kind): Path<String>, head
     sess.step_page(StatusCode::OK, &format!("/capture/step/{kind}"), &title, &body)
 }
 
+/// An upload: the session (cookie) is checked before a byte of the body is read, then the
+/// body's size is reserved of the process's upload budget, then the form is read.
 async fn step_post(
     State(s): State<AppState>,
     Path(raw_kind): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-    mp: Result<Multipart, MultipartRejection>,
+    req: axum::extract::Request,
 ) -> Response {
-    // Read the form first (the token may come before or after the file).
-    let crate::multipart::CaptureForm {
-        csrf,
-        file,
-        too_large,
-        malformed,
-    } = crate::multipart::capture_form(mp).await;
     let here = format!("/capture/step/{raw_kind}");
     let sess = match session(&s, &headers, raw, &here).await {
         Ok(x) => x,
@@ -718,6 +712,24 @@ async fn step_post(
         let (title, body) = step_body(&sess, kind, None, Some(msg));
         sess.step_page(status, &here, &title, &body)
     };
+    let limit = s.engine.config().max_upload_bytes + 64 * 1024;
+    let _reserved = match s.engine.reserve_upload(crate::multipart::declared_length(&headers), limit).await {
+        Ok(r) => r,
+        Err(EngineError::TooLarge(_)) => return show(StatusCode::PAYLOAD_TOO_LARGE, t.too_large),
+        Err(EngineError::Busy { retry_after_secs, .. }) => {
+            let mut resp = show(StatusCode::SERVICE_UNAVAILABLE, t.busy);
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            return resp;
+        }
+        Err(e) => return internal(sess.lang(), e),
+    };
+    // The token may come before or after the file.
+    let crate::multipart::CaptureForm {
+        csrf,
+        file,
+        too_large,
+        malformed,
+    } = crate::multipart::capture_form(<Multipart as axum::extract::FromRequest<AppState>>::from_request(req, &s).await).await;
     if too_large {
         return show(StatusCode::PAYLOAD_TOO_LARGE, t.too_large);
     }

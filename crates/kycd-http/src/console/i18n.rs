@@ -17,7 +17,19 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Les 6 chiffres affichés par votre application d'authentification.",
     ),
     ("sign_in_failed", "Sign-in failed", "Échec de la connexion"),
-    ("locked", "Account locked", "Compte verrouillé"),
+    ("locked", "Too many sign-in tries", "Trop de tentatives de connexion"),
+    ("busy", "The server is busy", "Le serveur est occupé"),
+    ("totp_replace", "Replace the key", "Remplacer la clé"),
+    (
+        "totp_replace_text",
+        "To move your second factor to another app or phone, scan this new key there, then type a code from the new app and one from the app that has the current key.",
+        "Pour passer votre second facteur sur une autre application ou un autre téléphone, scannez-y cette nouvelle clé, puis saisissez un code de la nouvelle application et un de celle qui a la clé actuelle.",
+    ),
+    (
+        "totp_current_code",
+        "Code from the app with the current key",
+        "Code de l'application qui a la clé actuelle",
+    ),
     ("session_over", "Your session has ended", "Votre session a pris fin"),
     (
         "session_over_text",

@@ -16,6 +16,7 @@ use crate::RouteExt;
 use crate::capture::html::esc;
 use crate::capture::i18n::Lang;
 use crate::capture::{cookie, see_other, static_file};
+use crate::extract::ClientAddr;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
@@ -391,7 +392,7 @@ async fn login_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw)
     html_response(StatusCode::OK, html, lang_cookie.into_iter().chain(token_cookie).collect())
 }
 
-async fn login_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn login_post(State(s): State<AppState>, ClientAddr(from): ClientAddr, headers: HeaderMap, body: Bytes) -> Response {
     let (lang, _) = language(&s, &headers, None);
     let pairs = form(&body);
     let (token, token_cookie) = login_token(&s, &headers);
@@ -410,7 +411,7 @@ async fn login_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
     }
     let email = field(&pairs, "email").unwrap_or_default();
     let password = field(&pairs, "password").unwrap_or_default();
-    match s.engine.operator_sign_in(email, password, field(&pairs, "code")).await {
+    match s.engine.operator_sign_in(email, password, field(&pairs, "code"), from).await {
         Ok(signed) => {
             let c = format!(
                 "{COOKIE}={}; Path=/console; HttpOnly; SameSite=Strict{}",
@@ -420,9 +421,19 @@ async fn login_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
             see_other("/console/queue", &[Some(c)])
         }
         Err(EngineError::Unauthorized(m)) => refuse(StatusCode::UNAUTHORIZED, t(lang, "sign_in_failed"), &m),
-        Err(EngineError::RateLimited { detail, .. }) => refuse(StatusCode::TOO_MANY_REQUESTS, t(lang, "locked"), &detail),
+        Err(EngineError::RateLimited { detail, retry_after_secs }) => {
+            retry_after(refuse(StatusCode::TOO_MANY_REQUESTS, t(lang, "locked"), &detail), retry_after_secs)
+        }
+        Err(EngineError::Busy { detail, retry_after_secs }) => {
+            retry_after(refuse(StatusCode::SERVICE_UNAVAILABLE, t(lang, "busy"), &detail), retry_after_secs)
+        }
         Err(e) => internal(lang, e),
     }
+}
+
+fn retry_after(mut resp: Response, secs: u64) -> Response {
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
 }
 
 async fn logout_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -469,7 +480,7 @@ async fn invite_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw
 
 /// The invitation token is the capability (random, single-use, 72 h): it is the form's
 /// own proof, so no session or other token is needed.
-async fn invite_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn invite_post(State(s): State<AppState>, ClientAddr(from): ClientAddr, headers: HeaderMap, body: Bytes) -> Response {
     let (lang, _) = language(&s, &headers, None);
     let pairs = form(&body);
     let token = field(&pairs, "token").unwrap_or_default();
@@ -490,9 +501,15 @@ async fn invite_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes)
     if Some(password) != field(&pairs, "password2") {
         return page(StatusCode::BAD_REQUEST, t(lang, "passwords_differ"));
     }
-    match s.engine.accept_invitation(token, password).await {
+    match s.engine.accept_invitation(token, password, from).await {
         Ok(_) => see_other("/console/login?invited=1", &[]),
         Err(EngineError::Invalid(m)) => page(StatusCode::BAD_REQUEST, &m),
+        Err(EngineError::RateLimited { detail, retry_after_secs }) => {
+            retry_after(page(StatusCode::TOO_MANY_REQUESTS, &detail), retry_after_secs)
+        }
+        Err(EngineError::Busy { detail, retry_after_secs }) => {
+            retry_after(page(StatusCode::SERVICE_UNAVAILABLE, &detail), retry_after_secs)
+        }
         Err(e @ EngineError::NotFound(_)) => page(StatusCode::NOT_FOUND, &e.to_string()),
         Err(e) => internal(lang, e),
     }
@@ -511,9 +528,14 @@ fn account_body(c: &Ctx, problem: Option<&str>) -> String {
     if let Some(m) = problem {
         body.push_str(&notice("problem", c.t("problem"), m));
     }
-    if c.session.operator.totp_enabled {
+    let replacing = c.session.operator.totp_enabled;
+    if replacing {
         body.push_str(&notice("ok", c.t("two_factor"), c.t("totp_on")));
-        return body;
+        body.push_str(&format!(
+            "<h3>{}</h3><p>{}</p>",
+            esc(c.t("totp_replace")),
+            esc(c.t("totp_replace_text"))
+        ));
     }
     let secret = new_totp_secret();
     let uri = format!(
@@ -522,12 +544,20 @@ fn account_body(c: &Ctx, problem: Option<&str>) -> String {
             .unwrap_or_default()
             .trim_start_matches('=')
     );
+    let current = if replacing {
+        format!(
+            "<label for=\"current_code\">{}</label><input id=\"current_code\" name=\"current_code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required>",
+            esc(c.t("totp_current_code"))
+        )
+    } else {
+        String::new()
+    };
     body.push_str(&format!(
         "<p>{setup}</p><p>{key_label}: <code class=\"secret\">{secret}</code></p><p><a href=\"{uri}\">{link}</a></p>\
          <form method=\"post\" action=\"/console/account/totp\" class=\"stack narrow\">{csrf}\
          <input type=\"hidden\" name=\"secret\" value=\"{secret}\">\
          <label for=\"code\">{code}</label><input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required>\
-         <button type=\"submit\" class=\"primary\">{enable}</button></form>",
+         {current}<button type=\"submit\" class=\"primary\">{enable}</button></form>",
         setup = esc(c.t("totp_setup")),
         key_label = esc(c.t("totp_key")),
         secret = esc(&secret),
@@ -535,7 +565,7 @@ fn account_body(c: &Ctx, problem: Option<&str>) -> String {
         link = esc(c.t("totp_link")),
         csrf = csrf_field(&c.csrf()),
         code = esc(c.t("code")),
-        enable = esc(c.t("totp_enable")),
+        enable = esc(c.t(if replacing { "totp_replace" } else { "totp_enable" })),
     ));
     body
 }
@@ -548,7 +578,7 @@ async fn totp_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -
     };
     let secret = field(&pairs, "secret").unwrap_or_default();
     let code = field(&pairs, "code").unwrap_or_default();
-    match s.engine.enroll_totp(&c.session, secret, code).await {
+    match s.engine.enroll_totp(&c.session, secret, code, field(&pairs, "current_code")).await {
         Ok(()) => see_other("/console/account", &[]),
         Err(EngineError::Invalid(m)) => c.page(
             StatusCode::BAD_REQUEST,

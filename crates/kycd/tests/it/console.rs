@@ -29,7 +29,7 @@ fn invite_path(url: &str) -> String {
 }
 
 /// Set the password through an invitation link.
-async fn accept(b: &mut Browser, invite: &str) {
+pub(crate) async fn accept(b: &mut Browser, invite: &str) {
     b.get(invite).await.expect(200).contains("name=\"token\"");
     let token = invite.split("token=").nth(1).unwrap().to_owned();
     let r = b
@@ -41,7 +41,7 @@ async fn accept(b: &mut Browser, invite: &str) {
     assert_eq!(r.location(), "/console/login?invited=1");
 }
 
-async fn sign_in(b: &mut Browser, email: &str, password: &str, code: &str) -> Page {
+pub(crate) async fn sign_in(b: &mut Browser, email: &str, password: &str, code: &str) -> Page {
     let page = b.get("/console/login").await;
     page.expect(200);
     let csrf = page.csrf();
@@ -63,7 +63,7 @@ pub(crate) async fn operator(server: &Server, tenant: &str, email: &str, role: &
 }
 
 /// The text of the element with `id` (its first text node).
-fn text_of(page: &Page, id: &str) -> String {
+pub(crate) fn text_of(page: &Page, id: &str) -> String {
     let marker = format!("id=\"{id}\">");
     let at = page
         .body
@@ -74,7 +74,7 @@ fn text_of(page: &Page, id: &str) -> String {
 }
 
 /// The value of the input named `name`.
-fn input_value(page: &Page, name: &str) -> String {
+pub(crate) fn input_value(page: &Page, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let at = page
         .body
@@ -99,7 +99,7 @@ async fn decide(b: &mut Browser, vid: &str, action: &str, reason: &str) -> Page 
     .await
 }
 
-async fn first_tenant(server: &Server) -> String {
+pub(crate) async fn first_tenant(server: &Server) -> String {
     let list = server.cli(&["tenant", "list", "--json"]).await.success_json();
     str_field(&list[0], "tenant_id")
 }
@@ -451,10 +451,13 @@ async fn sign_in_locks_after_five_failures_and_a_second_factor_guards_the_accoun
     assert!(unknown.body.contains("wrong"), "{}", unknown.body);
     sign_in(&mut d, "totp@example.com", "wrong password here", "").await.expect(401);
     let code = kycd_engine::console::totp_code(&secret, chrono::Utc::now()).unwrap();
-    sign_in(&mut d, "totp@example.com", PASSWORD, &code)
-        .await
-        .expect(429)
-        .contains("locked");
+    // Locked, the right password and code are answered exactly as an unknown email is
+    // (issue 21 item 6: no telling which accounts exist, or are locked).
+    let locked = sign_in(&mut d, "totp@example.com", PASSWORD, &code).await;
+    locked.expect(401).contains("locked after 5 wrong tries");
+    assert_eq!(locked.body, unknown.body, "a locked account answers like an unknown email");
+    let unknown_now = sign_in(&mut d, "nobody@example.com", PASSWORD, "").await;
+    assert_eq!(locked.body, unknown_now.body);
     // The session opened before the lockout still works (locking stops new sign-ins).
     c.get("/console/queue").await.expect(200);
     // No password, secret or code is ever logged.

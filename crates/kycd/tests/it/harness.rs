@@ -34,6 +34,9 @@ const SERVER_ENV: &[&str] = &[
     "KYCD_S3_ACCESS_KEY_ID",
     "KYCD_S3_SECRET_ACCESS_KEY",
     "KYCD_S3_SECRET_ACCESS_KEY_FILE",
+    "KYCD_EVIDENCE_ISSUER",
+    "KYCD_FACE_MATCHING",
+    "KYCD_HEIC",
 ];
 
 /// The S3 server the suite keeps blobs on, if any: `KYCD_TEST_S3_ENDPOINT` with
@@ -434,7 +437,10 @@ impl Server {
         // The suite sends bursts far beyond a person's or an integration's pace (2 000
         // uploads, 320-call matrices); rate limits are off unless a test turns them on
         // (ratelimit.rs tests them, defaults included).
-        cmd.env("KYCD_RATE_LIMIT_PER_MINUTE", "0").env("KYCD_UPLOAD_RATE_PER_MINUTE", "0");
+        cmd.env("KYCD_RATE_LIMIT_PER_MINUTE", "0")
+            .env("KYCD_UPLOAD_RATE_PER_MINUTE", "0")
+            .env("KYCD_SIGN_IN_RATE_PER_MINUTE", "0")
+            .env("KYCD_SIGN_IN_ACCOUNT_RATE_PER_MINUTE", "0");
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -46,6 +46,7 @@ impl From<EngineError> for BoldSignError {
             EngineError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, m),
             EngineError::Gone(_) => Self::bad_request(map::FILE_ERASED),
             EngineError::RateLimited { detail, .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, detail),
+            EngineError::Busy { detail, .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, detail),
             EngineError::Invalid(m)
             | EngineError::Conflict(m)
             | EngineError::TooLarge(m)

@@ -69,6 +69,7 @@ impl From<EngineError> for CheckoutError {
             // Checkout answers 429 "Too many requests" (Retry-After comes from the middleware
             // for request limits; the detail is not part of its error shape).
             EngineError::RateLimited { .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "rate_limit_exceeded"),
+            EngineError::Busy { .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "service_unavailable"),
             // Erased with an anonymization: as good as gone.
             EngineError::Gone(_) => Self::not_found("resource_anonymized"),
             EngineError::Store(kycd_engine::StoreError::BadCursor) => Self::invalid_one("skip_invalid"),

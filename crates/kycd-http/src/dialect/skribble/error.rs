@@ -145,6 +145,7 @@ impl From<EngineError> for SkribbleError {
             EngineError::RateLimited { detail, .. } => {
                 Self::new(S::TOO_MANY_REQUESTS, Problem::LimitExceeded, detail).with_key(key::RATE_LIMIT)
             }
+            EngineError::Busy { detail, .. } => Self::new(S::SERVICE_UNAVAILABLE, Problem::ProblemWithMessage, detail),
             EngineError::TooLarge(m) => Self::new(S::PAYLOAD_TOO_LARGE, Problem::LimitExceeded, m),
             // The dialect takes no images; should one reach here, it is still the caller's error.
             EngineError::UnsupportedMedia(m) | EngineError::UnprocessableImage(m) => Self::bad_request(m),

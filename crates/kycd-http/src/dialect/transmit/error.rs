@@ -44,6 +44,7 @@ impl From<EngineError> for TransmitError {
             }
             EngineError::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
             EngineError::RateLimited { detail, .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, detail),
+            EngineError::Busy { detail, .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, detail),
             // An erased image is as good as gone.
             EngineError::Gone(_) => Self::image_not_found(),
             EngineError::Store(kycd_engine::StoreError::BadCursor) => Self::bad_request("bad pagination cursor"),

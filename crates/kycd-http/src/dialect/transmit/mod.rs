@@ -358,19 +358,27 @@ async fn add_image(
     State(s): State<AppState>,
     TransmitAuth(p): TransmitAuth,
     Path(sid): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    req: axum::extract::Request,
 ) -> TResult<Response> {
     let id = session_id(&sid)?;
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            TransmitError::bad_request(format!(
-                "the image is too large: the limit is {} bytes before base64",
-                s.engine.config().max_upload_bytes
-            ))
-        } else {
-            TransmitError::bad_request(e.body_text())
-        }
-    })?;
+    // Authenticated (the extractor above): reserve the body's size, then read it.
+    let limit = s.engine.config().max_upload_bytes / 3 * 4 + 64 * 1024;
+    let _reserved = s
+        .engine
+        .reserve_upload(crate::multipart::declared_length(req.headers()), limit)
+        .await?;
+    let body = <Bytes as axum::extract::FromRequest<AppState>>::from_request(req, &s)
+        .await
+        .map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                TransmitError::bad_request(format!(
+                    "the image is too large: the limit is {} bytes before base64",
+                    s.engine.config().max_upload_bytes
+                ))
+            } else {
+                TransmitError::bad_request(e.body_text())
+            }
+        })?;
     let req: wire::AddImageRequest = wire::json_body(&body)?;
     let (kind, bytes) = req.parse()?;
     let added = s.engine.add_session_image(&p, &id, kind, bytes).await?;
