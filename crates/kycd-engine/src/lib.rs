@@ -437,7 +437,7 @@ impl Engine {
     /// Readiness: what serving needs, each check within `within`: the database takes a
     /// small write (one that only answers reads, or whose write lock is held, is not
     /// ready), the blob store takes and gives back a small object, the master key is
-    /// still the database's, and the OCR and (with face matching on) face models are loaded. Each failure says
+    /// still the database's, and the OCR and face models are loaded. Each failure says
     /// why in words fit for an unauthenticated caller; its cause goes to the log.
     pub async fn readiness(&self, within: std::time::Duration) -> Vec<ReadyCheck> {
         async fn timed<T>(
@@ -489,7 +489,7 @@ impl Engine {
             ),
         });
         let pipeline = self.pipeline();
-        // With face matching turned off (--face-matching off) the face models are not needed.
+        // Face matching turned off (KYCD_FACE_MATCHING=off) needs no face model.
         let faces = pipeline.faces_available() || !self.cfg.face_matching;
         out.push(match (pipeline.mrz_available(), faces) {
             (true, true) => ReadyCheck::ok("models"),

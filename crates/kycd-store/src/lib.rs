@@ -444,16 +444,6 @@ impl Store {
     }
 }
 
-/// One line of [`Store::job_queue`].
-#[derive(Debug, Clone)]
-pub struct JobQueueRow {
-    pub kind: String,
-    /// `due`, `scheduled` or `running`.
-    pub state: String,
-    pub count: i64,
-    pub oldest: DateTime<Utc>,
-}
-
 /// Remove the partial files a crash in the middle of a blob write leaves in a local blob
 /// folder (`object_store` writes `…/file_…#1` and renames it into place; its listing does
 /// not show them, so [`Store::sweep_orphan_blobs`] cannot see them), when older than
@@ -486,6 +476,16 @@ pub fn sweep_partial_local_blobs(dir: &std::path::Path, cutoff: std::time::Syste
         }
     }
     Ok(removed)
+}
+
+/// One line of [`Store::job_queue`].
+#[derive(Debug, Clone)]
+pub struct JobQueueRow {
+    pub kind: String,
+    /// `due`, `scheduled` or `running`.
+    pub state: String,
+    pub count: i64,
+    pub oldest: DateTime<Utc>,
 }
 
 /// A database transaction. All repository methods live here, so a use case that writes

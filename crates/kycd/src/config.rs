@@ -34,10 +34,15 @@ pub enum BlobStoreKind {
     S3,
 }
 
-/// How log lines are written (to stderr): text, or one JSON object per line.
+/// The log filter when none is set.
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,tower_http=info";
+
+/// How log lines are written (to stderr).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// One line of text per event, its fields as key=value.
     Text,
+    /// One JSON object per line (with the request's span: request_id, method, route).
     Json,
 }
 
@@ -103,16 +108,6 @@ pub struct Settings {
     /// The `iss` of evidence tokens. Default: the public URL.
     #[arg(long, global = true, env = "KYCD_EVIDENCE_ISSUER", value_name = "ISSUER", help_heading = SERVER)]
     pub evidence_issuer: Option<String>,
-    /// Also serve GET /metrics (Prometheus) on this address of its own, e.g. one only the
-    /// monitoring network reaches; there the token is needed only when one is set.
-    /// Default: none.
-    #[arg(long, global = true, env = "KYCD_METRICS_LISTEN", value_name = "HOST:PORT", value_parser = listen_address, help_heading = SERVER)]
-    pub metrics_listen: Option<String>,
-    /// The bearer token GET /metrics needs (at least 16 printable characters: `openssl rand
-    /// -hex 32`). On the main address metrics are served only with one. Default: none
-    /// (404). Prefer the environment variable: a flag's value shows in the process list.
-    #[arg(long, global = true, env = "KYCD_METRICS_TOKEN", value_name = "TOKEN", hide_env_values = true, value_parser = metrics_token, help_heading = SERVER)]
-    pub metrics_token: Option<String>,
     /// A request's head (and an idle connection's next one) must arrive within this.
     #[arg(long, global = true, env = "KYCD_HEADER_TIMEOUT_SECONDS", default_value_t = 30, value_name = "SECONDS", value_parser = in_range::<u64>(1, 3_600), help_heading = SERVER)]
     pub header_timeout_seconds: u64,
@@ -188,9 +183,8 @@ pub struct Settings {
     #[arg(long, global = true, env = "KYCD_HEIC", value_enum, default_value_t = Switch::On, help_heading = CHECKS)]
     pub heic: Switch,
 
-    /// Log filter (tracing's EnvFilter syntax, e.g. debug or info,kycd::access=warn). An
-    /// operator command other than serve logs at warn unless this is set.
-    #[arg(long, global = true, env = "KYCD_LOG", default_value = DEFAULT_LOG, value_name = "FILTER", help_heading = LOGGING)]
+    /// Log filter (tracing's EnvFilter syntax, e.g. debug or info,kycd_engine=debug).
+    #[arg(long, global = true, env = "KYCD_LOG", default_value = DEFAULT_LOG_FILTER, value_name = "FILTER", help_heading = LOGGING)]
     pub log: String,
     /// Log line format: text, or json (one JSON object per line).
     #[arg(long, global = true, env = "KYCD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, help_heading = LOGGING)]
@@ -221,18 +215,6 @@ fn key_prefix(s: &str) -> Result<String, String> {
 }
 
 /// `host:port`: an IP address (`[::1]:8080` for IPv6) or a name, and a port.
-/// A metrics token long enough not to be guessed.
-pub fn metrics_token(s: &str) -> Result<String, String> {
-    let t = s.trim();
-    if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(
-            "KYCD_METRICS_TOKEN (--metrics-token) must be at least 16 printable characters without spaces; make one with: openssl rand -hex 32"
-                .into(),
-        );
-    }
-    Ok(t.to_owned())
-}
-
 pub fn listen_address(s: &str) -> Result<String, String> {
     let wanted = "an address and port, host:port (e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::]:8080)";
     if s.parse::<std::net::SocketAddr>().is_ok() {
@@ -666,21 +648,19 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-/// `--log`'s default: what the server logs.
-const DEFAULT_LOG: &str = "info,sqlx=warn,tower_http=info";
-
-/// The one log stream, on standard error, for every command: the server logs at `--log`
-/// (info by default); an operator command, unless `--log` says otherwise, only what went
-/// wrong (warn), beside what it prints.
+/// The one log stream, on standard error, filtered by `--log` / `KYCD_LOG`. A command
+/// other than `serve` left at the default filter says only what went wrong (warnings).
 pub fn init_logging(s: &Settings, serving: bool) {
     use tracing_subscriber::EnvFilter;
-    let wanted = if serving || s.log != DEFAULT_LOG {
-        s.log.as_str()
-    } else {
+    let wanted = if !serving && s.log == DEFAULT_LOG_FILTER {
         "warn,sqlx=warn"
+    } else {
+        s.log.as_str()
     };
-    let bad = EnvFilter::try_new(wanted).err();
-    let filter = EnvFilter::try_new(wanted).unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG));
+    let filter = EnvFilter::try_new(wanted).unwrap_or_else(|e| {
+        eprintln!("warning: KYCD_LOG (--log) '{}' is not a log filter ({e}); logging at info", s.log);
+        EnvFilter::new(DEFAULT_LOG_FILTER)
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -690,9 +670,6 @@ pub fn init_logging(s: &Settings, serving: bool) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
-    if let Some(e) = bad {
-        tracing::warn!("KYCD_LOG (--log) '{}' is not a log filter ({e}); logging at info", s.log);
-    }
 }
 
 #[cfg(test)]

@@ -76,6 +76,16 @@ enum Command {
         /// Create the first tenant in live mode instead of test mode.
         #[arg(long)]
         live: bool,
+        /// Also serve GET /metrics on this address (host:port), e.g. one only the
+        /// monitoring network reaches; there the token is needed only when one is set.
+        /// Default: none (no address of its own).
+        #[arg(long, env = "KYCD_METRICS_LISTEN", value_name = "HOST:PORT", value_parser = config::listen_address)]
+        metrics_listen: Option<String>,
+        /// The bearer token GET /metrics needs (at least 16 characters: `openssl rand -hex
+        /// 32`). On the main address metrics are served only with one. Prefer the
+        /// environment variable: a flag shows in the process list. Default: none.
+        #[arg(long, env = "KYCD_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+        metrics_token: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -318,7 +328,14 @@ enum AuditCmd {
 /// The command line: flags, then the environment variables of those not given (an empty
 /// variable counts as unset). A bad value from a variable names the variable.
 fn parse_cli() -> Cli {
-    let mut cmd = Cli::command();
+    let mut cmd = unset_empty_env(Cli::command());
+    let matches = cmd.clone().try_get_matches().unwrap_or_else(|e| exit_with_env_tip(e, &mut cmd));
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+}
+
+/// `cmd` and its subcommands with the arguments whose environment variable is set but
+/// empty no longer reading it (clap would take the empty value).
+fn unset_empty_env(mut cmd: clap::Command) -> clap::Command {
     let empty: Vec<clap::Id> = cmd
         .get_arguments()
         .filter(|a| a.get_env().is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty())))
@@ -327,8 +344,18 @@ fn parse_cli() -> Cli {
     for id in empty {
         cmd = cmd.mut_arg(id, |a| a.env(None::<&'static str>));
     }
-    let matches = cmd.clone().try_get_matches().unwrap_or_else(|e| exit_with_env_tip(e, &mut cmd));
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+    let subcommands: Vec<String> = cmd.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+    for name in subcommands {
+        cmd = cmd.mut_subcommand(name, unset_empty_env);
+    }
+    cmd
+}
+
+/// The argument with this long flag, in `cmd` or any of its subcommands.
+fn find_long<'a>(cmd: &'a clap::Command, long: &str) -> Option<&'a clap::Arg> {
+    cmd.get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .or_else(|| cmd.get_subcommands().find_map(|c| find_long(c, long)))
 }
 
 /// Exit with clap's error; when the bad value came from an environment variable (its flag
@@ -343,8 +370,7 @@ fn exit_with_env_tip(mut e: clap::Error, cmd: &mut clap::Command) -> ! {
     let from_env = bad.as_deref().and_then(|flag| {
         let long = flag.strip_prefix("--")?;
         let given = args.iter().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
-        let arg = cmd.get_arguments().find(|a| a.get_long() == Some(long))?;
-        let name = arg.get_env()?.to_string_lossy().into_owned();
+        let name = find_long(cmd, long)?.get_env()?.to_string_lossy().into_owned();
         (!given && std::env::var_os(&name).is_some()).then_some(name)
     });
     if let Some(name) = from_env {
@@ -358,6 +384,7 @@ fn exit_with_env_tip(mut e: clap::Error, cmd: &mut clap::Command) -> ! {
 
 fn main() -> std::process::ExitCode {
     let cli = parse_cli();
+    // The server logs at info; an operator command only says what went wrong (warn).
     let serving = matches!(cli.command, Command::Serve { .. });
     config::init_logging(&cli.settings, serving);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -411,8 +438,12 @@ fn mode(live: bool) -> Mode {
 async fn run(cli: Cli) -> Result<std::process::ExitCode> {
     use std::process::ExitCode;
     match &cli.command {
-        Command::Serve { live } => {
-            let metrics = metrics_setup(&cli.settings).await?;
+        Command::Serve {
+            live,
+            metrics_listen,
+            metrics_token,
+        } => {
+            let metrics = metrics_setup(metrics_listen.as_deref(), metrics_token.as_deref()).await?;
             let listen = &cli.settings.listen;
             let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
                 let why = match e.kind() {
@@ -1044,17 +1075,24 @@ struct MetricsSetup {
     own: Option<(tokio::net::TcpListener, Arc<kycd_http::MetricsEndpoint>)>,
 }
 
-/// Bind the metrics' own address if any, and install the recorder when the metrics are
-/// served at all (otherwise recording them costs nothing).
-async fn metrics_setup(s: &config::Settings) -> Result<MetricsSetup> {
-    let token = s.metrics_token.clone();
-    if s.metrics_listen.is_none() && token.is_none() {
+/// Check the metrics settings, bind their own address if any, and install the recorder
+/// when the metrics are served at all (otherwise recording them costs nothing).
+async fn metrics_setup(listen: Option<&str>, token: Option<&str>) -> Result<MetricsSetup> {
+    let token = token.map(str::trim).map(str::to_owned);
+    if let Some(t) = &token
+        && (t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        bail!(
+            "KYCD_METRICS_TOKEN (--metrics-token) must be at least 16 printable characters without spaces; make one with: openssl rand -hex 32"
+        );
+    }
+    if listen.is_none() && token.is_none() {
         return Ok(MetricsSetup::default());
     }
-    let own = match &s.metrics_listen {
+    let own = match listen {
         Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
             format!(
-                "cannot listen for metrics on {addr} (--metrics-listen, KYCD_METRICS_LISTEN): give a free host:port, e.g. 127.0.0.1:9090"
+                "cannot listen for metrics on {addr} (KYCD_METRICS_LISTEN, --metrics-listen): give a free host:port, e.g. 127.0.0.1:9090"
             )
         })?),
         None => None,

@@ -346,10 +346,15 @@ fn declared_env_vars() -> std::collections::BTreeSet<String> {
 fn help_lists_every_setting_with_its_variable_and_default() {
     let (code, help, _) = kycd(&["--help"], &[]);
     assert_eq!(code, Some(0), "{help}");
-    // One block per option: from a line starting with `-` to the next.
+    // Settings of one subcommand only (serve's metrics address) are in its help.
+    let (code, serve_help, _) = kycd(&["serve", "--help"], &[]);
+    assert_eq!(code, Some(0), "{serve_help}");
+    // One block per option: from an option line (`      --name`, at most 6 spaces in;
+    // a value list's `- value:` lines sit deeper) to the next.
     let mut blocks: Vec<String> = Vec::new();
-    for line in help.lines() {
-        if line.trim_start().starts_with('-') {
+    for line in help.lines().chain(serve_help.lines()) {
+        let rest = line.trim_start();
+        if rest.starts_with('-') && line.len() - rest.len() <= 6 {
             blocks.push(String::new());
         }
         if let Some(b) = blocks.last_mut() {
@@ -373,7 +378,7 @@ fn help_lists_every_setting_with_its_variable_and_default() {
         "[env: KYCD_DATA_DIR=] [default: ./kycd-data]",
         "[default: on] [possible values: on, off]",
         "[possible values: local, s3]",
-        "[possible values: text, json]",
+        "- json: One JSON object per line",
     ] {
         assert!(joined.contains(want), "{want} in:\n{joined}");
     }
@@ -414,7 +419,9 @@ fn value_lists_are_in_help_and_errors() {
     ] {
         let (code, out, _) = kycd(args, &[]);
         assert_eq!(code, Some(0), "{args:?}");
-        assert!(out.contains(want), "{args:?}: {want} in:\n{out}");
+        // The layout (one line or several per option) is clap's: compare the words.
+        let words = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(words.contains(want), "{args:?}: {want} in:\n{out}");
     }
     let (code, _, err) = kycd(&["apikey", "create", "--tenant", "ten_x", "--scope", "superuser"], &[]);
     assert_eq!(code, Some(2));
@@ -427,6 +434,22 @@ fn value_lists_are_in_help_and_errors() {
     assert!(
         err.contains("invalid value 'maybe' for '--face-matching")
             && err.contains("the value comes from the environment variable KYCD_FACE_MATCHING"),
+        "{err}"
+    );
+}
+
+/// An empty variable counts as unset, a subcommand's as much as a global one (an
+/// EnvironmentFile line `KYCD_METRICS_TOKEN=` does not stop the server), and a bad value
+/// in a subcommand's variable names the variable.
+#[tokio::test]
+async fn empty_variables_are_unset_and_bad_ones_are_named() {
+    let s = Server::start_with_env(&[("KYCD_METRICS_TOKEN", ""), ("KYCD_METRICS_LISTEN", ""), ("KYCD_PUBLIC_URL", "")]).await;
+    s.admin().get("/v1/verifications").await.ok();
+    let (code, _, err) = kycd(&["serve"], &[("KYCD_METRICS_LISTEN", "9090")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("invalid value '9090' for '--metrics-listen <HOST:PORT>'")
+            && err.contains("the value comes from the environment variable KYCD_METRICS_LISTEN"),
         "{err}"
     );
 }

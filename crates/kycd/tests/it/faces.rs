@@ -187,4 +187,7 @@ async fn face_matching_off_sends_a_matching_selfie_to_review() {
         !caps.iter().any(|c| c["kind"] == "document_portrait"),
         "no portrait is cut: {caps:?}"
     );
+    // Ready without face models in use: they are not needed.
+    let ready = server.anon().get("/readyz").await.ok();
+    assert_eq!(ready["checks"]["models"], "ok", "{ready}");
 }
