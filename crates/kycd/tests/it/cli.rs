@@ -283,7 +283,7 @@ async fn check_prints_one_json_line_per_file() {
     assert_ne!(code, Some(0));
     assert!(
         stderr.contains("invalid value 'document_portrait' for '--kind <KIND>'")
-            && stderr.contains("[possible values: document_front, document_back, selfie]"),
+            && stderr.contains("[possible values: document_front, document_back, selfie, liveness_burst]"),
         "{stderr}"
     );
 
