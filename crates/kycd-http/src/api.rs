@@ -143,7 +143,8 @@ pub async fn get_attempt(
     params(("id" = String, Path, description = ID), KindQuery),
     request_body(content = Vec<u8>, description = "The image (JPEG, PNG, WebP, or HEIC, which is stored converted to JPEG) as the raw body, or as multipart/form-data field `file`.",
         content_type = "image/jpeg"),
-    responses((status = 201, body = CaptureView), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = CaptureView), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
+        (status = 503, description = "the server is receiving as many upload bytes as it takes at once: retry after Retry-After", body = Problem)))]
 pub async fn upload_capture(
     State(s): State<AppState>,
     Auth(p): Auth,
