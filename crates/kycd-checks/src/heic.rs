@@ -6,8 +6,13 @@
 //! after the upload (the checks, the stored blob, the PDF, the console, the vendor
 //! dialects) then sees a format it already handles. The JPEG carries no metadata: the
 //! provenance hints read nothing from a converted photo.
+//!
+//! libheif comes with the `heic` feature (on by default). Without it (`cargo build
+//! --no-default-features`, for a binary that links no HEVC code: see THIRD-PARTY.md) a
+//! HEIC file is still recognised, and refused with [`ImageError::HeicNotBuilt`].
 
 use crate::{ImageError, ImageLimits};
+#[cfg(feature = "heic")]
 use libheif_rs::{ColorSpace, HeifContext, LibHeif, RgbChroma};
 
 /// Major brands of HEIF still images (ISO/IEC 23008-12, and `mif1` / `msf1` for the
@@ -25,17 +30,32 @@ pub fn is_heif(bytes: &[u8]) -> bool {
 
 /// The primary image's size from the file's boxes, without decoding (for the decode
 /// memory budget); `None` when the file cannot be parsed.
+#[cfg(feature = "heic")]
 pub fn dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
     let ctx = HeifContext::read_from_bytes(bytes).ok()?;
     let handle = ctx.primary_image_handle().ok()?;
     Some((handle.width(), handle.height()))
 }
 
+/// Without libheif (no `heic` feature) nothing is read from the file.
+#[cfg(not(feature = "heic"))]
+pub fn dimensions(_bytes: &[u8]) -> Option<(u32, u32)> {
+    None
+}
+
+#[cfg(feature = "heic")]
 fn corrupt(e: impl std::fmt::Display) -> ImageError {
     ImageError::Corrupt(format!("HEIC: {e}"))
 }
 
+/// Without libheif (no `heic` feature): refused, saying so.
+#[cfg(not(feature = "heic"))]
+pub fn to_jpeg(_bytes: &[u8], _limits: ImageLimits) -> Result<Vec<u8>, ImageError> {
+    Err(ImageError::HeicNotBuilt)
+}
+
 /// Convert a HEIF file's primary image to a JPEG, upright.
+#[cfg(feature = "heic")]
 pub fn to_jpeg(bytes: &[u8], limits: ImageLimits) -> Result<Vec<u8>, ImageError> {
     let ctx = HeifContext::read_from_bytes(bytes).map_err(corrupt)?;
     let handle = ctx.primary_image_handle().map_err(corrupt)?;
@@ -74,6 +94,7 @@ pub fn normalise(bytes: Vec<u8>, limits: ImageLimits) -> Result<Vec<u8>, ImageEr
 }
 
 /// Encode `img` as a HEIC file (lossy HEVC through x265), for tests and examples.
+#[cfg(feature = "heic")]
 pub fn encode_heic(img: &image::RgbImage, quality: u8) -> Result<Vec<u8>, ImageError> {
     use libheif_rs::{Channel, CompressionFormat, EncoderQuality, Image};
     let (w, h) = img.dimensions();
@@ -95,7 +116,7 @@ pub fn encode_heic(img: &image::RgbImage, quality: u8) -> Result<Vec<u8>, ImageE
     ctx.write_to_bytes().map_err(corrupt)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "heic"))]
 mod tests {
     use super::*;
 
@@ -152,5 +173,24 @@ mod tests {
             bytes.push(i.wrapping_mul(37));
             let _ = normalise(bytes.clone(), ImageLimits::default());
         }
+    }
+}
+
+/// A build without libheif still knows a HEIC file when it sees one, and refuses it
+/// saying why, before anything else reads it.
+#[cfg(all(test, not(feature = "heic")))]
+mod without_libheif {
+    use super::*;
+
+    #[test]
+    fn a_heic_file_is_refused_saying_the_build_has_no_heic() {
+        let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heicrest of the file".to_vec();
+        assert!(is_heif(&heic));
+        assert_eq!(dimensions(&heic), None);
+        let err = normalise(heic, ImageLimits::default()).unwrap_err();
+        assert_eq!(err, ImageError::HeicNotBuilt);
+        assert!(err.to_string().contains("built without HEIC support"), "{err}");
+        let png = b"\x89PNG\r\n\x1a\nrest".to_vec();
+        assert_eq!(normalise(png.clone(), ImageLimits::default()).unwrap(), png);
     }
 }

@@ -11,13 +11,17 @@
 //! - [`mrz_read`]: the MRZ reader: PP-OCR's text detector ([`ocr`]) finds the zone,
 //!   [`mrz_zone`] locates its cells, [`mrz_cells`] classifies them, [`mrz_grid`] decides
 //!   the characters; [`synth_doc`]: synthetic documents photographed, its ground truth.
-//! - [`onnx`]: the ONNX Runtime every neural model here runs on (OCR, face detection).
+//! - [`liveness`]: the head-turn liveness check on a burst of frames (face landmarks, pose,
+//!   parallax, identity); [`synth_liveness`]: rendered heads and flat pictures for it.
+//! - [`onnx`]: the ONNX Runtime every neural model here runs on (OCR, face detection,
+//!   face landmarks).
 
 pub mod aamva;
 pub mod barcode;
 pub mod decode;
 pub mod face;
 pub mod heic;
+pub mod liveness;
 pub mod mrz;
 pub mod mrz_cells;
 pub mod mrz_grid;
@@ -35,6 +39,7 @@ pub mod synth;
 pub mod synth_barcode;
 pub mod synth_doc;
 pub mod synth_face;
+pub mod synth_liveness;
 
 use image::ImageFormat;
 use kycd_core::{CaptureFeedback, CaptureKind, MediaType};
@@ -92,6 +97,8 @@ pub enum ImageError {
     },
     #[error("the image could not be decoded ({0}): it may be truncated or damaged; capture it again")]
     Corrupt(String),
+    #[error("the file is a HEIC image, and this kycd was built without HEIC support (the `heic` feature): send a JPEG, PNG or WebP image")]
+    HeicNotBuilt,
 }
 
 /// What decoding a capture established.

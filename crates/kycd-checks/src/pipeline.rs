@@ -259,6 +259,7 @@ impl Pipeline {
         let has_face = matches!(c.kind, CaptureKind::DocumentFront | CaptureKind::Selfie) && self.faces.is_ok();
         // OCR, barcode and faces need full resolution; the quality figures come from the
         // working copy.
+        let decoding = std::time::Instant::now();
         let decoded = crate::inspect(c.bytes, self.limits).and_then(|info| {
             let full = if is_document || has_face {
                 Some(decode::decode_full(c.bytes, self.limits)?)
@@ -267,6 +268,7 @@ impl Pipeline {
             };
             Ok((info, full))
         });
+        record("decode", decoding);
         let (info, full) = match decoded {
             Ok(x) => x,
             Err(e) => {
@@ -287,7 +289,7 @@ impl Pipeline {
             }
         };
         let faces = match (&full, has_face) {
-            (Some(img), true) => self.find_faces(c.kind, &img.to_rgb8()),
+            (Some(img), true) => timed("faces", || self.find_faces(c.kind, &img.to_rgb8())),
             _ => None,
         };
         let grey = if is_document {
@@ -301,7 +303,7 @@ impl Pipeline {
             detail: format!("{} decoded, {}×{} pixels", info.media_type.as_str(), info.width, info.height),
             figures: json!({"file_id": c.file_id, "width": info.width, "height": info.height}),
         });
-        let mut report = quality_report(c.kind, &info);
+        let mut report = timed("quality", || quality_report(c.kind, &info));
         if c.kind == CaptureKind::Selfie
             && let Some(Ok(f)) = &faces
         {
@@ -316,7 +318,7 @@ impl Pipeline {
         let (mut mrz, mut code) = (None, None);
         if let Some(grey) = &grey {
             if let Ok(reader) = &self.mrz {
-                match reader.read(grey, today) {
+                match timed("mrz", || reader.read(grey, today)) {
                     Ok(found) => mrz = found,
                     Err(e) => checks.push(inconclusive(
                         &format!("mrz_read.{}", c.kind),
@@ -326,7 +328,7 @@ impl Pipeline {
                 }
             }
             if c.kind == CaptureKind::DocumentBack {
-                match barcode::read_aamva(grey) {
+                match timed("barcode", || barcode::read_aamva(grey)) {
                     Ok(found) => code = found,
                     Err(e) => checks.push(CheckResult {
                         name: "barcode_read".into(),
@@ -625,4 +627,17 @@ impl Pipeline {
             (None, Ok(_)) => inconclusive(NAME, "no machine-readable zone was found on the document", json!({})),
         }
     }
+}
+
+/// Run one step of a capture's checks, recording its CPU-bound time in the
+/// `kycd_check_duration_seconds` histogram (a no-op without a metrics recorder).
+fn timed<T>(check: &'static str, f: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let out = f();
+    record(check, started);
+    out
+}
+
+fn record(check: &'static str, started: std::time::Instant) {
+    metrics::histogram!("kycd_check_duration_seconds", "check" => check).record(started.elapsed().as_secs_f64());
 }

@@ -66,7 +66,7 @@ impl Default for Scene {
     }
 }
 
-fn hash(mut x: u32) -> u32 {
+pub(crate) fn hash(mut x: u32) -> u32 {
     x ^= x >> 16;
     x = x.wrapping_mul(0x7feb_352d);
     x ^= x >> 15;

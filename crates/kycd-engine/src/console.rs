@@ -440,6 +440,7 @@ impl Engine {
             return Err(unauthorized());
         };
         if rec.locked_until.is_some_and(|u| u > now) {
+            metrics::counter!("kycd_rate_limit_refusals_total", "limit" => "console_lockout").increment(1);
             return Err(unauthorized());
         }
         let code_step = match (&rec.totp_secret, code.map(str::trim).filter(|c| !c.is_empty())) {

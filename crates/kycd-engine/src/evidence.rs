@@ -200,7 +200,11 @@ impl Engine {
         let (tx, rx) = mpsc::channel(8);
         let engine = self.clone();
         let handle = tokio::runtime::Handle::current();
+        // The archive streams after the request's answer began: its log lines keep the
+        // request's span (and so its request id).
+        let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
+            let _in_request = span.enter();
             let mut files = vec![
                 EvidenceFile::from_bytes(REPORT_JSON, report),
                 EvidenceFile::from_bytes(REPORT_PDF, pdf),

@@ -80,7 +80,18 @@ pub struct EngineConfig {
     /// `iss` of evidence tokens: this instance's public URL unless set.
     pub evidence_issuer: String,
     pub rate_limits: ratelimit::RateLimitConfig,
+    /// Face detection and matching (dlib's weights). Off: [`FACE_MATCHING_OFF`], the
+    /// face match is inconclusive and verifications with a selfie go to review.
+    pub face_matching: bool,
+    /// HEIC/HEIF uploads (libheif). Off: they are refused with [`HEIC_OFF`].
+    pub heic: bool,
 }
+
+/// Why faces are not compared when the operator turned face matching off.
+pub const FACE_MATCHING_OFF: &str = "face matching is turned off on this server (KYCD_FACE_MATCHING=off)";
+
+/// The refusal of a HEIC upload when the operator turned HEIC off.
+pub const HEIC_OFF: &str = "HEIC images are not accepted on this server (KYCD_HEIC=off): send a JPEG, PNG or WebP image";
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -102,6 +113,8 @@ impl Default for EngineConfig {
             pause_in_processing: None,
             evidence_issuer: "http://127.0.0.1:8080".into(),
             rate_limits: ratelimit::RateLimitConfig::default(),
+            face_matching: true,
+            heic: true,
         }
     }
 }
@@ -311,6 +324,51 @@ fn checkout_secret_key(mode: Mode) -> String {
     }
 }
 
+/// One check of [`Engine::readiness`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReadyCheck {
+    /// `database`, `blob_store`, `master_key` or `models`.
+    pub name: &'static str,
+    pub ok: bool,
+    /// Why it failed, for the caller (the cause is logged); empty when it passed.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+impl ReadyCheck {
+    fn ok(name: &'static str) -> Self {
+        Self {
+            name,
+            ok: true,
+            detail: String::new(),
+        }
+    }
+    fn failed(name: &'static str, detail: &str) -> Self {
+        Self {
+            name,
+            ok: false,
+            detail: detail.to_owned(),
+        }
+    }
+}
+
+/// An error with its causes, outermost first: `a: b: c` (each `source()` in turn), for
+/// the log line of a failure whose own message hides the cause ("internal error").
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        // thiserror's `#[error(transparent)]` and "{0}" wrappers repeat their source.
+        if !out.ends_with(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    out
+}
+
 impl Engine {
     pub fn new(store: Store, cfg: EngineConfig, clock: Arc<dyn Clock>) -> Self {
         Self {
@@ -351,10 +409,15 @@ impl Engine {
                     tracing::warn!(error = %e, "MRZ reading is off: verifications with a document go to review");
                     e.to_string()
                 });
-                let faces = kycd_checks::face::FaceModels::load(&self.cfg.model_dir).map_err(|e| {
-                    tracing::warn!(error = %e, "face matching is off: verifications with a selfie go to review");
-                    e.to_string()
-                });
+                let faces = if self.cfg.face_matching {
+                    kycd_checks::face::FaceModels::load(&self.cfg.model_dir).map_err(|e| {
+                        tracing::warn!(error = %e, "face matching is off: verifications with a selfie go to review");
+                        e.to_string()
+                    })
+                } else {
+                    tracing::info!("face matching is turned off (KYCD_FACE_MATCHING=off): verifications with a selfie go to review");
+                    Err(FACE_MATCHING_OFF.to_owned())
+                };
                 Arc::new(Pipeline::new(reader, self.cfg.image_limits).with_faces(faces))
             })
             .clone()
@@ -373,24 +436,113 @@ impl Engine {
         self.clock.now().trunc_subsecs(3)
     }
 
-    /// Readiness: the store takes a small write within `within` (a database that only
-    /// answers reads, or whose write lock is held, is not ready). The error says why, in
-    /// words fit for an unauthenticated caller; the cause goes to the log.
-    pub async fn check_ready(&self, within: std::time::Duration) -> std::result::Result<(), &'static str> {
-        match tokio::time::timeout(within, self.store.probe_write(self.now(), within)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "readiness check: the database refused a write");
-                Err("the database refuses writes; the cause is in the server log")
-            }
-            Err(_) => {
-                tracing::warn!(
-                    timeout_ms = within.as_millis() as u64,
-                    "readiness check: the database did not take a write in time"
-                );
-                Err("the database did not take a write in time (its write lock may be held)")
-            }
+    /// Readiness: what serving needs, each check within `within`: the database takes a
+    /// small write (one that only answers reads, or whose write lock is held, is not
+    /// ready), the blob store takes and gives back a small object, the master key is
+    /// still the database's, and the OCR and face models are loaded. Each failure says
+    /// why in words fit for an unauthenticated caller; its cause goes to the log.
+    pub async fn readiness(&self, within: std::time::Duration) -> Vec<ReadyCheck> {
+        async fn timed<T>(
+            within: std::time::Duration,
+            f: impl std::future::Future<Output = std::result::Result<T, kycd_store::StoreError>>,
+        ) -> std::result::Result<T, kycd_store::StoreError> {
+            tokio::time::timeout(within, f)
+                .await
+                .unwrap_or(Err(kycd_store::StoreError::Busy("timed out")))
         }
+        let (db, blobs, key) = tokio::join!(
+            timed(within, self.store.probe_write(self.now(), within)),
+            timed(within, self.store.probe_blobs()),
+            timed(within, self.store.check_master_key()),
+        );
+        let failed = |name: &'static str, e: &kycd_store::StoreError, detail: &str| {
+            tracing::warn!(check = name, error = %e, cause = %error_chain(e), "readiness check failed");
+            ReadyCheck::failed(name, detail)
+        };
+        let mut out = Vec::with_capacity(4);
+        out.push(match &db {
+            Ok(()) => ReadyCheck::ok("database"),
+            Err(kycd_store::StoreError::Busy(_)) => {
+                ReadyCheck::failed("database", "the database did not take a write in time (its write lock may be held)")
+            }
+            Err(e) => failed("database", e, "the database refuses writes; the cause is in the server log"),
+        });
+        out.push(match &blobs {
+            Ok(()) => ReadyCheck::ok("blob_store"),
+            Err(kycd_store::StoreError::Busy(_)) => ReadyCheck::failed("blob_store", "the blob store did not answer in time"),
+            Err(e) => failed(
+                "blob_store",
+                e,
+                "the blob store refuses a write or read; the cause is in the server log",
+            ),
+        });
+        out.push(match &key {
+            Ok(()) => ReadyCheck::ok("master_key"),
+            Err(kycd_store::StoreError::Busy(_)) => ReadyCheck::failed("master_key", "the master key check did not answer in time"),
+            Err(e @ (kycd_store::StoreError::WrongMasterKey | kycd_store::StoreError::RotationInProgress { .. })) => failed(
+                "master_key",
+                e,
+                "the master key of this instance is no longer the database's (a rotation ran or runs): restart it with the current key",
+            ),
+            Err(e) => failed(
+                "master_key",
+                e,
+                "the master key check could not be read; the cause is in the server log",
+            ),
+        });
+        let pipeline = self.pipeline();
+        // Face matching turned off (KYCD_FACE_MATCHING=off) needs no face model.
+        let faces = pipeline.faces_available() || !self.cfg.face_matching;
+        out.push(match (pipeline.mrz_available(), faces) {
+            (true, true) => ReadyCheck::ok("models"),
+            (mrz, _) => ReadyCheck::failed(
+                "models",
+                if mrz {
+                    "the face models are not loaded: install them (scripts/fetch-models) in the model directory"
+                } else {
+                    "the OCR models are not loaded: install them (scripts/fetch-models) in the model directory"
+                },
+            ),
+        });
+        out
+    }
+
+    /// Set the gauges that are read, not counted: the job queue (per kind: due, scheduled
+    /// and running jobs, and how long the oldest due one has waited) and the database
+    /// pool's connections. Called before each metrics scrape.
+    pub async fn record_gauges(&self) {
+        const KINDS: [&str; 5] = [
+            JOB_PROCESS,
+            webhooks::JOB_DELIVER,
+            callbacks::JOB_CALLBACK,
+            lifecycle::JOB_SWEEP,
+            lifecycle::JOB_PURGE_ERASED,
+        ];
+        let now = self.now();
+        match self.store.job_queue(now).await {
+            Ok(rows) => {
+                // Kinds with no job now read 0, not their last value.
+                for kind in KINDS {
+                    for state in ["due", "scheduled", "running"] {
+                        metrics::gauge!("kycd_jobs", "kind" => kind, "state" => state).set(0.0);
+                    }
+                    metrics::gauge!("kycd_jobs_oldest_due_age_seconds", "kind" => kind).set(0.0);
+                }
+                for r in rows {
+                    metrics::gauge!("kycd_jobs", "kind" => r.kind.clone(), "state" => r.state.clone()).set(r.count as f64);
+                    if r.state == "due" {
+                        let age = (now - r.oldest).num_milliseconds().max(0) as f64 / 1000.0;
+                        metrics::gauge!("kycd_jobs_oldest_due_age_seconds", "kind" => r.kind).set(age);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, cause = %error_chain(&e), "metrics: could not read the job queue"),
+        }
+        let (open, idle, max) = self.store.pool_use();
+        let busy = (open as usize).saturating_sub(idle);
+        metrics::gauge!("kycd_db_pool_connections", "state" => "in_use").set(busy as f64);
+        metrics::gauge!("kycd_db_pool_connections", "state" => "idle").set(idle as f64);
+        metrics::gauge!("kycd_db_pool_max_connections").set(f64::from(max));
     }
 
     /// Reviews and retry messages written before their free text was sealed: seal them
@@ -720,6 +872,13 @@ impl Engine {
             )));
         }
         let now = self.now();
+        // Counted as the change is written (a transaction that then fails to commit,
+        // which answers 500 and is logged, counts once too many).
+        metrics::counter!("kycd_verification_transitions_total", "status" => to.to_string()).increment(1);
+        if matches!(to, VerificationStatus::Approved | VerificationStatus::Declined) {
+            let by = if matches!(actor, Actor::System) { "system" } else { "reviewer" };
+            metrics::counter!("kycd_verification_decisions_total", "decision" => to.to_string(), "by" => by).increment(1);
+        }
         v.status = to;
         v.updated_at = now;
         if to.is_final() {
@@ -953,6 +1112,11 @@ impl Engine {
             )));
         }
         self.rate_limits.admit_upload(tenant, id)?;
+        if !self.cfg.heic && kycd_checks::heic::is_heif(&bytes) {
+            return Err(EngineError::UnsupportedMedia(HEIC_OFF.into()));
+        }
+        metrics::counter!("kycd_uploads_total", "kind" => kind.to_string()).increment(1);
+        metrics::counter!("kycd_upload_bytes_total", "kind" => kind.to_string()).increment(bytes.len() as u64);
         let limits = self.cfg.image_limits;
         // Wait for this decode's share of the memory budget (header only, no pixels yet).
         let permits = decode_permits(kycd_checks::decode_cost(&bytes, limits), self.cfg.decode_memory_mib.max(1));
@@ -980,6 +1144,7 @@ impl Engine {
                 EngineError::Invalid("the request body is empty: send the image bytes (raw body or multipart field 'file')".into())
             }
             ImageError::UnsupportedType => EngineError::UnsupportedMedia(format!("{e}; send a JPEG, PNG, WebP or HEIC image")),
+            ImageError::HeicNotBuilt => EngineError::UnsupportedMedia(e.to_string()),
             ImageError::TooManyPixels { .. } | ImageError::Corrupt(_) => EngineError::UnprocessableImage(e.to_string()),
         })?;
 
@@ -1213,6 +1378,7 @@ impl Engine {
         let policy = v.policy.clone();
         let declared = v.private.declared.clone();
         let today = self.now().date_naive();
+        let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || {
             let inputs: Vec<kycd_checks::pipeline::CaptureInput<'_>> = blobs
                 .iter()
@@ -1226,6 +1392,7 @@ impl Engine {
         })
         .await
         .map_err(|e| EngineError::Internal(e.to_string()))?;
+        metrics::histogram!("kycd_processing_duration_seconds").record(started.elapsed().as_secs_f64());
         let checks = outcome.checks;
         let fingerprints = outcome.fingerprints;
         let portrait = match outcome.portrait_jpeg {

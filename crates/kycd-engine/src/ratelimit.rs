@@ -154,6 +154,7 @@ impl RateLimits {
     pub(crate) fn admit_upload(&self, tenant: &TenantId, id: &VerificationId) -> Result<()> {
         let Some(l) = &self.uploads else { return Ok(()) };
         l.check(&(tenant.clone(), id.clone())).map(|_| ()).map_err(|retry_after_secs| {
+            metrics::counter!("kycd_rate_limit_refusals_total", "limit" => "uploads").increment(1);
             EngineError::RateLimited {
                 detail: format!(
                     "too many uploads to this verification: at most {} at once and {} a minute; wait {retry_after_secs} s before sending the next image",
@@ -178,12 +179,15 @@ impl Engine {
     /// request limits are off.
     pub fn admit(&self, p: &Principal) -> Result<Option<RateState>> {
         let Some(l) = &self.rate_limits.tenants else { return Ok(None) };
-        l.check(&p.tenant_id).map(Some).map_err(|retry_after_secs| EngineError::RateLimited {
-            detail: format!(
-                "too many requests for this account: at most {} at once; retry after {retry_after_secs} s (see the RateLimit-* headers)",
-                l.quota.burst_size()
-            ),
-            retry_after_secs,
+        l.check(&p.tenant_id).map(Some).map_err(|retry_after_secs| {
+            metrics::counter!("kycd_rate_limit_refusals_total", "limit" => "tenant_requests").increment(1);
+            EngineError::RateLimited {
+                detail: format!(
+                    "too many requests for this account: at most {} at once; retry after {retry_after_secs} s (see the RateLimit-* headers)",
+                    l.quota.burst_size()
+                ),
+                retry_after_secs,
+            }
         })
     }
 }

@@ -435,6 +435,7 @@ impl Engine {
         }
         let endpoint = tx.get_webhook_endpoint(tenant, &d.endpoint_id).await?;
         let Some(mut endpoint) = endpoint.filter(|e| e.enabled) else {
+            metrics::counter!("kycd_webhook_deliveries_total", "outcome" => "endpoint_disabled").increment(1);
             d.status = DeliveryStatus::Failed;
             d.last_error = Some("the endpoint is disabled or was deleted".into());
             d.updated_at = now;
@@ -463,6 +464,12 @@ impl Engine {
         d.attempts += 1;
         d.last_attempt_at = Some(now);
         d.updated_at = now;
+        let counted = match (&outcome, next_retry(&RETRY_DELAYS, d.attempts, now)) {
+            (Ok(_), _) => "succeeded",
+            (Err(_), Some(_)) => "failed_will_retry",
+            (Err(_), None) => "failed_gave_up",
+        };
+        metrics::counter!("kycd_webhook_deliveries_total", "outcome" => counted).increment(1);
         match outcome {
             Ok(code) => {
                 d.status = DeliveryStatus::Succeeded;

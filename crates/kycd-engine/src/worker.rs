@@ -41,7 +41,9 @@ impl Engine {
                 other => Err(EngineError::Internal(format!("unknown job kind {other}"))),
             }
         };
+        let started = std::time::Instant::now();
         let result = self.renewing_lease(&job, work).await;
+        metrics::histogram!("kycd_job_duration_seconds", "kind" => job.kind.clone()).record(started.elapsed().as_secs_f64());
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let held = match &result {
@@ -51,12 +53,21 @@ impl Engine {
                 // A sweep is never retried as such: the next one is scheduled either way.
                 let retry = (job.kind != crate::lifecycle::JOB_SWEEP && job.attempts < MAX_JOB_ATTEMPTS)
                     .then(|| now + Duration::seconds(2i64.pow(job.attempts as u32 + 1)));
+                if retry.is_none() {
+                    metrics::counter!("kycd_jobs_abandoned_total", "kind" => job.kind.clone()).increment(1);
+                }
                 tx.fail_job(&job, &e.to_string(), retry, now).await?
             }
         };
         if held {
             tracing::info!(job = %job.id, kind = %job.kind, attempts = job.attempts, ok = result.is_ok(), "job finished");
         }
+        let outcome = match (&result, held) {
+            (_, false) => "lease_lost",
+            (Ok(()), true) => "ok",
+            (Err(_), true) => "failed",
+        };
+        metrics::counter!("kycd_job_runs_total", "kind" => job.kind.clone(), "outcome" => outcome).increment(1);
         if !held {
             // The lease ran out and another worker holds the job now: its result counts.
             tracing::warn!(job = %job.id, kind = %job.kind, "job lease lost before it finished; result dropped");

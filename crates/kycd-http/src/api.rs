@@ -11,10 +11,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kycd_core::*;
 
-pub(crate) const ID: &str = "the object's id";
-
+/// Create an applicant
+/// The person being verified. Only the fields you give are stored; every personal field is
+/// sealed at rest and erased when the applicant's verifications are anonymized.
 #[utoipa::path(post, path = "/v1/applicants", tag = "applicants", request_body = ApplicantInput,
-    responses((status = 201, body = ApplicantView), (status = 422, body = Problem)))]
+    responses((status = 201, description = "The applicant was created; its `id` (`app_…`) is what verifications refer to.", body = ApplicantView),
+        (status = 422, body = Problem)))]
 pub async fn create_applicant(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -24,7 +26,11 @@ pub async fn create_applicant(
     Ok((StatusCode::CREATED, Json((&a).into())))
 }
 
-#[utoipa::path(get, path = "/v1/applicants", tag = "applicants", params(ListQuery), responses((status = 200, body = ApplicantList)))]
+/// List applicants
+/// This account's applicants, newest first, one page at a time: pass `next_cursor` back as
+/// `cursor` for the next page.
+#[utoipa::path(get, path = "/v1/applicants", tag = "applicants", params(ListQuery),
+    responses((status = 200, description = "One page of applicants, newest first.", body = ApplicantList), (status = 422, body = Problem)))]
 pub async fn list_applicants(State(s): State<AppState>, Auth(p): Auth, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Json<ApplicantList>> {
     if q.status.is_some() {
         return Err(ApiError::invalid("status filters verifications, not applicants"));
@@ -36,15 +42,19 @@ pub async fn list_applicants(State(s): State<AppState>, Auth(p): Auth, ApiQuery(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/applicants/{id}", tag = "applicants", params(("id" = String, Path, description = ID)),
-    responses((status = 200, body = ApplicantView), (status = 404, body = Problem)))]
+/// Get an applicant
+#[utoipa::path(get, path = "/v1/applicants/{id}", tag = "applicants", params(("id" = String, Path, description = "The applicant's id (`app_…`).")),
+    responses((status = 200, description = "The applicant.", body = ApplicantView), (status = 404, body = Problem)))]
 pub async fn get_applicant(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Json<ApplicantView>> {
     let a = s.engine.get_applicant(&p, &path_id(&id, "applicant")?).await?;
     Ok(Json((&a).into()))
 }
 
-#[utoipa::path(patch, path = "/v1/applicants/{id}", tag = "applicants", params(("id" = String, Path, description = ID)), request_body = ApplicantInput,
-    responses((status = 200, body = ApplicantView), (status = 404, body = Problem)))]
+/// Update an applicant
+/// Fields given replace the stored ones; fields left out are kept. An anonymized applicant
+/// cannot be changed.
+#[utoipa::path(patch, path = "/v1/applicants/{id}", tag = "applicants", params(("id" = String, Path, description = "The applicant's id (`app_…`).")), request_body = ApplicantInput,
+    responses((status = 200, description = "The applicant as stored now.", body = ApplicantView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_applicant(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -56,8 +66,13 @@ pub async fn update_applicant(
     Ok(Json((&a).into()))
 }
 
+/// Create a verification
+/// One identity check of one applicant (given by `applicant_id`, or inline as `applicant`)
+/// under a policy. Then create an attempt to get the capture link for the
+/// person, or upload the captures yourself and submit.
 #[utoipa::path(post, path = "/v1/verifications", tag = "verifications", request_body = CreateVerificationRequest,
-    responses((status = 201, body = VerificationView), (status = 422, body = Problem)))]
+    responses((status = 201, description = "The verification was created.", body = VerificationView),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_verification(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -67,7 +82,11 @@ pub async fn create_verification(
     Ok((StatusCode::CREATED, Json((&v).into())))
 }
 
-#[utoipa::path(get, path = "/v1/verifications", tag = "verifications", params(ListQuery), responses((status = 200, body = VerificationList)))]
+/// List verifications
+/// This account's verifications, newest first, one page at a time, optionally only those in
+/// one status.
+#[utoipa::path(get, path = "/v1/verifications", tag = "verifications", params(ListQuery),
+    responses((status = 200, description = "One page of verifications, newest first.", body = VerificationList), (status = 422, body = Problem)))]
 pub async fn list_verifications(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -86,23 +105,30 @@ pub async fn list_verifications(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/verifications/{id}", tag = "verifications", params(("id" = String, Path, description = ID)),
-    responses((status = 200, body = VerificationView), (status = 404, body = Problem)))]
+/// Get a verification
+/// Its status, decision, checks and what was read from the document.
+#[utoipa::path(get, path = "/v1/verifications/{id}", tag = "verifications", params(("id" = String, Path, description = "The verification's id (`ver_…`).")),
+    responses((status = 200, description = "The verification.", body = VerificationView), (status = 404, body = Problem)))]
 pub async fn get_verification(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Json<VerificationView>> {
     let v = s.engine.get_verification(&p, &path_id(&id, "verification")?).await?;
     Ok(Json((&v).into()))
 }
 
-#[utoipa::path(post, path = "/v1/verifications/{id}/cancel", tag = "verifications", params(("id" = String, Path, description = ID)),
-    responses((status = 200, body = VerificationView), (status = 409, body = Problem)))]
+/// Cancel a verification
+/// Stops a verification that is not decided yet; its capture links stop working.
+#[utoipa::path(post, path = "/v1/verifications/{id}/cancel", tag = "verifications", params(("id" = String, Path, description = "The verification's id (`ver_…`).")),
+    responses((status = 200, description = "The verification, now `cancelled`.", body = VerificationView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn cancel_verification(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Json<VerificationView>> {
     let v = s.engine.cancel_verification(&p, &path_id(&id, "verification")?).await?;
     Ok(Json((&v).into()))
 }
 
-#[utoipa::path(post, path = "/v1/verifications/{id}/attempts", tag = "attempts", params(("id" = String, Path, description = ID)),
-    request_body(content = CreateAttemptRequest, description = "optional"),
-    responses((status = 201, body = AttemptView), (status = 409, body = Problem)))]
+/// Start a capture attempt
+/// A new capture link (`url`) for the person: open it on a phone or send it. The link holds a
+/// single-use start token that is shown only in this response. The body is optional.
+#[utoipa::path(post, path = "/v1/verifications/{id}/attempts", tag = "attempts", params(("id" = String, Path, description = "The verification's id (`ver_…`).")),
+    request_body(content = Option<CreateAttemptRequest>, description = "Optional: the capture page's language and preselected country."),
+    responses((status = 201, description = "The attempt, with its capture `url` (shown once).", body = AttemptView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_attempt(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -115,8 +141,10 @@ pub async fn create_attempt(
     Ok((StatusCode::CREATED, Json(AttemptView::new(&started.attempt, Some(started.url)))))
 }
 
-#[utoipa::path(get, path = "/v1/verifications/{id}/attempts", tag = "attempts", params(("id" = String, Path, description = ID)),
-    responses((status = 200, body = AttemptList)))]
+/// List a verification's attempts
+/// Oldest first; the capture links are not shown again.
+#[utoipa::path(get, path = "/v1/verifications/{id}/attempts", tag = "attempts", params(("id" = String, Path, description = "The verification's id (`ver_…`).")),
+    responses((status = 200, description = "Every attempt of the verification, oldest first.", body = AttemptList), (status = 404, body = Problem)))]
 pub async fn list_attempts(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Json<AttemptList>> {
     let list = s.engine.list_attempts(&p, &path_id(&id, "verification")?).await?;
     Ok(Json(AttemptList {
@@ -124,9 +152,10 @@ pub async fn list_attempts(State(s): State<AppState>, Auth(p): Auth, Path(id): P
     }))
 }
 
+/// Get an attempt
 #[utoipa::path(get, path = "/v1/verifications/{id}/attempts/{attempt_id}", tag = "attempts",
-    params(("id" = String, Path, description = ID), ("attempt_id" = String, Path, description = "the attempt's id")),
-    responses((status = 200, body = AttemptView), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "The verification's id (`ver_…`)."), ("attempt_id" = String, Path, description = "The attempt's id (`att_…`).")),
+    responses((status = 200, description = "The attempt (without its capture link).", body = AttemptView), (status = 404, body = Problem)))]
 pub async fn get_attempt(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -139,12 +168,19 @@ pub async fn get_attempt(
     Ok(Json(AttemptView::new(&a, None)))
 }
 
+/// Upload a capture
+/// One image of the document's front or back, or a selfie, as the raw body (with its image
+/// content type) or as the multipart/form-data field `file`. JPEG, PNG, WebP and HEIC are
+/// taken; a HEIC photo is stored converted to JPEG. The image's quality is judged at once:
+/// `feedback` says whether it is usable and what to fix.
 #[utoipa::path(post, path = "/v1/verifications/{id}/captures", tag = "captures",
-    params(("id" = String, Path, description = ID), KindQuery),
-    request_body(content = Vec<u8>, description = "The image (JPEG, PNG, WebP, or HEIC, which is stored converted to JPEG) as the raw body, or as multipart/form-data field `file`.",
-        content_type = "image/jpeg"),
-    responses((status = 201, body = CaptureView), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
-        (status = 503, description = "the server is receiving as many upload bytes as it takes at once: retry after Retry-After", body = Problem)))]
+    params(("id" = String, Path, description = "The verification's id (`ver_…`)."), KindQuery),
+    request_body(description = "The image: its bytes as the body, or the multipart field `file`.",
+        content((inline(ImageBytes) = "image/jpeg"), (inline(ImageBytes) = "image/png"), (inline(ImageBytes) = "image/webp"),
+            (inline(ImageBytes) = "image/heic"), (inline(UploadForm) = "multipart/form-data"))),
+    responses((status = 201, description = "The capture was stored; `feedback` says whether it is usable.", body = CaptureView),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
+        (status = 503, description = "The server is receiving as many upload bytes as it takes at once: retry after `Retry-After`.", body = Problem)))]
 pub async fn upload_capture(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -205,8 +241,9 @@ async fn read_upload(s: &AppState, req: Request) -> ApiResult<Vec<u8>> {
     }
 }
 
-#[utoipa::path(get, path = "/v1/verifications/{id}/captures", tag = "captures", params(("id" = String, Path, description = ID)),
-    responses((status = 200, body = CaptureList)))]
+/// List a verification's captures
+#[utoipa::path(get, path = "/v1/verifications/{id}/captures", tag = "captures", params(("id" = String, Path, description = "The verification's id (`ver_…`).")),
+    responses((status = 200, description = "Every capture of the verification, oldest first.", body = CaptureList), (status = 404, body = Problem)))]
 pub async fn list_captures(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Json<CaptureList>> {
     let list = s.engine.list_captures(&p, &path_id(&id, "verification")?).await?;
     Ok(Json(CaptureList {
@@ -214,8 +251,12 @@ pub async fn list_captures(State(s): State<AppState>, Auth(p): Auth, Path(id): P
     }))
 }
 
-#[utoipa::path(get, path = "/v1/files/{id}", tag = "captures", params(("id" = String, Path, description = "file_…")),
-    responses((status = 200, description = "the original bytes", content_type = "image/jpeg"), (status = 404, body = Problem), (status = 410, body = Problem)))]
+/// Download a capture's image
+/// The stored bytes, with their media type and an `ETag` (their SHA-256).
+#[utoipa::path(get, path = "/v1/files/{id}", tag = "captures", params(("id" = String, Path, description = "The capture's file id (`file_…`).")),
+    responses((status = 200, description = "The image's bytes, in its stored media type.",
+            content((inline(ImageBytes) = "image/jpeg"), (inline(ImageBytes) = "image/png"), (inline(ImageBytes) = "image/webp"))),
+        (status = 404, body = Problem), (status = 410, body = Problem)))]
 pub async fn get_file(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
     let (c, bytes) = s.engine.read_file(&p, &path_id(&id, "file")?).await?;
     let mut resp = capture_download(&c, bytes);
@@ -242,15 +283,24 @@ pub(crate) fn capture_download(c: &Capture, bytes: Vec<u8>) -> Response {
     resp
 }
 
-#[utoipa::path(post, path = "/v1/verifications/{id}/submit", tag = "verifications", params(("id" = String, Path, description = ID)),
-    responses((status = 202, body = VerificationView), (status = 422, body = Problem), (status = 409, body = Problem)))]
+/// Submit a verification for processing
+/// Once the captures the policy needs are uploaded: the checks run in the background and the
+/// decision follows (poll the verification or subscribe to webhooks).
+#[utoipa::path(post, path = "/v1/verifications/{id}/submit", tag = "verifications", params(("id" = String, Path, description = "The verification's id (`ver_…`).")),
+    responses((status = 202, description = "Accepted: the verification is `processing`.", body = VerificationView),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn submit(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<VerificationView>)> {
     let v = s.engine.submit(&p, &path_id(&id, "verification")?).await?;
     Ok((StatusCode::ACCEPTED, Json((&v).into())))
 }
 
-#[utoipa::path(post, path = "/v1/verifications/{id}/review", tag = "verifications", params(("id" = String, Path, description = ID)),
-    request_body = ReviewRequest, responses((status = 200, body = VerificationView), (status = 403, body = Problem), (status = 409, body = Problem)))]
+/// Decide a verification in review
+/// A person's decision (reviewer or admin keys) on a verification the checks left in
+/// `review_required`, with the reason.
+#[utoipa::path(post, path = "/v1/verifications/{id}/review", tag = "verifications", params(("id" = String, Path, description = "The verification's id (`ver_…`).")),
+    request_body = ReviewRequest,
+    responses((status = 200, description = "The verification with its decision.", body = VerificationView),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn review(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -264,29 +314,41 @@ pub async fn review(
     Ok(Json((&v).into()))
 }
 
-#[utoipa::path(get, path = "/v1/verifications/{id}/report", tag = "verifications", params(("id" = String, Path, description = ID)),
-    responses((status = 200, body = ReportView), (status = 404, body = Problem)))]
+/// Get a verification's report
+/// Everything about one verification: applicant, attempts, captures, checks, decision and
+/// the timeline of what happened to it.
+#[utoipa::path(get, path = "/v1/verifications/{id}/report", tag = "verifications", params(("id" = String, Path, description = "The verification's id (`ver_…`).")),
+    responses((status = 200, description = "The report.", body = ReportView), (status = 404, body = Problem)))]
 pub async fn report(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Json<ReportView>> {
     let r = s.engine.report(&p, &path_id(&id, "verification")?).await?;
     Ok(Json((&r).into()))
 }
 
-#[utoipa::path(post, path = "/v1/verifications/{id}/anonymize", tag = "verifications", params(("id" = String, Path, description = ID)),
-    responses((status = 200, body = VerificationView), (status = 404, body = Problem)))]
+/// Anonymize a verification
+/// Erases its personal data and images now (not only when retention runs out); the
+/// tombstone with the decision stays.
+#[utoipa::path(post, path = "/v1/verifications/{id}/anonymize", tag = "verifications", params(("id" = String, Path, description = "The verification's id (`ver_…`).")),
+    responses((status = 200, description = "The verification, anonymized.", body = VerificationView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn anonymize(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Json<VerificationView>> {
     let v = s.engine.anonymize(&p, &path_id(&id, "verification")?).await?;
     Ok(Json((&v).into()))
 }
 
-#[utoipa::path(delete, path = "/v1/verifications/{id}", tag = "verifications", params(("id" = String, Path, description = ID)),
-    responses((status = 204, description = "deleted"), (status = 404, body = Problem)))]
+/// Delete a verification
+/// Removes it with its personal data and images; the audit log keeps that it was deleted.
+#[utoipa::path(delete, path = "/v1/verifications/{id}", tag = "verifications", params(("id" = String, Path, description = "The verification's id (`ver_…`).")),
+    responses((status = 204, description = "Deleted."), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn delete_verification(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     s.engine.delete(&p, &path_id(&id, "verification")?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v1/capture-sessions", tag = "capture", request_body = CaptureSessionRequest,
-    responses((status = 200, body = CaptureSessionView), (status = 404, body = Problem), (status = 410, body = Problem)))]
+/// Redeem a capture start token
+/// For a capture front end of your own: exchanges the single-use `token` of a capture link
+/// for the attempt it opens. No API key: the token is the credential.
+#[utoipa::path(post, path = "/v1/capture-sessions", tag = "capture", security(()), request_body = CaptureSessionRequest,
+    responses((status = 200, description = "The attempt and verification the token opens.", body = CaptureSessionView),
+        (status = 404, body = Problem), (status = 410, body = Problem), (status = 422, body = Problem)))]
 pub async fn start_capture_session(
     State(s): State<AppState>,
     ApiJson(body): ApiJson<CaptureSessionRequest>,
@@ -308,8 +370,10 @@ pub(crate) fn download(bytes: impl Into<axum::body::Body>, content_type: &'stati
     resp
 }
 
-#[utoipa::path(get, path = "/v1/verifications/{id}/report.pdf", tag = "evidence", params(("id" = String, Path, description = ID)),
-    responses((status = 200, description = "A4 PDF report", content_type = "application/pdf"), (status = 404, body = Problem), (status = 410, body = Problem)))]
+/// Download the report as PDF
+#[utoipa::path(get, path = "/v1/verifications/{id}/report.pdf", tag = "evidence", params(("id" = String, Path, description = "The verification's id (`ver_…`).")),
+    responses((status = 200, description = "The report as an A4 PDF.", content((inline(FileBytes) = "application/pdf"))),
+        (status = 404, body = Problem), (status = 410, body = Problem)))]
 pub async fn report_pdf(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
     let ex = s
         .engine
@@ -319,8 +383,12 @@ pub async fn report_pdf(State(s): State<AppState>, Auth(p): Auth, Path(id): Path
     Ok(download(pdf, "application/pdf", &format!("{}-report.pdf", ex.verification_id())))
 }
 
-#[utoipa::path(get, path = "/v1/verifications/{id}/evidence.jwt", tag = "evidence", params(("id" = String, Path, description = ID)),
-    responses((status = 200, description = "compact JWS (ES256, typ kycd-evidence+jwt)", content_type = "application/jwt"), (status = 404, body = Problem), (status = 410, body = Problem)))]
+/// Get the signed evidence token
+/// The verification's outcome and the SHA-256 of its files, signed by the tenant's evidence
+/// key (check it with the keys at `/.well-known/jwks/{tenant_id}`).
+#[utoipa::path(get, path = "/v1/verifications/{id}/evidence.jwt", tag = "evidence", params(("id" = String, Path, description = "The verification's id (`ver_…`).")),
+    responses((status = 200, description = "A compact JWS (ES256, `typ` `kycd-evidence+jwt`).", content((inline(String) = "application/jwt"))),
+        (status = 404, body = Problem), (status = 410, body = Problem)))]
 pub async fn evidence_jwt(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
     let ex = s
         .engine
@@ -333,8 +401,11 @@ pub async fn evidence_jwt(State(s): State<AppState>, Auth(p): Auth, Path(id): Pa
     Ok(resp)
 }
 
-#[utoipa::path(get, path = "/v1/verifications/{id}/evidence.zip", tag = "evidence", params(("id" = String, Path, description = ID)),
-    responses((status = 200, description = "streamed ZIP: report.json, report.pdf, images/, manifest.json, evidence.jwt", content_type = "application/zip"),
+/// Download the evidence archive
+/// A streamed ZIP: `report.json`, `report.pdf`, `images/`, `manifest.json` and `evidence.jwt`;
+/// check it offline with `kycd evidence verify`.
+#[utoipa::path(get, path = "/v1/verifications/{id}/evidence.zip", tag = "evidence", params(("id" = String, Path, description = "The verification's id (`ver_…`).")),
+    responses((status = 200, description = "The ZIP archive.", content((inline(FileBytes) = "application/zip"))),
         (status = 404, body = Problem), (status = 410, body = Problem)))]
 pub async fn evidence_zip(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
     let ex = s
@@ -347,14 +418,18 @@ pub async fn evidence_zip(State(s): State<AppState>, Auth(p): Auth, Path(id): Pa
     Ok(download(axum::body::Body::from_stream(stream), "application/zip", &name))
 }
 
+/// Every tenant's evidence keys
+/// The public keys (JWK Set) that sign evidence tokens, current and retired. No API key.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "evidence", security(()),
-    responses((status = 200, description = "public keys of every tenant's evidence signing keys (current and retired)")))]
+    responses((status = 200, description = "A JWK Set.", content((JwkSet = "application/jwk-set+json")))))]
 pub async fn jwks_all(State(s): State<AppState>) -> ApiResult<Response> {
     jwks_response(s.engine.jwks(None).await?)
 }
 
-#[utoipa::path(get, path = "/.well-known/jwks/{tenant_id}", tag = "evidence", security(()), params(("tenant_id" = String, Path, description = "ten_…")),
-    responses((status = 200, description = "one tenant's evidence public keys"), (status = 404, body = Problem)))]
+/// One tenant's evidence keys
+/// The public keys (JWK Set) that sign one tenant's evidence tokens. No API key.
+#[utoipa::path(get, path = "/.well-known/jwks/{tenant_id}", tag = "evidence", security(()), params(("tenant_id" = String, Path, description = "The tenant's id (`ten_…`).")),
+    responses((status = 200, description = "A JWK Set.", content((JwkSet = "application/jwk-set+json"))), (status = 404, body = Problem)))]
 pub async fn jwks_tenant(State(s): State<AppState>, Path(tenant): Path<String>) -> ApiResult<Response> {
     let tenant: TenantId = path_id(&tenant, "tenant")?;
     let jwks = s.engine.jwks(Some(&tenant)).await?;

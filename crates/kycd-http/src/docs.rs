@@ -11,8 +11,20 @@ use utoipa::OpenApi;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "kycd native API", version = "1", description = "Self-hosted identity verification. Authenticate with `Authorization: Bearer kycd_…`. Errors are RFC 9457 problem+json."),
+    info(title = "kycd native API", version = "1", description = "Self-hosted identity verification: create a verification for an applicant, let the person capture their document and selfie (or upload the images yourself), and receive the decision by webhook or by polling.\n\nAuthenticate with `Authorization: Bearer kycd_…` (an API key from `kycd apikey create`, or the admin key printed at the first start). Keys have a scope: `integration` for the verification flow, `reviewer` to decide reviews, `admin` for settings.\n\nErrors are RFC 9457 `application/problem+json`: `type` is a stable URL per kind of error, `detail` says what was wrong and what to do. Every answer carries an `X-Request-Id` (yours when you send a well-formed one): quote it to the operator, whose log lines of that request carry it."),
+    tags(
+        (name = "applicants", description = "The people being verified."),
+        (name = "verifications", description = "One identity check of one applicant: its lifecycle, decision, report and erasure."),
+        (name = "attempts", description = "Capture links: each attempt is one visit of the person to the capture page."),
+        (name = "captures", description = "The images of a verification: upload them yourself, list and download them."),
+        (name = "capture", description = "For a capture front end of your own."),
+        (name = "evidence", description = "Signed, self-checking exports of a verification, and the public keys that check them."),
+        (name = "webhooks", description = "Where kycd sends events, signed, and what it sent."),
+        (name = "settings", description = "This account's retention, default policy and capture page branding."),
+        (name = "operations", description = "Probes and documents for operators and tools; no API key."),
+    ),
     paths(
+        crate::healthz, crate::readyz, crate::scrape::metrics, openapi_json, docs_page,
         api::create_applicant, api::list_applicants, api::get_applicant, api::update_applicant,
         api::create_verification, api::list_verifications, api::get_verification, api::cancel_verification,
         api::create_attempt, api::list_attempts, api::get_attempt,
@@ -43,16 +55,119 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
         let comps = doc.components.get_or_insert_with(Default::default);
+        let bearer = |what: &str| SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(what)).build());
+        comps.add_security_scheme("api_key", bearer("An API key (`kycd_test_…` or `kycd_live_…`) as a bearer token."));
         comps.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            "metrics_token",
+            bearer("The operator's metrics token (`KYCD_METRICS_TOKEN`) as a bearer token."),
         );
         doc.security = Some(vec![SecurityRequirement::new("api_key", Vec::<String>::new())]);
     }
 }
 
-pub async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+/// This API document
+/// The OpenAPI 3.1 document of the native API (what `/docs` shows), for client generators.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document.", content((OpenApiDocument = "application/json")))))]
+pub async fn openapi_json() -> axum::Json<&'static serde_json::Value> {
+    axum::Json(document())
+}
+
+/// An OpenAPI 3.1 document.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = Object)]
+pub struct OpenApiDocument(#[allow(dead_code)] serde_json::Value);
+
+/// The served API document: the annotations' document with what every operation shares
+/// added once here: problem+json as the media type of every error, a description for each
+/// error status, and the answers any operation can give (401 and 429 for those that take an
+/// API key, 400 and 415 for those with a JSON body, 500 for all).
+pub fn document() -> &'static serde_json::Value {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| finish(serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()))
+}
+
+/// What an error status means, for a person reading the document.
+fn error_description(status: &str) -> Option<&'static str> {
+    Some(match status {
+        "400" => "The body is not valid JSON (problem `invalid-json`): `detail` says where it broke.",
+        "401" => "Missing, unknown or revoked API key (problem `unauthorized`): send `Authorization: Bearer kycd_…` with a current key.",
+        "403" => "This API key's scope does not allow it (problem `forbidden`): `detail` names the scope needed.",
+        "404" => "No such object in this API key's account (problem `not-found`): check the id.",
+        "409" => "The object is not in a state that allows this (problem `conflict`): `detail` says which state it is in.",
+        "410" => "The data was erased: the verification was anonymized or its capture link used up or expired (problem `gone`).",
+        "413" => "The body is larger than the limit (problem `payload-too-large`): `detail` gives the limit.",
+        "415" => "The content type is not one this operation takes (problem `unsupported-media-type`).",
+        "422" => {
+            "The request is well-formed but a value is not acceptable (problem `invalid-request`, `invalid-cursor` or `unprocessable-image`): `detail` names the field and what it takes."
+        }
+        "429" => "Rate limit reached (problem `rate-limited`): retry after the seconds in `Retry-After`.",
+        "500" => "Internal error (problem `internal`): retry later; the server log has the cause under this answer's `X-Request-Id`.",
+        "503" => "Not ready (problem `not-ready`): `detail` names the failing check.",
+        _ => return None,
+    })
+}
+
+fn problem_content() -> serde_json::Value {
+    serde_json::json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}})
+}
+
+fn finish(mut doc: serde_json::Value) -> serde_json::Value {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return doc;
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            if !matches!(method.as_str(), "get" | "put" | "post" | "delete" | "patch") {
+                continue;
+            }
+            // `security(())` is an empty requirement: the operation takes no credential. No
+            // `security` of its own: the document's, an API key (which rate limits count).
+            let security = op.get("security").and_then(|s| s.as_array());
+            let public = security.is_some_and(|s| s.iter().any(|r| r.as_object().is_some_and(|r| r.is_empty())));
+            let api_key = security.is_none_or(|s| s.iter().any(|r| r.get("api_key").is_some()));
+            let json_body = op.pointer("/requestBody/content/application~1json").is_some();
+            let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
+                continue;
+            };
+            let mut shared = vec!["500"];
+            if !public {
+                shared.push("401");
+            }
+            if api_key && !public {
+                shared.push("429");
+            }
+            if json_body {
+                shared.extend(["400", "415"]);
+            }
+            for status in shared {
+                responses
+                    .entry(status)
+                    .or_insert_with(|| serde_json::json!({"description": "", "content": problem_content()}));
+            }
+            for (status, resp) in responses.iter_mut() {
+                let Some(resp) = resp.as_object_mut() else {
+                    continue;
+                };
+                let is_problem = resp
+                    .get("content")
+                    .and_then(|c| c.pointer("/application~1json/schema/$ref"))
+                    .and_then(|r| r.as_str())
+                    .is_some_and(|r| r.ends_with("/Problem"));
+                if is_problem {
+                    resp.insert("content".into(), problem_content());
+                }
+                let empty = resp.get("description").and_then(|d| d.as_str()).is_none_or(str::is_empty);
+                if empty && let Some(text) = error_description(status) {
+                    resp.insert("description".into(), text.into());
+                }
+            }
+        }
+    }
+    doc
 }
 
 fn esc(s: &str) -> String {
@@ -62,9 +177,13 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// This API document for a person
+/// The API document as a self-contained HTML page (no scripts, nothing loaded from elsewhere).
+#[utoipa::path(get, path = "/docs", tag = "operations", security(()),
+    responses((status = 200, description = "The HTML page.", content((String = "text/html")))))]
 pub async fn docs_page() -> Html<String> {
     let doc = ApiDoc::openapi();
-    let json = serde_json::to_value(&doc).unwrap_or_default();
+    let json = document();
     let mut out = String::from(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>kycd API</title>\
          <style>body{font-family:system-ui,sans-serif;max-width:960px;margin:2rem auto;padding:0 1rem;color:#222}\

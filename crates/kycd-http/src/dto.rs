@@ -509,12 +509,16 @@ impl From<&Report> for ReportView {
 
 #[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// 1 to 100, default 20.
+    /// How many items on the page: 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
-    /// `next_cursor` from the previous page.
+    /// The `next_cursor` of the previous page, to get the page after it; leave it out for
+    /// the first page.
     pub cursor: Option<String>,
-    /// Only verifications in this status.
+    /// Only verifications in this status (one of `VerificationStatus`, e.g. `review_required`);
+    /// not taken when listing applicants.
     pub status: Option<String>,
 }
 
@@ -529,9 +533,39 @@ impl ListQuery {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KindQuery {
-    /// `document_front`, `document_back` or `selfie`.
+    /// What the image shows: `document_front`, `document_back` or `selfie` (required).
+    #[param(required = true)]
     pub kind: Option<String>,
+}
+
+/// An image's bytes, sent or answered as the whole body.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct ImageBytes(#[allow(dead_code)] Vec<u8>);
+
+/// A file's bytes, answered as the whole body.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct FileBytes(#[allow(dead_code)] Vec<u8>);
+
+/// An upload as a form (`multipart/form-data`), as a browser's file input sends it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The image file (JPEG, PNG, WebP or HEIC).
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+/// A JSON Web Key Set (RFC 7517) of evidence signing keys.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct JwkSet {
+    /// The public keys: EC P-256 (`alg` `ES256`), each with its `kid`.
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -59,8 +59,10 @@ impl From<EngineError> for ApiError {
             EngineError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             EngineError::Store(kycd_engine::StoreError::BadCursor) => StatusCode::UNPROCESSABLE_ENTITY,
             EngineError::Store(_) | EngineError::Internal(_) => {
-                // Never leak internals to the caller; the log has them (and no personal data).
-                tracing::error!(error = %e, "internal error");
+                // Never leak internals to the caller; the log has them, cause by cause (the
+                // store's messages name tables and columns, never values). The line is in
+                // the request's span: its request id is the one the caller got.
+                tracing::error!(cause = %kycd_engine::error_chain(&e), "internal error: answered 500");
                 return Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",

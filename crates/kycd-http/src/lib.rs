@@ -12,29 +12,56 @@ mod extract;
 pub mod fuzzing;
 mod lifecycle_api;
 mod multipart;
+mod observe;
 mod ratelimit;
+mod scrape;
 mod webhooks_api;
 
 pub use error::{ApiError, PROBLEM_BASE};
+pub use observe::{REQUEST_ID, RequestId};
+pub use scrape::{MetricsEndpoint, install_recorder as install_metrics_recorder, spawn_upkeep as spawn_metrics_upkeep};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use kycd_engine::Engine;
 use std::sync::Arc;
-use tower_http::trace::TraceLayer;
 
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// `/metrics` on this router: `None` answers 404 (no token set, or they have an
+    /// address of their own).
+    pub metrics: Option<Arc<MetricsEndpoint>>,
 }
 
+/// Every route kycd serves, without `/metrics` (it answers 404).
 pub fn router(engine: Arc<Engine>) -> Router {
+    router_with_metrics(engine, None)
+}
+
+/// The router for an address of the metrics' own: `/metrics` only (with the token when one
+/// is set), and the same request ids and access log as the main router.
+pub fn metrics_router(engine: Arc<Engine>, metrics: Arc<MetricsEndpoint>) -> Router {
+    let state = AppState {
+        engine,
+        metrics: Some(metrics),
+    };
+    Router::new()
+        .route("/metrics", get(scrape::metrics))
+        .fallback(not_found)
+        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(observe::observe))
+        .with_state(state)
+}
+
+/// Every route kycd serves; `/metrics` with `metrics` (else it answers 404).
+pub fn router_with_metrics(engine: Arc<Engine>, metrics: Option<Arc<MetricsEndpoint>>) -> Router {
     let upload_limit = engine.config().max_upload_bytes + 64 * 1024;
-    let state = AppState { engine };
+    let state = AppState { engine, metrics };
     let v1 = Router::new()
         .at("/v1", "/applicants", post(api::create_applicant).get(api::list_applicants))
         .at("/v1", "/applicants/{id}", get(api::get_applicant).patch(api::update_applicant))
@@ -120,6 +147,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .at("", "/.well-known/jwks/{tenant_id}", get(api::jwks_tenant))
         .at("", "/healthz", get(healthz))
         .at("", "/readyz", get(readyz))
+        .at("", "/metrics", get(scrape::metrics))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), ratelimit::headers))
         .layer(middleware::from_fn(security_headers))
@@ -136,11 +164,9 @@ pub fn router(engine: Arc<Engine>) -> Router {
                 .into_response()
             },
         ))
-        // Spans carry the route template, never the raw URI: query strings may hold tokens.
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str());
-            tracing::info_span!("http", method = %req.method(), route = %route)
-        }))
+        // Request id, span, access log and HTTP metrics, outermost so that they cover every
+        // answer (a panic's 500 included). Route templates only, never the raw URI.
+        .layer(middleware::from_fn(observe::observe))
         .with_state(state)
 }
 
@@ -202,16 +228,62 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route: see /docs for the API")
 }
 
-async fn healthz() -> impl IntoResponse {
-    axum::Json(serde_json::json!({"status": "ok"}))
+/// The liveness probe's answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
 }
 
-/// How long `/readyz` waits for its write: load balancers probe every few seconds.
+/// Liveness
+/// Whether the process answers at all (it checks nothing else: see `/readyz`). No API key.
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "The process is alive.", body = Health)))]
+pub(crate) async fn healthz() -> impl IntoResponse {
+    axum::Json(Health { status: "ok".into() })
+}
+
+/// The readiness probe's answer when every check passed.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// Always `ready`.
+    pub status: String,
+    /// Each check and whether it passed: `database` (takes a write), `blob_store` (takes
+    /// and gives back an object), `master_key` (still the database's), `models` (OCR and
+    /// face models loaded).
+    #[schema(value_type = Object)]
+    pub checks: std::collections::BTreeMap<String, String>,
+}
+
+/// How long each `/readyz` check may take: load balancers probe every few seconds.
 const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-async fn readyz(State(s): State<AppState>) -> Response {
-    match s.engine.check_ready(READY_TIMEOUT).await {
-        Ok(()) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
-        Err(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", why).into_response(),
+/// Readiness
+/// Whether this instance can serve: the database takes a write, the blob store takes and
+/// gives back an object, the master key is still the database's, and the OCR and face
+/// models are loaded. No API key; the causes of a failure are in the server log.
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
+    responses((status = 200, description = "Ready: every check passed.", body = Readiness),
+        (status = 503, body = crate::dto::Problem)))]
+pub(crate) async fn readyz(State(s): State<AppState>) -> Response {
+    let checks = s.engine.readiness(READY_TIMEOUT).await;
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect();
+    if failed.is_empty() {
+        let checks = checks.iter().map(|c| (c.name.to_owned(), "ok".to_owned())).collect();
+        return axum::Json(Readiness {
+            status: "ready".into(),
+            checks,
+        })
+        .into_response();
     }
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not-ready",
+        format!("not ready: {}", failed.join("; ")),
+    )
+    .into_response()
 }

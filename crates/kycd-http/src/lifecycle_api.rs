@@ -2,7 +2,6 @@
 //! settings a tenant controls over the API.
 
 use crate::AppState;
-use crate::api::ID;
 use crate::dto::{Problem, VerificationView};
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, Auth, path_id};
@@ -12,14 +11,19 @@ use kycd_core::{Policy, RetentionSettings};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+/// Get the retention settings
+/// How long this account keeps verifications' personal data and images, and their
+/// anonymized tombstones.
 #[utoipa::path(get, path = "/v1/settings/retention", tag = "settings",
-    responses((status = 200, body = RetentionSettings)))]
+    responses((status = 200, description = "The retention settings.", body = RetentionSettings)))]
 pub async fn get_retention(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<RetentionSettings>> {
     Ok(Json(s.engine.tenant(&p).await?.retention))
 }
 
+/// Set the retention settings
+/// Admin keys. Applies to verifications that end from now on.
 #[utoipa::path(put, path = "/v1/settings/retention", tag = "settings", request_body = RetentionSettings,
-    responses((status = 200, body = RetentionSettings), (status = 400, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, description = "The retention settings as stored now.", body = RetentionSettings), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn put_retention(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -36,17 +40,20 @@ pub struct TenantPolicyView {
     pub policy: Policy,
 }
 
+/// Get the default policy
+/// What a verification created without `policy` runs under, and its version.
 #[utoipa::path(get, path = "/v1/settings/policy", tag = "settings",
-    responses((status = 200, body = TenantPolicyView)))]
+    responses((status = 200, description = "The default policy and its version.", body = TenantPolicyView)))]
 pub async fn get_policy(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<TenantPolicyView>> {
     let (version, policy, _) = s.engine.tenant_policy(&p).await?;
     Ok(Json(TenantPolicyView { version, policy }))
 }
 
-/// Set the next version of the default policy (admin keys). Existing verifications keep the
+/// Set the default policy
+/// Admin keys: the next version of the default policy. Existing verifications keep the
 /// policy they were created with; absent fields take kycd's defaults.
 #[utoipa::path(put, path = "/v1/settings/policy", tag = "settings", request_body = Policy,
-    responses((status = 200, body = TenantPolicyView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, description = "The new default policy and its version.", body = TenantPolicyView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn put_policy(State(s): State<AppState>, Auth(p): Auth, ApiJson(body): ApiJson<Policy>) -> ApiResult<Json<TenantPolicyView>> {
     let version = s.engine.set_tenant_policy(&p, body.clone()).await?;
     Ok(Json(TenantPolicyView {
@@ -96,15 +103,17 @@ fn branding_view(b: kycd_engine::lifecycle::Branding) -> BrandingView {
     }
 }
 
+/// Get the capture page's branding
 #[utoipa::path(get, path = "/v1/settings/branding", tag = "settings",
-    responses((status = 200, body = BrandingView)))]
+    responses((status = 200, description = "The branding: colour, logo (its type and size) and the origins that may frame the pages.", body = BrandingView)))]
 pub async fn get_branding(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<BrandingView>> {
     Ok(Json(branding_view(s.engine.branding(&p).await?)))
 }
 
-/// Replace the branding (admin keys): both fields at once, `null` removes one.
+/// Set the capture page's branding
+/// Admin keys. Replaces every field at once; `null` removes one.
 #[utoipa::path(put, path = "/v1/settings/branding", tag = "settings", request_body = BrandingRequest,
-    responses((status = 200, body = BrandingView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 413, body = Problem)))]
+    responses((status = 200, description = "The branding as stored now.", body = BrandingView), (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 pub async fn put_branding(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -133,9 +142,11 @@ pub struct LegalHoldRequest {
     pub enabled: bool,
 }
 
-#[utoipa::path(put, path = "/v1/verifications/{id}/legal_hold", tag = "verifications", params(("id" = String, Path, description = ID)),
+/// Place or lift a legal hold
+/// Admin keys. While held, a verification is never swept, anonymized or deleted.
+#[utoipa::path(put, path = "/v1/verifications/{id}/legal_hold", tag = "verifications", params(("id" = String, Path, description = "The verification's id (`ver_…`).")),
     request_body = LegalHoldRequest,
-    responses((status = 200, body = VerificationView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, description = "The verification with its hold.", body = VerificationView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn put_legal_hold(
     State(s): State<AppState>,
     Auth(p): Auth,

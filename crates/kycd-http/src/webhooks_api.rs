@@ -130,8 +130,10 @@ pub struct DeliveryList {
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
-    /// 1 to 100, default 50.
+    /// How many deliveries: 1 to 100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -139,10 +141,11 @@ fn events(list: &[String]) -> ApiResult<EventFilter> {
     EventFilter::parse(list).map_err(ApiError::invalid)
 }
 
-const ID: &str = "the webhook endpoint's id (we_…)";
-
+/// Create a webhook endpoint
+/// kycd POSTs the events you choose to `url`, signed (Standard Webhooks) with the endpoint's
+/// secret, which this response shows once.
 #[utoipa::path(post, path = "/v1/webhook_endpoints", tag = "webhooks", request_body = CreateEndpointRequest,
-    responses((status = 201, body = EndpointView), (status = 422, body = Problem)))]
+    responses((status = 201, description = "The endpoint, with its signing `secret` (shown once).", body = EndpointView), (status = 422, body = Problem)))]
 pub async fn create_endpoint(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -158,7 +161,9 @@ pub async fn create_endpoint(
     Ok((StatusCode::CREATED, Json(EndpointView::new(&e, Some(secret)))))
 }
 
-#[utoipa::path(get, path = "/v1/webhook_endpoints", tag = "webhooks", responses((status = 200, body = EndpointList)))]
+/// List webhook endpoints
+#[utoipa::path(get, path = "/v1/webhook_endpoints", tag = "webhooks",
+    responses((status = 200, description = "Every webhook endpoint of this account (without secrets).", body = EndpointList)))]
 pub async fn list_endpoints(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<EndpointList>> {
     let list = s.engine.list_webhook_endpoints(&p).await?;
     Ok(Json(EndpointList {
@@ -166,15 +171,19 @@ pub async fn list_endpoints(State(s): State<AppState>, Auth(p): Auth) -> ApiResu
     }))
 }
 
-#[utoipa::path(get, path = "/v1/webhook_endpoints/{id}", tag = "webhooks", params(("id" = String, Path, description = ID)),
-    responses((status = 200, body = EndpointView), (status = 404, body = Problem)))]
+/// Get a webhook endpoint
+#[utoipa::path(get, path = "/v1/webhook_endpoints/{id}", tag = "webhooks", params(("id" = String, Path, description = "The webhook endpoint's id (`we_…`).")),
+    responses((status = 200, description = "The endpoint (without its secret).", body = EndpointView), (status = 404, body = Problem)))]
 pub async fn get_endpoint(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Json<EndpointView>> {
     let e = s.engine.get_webhook_endpoint(&p, &path_id(&id, "webhook endpoint")?).await?;
     Ok(Json(EndpointView::new(&e, None)))
 }
 
-#[utoipa::path(patch, path = "/v1/webhook_endpoints/{id}", tag = "webhooks", params(("id" = String, Path, description = ID)),
-    request_body = UpdateEndpointRequest, responses((status = 200, body = EndpointView), (status = 404, body = Problem)))]
+/// Update a webhook endpoint
+/// Fields given replace the stored ones; `enabled` pauses or resumes deliveries.
+#[utoipa::path(patch, path = "/v1/webhook_endpoints/{id}", tag = "webhooks", params(("id" = String, Path, description = "The webhook endpoint's id (`we_…`).")),
+    request_body = UpdateEndpointRequest,
+    responses((status = 200, description = "The endpoint as stored now.", body = EndpointView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_endpoint(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -193,16 +202,21 @@ pub async fn update_endpoint(
     Ok(Json(EndpointView::new(&e, None)))
 }
 
-#[utoipa::path(delete, path = "/v1/webhook_endpoints/{id}", tag = "webhooks", params(("id" = String, Path, description = ID)),
-    responses((status = 204, description = "deleted"), (status = 404, body = Problem)))]
+/// Delete a webhook endpoint
+/// No more events are sent to it; deliveries still pending are dropped.
+#[utoipa::path(delete, path = "/v1/webhook_endpoints/{id}", tag = "webhooks", params(("id" = String, Path, description = "The webhook endpoint's id (`we_…`).")),
+    responses((status = 204, description = "Deleted."), (status = 404, body = Problem)))]
 pub async fn delete_endpoint(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     s.engine.delete_webhook_endpoint(&p, &path_id(&id, "webhook endpoint")?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v1/webhook_endpoints/{id}/rotate_secret", tag = "webhooks", params(("id" = String, Path, description = ID)),
-    request_body(content = RotateSecretRequest, description = "optional"),
-    responses((status = 200, body = EndpointView), (status = 404, body = Problem)))]
+/// Rotate a webhook endpoint's secret
+/// A new signing secret (shown once); the old one keeps signing beside it for
+/// `overlap_seconds`, so receivers can switch without losing events. The body is optional.
+#[utoipa::path(post, path = "/v1/webhook_endpoints/{id}/rotate_secret", tag = "webhooks", params(("id" = String, Path, description = "The webhook endpoint's id (`we_…`).")),
+    request_body(content = Option<RotateSecretRequest>, description = "Optional: how long the old secret keeps signing."),
+    responses((status = 200, description = "The endpoint with its new `secret` (shown once).", body = EndpointView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn rotate_secret(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<EndpointView>> {
     let id = path_id(&id, "webhook endpoint")?;
     let req: RotateSecretRequest = optional_json(&body)?;
@@ -211,8 +225,11 @@ pub async fn rotate_secret(State(s): State<AppState>, Auth(p): Auth, Path(id): P
     Ok(Json(EndpointView::new(&e, Some(secret))))
 }
 
+/// List an endpoint's deliveries
+/// The newest deliveries of events to this endpoint, with their outcome and next attempt.
 #[utoipa::path(get, path = "/v1/webhook_endpoints/{id}/deliveries", tag = "webhooks",
-    params(("id" = String, Path, description = ID), DeliveryQuery), responses((status = 200, body = DeliveryList), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "The webhook endpoint's id (`we_…`)."), DeliveryQuery),
+    responses((status = 200, description = "The newest deliveries, newest first.", body = DeliveryList), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn list_deliveries(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -233,9 +250,11 @@ pub async fn list_deliveries(
     }))
 }
 
+/// Send a delivery again
+/// Queues the same event (same `webhook-id`) to be sent to the endpoint again now.
 #[utoipa::path(post, path = "/v1/webhook_endpoints/{id}/deliveries/{delivery_id}/redeliver", tag = "webhooks",
-    params(("id" = String, Path, description = ID), ("delivery_id" = String, Path, description = "whd_…")),
-    responses((status = 202, body = DeliveryView), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "The webhook endpoint's id (`we_…`)."), ("delivery_id" = String, Path, description = "The delivery's id (`whd_…`).")),
+    responses((status = 202, description = "Queued: the delivery is `pending` again.", body = DeliveryView), (status = 404, body = Problem)))]
 pub async fn redeliver(
     State(s): State<AppState>,
     Auth(p): Auth,

@@ -303,6 +303,36 @@ impl Store {
         tx.commit().await
     }
 
+    /// The job queue at a glance (for the metrics): per kind and state (`due`: waiting
+    /// to run now, `scheduled`: waiting for a later time, `running`), how many jobs, and
+    /// the earliest `run_at` among them.
+    pub async fn job_queue(&self, now: DateTime<Utc>) -> Result<Vec<JobQueueRow>> {
+        let rows = sqlx::query(
+            "SELECT kind, CASE WHEN status = 'running' THEN 'running' WHEN run_at <= $1 THEN 'due' ELSE 'scheduled' END AS state,
+                    COUNT(*) AS n, MIN(run_at) AS oldest
+             FROM jobs WHERE status IN ('queued', 'running') GROUP BY kind, state",
+        )
+        .bind(ms(now))
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(JobQueueRow {
+                    kind: r.try_get("kind")?,
+                    state: r.try_get("state")?,
+                    count: r.try_get("n")?,
+                    oldest: from_ms(r.try_get("oldest")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The database connection pool: (connections open, of them idle, the most it opens).
+    pub fn pool_use(&self) -> (u32, usize, u32) {
+        let pool = &self.db.pool;
+        (pool.size(), pool.num_idle(), pool.options().get_max_connections())
+    }
+
     /// Begin a transaction (safe to cancel, see [`Database::begin_raw`]).
     pub async fn begin(&self) -> Result<Tx<'_>> {
         Ok(Tx {
@@ -370,6 +400,20 @@ impl Store {
         Ok(dk.open(file.as_str(), &sealed)?)
     }
 
+    /// Whether the blob store takes a write and gives it back: a small object of this
+    /// instance's (no personal data) written, read and removed.
+    pub async fn probe_blobs(&self) -> Result<()> {
+        const PROBE: &[u8] = b"kycd readiness probe";
+        let key = BlobPath::from(format!("readiness/{}", self.instance).as_str());
+        self.blobs.put(&key, PROBE.to_vec().into()).await?;
+        let back = self.blobs.get(&key).await?.bytes().await?;
+        self.blobs.delete(&key).await?;
+        if back.as_ref() != PROBE {
+            return Err(StoreError::Corrupt("the blob store gave back other bytes than were written".into()));
+        }
+        Ok(())
+    }
+
     pub async fn delete_blob(&self, blob_key: &str) -> Result<()> {
         match self.blobs.delete(&BlobPath::from(blob_key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -432,6 +476,16 @@ pub fn sweep_partial_local_blobs(dir: &std::path::Path, cutoff: std::time::Syste
         }
     }
     Ok(removed)
+}
+
+/// One line of [`Store::job_queue`].
+#[derive(Debug, Clone)]
+pub struct JobQueueRow {
+    pub kind: String,
+    /// `due`, `scheduled` or `running`.
+    pub state: String,
+    pub count: i64,
+    pub oldest: DateTime<Utc>,
 }
 
 /// A database transaction. All repository methods live here, so a use case that writes

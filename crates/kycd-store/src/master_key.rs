@@ -188,6 +188,34 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the master key this process holds is still the database's: its check value
+    /// is the one recorded and no rotation has started since (`kycd keys rotate-master`
+    /// refuses to run under a live instance, but a database restored from another
+    /// installation, or a rotation forced past a stale heartbeat, would change it).
+    pub async fn check_master_key(&self) -> Result<()> {
+        let row = sqlx::query("SELECT check_value, rotating_to FROM master_key WHERE id = 1")
+            .fetch_optional(&self.db.pool)
+            .await?;
+        let Some(row) = row else {
+            return Err(StoreError::Corrupt("the master key table has no check value".into()));
+        };
+        let (cv, rotating): (String, Option<String>) = (row.try_get("check_value")?, row.try_get("rotating_to")?);
+        let mine = self.master.check_value();
+        if rotating.is_some() {
+            let st = KeyState {
+                check_value: cv,
+                rotating_to: rotating,
+                rotation_table: None,
+                rotation_after: None,
+            };
+            return Err(StoreError::RotationInProgress { which: st.which(&mine) });
+        }
+        if cv != mine {
+            return Err(StoreError::WrongMasterKey);
+        }
+        Ok(())
+    }
+
     /// This instance is still alive (every [`HEARTBEAT_EVERY`]); real time, not the
     /// engine's clock, which tests may shift.
     pub async fn heartbeat(&self) -> Result<()> {

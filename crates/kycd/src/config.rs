@@ -1,22 +1,257 @@
-//! Startup configuration: data dir, database, master key, engine settings. Bad config
-//! fails here, at start, with a message that says what to fix.
+//! Startup configuration: data dir, database, master key, engine settings. Every setting
+//! is a flag with an environment variable (`Settings`, read by clap, so `kycd --help` is
+//! the reference with each default); bad config fails here, at start, with a message that
+//! says what to fix.
 
 use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
 use kycd_core::Mode;
 use kycd_engine::{Database, Engine, EngineConfig, MasterKey, Store, StoreError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+const STORAGE: &str = "Storage";
+const S3: &str = "S3 blob store (with --blob-store s3)";
+const SERVER: &str = "Server";
+const LIMITS: &str = "Limits";
+const CHECKS: &str = "Checks";
+const LOGGING: &str = "Logging";
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+/// Where encrypted blobs go: the data directory's `blobs/` folder, or an S3-compatible
+/// bucket (the --s3-* settings). (No doc comments on the variants: `--help` then lists
+/// the values on one line.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BlobStoreKind {
+    Local,
+    S3,
+}
+
+/// The log filter when none is set.
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,tower_http=info";
+
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event, its fields as key=value.
+    Text,
+    /// One JSON object per line (with the request's span: request_id, method, route).
+    Json,
+}
+
+/// Every setting kycd reads: a flag, or its environment variable (the flag wins). An
+/// empty variable counts as unset. docs/deployment.md explains them.
+#[derive(Args, Debug, Clone)]
+pub struct Settings {
+    /// Data directory: SQLite database, encrypted blobs and (by default) the master key.
+    #[arg(long, global = true, env = "KYCD_DATA_DIR", default_value = "./kycd-data", value_name = "DIR", help_heading = STORAGE)]
+    pub data_dir: PathBuf,
+    /// Database URL. Default: sqlite://DATA_DIR/kycd.db. For several instances:
+    /// postgres://USER@HOST/DB (add ?sslmode=require across a network).
+    #[arg(long, global = true, env = "KYCD_DATABASE_URL", value_name = "URL", hide_env_values = true, help_heading = STORAGE)]
+    pub database_url: Option<String>,
+    /// The master key file (32 random bytes, or 64 hex characters). Default:
+    /// DATA_DIR/master.key, created (0600) on the first start of an empty database. When
+    /// set, kycd never creates it: keep it away from the data and its backups.
+    #[arg(long, global = true, env = "KYCD_MASTER_KEY_FILE", value_name = "FILE", help_heading = STORAGE)]
+    pub master_key_file: Option<PathBuf>,
+    /// Where encrypted images go: the data directory's blobs/ folder, or an S3 bucket.
+    #[arg(long, global = true, env = "KYCD_BLOB_STORE", value_enum, default_value_t = BlobStoreKind::Local, help_heading = STORAGE)]
+    pub blob_store: BlobStoreKind,
+
+    /// The bucket. Default: none; required with --blob-store s3.
+    #[arg(long, global = true, env = "KYCD_S3_BUCKET", value_name = "NAME", help_heading = S3)]
+    pub s3_bucket: Option<String>,
+    /// The store's endpoint for a self-hosted store (MinIO, Garage, Ceph…), http:// or
+    /// https://. Default: none (AWS's endpoint for the region).
+    #[arg(long, global = true, env = "KYCD_S3_ENDPOINT", value_name = "URL", value_parser = http_url, help_heading = S3)]
+    pub s3_endpoint: Option<String>,
+    /// The bucket's region.
+    #[arg(long, global = true, env = "KYCD_S3_REGION", default_value = "us-east-1", value_name = "REGION", help_heading = S3)]
+    pub s3_region: String,
+    /// Path-style requests (ENDPOINT/BUCKET/KEY) rather than BUCKET.ENDPOINT/KEY. Default:
+    /// true when --s3-endpoint is set, false otherwise.
+    #[arg(long, global = true, env = "KYCD_S3_PATH_STYLE", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), help_heading = S3)]
+    pub s3_path_style: Option<bool>,
+    /// A key prefix inside the bucket (e.g. kycd/prod), so several installations can share
+    /// one. Default: none.
+    #[arg(long, global = true, env = "KYCD_S3_PREFIX", value_name = "PREFIX", value_parser = key_prefix, help_heading = S3)]
+    pub s3_prefix: Option<String>,
+    /// Access key id. Default: none (both unset: the AWS_* environment or the instance's
+    /// role, as the AWS SDKs find them).
+    #[arg(long, global = true, env = "KYCD_S3_ACCESS_KEY_ID", value_name = "ID", hide_env_values = true, help_heading = S3)]
+    pub s3_access_key_id: Option<String>,
+    /// Secret access key. Default: none. Prefer --s3-secret-access-key-file: a flag's
+    /// value is visible to every user of the machine.
+    #[arg(long, global = true, env = "KYCD_S3_SECRET_ACCESS_KEY", value_name = "SECRET", hide_env_values = true, help_heading = S3)]
+    pub s3_secret_access_key: Option<String>,
+    /// A file holding the secret access key. Default: none.
+    #[arg(long, global = true, env = "KYCD_S3_SECRET_ACCESS_KEY_FILE", value_name = "FILE", help_heading = S3)]
+    pub s3_secret_access_key_file: Option<PathBuf>,
+
+    /// The address and port `kycd serve` listens on (host:port, e.g. 127.0.0.1:8080,
+    /// 0.0.0.0:8080 or [::]:8080).
+    #[arg(long, global = true, env = "KYCD_LISTEN", default_value = "127.0.0.1:8080", value_name = "HOST:PORT", value_parser = listen_address, help_heading = SERVER)]
+    pub listen: String,
+    /// Where people reach this server (capture and invitation links, evidence tokens),
+    /// http:// or https://. Default: http:// + the listen address (set it behind a proxy,
+    /// and for commands that print links, such as `operator add`).
+    #[arg(long, global = true, env = "KYCD_PUBLIC_URL", value_name = "URL", value_parser = http_url, help_heading = SERVER)]
+    pub public_url: Option<String>,
+    /// The `iss` of evidence tokens. Default: the public URL.
+    #[arg(long, global = true, env = "KYCD_EVIDENCE_ISSUER", value_name = "ISSUER", help_heading = SERVER)]
+    pub evidence_issuer: Option<String>,
+    /// A request's head (and an idle connection's next one) must arrive within this.
+    #[arg(long, global = true, env = "KYCD_HEADER_TIMEOUT_SECONDS", default_value_t = 30, value_name = "SECONDS", value_parser = in_range::<u64>(1, 3_600), help_heading = SERVER)]
+    pub header_timeout_seconds: u64,
+    /// A request's whole body must arrive within this, from the end of its head.
+    #[arg(long, global = true, env = "KYCD_BODY_TIMEOUT_SECONDS", default_value_t = 120, value_name = "SECONDS", value_parser = in_range::<u64>(1, 86_400), help_heading = SERVER)]
+    pub body_timeout_seconds: u64,
+    /// How often each tenant's lifecycle sweep (expiry, retention) runs.
+    #[arg(long, global = true, env = "KYCD_SWEEP_INTERVAL_SECONDS", default_value_t = 300, value_name = "SECONDS", value_parser = in_range::<i64>(1, 86_400), help_heading = SERVER)]
+    pub sweep_interval_seconds: i64,
+    /// How long after an erasure the erased rows are purged from the database files.
+    #[arg(long, global = true, env = "KYCD_PURGE_DELAY_SECONDS", default_value_t = 2, value_name = "SECONDS", value_parser = in_range::<i64>(0, 86_400), help_heading = SERVER)]
+    pub purge_delay_seconds: i64,
+
+    /// The largest upload, in bytes (a proxy in front must allow at least this × 4/3 +
+    /// 64 KiB).
+    #[arg(long, global = true, env = "KYCD_MAX_UPLOAD_BYTES", default_value_t = 15 * 1024 * 1024, value_name = "BYTES", value_parser = in_range::<usize>(1, 1 << 40), help_heading = LIMITS)]
+    pub max_upload_bytes: usize,
+    /// Memory that decoding uploads may take at once, in MiB (one upload at the pixel
+    /// limit takes about 195; raise it on a machine with many cores).
+    #[arg(long, global = true, env = "KYCD_DECODE_MEMORY_MIB", default_value_t = 256, value_name = "MIB", value_parser = in_range::<u32>(64, 1_048_576), help_heading = LIMITS)]
+    pub decode_memory_mib: u32,
+    /// Requests a minute per tenant (0: no limit). Default: 6000.
+    #[arg(long, global = true, env = "KYCD_RATE_LIMIT_PER_MINUTE", value_name = "N", value_parser = in_range::<u32>(0, 1_000_000), help_heading = LIMITS)]
+    pub rate_limit_per_minute: Option<u32>,
+    /// Requests a tenant may make at once beyond the rate. Default: 300, or a twentieth of
+    /// --rate-limit-per-minute when that is set.
+    #[arg(long, global = true, env = "KYCD_RATE_LIMIT_BURST", value_name = "N", value_parser = in_range::<u32>(0, 1_000_000), help_heading = LIMITS)]
+    pub rate_limit_burst: Option<u32>,
+    /// Uploads a minute per verification (0: no limit). Default: 30.
+    #[arg(long, global = true, env = "KYCD_UPLOAD_RATE_PER_MINUTE", value_name = "N", value_parser = in_range::<u32>(0, 1_000_000), help_heading = LIMITS)]
+    pub upload_rate_per_minute: Option<u32>,
+    /// Uploads a verification may make at once beyond the rate. Default: 15, or a
+    /// twentieth of --upload-rate-per-minute when that is set.
+    #[arg(long, global = true, env = "KYCD_UPLOAD_RATE_BURST", value_name = "N", value_parser = in_range::<u32>(0, 1_000_000), help_heading = LIMITS)]
+    pub upload_rate_burst: Option<u32>,
+    /// Console sign-ins and invitation acceptances a minute per client address (each
+    /// costs a password hash; behind a proxy every client has the proxy's address; 0: no
+    /// limit). Default: 60.
+    #[arg(long, global = true, env = "KYCD_SIGN_IN_RATE_PER_MINUTE", value_name = "N", value_parser = in_range::<u32>(0, 1_000_000), help_heading = LIMITS)]
+    pub sign_in_rate_per_minute: Option<u32>,
+    /// Sign-ins per address at once beyond the rate. Default: 20, or a twentieth of
+    /// --sign-in-rate-per-minute when that is set.
+    #[arg(long, global = true, env = "KYCD_SIGN_IN_RATE_BURST", value_name = "N", value_parser = in_range::<u32>(0, 1_000_000), help_heading = LIMITS)]
+    pub sign_in_rate_burst: Option<u32>,
+    /// Sign-ins a minute per account (the email typed, known or not, or the invited
+    /// operator; 0: no limit). Default: 10.
+    #[arg(long, global = true, env = "KYCD_SIGN_IN_ACCOUNT_RATE_PER_MINUTE", value_name = "N", value_parser = in_range::<u32>(0, 1_000_000), help_heading = LIMITS)]
+    pub sign_in_account_rate_per_minute: Option<u32>,
+    /// Sign-ins per account at once beyond the rate. Default: 5, or a twentieth of
+    /// --sign-in-account-rate-per-minute when that is set.
+    #[arg(long, global = true, env = "KYCD_SIGN_IN_ACCOUNT_RATE_BURST", value_name = "N", value_parser = in_range::<u32>(0, 1_000_000), help_heading = LIMITS)]
+    pub sign_in_account_rate_burst: Option<u32>,
+    /// Request bodies of uploads the process holds at once, in MiB; an upload beyond it
+    /// waits up to 15 s for room (holding no body bytes), then gets 503 + Retry-After.
+    #[arg(long, global = true, env = "KYCD_UPLOAD_MEMORY_MIB", default_value_t = 64, value_name = "MIB", value_parser = in_range::<u32>(16, 1_048_576), help_heading = LIMITS)]
+    pub upload_memory_mib: u32,
+    /// Password hashes (Argon2, 19 MiB each) computed at once; more sign-ins wait briefly,
+    /// then get 503 + Retry-After. Default: the number of cores.
+    #[arg(long, global = true, env = "KYCD_PASSWORD_HASHES", value_name = "N", value_parser = in_range::<u32>(1, 1024), help_heading = LIMITS)]
+    pub password_hashes: Option<u32>,
+
+    /// The folder with the OCR and face models (scripts/fetch-models fills it).
+    #[arg(long, global = true, env = "KYCD_MODEL_DIR", default_value = "./models", value_name = "DIR", help_heading = CHECKS)]
+    pub model_dir: PathBuf,
+    /// Face matching (dlib's face recognition weights, see THIRD-PARTY.md). off: no face
+    /// is detected or compared; face_match is inconclusive, so every verification with a
+    /// selfie goes to a person.
+    #[arg(long, global = true, env = "KYCD_FACE_MATCHING", value_enum, default_value_t = Switch::On, help_heading = CHECKS)]
+    pub face_matching: Switch,
+    /// HEIC/HEIF uploads (iPhone photos, decoded by libheif and libde265; HEVC is
+    /// patent-encumbered, see THIRD-PARTY.md). off: they are refused (415), JPEG, PNG and
+    /// WebP only.
+    #[arg(long, global = true, env = "KYCD_HEIC", value_enum, default_value_t = Switch::On, help_heading = CHECKS)]
+    pub heic: Switch,
+
+    /// Log filter (tracing's EnvFilter syntax, e.g. debug or info,kycd_engine=debug).
+    #[arg(long, global = true, env = "KYCD_LOG", default_value = DEFAULT_LOG_FILTER, value_name = "FILTER", help_heading = LOGGING)]
+    pub log: String,
+    /// Log line format: text, or json (one JSON object per line).
+    #[arg(long, global = true, env = "KYCD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, help_heading = LOGGING)]
+    pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub test_hooks: crate::test_hooks::TestHooks,
+}
+
+/// `http://…` or `https://…`, without a trailing slash.
+fn http_url(s: &str) -> Result<String, String> {
+    if s.starts_with("http://") || s.starts_with("https://") {
+        Ok(s.trim_end_matches('/').to_owned())
+    } else {
+        Err(format!("must start with http:// or https://, got '{s}'"))
+    }
+}
+
+/// A key prefix such as `kycd/prod`.
+fn key_prefix(s: &str) -> Result<String, String> {
+    let p = s.trim_matches('/');
+    if p.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+        return Err(format!(
+            "must be a key prefix such as 'kycd/prod' (no empty, '.' or '..' parts), got '{s}'"
+        ));
+    }
+    Ok(p.to_owned())
+}
+
+/// `host:port`: an IP address (`[::1]:8080` for IPv6) or a name, and a port.
+pub fn listen_address(s: &str) -> Result<String, String> {
+    let wanted = "an address and port, host:port (e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::]:8080)";
+    if s.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(s.to_owned());
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && !host.contains(':') && port.parse::<u16>().is_ok() => Ok(s.to_owned()),
+        Some((_, port)) if port.parse::<u16>().is_err() && !port.is_empty() => {
+            Err(format!("must be {wanted}; the port '{port}' is not a number from 0 to 65535"))
+        }
+        _ => Err(format!("must be {wanted}, got '{s}' (no port)")),
+    }
+}
+
+/// A whole number from `lo` to `hi`.
+fn in_range<T>(lo: T, hi: T) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Send + Sync + 'static,
+{
+    move |s: &str| {
+        s.trim()
+            .parse::<T>()
+            .ok()
+            .filter(|n| *n >= lo && *n <= hi)
+            .ok_or_else(|| format!("must be a whole number from {lo} to {hi}, got '{s}'"))
+    }
+}
+
 pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub master_key_file: PathBuf,
-    /// The key file was given explicitly (KYCD_MASTER_KEY_FILE), not kept in the data dir.
+    /// The key file was given explicitly (--master-key-file), not kept in the data dir.
     pub master_key_external: bool,
-    /// KYCD_PUBLIC_URL was given; otherwise `serve` uses the address it listens on.
+    /// --public-url was given; otherwise `serve` uses the address it listens on.
     pub public_url_set: bool,
-    /// KYCD_EVIDENCE_ISSUER was given; otherwise evidence tokens name the public URL.
+    /// --evidence-issuer was given; otherwise evidence tokens name the public URL.
     pub evidence_issuer_set: bool,
     pub engine: EngineConfig,
     /// Slow-client limits of the HTTP server.
@@ -25,14 +260,14 @@ pub struct Config {
     pub blobs: BlobBackend,
 }
 
-/// The blob backend (`KYCD_BLOB_STORE`). Either way blobs are sealed with their own data
-/// key before they leave the process: the store only ever sees ciphertext.
+/// The blob backend (--blob-store). Either way blobs are sealed with their own data key
+/// before they leave the process: the store only ever sees ciphertext.
 pub enum BlobBackend {
     Local,
     S3(S3Settings),
 }
 
-/// An S3-compatible bucket (AWS S3, MinIO, Garage, Ceph…), from `KYCD_S3_*`.
+/// An S3-compatible bucket (AWS S3, MinIO, Garage, Ceph…), from the --s3-* settings.
 pub struct S3Settings {
     pub bucket: String,
     pub region: String,
@@ -47,61 +282,47 @@ pub struct S3Settings {
 }
 
 impl BlobBackend {
-    fn from_env() -> Result<Self> {
-        match env("KYCD_BLOB_STORE").as_deref().map(str::trim) {
-            None | Some("local") => {
-                for name in ["KYCD_S3_BUCKET", "KYCD_S3_ENDPOINT"] {
-                    if env(name).is_some() {
+    fn from_settings(s: &Settings) -> Result<Self> {
+        match s.blob_store {
+            BlobStoreKind::Local => {
+                for (name, flag, set) in [
+                    ("KYCD_S3_BUCKET", "--s3-bucket", s.s3_bucket.is_some()),
+                    ("KYCD_S3_ENDPOINT", "--s3-endpoint", s.s3_endpoint.is_some()),
+                ] {
+                    if set {
                         bail!(
-                            "{name} is set but KYCD_BLOB_STORE is not 's3': set KYCD_BLOB_STORE=s3 to store blobs in S3, or unset {name}"
+                            "{name} is set but KYCD_BLOB_STORE is not 's3': set KYCD_BLOB_STORE=s3 (--blob-store s3) to store blobs in S3, or unset {name} ({flag})"
                         );
                     }
                 }
                 Ok(Self::Local)
             }
-            Some("s3") => Ok(Self::S3(S3Settings::from_env()?)),
-            Some(other) => bail!("KYCD_BLOB_STORE must be 'local' (the data directory) or 's3', got '{other}'"),
+            BlobStoreKind::S3 => Ok(Self::S3(S3Settings::from_settings(s)?)),
         }
     }
 }
 
 impl S3Settings {
-    fn from_env() -> Result<Self> {
-        let bucket = env("KYCD_S3_BUCKET").context("KYCD_BLOB_STORE=s3 needs KYCD_S3_BUCKET (the bucket name)")?;
-        let endpoint = match env("KYCD_S3_ENDPOINT") {
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url.trim_end_matches('/').to_owned()),
-            Some(url) => bail!("KYCD_S3_ENDPOINT must start with http:// or https://, got '{url}'"),
-            None => None,
-        };
+    fn from_settings(s: &Settings) -> Result<Self> {
+        let bucket = s
+            .s3_bucket
+            .clone()
+            .context("KYCD_BLOB_STORE=s3 needs KYCD_S3_BUCKET (--s3-bucket): the bucket name")?;
+        let endpoint = s.s3_endpoint.clone();
         // Self-hosted stores rarely have per-bucket DNS names: path-style by default there.
-        let path_style = match env("KYCD_S3_PATH_STYLE").as_deref() {
-            None => endpoint.is_some(),
-            Some("1" | "true" | "yes") => true,
-            Some("0" | "false" | "no") => false,
-            Some(v) => bail!("KYCD_S3_PATH_STYLE must be true or false, got '{v}'"),
-        };
-        let prefix = match env("KYCD_S3_PREFIX") {
-            Some(p) => {
-                let p = p.trim_matches('/').to_owned();
-                if p.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
-                    bail!("KYCD_S3_PREFIX must be a key prefix such as 'kycd/prod' (no empty, '.' or '..' parts), got '{p}'");
-                }
-                Some(p)
-            }
-            None => None,
-        };
-        let secret = match (env("KYCD_S3_SECRET_ACCESS_KEY"), env("KYCD_S3_SECRET_ACCESS_KEY_FILE")) {
+        let path_style = s.s3_path_style.unwrap_or(endpoint.is_some());
+        let secret = match (&s.s3_secret_access_key, &s.s3_secret_access_key_file) {
             (Some(_), Some(_)) => bail!("set KYCD_S3_SECRET_ACCESS_KEY or KYCD_S3_SECRET_ACCESS_KEY_FILE, not both"),
-            (Some(s), None) => Some(s),
+            (Some(secret), None) => Some(secret.clone()),
             (None, Some(path)) => Some(
-                std::fs::read_to_string(&path)
-                    .with_context(|| format!("cannot read KYCD_S3_SECRET_ACCESS_KEY_FILE {path}"))?
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read KYCD_S3_SECRET_ACCESS_KEY_FILE {}", path.display()))?
                     .trim()
                     .to_owned(),
             ),
             (None, None) => None,
         };
-        let credentials = match (env("KYCD_S3_ACCESS_KEY_ID"), secret) {
+        let credentials = match (s.s3_access_key_id.clone(), secret) {
             (Some(id), Some(secret)) => Some((id, secrecy::SecretString::from(secret))),
             (None, None) => None,
             (Some(_), None) => bail!(
@@ -113,10 +334,10 @@ impl S3Settings {
         };
         Ok(Self {
             bucket,
-            region: env("KYCD_S3_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
+            region: s.s3_region.clone(),
             endpoint,
             path_style,
-            prefix,
+            prefix: s.s3_prefix.clone(),
             credentials,
         })
     }
@@ -154,158 +375,80 @@ impl S3Settings {
     }
 }
 
-/// A rate limit from `<per_minute>` (0 turns it off) and `<burst>` (default: three
-/// seconds' worth, as the built-in 6000/min with 300 at once; at least 1).
-fn env_rate(per_minute: &str, burst: &str, default: kycd_engine::ratelimit::Rate) -> Result<kycd_engine::ratelimit::Rate> {
-    let number = |name: &str, v: String| -> Result<u32> {
-        v.trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|n| *n <= 1_000_000)
-            .with_context(|| format!("{name} must be a whole number from 0 to 1000000, got '{v}'"))
+/// A rate limit from a rate a minute (0 turns it off) and a burst (default: three
+/// seconds' worth when the rate is set, as the built-in 6000/min with 300 at once; at
+/// least 1).
+fn rate(per_minute: Option<u32>, burst: Option<u32>, default: kycd_engine::ratelimit::Rate) -> kycd_engine::ratelimit::Rate {
+    let rate = per_minute.unwrap_or(default.per_minute);
+    let burst = match (burst, per_minute) {
+        (Some(b), _) => b.max(1),
+        (None, Some(r)) => (r / 20).max(1),
+        (None, None) => default.burst,
     };
-    let rate = match env(per_minute) {
-        Some(v) => number(per_minute, v)?,
-        None => default.per_minute,
-    };
-    let burst = match env(burst) {
-        Some(v) => number(burst, v)?.max(1),
-        None if env(per_minute).is_some() => (rate / 20).max(1),
-        None => default.burst,
-    };
-    Ok(kycd_engine::ratelimit::Rate { per_minute: rate, burst })
+    kycd_engine::ratelimit::Rate { per_minute: rate, burst }
 }
 
-/// `name` as a whole number of seconds within `range`, or `default` when unset.
-fn env_seconds(name: &str, range: std::ops::RangeInclusive<u64>, default: std::time::Duration) -> Result<std::time::Duration> {
-    parse_seconds(name, env(name), range, default)
-}
-
-fn parse_seconds(
-    name: &str,
-    value: Option<String>,
-    range: std::ops::RangeInclusive<u64>,
-    default: std::time::Duration,
-) -> Result<std::time::Duration> {
-    let Some(v) = value else {
-        return Ok(default);
+/// The engine's settings (no file is touched: `kycd check` uses them without a data
+/// directory).
+pub fn engine_config(s: &Settings) -> EngineConfig {
+    let mut engine = EngineConfig {
+        // Until `serve` knows the address it listens on: what a command that prints a link
+        // (`operator add`) says when no public URL is set.
+        public_url: s.public_url.clone().unwrap_or_else(|| format!("http://{}", s.listen)),
+        max_upload_bytes: s.max_upload_bytes,
+        decode_memory_mib: s.decode_memory_mib,
+        sweep_interval: chrono::Duration::seconds(s.sweep_interval_seconds),
+        purge_delay: chrono::Duration::seconds(s.purge_delay_seconds),
+        model_dir: s.model_dir.clone(),
+        face_matching: s.face_matching == Switch::On,
+        heic: s.heic == Switch::On,
+        ..EngineConfig::default()
     };
-    let secs: u64 = v.parse().ok().filter(|s| range.contains(s)).with_context(|| {
-        format!(
-            "{name} must be a whole number of seconds from {} to {}, got '{v}'",
-            range.start(),
-            range.end()
-        )
-    })?;
-    Ok(std::time::Duration::from_secs(secs))
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn env_flag(name: &str) -> bool {
-    env(name).is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"))
+    let limits = &mut engine.rate_limits;
+    limits.tenant_requests = rate(s.rate_limit_per_minute, s.rate_limit_burst, limits.tenant_requests);
+    limits.uploads = rate(s.upload_rate_per_minute, s.upload_rate_burst, limits.uploads);
+    limits.sign_ins_per_address = rate(s.sign_in_rate_per_minute, s.sign_in_rate_burst, limits.sign_ins_per_address);
+    limits.sign_ins_per_account = rate(
+        s.sign_in_account_rate_per_minute,
+        s.sign_in_account_rate_burst,
+        limits.sign_ins_per_account,
+    );
+    engine.upload_memory_mib = s.upload_memory_mib;
+    if let Some(n) = s.password_hashes {
+        engine.password_hashes = n;
+    }
+    engine.evidence_issuer = s.evidence_issuer.clone().unwrap_or_else(|| engine.public_url.clone());
+    s.test_hooks.apply(&mut engine);
+    engine
 }
 
 impl Config {
-    pub fn load(data_dir: &Path, database_url: Option<String>) -> Result<Self> {
+    pub fn load(s: &Settings) -> Result<Self> {
+        let data_dir = &s.data_dir;
         std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let data_dir = data_dir.canonicalize()?;
-        let database_url = database_url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("kycd.db").display()));
-        let (master_key_file, master_key_external) = match env("KYCD_MASTER_KEY_FILE") {
-            Some(p) => (PathBuf::from(p), true),
+        let database_url = s
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("kycd.db").display()));
+        let (master_key_file, master_key_external) = match &s.master_key_file {
+            Some(p) => (p.clone(), true),
             None => (data_dir.join("master.key"), false),
         };
-        let mut engine = EngineConfig::default();
-        let public_url_set = env("KYCD_PUBLIC_URL").is_some();
-        if let Some(url) = env("KYCD_PUBLIC_URL") {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                bail!("KYCD_PUBLIC_URL must start with http:// or https://, got '{url}'");
-            }
-            engine.public_url = url.trim_end_matches('/').to_owned();
-        }
-        if let Some(v) = env("KYCD_MAX_UPLOAD_BYTES") {
-            engine.max_upload_bytes = v
-                .parse()
-                .with_context(|| format!("KYCD_MAX_UPLOAD_BYTES must be a number of bytes, got '{v}'"))?;
-        }
-        if let Some(v) = env("KYCD_DECODE_MEMORY_MIB") {
-            engine.decode_memory_mib = v
-                .parse()
-                .ok()
-                .filter(|m| (64..=1_048_576).contains(m))
-                .with_context(|| format!("KYCD_DECODE_MEMORY_MIB must be 64 to 1048576 MiB, got '{v}'"))?;
-        }
-        engine.rate_limits.tenant_requests = env_rate(
-            "KYCD_RATE_LIMIT_PER_MINUTE",
-            "KYCD_RATE_LIMIT_BURST",
-            engine.rate_limits.tenant_requests,
-        )?;
-        engine.rate_limits.uploads = env_rate("KYCD_UPLOAD_RATE_PER_MINUTE", "KYCD_UPLOAD_RATE_BURST", engine.rate_limits.uploads)?;
-        engine.rate_limits.sign_ins_per_address = env_rate(
-            "KYCD_SIGN_IN_RATE_PER_MINUTE",
-            "KYCD_SIGN_IN_RATE_BURST",
-            engine.rate_limits.sign_ins_per_address,
-        )?;
-        engine.rate_limits.sign_ins_per_account = env_rate(
-            "KYCD_SIGN_IN_ACCOUNT_RATE_PER_MINUTE",
-            "KYCD_SIGN_IN_ACCOUNT_RATE_BURST",
-            engine.rate_limits.sign_ins_per_account,
-        )?;
-        if let Some(v) = env("KYCD_UPLOAD_MEMORY_MIB") {
-            engine.upload_memory_mib = v
-                .parse()
-                .ok()
-                .filter(|m| (16..=1_048_576).contains(m))
-                .with_context(|| format!("KYCD_UPLOAD_MEMORY_MIB must be 16 to 1048576 MiB, got '{v}'"))?;
-        }
-        if let Some(v) = env("KYCD_PASSWORD_HASHES") {
-            engine.password_hashes = v
-                .parse()
-                .ok()
-                .filter(|n| (1..=1024).contains(n))
-                .with_context(|| format!("KYCD_PASSWORD_HASHES must be 1 to 1024 hashes at once, got '{v}'"))?;
-        }
-        if let Some(v) = env("KYCD_SWEEP_INTERVAL_SECONDS") {
-            let secs: i64 = v
-                .parse()
-                .ok()
-                .filter(|s| (1..=86_400).contains(s))
-                .with_context(|| format!("KYCD_SWEEP_INTERVAL_SECONDS must be 1 to 86400 seconds, got '{v}'"))?;
-            engine.sweep_interval = chrono::Duration::seconds(secs);
-        }
-        if let Some(v) = env("KYCD_PURGE_DELAY_SECONDS") {
-            let secs: i64 = v
-                .parse()
-                .ok()
-                .filter(|s| (0..=86_400).contains(s))
-                .with_context(|| format!("KYCD_PURGE_DELAY_SECONDS must be 0 to 86400 seconds, got '{v}'"))?;
-            engine.purge_delay = chrono::Duration::seconds(secs);
-        }
-        let evidence_issuer_set = env("KYCD_EVIDENCE_ISSUER").is_some();
-        engine.evidence_issuer = env("KYCD_EVIDENCE_ISSUER").unwrap_or_else(|| engine.public_url.clone());
-        engine.crash_after_blob_write = env_flag("KYCD_FAULT_CRASH_AFTER_BLOB_WRITE");
-        if let Some(v) = env("KYCD_FAULT_PAUSE_IN_PROCESSING_MS") {
-            let ms: u64 = v
-                .parse()
-                .with_context(|| format!("KYCD_FAULT_PAUSE_IN_PROCESSING_MS must be milliseconds, got '{v}'"))?;
-            engine.pause_in_processing = Some(std::time::Duration::from_millis(ms));
-        }
-        let defaults = crate::http_server::Timeouts::default();
+        let engine = engine_config(s);
         let http_timeouts = crate::http_server::Timeouts {
-            header: env_seconds("KYCD_HEADER_TIMEOUT_SECONDS", 1..=3_600, defaults.header)?,
-            body: env_seconds("KYCD_BODY_TIMEOUT_SECONDS", 1..=86_400, defaults.body)?,
+            header: std::time::Duration::from_secs(s.header_timeout_seconds),
+            body: std::time::Duration::from_secs(s.body_timeout_seconds),
         };
         Ok(Self {
             http_timeouts,
-            blobs: BlobBackend::from_env()?,
+            blobs: BlobBackend::from_settings(s)?,
             data_dir,
             database_url,
             master_key_file,
             master_key_external,
-            public_url_set,
-            evidence_issuer_set,
+            public_url_set: s.public_url.is_some(),
+            evidence_issuer_set: s.evidence_issuer.is_some(),
             engine,
         })
     }
@@ -330,8 +473,8 @@ impl Config {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(path)?.permissions().mode();
             if mode & 0o077 != 0 {
-                eprintln!(
-                    "warning: master key {} is readable by other users (mode {:o}); run: chmod 600 {}",
+                tracing::warn!(
+                    "master key {} is readable by other users (mode {:o}); run: chmod 600 {}",
                     path.display(),
                     mode & 0o777,
                     path.display()
@@ -359,7 +502,7 @@ impl Config {
         let (key, raw) = MasterKey::generate();
         write_private(path, format!("{}\n", hex_encode(&raw)).as_bytes(), false)
             .with_context(|| format!("cannot create master key {}", path.display()))?;
-        eprintln!(
+        tracing::warn!(
             "generated a new master key at {} (mode 0600); back it up separately from the data: without it nothing stored can be read",
             path.display()
         );
@@ -461,8 +604,8 @@ impl Config {
         if let Ok(tenants) = engine.list_tenants().await
             && tenants.iter().any(|t| t.mode == Mode::Live)
         {
-            eprintln!(
-                "warning: production (live) tenants exist but the master key is kept in the data directory ({}); \
+            tracing::warn!(
+                "production (live) tenants exist but the master key is kept in the data directory ({}); \
                  a copy of that directory exposes everything. Move the key elsewhere and set KYCD_MASTER_KEY_FILE.",
                 self.master_key_file.display()
             );
@@ -505,34 +648,95 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-pub fn init_logging() {
+/// The one log stream, on standard error, filtered by `--log` / `KYCD_LOG`. A command
+/// other than `serve` left at the default filter says only what went wrong (warnings).
+pub fn init_logging(s: &Settings, serving: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("KYCD_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let wanted = if !serving && s.log == DEFAULT_LOG_FILTER {
+        "warn,sqlx=warn"
+    } else {
+        s.log.as_str()
+    };
+    let filter = EnvFilter::try_new(wanted).unwrap_or_else(|e| {
+        eprintln!("warning: KYCD_LOG (--log) '{}' is not a log filter ({e}); logging at info", s.log);
+        EnvFilter::new(DEFAULT_LOG_FILTER)
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if env("KYCD_LOG_FORMAT").as_deref() == Some("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    // A second call (tests) keeps the first subscriber.
+    let _ = match s.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
-    fn timeouts_are_whole_seconds_in_range() {
-        let d = Duration::from_secs(30);
-        let p = |v: Option<&str>| parse_seconds("KYCD_HEADER_TIMEOUT_SECONDS", v.map(str::to_owned), 1..=3_600, d);
-        assert_eq!(p(None).unwrap(), d);
-        assert_eq!(p(Some("5")).unwrap(), Duration::from_secs(5));
-        for bad in ["0", "3601", "1.5", "ten", "-1"] {
-            let e = p(Some(bad)).unwrap_err().to_string();
-            assert!(e.contains("KYCD_HEADER_TIMEOUT_SECONDS") && e.contains(bad), "{e}");
+    fn listen_wants_host_and_port() {
+        for ok in [
+            "127.0.0.1:8080",
+            "0.0.0.0:0",
+            "[::]:8080",
+            "[::1]:9",
+            "localhost:8080",
+            "kycd.internal:443",
+        ] {
+            assert_eq!(listen_address(ok).as_deref(), Ok(ok));
         }
+        for bad in ["localhost", "127.0.0.1", "::1", ":8080", "localhost:http", "host:70000", ""] {
+            let e = listen_address(bad).unwrap_err();
+            assert!(e.contains("host:port") && e.contains("127.0.0.1:8080"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn numbers_are_whole_and_in_range() {
+        let p = in_range::<u64>(1, 3_600);
+        assert_eq!(p("5"), Ok(5));
+        assert_eq!(p(" 3600 "), Ok(3_600));
+        for bad in ["0", "3601", "1.5", "ten", "-1", ""] {
+            let e = p(bad).unwrap_err();
+            assert!(e.contains("from 1 to 3600") && e.contains(&format!("'{bad}'")), "{e}");
+        }
+    }
+
+    #[test]
+    fn urls_and_prefixes() {
+        assert_eq!(http_url("https://kyc.example.com/").as_deref(), Ok("https://kyc.example.com"));
+        assert!(http_url("kyc.example.com").unwrap_err().contains("http:// or https://"));
+        assert_eq!(key_prefix("/kycd/prod/").as_deref(), Ok("kycd/prod"));
+        for bad in ["a//b", "a/../b", "./a"] {
+            assert!(key_prefix(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_rate_without_a_burst_gets_three_seconds_worth() {
+        use kycd_engine::ratelimit::Rate;
+        let d = Rate {
+            per_minute: 6000,
+            burst: 300,
+        };
+        assert_eq!(rate(None, None, d), d);
+        assert_eq!(
+            rate(Some(600), None, d),
+            Rate {
+                per_minute: 600,
+                burst: 30
+            }
+        );
+        assert_eq!(rate(Some(6), None, d), Rate { per_minute: 6, burst: 1 });
+        assert_eq!(
+            rate(None, Some(0), d),
+            Rate {
+                per_minute: 6000,
+                burst: 1
+            }
+        );
     }
 }

@@ -186,6 +186,8 @@ async fn body_deadline(State(limit): State<Duration>, req: Request, next: Next) 
     if !timed_out.load(Ordering::Acquire) {
         return resp;
     }
+    // The router's answer is replaced; its request id (in the log lines) is kept.
+    let request_id = resp.headers().get(kycd_http::REQUEST_ID).cloned();
     let mut resp = kycd_http::ApiError::new(
         StatusCode::REQUEST_TIMEOUT,
         "request-timeout",
@@ -196,6 +198,9 @@ async fn body_deadline(State(limit): State<Duration>, req: Request, next: Next) 
     )
     .into_response();
     let h = resp.headers_mut();
+    if let Some(id) = request_id {
+        h.insert(kycd_http::REQUEST_ID, id);
+    }
     h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -1,38 +1,115 @@
 //! The `kycd` binary: server and operator commands.
 
-mod clock;
 mod config;
 mod http_server;
+mod liveness_cli;
+mod test_hooks;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use config::Config;
-use kycd_core::{ApiKeyId, Mode, Scope, TenantId};
-use kycd_engine::{Engine, SystemClock};
+use kycd_core::{ApiKeyId, CaptureKind, Mode, Scope, TenantId};
+use kycd_engine::features::Feature;
+use kycd_engine::{Engine, KeyFormat, OperatorRole};
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "kycd", version, about = "Self-hosted identity verification")]
+#[command(
+    name = "kycd",
+    version,
+    about = "Self-hosted identity verification",
+    after_help = "Every setting is a flag or its environment variable (the flag wins; an empty variable counts as unset)."
+)]
 struct Cli {
-    /// Data directory: SQLite database, encrypted blobs and (by default) the master key.
-    #[arg(long, global = true, env = "KYCD_DATA_DIR", default_value = "./kycd-data")]
-    data_dir: std::path::PathBuf,
-    /// Database URL; default sqlite://DATA_DIR/kycd.db. For several instances: postgres://…
-    #[arg(long, global = true, env = "KYCD_DATABASE_URL")]
-    database_url: Option<String>,
+    #[command(flatten)]
+    settings: config::Settings,
     #[command(subcommand)]
     command: Command,
 }
 
+/// A value parser that takes the names `name` gives the values in `all`, and lists them
+/// in `--help` and in its error.
+fn one_of<T: Copy + Send + Sync + 'static>(all: &'static [T], name: fn(T) -> &'static str) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(all.iter().map(|v| name(*v))).try_map(move |s: String| {
+        all.iter()
+            .copied()
+            .find(|v| name(*v) == s)
+            .ok_or_else(|| format!("unknown value '{s}'"))
+    })
+}
+
+/// What `kycd check` takes: files of one upload kind, or the frames of one liveness burst.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CheckKind {
+    Capture(CaptureKind),
+    LivenessBurst,
+}
+
+impl CheckKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Capture(k) => k.as_str(),
+            Self::LivenessBurst => "liveness_burst",
+        }
+    }
+}
+
+const CHECK_KINDS: [CheckKind; 4] = [
+    CheckKind::Capture(CaptureKind::ALL[0]),
+    CheckKind::Capture(CaptureKind::ALL[1]),
+    CheckKind::Capture(CaptureKind::ALL[2]),
+    CheckKind::LivenessBurst,
+];
+
+const SCOPES: [Scope; 3] = [Scope::Integration, Scope::Reviewer, Scope::Admin];
+const ROLES: [OperatorRole; 2] = [OperatorRole::Reviewer, OperatorRole::Admin];
+const KEY_FORMATS: [KeyFormat; 2] = [KeyFormat::Kycd, KeyFormat::Checkout];
+
+fn key_format_name(f: KeyFormat) -> &'static str {
+    match f {
+        KeyFormat::Kycd => "kycd",
+        KeyFormat::Checkout => "checkout",
+    }
+}
+
+/// A job's state, as `jobs list --status` takes it.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum JobStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+impl JobStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server (and its background worker).
+    /// Run the server (and its background worker) on --listen.
     Serve {
-        #[arg(long, env = "KYCD_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: String,
         /// Create the first tenant in live mode instead of test mode.
         #[arg(long)]
         live: bool,
+        /// Also serve GET /metrics on this address (host:port), e.g. one only the
+        /// monitoring network reaches; there the token is needed only when one is set.
+        /// Default: none (no address of its own).
+        #[arg(long, env = "KYCD_METRICS_LISTEN", value_name = "HOST:PORT", value_parser = config::listen_address)]
+        metrics_listen: Option<String>,
+        /// The bearer token GET /metrics needs (at least 16 characters: `openssl rand -hex
+        /// 32`). On the main address metrics are served only with one. Prefer the
+        /// environment variable: a flag shows in the process list. Default: none.
+        #[arg(long, env = "KYCD_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+        metrics_token: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -74,9 +151,14 @@ enum Command {
     /// Run the check pipeline on image files (no server, no database) and print why each
     /// passes or fails: quality codes, the MRZ and barcode read, every check's figures.
     Check {
-        /// What the files are: document_front, document_back or selfie.
-        #[arg(long, default_value = "document_front")]
-        kind: String,
+        /// What the files are; liveness_burst: the frames of one head-turn burst in capture
+        /// order (needs --challenge).
+        #[arg(long, default_value = "document_front", value_parser = one_of(&CHECK_KINDS, CheckKind::as_str))]
+        kind: CheckKind,
+        /// The steps a liveness_burst was asked for, e.g. `left,up` (left, right, up, down:
+        /// the person's own directions).
+        #[arg(long)]
+        challenge: Option<String>,
         /// One JSON object per line per file instead of a table.
         #[arg(long)]
         json: bool,
@@ -93,6 +175,8 @@ enum Command {
     },
     /// Fill a test-mode tenant with synthetic verifications (made-up people, no images) to
     /// measure the database at scale, e.g. `kycd seed --tenant ten_… --verifications 1000000`.
+    /// Only in dev-tools builds (`cargo build --release -p kycd --features dev-tools`).
+    #[cfg(feature = "dev-tools")]
     Seed {
         #[arg(long)]
         tenant: String,
@@ -126,9 +210,9 @@ enum Command {
 enum JobsCmd {
     /// The newest jobs, newest first.
     List {
-        /// queued, running, done or failed.
-        #[arg(long)]
-        status: Option<String>,
+        /// Only jobs in this state. Default: all.
+        #[arg(long, value_enum)]
+        status: Option<JobStatus>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
         #[arg(long)]
@@ -157,11 +241,11 @@ enum TenantCmd {
         #[arg(long)]
         tenant: String,
         /// A feature to turn on (repeatable).
-        #[arg(long, value_name = "FEATURE")]
-        enable: Vec<String>,
+        #[arg(long, value_name = "FEATURE", value_parser = one_of(&Feature::ALL, Feature::as_str))]
+        enable: Vec<Feature>,
         /// A feature to turn off (repeatable).
-        #[arg(long, value_name = "FEATURE")]
-        disable: Vec<String>,
+        #[arg(long, value_name = "FEATURE", value_parser = one_of(&Feature::ALL, Feature::as_str))]
+        disable: Vec<Feature>,
         #[arg(long)]
         json: bool,
     },
@@ -173,14 +257,15 @@ enum ApiKeyCmd {
     Create {
         #[arg(long)]
         tenant: String,
-        /// integration, reviewer or admin.
-        #[arg(long)]
-        scope: String,
+        /// What the key may do: integration (create and read verifications, upload),
+        /// reviewer (read everything, decide reviews) or admin (everything).
+        #[arg(long, value_parser = one_of(&SCOPES, Scope::as_str))]
+        scope: Scope,
         /// The key's form: kycd (`kycd_test_…` / `kycd_live_…`), or checkout (Checkout.com's
         /// `sk_sbox_…` for a test tenant, `sk_…` for a live one, which the Checkout SDKs'
         /// builders accept). Either works everywhere a key is taken.
-        #[arg(long, default_value = "kycd", value_parser = ["kycd", "checkout"])]
-        format: String,
+        #[arg(long, default_value = "kycd", value_parser = one_of(&KEY_FORMATS, key_format_name))]
+        format: KeyFormat,
         #[arg(long)]
         json: bool,
     },
@@ -198,9 +283,10 @@ enum OperatorCmd {
         tenant: String,
         #[arg(long)]
         email: String,
-        /// reviewer or admin.
-        #[arg(long, default_value = "reviewer")]
-        role: String,
+        /// What they may do in the console: reviewer (the review queue) or admin (also
+        /// operators, API keys, webhooks, retention and policy).
+        #[arg(long, default_value = "reviewer", value_parser = one_of(&ROLES, OperatorRole::as_str))]
+        role: OperatorRole,
         #[arg(long)]
         json: bool,
     },
@@ -268,8 +354,68 @@ enum AuditCmd {
     Verify,
 }
 
+/// The command line: flags, then the environment variables of those not given (an empty
+/// variable counts as unset). A bad value from a variable names the variable.
+fn parse_cli() -> Cli {
+    let mut cmd = unset_empty_env(Cli::command());
+    let matches = cmd.clone().try_get_matches().unwrap_or_else(|e| exit_with_env_tip(e, &mut cmd));
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+}
+
+/// `cmd` and its subcommands with the arguments whose environment variable is set but
+/// empty no longer reading it (clap would take the empty value).
+fn unset_empty_env(mut cmd: clap::Command) -> clap::Command {
+    let empty: Vec<clap::Id> = cmd
+        .get_arguments()
+        .filter(|a| a.get_env().is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty())))
+        .map(|a| a.get_id().clone())
+        .collect();
+    for id in empty {
+        cmd = cmd.mut_arg(id, |a| a.env(None::<&'static str>));
+    }
+    let subcommands: Vec<String> = cmd.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+    for name in subcommands {
+        cmd = cmd.mut_subcommand(name, unset_empty_env);
+    }
+    cmd
+}
+
+/// The argument with this long flag, in `cmd` or any of its subcommands.
+fn find_long<'a>(cmd: &'a clap::Command, long: &str) -> Option<&'a clap::Arg> {
+    cmd.get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .or_else(|| cmd.get_subcommands().find_map(|c| find_long(c, long)))
+}
+
+/// Exit with clap's error; when the bad value came from an environment variable (its flag
+/// was not on the command line), say which.
+fn exit_with_env_tip(mut e: clap::Error, cmd: &mut clap::Command) -> ! {
+    use clap::error::{ContextKind, ContextValue};
+    let bad = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.split_whitespace().next().map(str::to_owned),
+        _ => None,
+    };
+    let args: Vec<String> = std::env::args().collect();
+    let from_env = bad.as_deref().and_then(|flag| {
+        let long = flag.strip_prefix("--")?;
+        let given = args.iter().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+        let name = find_long(cmd, long)?.get_env()?.to_string_lossy().into_owned();
+        (!given && std::env::var_os(&name).is_some()).then_some(name)
+    });
+    if let Some(name) = from_env {
+        e.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![format!("the value comes from the environment variable {name}").into()]),
+        );
+    }
+    e.format(cmd).exit()
+}
+
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
+    // The server logs at info; an operator command only says what went wrong (warn).
+    let serving = matches!(cli.command, Command::Serve { .. });
+    config::init_logging(&cli.settings, serving);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -279,6 +425,11 @@ fn main() -> std::process::ExitCode {
     };
     match rt.block_on(run(cli)) {
         Ok(code) => code,
+        // The server's last word goes to its log stream; a command's to the person.
+        Err(e) if serving => {
+            tracing::error!("kycd serve stopped: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
@@ -291,7 +442,7 @@ async fn open(cli: &Cli) -> Result<(Config, Arc<Engine>)> {
 }
 
 async fn open_with(cli: &Cli, adjust: impl FnOnce(&mut Config)) -> Result<(Config, Arc<Engine>)> {
-    let mut cfg = Config::load(&cli.data_dir, cli.database_url.clone())?;
+    let mut cfg = Config::load(&cli.settings)?;
     adjust(&mut cfg);
     let db = cfg.connect_database().await?;
     match db.migrate().await {
@@ -299,20 +450,13 @@ async fn open_with(cli: &Cli, adjust: impl FnOnce(&mut Config)) -> Result<(Confi
         // A rolling upgrade: a newer instance migrated (additive steps only until its
         // cleanup release), so this older code still works with the schema; it must not
         // change it. Only `kycd migrate` refuses outright.
-        Err(kycd_store::StoreError::SchemaNewer { db, code }) => eprintln!(
-            "warning: the database schema is at migration {db}, newer than this kycd ({code}); running without migrating. Upgrade this instance."
+        Err(kycd_store::StoreError::SchemaNewer { db, code }) => tracing::warn!(
+            "the database schema is at migration {db}, newer than this kycd ({code}); running without migrating. Upgrade this instance."
         ),
         Err(e) => return Err(e).context("applying database migrations"),
     }
     let store = cfg.open_store(db).await?;
-    let clock: Arc<dyn kycd_engine::Clock> = match std::env::var_os("KYCD_TEST_CLOCK_OFFSET_FILE") {
-        Some(path) => {
-            eprintln!("warning: KYCD_TEST_CLOCK_OFFSET_FILE is set: time is shifted by the seconds in that file (for tests only)");
-            Arc::new(clock::OffsetFileClock::new(path.into()))
-        }
-        None => Arc::new(SystemClock),
-    };
-    let engine = Arc::new(Engine::new(store, cfg.engine.clone(), clock));
+    let engine = Arc::new(Engine::new(store, cfg.engine.clone(), cli.settings.test_hooks.clock()));
     Ok((cfg, engine))
 }
 
@@ -323,11 +467,22 @@ fn mode(live: bool) -> Mode {
 async fn run(cli: Cli) -> Result<std::process::ExitCode> {
     use std::process::ExitCode;
     match &cli.command {
-        Command::Serve { listen, live } => {
-            config::init_logging();
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("cannot listen on {listen}: is another server using it? set --listen or KYCD_LISTEN"))?;
+        Command::Serve {
+            live,
+            metrics_listen,
+            metrics_token,
+        } => {
+            let metrics = metrics_setup(metrics_listen.as_deref(), metrics_token.as_deref()).await?;
+            let listen = &cli.settings.listen;
+            let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+                let why = match e.kind() {
+                    std::io::ErrorKind::AddrInUse => "another server is using it".to_owned(),
+                    std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges; use a higher port".to_owned(),
+                    std::io::ErrorKind::AddrNotAvailable => "no interface of this machine has that address".to_owned(),
+                    _ => e.to_string(),
+                };
+                anyhow::anyhow!("cannot listen on {listen}: {why}; set --listen or KYCD_LISTEN to a free host:port")
+            })?;
             let addr = listener.local_addr()?;
             let (cfg, engine) = open_with(&cli, |c| {
                 if !c.public_url_set {
@@ -338,7 +493,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 }
             })
             .await?;
-            serve(cfg, engine, listener, mode(*live)).await?;
+            serve(cfg, engine, listener, mode(*live), metrics).await?;
         }
         Command::Routes => {
             let (_, engine) = open(&cli).await?;
@@ -348,7 +503,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             }
         }
         Command::Migrate => {
-            let cfg = Config::load(&cli.data_dir, cli.database_url.clone())?;
+            let cfg = Config::load(&cli.settings)?;
             let db = cfg.connect_database().await?;
             let ran = db.migrate().await.context("applying database migrations")?;
             println!(
@@ -399,19 +554,12 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                     json,
                 },
         } => {
-            use kycd_engine::features::Feature;
             let tenant: TenantId = tenant.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let parse = |list: &[String]| -> Result<Vec<Feature>> {
-                list.iter()
-                    .map(|f| f.parse::<Feature>().map_err(|e| anyhow::anyhow!("{e}")))
-                    .collect()
-            };
-            let (enable, disable) = (parse(enable)?, parse(disable)?);
             let (_, engine) = open(&cli).await?;
             let features = if enable.is_empty() && disable.is_empty() {
                 engine.tenant_features(&tenant).await?
             } else {
-                engine.set_tenant_features(&tenant, &enable, &disable).await?
+                engine.set_tenant_features(&tenant, enable, disable).await?
             };
             let names: Vec<&str> = features.iter().map(|f| f.as_str()).collect();
             if *json {
@@ -432,14 +580,8 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 },
         } => {
             let tenant: TenantId = tenant.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let Some(scope) = Scope::parse(scope) else {
-                bail!("--scope must be integration, reviewer or admin")
-            };
-            let Some(format) = kycd_engine::KeyFormat::parse(format) else {
-                bail!("--format must be kycd or checkout")
-            };
             let (_, engine) = open(&cli).await?;
-            let k = engine.create_api_key(&tenant, scope, format).await?;
+            let k = engine.create_api_key(&tenant, *scope, *format).await?;
             if *json {
                 println!("{}", serde_json::json!({"key_id": k.key_id, "api_key": k.api_key}));
             } else {
@@ -458,10 +600,15 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             cmd: OperatorCmd::Add { tenant, email, role, json },
         } => {
             let tenant: TenantId = tenant.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let Some(role) = kycd_engine::OperatorRole::parse(role) else {
-                bail!("--role must be reviewer or admin")
-            };
-            let (_, engine) = open(&cli).await?;
+            let role = *role;
+            let (cfg, engine) = open(&cli).await?;
+            if !cfg.public_url_set {
+                eprintln!(
+                    "warning: no public URL is set, so the link below names the listen address ({}): set --public-url or \
+                     KYCD_PUBLIC_URL, as for `kycd serve`, to the address people reach the console at",
+                    cfg.engine.public_url
+                );
+            }
             let inv = engine.add_operator(&tenant, email, role, &kycd_core::Actor::Cli).await?;
             if *json {
                 println!(
@@ -559,22 +706,29 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Keys {
             cmd: KeysCmd::RotateMaster { new_key_file, batch },
         } => rotate_master(&cli, new_key_file, *batch).await?,
-        Command::Check { kind, json, files } => {
-            let kind: kycd_core::CaptureKind = kind.parse().map_err(|e: String| anyhow::anyhow!("--kind: {e}"))?;
-            return check_files(kind, *json, files);
+        Command::Check {
+            kind,
+            json,
+            files,
+            challenge,
+        } => {
+            let engine = config::engine_config(&cli.settings);
+            let CheckKind::Capture(kind) = *kind else {
+                return liveness_cli::check_burst(engine.image_limits, challenge.as_deref(), *json, files);
+            };
+            if challenge.is_some() {
+                bail!("--challenge goes with --kind liveness_burst");
+            }
+            return check_files(&engine, kind, *json, files);
         }
         Command::Jobs {
             cmd: JobsCmd::List { status, limit, json },
         } => {
-            if let Some(st) = status
-                && !["queued", "running", "done", "failed"].contains(&st.as_str())
-            {
-                bail!("--status must be queued, running, done or failed, got '{st}'");
-            }
             let (_, engine) = open(&cli).await?;
-            let jobs = engine.list_jobs(status.as_deref(), (*limit).clamp(1, 10_000)).await?;
+            let jobs = engine.list_jobs(status.map(JobStatus::as_str), (*limit).clamp(1, 10_000)).await?;
             print_jobs(&jobs, *json);
         }
+        #[cfg(feature = "dev-tools")]
         Command::Seed {
             tenant,
             verifications,
@@ -638,7 +792,7 @@ async fn rotate_master(cli: &Cli, new_key_file: &std::path::Path, batch: usize) 
     if !(1..=100_000).contains(&batch) {
         bail!("--batch must be 1 to 100000 rows");
     }
-    let cfg = Config::load(&cli.data_dir, cli.database_url.clone())?;
+    let cfg = Config::load(&cli.settings)?;
     let db = cfg.connect_database().await?;
     db.migrate().await.context("applying database migrations")?;
     let old = cfg.read_master_key()?;
@@ -649,10 +803,8 @@ async fn rotate_master(cli: &Cli, new_key_file: &std::path::Path, batch: usize) 
             new_key_file.display()
         )
     })?;
-    // Test hook: stop the process after this many committed batches, as a crash would.
-    let abort_after: Option<u64> = std::env::var("KYCD_FAULT_ABORT_ROTATION_AFTER_BATCHES")
-        .ok()
-        .and_then(|v| v.parse().ok());
+    // Test hook (dev-tools builds): stop after this many committed batches, as a crash would.
+    let abort_after = cli.settings.test_hooks.abort_rotation_after_batches();
     let batches = std::cell::Cell::new(0u64);
     let report = db
         .rotate_master(&old, &new, batch, &|table, rows| {
@@ -691,6 +843,7 @@ async fn rotate_master(cli: &Cli, new_key_file: &std::path::Path, batch: usize) 
 
 /// `kycd seed`: batches in parallel (a few transactions in flight keep PostgreSQL busy;
 /// SQLite takes them one by one), with a progress bar and the rate at the end.
+#[cfg(feature = "dev-tools")]
 async fn seed(engine: Arc<Engine>, tenant: &TenantId, total: u64, batch: u64) -> Result<()> {
     const IN_FLIGHT: usize = 4;
     let started = std::time::Instant::now();
@@ -729,15 +882,24 @@ async fn seed(engine: Arc<Engine>, tenant: &TenantId, total: u64, batch: u64) ->
 }
 
 /// `kycd check`: the pipeline on files. Exit 1 when any file is unreadable or not accepted.
-fn check_files(kind: kycd_core::CaptureKind, json: bool, files: &[std::path::PathBuf]) -> Result<std::process::ExitCode> {
+fn check_files(
+    engine: &kycd_engine::EngineConfig,
+    kind: CaptureKind,
+    json: bool,
+    files: &[std::path::PathBuf],
+) -> Result<std::process::ExitCode> {
     use kycd_checks::pipeline::{CaptureInput, Pipeline};
-    let limits = kycd_engine::EngineConfig::default().image_limits;
-    let dir = kycd_checks::ocr::default_model_dir();
-    let reader = kycd_checks::mrz_read::MrzReader::load(&dir).map_err(|e| e.to_string());
+    let limits = engine.image_limits;
+    let dir = &engine.model_dir;
+    let reader = kycd_checks::mrz_read::MrzReader::load(dir).map_err(|e| e.to_string());
     if let Err(e) = &reader {
         eprintln!("warning: MRZ reading is off: {e}");
     }
-    let faces = kycd_checks::face::FaceModels::load(&dir).map_err(|e| e.to_string());
+    let faces = if engine.face_matching {
+        kycd_checks::face::FaceModels::load(dir).map_err(|e| e.to_string())
+    } else {
+        Err(kycd_engine::FACE_MATCHING_OFF.to_owned())
+    };
     if let Err(e) = &faces {
         eprintln!("warning: face detection is off: {e}");
     }
@@ -747,9 +909,12 @@ fn check_files(kind: kycd_core::CaptureKind, json: bool, files: &[std::path::Pat
     for path in files {
         let name = path.display().to_string();
         // A HEIC photo is judged as the JPEG an upload of it would be stored as.
-        let read = std::fs::read(path)
-            .map_err(|e| format!("cannot read the file: {e}"))
-            .and_then(|b| kycd_checks::heic::normalise(b, limits).map_err(|e| e.to_string()));
+        let read = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}")).and_then(|b| {
+            if !engine.heic && kycd_checks::heic::is_heif(&b) {
+                return Err(kycd_engine::HEIC_OFF.to_owned());
+            }
+            kycd_checks::heic::normalise(b, limits).map_err(|e| e.to_string())
+        });
         let bytes = match read {
             Ok(b) => b,
             Err(e) => {
@@ -942,14 +1107,53 @@ async fn load_jwks(src: &str) -> Result<serde_json::Value> {
     Ok(v)
 }
 
-async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListener, first_mode: Mode) -> Result<()> {
+/// Where `GET /metrics` is served (`--metrics-listen`, `--metrics-token`).
+#[derive(Default)]
+struct MetricsSetup {
+    /// On the main address (only with a token).
+    main: Option<Arc<kycd_http::MetricsEndpoint>>,
+    /// On an address of its own.
+    own: Option<(tokio::net::TcpListener, Arc<kycd_http::MetricsEndpoint>)>,
+}
+
+/// Check the metrics settings, bind their own address if any, and install the recorder
+/// when the metrics are served at all (otherwise recording them costs nothing).
+async fn metrics_setup(listen: Option<&str>, token: Option<&str>) -> Result<MetricsSetup> {
+    let token = token.map(str::trim).map(str::to_owned);
+    if let Some(t) = &token
+        && (t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        bail!(
+            "KYCD_METRICS_TOKEN (--metrics-token) must be at least 16 printable characters without spaces; make one with: openssl rand -hex 32"
+        );
+    }
+    if listen.is_none() && token.is_none() {
+        return Ok(MetricsSetup::default());
+    }
+    let own = match listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!(
+                "cannot listen for metrics on {addr} (KYCD_METRICS_LISTEN, --metrics-listen): give a free host:port, e.g. 127.0.0.1:9090"
+            )
+        })?),
+        None => None,
+    };
+    let handle = kycd_http::install_metrics_recorder().map_err(|e| anyhow::anyhow!(e))?;
+    kycd_http::spawn_metrics_upkeep(handle.clone());
+    Ok(MetricsSetup {
+        main: token.clone().map(|t| kycd_http::MetricsEndpoint::new(handle.clone(), Some(t))),
+        own: own.map(|l| (l, kycd_http::MetricsEndpoint::new(handle, token))),
+    })
+}
+
+async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListener, first_mode: Mode, metrics: MetricsSetup) -> Result<()> {
     // A master key rotation does not start while an instance serves, and none starts
     // serving during one.
     engine.store().register_instance().await.map_err(|e| cfg.explain_key_error(e))?;
     if let Some(k) = engine.bootstrap(first_mode).await? {
         println!("admin api key: {}", k.api_key);
-        eprintln!(
-            "first start: created tenant {} ({} mode); the admin API key above is shown once",
+        tracing::info!(
+            "first start: created tenant {} ({} mode); the admin API key printed on standard output is shown once",
             k.tenant_id,
             first_mode.as_str()
         );
@@ -957,7 +1161,7 @@ async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListen
     cfg.warn_about_key_placement(&engine).await;
     let sealed = engine.seal_clear_review_text().await?;
     if sealed > 0 {
-        eprintln!("sealed the reviewers' notes of {sealed} verification(s) that an earlier version kept in clear");
+        tracing::info!("sealed the reviewers' notes of {sealed} verification(s) that an earlier version kept in clear");
     }
     // Load the check pipeline now, so a missing OCR model is said at start, not at the
     // first verification.
@@ -965,8 +1169,8 @@ async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListen
     if tokio::task::block_in_place(|| engine.pipeline().mrz_available()) {
         tracing::info!(models = %models, "MRZ reading on");
     } else {
-        eprintln!(
-            "warning: the OCR models are not in {models}: passports and ID cards cannot be read, so their verifications go to review; run scripts/fetch-models (or set KYCD_MODEL_DIR)"
+        tracing::warn!(
+            "the OCR models are not in {models}: passports and ID cards cannot be read, so their verifications go to review (and /readyz answers 503); run scripts/fetch-models (or set KYCD_MODEL_DIR)"
         );
     }
     let addr = listener.local_addr()?;
@@ -978,10 +1182,27 @@ async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListen
         let engine = engine.clone();
         tokio::spawn(async move { engine.run_worker(stop_rx).await })
     };
-    let app = kycd_http::router(engine.clone());
+    let metrics_server = metrics.own.map(|(l, endpoint)| {
+        if let Ok(a) = l.local_addr() {
+            tracing::info!(addr = %a, "metrics served on their own address: http://{a}/metrics");
+        }
+        let app = kycd_http::metrics_router(engine.clone(), endpoint);
+        let mut stop = stop_tx.subscribe();
+        let timeouts = cfg.http_timeouts;
+        tokio::spawn(async move {
+            http_server::serve(l, app, timeouts, async move {
+                let _ = stop.changed().await;
+            })
+            .await;
+        })
+    });
+    let app = kycd_http::router_with_metrics(engine.clone(), metrics.main);
     http_server::serve(listener, app, cfg.http_timeouts, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    if let Some(m) = metrics_server {
+        let _ = m.await;
+    }
     if let Err(e) = engine.store().deregister_instance().await {
         tracing::warn!(error = %e, "could not sign this instance off the database");
     }

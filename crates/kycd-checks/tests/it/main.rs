@@ -2,6 +2,7 @@
 
 mod barcode;
 mod face;
+mod liveness;
 mod mrz_ocr;
 mod quality_corpus;
 

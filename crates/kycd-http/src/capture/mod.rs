@@ -263,7 +263,7 @@ async fn session(s: &AppState, headers: &HeaderMap, raw: Option<String>, here: &
 }
 
 fn internal(lang: Lang, e: EngineError) -> Response {
-    tracing::error!(error = %e, "capture page failed");
+    tracing::error!(cause = %kycd_engine::error_chain(&e), "capture page failed: answered 500");
     let t = lang.texts();
     html::error_page(StatusCode::INTERNAL_SERVER_ERROR, lang, t.error_title, t.error_text, t.ask_new_link).into_response()
 }

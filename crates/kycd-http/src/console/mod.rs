@@ -175,7 +175,7 @@ impl Ctx {
 }
 
 fn internal(lang: Lang, e: EngineError) -> Response {
-    tracing::error!(error = %e, "console page failed");
+    tracing::error!(cause = %kycd_engine::error_chain(&e), "console page failed: answered 500");
     let body = notice("problem", t(lang, "error"), t(lang, "error_text"));
     html_response(
         StatusCode::INTERNAL_SERVER_ERROR,

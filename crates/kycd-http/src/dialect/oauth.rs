@@ -37,7 +37,7 @@ impl From<EngineError> for OAuthError {
             EngineError::Unauthorized(m) => Self::new(StatusCode::UNAUTHORIZED, "invalid_client", m),
             EngineError::Forbidden(m) => Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", m),
             other => {
-                tracing::error!(error = %other, "token endpoint failed");
+                tracing::error!(cause = %kycd_engine::error_chain(&other), "token endpoint failed: answered 500");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "server_error",

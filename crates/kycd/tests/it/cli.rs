@@ -1,4 +1,7 @@
-//! The operator CLI: tenants, keys, migrations and the audit chain.
+//! The operator CLI: tenants, keys, migrations and the audit chain; the settings as
+//! `--help` lists them (every one with its variable and default), the value lists of
+//! `--kind`, `--scope` and the like, `--listen`'s form, the invitation link's URL, and the
+//! switches that turn face matching and HEIC off.
 
 use crate::flow::{approve, session_to_review, verification_body};
 use crate::harness::{Server, str_field};
@@ -276,7 +279,269 @@ async fn check_prints_one_json_line_per_file() {
         lines[1]
     );
 
-    let (code, _, stderr) = run(vec!["check".into(), "--kind".into(), "document_portrait".into(), doc]);
+    let (code, _, stderr) = run(vec!["check".into(), "--kind".into(), "document_portrait".into(), doc.clone()]);
     assert_ne!(code, Some(0));
-    assert!(stderr.contains("kind must be one of"), "{stderr}");
+    assert!(
+        stderr.contains("invalid value 'document_portrait' for '--kind <KIND>'")
+            && stderr.contains("[possible values: document_front, document_back, selfie, liveness_burst]"),
+        "{stderr}"
+    );
+
+    // With HEIC turned off, a HEIC file is refused, saying so; the JPEG still reads.
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(["check", "--json", &heic_doc_path(&dir), &doc])
+        .env("KYCD_HEIC", "off")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines[0]["error"].as_str().unwrap().contains("KYCD_HEIC=off"), "{}", lines[0]);
+    assert_eq!(lines[1]["mrz"]["valid"], true, "{}", lines[1]);
+}
+
+fn heic_doc_path(dir: &tempfile::TempDir) -> String {
+    dir.path().join("passport.heic").display().to_string()
+}
+
+/// `kycd ARGS…` with `env` added (no instance: for help and argument errors).
+fn kycd(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut cmd = std::process::Command::new(crate::harness::BIN);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The environment variables the binary's source declares (`env = "KYCD_…"`).
+fn declared_env_vars() -> std::collections::BTreeSet<String> {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut names = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for part in text.split("env = \"").skip(1) {
+            names.insert(part.split('"').next().unwrap().to_owned());
+        }
+        // No setting is read behind clap's back.
+        for hand_read in ["var(\"KYCD_", "var_os(\"KYCD_", "from_env(\"KYCD_", "env(\"KYCD_"] {
+            assert!(
+                !text.contains(hand_read),
+                "{hand_read} in {src:?}: read settings through config::Settings"
+            );
+        }
+    }
+    assert!(names.len() >= 30, "{names:?}");
+    names
+}
+
+/// `kycd --help` is the reference: every variable the binary reads is listed with its
+/// flag and a default (or what it is when unset); docs/deployment.md names every one.
+#[test]
+fn help_lists_every_setting_with_its_variable_and_default() {
+    let (code, help, _) = kycd(&["--help"], &[]);
+    assert_eq!(code, Some(0), "{help}");
+    // Settings of one subcommand only (serve's metrics address) are in its help.
+    let (code, serve_help, _) = kycd(&["serve", "--help"], &[]);
+    assert_eq!(code, Some(0), "{serve_help}");
+    // One block per option: from an option line (`      --name`, at most 6 spaces in;
+    // a value list's `- value:` lines sit deeper) to the next.
+    let mut blocks: Vec<String> = Vec::new();
+    for line in help.lines().chain(serve_help.lines()) {
+        let rest = line.trim_start();
+        if rest.starts_with('-') && line.len() - rest.len() <= 6 {
+            blocks.push(String::new());
+        }
+        if let Some(b) = blocks.last_mut() {
+            b.push_str(line.trim());
+            b.push(' ');
+        }
+    }
+    let deployment = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/deployment.md")).unwrap();
+    for name in declared_env_vars() {
+        let block = blocks
+            .iter()
+            .find(|b| b.contains(&format!("[env: {name}")))
+            .unwrap_or_else(|| panic!("{name} is not in kycd --help:\n{help}"));
+        assert!(block.starts_with("--"), "{name} has a flag: {block}");
+        assert!(block.to_lowercase().contains("default"), "{name}'s help says its default: {block}");
+        assert!(deployment.contains(&name), "docs/deployment.md does not mention {name}");
+    }
+    let joined = blocks.join("\n");
+    for want in [
+        "[env: KYCD_LISTEN=] [default: 127.0.0.1:8080]",
+        "[env: KYCD_DATA_DIR=] [default: ./kycd-data]",
+        "[default: on] [possible values: on, off]",
+        "[possible values: local, s3]",
+        "- json: One JSON object per line",
+    ] {
+        assert!(joined.contains(want), "{want} in:\n{joined}");
+    }
+    // Secrets are never echoed from the environment.
+    let (_, help, _) = kycd(
+        &["--help"],
+        &[
+            ("KYCD_S3_SECRET_ACCESS_KEY", "s3cr3t-value"),
+            ("KYCD_DATABASE_URL", "postgres://u:pw-value@h/db"),
+        ],
+    );
+    assert!(!help.contains("s3cr3t-value") && !help.contains("pw-value"), "{help}");
+    // This is a dev-tools build (the tests turn the feature on): the hooks are listed as such.
+    assert!(help.contains("Test hooks (dev-tools builds only"), "{help}");
+    // A subcommand's help lists the settings too.
+    let (code, serve, _) = kycd(&["serve", "--help"], &[]);
+    assert_eq!(code, Some(0));
+    assert!(
+        serve.contains("--listen <HOST:PORT>") && serve.contains("[env: KYCD_LISTEN=]"),
+        "{serve}"
+    );
+}
+
+/// `--kind`, `--scope`, `--role`, `--format`, `--status` and the on/off settings take
+/// their values from a list that `--help` shows and an error repeats.
+#[test]
+fn value_lists_are_in_help_and_errors() {
+    for (args, want) in [
+        (&["check", "--help"][..], "[possible values: document_front, document_back, selfie]"),
+        (&["apikey", "create", "--help"], "[possible values: integration, reviewer, admin]"),
+        (&["apikey", "create", "--help"], "[default: kycd] [possible values: kycd, checkout]"),
+        (
+            &["operator", "add", "--help"],
+            "[default: reviewer] [possible values: reviewer, admin]",
+        ),
+        (&["jobs", "list", "--help"], "[possible values: queued, running, done, failed]"),
+        (&["tenant", "features", "--help"], "[possible values: express_qes_evidence]"),
+    ] {
+        let (code, out, _) = kycd(args, &[]);
+        assert_eq!(code, Some(0), "{args:?}");
+        // The layout (one line or several per option) is clap's: compare the words.
+        let words = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(words.contains(want), "{args:?}: {want} in:\n{out}");
+    }
+    let (code, _, err) = kycd(&["apikey", "create", "--tenant", "ten_x", "--scope", "superuser"], &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("invalid value 'superuser' for '--scope <SCOPE>'") && err.contains("[possible values: integration, reviewer, admin]"),
+        "{err}"
+    );
+    let (code, _, err) = kycd(&["migrate"], &[("KYCD_FACE_MATCHING", "maybe")]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("invalid value 'maybe' for '--face-matching")
+            && err.contains("the value comes from the environment variable KYCD_FACE_MATCHING"),
+        "{err}"
+    );
+}
+
+/// An empty variable counts as unset, a subcommand's as much as a global one (an
+/// EnvironmentFile line `KYCD_METRICS_TOKEN=` does not stop the server), and a bad value
+/// in a subcommand's variable names the variable.
+#[tokio::test]
+async fn empty_variables_are_unset_and_bad_ones_are_named() {
+    let s = Server::start_with_env(&[("KYCD_METRICS_TOKEN", ""), ("KYCD_METRICS_LISTEN", ""), ("KYCD_PUBLIC_URL", "")]).await;
+    s.admin().get("/v1/verifications").await.ok();
+    let (code, _, err) = kycd(&["serve"], &[("KYCD_METRICS_LISTEN", "9090")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("invalid value '9090' for '--metrics-listen <HOST:PORT>'")
+            && err.contains("the value comes from the environment variable KYCD_METRICS_LISTEN"),
+        "{err}"
+    );
+}
+
+/// `--listen` wants host:port and says so; an address in use is said as such.
+#[tokio::test]
+async fn serve_listen_says_the_form_it_wants() {
+    for (args, env) in [
+        (&["serve", "--listen", "localhost"][..], &[][..]),
+        (&["serve"], &[("KYCD_LISTEN", "localhost")]),
+    ] {
+        let (code, _, err) = kycd(args, env);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains("invalid value 'localhost' for '--listen <HOST:PORT>'") && err.contains("host:port (e.g. 127.0.0.1:8080"),
+            "{err}"
+        );
+        assert_eq!(
+            err.contains("the value comes from the environment variable KYCD_LISTEN"),
+            !env.is_empty(),
+            "{err}"
+        );
+    }
+    let (code, _, err) = kycd(&["serve", "--listen", "127.0.0.1:http"], &[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("the port 'http' is not a number"), "{err}");
+
+    let inst = crate::harness::Instance::new().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = inst.cli(&["serve", "--listen", &addr]).await;
+    assert_eq!(out.code, Some(1), "{}", out.all_output());
+    assert!(
+        out.stderr.contains(&format!("cannot listen on {addr}: another server is using it")),
+        "{}",
+        out.stderr
+    );
+}
+
+/// `operator add` prints the invitation link at the configured public URL, and without
+/// one at the listen address, saying how to set it. The link's token works on the server.
+#[tokio::test]
+async fn operator_add_links_to_the_public_url() {
+    let s = Server::start().await;
+    let t = s.cli(&["tenant", "create", "--name", "Linked", "--json"]).await.success_json();
+    let tid = str_field(&t, "tenant_id");
+    let add = |email: &'static str, env: Vec<(&'static str, &'static str)>| {
+        let (s, tid) = (&s, tid.clone());
+        async move {
+            s.inst
+                .cli_env(&["operator", "add", "--tenant", &tid, "--email", email, "--json"], &env)
+                .await
+        }
+    };
+    let out = add("a@example.org", vec![("KYCD_PUBLIC_URL", "https://kyc.example.com/")]).await;
+    let url = str_field(&out.success_json(), "invitation_url");
+    assert!(url.starts_with("https://kyc.example.com/console/invite?token="), "{url}");
+    assert!(!out.stderr.contains("no public URL"), "{}", out.stderr);
+    let page = reqwest::get(format!("{}{}", s.base, &url["https://kyc.example.com".len()..]))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the link's token opens the invitation page");
+
+    let out = add("b@example.org", vec![("KYCD_LISTEN", "127.0.0.1:9137")]).await;
+    let url = str_field(&out.success_json(), "invitation_url");
+    assert!(url.starts_with("http://127.0.0.1:9137/console/invite?token="), "{url}");
+    assert!(
+        out.stderr.contains("no public URL is set") && out.stderr.contains("KYCD_PUBLIC_URL"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// With HEIC turned off the server refuses HEIC uploads (415, saying why and what to
+/// send) and takes the same photo as a JPEG.
+#[tokio::test]
+async fn heic_off_refuses_heic_uploads() {
+    let s = Server::start_with_env(&[("KYCD_HEIC", "off")]).await;
+    let api = s.admin();
+    let v = crate::flow::create_verification(&api, &verification_body("Heic Off", "heic@example.org")).await;
+    let vid = str_field(&v, "id");
+    crate::flow::create_attempt(&api, &vid).await;
+    let rgb = image::load_from_memory(&crate::harness::document_jpeg(5)).unwrap().into_rgb8();
+    let heic = kycd_checks::heic::encode_heic(&rgb, 90).unwrap();
+    let p = api
+        .post_raw(&format!("/v1/verifications/{vid}/captures?kind=document_front"), "image/heic", heic)
+        .await
+        .problem(415, "unsupported-media-type");
+    assert!(
+        p.to_string().contains("KYCD_HEIC=off") && p.to_string().contains("JPEG, PNG or WebP"),
+        "{p}"
+    );
+    let c = crate::flow::upload(&api, &vid, "document_front", "image/jpeg", &crate::harness::document_jpeg(5)).await;
+    assert_eq!(c["media_type"], "image/jpeg", "{c}");
 }

@@ -20,9 +20,12 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Routes that answer without tenant credentials by design, and why that leaks nothing.
-const PUBLIC: [&str; 17] = [
+const PUBLIC: [&str; 18] = [
     "/healthz",
     "/readyz",
+    // The operator's metrics (a token of their own, or 404): counts by route template,
+    // no tenant and no ids in any label.
+    "/metrics",
     "/docs",
     "/v1/openapi.json",
     // Public keys, published so anyone can verify evidence.

@@ -162,3 +162,32 @@ async fn two_faces_on_a_selfie_ask_for_a_new_one_and_a_mismatch_declines() {
     assert_eq!(r.status, 422, "{}", r.text());
     assert!(r.text().contains("face_mismatch_threshold"), "{}", r.text());
 }
+
+/// An operator who turns face matching off (KYCD_FACE_MATCHING=off): a selfie of the same
+/// person is not compared (no face found, no portrait cut), face_match is inconclusive and
+/// says why, and the verification goes to a person instead of being approved.
+#[tokio::test]
+async fn face_matching_off_sends_a_matching_selfie_to_review() {
+    let Some(doc) = passport_of(0) else { return };
+    let server = Server::start_with_env(&[("KYCD_FACE_MATCHING", "off")]).await;
+    let api = server.admin();
+    let (v, selfie) = verify(&api, &doc, &selfie_of(0, 11), passport_policy(), "review_required").await;
+    assert_eq!(selfie["feedback"]["accepted"], true, "{selfie}");
+    let m = check(&v, "face_match");
+    assert_eq!(m["passed"], false, "{m}");
+    assert!(m["detail"].as_str().unwrap().contains("KYCD_FACE_MATCHING=off"), "{m}");
+    assert!(
+        !v["checks"].as_array().unwrap().iter().any(|c| c["name"] == "face_found.selfie"),
+        "no face is looked for: {v}"
+    );
+    assert_eq!(check(&v, "mrz")["passed"], true, "the document is still read: {v}");
+    let vid = str_field(&v, "id");
+    let caps = data(&api.get(&format!("/v1/verifications/{vid}/captures")).await.ok());
+    assert!(
+        !caps.iter().any(|c| c["kind"] == "document_portrait"),
+        "no portrait is cut: {caps:?}"
+    );
+    // Ready without face models in use: they are not needed.
+    let ready = server.anon().get("/readyz").await.ok();
+    assert_eq!(ready["checks"]["models"], "ok", "{ready}");
+}

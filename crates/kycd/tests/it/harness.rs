@@ -23,6 +23,8 @@ const SERVER_ENV: &[&str] = &[
     "KYCD_FAULT_CRASH_AFTER_BLOB_WRITE",
     "KYCD_LOG",
     "KYCD_LOG_FORMAT",
+    "KYCD_METRICS_TOKEN",
+    "KYCD_METRICS_LISTEN",
     "KYCD_BLOB_STORE",
     "KYCD_S3_BUCKET",
     "KYCD_S3_ENDPOINT",
@@ -32,6 +34,9 @@ const SERVER_ENV: &[&str] = &[
     "KYCD_S3_ACCESS_KEY_ID",
     "KYCD_S3_SECRET_ACCESS_KEY",
     "KYCD_S3_SECRET_ACCESS_KEY_FILE",
+    "KYCD_EVIDENCE_ISSUER",
+    "KYCD_FACE_MATCHING",
+    "KYCD_HEIC",
 ];
 
 /// The S3 server the suite keeps blobs on, if any: `KYCD_TEST_S3_ENDPOINT` with

@@ -131,7 +131,8 @@ async fn bad_rate_settings_stop_the_server_with_a_clear_message() {
     let out = inst.cli_env(&["migrate"], &[("KYCD_RATE_LIMIT_PER_MINUTE", "lots")]).await;
     let text = out.all_output();
     assert!(
-        text.contains("KYCD_RATE_LIMIT_PER_MINUTE must be a whole number from 0 to 1000000, got 'lots'"),
+        text.contains("invalid value 'lots' for '--rate-limit-per-minute <N>': must be a whole number from 0 to 1000000")
+            && text.contains("the value comes from the environment variable KYCD_RATE_LIMIT_PER_MINUTE"),
         "{text}"
     );
 }

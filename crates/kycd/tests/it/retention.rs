@@ -238,7 +238,7 @@ async fn retention_sweeps_anonymize_then_delete_and_respect_legal_hold() {
     assert!(table.stdout.starts_with("ID "), "{}", table.stdout);
     let bad = server.cli(&["jobs", "list", "--status", "bogus"]).await;
     assert!(
-        bad.all_output().contains("--status must be queued, running, done or failed"),
+        bad.all_output().contains("[possible values: queued, running, done, failed]"),
         "{}",
         bad.all_output()
     );

@@ -126,3 +126,40 @@ async fn readyz_fails_while_the_database_takes_no_writes() {
         .await
         .expect(201);
 }
+
+/// `/readyz` checks each thing serving needs and names the ones that fail: the models,
+/// the blob store, and the master key (the database's key check no longer matching).
+#[tokio::test]
+async fn readyz_names_each_failing_check() {
+    let no_models = tempfile::tempdir().unwrap();
+    let s = Server::start_with_env(&[("KYCD_MODEL_DIR", no_models.path().to_str().unwrap())]).await;
+    let anon = s.anon();
+    let p = anon.get("/readyz").await.problem(503, "not-ready");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains("models: the OCR models are not loaded"), "{p}");
+    assert!(
+        !detail.contains("database") && !detail.contains("blob_store"),
+        "only the models fail: {p}"
+    );
+
+    // The database's key check value changes (as a rotation by another instance would).
+    s.instance()
+        .execute_sql("UPDATE master_key SET check_value = 'another-key-check-value' WHERE id = 1")
+        .await;
+    let p = anon.get("/readyz").await.problem(503, "not-ready");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("master_key: the master key of this instance is no longer the database's"),
+        "{p}"
+    );
+
+    // The blob folder is gone and a file stands in its place: nothing can be written there.
+    if !crate::harness::on_s3() {
+        let blobs = s.instance().blob_dir();
+        let _ = std::fs::remove_dir_all(&blobs);
+        std::fs::write(&blobs, b"not a folder").unwrap();
+        let p = anon.get("/readyz").await.problem(503, "not-ready");
+        assert!(p["detail"].as_str().unwrap().contains("blob_store: the blob store refuses"), "{p}");
+        assert!(s.logs().contains("readiness check failed"), "the cause is logged:\n{}", s.logs());
+    }
+}

@@ -54,7 +54,7 @@ impl From<EngineError> for BoldSignError {
             | EngineError::UnprocessableImage(m) => Self::bad_request(m),
             EngineError::Store(kycd_engine::StoreError::BadCursor) => Self::bad_request("bad pagination cursor"),
             other @ (EngineError::Store(_) | EngineError::Internal(_)) => {
-                tracing::error!(error = %other, "internal error (boldsign dialect)");
+                tracing::error!(cause = %kycd_engine::error_chain(&other), "internal error (boldsign dialect): answered 500");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "An internal error occurred; retry later")
             }
         }

@@ -74,7 +74,7 @@ impl From<EngineError> for CheckoutError {
             EngineError::Gone(_) => Self::not_found("resource_anonymized"),
             EngineError::Store(kycd_engine::StoreError::BadCursor) => Self::invalid_one("skip_invalid"),
             other @ (EngineError::Store(_) | EngineError::Internal(_)) => {
-                tracing::error!(error = %other, "internal error (checkout dialect)");
+                tracing::error!(cause = %kycd_engine::error_chain(&other), "internal error (checkout dialect): answered 500");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal_error")
             }
         }

@@ -151,7 +151,7 @@ impl From<EngineError> for SkribbleError {
             EngineError::UnsupportedMedia(m) | EngineError::UnprocessableImage(m) => Self::bad_request(m),
             EngineError::Store(kycd_engine::StoreError::BadCursor) => Self::bad_request("bad pagination cursor"),
             other @ (EngineError::Store(_) | EngineError::Internal(_)) => {
-                tracing::error!(error = %other, "internal error (skribble dialect)");
+                tracing::error!(cause = %kycd_engine::error_chain(&other), "internal error (skribble dialect): answered 500");
                 Self::new(
                     S::INTERNAL_SERVER_ERROR,
                     Problem::ProblemWithMessage,

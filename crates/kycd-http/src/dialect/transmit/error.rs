@@ -49,7 +49,7 @@ impl From<EngineError> for TransmitError {
             EngineError::Gone(_) => Self::image_not_found(),
             EngineError::Store(kycd_engine::StoreError::BadCursor) => Self::bad_request("bad pagination cursor"),
             other @ (EngineError::Store(_) | EngineError::Internal(_)) => {
-                tracing::error!(error = %other, "internal error (transmit dialect)");
+                tracing::error!(cause = %kycd_engine::error_chain(&other), "internal error (transmit dialect): answered 500");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "an internal error occurred; retry later")
             }
         }
