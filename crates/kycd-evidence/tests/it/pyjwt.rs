@@ -11,8 +11,6 @@
 //! `KYCD_SKIP_PY=1` skips these tests (and says so).
 
 use crate::common::*;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use kycd_evidence::*;
 use secrecy::ExposeSecret;
 use std::io::Write;
@@ -107,19 +105,26 @@ fn we_verify_pyjwt_tokens_made_with_our_stored_key() {
     let req = |typ: &str| {
         serde_json::json!({"der": hex::encode(der.expose_secret()), "claims": claims, "typ": typ, "kid": signer.kid()}).to_string()
     };
-    let token = run_python(&py, SIGN, &req(JWT_TYP)).unwrap_or_else(|e| panic!("PyJWT could not sign:\n{e}"));
-    // PyJWT (OpenSSL) does not normalise S: of the two forms of its signature, (r, s) and
-    // (r, n - s), kycd accepts the low-S one and refuses the other as malleated.
-    let (signed, sig) = token.trim().rsplit_once('.').unwrap();
-    let sig = p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(sig).unwrap()).unwrap();
-    let low = sig.normalize_s().unwrap_or(sig);
-    let (r, s_low) = low.split_scalars();
-    let high = p256::ecdsa::Signature::from_scalars(r, -*s_low).unwrap();
-    let with = |sig: p256::ecdsa::Signature| format!("{signed}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()));
-    let got = verify(&with(low), &signer.jwks(), Some(&claims.aud)).unwrap();
-    assert_eq!(got, claims);
-    let err = verify(&with(high), &signer.jwks(), Some(&claims.aud)).unwrap_err().to_string();
-    assert!(err.contains("high-S"), "{err}");
+    // PyJWT's ECDSA signature has a random s; kycd accepts only the low-S form of a
+    // signature (one signature per token), so a high-S one is refused and its low-S twin,
+    // the same signature, verifies.
+    for _ in 0..8 {
+        let token = run_python(&py, SIGN, &req(JWT_TYP)).unwrap_or_else(|e| panic!("PyJWT could not sign:\n{e}"));
+        let (signed, sig) = token.trim().rsplit_once('.').unwrap();
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let parsed = p256::ecdsa::Signature::from_slice(&b64.decode(sig).unwrap()).unwrap();
+        let low = match parsed.normalize_s() {
+            Some(low) => {
+                let err = verify(token.trim(), &signer.jwks(), Some(&claims.aud)).unwrap_err().to_string();
+                assert!(err.contains("high-S"), "{err}");
+                format!("{signed}.{}", b64.encode(low.to_bytes()))
+            }
+            None => token.trim().to_owned(),
+        };
+        let got = verify(&low, &signer.jwks(), Some(&claims.aud)).unwrap();
+        assert_eq!(got, claims);
+    }
 
     // A PyJWT token of another type is refused even though its signature is good.
     let token = run_python(&py, SIGN, &req("JWT")).unwrap();
