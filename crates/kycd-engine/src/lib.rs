@@ -107,7 +107,9 @@ impl Default for EngineConfig {
             model_dir: kycd_checks::ocr::default_model_dir(),
             image_limits: ImageLimits::default(),
             max_upload_bytes: 15 * 1024 * 1024,
-            decode_memory_mib: 512,
+            // One image at the pixel limit at a time; 100 concurrent 3 MB uploads stay
+            // under 300 MiB (docs/BENCHMARKS.md). More cores decode more with more.
+            decode_memory_mib: 256,
             upload_memory_mib: 64,
             password_hashes: passwords::default_concurrency(),
             crash_after_blob_write: false,

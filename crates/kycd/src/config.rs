@@ -139,8 +139,8 @@ pub struct Settings {
     #[arg(long, global = true, env = "KYCD_MAX_UPLOAD_BYTES", default_value_t = 15 * 1024 * 1024, value_name = "BYTES", value_parser = in_range::<usize>(1, 1 << 40), help_heading = LIMITS)]
     pub max_upload_bytes: usize,
     /// Memory that decoding uploads may take at once, in MiB (one upload at the pixel
-    /// limit takes about 195).
-    #[arg(long, global = true, env = "KYCD_DECODE_MEMORY_MIB", default_value_t = 512, value_name = "MIB", value_parser = in_range::<u32>(64, 1_048_576), help_heading = LIMITS)]
+    /// limit takes about 195; raise it on a machine with many cores).
+    #[arg(long, global = true, env = "KYCD_DECODE_MEMORY_MIB", default_value_t = 256, value_name = "MIB", value_parser = in_range::<u32>(64, 1_048_576), help_heading = LIMITS)]
     pub decode_memory_mib: u32,
     /// Requests a minute per tenant (0: no limit). Default: 6000.
     #[arg(long, global = true, env = "KYCD_RATE_LIMIT_PER_MINUTE", value_name = "N", value_parser = in_range::<u32>(0, 1_000_000), help_heading = LIMITS)]
