@@ -1531,15 +1531,13 @@ impl Engine {
         let attempts = tx.list_attempts(&p.tenant_id, id).await?;
         let captures = tx.list_captures(&p.tenant_id, id).await?.into_iter().map(|(c, _)| c).collect();
         tx.audit(&p.tenant_id, &p.actor(), "report.read", id.as_str(), now).await?;
+        // What happened to the verification; its reads (this one included) stay in the
+        // audit log and the console's audit trail, or every read would grow the report.
         let timeline = tx
-            .audit_for_object(&p.tenant_id, id.as_str())
+            .timeline_for_object(&p.tenant_id, id.as_str())
             .await?
             .into_iter()
-            .map(|e| TimelineEntry {
-                at: e.at,
-                action: e.action,
-                actor: e.actor,
-            })
+            .map(TimelineEntry::from)
             .collect();
         tx.commit().await?;
         Ok(Report {
@@ -1549,6 +1547,15 @@ impl Engine {
             captures,
             timeline,
         })
+    }
+
+    /// Every audit entry about one object of a tenant, reads included, oldest first: the
+    /// audit trail `kycd audit trail` prints and the console shows.
+    pub async fn audit_trail(&self, tenant: &TenantId, object_id: &str) -> Result<Vec<TimelineEntry>> {
+        let mut tx = self.store.begin().await?;
+        let trail = tx.audit_for_object(tenant, object_id).await?;
+        tx.commit().await?;
+        Ok(trail.into_iter().map(TimelineEntry::from).collect())
     }
 
     /// Erase personal data and images; keep ids, status, checks and the audit trail.
