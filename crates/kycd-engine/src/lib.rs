@@ -1259,16 +1259,20 @@ impl Engine {
         Ok(list)
     }
 
-    /// The original bytes of a capture. Every read is an audit entry.
-    pub async fn read_file(&self, p: &Principal, id: &FileId) -> Result<(Capture, Vec<u8>)> {
+    /// The original bytes of a capture, decrypted chunk by chunk as they are sent (a
+    /// download holds one chunk in memory, not the file). Every read is an audit entry.
+    pub async fn read_file(&self, p: &Principal, id: &FileId) -> Result<(Capture, kycd_store::BlobStream)> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let (c, blob) = tx.get_capture(&p.tenant_id, id).await?.ok_or(EngineError::NotFound("file"))?;
         let blob = blob.ok_or_else(|| EngineError::Gone("this image was erased when its verification was anonymized".into()))?;
         tx.audit(&p.tenant_id, &p.actor(), "file.read", c.id.as_str(), now).await?;
         tx.commit().await?;
-        let bytes = self.store.get_blob(&p.tenant_id, &c.id, &blob.blob_key, &blob.wrapped_key).await?;
-        Ok((c, bytes))
+        let stream = self
+            .store
+            .get_blob_stream(&p.tenant_id, &c.id, &blob.blob_key, &blob.wrapped_key)
+            .await?;
+        Ok((c, stream))
     }
 
     // ----- submit, process, review -----------------------------------------------------

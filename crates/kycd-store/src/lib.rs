@@ -5,6 +5,7 @@
 //! second path to a row. The only lookups without a tenant are by the hash of a secret
 //! the caller holds (API key, start token), which is how the tenant is found.
 
+pub mod chunked;
 pub mod crypto;
 mod master_key;
 mod repo;
@@ -20,6 +21,9 @@ mod repo_webhooks;
 mod rotation;
 mod schema;
 mod sealed;
+
+/// A blob's plaintext, chunk by chunk ([`Store::get_blob_stream`]).
+pub type BlobStream = futures::stream::BoxStream<'static, Result<bytes::Bytes>>;
 
 pub use crypto::{CryptoError, DataKey, MasterKey, secret_hash};
 pub use master_key::HEARTBEAT_EVERY;
@@ -388,7 +392,7 @@ impl Store {
     /// Written *before* its row: a crash in between leaves an orphan the sweeper removes.
     pub async fn put_blob(&self, tenant: &kycd_core::TenantId, file: &kycd_core::FileId, plain: &[u8]) -> Result<(String, String)> {
         let dk = DataKey::generate();
-        let sealed = dk.seal(file.as_str(), plain);
+        let sealed = dk.seal_chunked(file.as_str(), plain);
         let key = Self::blob_path(tenant, file);
         self.blobs.put(&BlobPath::from(key.as_str()), sealed.into()).await?;
         Ok((key, self.tenant_keys(tenant).wrap_data_key(file.as_str(), &dk)))
@@ -397,7 +401,75 @@ impl Store {
     pub async fn get_blob(&self, tenant: &kycd_core::TenantId, file: &kycd_core::FileId, blob_key: &str, wrapped: &str) -> Result<Vec<u8>> {
         let dk = self.tenant_keys(tenant).unwrap_data_key(file.as_str(), wrapped)?;
         let sealed = self.blobs.get(&BlobPath::from(blob_key)).await?.bytes().await?;
-        Ok(dk.open(file.as_str(), &sealed)?)
+        Ok(dk.open_blob(file.as_str(), &sealed)?)
+    }
+
+    /// A blob's plaintext as a stream, decrypted one chunk at a time as it is read (a blob
+    /// of the older single-piece format is read whole first). A chunk that fails to open
+    /// ends the stream with an error after the chunks before it: the caller must not
+    /// present what it got as the whole file.
+    pub async fn get_blob_stream(
+        &self,
+        tenant: &kycd_core::TenantId,
+        file: &kycd_core::FileId,
+        blob_key: &str,
+        wrapped: &str,
+    ) -> Result<BlobStream> {
+        use futures::StreamExt;
+        let dk = self.tenant_keys(tenant).unwrap_data_key(file.as_str(), wrapped)?;
+        let mut src = self.blobs.get(&BlobPath::from(blob_key)).await?.into_stream();
+        let mut head = Vec::new();
+        while head.len() < chunked::MAGIC.len() {
+            match src.next().await {
+                Some(piece) => head.extend_from_slice(&piece?),
+                None => break,
+            }
+        }
+        if !chunked::is_chunked(&head) {
+            while let Some(piece) = src.next().await {
+                head.extend_from_slice(&piece?);
+            }
+            let plain = dk.open(file.as_str(), &head)?;
+            return Ok(futures::stream::once(async move { Ok(bytes::Bytes::from(plain)) }).boxed());
+        }
+        let mut opener = dk.chunk_opener(file.as_str());
+        let first = opener.push(&head)?;
+        struct State {
+            src: futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
+            opener: Option<chunked::Opener>,
+            ready: Vec<u8>,
+        }
+        let start = State {
+            src,
+            opener: Some(opener),
+            ready: first,
+        };
+        Ok(futures::stream::unfold(start, |mut st| async move {
+            loop {
+                if !st.ready.is_empty() {
+                    let out = bytes::Bytes::from(std::mem::take(&mut st.ready));
+                    return Some((Ok(out), st));
+                }
+                let opener = st.opener.as_mut()?;
+                let step = match st.src.next().await {
+                    Some(Ok(piece)) => opener.push(&piece).map_err(StoreError::from),
+                    Some(Err(e)) => Err(StoreError::from(e)),
+                    None => st
+                        .opener
+                        .take()
+                        .map_or(Ok(Vec::new()), chunked::Opener::finish)
+                        .map_err(StoreError::from),
+                };
+                match step {
+                    Ok(plain) => st.ready = plain,
+                    Err(e) => {
+                        st.opener = None;
+                        return Some((Err(e), st));
+                    }
+                }
+            }
+        })
+        .boxed())
     }
 
     /// Whether the blob store takes a write and gives it back: a small object of this
