@@ -602,3 +602,82 @@ async fn wait_for_older_transactions(conn: &mut sqlx::AnyConnection) -> Result<(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+#[cfg(test)]
+mod blob_tests {
+    use super::*;
+    use futures::StreamExt;
+    use kycd_core::{FileId, TenantId};
+
+    async fn store() -> Store {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.migrate().await.unwrap();
+        db.unlock(MasterKey::generate().0, Arc::new(object_store::memory::InMemory::new()))
+            .await
+            .unwrap()
+    }
+
+    /// The stream's pieces, and whether it ended in an error.
+    async fn drain(s: BlobStream) -> (Vec<u8>, Option<StoreError>) {
+        let mut s = s;
+        let mut got = Vec::new();
+        while let Some(piece) = s.next().await {
+            match piece {
+                Ok(b) => got.extend_from_slice(&b),
+                Err(e) => return (got, Some(e)),
+            }
+        }
+        (got, None)
+    }
+
+    #[tokio::test]
+    async fn new_and_old_blobs_stream_back_and_a_cut_blob_ends_in_an_error() {
+        let store = store().await;
+        let tenant = TenantId::generate();
+        let plain: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+
+        // A new blob: chunked, streamed in more than one piece.
+        let file = FileId::generate();
+        let (key, wrapped) = store.put_blob(&tenant, &file, &plain).await.unwrap();
+        let mut s = store.get_blob_stream(&tenant, &file, &key, &wrapped).await.unwrap();
+        let mut pieces = 0;
+        let mut got = Vec::new();
+        while let Some(piece) = s.next().await {
+            got.extend_from_slice(&piece.unwrap());
+            pieces += 1;
+        }
+        assert_eq!(got, plain);
+        assert!(pieces > 1, "decrypted piece by piece, not whole: {pieces} piece(s)");
+        assert_eq!(store.get_blob(&tenant, &file, &key, &wrapped).await.unwrap(), plain);
+
+        // An older blob (one AES-GCM piece, written before the chunked format).
+        let old_file = FileId::generate();
+        let dk = DataKey::generate();
+        let old_key = Store::blob_path(&tenant, &old_file);
+        store
+            .blobs
+            .put(&BlobPath::from(old_key.as_str()), dk.seal(old_file.as_str(), &plain).into())
+            .await
+            .unwrap();
+        let old_wrapped = store.tenant_keys(&tenant).wrap_data_key(old_file.as_str(), &dk);
+        let s = store.get_blob_stream(&tenant, &old_file, &old_key, &old_wrapped).await.unwrap();
+        let (got, err) = drain(s).await;
+        assert!(err.is_none() && got == plain, "an older blob stays readable");
+        assert_eq!(store.get_blob(&tenant, &old_file, &old_key, &old_wrapped).await.unwrap(), plain);
+
+        // The new blob cut at a chunk boundary: the good chunks, then an error, never a
+        // clean end.
+        let sealed = store.blobs.get(&BlobPath::from(key.as_str())).await.unwrap().bytes().await.unwrap();
+        let cut = chunked::HEADER_LEN + 2 * (chunked::DEFAULT_CHUNK as usize + chunked::TAG_LEN);
+        store
+            .blobs
+            .put(&BlobPath::from(key.as_str()), sealed.slice(..cut).into())
+            .await
+            .unwrap();
+        let s = store.get_blob_stream(&tenant, &file, &key, &wrapped).await.unwrap();
+        let (got, err) = drain(s).await;
+        assert!(matches!(err, Some(StoreError::Crypto(_))), "a cut blob ends in an error: {err:?}");
+        assert!(got.len() < plain.len() && plain.starts_with(&got));
+        assert!(store.get_blob(&tenant, &file, &key, &wrapped).await.is_err());
+    }
+}
