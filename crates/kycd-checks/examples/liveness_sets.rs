@@ -16,7 +16,8 @@
 //! the first burst of each set is written there as JPEG files (for `kycd check`).
 //! `--identity`: dlib distances between rendered views of one person and of two, by pose
 //! (what `MAX_IDENTITY_DISTANCE` was checked against); `--look DIR`: a few views of each
-//! head as JPEG files, to look at.
+//! head as JPEG files, to look at; `--time`: SEEDS bursts of 12 frames timed stage by
+//! stage (JPEG decode, BlazeFace, landmarks, dlib embedding, the verdict).
 
 use image::RgbImage;
 use kycd_checks::liveness::geometry::P2;
@@ -89,6 +90,10 @@ fn main() {
                 let _ = std::fs::write(format!("{out}/head{who}-{k}.jpg"), as_jpeg(&img));
             }
         }
+        return;
+    }
+    if args.iter().any(|a| a == "--time") {
+        time_stages(&models, &heads[0], seeds);
         return;
     }
     if args.iter().any(|a| a == "--identity") {
@@ -294,4 +299,57 @@ fn identity_by_pose(models: &LivenessModels, heads: &[Head], portraits: &[RgbIma
             o.len()
         );
     }
+}
+
+/// Each stage of the check on `bursts` genuine 12-frame bursts, timed on its own.
+fn time_stages(models: &LivenessModels, head: &Head, bursts: u32) {
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let (mut decode, mut detect, mut marks, mut embed, mut judge, mut total) = (0.0, 0.0, 0.0, 0.0, 0.0, Vec::new());
+    for seed in 0..bursts {
+        let challenge = CHALLENGES[seed as usize % CHALLENGES.len()];
+        let jpegs: Vec<Vec<u8>> = follow(&challenge, 12, 20.0, seed)
+            .iter()
+            .map(|p| as_jpeg(&head.render(p)))
+            .collect();
+        let start = Instant::now();
+        let mut measured = Vec::new();
+        for j in &jpegs {
+            let t = Instant::now();
+            let img = image::load_from_memory(j).map(|i| i.into_rgb8()).unwrap_or_default();
+            decode += ms(t);
+            let t = Instant::now();
+            let faces = models.faces.detector.detect(&img).unwrap_or_default();
+            detect += ms(t);
+            let Some(face) = faces.first() else { continue };
+            let t = Instant::now();
+            let lm = models.landmarks.landmarks(&img, face);
+            marks += ms(t);
+            let t = Instant::now();
+            let e = models.faces.encoder.embed(&img, face);
+            embed += ms(t);
+            measured.push(kycd_checks::liveness::FrameFaces {
+                faces: faces.len(),
+                landmarks: lm.ok().map(|l| l.points.iter().map(|p| [p[0], p[1]]).collect()),
+                embedding: Some(e),
+                size: img.dimensions(),
+            });
+        }
+        let t = Instant::now();
+        let _ = kycd_checks::liveness::judge(&challenge, &measured, &[]);
+        judge += ms(t);
+        total.push(ms(start));
+    }
+    let n = f64::from(bursts.max(1));
+    total.sort_by(f64::total_cmp);
+    println!(
+        "{bursts} bursts of 12 frames, per burst: JPEG decode {:.0} ms, BlazeFace {:.0} ms, landmarks {:.0} ms, dlib embedding {:.0} ms, verdict {:.1} ms; total median {:.0} ms (min {:.0}, max {:.0})",
+        decode / n,
+        detect / n,
+        marks / n,
+        embed / n,
+        judge / n,
+        total[total.len() / 2],
+        total[0],
+        total[total.len() - 1]
+    );
 }

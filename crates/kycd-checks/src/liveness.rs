@@ -112,20 +112,20 @@ pub const MIN_FRAMES: usize = 10;
 /// inconclusive.
 pub const MAX_FACELESS_SHARE: f64 = 0.25;
 /// Degrees each step must reach from the first frame. The landmarks under-read a turn,
-/// pitch more than yaw: rendered heads turned 20° read 10.6–22.5° at their furthest
-/// frame, turned 15° read 10.2–17.5° (docs/BENCHMARKS.md). 10° asks the person for about
+/// pitch more than yaw: rendered heads turned 20° read 10.6–21.9° at their furthest
+/// frame, turned 15° read 10.2–17.3° (docs/BENCHMARKS.md). 10° asks the person for about
 /// 20°, which people asked to turn their head do.
 pub const TURN_DEGREES: f64 = 10.0;
 /// Least parallax residual (nose distance from where a flat face would put it, / eye
 /// distance) at each step's furthest frame. Flat pictures tilted up to 50° and waved
-/// through the challenge (144 rendered bursts) stayed at or below 0.074 in any frame; heads
+/// through the challenge (48 rendered bursts) stayed at or below 0.068 in any frame; heads
 /// at their steps' furthest frames reached 0.105 or more turned 15°, 0.124 turned 20°:
 /// 0.085 sits between (docs/BENCHMARKS.md).
 pub const MIN_PARALLAX: f64 = 0.085;
 /// A face whose landmarks changed shape by at least this (mean residual after the best
 /// similarity, / eye distance) has been turned or tilted: with no parallax anywhere, that
 /// is a flat picture moved (`planar_motion`). Rendered pictures held still stayed at or
-/// below 0.011, tilted 20° reached 0.023 or more; heads turning 15°, 0.040 or more.
+/// below 0.009, tilted 20° reached 0.023 or more; heads turning 15°, 0.040 or more.
 pub const MIN_DISTORTION: f64 = 0.017;
 /// Largest dlib embedding distance allowed between two frames, or a frame and the selfie
 /// or document portrait: dlib's own one-person bound, kept as it is. The rendered sets

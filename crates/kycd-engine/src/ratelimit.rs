@@ -136,9 +136,12 @@ impl RateLimits {
     /// One console sign-in (or invitation acceptance) from `from` for `account`: refused
     /// before any password is hashed. The words are the same whether the account exists.
     pub(crate) fn admit_sign_in(&self, from: Option<IpAddr>, account: &str) -> Result<()> {
-        let refuse = |retry_after_secs: u64| EngineError::RateLimited {
-            detail: format!("too many sign-in tries: wait {retry_after_secs} s and try again"),
-            retry_after_secs,
+        let refuse = |retry_after_secs: u64| {
+            metrics::counter!("kycd_rate_limit_refusals_total", "limit" => "console_sign_in").increment(1);
+            EngineError::RateLimited {
+                detail: format!("too many sign-in tries: wait {retry_after_secs} s and try again"),
+                retry_after_secs,
+            }
         };
         if let (Some(l), Some(ip)) = (&self.sign_in_addresses, from) {
             l.check(&ip).map_err(refuse)?;

@@ -53,7 +53,7 @@ impl Engine {
     pub async fn reserve_upload(&self, declared: Option<u64>, limit: usize) -> Result<UploadPermit> {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(EngineError::TooLarge(format!(
-                "the request body is {} bytes; the limit is {limit} bytes: compress or downscale the image",
+                "the request body is too large: {} bytes, the limit is {limit} bytes; compress or downscale the image",
                 declared.unwrap_or_default()
             )));
         }

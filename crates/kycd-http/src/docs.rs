@@ -204,21 +204,35 @@ pub async fn docs_page() -> Html<String> {
                 continue;
             };
             for (method, op) in item {
-                let summary = op
-                    .get("summary")
-                    .or_else(|| op.get("description"))
-                    .and_then(|s| s.as_str())
-                    .unwrap_or("");
+                let text = |v: &serde_json::Value, key: &str| v.get(key).and_then(|s| s.as_str()).unwrap_or("").to_owned();
                 let _ = write!(
                     out,
-                    "<div class=\"op\"><span class=\"m\">{}</span><code>{}</code><p>{}</p>",
+                    "<div class=\"op\"><span class=\"m\">{}</span><code>{}</code> <strong>{}</strong><p>{}</p>",
                     esc(&method.to_uppercase()),
                     esc(path),
-                    esc(summary)
+                    esc(&text(op, "summary")),
+                    esc(&text(op, "description"))
                 );
+                let params = op.get("parameters").and_then(|p| p.as_array()).into_iter().flatten();
+                let rows: Vec<String> = params
+                    .map(|p| {
+                        format!(
+                            "<li><code>{}</code> ({}): {}</li>",
+                            esc(&text(p, "name")),
+                            esc(&text(p, "in")),
+                            esc(&text(p, "description"))
+                        )
+                    })
+                    .collect();
+                if !rows.is_empty() {
+                    let _ = write!(out, "<p>Parameters:</p><ul>{}</ul>", rows.concat());
+                }
                 if let Some(resps) = op.get("responses").and_then(|r| r.as_object()) {
-                    let codes: Vec<String> = resps.keys().map(|c| esc(c)).collect();
-                    let _ = write!(out, "<p>Responses: {}</p>", codes.join(", "));
+                    let rows: Vec<String> = resps
+                        .iter()
+                        .map(|(code, r)| format!("<li><code>{}</code>: {}</li>", esc(code), esc(&text(r, "description"))))
+                        .collect();
+                    let _ = write!(out, "<p>Responses:</p><ul>{}</ul>", rows.concat());
                 }
                 out.push_str("</div>");
             }

@@ -2,6 +2,7 @@
 
 mod config;
 mod http_server;
+mod liveness_cli;
 mod test_hooks;
 
 use anyhow::{Context, Result, bail};
@@ -37,6 +38,29 @@ fn one_of<T: Copy + Send + Sync + 'static>(all: &'static [T], name: fn(T) -> &'s
             .ok_or_else(|| format!("unknown value '{s}'"))
     })
 }
+
+/// What `kycd check` takes: files of one upload kind, or the frames of one liveness burst.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CheckKind {
+    Capture(CaptureKind),
+    LivenessBurst,
+}
+
+impl CheckKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Capture(k) => k.as_str(),
+            Self::LivenessBurst => "liveness_burst",
+        }
+    }
+}
+
+const CHECK_KINDS: [CheckKind; 4] = [
+    CheckKind::Capture(CaptureKind::ALL[0]),
+    CheckKind::Capture(CaptureKind::ALL[1]),
+    CheckKind::Capture(CaptureKind::ALL[2]),
+    CheckKind::LivenessBurst,
+];
 
 const SCOPES: [Scope; 3] = [Scope::Integration, Scope::Reviewer, Scope::Admin];
 const ROLES: [OperatorRole; 2] = [OperatorRole::Reviewer, OperatorRole::Admin];
@@ -127,9 +151,14 @@ enum Command {
     /// Run the check pipeline on image files (no server, no database) and print why each
     /// passes or fails: quality codes, the MRZ and barcode read, every check's figures.
     Check {
-        /// What the files are.
-        #[arg(long, default_value = "document_front", value_parser = one_of(&CaptureKind::ALL, CaptureKind::as_str))]
-        kind: CaptureKind,
+        /// What the files are; liveness_burst: the frames of one head-turn burst in capture
+        /// order (needs --challenge).
+        #[arg(long, default_value = "document_front", value_parser = one_of(&CHECK_KINDS, CheckKind::as_str))]
+        kind: CheckKind,
+        /// The steps a liveness_burst was asked for, e.g. `left,up` (left, right, up, down:
+        /// the person's own directions).
+        #[arg(long)]
+        challenge: Option<String>,
         /// One JSON object per line per file instead of a table.
         #[arg(long)]
         json: bool,
@@ -710,8 +739,20 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Keys {
             cmd: KeysCmd::RotateMaster { new_key_file, batch },
         } => rotate_master(&cli, new_key_file, *batch).await?,
-        Command::Check { kind, json, files } => {
-            return check_files(&config::engine_config(&cli.settings), *kind, *json, files);
+        Command::Check {
+            kind,
+            json,
+            files,
+            challenge,
+        } => {
+            let engine = config::engine_config(&cli.settings);
+            let CheckKind::Capture(kind) = *kind else {
+                return liveness_cli::check_burst(engine.image_limits, challenge.as_deref(), *json, files);
+            };
+            if challenge.is_some() {
+                bail!("--challenge goes with --kind liveness_burst");
+            }
+            return check_files(&engine, kind, *json, files);
         }
         Command::Jobs {
             cmd: JobsCmd::List { status, limit, json },

@@ -41,8 +41,8 @@ impl TestHooks {
     pub fn clock(&self) -> Arc<dyn Clock> {
         #[cfg(feature = "dev-tools")]
         if let Some(path) = &self.test_clock_offset_file {
-            eprintln!(
-                "warning: KYCD_TEST_CLOCK_OFFSET_FILE is set: time is shifted by the seconds in {} (for tests only)",
+            tracing::warn!(
+                "KYCD_TEST_CLOCK_OFFSET_FILE is set: time is shifted by the seconds in {} (for tests only)",
                 path.display()
             );
             return Arc::new(OffsetFileClock { path: path.clone() });

@@ -105,9 +105,26 @@ fn we_verify_pyjwt_tokens_made_with_our_stored_key() {
     let req = |typ: &str| {
         serde_json::json!({"der": hex::encode(der.expose_secret()), "claims": claims, "typ": typ, "kid": signer.kid()}).to_string()
     };
-    let token = run_python(&py, SIGN, &req(JWT_TYP)).unwrap_or_else(|e| panic!("PyJWT could not sign:\n{e}"));
-    let got = verify(token.trim(), &signer.jwks(), Some(&claims.aud)).unwrap();
-    assert_eq!(got, claims);
+    // PyJWT's ECDSA signature has a random s; kycd accepts only the low-S form of a
+    // signature (one signature per token), so a high-S one is refused and its low-S twin,
+    // the same signature, verifies.
+    for _ in 0..8 {
+        let token = run_python(&py, SIGN, &req(JWT_TYP)).unwrap_or_else(|e| panic!("PyJWT could not sign:\n{e}"));
+        let (signed, sig) = token.trim().rsplit_once('.').unwrap();
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let parsed = p256::ecdsa::Signature::from_slice(&b64.decode(sig).unwrap()).unwrap();
+        let low = match parsed.normalize_s() {
+            Some(low) => {
+                let err = verify(token.trim(), &signer.jwks(), Some(&claims.aud)).unwrap_err().to_string();
+                assert!(err.contains("high-S"), "{err}");
+                format!("{signed}.{}", b64.encode(low.to_bytes()))
+            }
+            None => token.trim().to_owned(),
+        };
+        let got = verify(&low, &signer.jwks(), Some(&claims.aud)).unwrap();
+        assert_eq!(got, claims);
+    }
 
     // A PyJWT token of another type is refused even though its signature is good.
     let token = run_python(&py, SIGN, &req("JWT")).unwrap();

@@ -283,7 +283,7 @@ async fn check_prints_one_json_line_per_file() {
     assert_ne!(code, Some(0));
     assert!(
         stderr.contains("invalid value 'document_portrait' for '--kind <KIND>'")
-            && stderr.contains("[possible values: document_front, document_back, selfie]"),
+            && stderr.contains("[possible values: document_front, document_back, selfie, liveness_burst]"),
         "{stderr}"
     );
 
@@ -407,7 +407,10 @@ fn help_lists_every_setting_with_its_variable_and_default() {
 #[test]
 fn value_lists_are_in_help_and_errors() {
     for (args, want) in [
-        (&["check", "--help"][..], "[possible values: document_front, document_back, selfie]"),
+        (
+            &["check", "--help"][..],
+            "[possible values: document_front, document_back, selfie, liveness_burst]",
+        ),
         (&["apikey", "create", "--help"], "[possible values: integration, reviewer, admin]"),
         (&["apikey", "create", "--help"], "[default: kycd] [possible values: kycd, checkout]"),
         (

@@ -27,6 +27,7 @@ mod exhaustion;
 mod faces;
 mod hostile;
 mod lifecycle;
+mod liveness;
 mod logs;
 mod master_key;
 mod metrics;

@@ -83,7 +83,16 @@ async fn openapi_docs_and_health() {
     let d = anon.get("/docs").await;
     d.expect(200);
     assert!(d.content_type.starts_with("text/html"), "{}", d.content_type);
-    assert!(d.text().to_ascii_lowercase().contains("<html"), "/docs is an HTML page");
+    let page = d.text();
+    assert!(page.to_ascii_lowercase().contains("<html"), "/docs is an HTML page");
+    // A person reads what each operation, parameter and answer means there.
+    for said in [
+        "Create a verification",
+        "<code>cursor</code> (query): The `next_cursor` of the previous page",
+        "<code>404</code>: No such object in this API key's account",
+    ] {
+        assert!(page.contains(said), "/docs says {said:?}");
+    }
 
     let h = anon.get("/healthz").await;
     h.expect(200);
