@@ -13,7 +13,6 @@ use kycd_store::{CallbackDelivery, DeliveryStatus, Tx};
 use std::sync::Arc;
 
 pub const JOB_CALLBACK: &str = "deliver_callback";
-const CALLBACK_TIMEOUT_SECS: u64 = 10;
 
 /// A change of a verification that has callbacks.
 pub struct CallbackEvent<'a> {
@@ -143,7 +142,7 @@ impl Engine {
         let mode = tx.get_tenant(tenant).await?.map_or(Mode::Live, |t| t.mode);
         tx.commit().await?;
 
-        let outcome = call(&d.url, mode).await;
+        let outcome = call(&d.url, mode, self.cfg.delivery_timeout).await;
         let now = self.now();
         d.attempts += 1;
         d.last_attempt_at = Some(now);
@@ -181,16 +180,11 @@ impl Engine {
 }
 
 /// GET the URL, checked and pinned again.
-async fn call(url: &str, mode: Mode) -> Delivered {
+async fn call(url: &str, mode: Mode, timeout: std::time::Duration) -> Delivered {
     let (url, pinned) = check_target(url, mode)
         .await
         .map_err(|e| (None, crate::net_policy::refused_at_delivery(&e)))?;
-    let client = outbound_client(
-        &url,
-        pinned,
-        std::time::Duration::from_secs(CALLBACK_TIMEOUT_SECS),
-        concat!("kycd-callbacks/", env!("CARGO_PKG_VERSION")),
-    )
-    .map_err(|e| (None, e.without_url().to_string()))?;
+    let client = outbound_client(&url, pinned, timeout, concat!("kycd-callbacks/", env!("CARGO_PKG_VERSION")))
+        .map_err(|e| (None, e.without_url().to_string()))?;
     send(client.get(url), "the callback URL").await
 }

@@ -26,6 +26,7 @@ pub use error::{EngineError, Result};
 pub use kycd_checks::ImageLimits;
 pub use kycd_store::{AuditBreak, Database, MasterKey, OperatorRole, Page, RotationReport, Store, StoreError};
 pub use object_store::{ObjectStore, local::LocalFileSystem};
+pub use worker::{Pool, Workers};
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use kycd_checks::ImageError;
@@ -33,7 +34,6 @@ use kycd_checks::pipeline::Pipeline;
 use kycd_core::*;
 use kycd_store::{ApiKeyRecord, Cursor, StoredBlob, Tx, secret_hash};
 use std::sync::Arc;
-use tokio::sync::Notify;
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
@@ -80,6 +80,9 @@ pub struct EngineConfig {
     /// `iss` of evidence tokens: this instance's public URL unless set.
     pub evidence_issuer: String,
     pub rate_limits: ratelimit::RateLimitConfig,
+    /// How long a webhook or callback receiver has to answer one delivery before it counts
+    /// as failed (and is retried on the schedule). A delivery worker waits that long.
+    pub delivery_timeout: std::time::Duration,
     /// Face detection and matching (dlib's weights). Off: [`FACE_MATCHING_OFF`], the
     /// face match is inconclusive and verifications with a selfie go to review.
     pub face_matching: bool,
@@ -104,13 +107,16 @@ impl Default for EngineConfig {
             model_dir: kycd_checks::ocr::default_model_dir(),
             image_limits: ImageLimits::default(),
             max_upload_bytes: 15 * 1024 * 1024,
-            decode_memory_mib: 512,
+            // One image at the pixel limit at a time; 100 concurrent 3 MB uploads stay
+            // under 300 MiB (docs/BENCHMARKS.md). More cores decode more with more.
+            decode_memory_mib: 256,
             upload_memory_mib: 64,
             password_hashes: passwords::default_concurrency(),
             crash_after_blob_write: false,
             pause_in_processing: None,
             evidence_issuer: "http://127.0.0.1:8080".into(),
             rate_limits: ratelimit::RateLimitConfig::default(),
+            delivery_timeout: std::time::Duration::from_secs(10),
             face_matching: true,
             heic: true,
         }
@@ -255,7 +261,7 @@ pub struct Engine {
     store: Store,
     cfg: EngineConfig,
     clock: Arc<dyn Clock>,
-    pub(crate) jobs_ready: Notify,
+    pub(crate) jobs_ready: worker::JobsReady,
     /// The check pipeline, loaded on first use (OCR models are read from disk once).
     pipeline: std::sync::OnceLock<Arc<Pipeline>>,
     /// Vendor webhook formats, registered by the dialects at startup.
@@ -372,7 +378,7 @@ impl Engine {
         Self {
             store,
             clock,
-            jobs_ready: Notify::new(),
+            jobs_ready: worker::JobsReady::default(),
             pipeline: std::sync::OnceLock::new(),
             webhook_renderers: std::sync::RwLock::new(Vec::new()),
             callback_renderers: std::sync::RwLock::new(Vec::new()),

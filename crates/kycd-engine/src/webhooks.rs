@@ -24,7 +24,6 @@ pub const JOB_DELIVER: &str = "deliver_webhook";
 const RETRY_DELAYS: [i64; 9] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000, 50_400, 86_400];
 /// An endpoint that has failed without a single success for this long is disabled.
 const DISABLE_AFTER_DAYS: i64 = 3;
-const DELIVERY_TIMEOUT_SECS: u64 = 10;
 
 pub struct NewEndpoint {
     pub url: String,
@@ -535,7 +534,7 @@ impl Engine {
         let client = crate::net_policy::outbound_client(
             &url,
             pinned,
-            std::time::Duration::from_secs(DELIVERY_TIMEOUT_SECS),
+            self.cfg.delivery_timeout,
             concat!("kycd-webhooks/", env!("CARGO_PKG_VERSION")),
         )
         .map_err(|e| (None, e.to_string()))?;

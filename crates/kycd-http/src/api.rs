@@ -179,7 +179,8 @@ pub async fn get_attempt(
         content((inline(ImageBytes) = "image/jpeg"), (inline(ImageBytes) = "image/png"), (inline(ImageBytes) = "image/webp"),
             (inline(ImageBytes) = "image/heic"), (inline(UploadForm) = "multipart/form-data"))),
     responses((status = 201, description = "The capture was stored; `feedback` says whether it is usable.", body = CaptureView),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
+        (status = 503, description = "The server is receiving as many upload bytes as it takes at once: retry after `Retry-After`.", body = Problem)))]
 pub async fn upload_capture(
     State(s): State<AppState>,
     Auth(p): Auth,

@@ -21,6 +21,7 @@ mod repo_webhooks;
 mod rotation;
 mod schema;
 mod sealed;
+mod transfer;
 
 /// A blob's plaintext, chunk by chunk ([`Store::get_blob_stream`]).
 pub type BlobStream = futures::stream::BoxStream<'static, Result<bytes::Bytes>>;
@@ -37,6 +38,7 @@ pub use repo_lifecycle::*;
 pub use repo_senders::*;
 pub use repo_webhooks::*;
 pub use rotation::RotationReport;
+pub use transfer::{CopyReport, TableCount};
 
 use chrono::{DateTime, TimeZone, Utc};
 use futures::TryStreamExt;
@@ -82,6 +84,9 @@ pub enum StoreError {
     Rotation(String),
     #[error("the database is busy ({0}); the job runs again later")]
     Busy(&'static str),
+    /// Moving an installation to another database (`kycd migrate-store`).
+    #[error("{0}")]
+    Transfer(String),
 }
 
 /// The tables whose rows an erasure (anonymize, delete) rewrites or removes: their old

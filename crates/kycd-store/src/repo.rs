@@ -173,6 +173,15 @@ pub struct Job {
     pub attempts: i64,
 }
 
+/// Which jobs a worker takes: each pool of workers claims its own kinds, so that a pool
+/// busy with slow work (webhook receivers that hang) never holds up the others.
+#[derive(Debug, Clone, Copy)]
+pub enum JobKinds<'a> {
+    All,
+    Only(&'a [&'a str]),
+    Except(&'a [&'a str]),
+}
+
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 fn audit_hash(prev: &str, tenant: &str, seq: i64, at: i64, actor: &str, action: &str, object: &str) -> String {
@@ -1040,25 +1049,38 @@ impl Tx<'_> {
         Ok(id)
     }
 
-    /// Claim one due job, leasing it until `lease_until`. A job whose lease ran out (its
-    /// worker died) is claimable again. On PostgreSQL, `SKIP LOCKED` lets many instances
-    /// claim concurrently with each job run once.
-    pub async fn claim_job(&mut self, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Option<Job>> {
+    /// Claim one due job of the `kinds` wanted, leasing it until `lease_until`. A job
+    /// whose lease ran out (its worker died) is claimable again. On PostgreSQL,
+    /// `SKIP LOCKED` lets many workers and instances claim concurrently with each job run
+    /// once; SQLite's write lock (`BEGIN IMMEDIATE`) serialises the claims.
+    pub async fn claim_job(&mut self, now: DateTime<Utc>, lease_until: DateTime<Utc>, kinds: JobKinds<'_>) -> Result<Option<Job>> {
         let lock = match self.store.backend() {
             crate::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             crate::Backend::Sqlite => "",
         };
+        let (not, list) = match kinds {
+            JobKinds::All => ("NOT", &[][..]),
+            JobKinds::Only(list) => ("", list),
+            JobKinds::Except(list) => ("NOT", list),
+        };
+        // `kind NOT IN ('')` for every kind: no job has an empty kind.
+        let placeholders = if list.is_empty() {
+            "''".to_owned()
+        } else {
+            (0..list.len()).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(", ")
+        };
         let sql = format!(
             "UPDATE jobs SET status = 'running', locked_until = $1, attempts = attempts + 1, updated_at = $2
-             WHERE id = (SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= $2) OR (status = 'running' AND locked_until < $2)
+             WHERE id = (SELECT id FROM jobs WHERE ((status = 'queued' AND run_at <= $2) OR (status = 'running' AND locked_until < $2))
+                           AND kind {not} IN ({placeholders})
                          ORDER BY run_at LIMIT 1 {lock})
              RETURNING id, tenant_id, kind, payload, attempts"
         );
-        let row = sqlx::query(&sql)
-            .bind(ms(lease_until))
-            .bind(ms(now))
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let mut q = sqlx::query(&sql).bind(ms(lease_until)).bind(ms(now));
+        for k in list {
+            q = q.bind(*k);
+        }
+        let row = q.fetch_optional(&mut *self.tx).await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(Job {
             id: parse(row.try_get("id")?, "job id")?,
@@ -1067,6 +1089,14 @@ impl Tx<'_> {
             payload: row.try_get("payload")?,
             attempts: row.try_get("attempts")?,
         }))
+    }
+
+    /// Give a claimed job back unfinished (its worker is stopping): claimable again now,
+    /// by any worker, without waiting for the lease to run out; its last error says so.
+    /// `false` when the claim no longer held it.
+    pub async fn release_job(&mut self, job: &Job, now: DateTime<Utc>) -> Result<bool> {
+        self.fail_job(job, "given back unfinished: its instance was stopping", Some(now), now)
+            .await
     }
 
     /// Extend a claimed job's lease while its worker is still at it; `false` when the
@@ -1186,27 +1216,34 @@ mod tests {
         assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode("12.x' OR 1=1")).is_err());
     }
 
+    /// A new in-memory store (SQLite and blobs) with a random master key.
+    async fn memory_store() -> crate::Store {
+        let db = crate::Database::connect("sqlite::memory:").await.unwrap();
+        db.migrate().await.unwrap();
+        db.unlock(
+            crate::crypto::MasterKey::generate().0,
+            std::sync::Arc::new(object_store::memory::InMemory::new()),
+        )
+        .await
+        .unwrap()
+    }
+
     /// A worker whose lease ran out (it stalled) must not finish a job that another
     /// worker claimed since: only the current claim's result counts.
     #[tokio::test]
     async fn only_the_claim_holding_a_job_finishes_it() {
-        let db = crate::Database::connect("sqlite::memory:").await.unwrap();
-        db.migrate().await.unwrap();
-        let store = db
-            .unlock(
-                crate::crypto::MasterKey::generate().0,
-                std::sync::Arc::new(object_store::memory::InMemory::new()),
-            )
-            .await
-            .unwrap();
+        let store = memory_store().await;
         let t0 = Utc::now();
         let s = chrono::Duration::seconds;
         let tenant = TenantId::generate();
         let mut tx = store.begin().await.unwrap();
         tx.enqueue_job(&tenant, "process", "x", t0).await.unwrap();
-        let stalled = tx.claim_job(t0, t0 + s(10)).await.unwrap().unwrap();
-        assert!(tx.claim_job(t0 + s(1), t0 + s(11)).await.unwrap().is_none(), "leased");
-        let current = tx.claim_job(t0 + s(11), t0 + s(21)).await.unwrap().unwrap();
+        let stalled = tx.claim_job(t0, t0 + s(10), JobKinds::All).await.unwrap().unwrap();
+        assert!(
+            tx.claim_job(t0 + s(1), t0 + s(11), JobKinds::All).await.unwrap().is_none(),
+            "leased"
+        );
+        let current = tx.claim_job(t0 + s(11), t0 + s(21), JobKinds::All).await.unwrap().unwrap();
         assert_eq!(
             (stalled.id.as_str(), stalled.attempts, current.attempts),
             (current.id.as_str(), 1, 2)
@@ -1221,10 +1258,48 @@ mod tests {
             "no renewal for a lost claim"
         );
         assert!(tx.renew_job_lease(&current, t0 + s(40)).await.unwrap());
-        assert!(tx.claim_job(t0 + s(30), t0 + s(50)).await.unwrap().is_none(), "renewed lease holds");
+        assert!(
+            tx.claim_job(t0 + s(30), t0 + s(50), JobKinds::All).await.unwrap().is_none(),
+            "renewed lease holds"
+        );
         assert!(tx.finish_job(&current, t0 + s(13)).await.unwrap());
         assert!(!tx.finish_job(&current, t0 + s(14)).await.unwrap(), "finished once");
-        assert!(tx.claim_job(t0 + s(100), t0 + s(110)).await.unwrap().is_none(), "done for good");
+        assert!(
+            tx.claim_job(t0 + s(100), t0 + s(110), JobKinds::All).await.unwrap().is_none(),
+            "done for good"
+        );
+        tx.commit().await.unwrap();
+    }
+
+    /// Each pool claims only its own kinds; a released job is claimable again at once.
+    #[tokio::test]
+    async fn pools_claim_their_own_kinds_and_a_released_job_comes_back() {
+        let store = memory_store().await;
+        let t0 = Utc::now();
+        let s = chrono::Duration::seconds;
+        let tenant = TenantId::generate();
+        let deliveries: &[&str] = &["deliver_webhook", "deliver_callback"];
+        let mut tx = store.begin().await.unwrap();
+        // The delivery is older: a single queue would hand it out first.
+        tx.enqueue_job(&tenant, "deliver_webhook", "d", t0 - s(5)).await.unwrap();
+        tx.enqueue_job(&tenant, "process", "p", t0).await.unwrap();
+        let p = tx.claim_job(t0, t0 + s(30), JobKinds::Except(deliveries)).await.unwrap().unwrap();
+        assert_eq!(p.kind, "process");
+        assert!(tx.claim_job(t0, t0 + s(30), JobKinds::Except(deliveries)).await.unwrap().is_none());
+        let d = tx.claim_job(t0, t0 + s(30), JobKinds::Only(deliveries)).await.unwrap().unwrap();
+        assert_eq!(d.kind, "deliver_webhook");
+        assert!(tx.claim_job(t0, t0 + s(30), JobKinds::Only(deliveries)).await.unwrap().is_none());
+        // Stopping mid-delivery: the job goes back before its lease ends.
+        assert!(tx.release_job(&d, t0 + s(1)).await.unwrap());
+        assert!(!tx.release_job(&d, t0 + s(1)).await.unwrap(), "released once");
+        let again = tx
+            .claim_job(t0 + s(2), t0 + s(32), JobKinds::Only(deliveries))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((again.id.as_str(), again.attempts), (d.id.as_str(), 2));
+        assert!(!tx.finish_job(&d, t0 + s(3)).await.unwrap(), "the released claim cannot finish it");
+        assert!(tx.finish_job(&again, t0 + s(3)).await.unwrap());
         tx.commit().await.unwrap();
     }
 }

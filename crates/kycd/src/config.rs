@@ -120,14 +120,27 @@ pub struct Settings {
     /// How long after an erasure the erased rows are purged from the database files.
     #[arg(long, global = true, env = "KYCD_PURGE_DELAY_SECONDS", default_value_t = 2, value_name = "SECONDS", value_parser = in_range::<i64>(0, 86_400), help_heading = SERVER)]
     pub purge_delay_seconds: i64,
+    /// Processing workers: how many verifications are checked at once (CPU work; each
+    /// takes a core while it runs). Default: the number of cores.
+    #[arg(long, global = true, env = "KYCD_WORKERS", value_name = "N", value_parser = in_range::<u16>(1, 256), help_heading = SERVER)]
+    pub workers: Option<u16>,
+    /// Delivery workers: how many webhooks and dialect callbacks are sent at once, apart
+    /// from processing (a receiver that hangs holds one for up to the delivery timeout,
+    /// never a decision).
+    #[arg(long, global = true, env = "KYCD_DELIVERY_WORKERS", default_value_t = kycd_engine::Workers::DEFAULT_DELIVERIES as u16, value_name = "N", value_parser = in_range::<u16>(1, 1024), help_heading = SERVER)]
+    pub delivery_workers: u16,
+    /// How long a webhook or callback receiver has to answer before the attempt counts as
+    /// failed (and is retried on the schedule).
+    #[arg(long, global = true, env = "KYCD_DELIVERY_TIMEOUT_SECONDS", default_value_t = 10, value_name = "SECONDS", value_parser = in_range::<u64>(1, 600), help_heading = SERVER)]
+    pub delivery_timeout_seconds: u64,
 
     /// The largest upload, in bytes (a proxy in front must allow at least this × 4/3 +
     /// 64 KiB).
     #[arg(long, global = true, env = "KYCD_MAX_UPLOAD_BYTES", default_value_t = 15 * 1024 * 1024, value_name = "BYTES", value_parser = in_range::<usize>(1, 1 << 40), help_heading = LIMITS)]
     pub max_upload_bytes: usize,
     /// Memory that decoding uploads may take at once, in MiB (one upload at the pixel
-    /// limit takes about 195).
-    #[arg(long, global = true, env = "KYCD_DECODE_MEMORY_MIB", default_value_t = 512, value_name = "MIB", value_parser = in_range::<u32>(64, 1_048_576), help_heading = LIMITS)]
+    /// limit takes about 195; raise it on a machine with many cores).
+    #[arg(long, global = true, env = "KYCD_DECODE_MEMORY_MIB", default_value_t = 256, value_name = "MIB", value_parser = in_range::<u32>(64, 1_048_576), help_heading = LIMITS)]
     pub decode_memory_mib: u32,
     /// Requests a minute per tenant (0: no limit). Default: 6000.
     #[arg(long, global = true, env = "KYCD_RATE_LIMIT_PER_MINUTE", value_name = "N", value_parser = in_range::<u32>(0, 1_000_000), help_heading = LIMITS)]
@@ -192,6 +205,18 @@ pub struct Settings {
 
     #[command(flatten)]
     pub test_hooks: crate::test_hooks::TestHooks,
+}
+
+impl Settings {
+    /// The worker pools `serve` runs.
+    pub fn workers(&self) -> kycd_engine::Workers {
+        let mut w = kycd_engine::Workers::default_for_this_machine();
+        if let Some(n) = self.workers {
+            w.processing = usize::from(n);
+        }
+        w.deliveries = usize::from(self.delivery_workers);
+        w
+    }
 }
 
 /// `http://…` or `https://…`, without a trailing slash.
@@ -282,13 +307,18 @@ pub struct S3Settings {
 }
 
 impl BlobBackend {
-    fn from_settings(s: &Settings) -> Result<Self> {
+    /// `s3_settings_need_s3`: S3 settings without --blob-store s3 are a mistake (they
+    /// would be ignored), except for a command that reads them for a target of its own.
+    fn from_settings(s: &Settings, s3_settings_need_s3: bool) -> Result<Self> {
         match s.blob_store {
             BlobStoreKind::Local => {
                 for (name, flag, set) in [
                     ("KYCD_S3_BUCKET", "--s3-bucket", s.s3_bucket.is_some()),
                     ("KYCD_S3_ENDPOINT", "--s3-endpoint", s.s3_endpoint.is_some()),
-                ] {
+                ]
+                .into_iter()
+                .filter(|_| s3_settings_need_s3)
+                {
                     if set {
                         bail!(
                             "{name} is set but KYCD_BLOB_STORE is not 's3': set KYCD_BLOB_STORE=s3 (--blob-store s3) to store blobs in S3, or unset {name} ({flag})"
@@ -308,6 +338,30 @@ impl S3Settings {
             .s3_bucket
             .clone()
             .context("KYCD_BLOB_STORE=s3 needs KYCD_S3_BUCKET (--s3-bucket): the bucket name")?;
+        Self::from_settings_for(s, bucket, s.s3_prefix.clone())
+    }
+
+    /// The bucket and prefix of an `s3://BUCKET/PREFIX` URL; the endpoint, region, path
+    /// style and credentials from the --s3-* settings.
+    pub fn from_url(s: &Settings, url: &str) -> Result<Self> {
+        let Some(rest) = url.strip_prefix("s3://") else {
+            bail!("--blobs must be an s3://BUCKET/PREFIX URL, got '{url}'");
+        };
+        let (bucket, prefix) = match rest.split_once('/') {
+            Some((b, p)) => (b, Some(p)),
+            None => (rest, None),
+        };
+        if bucket.is_empty() {
+            bail!("--blobs {url} names no bucket: use s3://BUCKET/PREFIX");
+        }
+        let prefix = match prefix.filter(|p| !p.trim_matches('/').is_empty()) {
+            Some(p) => Some(key_prefix(p).map_err(|e| anyhow::anyhow!("the prefix of --blobs {e}"))?),
+            None => None,
+        };
+        Self::from_settings_for(s, bucket.to_owned(), prefix)
+    }
+
+    fn from_settings_for(s: &Settings, bucket: String, prefix: Option<String>) -> Result<Self> {
         let endpoint = s.s3_endpoint.clone();
         // Self-hosted stores rarely have per-bucket DNS names: path-style by default there.
         let path_style = s.s3_path_style.unwrap_or(endpoint.is_some());
@@ -337,12 +391,25 @@ impl S3Settings {
             region: s.s3_region.clone(),
             endpoint,
             path_style,
-            prefix: s.s3_prefix.clone(),
+            prefix,
             credentials,
         })
     }
 
-    fn describe(&self) -> String {
+    /// Fail at start, not on the first upload: a key nobody writes must be answered "not
+    /// found"; anything else (no route, bad credentials, no such bucket) is a
+    /// configuration error.
+    pub async fn probe(&self, store: &Arc<dyn kycd_engine::ObjectStore>) -> Result<()> {
+        match store.head(&object_store::path::Path::from("kycd-startup-probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => bail!(
+                "cannot use the S3 blob store {}: {e}; check KYCD_S3_ENDPOINT, KYCD_S3_BUCKET, KYCD_S3_REGION and the credentials",
+                self.describe()
+            ),
+        }
+    }
+
+    pub fn describe(&self) -> String {
         format!(
             "s3://{}/{} at {}",
             self.bucket,
@@ -351,7 +418,7 @@ impl S3Settings {
         )
     }
 
-    fn build(&self) -> Result<Arc<dyn kycd_engine::ObjectStore>> {
+    pub fn build(&self) -> Result<Arc<dyn kycd_engine::ObjectStore>> {
         use object_store::aws::AmazonS3Builder;
         use secrecy::ExposeSecret;
         let mut b = AmazonS3Builder::from_env()
@@ -402,6 +469,7 @@ pub fn engine_config(s: &Settings) -> EngineConfig {
         model_dir: s.model_dir.clone(),
         face_matching: s.face_matching == Switch::On,
         heic: s.heic == Switch::On,
+        delivery_timeout: std::time::Duration::from_secs(s.delivery_timeout_seconds),
         ..EngineConfig::default()
     };
     let limits = &mut engine.rate_limits;
@@ -424,6 +492,16 @@ pub fn engine_config(s: &Settings) -> EngineConfig {
 
 impl Config {
     pub fn load(s: &Settings) -> Result<Self> {
+        Self::load_with(s, true)
+    }
+
+    /// [`Self::load`] for a command that reads the --s3-* settings for a target of its
+    /// own (`migrate-store --blobs`): they need not go with --blob-store s3.
+    pub fn load_for_target(s: &Settings) -> Result<Self> {
+        Self::load_with(s, false)
+    }
+
+    fn load_with(s: &Settings, s3_settings_need_s3: bool) -> Result<Self> {
         let data_dir = &s.data_dir;
         std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let data_dir = data_dir.canonicalize()?;
@@ -442,7 +520,7 @@ impl Config {
         };
         Ok(Self {
             http_timeouts,
-            blobs: BlobBackend::from_settings(s)?,
+            blobs: BlobBackend::from_settings(s, s3_settings_need_s3)?,
             data_dir,
             database_url,
             master_key_file,
@@ -573,7 +651,8 @@ impl Config {
         matches!(self.blobs, BlobBackend::Local).then(|| self.data_dir.join("blobs"))
     }
 
-    async fn blob_store(&self) -> Result<Arc<dyn kycd_engine::ObjectStore>> {
+    /// The configured blob store (an S3 bucket is probed at once).
+    pub async fn blob_store(&self) -> Result<Arc<dyn kycd_engine::ObjectStore>> {
         Ok(match &self.blobs {
             BlobBackend::Local => {
                 let blob_dir = self.data_dir.join("blobs");
@@ -582,16 +661,8 @@ impl Config {
             }
             BlobBackend::S3(s3) => {
                 let store = s3.build()?;
-                // Fail at start, not on the first upload: a key nobody writes must be
-                // answered "not found"; anything else (no route, bad credentials, no
-                // such bucket) is a configuration error.
-                match store.head(&object_store::path::Path::from("kycd-startup-probe")).await {
-                    Ok(_) | Err(object_store::Error::NotFound { .. }) => store,
-                    Err(e) => bail!(
-                        "cannot use the S3 blob store {}: {e}; check KYCD_S3_ENDPOINT, KYCD_S3_BUCKET, KYCD_S3_REGION and the credentials",
-                        s3.describe()
-                    ),
-                }
+                s3.probe(&store).await?;
+                store
             }
         })
     }
@@ -641,7 +712,7 @@ fn hex_encode(b: &[u8]) -> String {
 }
 
 /// Hide a password in a database URL before printing it.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
         _ => url.to_owned(),

@@ -1,8 +1,10 @@
 //! The `kycd` binary: server and operator commands.
 
+mod backup;
 mod config;
 mod http_server;
 mod liveness_cli;
+mod migrate_store;
 mod test_hooks;
 
 use anyhow::{Context, Result, bail};
@@ -113,6 +115,38 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Back up the embedded SQLite database and the blobs its captures point to into the
+    /// new folder DEST, while kycd serves (SQLite's online backup API: the database as it
+    /// was at one instant). The master key is not copied: keep it apart from the backups
+    /// (docs/deployment.md). PostgreSQL: use pg_dump.
+    Backup {
+        /// A new (or empty) folder.
+        dest: std::path::PathBuf,
+    },
+    /// Restore a backup folder into this data directory, which must hold no database yet;
+    /// the master key the backup was made with must be in place first (DATA_DIR/master.key
+    /// or KYCD_MASTER_KEY_FILE). Checks every blob, the key and the audit chain.
+    Restore {
+        /// The folder `kycd backup` wrote.
+        src: std::path::PathBuf,
+    },
+    /// Move this installation from the embedded SQLite database to PostgreSQL (and its
+    /// blobs to an S3 bucket): copies every row and blob, resumably (run it again after a
+    /// stop), then checks the copy: row counts, the audit chain, every blob. Stop every
+    /// `kycd serve` on this data directory first. The S3 endpoint, region and credentials
+    /// come from the KYCD_S3_* variables.
+    MigrateStore {
+        /// The target database, e.g. postgres://kycd@db.internal/kycd (empty, or a
+        /// previous run's partial copy).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Where blobs go: s3://BUCKET/PREFIX. Without it they stay in DATA_DIR/blobs.
+        #[arg(long, value_name = "URL")]
+        blobs: Option<String>,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch: u32,
+    },
     /// Manage tenants (businesses).
     Tenant {
         #[command(subcommand)]
@@ -505,7 +539,86 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 }
             })
             .await?;
-            serve(cfg, engine, listener, mode(*live), metrics).await?;
+            serve(cfg, engine, listener, mode(*live), metrics, cli.settings.workers()).await?;
+        }
+        Command::Backup { dest } => {
+            let cfg = Config::load(&cli.settings)?;
+            let m = backup::backup(&cfg, dest).await?;
+            let bytes: u64 = m.blobs.values().map(|(n, _)| n).sum();
+            println!(
+                "backed up {} verification(s) ({} audit entries, migration {}) and {} blob(s) ({bytes} bytes) into {}",
+                m.tables.get("verifications").copied().unwrap_or(0),
+                m.tables.get("audit_entries").copied().unwrap_or(0),
+                m.schema_version,
+                m.blobs.len(),
+                dest.display()
+            );
+            if !m.erased_while_copying.is_empty() {
+                println!(
+                    "{} blob(s) were erased while the backup ran (their captures read as erased after a restore)",
+                    m.erased_while_copying.len()
+                );
+            }
+            println!(
+                "The master key is NOT in the backup: keep a copy of {} apart from it (another medium, a secret store). \
+                 Without the key the backup cannot be read; with both, anyone can.",
+                cfg.master_key_file.display()
+            );
+        }
+        Command::Restore { src } => {
+            let cfg = Config::load(&cli.settings)?;
+            let (m, entries) = backup::restore(&cfg, src).await?;
+            println!(
+                "restored {} verification(s) and {} blob(s) from the backup of {} into {}; audit chain ok: {entries} entries",
+                m.tables.get("verifications").copied().unwrap_or(0),
+                m.blobs.len(),
+                m.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                cfg.data_dir.display()
+            );
+        }
+        Command::MigrateStore { to, blobs, batch } => {
+            let cfg = Config::load_for_target(&cli.settings)?;
+            let o = migrate_store::migrate_store(&cfg, &cli.settings, to, blobs.as_deref(), *batch as usize).await?;
+            println!(
+                "copied {} of {} row(s) in {} table(s) to {} (the rest were there from an earlier run); row counts equal; \
+                 audit chain ok: {} entries, {} tenant head(s) equal",
+                o.report.copied(),
+                o.report.rows(),
+                o.report.tables.len(),
+                config::redact_url(to),
+                o.audit_entries,
+                o.report.audit_heads_equal
+            );
+            match &o.blob_target {
+                Some(s3) => println!(
+                    "blobs: {} in {}, {} copied now; every capture's blob is there",
+                    o.blobs_total,
+                    s3.describe(),
+                    o.blobs_copied
+                ),
+                None => println!(
+                    "blobs: {} stay in {}: every instance on the new database needs that folder (or move them with --blobs s3://…)",
+                    o.blobs_total,
+                    cfg.data_dir.join("blobs").display()
+                ),
+            }
+            if !o.blobs_missing_before.is_empty() {
+                println!(
+                    "warning: {} blob(s) were already missing from the source (first: {}); those captures cannot be read",
+                    o.blobs_missing_before.len(),
+                    o.blobs_missing_before[0]
+                );
+            }
+            println!(
+                "Next: start kycd with KYCD_DATABASE_URL={}{} and the same master key; keep this data directory until the \
+                 new installation has run for a while.",
+                config::redact_url(to),
+                if o.blob_target.is_some() {
+                    " KYCD_BLOB_STORE=s3 KYCD_S3_BUCKET/KYCD_S3_PREFIX as in --blobs"
+                } else {
+                    ""
+                }
+            );
         }
         Command::Routes => {
             let (_, engine) = open(&cli).await?;
@@ -1179,7 +1292,14 @@ async fn metrics_setup(listen: Option<&str>, token: Option<&str>) -> Result<Metr
     })
 }
 
-async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListener, first_mode: Mode, metrics: MetricsSetup) -> Result<()> {
+async fn serve(
+    cfg: Config,
+    engine: Arc<Engine>,
+    listener: tokio::net::TcpListener,
+    first_mode: Mode,
+    metrics: MetricsSetup,
+    workers: kycd_engine::Workers,
+) -> Result<()> {
     // A master key rotation does not start while an instance serves, and none starts
     // serving during one.
     engine.store().register_instance().await.map_err(|e| cfg.explain_key_error(e))?;
@@ -1211,10 +1331,7 @@ async fn serve(cfg: Config, engine: Arc<Engine>, listener: tokio::net::TcpListen
     tracing::info!(%addr, "kycd serving");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = {
-        let engine = engine.clone();
-        tokio::spawn(async move { engine.run_worker(stop_rx).await })
-    };
+    let worker = tokio::spawn(engine.clone().run_workers(workers, stop_rx));
     let metrics_server = metrics.own.map(|(l, endpoint)| {
         if let Ok(a) = l.local_addr() {
             tracing::info!(addr = %a, "metrics served on their own address: http://{a}/metrics");

@@ -37,6 +37,9 @@ const SERVER_ENV: &[&str] = &[
     "KYCD_EVIDENCE_ISSUER",
     "KYCD_FACE_MATCHING",
     "KYCD_HEIC",
+    "KYCD_WORKERS",
+    "KYCD_DELIVERY_WORKERS",
+    "KYCD_DELIVERY_TIMEOUT_SECONDS",
 ];
 
 /// The S3 server the suite keeps blobs on, if any: `KYCD_TEST_S3_ENDPOINT` with
@@ -149,6 +152,18 @@ impl Instance {
             db_url,
             pg,
             s3_prefix,
+        })
+    }
+
+    /// An installation on the embedded default (SQLite, the data directory's blob
+    /// folder), whatever database and blob store the suite runs on.
+    pub async fn new_sqlite() -> Arc<Instance> {
+        let dir = tempfile::Builder::new().prefix("kycd-it-").tempdir().expect("temp data dir");
+        Arc::new(Instance {
+            dir,
+            db_url: None,
+            pg: None,
+            s3_prefix: None,
         })
     }
 

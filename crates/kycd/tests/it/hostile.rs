@@ -856,8 +856,8 @@ async fn unicode_tricks_in_names_are_refused_or_kept_exactly() {
 
 #[tokio::test]
 async fn concurrent_images_at_the_pixel_limit_keep_memory_bounded() {
-    // A decode budget of 256 MiB lets one upload at the pixel limit decode at a time (the
-    // default, 512 MiB, lets two: a peak about 390 MiB above idle).
+    // A decode budget of 256 MiB (the default) lets one upload at the pixel limit decode
+    // at a time (512 MiB lets two: a peak about 390 MiB above idle).
     let s = Server::start_with_env(&[("KYCD_DECODE_MEMORY_MIB", "256")]).await;
     let rss = Rss::start(&s, "8 concurrent 7000×7000 RGB PNGs");
     let n = Native::new(&s, "Big Pixels").await;

@@ -8,6 +8,7 @@ mod harness;
 mod flow;
 
 mod anonymize;
+mod backup;
 mod bad_input;
 mod boldsign;
 mod cancel;
@@ -44,4 +45,5 @@ mod tenancy;
 mod tenant_policy;
 mod transmit;
 mod webhooks;
+mod workers;
 mod writable;
