@@ -157,6 +157,9 @@ pub struct QueueItem {
 /// One case as the console shows it.
 pub struct ConsoleCase {
     pub report: Report,
+    /// Everything recorded about the case, the reads of it (report, images, evidence,
+    /// console views) included, oldest first; the report's timeline leaves reads out.
+    pub audit_trail: Vec<TimelineEntry>,
     pub proposal: Option<ReviewProposal>,
     pub four_eyes: bool,
     /// The next case of the queue (oldest first) after this one, if any.
@@ -666,9 +669,16 @@ impl Engine {
             self.now(),
         )
         .await?;
+        let audit_trail = tx
+            .audit_for_object(&s.operator.tenant_id, id.as_str())
+            .await?
+            .into_iter()
+            .map(TimelineEntry::from)
+            .collect();
         tx.commit().await?;
         Ok(ConsoleCase {
             report,
+            audit_trail,
             proposal,
             four_eyes,
             next,

@@ -114,15 +114,10 @@ impl Engine {
             }
         }
         let timeline: Vec<TimelineEntry> = tx
-            .audit_for_object(&p.tenant_id, id.as_str())
+            .timeline_for_object(&p.tenant_id, id.as_str())
             .await?
             .into_iter()
-            .filter(|e| !e.action.ends_with(".read"))
-            .map(|e| TimelineEntry {
-                at: e.at,
-                action: e.action,
-                actor: e.actor,
-            })
+            .map(TimelineEntry::from)
             .collect();
         tx.audit(&p.tenant_id, &p.actor(), action, id.as_str(), now).await?;
         tx.commit().await?;

@@ -1265,16 +1265,20 @@ impl Engine {
         Ok(list)
     }
 
-    /// The original bytes of a capture. Every read is an audit entry.
-    pub async fn read_file(&self, p: &Principal, id: &FileId) -> Result<(Capture, Vec<u8>)> {
+    /// The original bytes of a capture, decrypted chunk by chunk as they are sent (a
+    /// download holds one chunk in memory, not the file). Every read is an audit entry.
+    pub async fn read_file(&self, p: &Principal, id: &FileId) -> Result<(Capture, kycd_store::BlobStream)> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let (c, blob) = tx.get_capture(&p.tenant_id, id).await?.ok_or(EngineError::NotFound("file"))?;
         let blob = blob.ok_or_else(|| EngineError::Gone("this image was erased when its verification was anonymized".into()))?;
         tx.audit(&p.tenant_id, &p.actor(), "file.read", c.id.as_str(), now).await?;
         tx.commit().await?;
-        let bytes = self.store.get_blob(&p.tenant_id, &c.id, &blob.blob_key, &blob.wrapped_key).await?;
-        Ok((c, bytes))
+        let stream = self
+            .store
+            .get_blob_stream(&p.tenant_id, &c.id, &blob.blob_key, &blob.wrapped_key)
+            .await?;
+        Ok((c, stream))
     }
 
     // ----- submit, process, review -----------------------------------------------------
@@ -1537,15 +1541,13 @@ impl Engine {
         let attempts = tx.list_attempts(&p.tenant_id, id).await?;
         let captures = tx.list_captures(&p.tenant_id, id).await?.into_iter().map(|(c, _)| c).collect();
         tx.audit(&p.tenant_id, &p.actor(), "report.read", id.as_str(), now).await?;
+        // What happened to the verification; its reads (this one included) stay in the
+        // audit log and the console's audit trail, or every read would grow the report.
         let timeline = tx
-            .audit_for_object(&p.tenant_id, id.as_str())
+            .timeline_for_object(&p.tenant_id, id.as_str())
             .await?
             .into_iter()
-            .map(|e| TimelineEntry {
-                at: e.at,
-                action: e.action,
-                actor: e.actor,
-            })
+            .map(TimelineEntry::from)
             .collect();
         tx.commit().await?;
         Ok(Report {
@@ -1555,6 +1557,15 @@ impl Engine {
             captures,
             timeline,
         })
+    }
+
+    /// Every audit entry about one object of a tenant, reads included, oldest first: the
+    /// audit trail `kycd audit trail` prints and the console shows.
+    pub async fn audit_trail(&self, tenant: &TenantId, object_id: &str) -> Result<Vec<TimelineEntry>> {
+        let mut tx = self.store.begin().await?;
+        let trail = tx.audit_for_object(tenant, object_id).await?;
+        tx.commit().await?;
+        Ok(trail.into_iter().map(TimelineEntry::from).collect())
     }
 
     /// Erase personal data and images; keep ids, status, checks and the audit trail.

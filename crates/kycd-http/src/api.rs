@@ -258,8 +258,19 @@ pub async fn list_captures(State(s): State<AppState>, Auth(p): Auth, Path(id): P
             content((inline(ImageBytes) = "image/jpeg"), (inline(ImageBytes) = "image/png"), (inline(ImageBytes) = "image/webp"))),
         (status = 404, body = Problem), (status = 410, body = Problem)))]
 pub async fn get_file(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
-    let (c, bytes) = s.engine.read_file(&p, &path_id(&id, "file")?).await?;
-    let mut resp = capture_download(&c, bytes);
+    let (c, stream) = s.engine.read_file(&p, &path_id(&id, "file")?).await?;
+    // Decrypted chunk by chunk as it is sent. A chunk that fails to open after the headers
+    // went out aborts the connection: with Content-Length set, the client sees a cut body,
+    // never a shorter file that looks complete.
+    let file_id = c.id.clone();
+    let body = axum::body::Body::from_stream(futures::TryStreamExt::map_err(stream, move |e| {
+        tracing::error!(file = %file_id, error = %e, "a capture download failed after its headers were sent; the connection is aborted: the stored blob is damaged or was altered; restore it from a backup");
+        std::io::Error::other("the capture could not be decrypted")
+    }));
+    let mut resp = capture_download(&c, body);
+    if let Ok(v) = HeaderValue::from_str(&c.size.to_string()) {
+        resp.headers_mut().insert(header::CONTENT_LENGTH, v);
+    }
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", c.sha256)) {
         resp.headers_mut().insert(header::ETAG, v);
     }
@@ -268,7 +279,7 @@ pub async fn get_file(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<S
 
 /// A capture's original bytes as a download (its media type, `<file id>.<ext>`): the
 /// native API and the dialects that stream images answer the same way.
-pub(crate) fn capture_download(c: &Capture, bytes: Vec<u8>) -> Response {
+pub(crate) fn capture_download(c: &Capture, bytes: impl IntoResponse) -> Response {
     let ext = match c.media_type {
         MediaType::Jpeg => "jpg",
         MediaType::Png => "png",

@@ -471,6 +471,9 @@ pub struct ReportView {
     pub checks: Vec<CheckResult>,
     pub decision: Decision,
     pub review: Option<Review>,
+    /// What happened to the verification, oldest first. Reads of it (this report, image and
+    /// evidence downloads, console views) are left out: they stay in the audit log
+    /// (`kycd audit trail`, the console's audit trail).
     pub timeline: Vec<TimelineEntry>,
 }
 

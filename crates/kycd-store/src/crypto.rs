@@ -148,6 +148,22 @@ impl DataKey {
     pub fn open(&self, aad: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         open_with(&self.cipher(), aad.as_bytes(), sealed)
     }
+    /// Seal a blob in the chunked format, which a download decrypts chunk by chunk.
+    pub fn seal_chunked(&self, aad: &str, plain: &[u8]) -> Vec<u8> {
+        crate::chunked::seal(&self.cipher(), aad.as_bytes(), plain, crate::chunked::DEFAULT_CHUNK)
+    }
+    /// Open a blob of either format (chunked, or the older single piece).
+    pub fn open_blob(&self, aad: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        if crate::chunked::is_chunked(sealed) {
+            crate::chunked::open(self.cipher(), aad.as_bytes(), sealed)
+        } else {
+            self.open(aad, sealed)
+        }
+    }
+    /// A streaming opener for a chunked blob.
+    pub fn chunk_opener(&self, aad: &str) -> crate::chunked::Opener {
+        crate::chunked::Opener::new(self.cipher(), aad.as_bytes())
+    }
 }
 
 /// SHA-256 of a high-entropy secret (API key, start token). A fast hash is right here:
@@ -192,6 +208,19 @@ mod tests {
         tampered[20] ^= 1;
         assert!(dk2.open("file_x", &tampered).is_err());
         assert!(MasterKey::from_file_bytes(b"short").is_err());
+    }
+
+    #[test]
+    fn blobs_of_both_formats_open() {
+        let dk = DataKey::generate();
+        let plain: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        let old = dk.seal("file_x", &plain);
+        let new = dk.seal_chunked("file_x", &plain);
+        assert!(!crate::chunked::is_chunked(&old) && crate::chunked::is_chunked(&new));
+        assert_eq!(dk.open_blob("file_x", &old).unwrap(), plain, "an older blob stays readable");
+        assert_eq!(dk.open_blob("file_x", &new).unwrap(), plain);
+        assert!(DataKey::generate().open_blob("file_x", &new).is_err(), "another key");
+        assert!(dk.open_blob("file_y", &new).is_err(), "another file");
     }
 
     #[test]

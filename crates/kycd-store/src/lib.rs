@@ -5,6 +5,7 @@
 //! second path to a row. The only lookups without a tenant are by the hash of a secret
 //! the caller holds (API key, start token), which is how the tenant is found.
 
+pub mod chunked;
 pub mod crypto;
 mod master_key;
 mod repo;
@@ -21,6 +22,9 @@ mod rotation;
 mod schema;
 mod sealed;
 mod transfer;
+
+/// A blob's plaintext, chunk by chunk ([`Store::get_blob_stream`]).
+pub type BlobStream = futures::stream::BoxStream<'static, Result<bytes::Bytes>>;
 
 pub use crypto::{CryptoError, DataKey, MasterKey, secret_hash};
 pub use master_key::HEARTBEAT_EVERY;
@@ -393,7 +397,7 @@ impl Store {
     /// Written *before* its row: a crash in between leaves an orphan the sweeper removes.
     pub async fn put_blob(&self, tenant: &kycd_core::TenantId, file: &kycd_core::FileId, plain: &[u8]) -> Result<(String, String)> {
         let dk = DataKey::generate();
-        let sealed = dk.seal(file.as_str(), plain);
+        let sealed = dk.seal_chunked(file.as_str(), plain);
         let key = Self::blob_path(tenant, file);
         self.blobs.put(&BlobPath::from(key.as_str()), sealed.into()).await?;
         Ok((key, self.tenant_keys(tenant).wrap_data_key(file.as_str(), &dk)))
@@ -402,7 +406,75 @@ impl Store {
     pub async fn get_blob(&self, tenant: &kycd_core::TenantId, file: &kycd_core::FileId, blob_key: &str, wrapped: &str) -> Result<Vec<u8>> {
         let dk = self.tenant_keys(tenant).unwrap_data_key(file.as_str(), wrapped)?;
         let sealed = self.blobs.get(&BlobPath::from(blob_key)).await?.bytes().await?;
-        Ok(dk.open(file.as_str(), &sealed)?)
+        Ok(dk.open_blob(file.as_str(), &sealed)?)
+    }
+
+    /// A blob's plaintext as a stream, decrypted one chunk at a time as it is read (a blob
+    /// of the older single-piece format is read whole first). A chunk that fails to open
+    /// ends the stream with an error after the chunks before it: the caller must not
+    /// present what it got as the whole file.
+    pub async fn get_blob_stream(
+        &self,
+        tenant: &kycd_core::TenantId,
+        file: &kycd_core::FileId,
+        blob_key: &str,
+        wrapped: &str,
+    ) -> Result<BlobStream> {
+        use futures::StreamExt;
+        let dk = self.tenant_keys(tenant).unwrap_data_key(file.as_str(), wrapped)?;
+        let mut src = self.blobs.get(&BlobPath::from(blob_key)).await?.into_stream();
+        let mut head = Vec::new();
+        while head.len() < chunked::MAGIC.len() {
+            match src.next().await {
+                Some(piece) => head.extend_from_slice(&piece?),
+                None => break,
+            }
+        }
+        if !chunked::is_chunked(&head) {
+            while let Some(piece) = src.next().await {
+                head.extend_from_slice(&piece?);
+            }
+            let plain = dk.open(file.as_str(), &head)?;
+            return Ok(futures::stream::once(async move { Ok(bytes::Bytes::from(plain)) }).boxed());
+        }
+        let mut opener = dk.chunk_opener(file.as_str());
+        let first = opener.push(&head)?;
+        struct State {
+            src: futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
+            opener: Option<chunked::Opener>,
+            ready: Vec<u8>,
+        }
+        let start = State {
+            src,
+            opener: Some(opener),
+            ready: first,
+        };
+        Ok(futures::stream::unfold(start, |mut st| async move {
+            loop {
+                if !st.ready.is_empty() {
+                    let out = bytes::Bytes::from(std::mem::take(&mut st.ready));
+                    return Some((Ok(out), st));
+                }
+                let opener = st.opener.as_mut()?;
+                let step = match st.src.next().await {
+                    Some(Ok(piece)) => opener.push(&piece).map_err(StoreError::from),
+                    Some(Err(e)) => Err(StoreError::from(e)),
+                    None => st
+                        .opener
+                        .take()
+                        .map_or(Ok(Vec::new()), chunked::Opener::finish)
+                        .map_err(StoreError::from),
+                };
+                match step {
+                    Ok(plain) => st.ready = plain,
+                    Err(e) => {
+                        st.opener = None;
+                        return Some((Err(e), st));
+                    }
+                }
+            }
+        })
+        .boxed())
     }
 
     /// Whether the blob store takes a write and gives it back: a small object of this
@@ -533,5 +605,84 @@ async fn wait_for_older_transactions(conn: &mut sqlx::AnyConnection) -> Result<(
             ));
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod blob_tests {
+    use super::*;
+    use futures::StreamExt;
+    use kycd_core::{FileId, TenantId};
+
+    async fn store() -> Store {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.migrate().await.unwrap();
+        db.unlock(MasterKey::generate().0, Arc::new(object_store::memory::InMemory::new()))
+            .await
+            .unwrap()
+    }
+
+    /// The stream's pieces, and whether it ended in an error.
+    async fn drain(s: BlobStream) -> (Vec<u8>, Option<StoreError>) {
+        let mut s = s;
+        let mut got = Vec::new();
+        while let Some(piece) = s.next().await {
+            match piece {
+                Ok(b) => got.extend_from_slice(&b),
+                Err(e) => return (got, Some(e)),
+            }
+        }
+        (got, None)
+    }
+
+    #[tokio::test]
+    async fn new_and_old_blobs_stream_back_and_a_cut_blob_ends_in_an_error() {
+        let store = store().await;
+        let tenant = TenantId::generate();
+        let plain: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+
+        // A new blob: chunked, streamed in more than one piece.
+        let file = FileId::generate();
+        let (key, wrapped) = store.put_blob(&tenant, &file, &plain).await.unwrap();
+        let mut s = store.get_blob_stream(&tenant, &file, &key, &wrapped).await.unwrap();
+        let mut pieces = 0;
+        let mut got = Vec::new();
+        while let Some(piece) = s.next().await {
+            got.extend_from_slice(&piece.unwrap());
+            pieces += 1;
+        }
+        assert_eq!(got, plain);
+        assert!(pieces > 1, "decrypted piece by piece, not whole: {pieces} piece(s)");
+        assert_eq!(store.get_blob(&tenant, &file, &key, &wrapped).await.unwrap(), plain);
+
+        // An older blob (one AES-GCM piece, written before the chunked format).
+        let old_file = FileId::generate();
+        let dk = DataKey::generate();
+        let old_key = Store::blob_path(&tenant, &old_file);
+        store
+            .blobs
+            .put(&BlobPath::from(old_key.as_str()), dk.seal(old_file.as_str(), &plain).into())
+            .await
+            .unwrap();
+        let old_wrapped = store.tenant_keys(&tenant).wrap_data_key(old_file.as_str(), &dk);
+        let s = store.get_blob_stream(&tenant, &old_file, &old_key, &old_wrapped).await.unwrap();
+        let (got, err) = drain(s).await;
+        assert!(err.is_none() && got == plain, "an older blob stays readable");
+        assert_eq!(store.get_blob(&tenant, &old_file, &old_key, &old_wrapped).await.unwrap(), plain);
+
+        // The new blob cut at a chunk boundary: the good chunks, then an error, never a
+        // clean end.
+        let sealed = store.blobs.get(&BlobPath::from(key.as_str())).await.unwrap().bytes().await.unwrap();
+        let cut = chunked::HEADER_LEN + 2 * (chunked::DEFAULT_CHUNK as usize + chunked::TAG_LEN);
+        store
+            .blobs
+            .put(&BlobPath::from(key.as_str()), sealed.slice(..cut).into())
+            .await
+            .unwrap();
+        let s = store.get_blob_stream(&tenant, &file, &key, &wrapped).await.unwrap();
+        let (got, err) = drain(s).await;
+        assert!(matches!(err, Some(StoreError::Crypto(_))), "a cut blob ends in an error: {err:?}");
+        assert!(got.len() < plain.len() && plain.starts_with(&got));
+        assert!(store.get_blob(&tenant, &file, &key, &wrapped).await.is_err());
     }
 }

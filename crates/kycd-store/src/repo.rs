@@ -133,6 +133,16 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
+impl From<AuditEntry> for kycd_core::TimelineEntry {
+    fn from(e: AuditEntry) -> Self {
+        Self {
+            at: e.at,
+            action: e.action,
+            actor: e.actor,
+        }
+    }
+}
+
 /// Where a tenant's audit chain first fails to verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditBreak {
@@ -874,7 +884,23 @@ impl Tx<'_> {
         })
     }
 
-    /// Audit entries about one object, in order (a verification's timeline).
+    /// Audit entries about one object that changed or decided something, in order: the
+    /// reads of it (`report.read`, `file.read`, `evidence.*.read`, the console's
+    /// `console.verification.viewed` and `console.image.viewed.*`) left out. A verification's
+    /// report timeline, which would otherwise grow with every read of the report.
+    pub async fn timeline_for_object(&mut self, tenant: &TenantId, object_id: &str) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_entries WHERE tenant_id = $1 AND object_id = $2 \
+             AND action NOT LIKE '%.read' AND action NOT LIKE 'console.%.viewed%' ORDER BY seq",
+        )
+        .bind(tenant.as_str())
+        .bind(object_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(Self::audit_from).collect()
+    }
+
+    /// Every audit entry about one object, reads included, in order (its audit trail).
     pub async fn audit_for_object(&mut self, tenant: &TenantId, object_id: &str) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query("SELECT * FROM audit_entries WHERE tenant_id = $1 AND object_id = $2 ORDER BY seq")
             .bind(tenant.as_str())

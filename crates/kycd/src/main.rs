@@ -386,6 +386,18 @@ enum KeysCmd {
 enum AuditCmd {
     /// Walk every tenant's hash chain; exit 1 naming the first broken entry.
     Verify,
+    /// Print everything recorded about one object of a tenant (a verification, a file, an
+    /// applicant…), oldest first: time, action, actor. Reads are included (`report.read`,
+    /// `file.read`, `evidence.*.read`, console views), which the report's timeline leaves out.
+    Trail {
+        #[arg(long)]
+        tenant: String,
+        /// The object's id, e.g. a verification id (`ver_…`).
+        object: String,
+        /// One JSON array of {at, action, actor} instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The command line: flags, then the environment variables of those not given (an empty
@@ -746,6 +758,27 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 Some(b) => {
                     println!("audit chain broken: tenant {} entry seq {}: {}", b.tenant_id, b.seq, b.reason);
                     return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Command::Audit {
+            cmd: AuditCmd::Trail { tenant, object, json },
+        } => {
+            let tenant: TenantId = tenant.parse().map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+            let (_, engine) = open(&cli).await?;
+            let trail = engine.audit_trail(&tenant, object).await?;
+            if *json {
+                println!("{}", serde_json::to_string(&trail)?);
+            } else if trail.is_empty() {
+                println!("no audit entries for {object} in tenant {tenant}: check both ids");
+            } else {
+                for e in trail {
+                    println!(
+                        "{}\t{}\t{}",
+                        e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                        e.action,
+                        e.actor
+                    );
                 }
             }
         }

@@ -970,7 +970,7 @@ async fn case_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path
         esc(c.t("what")),
         esc(c.t("who"))
     ));
-    for e in &case.report.timeline {
+    for e in &case.audit_trail {
         body.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&fmt_time(e.at)),

@@ -576,6 +576,18 @@ impl Server {
         self.inst.cli(args).await
     }
 
+    /// `kycd audit trail --json` of one object of a tenant: its (action, actor) pairs,
+    /// oldest first, reads included.
+    pub async fn audit_trail(&self, tenant: &str, object: &str) -> Vec<(String, String)> {
+        let out = self.cli(&["audit", "trail", "--tenant", tenant, object, "--json"]).await;
+        out.success_json()
+            .as_array()
+            .unwrap_or_else(|| panic!("audit trail is an array: {}", out.all_output()))
+            .iter()
+            .map(|e| (str_field(e, "action"), str_field(e, "actor")))
+            .collect()
+    }
+
     pub fn client_for(&self, key: &str) -> Api {
         Api {
             http: self.http.clone(),

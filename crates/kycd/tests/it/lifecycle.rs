@@ -379,6 +379,33 @@ async fn verification_lifecycle_end_to_end() {
     let created = actions.iter().position(|a| *a == "verification.created").unwrap();
     let approved = actions.iter().position(|a| *a == "verification.status.approved").unwrap();
     assert!(created < approved, "timeline is in order: {actions:?}");
+
+    // Reads do not grow the timeline (it shows what happened to the verification); they
+    // stay in the audit log, which `kycd audit trail` lists.
+    assert!(
+        !actions.iter().any(|a| a.ends_with(".read")),
+        "no reads in the timeline: {actions:?}"
+    );
+    for _ in 0..5 {
+        api.get(&format!("/v1/verifications/{vid}/report")).await.ok();
+        api.get(&format!("/v1/files/{front_id}")).await.expect(200);
+    }
+    let again = api.get(&format!("/v1/verifications/{vid}/report")).await.ok();
+    assert_eq!(again["timeline"], rep["timeline"], "7 report reads later, the same timeline");
+    let trail = s.audit_trail(&t.tenant_id, &vid).await;
+    let reads = trail
+        .iter()
+        .filter(|(a, who)| a == "report.read" && who.starts_with("api_key:"))
+        .count();
+    assert!(reads >= 7, "every report read is in the audit trail, by its key: {trail:?}");
+    assert!(trail.iter().any(|(a, _)| a == "verification.status.approved"), "{trail:?}");
+    let file_reads = s.audit_trail(&t.tenant_id, &front_id).await;
+    let n = file_reads.iter().filter(|(a, _)| a == "file.read").count();
+    assert!(n >= 6, "every image download is in the audit trail: {file_reads:?}");
+    let text = s.cli(&["audit", "trail", "--tenant", &t.tenant_id, &vid]).await;
+    assert!(text.success().stdout.contains("\treport.read\tapi_key:"), "{}", text.all_output());
+    let none = s.cli(&["audit", "trail", "--tenant", &t.tenant_id, "ver_nothing"]).await;
+    assert!(none.success().stdout.contains("no audit entries"), "{}", none.all_output());
 }
 
 #[tokio::test]

@@ -605,15 +605,9 @@ async fn skribble_evidence_is_the_native_evidence_behind_the_feature_and_the_ten
     assert_eq!(json_body.ok_bytes(), report.stdout, "JSON = the archive's report.json");
     let verified = server.cli(&["evidence", "verify", zip_path.to_str().unwrap()]).await;
     assert_eq!(verified.code, Some(0), "{}", verified.all_output());
-    let timeline = native.get(&format!("/v1/verifications/{eid}/report")).await.ok();
-    let actions: Vec<String> = timeline["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| str_field(e, "action"))
-        .collect();
+    let trail = server.audit_trail(&t.tenant_id, &eid).await;
     for a in ["evidence.json.read", "evidence.zip.read", "evidence.jwt.read"] {
-        assert!(actions.iter().any(|x| x == a), "timeline lacks {a}: {actions:?}");
+        assert!(trail.iter().any(|(x, _)| x == a), "audit trail lacks {a}: {trail:?}");
     }
 
     // Another tenant, even with the feature, sees none of it: 404 and no data.

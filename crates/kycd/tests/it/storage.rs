@@ -131,3 +131,62 @@ async fn bad_blob_store_settings_are_refused_at_start() {
         }
     }
 }
+
+/// A capture is stored in chunks and streamed back: the download is the upload, byte for
+/// byte. A blob altered after upload is never served as a shorter or different file that
+/// looks complete: the connection is cut, and the log says why (without personal data).
+#[tokio::test]
+async fn downloads_stream_and_a_damaged_blob_is_never_served_whole() {
+    let s = Server::start().await;
+    let api = s.admin();
+    let v = create_verification(&api, &json!({"applicant": {"full_name": "Stream Person"}})).await;
+    let vid = str_field(&v, "id");
+    let photo = jpeg(2400, 1800, 0x5EED);
+    assert!(photo.len() > 3 * 64 * 1024, "several 64 KiB chunks: {} bytes", photo.len());
+    let c = upload(&api, &vid, "document_front", "image/jpeg", &photo).await;
+    let fid = str_field(&c, "id");
+    let got = api.get(&format!("/v1/files/{fid}")).await;
+    got.expect(200);
+    assert!(got.body == photo, "the streamed download is the upload");
+    if on_s3() {
+        // The blob is altered on the local disk below.
+        return;
+    }
+    let blob = files_under(&s.inst.blob_dir())
+        .into_iter()
+        .find(|f| f.ends_with(&fid))
+        .unwrap_or_else(|| panic!("the blob of {fid} under {}", s.inst.blob_dir().display()));
+    let mut sealed = std::fs::read(&blob).unwrap();
+    assert!(sealed.starts_with(b"kycdCH1\n"), "new blobs are in the chunked format");
+    let at = sealed.len() * 2 / 3;
+    sealed[at] ^= 0x40;
+    std::fs::write(&blob, &sealed).unwrap();
+    let path = format!("/v1/files/{fid}");
+    match api
+        .try_send(format!("GET {path} (damaged)"), api.req(reqwest::Method::GET, &path))
+        .await
+    {
+        Err(e) => assert!(e.is_body() || e.is_decode() || e.is_request(), "the body is cut: {e}"),
+        Ok(r) => panic!(
+            "a damaged blob was served: {} with {} of {} bytes",
+            r.status,
+            r.body.len(),
+            photo.len()
+        ),
+    }
+    // The log line is written as the body fails; the harness reads the log as it comes.
+    let mut logs = s.logs();
+    for _ in 0..100 {
+        if logs.contains("the connection is aborted") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        logs = s.logs();
+    }
+    assert!(logs.contains("the connection is aborted"), "{logs}");
+    assert!(!logs.contains("Stream Person"), "no personal data in the log");
+    // Undamaged files of the same server still download.
+    let c2 = upload(&api, &vid, "document_back", "image/jpeg", &photo).await;
+    let again = api.get(&format!("/v1/files/{}", str_field(&c2, "id"))).await;
+    assert!(again.body == photo, "another blob is unaffected");
+}

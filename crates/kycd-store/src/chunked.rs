@@ -1,0 +1,274 @@
+//! The chunked blob format (blobs written since 2026-12-07): a download decrypts and sends
+//! one chunk at a time, so it holds one chunk in memory, not the whole file.
+//!
+//! `MAGIC (8) | chunk size (u32 BE) | nonce prefix (7 random bytes)`, then the chunks, each
+//! `ciphertext (chunk size bytes; the last one 0..=chunk size) | tag (16)`, sealed with
+//! AES-256-GCM under the blob's own data key, nonce `prefix | index (u32 BE) | last (0 or 1)`
+//! and associated data `file aad | header`. A chunk moved, dropped or repeated, a stream cut
+//! at a chunk boundary, or bytes appended fail to open (the STREAM construction of Hoang,
+//! Reyhanitabar, Rogaway and Vizár). Blobs of the older format (`nonce (12) | ciphertext |
+//! tag`, one piece) stay readable: [`is_chunked`] tells the two apart.
+
+use crate::crypto::CryptoError;
+use aes_gcm::aead::{Aead, OsRng, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use rand::RngCore;
+
+pub const MAGIC: &[u8; 8] = b"kycdCH1\n";
+pub const HEADER_LEN: usize = MAGIC.len() + 4 + PREFIX_LEN;
+pub const TAG_LEN: usize = 16;
+/// Plaintext bytes per chunk of new blobs.
+pub const DEFAULT_CHUNK: u32 = 64 * 1024;
+/// The largest chunk a header may declare: a bound on what one download holds in memory.
+pub const MAX_CHUNK: u32 = 4 << 20;
+const PREFIX_LEN: usize = 7;
+
+/// Whether a sealed blob (its first bytes suffice) is of the chunked format.
+pub fn is_chunked(sealed_start: &[u8]) -> bool {
+    sealed_start.starts_with(MAGIC)
+}
+
+fn nonce(prefix: &[u8; PREFIX_LEN], index: u32, last: bool) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[..PREFIX_LEN].copy_from_slice(prefix);
+    n[PREFIX_LEN..11].copy_from_slice(&index.to_be_bytes());
+    n[11] = u8::from(last);
+    n
+}
+
+fn chunk_aad(file_aad: &[u8], header: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(file_aad.len() + header.len());
+    aad.extend_from_slice(file_aad);
+    aad.extend_from_slice(header);
+    aad
+}
+
+/// Seal `plain` in chunks of `chunk` bytes (1..=[`MAX_CHUNK`]).
+pub fn seal(cipher: &Aes256Gcm, file_aad: &[u8], plain: &[u8], chunk: u32) -> Vec<u8> {
+    let chunk = chunk.clamp(1, MAX_CHUNK);
+    let mut prefix = [0u8; PREFIX_LEN];
+    OsRng.fill_bytes(&mut prefix);
+    let mut out = Vec::with_capacity(HEADER_LEN + plain.len() + (plain.len() / chunk as usize + 1) * TAG_LEN);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&chunk.to_be_bytes());
+    out.extend_from_slice(&prefix);
+    let aad = chunk_aad(file_aad, &out[..HEADER_LEN]);
+    let pieces: Vec<&[u8]> = if plain.is_empty() {
+        vec![&[]]
+    } else {
+        plain.chunks(chunk as usize).collect()
+    };
+    let n = pieces.len();
+    for (i, piece) in pieces.into_iter().enumerate() {
+        // u32 chunks of at least 1 byte: more than the 64 GiB AES-GCM bound of one upload.
+        let index = u32::try_from(i).unwrap_or(u32::MAX);
+        let nonce = nonce(&prefix, index, i + 1 == n);
+        // AES-GCM encryption only fails for inputs over 64 GiB, which never reach here.
+        let ct = cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: piece, aad: &aad })
+            .unwrap_or_default();
+        out.extend_from_slice(&ct);
+    }
+    out
+}
+
+/// Opens a chunked blob fed in pieces of any size: [`Opener::push`] gives back the
+/// plaintext of each chunk as soon as it is known not to be the last, [`Opener::finish`]
+/// checks and gives the last. Memory: one chunk plus the piece pushed.
+pub struct Opener {
+    cipher: Aes256Gcm,
+    file_aad: Vec<u8>,
+    aad: Vec<u8>,
+    prefix: [u8; PREFIX_LEN],
+    sealed_chunk: usize,
+    index: u32,
+    header_read: bool,
+    buf: Vec<u8>,
+}
+
+impl Opener {
+    pub fn new(cipher: Aes256Gcm, file_aad: &[u8]) -> Self {
+        Self {
+            cipher,
+            file_aad: file_aad.to_vec(),
+            aad: Vec::new(),
+            prefix: [0; PREFIX_LEN],
+            sealed_chunk: 0,
+            index: 0,
+            header_read: false,
+            buf: Vec::new(),
+        }
+    }
+
+    fn open_chunk(&self, sealed: &[u8], last: bool) -> Result<Vec<u8>, CryptoError> {
+        let nonce = nonce(&self.prefix, self.index, last);
+        self.cipher
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: sealed,
+                    aad: &self.aad,
+                },
+            )
+            .map_err(|_| CryptoError::Decrypt)
+    }
+
+    /// Take the next bytes of the sealed blob; the plaintext of the chunks they complete.
+    pub fn push(&mut self, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.buf.extend_from_slice(data);
+        if !self.header_read {
+            if self.buf.len() < HEADER_LEN {
+                return Ok(Vec::new());
+            }
+            let header = &self.buf[..HEADER_LEN];
+            if !is_chunked(header) {
+                return Err(CryptoError::Decrypt);
+            }
+            let mut size = [0u8; 4];
+            size.copy_from_slice(&header[MAGIC.len()..MAGIC.len() + 4]);
+            let chunk = u32::from_be_bytes(size);
+            if chunk == 0 || chunk > MAX_CHUNK {
+                return Err(CryptoError::Decrypt);
+            }
+            self.sealed_chunk = chunk as usize + TAG_LEN;
+            self.prefix.copy_from_slice(&header[MAGIC.len() + 4..]);
+            self.aad = chunk_aad(&self.file_aad, header);
+            self.buf.drain(..HEADER_LEN);
+            self.header_read = true;
+        }
+        let mut out = Vec::new();
+        let mut at = 0;
+        // A full chunk followed by more bytes is not the last one.
+        while self.buf.len() - at > self.sealed_chunk {
+            out.extend_from_slice(&self.open_chunk(&self.buf[at..at + self.sealed_chunk], false)?);
+            at += self.sealed_chunk;
+            self.index = self.index.checked_add(1).ok_or(CryptoError::Decrypt)?;
+        }
+        self.buf.drain(..at);
+        Ok(out)
+    }
+
+    /// The end of the sealed blob: the last chunk's plaintext, or an error when the blob
+    /// was cut short, extended or altered.
+    pub fn finish(self) -> Result<Vec<u8>, CryptoError> {
+        if !self.header_read || self.buf.len() < TAG_LEN || self.buf.len() > self.sealed_chunk {
+            return Err(CryptoError::Decrypt);
+        }
+        self.open_chunk(&self.buf, true)
+    }
+}
+
+/// Open a whole chunked blob held in memory.
+pub fn open(cipher: Aes256Gcm, file_aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let mut o = Opener::new(cipher, file_aad);
+    let mut plain = o.push(sealed)?;
+    plain.extend_from_slice(&o.finish()?);
+    Ok(plain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aes_gcm::KeyInit;
+    use proptest::prelude::*;
+
+    fn cipher() -> Aes256Gcm {
+        Aes256Gcm::new_from_slice(&[7u8; 32]).unwrap()
+    }
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn round_trips_at_every_boundary() {
+        for n in [0, 1, 15, 16, 17, 32, 33, 100] {
+            let plain = data(n);
+            let sealed = seal(&cipher(), b"file_a", &plain, 16);
+            assert!(is_chunked(&sealed));
+            assert_eq!(open(cipher(), b"file_a", &sealed).unwrap(), plain, "{n} bytes");
+            assert!(open(cipher(), b"file_b", &sealed).is_err(), "the file id is bound");
+        }
+    }
+
+    /// Chunks of a 5-chunk blob (16 bytes each) and its header.
+    fn split(sealed: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let (h, rest) = sealed.split_at(HEADER_LEN);
+        (h.to_vec(), rest.chunks(16 + TAG_LEN).map(<[u8]>::to_vec).collect())
+    }
+
+    #[test]
+    fn cut_reordered_repeated_or_extended_streams_are_refused() {
+        let plain = data(80);
+        let sealed = seal(&cipher(), b"f", &plain, 16);
+        let (h, c) = split(&sealed);
+        assert_eq!(c.len(), 5);
+        let join = |parts: &[&Vec<u8>]| {
+            let mut v = h.clone();
+            for p in parts {
+                v.extend_from_slice(p);
+            }
+            v
+        };
+        let cases = [
+            ("cut at a chunk boundary", join(&[&c[0], &c[1], &c[2], &c[3]])),
+            ("two chunks swapped", join(&[&c[0], &c[2], &c[1], &c[3], &c[4]])),
+            ("a chunk repeated", join(&[&c[0], &c[1], &c[1], &c[2], &c[3], &c[4]])),
+            ("a chunk dropped", join(&[&c[0], &c[2], &c[3], &c[4]])),
+            ("the last chunk repeated", join(&[&c[0], &c[1], &c[2], &c[3], &c[4], &c[4]])),
+            ("header only", h.clone()),
+            ("cut inside a chunk", sealed[..sealed.len() - 3].to_vec()),
+        ];
+        for (what, bytes) in cases {
+            assert!(open(cipher(), b"f", &bytes).is_err(), "{what} must not open");
+        }
+        // A streaming reader gets the good chunks first, then the error: never a short
+        // plaintext that looks complete.
+        let mut o = Opener::new(cipher(), b"f");
+        let first = o.push(&join(&[&c[0], &c[1], &c[2], &c[3]])).unwrap();
+        assert_eq!(first, plain[..48]);
+        assert!(o.finish().is_err());
+    }
+
+    #[test]
+    fn a_header_that_declares_a_huge_chunk_is_refused() {
+        let mut sealed = seal(&cipher(), b"f", &data(10), 16);
+        sealed[MAGIC.len()..MAGIC.len() + 4].copy_from_slice(&(MAX_CHUNK + 1).to_be_bytes());
+        assert!(open(cipher(), b"f", &sealed).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any split of the stream into pushes gives the same plaintext.
+        #[test]
+        fn pushes_of_any_size_give_the_plaintext(n in 0usize..200, chunk in 1u32..40, cuts in proptest::collection::vec(0usize..300, 0..8)) {
+            let plain = data(n);
+            let sealed = seal(&cipher(), b"f", &plain, chunk);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(sealed.len())).collect();
+            cuts.sort_unstable();
+            let mut o = Opener::new(cipher(), b"f");
+            let mut got = Vec::new();
+            let mut at = 0;
+            for c in cuts.into_iter().chain([sealed.len()]) {
+                got.extend(o.push(&sealed[at..c]).unwrap());
+                at = c;
+            }
+            got.extend(o.finish().unwrap());
+            prop_assert_eq!(got, plain);
+        }
+
+        /// The parser takes any bytes without panicking; any change to a sealed blob fails.
+        #[test]
+        fn arbitrary_or_altered_input_is_refused(junk in proptest::collection::vec(any::<u8>(), 0..200), at in any::<usize>(), bit in 0u8..8) {
+            let _ = open(cipher(), b"f", &junk);
+            let mut with_magic = MAGIC.to_vec();
+            with_magic.extend_from_slice(&junk);
+            let _ = open(cipher(), b"f", &with_magic);
+            let mut sealed = seal(&cipher(), b"f", &data(70), 16);
+            let i = at % sealed.len();
+            sealed[i] ^= 1 << bit;
+            prop_assert!(open(cipher(), b"f", &sealed).is_err());
+        }
+    }
+}
