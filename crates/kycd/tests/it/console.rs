@@ -52,11 +52,18 @@ pub(crate) async fn sign_in(b: &mut Browser, email: &str, password: &str, code: 
     .await
 }
 
-/// A browser signed in as a new operator of `tenant`.
-pub(crate) async fn operator(server: &Server, tenant: &str, email: &str, role: &str) -> Browser {
+/// A browser of a new operator of `tenant` who accepted the invitation (password
+/// [`PASSWORD`]), not signed in yet.
+pub(crate) async fn invited(server: &Server, tenant: &str, email: &str, role: &str) -> Browser {
     let invite = add_operator(server, tenant, email, role).await;
     let mut b = Browser::new(server);
     accept(&mut b, &invite).await;
+    b
+}
+
+/// A browser signed in as a new operator of `tenant`.
+pub(crate) async fn operator(server: &Server, tenant: &str, email: &str, role: &str) -> Browser {
+    let mut b = invited(server, tenant, email, role).await;
     let r = sign_in(&mut b, email, PASSWORD, "").await;
     assert_eq!(r.location(), "/console/queue", "{}", r.body);
     b

@@ -94,9 +94,7 @@ fn tally(statuses: &[(u16, Option<String>)]) -> std::collections::BTreeMap<u16, 
 async fn a_sign_in_flood_runs_no_more_hashes_at_once_than_the_gate() {
     let s = Server::start_with_env(&[("KYCD_PASSWORD_HASHES", "2")]).await;
     let tenant = first_tenant(&s).await;
-    let invite = add_operator(&s, &tenant, "flood@example.com", "reviewer").await;
-    let mut b = Browser::new(&s);
-    crate::console::accept(&mut b, &invite).await;
+    let mut b = crate::console::invited(&s, &tenant, "flood@example.com", "reviewer").await;
     let (cookie, csrf) = login_token(&s).await;
     // Warm up: the unknown-email comparison hash is made once, on first use.
     let warm = flood(&s, "/console/login", Some(cookie.clone()), 1, |_| {

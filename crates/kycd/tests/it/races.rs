@@ -9,7 +9,7 @@
 //! - a desktop-to-phone handoff link opens one session.
 
 use crate::capture_page::Browser;
-use crate::console::{PASSWORD, accept, add_operator, first_tenant, input_value, sign_in};
+use crate::console::{PASSWORD, first_tenant, input_value, invited, sign_in};
 use crate::flow::{create_attempt, create_verification, token_of, verification_body};
 use crate::harness::{Server, str_field};
 use serde_json::json;
@@ -77,9 +77,7 @@ async fn concurrent_wrong_passwords_all_count_towards_the_lockout() {
     // As many hashes at once as requests, so the 40 checks overlap as much as they can.
     let s = Server::start_with_env(&[("KYCD_PASSWORD_HASHES", "8")]).await;
     let tenant = first_tenant(&s).await;
-    let invite = add_operator(&s, &tenant, "racer@example.com", "reviewer").await;
-    let mut b = Browser::new(&s);
-    accept(&mut b, &invite).await;
+    let mut b = invited(&s, &tenant, "racer@example.com", "reviewer").await;
 
     let got = sign_ins(&s, 40, "racer@example.com", "not the right password", "").await;
     assert!(
@@ -103,9 +101,7 @@ async fn concurrent_wrong_passwords_all_count_towards_the_lockout() {
 async fn one_totp_code_signs_in_once_of_ten_concurrent_sign_ins() {
     let s = Server::start_with_env(&[("KYCD_PASSWORD_HASHES", "10")]).await;
     let tenant = first_tenant(&s).await;
-    let invite = add_operator(&s, &tenant, "twofactor@example.com", "reviewer").await;
-    let mut b = Browser::new(&s);
-    accept(&mut b, &invite).await;
+    let mut b = invited(&s, &tenant, "twofactor@example.com", "reviewer").await;
     assert_eq!(
         sign_in(&mut b, "twofactor@example.com", PASSWORD, "").await.location(),
         "/console/queue"
