@@ -59,11 +59,13 @@ fn swaps_axes(o: Orientation) -> bool {
     )
 }
 
-fn format_of(m: MediaType) -> ImageFormat {
+/// The decoder for a sniffed image type (a burst container is never sniffed as one).
+fn format_of(m: MediaType) -> Result<ImageFormat, ImageError> {
     match m {
-        MediaType::Jpeg => ImageFormat::Jpeg,
-        MediaType::Png => ImageFormat::Png,
-        MediaType::Webp => ImageFormat::WebP,
+        MediaType::Jpeg => Ok(ImageFormat::Jpeg),
+        MediaType::Png => Ok(ImageFormat::Png),
+        MediaType::Webp => Ok(ImageFormat::WebP),
+        MediaType::LivenessBurst => Err(ImageError::UnsupportedType),
     }
 }
 
@@ -73,7 +75,7 @@ fn corrupt(e: impl std::fmt::Display) -> ImageError {
 
 /// Read the declared dimensions (headers only) and refuse what exceeds the limits.
 pub(crate) fn checked_dimensions(bytes: &[u8], media_type: MediaType, limits: ImageLimits) -> Result<(u32, u32), ImageError> {
-    let reader = ImageReader::with_format(Cursor::new(bytes), format_of(media_type));
+    let reader = ImageReader::with_format(Cursor::new(bytes), format_of(media_type)?);
     let (width, height) = reader.into_dimensions().map_err(corrupt)?;
     if width == 0 || height == 0 {
         // Also what image-webp reports for a VP8L header claiming 16 384 (it wraps to 0).
@@ -110,7 +112,7 @@ fn truncated_jpeg() -> ImageError {
 }
 
 fn decode_generic(bytes: &[u8], media_type: MediaType, limits: ImageLimits) -> Result<(DynamicImage, Orientation), ImageError> {
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format_of(media_type));
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format_of(media_type)?);
     reader.limits(image_limits(limits));
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
     // A damaged EXIF block must not cost the capture: treat it as upright.

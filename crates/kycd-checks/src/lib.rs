@@ -18,6 +18,7 @@
 
 pub mod aamva;
 pub mod barcode;
+pub mod burst;
 pub mod decode;
 pub mod face;
 pub mod heic;

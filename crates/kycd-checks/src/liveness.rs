@@ -38,7 +38,7 @@ pub mod geometry;
 pub mod landmarks;
 pub mod mesh;
 
-use crate::face::{BACKGROUND_FACE_RATIO, Embedding, Face, FaceError, FaceModels};
+use crate::face::{BACKGROUND_FACE_RATIO, Embedding, Face, FaceDetector, FaceEncoder, FaceError, FaceModels};
 use geometry::{P2, P3};
 use image::RgbImage;
 use kycd_core::CheckResult;
@@ -187,36 +187,20 @@ impl LivenessModels {
 
     /// Detection, landmarks and embedding of one frame.
     pub fn frame(&self, img: &RgbImage) -> Result<FrameFaces, FaceError> {
-        let found = self.faces.detector.detect(img)?;
-        let size = img.dimensions();
-        let Some(largest) = found.first() else {
-            return Ok(FrameFaces {
-                size,
-                ..FrameFaces::default()
-            });
-        };
-        let faces = found.iter().filter(|f| f.w >= largest.w * BACKGROUND_FACE_RATIO).count();
-        let lm: Landmarks = self.landmarks.landmarks(img, largest)?;
-        if lm.presence < MIN_PRESENCE {
-            return Ok(FrameFaces {
-                faces,
-                size,
-                ..FrameFaces::default()
-            });
-        }
-        Ok(FrameFaces {
-            faces,
-            landmarks: Some(lm.points.iter().map(|p| [p[0], p[1]]).collect()),
-            embedding: Some(self.faces.encoder.embed(img, largest)),
-            size,
-        })
+        measure_frame(&self.faces.detector, &self.landmarks, Some(&self.faces.encoder), img)
     }
 
     /// The whole check on decoded frames in capture order; `references` are the selfie's
     /// and the document portrait's embeddings, when there are any.
     pub fn check(&self, challenge: &[Step], frames: &[RgbImage], references: &[Embedding]) -> Result<LivenessResult, FaceError> {
-        let measured = frames.iter().map(|f| self.frame(f)).collect::<Result<Vec<_>, _>>()?;
-        Ok(judge(challenge, &measured, references))
+        check_frames(
+            &self.faces.detector,
+            &self.landmarks,
+            Some(&self.faces.encoder),
+            challenge,
+            frames,
+            references,
+        )
     }
 
     /// The embedding of the largest face of `img` (a selfie or a document portrait).
@@ -224,6 +208,78 @@ impl LivenessModels {
         let found: Vec<Face> = self.faces.detector.detect(img)?;
         Ok(found.first().map(|f| self.faces.encoder.embed(img, f)))
     }
+}
+
+/// What the server loads for the check beside the face models: BlazeFace and the landmark
+/// model. dlib's encoder (the identity part) comes from the face models, which the
+/// operator may turn off.
+#[derive(Debug)]
+pub struct LivenessKit {
+    pub detector: FaceDetector,
+    pub landmarks: LandmarkModel,
+}
+
+impl LivenessKit {
+    pub fn load(dir: &std::path::Path) -> Result<Self, FaceError> {
+        Ok(Self {
+            detector: FaceDetector::load(dir)?,
+            landmarks: LandmarkModel::load(dir)?,
+        })
+    }
+}
+
+/// Detection, landmarks and (with `encoder`) the embedding of one frame.
+pub fn measure_frame(
+    detector: &FaceDetector,
+    landmarks: &LandmarkModel,
+    encoder: Option<&FaceEncoder>,
+    img: &RgbImage,
+) -> Result<FrameFaces, FaceError> {
+    let found = detector.detect(img)?;
+    let size = img.dimensions();
+    let Some(largest) = found.first() else {
+        return Ok(FrameFaces {
+            size,
+            ..FrameFaces::default()
+        });
+    };
+    let faces = found.iter().filter(|f| f.w >= largest.w * BACKGROUND_FACE_RATIO).count();
+    let lm: Landmarks = landmarks.landmarks(img, largest)?;
+    if lm.presence < MIN_PRESENCE {
+        return Ok(FrameFaces {
+            faces,
+            size,
+            ..FrameFaces::default()
+        });
+    }
+    Ok(FrameFaces {
+        faces,
+        landmarks: Some(lm.points.iter().map(|p| [p[0], p[1]]).collect()),
+        embedding: encoder.map(|e| e.embed(img, largest)),
+        size,
+    })
+}
+
+/// The whole check with the models given one by one. Without `encoder` (face matching
+/// turned off on the server) the identity part is skipped: a burst that otherwise passed
+/// is inconclusive (`identity_not_checked`), and the detail says why.
+pub fn check_frames(
+    detector: &FaceDetector,
+    landmarks: &LandmarkModel,
+    encoder: Option<&FaceEncoder>,
+    challenge: &[Step],
+    frames: &[RgbImage],
+    references: &[Embedding],
+) -> Result<LivenessResult, FaceError> {
+    let measured = frames
+        .iter()
+        .map(|f| measure_frame(detector, landmarks, encoder, f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut r = judge(challenge, &measured, references);
+    if encoder.is_none() {
+        r.skip_identity("face matching is turned off on this server (KYCD_FACE_MATCHING=off)");
+    }
+    Ok(r)
 }
 
 /// The liveness verdict.
@@ -248,6 +304,20 @@ impl LivenessResult {
             detail: detail.into(),
             figures: json!({}),
         }
+    }
+
+    /// The identity part did not run (`why`): recorded in the figures and the detail; a
+    /// burst that otherwise passed becomes inconclusive, since nothing shows one person
+    /// turned throughout.
+    pub fn skip_identity(&mut self, why: &str) {
+        if let Some(m) = self.figures.as_object_mut() {
+            m.insert("identity".into(), json!("not_checked"));
+        }
+        if self.passed == Some(true) {
+            self.passed = None;
+            self.reasons.push("identity_not_checked");
+        }
+        self.detail = format!("{}; whether one person turned throughout was not checked: {why}", self.detail);
     }
 
     /// As a check of the pipeline: `liveness`, inconclusive marked by `figures.outcome`.

@@ -8,7 +8,9 @@
 //! silent approval.
 
 use crate::aamva::AamvaRecord;
+use crate::burst::Burst;
 use crate::face::{BACKGROUND_FACE_RATIO, Embedding, Face, FaceModels};
+use crate::liveness::{LivenessKit, LivenessResult};
 use crate::mrz::MrzResult;
 use crate::mrz_read::MrzReader;
 use crate::rules::{self, DocumentRules, Evidence};
@@ -91,6 +93,7 @@ fn round3(x: f64) -> f64 {
 pub struct Pipeline {
     mrz: Result<MrzReader, String>,
     faces: Result<FaceModels, String>,
+    liveness: Result<LivenessKit, String>,
     limits: ImageLimits,
 }
 
@@ -200,8 +203,17 @@ impl Pipeline {
         Self {
             mrz,
             faces: Err("the face models are not loaded".into()),
+            liveness: Err("the liveness models are not loaded".into()),
             limits,
         }
+    }
+
+    /// With the liveness models (BlazeFace and the landmark model), or why there are none
+    /// (the `liveness` check is then inconclusive and says so).
+    #[must_use]
+    pub fn with_liveness(mut self, kit: Result<LivenessKit, String>) -> Self {
+        self.liveness = kit;
+        self
     }
 
     /// With the face models, or why there are none (face checks are then inconclusive and
@@ -377,7 +389,10 @@ impl Pipeline {
         let required = policy.required_captures(chosen);
         // A capture the chosen document does not need (a passport's "back") is not judged;
         // with no document chosen, a back may still carry the barcode.
-        let relevant = |k: CaptureKind| required.contains(&k) || (k == CaptureKind::DocumentBack && chosen.is_none());
+        // The burst is judged on its own, after the faces (it is compared with them).
+        let relevant = |k: CaptureKind| {
+            k != CaptureKind::LivenessBurst && (required.contains(&k) || (k == CaptureKind::DocumentBack && chosen.is_none()))
+        };
         for c in captures.iter().filter(|c| relevant(c.kind)) {
             let r = self.check_capture(c, today);
             out.checks.extend(r.checks);
@@ -455,13 +470,66 @@ impl Pipeline {
                 out.checks.push(CheckResult {
                     name: SELFIE_REVIEW.into(),
                     passed: false,
-                    detail: "the policy sends every selfie to a person: kycd does no liveness (presentation-attack) detection".into(),
+                    detail: "the policy sends every selfie to a person (selfie_review)".into(),
                     figures: json!({"outcome": "review"}),
                 });
             }
+        }
+        if let Some(burst) = captures.iter().find(|c| c.kind == CaptureKind::LivenessBurst) {
+            let references: Vec<&Embedding> = [&selfie_faces, &doc_faces]
+                .into_iter()
+                .filter_map(|f| f.as_ref().and_then(|(_, f)| f.embedding.as_ref()))
+                .collect();
+            let check = timed("liveness", || self.liveness_check(burst, policy, &references));
+            out.checks.push(check);
+        }
+        if have.contains(&CaptureKind::Selfie) {
             out.portrait_jpeg = doc_faces.and_then(|(_, f)| f.portrait_jpeg);
         }
         out
+    }
+
+    /// The `liveness` check of a burst against the challenge stored in it, with the selfie
+    /// and the document portrait as references when their faces were embedded. Without
+    /// the face models (face matching off) the identity part is skipped and said so.
+    fn liveness_check(&self, c: &CaptureInput<'_>, policy: &Policy, references: &[&Embedding]) -> CheckResult {
+        let result = match (Burst::parse(c.bytes), &self.liveness) {
+            (Err(e), _) => LivenessResult::inconclusive("unreadable_frame", format!("{e}: capture the burst again")),
+            (Ok(_), Err(why)) => LivenessResult::inconclusive("models_missing", format!("the liveness check could not run: {why}")),
+            (Ok(burst), Ok(kit)) => self.judge_burst(&burst, kit, references),
+        };
+        let mut check = result.to_check();
+        if let Some(m) = check.figures.as_object_mut() {
+            m.insert("file_id".into(), json!(c.file_id));
+            m.insert("required".into(), json!(policy.liveness_required));
+        }
+        check
+    }
+
+    fn judge_burst(&self, burst: &Burst, kit: &LivenessKit, references: &[&Embedding]) -> LivenessResult {
+        let mut frames = Vec::with_capacity(burst.frames.len());
+        for (i, bytes) in burst.frames.iter().enumerate() {
+            match decode::decode_full(bytes, self.limits) {
+                Ok(img) => frames.push(img.into_rgb8()),
+                Err(e) => {
+                    return LivenessResult::inconclusive(
+                        "unreadable_frame",
+                        format!("frame {i} could not be decoded ({e}): capture the burst again"),
+                    );
+                }
+            }
+        }
+        let encoder = self.faces.as_ref().ok().map(|f| &f.encoder);
+        let references: Vec<Embedding> = references.iter().map(|&e| e.clone()).collect();
+        match crate::liveness::check_frames(&kit.detector, &kit.landmarks, encoder, &burst.steps, &frames, &references) {
+            Ok(mut r) => {
+                if let (Some(m), Err(why)) = (r.figures.as_object_mut(), &self.faces) {
+                    m.insert("identity_skipped_because".into(), json!(why));
+                }
+                r
+            }
+            Err(e) => LivenessResult::inconclusive("models_missing", format!("the liveness check could not run: {e}")),
+        }
     }
 
     /// The face checks of an attempt with a selfie: a face on the document, exactly one on

@@ -262,7 +262,7 @@ impl Thresholds {
         match kind {
             CaptureKind::DocumentFront | CaptureKind::DocumentBack => doc,
             // Faces have far less fine detail than print; not calibrated on faces yet.
-            CaptureKind::Selfie | CaptureKind::DocumentPortrait => Self {
+            CaptureKind::Selfie | CaptureKind::DocumentPortrait | CaptureKind::LivenessBurst => Self {
                 min_short_side: 320,
                 min_laplacian_variance: 30.0,
                 max_glare_fraction: 1.0,

@@ -13,6 +13,12 @@
 //! - A selfie that shows someone else than the document (face similarity below the
 //!   policy's mismatch threshold) declines; one in the band below the match threshold
 //!   goes to a person.
+//! - The head-turn liveness check (`liveness`), when the policy requires it: a burst that
+//!   moved like a flat picture (`planar_motion`) or changed face (`face_changed`) declines;
+//!   one whose turns were not followed (`challenge_not_followed` alone) asks for a new
+//!   attempt while the policy allows one and declines after; anything else (more than one
+//!   face, inconclusive) goes to a person. When the policy does not require it, a failed
+//!   burst goes to a person and an inconclusive one is only reported.
 //! - Anything else that did not pass (inconclusive: no zone found, face not compared, a
 //!   zone whose check digits failed) goes to a person. Only when every check passed is a
 //!   verification approved.
@@ -36,6 +42,37 @@ pub const FACE_MATCH: &str = "face_match";
 /// capture page: it never passes, so the verification goes to a person.
 pub const QUALITY_OVERRIDE: &str = "capture_quality_override";
 
+/// The head-turn liveness check (`figures.required`: the policy asked for it).
+pub const LIVENESS: &str = "liveness";
+
+/// Liveness reasons that show a presentation attack rather than a person who did not
+/// follow the prompts: they decline when the policy requires liveness.
+pub const LIVENESS_ATTACKS: [&str; 2] = ["planar_motion", "face_changed"];
+
+fn liveness_required(c: &CheckResult) -> bool {
+    c.figures.get("required").and_then(serde_json::Value::as_bool).unwrap_or(true)
+}
+
+fn liveness_reasons(c: &CheckResult) -> Vec<&str> {
+    c.figures
+        .get("reasons")
+        .and_then(|r| r.as_array())
+        .map(|r| r.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// A required liveness check that failed: (an attack, only the turns not followed).
+fn liveness_failure(c: &CheckResult) -> (bool, bool) {
+    if c.name != LIVENESS || c.passed || !liveness_required(c) || outcome(c) != Some("fail") {
+        return (false, false);
+    }
+    let reasons = liveness_reasons(c);
+    (
+        reasons.iter().any(|r| LIVENESS_ATTACKS.contains(r)),
+        reasons == ["challenge_not_followed"],
+    )
+}
+
 fn outcome(c: &CheckResult) -> Option<&str> {
     c.figures.get("outcome").and_then(|o| o.as_str())
 }
@@ -50,14 +87,17 @@ fn is_quality(name: &str) -> bool {
 
 /// The status the checks lead to. `attempts_left`: the policy allows another attempt.
 pub fn decide(checks: &[CheckResult], attempts_left: bool) -> VerificationStatus {
-    let failed: Vec<&CheckResult> = checks.iter().filter(|c| !c.passed).collect();
+    // A liveness burst the policy did not ask for that could not be judged is only reported.
+    let reported_only = |c: &CheckResult| c.name == LIVENESS && !liveness_required(c) && outcome(c) != Some("fail");
+    let failed: Vec<&CheckResult> = checks.iter().filter(|c| !c.passed && !reported_only(c)).collect();
     if failed.iter().any(|c| {
         (DECLINING.contains(&c.name.as_str()) && outcome(c) != Some("inconclusive"))
             || (c.name == FACE_MATCH && outcome(c) == Some("mismatch"))
+            || liveness_failure(c).0
     }) {
         return VerificationStatus::Declined;
     }
-    let unusable = failed.iter().any(|c| is_capture_problem(&c.name));
+    let unusable = failed.iter().any(|c| is_capture_problem(&c.name) || liveness_failure(c).1);
     let poor = failed.iter().any(|c| is_quality(&c.name));
     let kept_anyway = failed.iter().any(|c| c.name == QUALITY_OVERRIDE);
     if unusable || poor {
@@ -139,5 +179,44 @@ mod tests {
         let no_face = [c("face_found.selfie", false, None), c("image_quality.selfie", false, None)];
         assert_eq!(decide(&no_face, true), S::RetryRequired, "no face on the selfie asks for a new one");
         assert_eq!(decide(&no_face, false), S::ReviewRequired);
+    }
+
+    fn live(outcome: &str, reasons: &[&str], required: bool) -> CheckResult {
+        CheckResult {
+            name: LIVENESS.into(),
+            passed: outcome == "pass",
+            detail: String::new(),
+            figures: json!({"outcome": outcome, "reasons": reasons, "required": required}),
+        }
+    }
+
+    #[test]
+    fn liveness_per_policy() {
+        use VerificationStatus as S;
+        let ok = c("mrz", true, None);
+        let with = |l: CheckResult| [ok.clone(), l];
+        assert_eq!(decide(&with(live("pass", &[], true)), true), S::Approved);
+        for attack in [
+            &["planar_motion"][..],
+            &["face_changed"],
+            &["planar_motion", "challenge_not_followed"],
+        ] {
+            assert_eq!(decide(&with(live("fail", attack, true)), true), S::Declined, "{attack:?}");
+            assert_eq!(
+                decide(&with(live("fail", attack, false)), true),
+                S::ReviewRequired,
+                "not required: {attack:?}"
+            );
+        }
+        let not_turned = with(live("fail", &["challenge_not_followed"], true));
+        assert_eq!(decide(&not_turned, true), S::RetryRequired);
+        assert_eq!(decide(&not_turned, false), S::Declined);
+        assert_eq!(decide(&with(live("fail", &["multiple_faces"], true)), true), S::ReviewRequired);
+        assert_eq!(decide(&with(live("inconclusive", &["no_face"], true)), true), S::ReviewRequired);
+        assert_eq!(
+            decide(&with(live("inconclusive", &["no_face"], false)), true),
+            S::Approved,
+            "a burst the policy did not ask for is only reported when it cannot be judged"
+        );
     }
 }

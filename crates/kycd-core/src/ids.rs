@@ -97,6 +97,8 @@ typed_id!(/// One delivery of an event to an endpoint.
     DeliveryId, "whd_", "webhook delivery");
 typed_id!(/// A person signing in to the review console (a reviewer or admin of one tenant).
     OperatorId, "op_", "operator");
+typed_id!(/// A head-turn challenge the server issued for one verification (single use, with a deadline).
+    LivenessChallengeId, "lch_", "liveness challenge");
 
 #[cfg(test)]
 mod tests {

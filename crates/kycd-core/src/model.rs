@@ -343,6 +343,10 @@ pub enum MediaType {
     Png,
     #[serde(rename = "image/webp")]
     Webp,
+    /// A liveness burst: the challenge and its JPEG frames in one container
+    /// (`kycd_checks::burst`).
+    #[serde(rename = "application/vnd.kycd.liveness-burst")]
+    LivenessBurst,
 }
 
 impl MediaType {
@@ -351,6 +355,7 @@ impl MediaType {
             Self::Jpeg => "image/jpeg",
             Self::Png => "image/png",
             Self::Webp => "image/webp",
+            Self::LivenessBurst => "application/vnd.kycd.liveness-burst",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -358,6 +363,7 @@ impl MediaType {
             "image/jpeg" => Some(Self::Jpeg),
             "image/png" => Some(Self::Png),
             "image/webp" => Some(Self::Webp),
+            "application/vnd.kycd.liveness-burst" => Some(Self::LivenessBurst),
             _ => None,
         }
     }

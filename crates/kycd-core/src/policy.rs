@@ -31,18 +31,30 @@ pub enum CaptureKind {
     Selfie,
     /// The portrait kycd cut from the document front (never uploaded).
     DocumentPortrait,
+    /// The frames of a head-turn liveness challenge, uploaded together as one capture
+    /// that names the challenge the server issued (`kycd_checks::burst` keeps them).
+    LivenessBurst,
 }
 
 impl CaptureKind {
-    /// The kinds a person or an integration uploads.
+    /// The still images a person or an integration uploads.
     pub const ALL: [Self; 3] = [Self::DocumentFront, Self::DocumentBack, Self::Selfie];
+    /// Everything uploaded: the still images and the liveness burst.
+    pub const UPLOADED: [Self; 4] = [Self::DocumentFront, Self::DocumentBack, Self::Selfie, Self::LivenessBurst];
     pub fn as_str(self) -> &'static str {
         match self {
             Self::DocumentFront => "document_front",
             Self::DocumentBack => "document_back",
             Self::Selfie => "selfie",
             Self::DocumentPortrait => "document_portrait",
+            Self::LivenessBurst => "liveness_burst",
         }
+    }
+
+    /// Whether the capture is one image (a burst is a container of frames, which the
+    /// vendor dialects' image lists leave out).
+    pub fn is_image(self) -> bool {
+        self != Self::LivenessBurst
     }
 
     /// Whether kycd made this capture itself (it is not uploaded, nor required).
@@ -53,7 +65,7 @@ impl CaptureKind {
     /// A kind as the store keeps it: any kind, derived ones included. Input from users
     /// goes through `FromStr`, which takes only the kinds they upload.
     pub fn from_stored(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().chain([Self::DocumentPortrait]).find(|k| k.as_str() == s)
+        Self::UPLOADED.into_iter().chain([Self::DocumentPortrait]).find(|k| k.as_str() == s)
     }
 }
 
@@ -66,10 +78,10 @@ impl fmt::Display for CaptureKind {
 impl FromStr for CaptureKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
+        Self::UPLOADED
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| "kind must be one of document_front, document_back, selfie".to_owned())
+            .ok_or_else(|| "kind must be one of document_front, document_back, selfie, liveness_burst".to_owned())
     }
 }
 
@@ -106,10 +118,18 @@ pub struct Policy {
     /// declined. Between the two thresholds a person compares them. Default: 0.30.
     #[serde(default = "face_mismatch_default")]
     pub face_mismatch_threshold: f64,
-    /// Send every verification with a selfie to a person, whatever the face match says:
-    /// kycd does no liveness (presentation-attack) detection. Default: false.
+    /// Send every verification with a selfie to a person, whatever the face match says
+    /// (a still selfie alone proves no presence: see `liveness_required`). Default: false.
     #[serde(default)]
     pub selfie_review: bool,
+    /// Whether the person must pass the head-turn liveness challenge (a `liveness_burst`
+    /// capture): without one the verification cannot be submitted, a burst that moved like
+    /// a flat picture or changed face declines it, one whose turns were not followed asks
+    /// for a new attempt (declines when none is left), an inconclusive one goes to a
+    /// person (docs/checks.md). When false an uploaded burst is still checked and a
+    /// failure goes to a person. Default: false.
+    #[serde(default)]
+    pub liveness_required: bool,
 }
 
 // Thresholds are finite (validate refuses NaN), so equality is an equivalence.
@@ -161,6 +181,7 @@ impl Default for Policy {
             face_match_threshold: face_match_default(),
             face_mismatch_threshold: face_mismatch_default(),
             selfie_review: false,
+            liveness_required: false,
         }
     }
 }
@@ -222,6 +243,9 @@ impl Policy {
         }
         if self.selfie_required {
             kinds.push(CaptureKind::Selfie);
+        }
+        if self.liveness_required {
+            kinds.push(CaptureKind::LivenessBurst);
         }
         kinds
     }

@@ -83,7 +83,7 @@ pub struct CaptureContext {
 }
 
 impl CaptureContext {
-    fn actor(&self) -> Actor {
+    pub(crate) fn actor(&self) -> Actor {
         Actor::Applicant(self.attempt_id.clone())
     }
 
@@ -107,7 +107,7 @@ impl CaptureContext {
         self.status.accepts_captures() && self.attempt_status == AttemptStatus::Active
     }
 
-    fn require_open(&self) -> Result<()> {
+    pub(crate) fn require_open(&self) -> Result<()> {
         if self.is_open() {
             Ok(())
         } else {

@@ -19,6 +19,8 @@ fn class_of(kind: CaptureKind) -> &'static str {
     match kind {
         CaptureKind::Selfie => "selfie",
         CaptureKind::DocumentFront | CaptureKind::DocumentBack | CaptureKind::DocumentPortrait => "document",
+        // Bursts are not fingerprinted: every one answers a fresh challenge.
+        CaptureKind::LivenessBurst => "liveness",
     }
 }
 

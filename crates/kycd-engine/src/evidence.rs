@@ -150,7 +150,17 @@ impl Engine {
     }
 
     pub async fn render_pdf(&self, ex: &EvidenceExport) -> Result<Vec<u8>> {
-        let images = self.export_images(ex).await?;
+        // A liveness burst is shown by its first frame (the archive keeps the whole burst).
+        let images: Vec<(String, Vec<u8>)> = self
+            .export_images(ex)
+            .await?
+            .into_iter()
+            .zip(&ex.captures)
+            .map(|((id, bytes), (c, _))| match c.kind {
+                CaptureKind::LivenessBurst => (id, crate::liveness::frame_of(&bytes, 0).unwrap_or(bytes)),
+                _ => (id, bytes),
+            })
+            .collect();
         let model = ex.model.clone();
         let jti = ex.jti.clone();
         tokio::task::spawn_blocking(move || {

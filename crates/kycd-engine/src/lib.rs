@@ -11,6 +11,7 @@ mod error;
 pub mod evidence;
 pub mod features;
 pub mod lifecycle;
+pub mod liveness;
 pub mod net_policy;
 pub mod passwords;
 pub mod ratelimit;
@@ -77,6 +78,9 @@ pub struct EngineConfig {
     /// Fault injection for crash tests: processing pauses this long after reading the
     /// captures, holding its job lease, so a test can kill the server mid-processing.
     pub pause_in_processing: Option<std::time::Duration>,
+    /// For browser tests, whose fake camera plays a video made beforehand: every liveness
+    /// challenge asks for these steps instead of random ones. Never set in production.
+    pub fixed_liveness_steps: Option<Vec<kycd_checks::liveness::Step>>,
     /// `iss` of evidence tokens: this instance's public URL unless set.
     pub evidence_issuer: String,
     pub rate_limits: ratelimit::RateLimitConfig,
@@ -114,6 +118,7 @@ impl Default for EngineConfig {
             password_hashes: passwords::default_concurrency(),
             crash_after_blob_write: false,
             pause_in_processing: None,
+            fixed_liveness_steps: None,
             evidence_issuer: "http://127.0.0.1:8080".into(),
             rate_limits: ratelimit::RateLimitConfig::default(),
             delivery_timeout: std::time::Duration::from_secs(10),
@@ -256,6 +261,14 @@ pub struct CreatedKey {
 }
 
 pub const JOB_PROCESS: &str = "process_verification";
+
+/// An upload checked at the edge, ready to be kept.
+pub(crate) struct Upload {
+    pub kind: CaptureKind,
+    pub media_type: MediaType,
+    pub bytes: Vec<u8>,
+    pub feedback: CaptureFeedback,
+}
 
 pub struct Engine {
     store: Store,
@@ -422,7 +435,17 @@ impl Engine {
                     tracing::info!("face matching is turned off (KYCD_FACE_MATCHING=off): verifications with a selfie go to review");
                     Err(FACE_MATCHING_OFF.to_owned())
                 };
-                Arc::new(Pipeline::new(reader, self.cfg.image_limits).with_faces(faces))
+                // Detection and landmarks only: with face matching off the burst's identity
+                // part (dlib's embeddings) is skipped and the check says so.
+                let liveness = kycd_checks::liveness::LivenessKit::load(&self.cfg.model_dir).map_err(|e| {
+                    tracing::warn!(error = %e, "the liveness check is off: verifications with a liveness burst go to review");
+                    e.to_string()
+                });
+                Arc::new(
+                    Pipeline::new(reader, self.cfg.image_limits)
+                        .with_faces(faces)
+                        .with_liveness(liveness),
+                )
             })
             .clone()
     }
@@ -1108,14 +1131,10 @@ impl Engine {
                 "kind document_portrait is cut by kycd from the document front; upload document_front, document_back or selfie".into(),
             ));
         }
-        if bytes.len() > self.cfg.max_upload_bytes {
-            return Err(EngineError::TooLarge(format!(
-                "the upload is {} bytes; the limit is {} bytes: compress or downscale the image",
-                bytes.len(),
-                self.cfg.max_upload_bytes
-            )));
+        if kind == CaptureKind::LivenessBurst {
+            return Err(liveness::burst_needs_challenge());
         }
-        self.rate_limits.admit_upload(tenant, id)?;
+        self.admit_upload(tenant, id, bytes.len(), "compress or downscale the image")?;
         if !self.cfg.heic && kycd_checks::heic::is_heif(&bytes) {
             return Err(EngineError::UnsupportedMedia(HEIC_OFF.into()));
         }
@@ -1152,7 +1171,39 @@ impl Engine {
             ImageError::TooManyPixels { .. } | ImageError::Corrupt(_) => EngineError::UnprocessableImage(e.to_string()),
         })?;
 
-        // Find (or open) the live attempt, then write the blob before any row points at it.
+        let upload = Upload {
+            kind,
+            media_type: info.media_type,
+            bytes,
+            feedback,
+        };
+        self.store_upload(tenant, actor, id, upload, only, None).await
+    }
+
+    /// What every upload passes before its bytes are looked at: the size limit (`advice`
+    /// says how to get under it) and the tenant's upload rate.
+    pub(crate) fn admit_upload(&self, tenant: &TenantId, id: &VerificationId, len: usize, advice: &str) -> Result<()> {
+        if len > self.cfg.max_upload_bytes {
+            return Err(EngineError::TooLarge(format!(
+                "the upload is {len} bytes; the limit is {} bytes: {advice}",
+                self.cfg.max_upload_bytes
+            )));
+        }
+        self.rate_limits.admit_upload(tenant, id)
+    }
+
+    /// Keep a checked upload: find (or open) the live attempt, write the blob before any
+    /// row points at it, then commit its row (spending `challenge`, a burst's liveness
+    /// challenge, in the same transaction).
+    pub(crate) async fn store_upload(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        id: &VerificationId,
+        upload: Upload,
+        only: Option<&AttemptId>,
+        challenge: Option<&LivenessChallengeId>,
+    ) -> Result<Capture> {
         let mut tx = self.store.begin().await?;
         let mut v = self.load(&mut tx, tenant, id).await?;
         if !v.status.accepts_captures() {
@@ -1181,6 +1232,7 @@ impl Engine {
 
         let now = self.now();
         let file_id = FileId::generate();
+        let bytes = upload.bytes;
         let (blob_key, wrapped_key) = self.store.put_blob(tenant, &file_id, &bytes).await?;
         if self.cfg.crash_after_blob_write {
             std::process::abort();
@@ -1190,16 +1242,16 @@ impl Engine {
             tenant_id: tenant.clone(),
             verification_id: v.id.clone(),
             attempt_id: attempt.id.clone(),
-            kind,
-            media_type: info.media_type,
+            kind: upload.kind,
+            media_type: upload.media_type,
             size: bytes.len() as u64,
             sha256: kycd_checks::sha256_hex(&bytes),
-            feedback,
+            feedback: upload.feedback,
             available: true,
             created_at: now,
         };
         let blob = StoredBlob { blob_key, wrapped_key };
-        match self.record_capture(tenant, actor, &capture, &blob).await {
+        match self.record_capture(tenant, actor, &capture, &blob, challenge).await {
             Ok(replaced) => {
                 for old in replaced {
                     // Best effort: a blob left behind here is an orphan the sweeper removes.
@@ -1216,10 +1268,23 @@ impl Engine {
 
     /// Commit the capture row, replacing an earlier capture of the same kind in the same
     /// attempt. Returns the replaced blobs, to delete once the row is committed.
-    async fn record_capture(&self, tenant: &TenantId, actor: &Actor, c: &Capture, blob: &StoredBlob) -> Result<Vec<StoredBlob>> {
+    async fn record_capture(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        c: &Capture,
+        blob: &StoredBlob,
+        challenge: Option<&LivenessChallengeId>,
+    ) -> Result<Vec<StoredBlob>> {
         let mut tx = self.store.begin().await?;
         // Concurrent uploads of one kind must replace each other, not both stay.
         tx.lock_verification(tenant, &c.verification_id).await?;
+        // A challenge works once: of two bursts racing with it, the second is refused here.
+        if let Some(ch) = challenge
+            && !tx.use_liveness_challenge(tenant, &c.verification_id, ch, c.created_at).await?
+        {
+            return Err(liveness::challenge_used());
+        }
         let mut v = self.load(&mut tx, tenant, &c.verification_id).await?;
         let attempt = tx
             .get_attempt(tenant, &v.id, &c.attempt_id)

@@ -154,11 +154,13 @@ pub struct CaptureEvidence {
 }
 
 impl CaptureEvidence {
-    /// File extension for the media type (`jpg`, `png`, `webp`).
+    /// File extension for the media type (`jpg`, `png`, `webp`; `burst` for a liveness
+    /// burst, kycd's container of the challenge and its JPEG frames).
     pub fn extension(&self) -> &'static str {
         match MediaType::parse(&self.media_type) {
             Some(MediaType::Png) => "png",
             Some(MediaType::Webp) => "webp",
+            Some(MediaType::LivenessBurst) => "burst",
             Some(MediaType::Jpeg) | None => "jpg",
         }
     }

@@ -168,18 +168,43 @@ pub async fn get_attempt(
     Ok(Json(AttemptView::new(&a, None)))
 }
 
+/// Ask for a liveness challenge
+/// The head-turn challenge for the person in front of the camera: two steps from `left`,
+/// `right`, `up`, `down` in a random order, chosen by the server, with a deadline (60 s).
+/// Show the steps to the person, record frames while they turn, then upload them as one
+/// capture: `POST /v1/verifications/{id}/captures?kind=liveness_burst&challenge_id=…`. A
+/// challenge works once and only for this verification; ask for a new one for each try.
+#[utoipa::path(post, path = "/v1/verifications/{id}/liveness_challenge", tag = "captures",
+    params(("id" = String, Path, description = "The verification's id (`idv_…`).")),
+    responses((status = 201, description = "The challenge: its id, steps and deadline.", body = LivenessChallengeView),
+        (status = 404, body = Problem), (status = 409, description = "The verification takes no more captures.", body = Problem)))]
+pub async fn create_liveness_challenge(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<LivenessChallengeView>)> {
+    let c = s.engine.issue_liveness_challenge(&p, &path_id(&id, "verification")?).await?;
+    Ok((StatusCode::CREATED, Json((&c).into())))
+}
+
 /// Upload a capture
 /// One image of the document's front or back, or a selfie, as the raw body (with its image
 /// content type) or as the multipart/form-data field `file`. JPEG, PNG, WebP and HEIC are
 /// taken; a HEIC photo is stored converted to JPEG. The image's quality is judged at once:
 /// `feedback` says whether it is usable and what to fix.
+///
+/// `kind=liveness_burst` takes the frames of a liveness challenge instead: 10 to 40 JPEG
+/// frames, unmirrored, at least 640×480, each a multipart part named `file` in capture
+/// order, with the query parameter `challenge_id`. An unknown challenge answers 404, a used
+/// one 409, an expired one 410; nothing is kept then, and the challenge stays unused.
 #[utoipa::path(post, path = "/v1/verifications/{id}/captures", tag = "captures",
     params(("id" = String, Path, description = "The verification's id (`ver_…`)."), KindQuery),
-    request_body(description = "The image: its bytes as the body, or the multipart field `file`.",
+    request_body(description = "The image: its bytes as the body, or the multipart field `file`; a liveness burst's frames as multipart fields `file`.",
         content((inline(ImageBytes) = "image/jpeg"), (inline(ImageBytes) = "image/png"), (inline(ImageBytes) = "image/webp"),
             (inline(ImageBytes) = "image/heic"), (inline(UploadForm) = "multipart/form-data"))),
     responses((status = 201, description = "The capture was stored; `feedback` says whether it is usable.", body = CaptureView),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 410, description = "The liveness challenge expired: ask for a new one.", body = Problem),
+        (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
         (status = 503, description = "The server is receiving as many upload bytes as it takes at once: retry after `Retry-After`.", body = Problem)))]
 pub async fn upload_capture(
     State(s): State<AppState>,
@@ -191,18 +216,60 @@ pub async fn upload_capture(
     let id = path_id(&id, "verification")?;
     let kind: CaptureKind = q
         .kind
-        .ok_or_else(|| ApiError::invalid("the query parameter kind is required: document_front, document_back or selfie"))?
+        .ok_or_else(|| ApiError::invalid("the query parameter kind is required: document_front, document_back, selfie or liveness_burst"))?
         .parse()
         .map_err(ApiError::invalid)?;
+    let challenge = match (kind, q.challenge_id.as_deref()) {
+        (CaptureKind::LivenessBurst, Some(c)) => Some(path_id::<LivenessChallengeId>(c, "liveness challenge")?),
+        (CaptureKind::LivenessBurst, None) => {
+            return Err(ApiError::invalid(
+                "kind=liveness_burst needs the query parameter challenge_id: ask for a challenge with POST /v1/verifications/{id}/liveness_challenge",
+            ));
+        }
+        (_, Some(_)) => return Err(ApiError::invalid("challenge_id goes with kind=liveness_burst only")),
+        (_, None) => None,
+    };
     // Authenticated (the extractor above): reserve the body's size, then read it.
     let limit = s.engine.config().max_upload_bytes + 64 * 1024;
     let _reserved = s
         .engine
         .reserve_upload(crate::multipart::declared_length(req.headers()), limit)
         .await?;
-    let bytes = read_upload(&s, req).await?;
-    let c = s.engine.add_capture(&p, &id, kind, bytes).await?;
+    let c = match challenge {
+        Some(challenge) => {
+            let frames = read_frames(&s, req).await?;
+            s.engine.add_liveness_burst(&p, &id, &challenge, frames).await?
+        }
+        None => s.engine.add_capture(&p, &id, kind, read_upload(&s, req).await?).await?,
+    };
     Ok((StatusCode::CREATED, Json((&c).into())))
+}
+
+fn is_multipart(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("multipart/form-data"))
+}
+
+/// A liveness burst's frames: the multipart parts named `file`, in order.
+async fn read_frames(s: &AppState, req: Request) -> ApiResult<Vec<Vec<u8>>> {
+    let limit = s.engine.config().max_upload_bytes;
+    if !is_multipart(&req) {
+        return Err(ApiError::invalid(
+            "a liveness burst is sent as multipart/form-data, one part named file per frame, in capture order",
+        ));
+    }
+    let mut mp = Multipart::from_request(req, s)
+        .await
+        .map_err(|e| ApiError::invalid(format!("bad multipart body: {}", e.body_text())))?;
+    // One part more than a burst may have is enough to refuse the count.
+    crate::multipart::file_parts(&mut mp, limit, kycd_engine::liveness::MAX_FRAMES + 1)
+        .await
+        .map_err(|r| match r {
+            crate::multipart::UploadRefusal::TooLarge => too_large(limit),
+            crate::multipart::UploadRefusal::Invalid(m) => ApiError::invalid(m),
+        })
 }
 
 fn too_large(limit: usize) -> ApiError {
@@ -216,12 +283,7 @@ fn too_large(limit: usize) -> ApiError {
 /// The image bytes from a raw body or a multipart field named `file`.
 async fn read_upload(s: &AppState, req: Request) -> ApiResult<Vec<u8>> {
     let limit = s.engine.config().max_upload_bytes;
-    let is_multipart = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("multipart/form-data"));
-    if is_multipart {
+    if is_multipart(&req) {
         let mut mp = Multipart::from_request(req, s)
             .await
             .map_err(|e| ApiError::invalid(format!("bad multipart body: {}", e.body_text())))?;
@@ -255,7 +317,8 @@ pub async fn list_captures(State(s): State<AppState>, Auth(p): Auth, Path(id): P
 /// The stored bytes, with their media type and an `ETag` (their SHA-256).
 #[utoipa::path(get, path = "/v1/files/{id}", tag = "captures", params(("id" = String, Path, description = "The capture's file id (`file_…`).")),
     responses((status = 200, description = "The image's bytes, in its stored media type.",
-            content((inline(ImageBytes) = "image/jpeg"), (inline(ImageBytes) = "image/png"), (inline(ImageBytes) = "image/webp"))),
+            content((inline(ImageBytes) = "image/jpeg"), (inline(ImageBytes) = "image/png"), (inline(ImageBytes) = "image/webp"),
+                (inline(FileBytes) = "application/vnd.kycd.liveness-burst"))),
         (status = 404, body = Problem), (status = 410, body = Problem)))]
 pub async fn get_file(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
     let (c, stream) = s.engine.read_file(&p, &path_id(&id, "file")?).await?;
@@ -284,6 +347,7 @@ pub(crate) fn capture_download(c: &Capture, bytes: impl IntoResponse) -> Respons
         MediaType::Jpeg => "jpg",
         MediaType::Png => "png",
         MediaType::Webp => "webp",
+        MediaType::LivenessBurst => "burst",
     };
     let mut resp = bytes.into_response();
     let h = resp.headers_mut();

@@ -28,7 +28,7 @@ use utoipa::OpenApi;
         api::create_applicant, api::list_applicants, api::get_applicant, api::update_applicant,
         api::create_verification, api::list_verifications, api::get_verification, api::cancel_verification,
         api::create_attempt, api::list_attempts, api::get_attempt,
-        api::upload_capture, api::list_captures, api::get_file,
+        api::create_liveness_challenge, api::upload_capture, api::list_captures, api::get_file,
         api::submit, api::review, api::report, api::anonymize, api::delete_verification,
         api::start_capture_session,
         crate::webhooks_api::create_endpoint, crate::webhooks_api::list_endpoints, crate::webhooks_api::get_endpoint,
@@ -40,6 +40,7 @@ use utoipa::OpenApi;
     components(schemas(
         ApplicantInput, ApplicantView, ApplicantList, DeclaredDataDto, ReferenceInput, CreateVerificationRequest,
         VerificationView, VerificationList, CreateAttemptRequest, AttemptView, AttemptList, CaptureView, CaptureList,
+        LivenessChallengeView, BurstForm,
         ReviewRequest, CaptureSessionRequest, CaptureSessionView, Decision, ReportView, Problem,
         VerificationStatus, AttemptStatus, DocumentType, CaptureKind, Policy, HostReference, DeliveryChannel,
         CheckResult, Review, ReviewDecision, EventType, RetentionSettings, crate::dto::RetentionView, crate::lifecycle_api::LegalHoldRequest, crate::lifecycle_api::TenantPolicyView, crate::lifecycle_api::BrandingRequest, crate::lifecycle_api::BrandingView, crate::lifecycle_api::LogoView,

@@ -538,9 +538,49 @@ impl ListQuery {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct KindQuery {
-    /// What the image shows: `document_front`, `document_back` or `selfie` (required).
+    /// What the image shows: `document_front`, `document_back` or `selfie`; or
+    /// `liveness_burst` for the frames of a liveness challenge (required).
     #[param(required = true)]
     pub kind: Option<String>,
+    /// With `kind=liveness_burst` (and only then): the `challenge_id` that
+    /// `POST /v1/verifications/{id}/liveness_challenge` answered. A challenge works once,
+    /// until its `expires_at`.
+    pub challenge_id: Option<String>,
+}
+
+/// A head-turn liveness challenge: the person turns their head through `steps`, in that
+/// order, while the camera records; send the frames before `expires_at` as one upload
+/// (`POST /v1/verifications/{id}/captures?kind=liveness_burst&challenge_id=…`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LivenessChallengeView {
+    /// `lch_…`: name it in the burst's upload. It works once.
+    pub challenge_id: String,
+    /// The person's own directions (`left`: they turn to their left, so in an unmirrored
+    /// frame the nose moves toward the image's right edge), from `left`, `right`, `up`,
+    /// `down`; two different ones.
+    pub steps: Vec<String>,
+    /// The burst must arrive before this (60 s after issue).
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<&kycd_engine::liveness::IssuedChallenge> for LivenessChallengeView {
+    fn from(c: &kycd_engine::liveness::IssuedChallenge) -> Self {
+        Self {
+            challenge_id: c.id.to_string(),
+            steps: c.steps.iter().map(|s| s.as_str().to_owned()).collect(),
+            expires_at: c.expires_at,
+        }
+    }
+}
+
+/// A liveness burst as a form: the frames, each a part named `file`, in capture order.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct BurstForm {
+    /// 10 to 40 JPEG frames, unmirrored (as the camera delivers them), at least 640×480,
+    /// all together within the upload limit (15 MB by default).
+    #[schema(value_type = Vec<String>)]
+    pub file: Vec<Vec<u8>>,
 }
 
 /// An image's bytes, sent or answered as the whole body.

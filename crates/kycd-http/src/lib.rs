@@ -85,6 +85,11 @@ pub fn router_with_metrics(engine: Arc<Engine>, metrics: Option<Arc<MetricsEndpo
                 .get(api::list_captures)
                 .layer(DefaultBodyLimit::max(upload_limit)),
         )
+        .at(
+            "/v1",
+            "/verifications/{id}/liveness_challenge",
+            post(api::create_liveness_challenge),
+        )
         .at("/v1", "/verifications/{id}/submit", post(api::submit))
         .at("/v1", "/verifications/{id}/review", post(api::review))
         .at("/v1", "/verifications/{id}/report", get(api::report))

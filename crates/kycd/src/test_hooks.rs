@@ -34,6 +34,22 @@ pub struct TestHooks {
     #[cfg(feature = "dev-tools")]
     #[arg(long, global = true, env = "KYCD_FAULT_ABORT_ROTATION_AFTER_BATCHES", value_name = "N", help_heading = HEADING)]
     fault_abort_rotation_after_batches: Option<u64>,
+    /// Every liveness challenge asks for these steps (e.g. `left,up`) instead of random
+    /// ones: a browser test's fake camera plays a video rendered beforehand. Default: none.
+    #[cfg(feature = "dev-tools")]
+    #[arg(long, global = true, env = "KYCD_TEST_LIVENESS_STEPS", value_name = "STEPS", value_parser = liveness_steps, help_heading = HEADING)]
+    test_liveness_steps: Option<LivenessSteps>,
+}
+
+/// The steps of `KYCD_TEST_LIVENESS_STEPS` (one value: clap would take a bare `Vec` for
+/// repeated flags).
+#[cfg(feature = "dev-tools")]
+#[derive(Debug, Clone)]
+struct LivenessSteps(Vec<kycd_checks::liveness::Step>);
+
+#[cfg(feature = "dev-tools")]
+fn liveness_steps(s: &str) -> Result<LivenessSteps, String> {
+    kycd_checks::liveness::parse_challenge(s).map(LivenessSteps)
 }
 
 impl TestHooks {
@@ -56,6 +72,7 @@ impl TestHooks {
         {
             _engine.crash_after_blob_write = self.fault_crash_after_blob_write;
             _engine.pause_in_processing = self.fault_pause_in_processing_ms.map(std::time::Duration::from_millis);
+            _engine.fixed_liveness_steps = self.test_liveness_steps.clone().map(|s| s.0);
         }
     }
 

@@ -32,6 +32,7 @@ fn kind_in_words(kind: &str) -> &str {
         "document_front" => "Document, front side",
         "document_back" => "Document, back side",
         "selfie" => "Selfie",
+        "liveness_burst" => "Liveness burst (head-turn challenge frames)",
         other => other,
     }
 }
@@ -438,6 +439,7 @@ fn decision_section(l: &mut Layout<'_>, m: &EvidenceModel) {
                 let label = match k.as_str() {
                     "accepted_document_types" => "Accepted documents",
                     "selfie_required" => "Selfie required",
+                    "liveness_required" => "Head-turn liveness required",
                     "max_attempts" => "Attempts allowed",
                     other => other,
                 };

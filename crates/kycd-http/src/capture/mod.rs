@@ -34,6 +34,10 @@ const CSS: &str = include_str!("static/capture.css");
 /// without it). Its words come from the page's `data-` attributes.
 const JS: &str = include_str!("static/capture.js");
 const JS_PATH: &str = "/capture/static/capture.js";
+/// The head-turn liveness step: asks for the challenge, prompts, records and sends the burst.
+const LIVENESS_JS: &str = include_str!("static/liveness.js");
+const LIVENESS_JS_PATH: &str = "/capture/static/liveness.js";
+const LIVENESS_CHALLENGE_PATH: &str = "/capture/liveness/challenge";
 /// Dialect state kind under which the Checkout dialect keeps an attempt's `redirect_url`
 /// (`STATE` in `dialect/checkout`).
 const CHECKOUT_STATE: &str = "checkout";
@@ -50,6 +54,7 @@ pub fn router(engine: &Engine) -> Router<AppState> {
             get(step_page).post(step_post).layer(DefaultBodyLimit::max(upload_limit)),
         )
         .at("", "/capture/step/{kind}/keep", post(keep_post))
+        .at("", LIVENESS_CHALLENGE_PATH, post(liveness_challenge_post))
         .at("", "/capture/submit", get(submit_page).post(submit_post))
         .at("", "/capture/done", get(done_page))
         .at("", "/capture/handoff", get(handoff_page).post(handoff_post))
@@ -59,6 +64,7 @@ pub fn router(engine: &Engine) -> Router<AppState> {
         .at("", "/capture/brand/logo", get(brand_logo))
         .at("", "/capture/static/capture.css", get(css))
         .at("", JS_PATH, get(js))
+        .at("", LIVENESS_JS_PATH, get(liveness_js))
         .layer(middleware::map_response(capture_headers))
         .layer(DefaultBodyLimit::max(16 * 1024))
 }
@@ -99,6 +105,10 @@ async fn css() -> Response {
 
 async fn js() -> Response {
     static_file(JS, "text/javascript; charset=utf-8")
+}
+
+async fn liveness_js() -> Response {
+    static_file(LIVENESS_JS, "text/javascript; charset=utf-8")
 }
 
 pub(crate) fn static_file(body: &'static str, content_type: &'static str) -> Response {
@@ -194,9 +204,14 @@ impl Session {
                 .into_response(),
         )
     }
-    /// A step page: [`Self::page`] plus the camera script.
+    /// A step page: [`Self::page`] plus the camera script (the liveness step's own).
     fn step_page(&self, status: StatusCode, here: &str, title: &str, body: &str) -> Response {
-        let html = html::layout_script(self.lang(), Some(&self.ctx.tenant_name), here, title, body, JS_PATH);
+        let script = if here.ends_with(CaptureKind::LivenessBurst.as_str()) {
+            LIVENESS_JS_PATH
+        } else {
+            JS_PATH
+        };
+        let html = html::layout_script(self.lang(), Some(&self.ctx.tenant_name), here, title, body, script);
         self.framed(
             Page {
                 status,
@@ -398,6 +413,9 @@ async fn consent_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(ra
     if policy.selfie_required {
         kinds.push(CaptureKind::Selfie);
     }
+    if policy.liveness_required {
+        kinds.push(CaptureKind::LivenessBurst);
+    }
     let items: String = kinds.iter().map(|k| format!("<li>{}</li>\n", esc(lang.will_capture(*k)))).collect();
     // Why the person is back: a reviewer's request, in their words where they gave some.
     let asked = ctx.reviewer_request.as_ref().map_or_else(String::new, |(_, message)| {
@@ -555,13 +573,14 @@ fn advice_lines(lang: Lang, c: &kycd_core::Capture) -> Vec<String> {
     }
 }
 
-fn step_body(sess: &Session, kind: CaptureKind, ok: Option<&str>, problem: Option<&str>) -> (String, String) {
+/// The top of a step page: "Step n of m", the "looks good" of the step before, the problem
+/// of the upload just refused.
+fn step_header(sess: &Session, kind: CaptureKind, ok: Option<&str>, problem: Option<&str>) -> String {
     let ctx = &sess.ctx;
     let lang = sess.lang();
     let t = lang.texts();
     let required = ctx.required();
     let n = required.iter().position(|k| *k == kind).map_or(1, |i| i + 1);
-    let (title, help) = lang.step(kind);
     let mut body = format!(
         "<p class=\"step\">{}</p>\n",
         esc(&t
@@ -575,6 +594,26 @@ fn step_body(sess: &Session, kind: CaptureKind, ok: Option<&str>, problem: Optio
     if let Some(m) = problem {
         body.push_str(&notice("problem", t.upload_failed, m));
     }
+    body
+}
+
+/// "Continue on your phone" (the desktop-to-phone handoff) of a step page.
+fn handoff_section(sess: &Session) -> String {
+    let t = sess.lang().texts();
+    format!(
+        "<section class=\"handoff\" aria-labelledby=\"phone-heading\"><h2 id=\"phone-heading\">{}</h2>\n{}{}</section>\n",
+        esc(t.phone_title),
+        p(t.phone_text),
+        button_form("/capture/handoff", &sess.csrf(), t.phone_button, "secondary"),
+    )
+}
+
+fn step_body(sess: &Session, kind: CaptureKind, ok: Option<&str>, problem: Option<&str>) -> (String, String) {
+    let ctx = &sess.ctx;
+    let lang = sess.lang();
+    let t = lang.texts();
+    let (title, help) = lang.step(kind);
+    let mut body = step_header(sess, kind, ok, problem);
     let last = ctx.capture(kind);
     let kept = ctx.flow.kept_anyway.contains(&kind);
     let failed = last.filter(|c| !c.feedback.accepted && !kept);
@@ -603,12 +642,7 @@ fn step_body(sess: &Session, kind: CaptureKind, ok: Option<&str>, problem: Optio
         hint = esc(t.file_hint),
         upload = esc(t.upload),
     ));
-    body.push_str(&format!(
-        "<section class=\"handoff\" aria-labelledby=\"phone-heading\"><h2 id=\"phone-heading\">{}</h2>\n{}{}</section>\n",
-        esc(t.phone_title),
-        p(t.phone_text),
-        button_form("/capture/handoff", &sess.csrf(), t.phone_button, "secondary"),
-    ));
+    body.push_str(&handoff_section(sess));
     if failed.is_some() && ctx.flow.may_continue_anyway(kind) {
         body.push_str(&format!(
             "<h2>{}</h2>\n{}{}",
@@ -685,7 +719,11 @@ async fn step_page(State(s): State<AppState>, Path(raw_kind): Path<String>, head
     let Some(kind) = step_guard(&sess, &raw_kind) else {
         return sess.next();
     };
-    let (title, body) = step_body(&sess, kind, q.ok.as_deref(), None);
+    let (title, body) = if kind == CaptureKind::LivenessBurst {
+        liveness_body(&sess, q.ok.as_deref(), None)
+    } else {
+        step_body(&sess, kind, q.ok.as_deref(), None)
+    };
     sess.step_page(StatusCode::OK, &format!("/capture/step/{kind}"), &title, &body)
 }
 
@@ -708,20 +746,16 @@ async fn step_post(
         return sess.next();
     };
     let here = format!("/capture/step/{kind}");
+    if kind == CaptureKind::LivenessBurst {
+        return burst_post(&s, &sess, &headers, req).await;
+    }
     let show = |status: StatusCode, msg: &str| {
         let (title, body) = step_body(&sess, kind, None, Some(msg));
         sess.step_page(status, &here, &title, &body)
     };
-    let limit = s.engine.config().max_upload_bytes + 64 * 1024;
-    let _reserved = match s.engine.reserve_upload(crate::multipart::declared_length(&headers), limit).await {
+    let _reserved = match reserve(&s, &sess, &headers, &show, t.too_large).await {
         Ok(r) => r,
-        Err(EngineError::TooLarge(_)) => return show(StatusCode::PAYLOAD_TOO_LARGE, t.too_large),
-        Err(EngineError::Busy { retry_after_secs, .. }) => {
-            let mut resp = show(StatusCode::SERVICE_UNAVAILABLE, t.busy);
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            return resp;
-        }
-        Err(e) => return internal(sess.lang(), e),
+        Err(resp) => return resp,
     };
     // The token may come before or after the file.
     let crate::multipart::CaptureForm {
@@ -761,6 +795,171 @@ async fn step_post(
         Err(EngineError::UnprocessableImage(_)) => show(StatusCode::UNPROCESSABLE_ENTITY, t.unreadable),
         Err(EngineError::Invalid(_)) => show(StatusCode::UNPROCESSABLE_ENTITY, t.no_file),
         Err(e) => refused(&sess, e),
+    }
+}
+
+/// Reserve an upload's declared size of the process's upload budget before its body is
+/// read; refused: the step page again (`show`) with `too_large`, or "busy" and when to retry.
+async fn reserve(
+    s: &AppState,
+    sess: &Session,
+    headers: &HeaderMap,
+    show: &impl Fn(StatusCode, &str) -> Response,
+    too_large: &str,
+) -> Result<kycd_engine::upload_budget::UploadPermit, Response> {
+    let t = sess.lang().texts();
+    let limit = s.engine.config().max_upload_bytes + 64 * 1024;
+    match s.engine.reserve_upload(crate::multipart::declared_length(headers), limit).await {
+        Ok(r) => Ok(r),
+        Err(EngineError::TooLarge(_)) => Err(show(StatusCode::PAYLOAD_TOO_LARGE, too_large)),
+        Err(EngineError::Busy { retry_after_secs, .. }) => {
+            let mut resp = show(StatusCode::SERVICE_UNAVAILABLE, t.busy);
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            Err(resp)
+        }
+        Err(e) => Err(internal(sess.lang(), e)),
+    }
+}
+
+/// The liveness step: the camera and prompts (`liveness.js`), or, without a camera or
+/// script, the way to a phone. No file field: frames of a live challenge cannot be chosen
+/// from files.
+fn liveness_body(sess: &Session, ok: Option<&str>, problem: Option<&str>) -> (String, String) {
+    let ctx = &sess.ctx;
+    let t = sess.lang().texts();
+    let kind = CaptureKind::LivenessBurst;
+    let mut body = step_header(sess, kind, ok, problem);
+    let done = ctx.is_done(kind);
+    if done {
+        body.push_str(&notice("ok", t.liveness_title, t.looks_good));
+    }
+    body.push_str(&p(t.liveness_help));
+    body.push_str(&format!(
+        "<p class=\"hint\" id=\"liveness-nocamera\">{}</p>\n",
+        esc(t.liveness_needs_camera)
+    ));
+    let csrf = sess.csrf();
+    let action = format!("/capture/step/{kind}");
+    let data = [
+        ("csrf", csrf.as_str()),
+        ("challenge", LIVENESS_CHALLENGE_PATH),
+        ("action", action.as_str()),
+        ("ready", t.liveness_ready),
+        ("left", t.liveness_left),
+        ("right", t.liveness_right),
+        ("up", t.liveness_up),
+        ("down", t.liveness_down),
+        ("centre", t.liveness_centre),
+        ("sending", t.liveness_sending),
+        ("failed", t.liveness_failed),
+        ("small", t.liveness_small),
+    ];
+    let attrs: String = data.iter().map(|(k, v)| format!(" data-{k}=\"{}\"", esc(v))).collect();
+    body.push_str(&format!(
+        "<section class=\"camera\" id=\"liveness\" hidden aria-labelledby=\"liveness-heading\"{attrs}>\n\
+         <h2 id=\"liveness-heading\">{title}</h2>\n\
+         <div class=\"viewer mirror\" id=\"liveness-viewer\">\n\
+         <video id=\"liveness-video\" autoplay muted playsinline aria-label=\"{preview}\" aria-describedby=\"liveness-prompt\"></video>\n\
+         <div class=\"guide guide-face\" aria-hidden=\"true\"></div>\n\
+         </div>\n\
+         <p class=\"liveness-prompt\" id=\"liveness-prompt\" role=\"status\" aria-live=\"assertive\"></p>\n\
+         <div class=\"notice problem\" id=\"liveness-problem\" role=\"alert\" hidden><p></p></div>\n\
+         <button type=\"button\" id=\"liveness-start\" disabled>{start}</button>\n\
+         </section>\n",
+        title = esc(t.camera_title),
+        preview = esc(t.camera_preview),
+        start = esc(t.liveness_start),
+    ));
+    body.push_str(&handoff_section(sess));
+    if done {
+        body.push_str(&format!("<p><a href=\"{}\">{}</a></p>\n", esc(&next_path(ctx)), esc(t.continue_)));
+    }
+    (t.liveness_title.to_owned(), body)
+}
+
+#[derive(serde::Serialize)]
+struct ChallengeJson {
+    challenge_id: String,
+    steps: Vec<&'static str>,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The liveness step asks for its challenge (JSON for `liveness.js`; the form token in the
+/// body like every POST of these pages).
+async fn liveness_challenge_post(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+    let here = "/capture/step/liveness_burst";
+    let sent = form_field(&body, "csrf");
+    let sess = match post_session(&s, &headers, raw, here, sent.as_deref()).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if step_guard(&sess, CaptureKind::LivenessBurst.as_str()).is_none() {
+        return sess.next();
+    }
+    match s.engine.liveness_challenge_for_session(&sess.ctx).await {
+        Ok(c) => sess.framed(
+            axum::Json(ChallengeJson {
+                challenge_id: c.id.to_string(),
+                steps: c.steps.iter().map(|s| s.as_str()).collect(),
+                expires_at: c.expires_at,
+            })
+            .into_response(),
+        ),
+        Err(e) => refused(&sess, e),
+    }
+}
+
+/// The liveness step's burst: the form token, the challenge's id and the frames.
+async fn burst_post(s: &AppState, sess: &Session, headers: &HeaderMap, req: axum::extract::Request) -> Response {
+    let t = sess.lang().texts();
+    let here = format!("/capture/step/{}", CaptureKind::LivenessBurst);
+    let show = |status: StatusCode, msg: &str| {
+        let (title, body) = liveness_body(sess, None, Some(msg));
+        sess.step_page(status, &here, &title, &body)
+    };
+    let _reserved = match reserve(s, sess, headers, &show, t.liveness_failed).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let form = crate::multipart::burst_form(
+        <Multipart as axum::extract::FromRequest<AppState>>::from_request(req, s).await,
+        kycd_engine::liveness::MAX_FRAMES + 1,
+    )
+    .await;
+    if form.too_large {
+        return show(StatusCode::PAYLOAD_TOO_LARGE, t.liveness_failed);
+    }
+    if !form.csrf.as_deref().is_some_and(|c| form_token_matches(&sess.secret, c)) {
+        let body = notice("problem", t.form_expired_title, t.form_expired_text);
+        return sess.page(StatusCode::FORBIDDEN, &here, t.form_expired_title, &body);
+    }
+    let challenge = form
+        .challenge_id
+        .as_deref()
+        .and_then(|c| c.parse::<kycd_core::LivenessChallengeId>().ok());
+    let (false, Some(challenge)) = (form.malformed, challenge) else {
+        return show(StatusCode::BAD_REQUEST, t.liveness_failed);
+    };
+    match s.engine.add_liveness_burst_for_session(&sess.ctx, &challenge, form.files).await {
+        Ok(_) => match s.engine.capture_session(&sess.secret).await {
+            Ok(ctx) => sess.redirect(&format!("{}?ok={}", next_path(&ctx), CaptureKind::LivenessBurst)),
+            Err(e) => refused(sess, e),
+        },
+        Err(EngineError::Invalid(m)) if m.contains("640×480") => show(StatusCode::UNPROCESSABLE_ENTITY, t.liveness_small),
+        Err(EngineError::RateLimited { .. }) => show(StatusCode::TOO_MANY_REQUESTS, t.too_many),
+        // An expired, used or unknown challenge, or frames that are no burst: try again.
+        Err(e @ (EngineError::Gone(_) | EngineError::Conflict(_) | EngineError::NotFound(_))) if sess.ctx.is_open() => {
+            let status = match e {
+                EngineError::Gone(_) => StatusCode::GONE,
+                EngineError::Conflict(_) => StatusCode::CONFLICT,
+                _ => StatusCode::NOT_FOUND,
+            };
+            show(status, t.liveness_failed)
+        }
+        Err(EngineError::Invalid(_) | EngineError::UnsupportedMedia(_) | EngineError::UnprocessableImage(_) | EngineError::TooLarge(_)) => {
+            show(StatusCode::UNPROCESSABLE_ENTITY, t.liveness_failed)
+        }
+        Err(e) => refused(sess, e),
     }
 }
 

@@ -863,7 +863,9 @@ async fn case_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path
     ));
     for cap in &case.report.captures {
         let kind = cap.kind.as_str();
-        if cap.available {
+        if cap.available && cap.kind == CaptureKind::LivenessBurst {
+            body.push_str(&burst_figure(&c, v, cap));
+        } else if cap.available {
             body.push_str(&format!(
                 "<figure class=\"viewer\"><div class=\"frame\"><img src=\"/console/verifications/{vid}/files/{fid}\" alt=\"{kind}\" class=\"shot\"></div>\
                  <figcaption>{kind} <button type=\"button\" class=\"zoom\" data-act=\"zoom\">{zoom}</button> \
@@ -1018,6 +1020,63 @@ async fn decision_post(State(s): State<AppState>, headers: HeaderMap, Path(id): 
     }
 }
 
+/// A liveness burst on the case page: each frame (streamed from the encrypted store like
+/// the other images) with its yaw, pitch and parallax, the steps asked and the reasons,
+/// from the burst's `liveness` check.
+fn burst_figure(c: &Ctx, v: &Verification, cap: &Capture) -> String {
+    let vid = esc(v.id.as_str());
+    let fid = esc(cap.id.as_str());
+    let check = v
+        .checks
+        .iter()
+        .find(|ch| ch.name == "liveness" && ch.figures.get("file_id").and_then(|f| f.as_str()) == Some(cap.id.as_str()));
+    let mut out = format!(
+        "<figure class=\"viewer burst\"><figcaption><strong>{}</strong> <a href=\"/console/verifications/{vid}/files/{fid}?download=1\">{}</a></figcaption>",
+        esc(c.t("liveness_frames")),
+        esc(c.t("download")),
+    );
+    let Some(check) = check else {
+        out.push_str(&format!("<p>{}</p></figure>", esc(c.t("liveness_unprocessed"))));
+        return out;
+    };
+    let f = &check.figures;
+    let words = |key: &str| -> String {
+        f[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
+    };
+    out.push_str(&format!(
+        "<p>{}: {} · {}: {}</p><div class=\"frames\">",
+        esc(c.t("liveness_asked")),
+        esc(&words("challenge")),
+        esc(c.t("liveness_reasons")),
+        esc(&words("reasons")),
+    ));
+    let n = f["frames"].as_u64().unwrap_or(0);
+    let num = |key: &str, i: u64| {
+        f[key]
+            .get(i as usize)
+            .filter(|x| !x.is_null())
+            .map_or_else(|| "–".to_owned(), ToString::to_string)
+    };
+    for i in 0..n {
+        out.push_str(&format!(
+            "<figure class=\"burst-frame\"><img src=\"/console/verifications/{vid}/files/{fid}?frame={i}\" alt=\"{frame} {i}\" loading=\"lazy\" class=\"thumb\">\
+             <figcaption>{frame} {i} · {yaw_l} {yaw} · {pitch_l} {pitch} · {par_l} {par}</figcaption></figure>",
+            frame = esc(c.t("liveness_frame")),
+            yaw_l = esc(c.t("yaw")),
+            pitch_l = esc(c.t("pitch")),
+            par_l = esc(c.t("parallax")),
+            yaw = esc(&num("yaw", i)),
+            pitch = esc(&num("pitch", i)),
+            par = esc(&num("parallax", i)),
+        ));
+    }
+    out.push_str("</div></figure>");
+    out
+}
+
 async fn image(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -1034,6 +1093,23 @@ async fn image(
         s.engine.console_image(&c.session, &id_of(&id)?, &file).await
     }
     .await;
+    // A burst's frame (`?frame=N`) is served as the JPEG it is.
+    let frame = field(&query_pairs(raw.as_deref()), "frame").map(|f| f.parse::<usize>());
+    let got = match (got, frame) {
+        (Ok((cap, bytes)), Some(i)) if cap.kind == CaptureKind::LivenessBurst => {
+            match i.ok().and_then(|i| kycd_engine::liveness::frame_of(&bytes, i)) {
+                Some(jpeg) => Ok((
+                    Capture {
+                        media_type: MediaType::Jpeg,
+                        ..cap
+                    },
+                    jpeg,
+                )),
+                None => Err(EngineError::NotFound("frame")),
+            }
+        }
+        (got, _) => got,
+    };
     match got {
         Ok((cap, bytes)) => {
             let mut resp = crate::api::capture_download(&cap, bytes);

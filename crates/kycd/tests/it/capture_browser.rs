@@ -50,7 +50,7 @@ pub(crate) fn browser_tools_or_skip() -> Option<(String, PathBuf, PathBuf)> {
 
 /// RGB frames as a YUV4MPEG2 (I420) video, the format Chromium's fake camera reads.
 /// Odd sizes are cut to even ones.
-fn y4m(frames: &[image::RgbImage], fps: u32) -> Vec<u8> {
+pub(crate) fn y4m(frames: &[image::RgbImage], fps: u32) -> Vec<u8> {
     let (w, h) = (frames[0].width() & !1, frames[0].height() & !1);
     let mut out = format!("YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n").into_bytes();
     for img in frames {

@@ -139,7 +139,7 @@ impl Browser {
         self.send(format!("POST {path}"), rb).await
     }
 
-    async fn post_file(&mut self, path: &str, csrf: Option<&str>, file_name: &str, bytes: Vec<u8>) -> Page {
+    pub(crate) async fn post_file(&mut self, path: &str, csrf: Option<&str>, file_name: &str, bytes: Vec<u8>) -> Page {
         let mut form = reqwest::multipart::Form::new();
         if let Some(c) = csrf {
             form = form.text("csrf", c.to_owned());

@@ -105,6 +105,9 @@ pub const DOCUMENT_HIDDEN: ResponseCode = rc(61312, "document_partially_hidden")
 pub const FACE_BLURRY: ResponseCode = rc(61401, "face_video_blurry");
 pub const FACE_LIGHTING: ResponseCode = rc(61402, "face_video_lighting_issue");
 pub const FACE_MISSING: ResponseCode = rc(61410, "face_not_captured");
+pub const FACE_NOT_TURNED: ResponseCode = rc(61412, "face_not_turned");
+pub const FACE_CHALLENGE_TIMEOUT: ResponseCode = rc(61413, "face_challenge_timeout");
+pub const FACE_NOT_LIVE: ResponseCode = rc(62305, "face_not_live");
 pub const DOCUMENT_EXPIRED: ResponseCode = rc(62101, "document_expired");
 pub const DOCUMENT_NOT_ACCEPTED: ResponseCode = rc(62102, "document_not_accepted");
 pub const GENERIC_FRAUD: ResponseCode = rc(62399, "generic_fraud");
@@ -142,7 +145,9 @@ fn quality_codes(c: &CheckResult) -> Vec<String> {
 /// | `image_quality.document_back`: document_not_found | 61311 `document_back_not_captured` |
 /// | `image_quality.selfie`: blurry, low_resolution | 61401 `face_video_blurry` |
 /// | `image_quality.selfie`: glare, too_dark, too_bright | 61402 `face_video_lighting_issue` |
-/// | `required_captures` (per missing kind) | 61310 / 61311 / 61410 `face_not_captured` |
+/// | `required_captures` (per missing kind) | 61310 / 61311 / 61410 `face_not_captured` / 61413 `face_challenge_timeout` (the liveness burst) |
+/// | `liveness` failed: `planar_motion`, `face_changed` | 62305 `face_not_live` |
+/// | `liveness` failed: `challenge_not_followed` | 61412 `face_not_turned` |
 /// | `document_not_expired` | 62101 `document_expired` |
 /// | `document_allowed`, `holder_age` | 62102 `document_not_accepted` |
 /// | `name_consistency`, `birth_date_consistency`, `document_number_consistency` | 62401 `declared_identity_mismatch` |
@@ -197,6 +202,9 @@ pub fn codes_for_check(c: &CheckResult) -> Vec<ResponseCode> {
                     CaptureKind::DocumentFront => DOCUMENT_FRONT_MISSING,
                     CaptureKind::DocumentBack => DOCUMENT_BACK_MISSING,
                     CaptureKind::Selfie => FACE_MISSING,
+                    // The required head-turn burst never came: the challenge was not
+                    // completed in time.
+                    CaptureKind::LivenessBurst => FACE_CHALLENGE_TIMEOUT,
                     CaptureKind::DocumentPortrait => continue,
                 },
             );
@@ -208,6 +216,16 @@ pub fn codes_for_check(c: &CheckResult) -> Vec<ResponseCode> {
             "name_consistency" | "birth_date_consistency" | "document_number_consistency" => push(&mut out, DECLARED_MISMATCH),
             // Only a face below the mismatch threshold (a decline); the review band is not coded.
             "face_match" if c.figures.get("outcome").and_then(|o| o.as_str()) == Some("mismatch") => push(&mut out, FACE_MISMATCH),
+            "liveness" if c.figures.get("outcome").and_then(|o| o.as_str()) == Some("fail") => {
+                let reasons = c.figures.get("reasons").and_then(|r| r.as_array()).into_iter().flatten();
+                for r in reasons.filter_map(|r| r.as_str()) {
+                    match r {
+                        "planar_motion" | "face_changed" => push(&mut out, FACE_NOT_LIVE),
+                        "challenge_not_followed" => push(&mut out, FACE_NOT_TURNED),
+                        _ => {}
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -311,6 +329,9 @@ pub fn asset_type(k: CaptureKind) -> &'static str {
         // Checkout has no word for a portrait cut from the document; the attempt's asset
         // list leaves it out.
         CaptureKind::DocumentPortrait => "document_front_image",
+        // Nor for a burst of frames (the asset list leaves bursts out): its selfie video
+        // is the nearest.
+        CaptureKind::LivenessBurst => "face_video",
     }
 }
 
@@ -469,6 +490,36 @@ mod tests {
             figures: serde_json::json!({ "outcome": outcome }),
         };
         assert_eq!(codes_for_check(&face("mismatch")), vec![FACE_MISMATCH]);
+        let live = |outcome: &str, reasons: serde_json::Value| CheckResult {
+            name: "liveness".into(),
+            passed: false,
+            detail: String::new(),
+            figures: serde_json::json!({ "outcome": outcome, "reasons": reasons }),
+        };
+        assert_eq!(
+            codes_for_check(&live("fail", serde_json::json!(["planar_motion"]))),
+            vec![FACE_NOT_LIVE]
+        );
+        assert_eq!(
+            codes_for_check(&live("fail", serde_json::json!(["face_changed"]))),
+            vec![FACE_NOT_LIVE]
+        );
+        assert_eq!(
+            codes_for_check(&live("fail", serde_json::json!(["challenge_not_followed"]))),
+            vec![FACE_NOT_TURNED]
+        );
+        assert!(codes_for_check(&live("inconclusive", serde_json::json!(["no_face"]))).is_empty());
+        let missing = CheckResult {
+            name: "required_captures".into(),
+            passed: false,
+            detail: String::new(),
+            figures: serde_json::json!({"required": ["document_front", "liveness_burst"], "present": ["document_front"]}),
+        };
+        assert_eq!(codes_for_check(&missing), vec![FACE_CHALLENGE_TIMEOUT]);
+        assert_eq!(
+            (FACE_NOT_TURNED.code, FACE_CHALLENGE_TIMEOUT.code, FACE_NOT_LIVE.code),
+            (61412, 61413, 62305)
+        );
         assert!(codes_for_check(&face("review")).is_empty(), "the review band is not a decline");
         for t in DocumentType::ALL {
             assert_eq!(parse_document_type(document_type(t)), Ok(Some(t)));

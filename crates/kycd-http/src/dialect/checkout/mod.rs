@@ -547,7 +547,7 @@ async fn list_assets(
         .await?
         .into_iter()
         // The vendor's assets are what the person captured; kycd's portrait crop is not one.
-        .filter(|c| c.attempt_id == attempt && c.available && !c.kind.is_derived())
+        .filter(|c| c.attempt_id == attempt && c.available && !c.kind.is_derived() && c.kind.is_image())
         .collect();
     let total = captures.len();
     let page: Vec<&Capture> = captures.iter().skip(q.skip).take(q.limit).collect();

@@ -84,7 +84,28 @@ impl CheckGroup {
 /// | document_not_expired, document_allowed, holder_age | document_validation | `data_validation_failed` |
 /// | name/birth_date/document_number_consistency | document_validation | `data_comparison_failed` (left out when there was nothing to compare) |
 /// | face_match | biometric_matching | `biometric_mismatch` |
-pub fn check_group(c: &CheckResult) -> Option<(CheckGroup, &'static str)> {
+/// | liveness | biometric_liveness | per reason: `planar_motion` → `printed_copy_capture` (a flat picture; kycd cannot tell a print from a screen), `face_changed` → `selfie_liveness_attack`, `multiple_faces` → `multiple_faces_detected`; `challenge_not_followed` has no vendor word (`DENY` without reason) |
+pub fn check_group(c: &CheckResult) -> Option<(CheckGroup, Vec<&'static str>)> {
+    if c.name == "liveness" {
+        let reasons = c
+            .figures
+            .get("reasons")
+            .and_then(|r| r.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|r| match r.as_str()? {
+                "planar_motion" => Some("printed_copy_capture"),
+                "face_changed" => Some("selfie_liveness_attack"),
+                "multiple_faces" => Some("multiple_faces_detected"),
+                _ => None,
+            })
+            .collect();
+        return Some((CheckGroup::BiometricLiveness, reasons));
+    }
+    check_group_one(c).map(|(g, r)| (g, vec![r]))
+}
+
+fn check_group_one(c: &CheckResult) -> Option<(CheckGroup, &'static str)> {
     let inconclusive = c.figures.get("outcome").and_then(|o| o.as_str()) == Some("inconclusive");
     Some(match c.name.as_str() {
         "mrz" if inconclusive => (CheckGroup::DocumentValidation, "data_extraction_failed"),
@@ -149,6 +170,7 @@ pub fn image_type(k: CaptureKind) -> &'static str {
         CaptureKind::DocumentBack => "document_back",
         CaptureKind::Selfie => "selfie",
         CaptureKind::DocumentPortrait => "document_portrait",
+        CaptureKind::LivenessBurst => "liveness_burst",
     }
 }
 
@@ -167,6 +189,8 @@ pub fn image_format(m: MediaType) -> &'static str {
         MediaType::Jpeg => "jpg",
         MediaType::Png => "png",
         MediaType::Webp => "webp",
+        // Never listed: the images list leaves bursts out.
+        MediaType::LivenessBurst => "burst",
     }
 }
 
@@ -294,6 +318,34 @@ mod tests {
             );
             assert_eq!(w == "complete", decided, "{s}");
         }
+    }
+
+    #[test]
+    fn liveness_reasons_are_the_vendors_words() {
+        let live = |outcome: &str, reasons: serde_json::Value| CheckResult {
+            name: "liveness".into(),
+            passed: outcome == "pass",
+            detail: String::new(),
+            figures: serde_json::json!({"outcome": outcome, "reasons": reasons}),
+        };
+        let allowed = [
+            "screen_capture",
+            "printed_copy_capture",
+            "printed_cutout",
+            "mask_detected",
+            "injection_attack_detected",
+            "selfie_liveness_attack",
+            "multiple_faces_detected",
+        ];
+        let all = live(
+            "fail",
+            serde_json::json!(["planar_motion", "challenge_not_followed", "face_changed", "multiple_faces"]),
+        );
+        let (group, words) = check_group(&all).unwrap();
+        assert_eq!(group, CheckGroup::BiometricLiveness);
+        assert_eq!(words, ["printed_copy_capture", "selfie_liveness_attack", "multiple_faces_detected"]);
+        assert!(words.iter().all(|w| allowed.contains(w)));
+        assert_eq!(check_group(&live("pass", serde_json::json!([]))).unwrap().1, Vec::<&str>::new());
     }
 
     #[test]

@@ -278,7 +278,7 @@ fn result_json(v: &Verification, captures: &[Capture], chosen: Option<DocumentTy
         let (mut passed, mut failed, mut inconclusive) = (0, 0, 0);
         let mut reasons: Vec<&str> = Vec::new();
         for c in &v.checks {
-            let Some((group, reason)) = map::check_group(c) else { continue };
+            let Some((group, words)) = map::check_group(c) else { continue };
             if group != g {
                 continue;
             }
@@ -289,8 +289,10 @@ fn result_json(v: &Verification, captures: &[Capture], chosen: Option<DocumentTy
                 inconclusive += 1;
             } else {
                 failed += 1;
-                if !reasons.contains(&reason) {
-                    reasons.push(reason);
+                for reason in words {
+                    if !reasons.contains(&reason) {
+                        reasons.push(reason);
+                    }
                 }
             }
         }
@@ -302,7 +304,7 @@ fn result_json(v: &Verification, captures: &[Capture], chosen: Option<DocumentTy
     }
     let images: Vec<Value> = captures
         .iter()
-        .filter(|c| c.available && c.feedback.accepted && !c.kind.is_derived())
+        .filter(|c| c.available && c.feedback.accepted && !c.kind.is_derived() && c.kind.is_image())
         .map(|c| json!({"id": c.id, "type": map::image_type(c.kind)}))
         .collect();
     out["recommendation"] = Value::String(map::recommendation(rec).into());
@@ -397,7 +399,7 @@ async fn list_images(State(s): State<AppState>, TransmitAuth(p): TransmitAuth, P
     let images: Vec<Value> = list
         .iter()
         // The vendor lists what was uploaded; kycd's own portrait crop is not one of them.
-        .filter(|c| c.available && !c.kind.is_derived())
+        .filter(|c| c.available && !c.kind.is_derived() && c.kind.is_image())
         .map(|c| {
             json!({
                 "id": c.id,
