@@ -555,3 +555,62 @@ async fn the_liveness_step_in_chromium() {
     let frames = l["figures"]["frames"].as_u64().unwrap();
     assert!((20..=30).contains(&frames), "about 26 frames in 6.5 s: {l}");
 }
+
+/// The dialects say it in their vendors' words: a flat photo is Transmit's
+/// `biometric_liveness` `DENY` with `printed_copy_capture` and Checkout's 62305
+/// `face_not_live`; turns in the wrong order are Checkout's 61412 `face_not_turned`.
+/// Two uploads racing with one challenge keep one burst.
+#[tokio::test]
+async fn the_dialects_map_the_liveness_result_and_a_challenge_serves_once_under_a_race() {
+    let Some(head) = head() else { return };
+    let server = Server::start().await;
+    let transmit = crate::transmit::client(&server, "Dialects", false).await;
+    let api = server.client_for(&transmit.api_key);
+
+    let vid = liveness_verification(&api, 41).await;
+    let (cid, steps) = challenge(&api, &vid).await;
+    let photo = flat_photo(&head, &steps, 42);
+    let (a, b) = tokio::join!(send_burst(&api, &vid, &cid, &photo), send_burst(&api, &vid, &cid, &photo));
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409], "one upload wins the challenge: {} / {}", a.text(), b.text());
+    let bursts = data(&api.get(&format!("/v1/verifications/{vid}/captures")).await.ok())
+        .iter()
+        .filter(|c| c["kind"] == "liveness_burst")
+        .count();
+    assert_eq!(bursts, 1);
+    submit_and_wait(&api, &vid, "declined").await;
+    let r = transmit
+        .api
+        .get(&format!("/compat/transmit/verify/api/v1/verification/{vid}/result"))
+        .await
+        .ok();
+    assert_eq!(
+        r["checks"]["biometric_liveness"],
+        json!({"recommendation": "DENY", "reasons": ["printed_copy_capture"]}),
+        "{r}"
+    );
+    let ck = api.get(&format!("/compat/checkout/identity-verifications/{vid}")).await.ok();
+    assert!(
+        ck["response_codes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"code": 62305, "summary": "face_not_live"})),
+        "{ck}"
+    );
+
+    let vid = liveness_verification(&api, 43).await;
+    let (cid, steps) = challenge(&api, &vid).await;
+    send_burst(&api, &vid, &cid, &turning(&head, &[steps[1], steps[0]], 44))
+        .await
+        .expect(201);
+    submit_and_wait(&api, &vid, "retry_required").await;
+    let ck = api.get(&format!("/compat/checkout/identity-verifications/{vid}")).await.ok();
+    assert!(
+        ck["response_codes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"code": 61412, "summary": "face_not_turned"})),
+        "{ck}"
+    );
+}
