@@ -292,6 +292,16 @@ async fn a_required_burst_passes_a_flat_photo_declines_the_wrong_order_retries()
         (&json!(false), &json!("planar_motion")),
         "{l}"
     );
+    // The evidence keeps the burst as sent; the PDF shows its first frame.
+    let name = format!("images/{}.burst", str_field(&l["figures"], "file_id"));
+    let zip = api
+        .get(&format!("/v1/verifications/{vid}/evidence.zip"))
+        .await
+        .expect(200)
+        .body
+        .clone();
+    assert!(zip.windows(name.len()).any(|w| w == name.as_bytes()), "{name} in the archive");
+    api.get(&format!("/v1/verifications/{vid}/report.pdf")).await.expect(200);
 
     // The head turns, in the other order: a new attempt is asked for.
     let vid = liveness_verification(&api, 4).await;
