@@ -17,10 +17,10 @@
 //!   turns. At each step's furthest frame it must reach [`MIN_PARALLAX`]
 //!   (`planar_motion` otherwise, or when the face changed shape, [`MIN_DISTORTION`], with
 //!   no parallax anywhere: a photo tilted, bent or moved);
-//! - **identity**: dlib embeddings of every frame's face, each against every other and
-//!   against the selfie and the document portrait when given; the largest distance must
-//!   stay under [`MAX_IDENTITY_DISTANCE`] (`face_changed`); never more than one face in a
-//!   frame (`multiple_faces`).
+//! - **identity**: dlib embeddings of every frame's face, each against every other
+//!   (`face_changed`) and against the selfie and the document portrait when given
+//!   (`reference_mismatch`); the largest distance must stay under
+//!   [`MAX_IDENTITY_DISTANCE`]; never more than one face in a frame (`multiple_faces`).
 //!
 //! Result: `passed` true, false, or none (inconclusive: `too_few_frames`, `no_face`, the
 //! models not loaded), the reason words and the figures (the yaw/pitch path, the
@@ -288,7 +288,9 @@ pub struct LivenessResult {
     /// `Some(true)` pass, `Some(false)` fail, `None` inconclusive (capture again).
     pub passed: Option<bool>,
     /// Reason words, most telling first: `planar_motion`, `challenge_not_followed`,
-    /// `face_changed`, `multiple_faces` (fail); `too_few_frames`, `no_face` (inconclusive).
+    /// `face_changed` (between frames), `reference_mismatch` (a frame against the selfie or
+    /// document portrait), `multiple_faces` (fail); `too_few_frames`, `no_face`,
+    /// `identity_not_checked` (inconclusive).
     pub reasons: Vec<&'static str>,
     /// One sentence a reviewer reads; no personal data.
     pub detail: String,
@@ -526,12 +528,16 @@ pub fn judge(challenge: &[Step], frames: &[FrameFaces], references: &[Embedding]
             .is_some_and(|(y, p)| y.abs() <= IDENTITY_POSE_GAP && p.abs() <= IDENTITY_POSE_GAP)
     };
     let emb = |i: usize| frames[i].embedding.as_ref();
-    let mut worst: Option<(f64, String, String)> = None;
+    // The burst's frames among themselves (a swap during the burst), and the burst against
+    // the references (someone else than the selfie or the document portrait), apart: the
+    // decision treats them differently.
+    type Pair = Option<(f64, String, String)>;
+    let (mut within, mut against): (Pair, Pair) = (None, None);
     let mut compared = 0usize;
-    let mut consider = |d: f64, a: String, b: String| {
+    let mut consider = |worst: &mut Pair, d: f64, a: String, b: String| {
         compared += 1;
         if worst.as_ref().is_none_or(|w| d > w.0) {
-            worst = Some((d, a, b));
+            *worst = Some((d, a, b));
         }
     };
     for (k, &a) in embedded.iter().enumerate() {
@@ -539,18 +545,24 @@ pub fn judge(challenge: &[Step], frames: &[FrameFaces], references: &[Embedding]
             if (near(a, b) || b == embedded[k + 1])
                 && let (Some(ea), Some(eb)) = (emb(a), emb(b))
             {
-                consider(ea.distance(eb), format!("frame {a}"), format!("frame {b}"));
+                consider(&mut within, ea.distance(eb), format!("frame {a}"), format!("frame {b}"));
             }
         }
         if frontal(a) {
             for (r, er) in references.iter().enumerate() {
                 if let Some(ea) = emb(a) {
-                    consider(ea.distance(er), format!("frame {a}"), format!("reference {r}"));
+                    consider(&mut against, ea.distance(er), format!("frame {a}"), format!("reference {r}"));
                 }
             }
         }
     }
-    let changed = worst.as_ref().is_some_and(|w| w.0 > MAX_IDENTITY_DISTANCE);
+    let beyond = |w: &Pair| w.as_ref().is_some_and(|w| w.0 > MAX_IDENTITY_DISTANCE);
+    let (changed, mismatch) = (beyond(&within), beyond(&against));
+    let worst = [&within, &against]
+        .into_iter()
+        .flatten()
+        .max_by(|x, y| x.0.total_cmp(&y.0))
+        .cloned();
     let multiple = faces.iter().any(|&f| f > 1);
 
     let mut reasons = Vec::new();
@@ -569,13 +581,17 @@ pub fn judge(challenge: &[Step], frames: &[FrameFaces], references: &[Embedding]
             steps.join(" then ")
         ));
     }
-    if changed {
+    if let (true, Some((d, a, b))) = (changed, &within) {
         reasons.push("face_changed");
-        if let Some((d, a, b)) = &worst {
-            words.push(format!(
-                "the face changed during the burst ({a} against {b}: distance {d:.2}, one person stays under {MAX_IDENTITY_DISTANCE})"
-            ));
-        }
+        words.push(format!(
+            "the face changed during the burst ({a} against {b}: distance {d:.2}, one person stays under {MAX_IDENTITY_DISTANCE})"
+        ));
+    }
+    if let (true, Some((d, a, b))) = (mismatch, &against) {
+        reasons.push("reference_mismatch");
+        words.push(format!(
+            "the face in the burst is not the one of the selfie or the document portrait ({a} against {b}: distance {d:.2}, one person stays under {MAX_IDENTITY_DISTANCE}): a person compares them"
+        ));
     }
     if multiple {
         reasons.push("multiple_faces");
@@ -610,6 +626,8 @@ pub fn judge(challenge: &[Step], frames: &[FrameFaces], references: &[Embedding]
             "max_distortion": round(max_dist, 3),
             "max_identity_distance": worst.as_ref().map(|w| round(w.0, 3)),
             "identity_pair": worst.as_ref().map(|(_, a, b)| [a.clone(), b.clone()]),
+            "max_frame_distance": within.as_ref().map(|w| round(w.0, 3)),
+            "max_reference_distance": against.as_ref().map(|w| round(w.0, 3)),
             "identity_comparisons": compared,
             "thresholds": thresholds,
         }),

@@ -476,9 +476,9 @@ impl Pipeline {
             }
         }
         if let Some(burst) = captures.iter().find(|c| c.kind == CaptureKind::LivenessBurst) {
-            let references: Vec<&Embedding> = [&selfie_faces, &doc_faces]
+            let references: Vec<(&str, &Embedding)> = [("selfie", &selfie_faces), ("document_portrait", &doc_faces)]
                 .into_iter()
-                .filter_map(|f| f.as_ref().and_then(|(_, f)| f.embedding.as_ref()))
+                .filter_map(|(name, f)| f.as_ref().and_then(|(_, f)| f.embedding.as_ref()).map(|e| (name, e)))
                 .collect();
             let check = timed("liveness", || self.liveness_check(burst, policy, &references));
             out.checks.push(check);
@@ -492,7 +492,7 @@ impl Pipeline {
     /// The `liveness` check of a burst against the challenge stored in it, with the selfie
     /// and the document portrait as references when their faces were embedded. Without
     /// the face models (face matching off) the identity part is skipped and said so.
-    fn liveness_check(&self, c: &CaptureInput<'_>, policy: &Policy, references: &[&Embedding]) -> CheckResult {
+    fn liveness_check(&self, c: &CaptureInput<'_>, policy: &Policy, references: &[(&str, &Embedding)]) -> CheckResult {
         let result = match (Burst::parse(c.bytes), &self.liveness) {
             (Err(e), _) => LivenessResult::inconclusive("unreadable_frame", format!("{e}: capture the burst again")),
             (Ok(_), Err(why)) => LivenessResult::inconclusive("models_missing", format!("the liveness check could not run: {why}")),
@@ -500,13 +500,16 @@ impl Pipeline {
         };
         let mut check = result.to_check();
         if let Some(m) = check.figures.as_object_mut() {
+            // What `reference N` of the identity pair is.
+            let names: Vec<&str> = references.iter().map(|(n, _)| *n).collect();
+            m.insert("references".into(), json!(names));
             m.insert("file_id".into(), json!(c.file_id));
             m.insert("required".into(), json!(policy.liveness_required));
         }
         check
     }
 
-    fn judge_burst(&self, burst: &Burst, kit: &LivenessKit, references: &[&Embedding]) -> LivenessResult {
+    fn judge_burst(&self, burst: &Burst, kit: &LivenessKit, references: &[(&str, &Embedding)]) -> LivenessResult {
         let mut frames = Vec::with_capacity(burst.frames.len());
         for (i, bytes) in burst.frames.iter().enumerate() {
             match decode::decode_full(bytes, self.limits) {
@@ -520,7 +523,7 @@ impl Pipeline {
             }
         }
         let encoder = self.faces.as_ref().ok().map(|f| &f.encoder);
-        let references: Vec<Embedding> = references.iter().map(|&e| e.clone()).collect();
+        let references: Vec<Embedding> = references.iter().map(|(_, e)| (*e).clone()).collect();
         match crate::liveness::check_frames(&kit.detector, &kit.landmarks, encoder, &burst.steps, &frames, &references) {
             Ok(mut r) => {
                 if let (Some(m), Err(why)) = (r.figures.as_object_mut(), &self.faces) {

@@ -17,7 +17,8 @@
 //!   moved like a flat picture (`planar_motion`) or changed face (`face_changed`) declines;
 //!   one whose turns were not followed (`challenge_not_followed` alone) asks for a new
 //!   attempt while the policy allows one and declines after; anything else (more than one
-//!   face, inconclusive) goes to a person. When the policy does not require it, a failed
+//!   face, a burst that is not the selfie's or the document portrait's face, inconclusive)
+//!   goes to a person. When the policy does not require it, a failed
 //!   burst goes to a person and an inconclusive one is only reported.
 //! - Anything else that did not pass (inconclusive: no zone found, face not compared, a
 //!   zone whose check digits failed) goes to a person. Only when every check passed is a
@@ -212,6 +213,11 @@ mod tests {
         assert_eq!(decide(&not_turned, true), S::RetryRequired);
         assert_eq!(decide(&not_turned, false), S::Declined);
         assert_eq!(decide(&with(live("fail", &["multiple_faces"], true)), true), S::ReviewRequired);
+        assert_eq!(
+            decide(&with(live("fail", &["reference_mismatch"], true)), true),
+            S::ReviewRequired,
+            "the document portrait's own thresholds are face_match's: a person compares"
+        );
         assert_eq!(decide(&with(live("inconclusive", &["no_face"], true)), true), S::ReviewRequired);
         assert_eq!(
             decide(&with(live("inconclusive", &["no_face"], false)), true),

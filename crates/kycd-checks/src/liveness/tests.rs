@@ -158,10 +158,15 @@ fn another_face_or_a_second_face_fails_and_missing_frames_are_inconclusive() {
     assert_eq!((r.passed, r.reasons.clone()), (Some(false), vec!["face_changed"]), "{r:?}");
     assert_eq!(r.figures["identity_pair"][1], "frame 6", "{r:?}");
 
-    // The selfie is someone else.
+    // The selfie is someone else: the burst is one person, not the selfie's.
     let r = judge(&asked, &head(&asked, 20.0), &[Embedding(vec![0.2; 128])]);
-    assert_eq!(r.reasons, vec!["face_changed"], "{r:?}");
+    assert_eq!(r.reasons, vec!["reference_mismatch"], "{r:?}");
     assert_eq!(r.figures["identity_pair"][1], "reference 0");
+    assert!(
+        r.figures["max_reference_distance"].as_f64().unwrap() > MAX_IDENTITY_DISTANCE,
+        "{r:?}"
+    );
+    assert!(r.figures["max_frame_distance"].as_f64().unwrap() <= MAX_IDENTITY_DISTANCE, "{r:?}");
 
     let mut frames = head(&asked, 20.0);
     frames[3].faces = 2;

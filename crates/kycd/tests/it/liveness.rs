@@ -624,3 +624,38 @@ async fn the_dialects_map_the_liveness_result_and_a_challenge_serves_once_under_
         "{ck}"
     );
 }
+
+/// With a selfie, the burst is compared with it: the same person's burst passes (the
+/// selfie is `reference 0`), a burst of someone else than the selfie is
+/// `reference_mismatch` and goes to a person rather than declining.
+#[tokio::test]
+async fn the_burst_is_compared_with_the_selfie() {
+    let Some(head) = head() else { return };
+    let server = Server::start().await;
+    let api = server.admin();
+    let mut figures = Vec::new();
+    for (who, seed) in [(0, 51), (1, 52)] {
+        let v = create_verification(
+            &api,
+            &json!({"applicant": {"full_name": "Liv Eness"}, "delivery": "none",
+                    "policy": {"liveness_required": true}}),
+        )
+        .await;
+        let vid = str_field(&v, "id");
+        create_attempt(&api, &vid).await;
+        upload(&api, &vid, "document_front", "image/jpeg", &document_jpeg(seed)).await;
+        upload(&api, &vid, "selfie", "image/png", &crate::harness::selfie_of(who, seed)).await;
+        let (cid, steps) = challenge(&api, &vid).await;
+        send_burst(&api, &vid, &cid, &turning(&head, &steps, seed as u32)).await.expect(201);
+        api.post_empty(&format!("/v1/verifications/{vid}/submit")).await.expect(202);
+        let v = wait_until_decided(&api, &vid).await;
+        let l = check_of(&v, "liveness").clone();
+        assert_eq!(l["figures"]["references"], json!(["selfie"]), "{l}");
+        figures.push((v["status"].clone(), l));
+    }
+    let (_, same) = &figures[0];
+    assert_eq!(same["passed"], true, "the selfie's own person: {same}");
+    let (status, other) = &figures[1];
+    assert_eq!(other["figures"]["reasons"], json!(["reference_mismatch"]), "{other}");
+    assert_eq!(status, "review_required", "{other}");
+}

@@ -84,7 +84,7 @@ impl CheckGroup {
 /// | document_not_expired, document_allowed, holder_age | document_validation | `data_validation_failed` |
 /// | name/birth_date/document_number_consistency | document_validation | `data_comparison_failed` (left out when there was nothing to compare) |
 /// | face_match | biometric_matching | `biometric_mismatch` |
-/// | liveness | biometric_liveness | per reason: `planar_motion` → `printed_copy_capture` (a flat picture; kycd cannot tell a print from a screen), `face_changed` → `selfie_liveness_attack`, `multiple_faces` → `multiple_faces_detected`; `challenge_not_followed` has no vendor word (`DENY` without reason) |
+/// | liveness | biometric_liveness | per reason: `planar_motion` → `printed_copy_capture` (a flat picture; kycd cannot tell a print from a screen), `face_changed` → `selfie_liveness_attack`, `multiple_faces` → `multiple_faces_detected`; `challenge_not_followed` and `reference_mismatch` have no vendor word (`DENY` without reason) |
 pub fn check_group(c: &CheckResult) -> Option<(CheckGroup, Vec<&'static str>)> {
     if c.name == "liveness" {
         let reasons = c
