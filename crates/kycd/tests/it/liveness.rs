@@ -566,6 +566,13 @@ async fn the_liveness_step_in_chromium() {
     assert!((20..=30).contains(&frames), "about 26 frames in 6.5 s: {l}");
 }
 
+/// The Checkout dialect's view of `vid` lists response code `code`.
+async fn checkout_has_code(api: &Api, vid: &str, code: u32, summary: &str) {
+    let ck = api.get(&format!("/compat/checkout/identity-verifications/{vid}")).await.ok();
+    let codes = ck["response_codes"].as_array().unwrap();
+    assert!(codes.contains(&json!({"code": code, "summary": summary})), "{ck}");
+}
+
 /// The dialects say it in their vendors' words: a flat photo is Transmit's
 /// `biometric_liveness` `DENY` with `printed_copy_capture` and Checkout's 62305
 /// `face_not_live`; turns in the wrong order are Checkout's 61412 `face_not_turned`.
@@ -600,14 +607,7 @@ async fn the_dialects_map_the_liveness_result_and_a_challenge_serves_once_under_
         json!({"recommendation": "DENY", "reasons": ["printed_copy_capture"]}),
         "{r}"
     );
-    let ck = api.get(&format!("/compat/checkout/identity-verifications/{vid}")).await.ok();
-    assert!(
-        ck["response_codes"]
-            .as_array()
-            .unwrap()
-            .contains(&json!({"code": 62305, "summary": "face_not_live"})),
-        "{ck}"
-    );
+    checkout_has_code(&api, &vid, 62305, "face_not_live").await;
 
     let vid = liveness_verification(&api, 43).await;
     let (cid, steps) = challenge(&api, &vid).await;
@@ -615,14 +615,7 @@ async fn the_dialects_map_the_liveness_result_and_a_challenge_serves_once_under_
         .await
         .expect(201);
     submit_and_wait(&api, &vid, "retry_required").await;
-    let ck = api.get(&format!("/compat/checkout/identity-verifications/{vid}")).await.ok();
-    assert!(
-        ck["response_codes"]
-            .as_array()
-            .unwrap()
-            .contains(&json!({"code": 61412, "summary": "face_not_turned"})),
-        "{ck}"
-    );
+    checkout_has_code(&api, &vid, 61412, "face_not_turned").await;
 }
 
 /// With a selfie, the burst is compared with it: the same person's burst passes (the
