@@ -78,7 +78,10 @@
       function tick() {
         var t = Date.now() - began;
         if (t >= total) {
-          Promise.all(frames).then(resolve);
+          /* A frame the browser could not encode (toBlob gave null) is left out. */
+          Promise.all(frames).then(function (blobs) {
+            resolve(blobs.filter(Boolean));
+          });
           return;
         }
         var at = 0;
