@@ -906,6 +906,9 @@ impl Engine {
             let by = if matches!(actor, Actor::System) { "system" } else { "reviewer" };
             metrics::counter!("kycd_verification_decisions_total", "decision" => to.to_string(), "by" => by).increment(1);
         }
+        if to == VerificationStatus::Expired {
+            v.checks.extend(liveness::timeout_check(tx, v).await?);
+        }
         v.status = to;
         v.updated_at = now;
         if to.is_final() {

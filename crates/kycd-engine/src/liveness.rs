@@ -80,6 +80,28 @@ fn refusal(e: BurstError) -> EngineError {
     }
 }
 
+/// When a verification that required the liveness burst expires after the person was
+/// given challenges but answered none: the check `liveness` failed with
+/// `challenge_timeout` (Checkout's 61413 `face_challenge_timeout`). None otherwise.
+pub(crate) async fn timeout_check(tx: &mut kycd_store::Tx<'_>, v: &Verification) -> Result<Option<CheckResult>> {
+    if !v.policy.liveness_required {
+        return Ok(None);
+    }
+    let (issued, used) = tx.count_liveness_challenges(&v.tenant_id, &v.id).await?;
+    if issued == 0 || used > 0 {
+        return Ok(None);
+    }
+    Ok(Some(CheckResult {
+        name: kycd_core::decide::LIVENESS.into(),
+        passed: false,
+        detail: format!(
+            "{issued} head-turn challenge(s) were issued and none was answered before its deadline ({} s); the verification expired",
+            CHALLENGE_TTL.num_seconds()
+        ),
+        figures: serde_json::json!({"outcome": "fail", "reasons": ["challenge_timeout"], "required": true, "challenges_issued": issued}),
+    }))
+}
+
 impl Engine {
     /// A new challenge for a verification that still takes captures (API).
     pub async fn issue_liveness_challenge(&self, p: &Principal, id: &VerificationId) -> Result<IssuedChallenge> {

@@ -68,6 +68,20 @@ impl Tx<'_> {
         }))
     }
 
+    /// How many challenges this verification was issued, and how many a burst used.
+    pub async fn count_liveness_challenges(&mut self, tenant: &TenantId, verification: &VerificationId) -> Result<(u64, u64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS issued, COUNT(used_at) AS used FROM liveness_challenges
+             WHERE tenant_id = $1 AND verification_id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(verification.as_str())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let n = |col: &str| -> Result<u64> { Ok(u64::try_from(row.try_get::<i64, _>(col)?).unwrap_or(0)) };
+        Ok((n("issued")?, n("used")?))
+    }
+
     /// Spend a challenge: true when this call marked it used, false when it was already
     /// used (of two uploads racing with one challenge, one wins) or is not this
     /// verification's.

@@ -144,9 +144,15 @@ fn a_turning_head_passes_and_a_waved_photo_is_planar_motion() {
 /// A verification whose policy requires the liveness burst (no selfie: the burst's frames
 /// are compared with each other only), its attempt opened and its document uploaded.
 async fn liveness_verification(api: &Api, seed: u64) -> String {
+    // kycd's default time to live: 7 days.
+    short_lived(api, seed, 7 * 24 * 3600).await
+}
+
+/// [`liveness_verification`] with `seconds` to live.
+async fn short_lived(api: &Api, seed: u64, seconds: u32) -> String {
     let v = create_verification(
         api,
-        &json!({"applicant": {"full_name": "Liv Eness"}, "delivery": "none",
+        &json!({"applicant": {"full_name": "Liv Eness"}, "delivery": "none", "time_to_live": seconds,
                 "policy": {"selfie_required": false, "liveness_required": true, "max_attempts": 3}}),
     )
     .await;
@@ -366,12 +372,27 @@ async fn a_required_burst_passes_a_flat_photo_declines_the_wrong_order_retries()
     create_attempt(&other, &own).await;
     send_burst(&other, &own, &cid, &good).await.problem(404, "not-found");
 
+    // Two verifications that will run out of time (300 s): one with a challenge never
+    // answered, one whose person never got that far.
+    let (late, idle) = (short_lived(&api, 61, 300).await, short_lived(&api, 62, 300).await);
+    challenge(&api, &late).await;
+
     // Past its deadline the challenge is gone; the untouched one above still works before.
     crate::webhooks::set_offset(&offset, 61);
     let p = send_burst(&api, &vid, &cid, &good).await.problem(410, "gone");
     assert!(p["detail"].as_str().unwrap().contains("expired"), "{p}");
     let (cid, steps) = challenge(&api, &vid).await;
     send_burst(&api, &vid, &cid, &turning(&head, &steps, 9)).await.expect(201);
+
+    // Expired: the unanswered challenge is recorded (Checkout's 61413), no challenge none.
+    crate::webhooks::set_offset(&offset, 400);
+    let v = api.get(&format!("/v1/verifications/{late}")).await.ok();
+    assert_eq!(v["status"], "expired", "{v}");
+    assert_eq!(check_of(&v, "liveness")["figures"]["reasons"], json!(["challenge_timeout"]), "{v}");
+    checkout_has_code(&api, &late, 61413, "face_challenge_timeout").await;
+    let v = api.get(&format!("/v1/verifications/{idle}")).await.ok();
+    assert_eq!(v["status"], "expired", "{v}");
+    assert_eq!(v["checks"], json!([]), "{v}");
 }
 
 /// Wait until processing decided (approved or sent to a person: which one depends on the

@@ -237,7 +237,8 @@ pub fn codes_for_check(c: &CheckResult) -> Vec<ResponseCode> {
 /// - approved: 10000 `approved`;
 /// - declined, retry_required: the codes of the failed checks (a decline with no coded
 ///   check, e.g. a reviewer's judgement or a test-mode mock, is 62399 `generic_fraud`);
-/// - expired: 61121 `applicant_drop`; cancelled (anonymized or closed while open): 64001
+/// - expired: 61121 `applicant_drop`, after 61413 `face_challenge_timeout` when liveness
+///   challenges were issued and none answered (check `liveness`, `challenge_timeout`); cancelled (anonymized or closed while open): 64001
 ///   `forcibly_closed`;
 /// - everything still under way: none.
 pub fn response_codes(status: VerificationStatus, checks: &[CheckResult]) -> Vec<ResponseCode> {
@@ -255,7 +256,19 @@ pub fn response_codes(status: VerificationStatus, checks: &[CheckResult]) -> Vec
                 push(&mut out, GENERIC_FRAUD);
             }
         }
-        S::Expired => push(&mut out, APPLICANT_DROP),
+        S::Expired => {
+            // Challenges asked for and never answered: the face challenge timed out.
+            let timed_out = checks.iter().any(|c| {
+                c.name == "liveness"
+                    && c.figures["reasons"]
+                        .as_array()
+                        .is_some_and(|r| r.contains(&"challenge_timeout".into()))
+            });
+            if timed_out {
+                push(&mut out, FACE_CHALLENGE_TIMEOUT);
+            }
+            push(&mut out, APPLICANT_DROP);
+        }
         S::Cancelled => push(&mut out, FORCIBLY_CLOSED),
         S::Created | S::Pending | S::CaptureInProgress | S::Processing | S::ReviewRequired => {}
     }
@@ -516,6 +529,11 @@ mod tests {
             figures: serde_json::json!({"required": ["document_front", "liveness_burst"], "present": ["document_front"]}),
         };
         assert_eq!(codes_for_check(&missing), vec![FACE_CHALLENGE_TIMEOUT]);
+        let timeout = live("fail", serde_json::json!(["challenge_timeout"]));
+        assert_eq!(
+            response_codes(VerificationStatus::Expired, &[timeout]),
+            vec![FACE_CHALLENGE_TIMEOUT, APPLICANT_DROP]
+        );
         assert_eq!(
             (FACE_NOT_TURNED.code, FACE_CHALLENGE_TIMEOUT.code, FACE_NOT_LIVE.code),
             (61412, 61413, 62305)
