@@ -957,6 +957,9 @@ fn signal_word(check: &str) -> Option<&'static str> {
     match check {
         crate::duplicates::DOCUMENT_REUSED | crate::duplicates::SELFIE_REUSED => Some("capture_reused"),
         n if n.starts_with("image_provenance") => Some("image_provenance"),
+        // A burst that failed (not one that could not be judged): approving it takes a
+        // second reviewer where the tenant requires four eyes.
+        kycd_core::decide::LIVENESS => Some("liveness_failed"),
         _ => None,
     }
 }

@@ -38,6 +38,8 @@ pub enum Reason {
     FaceMismatch,
     /// More than one face on the selfie.
     MultipleFaces,
+    /// The head-turn liveness check failed (a flat picture, another face, turns not followed).
+    LivenessFailed,
     /// Test mode: the outcome was forced by mock behaviour.
     ForcedByMock,
     OtherCheckFailed,
@@ -62,6 +64,7 @@ impl Reason {
             Self::DataMismatch => "data_mismatch",
             Self::FaceMismatch => "face_mismatch",
             Self::MultipleFaces => "multiple_faces_detected",
+            Self::LivenessFailed => "liveness_failed",
             Self::ForcedByMock => "mock_behavior",
             Self::OtherCheckFailed => "check_failed",
             Self::Expired => "expired",
@@ -114,9 +117,11 @@ pub struct DecisionSummary {
 }
 
 /// The canonical reason a failed check stands for, by what it found: a face match that
-/// could not compare (no face, no models) is not a mismatch.
+/// could not compare (no face, no models) is not a mismatch, nor an inconclusive burst a
+/// failed liveness check.
 pub fn reason_for(c: &CheckResult) -> Reason {
-    if c.name == kycd_checks_names::FACE_MATCH && kycd_checks_names::is_inconclusive(c) {
+    let undecided = [kycd_checks_names::FACE_MATCH, kycd_core::decide::LIVENESS].contains(&c.name.as_str());
+    if undecided && kycd_checks_names::is_inconclusive(c) {
         Reason::OtherCheckFailed
     } else {
         reason_for_check(&c.name)
@@ -136,6 +141,7 @@ pub fn reason_for_check(name: &str) -> Reason {
         "mock_outcome" => Reason::ForcedByMock,
         kycd_checks_names::FACE_MATCH => Reason::FaceMismatch,
         kycd_checks_names::SINGLE_FACE => Reason::MultipleFaces,
+        kycd_core::decide::LIVENESS => Reason::LivenessFailed,
         _ => Reason::OtherCheckFailed,
     }
 }
@@ -445,6 +451,17 @@ mod tests {
         );
         assert_eq!(d.risks, vec![RiskSignal::DocumentExpired]);
         assert!(d.verified.is_none());
+    }
+
+    #[test]
+    fn a_failed_liveness_check_is_a_reason_and_a_risk_an_inconclusive_one_is_neither() {
+        let mut v = verification(VerificationStatus::ReviewRequired, &[("liveness", false)], false);
+        v.checks[0].figures = serde_json::json!({"outcome": "fail", "reasons": ["planar_motion"]});
+        assert_eq!(decision_summary(&v).reasons, vec![Reason::ReviewRequired, Reason::LivenessFailed]);
+        assert_eq!(crate::console::risk_signals(&v), vec!["liveness_failed"]);
+        v.checks[0].figures = serde_json::json!({"outcome": "inconclusive", "reasons": ["no_face"]});
+        assert_eq!(decision_summary(&v).reasons, vec![Reason::ReviewRequired, Reason::OtherCheckFailed]);
+        assert!(crate::console::risk_signals(&v).is_empty());
     }
 
     #[test]

@@ -118,6 +118,10 @@ pub fn error_of(reason: Reason) -> (&'static str, &'static str) {
         Reason::Cancelled => ("VerificationCancelled", "The identity verification was cancelled."),
         Reason::FaceMismatch => ("VerificationFailed", "The selfie does not match the portrait on the document."),
         Reason::MultipleFaces => ("VerificationFailed", "More than one face is on the selfie."),
+        Reason::LivenessFailed => (
+            "VerificationFailed",
+            "The person in front of the camera did not pass the head-turn liveness check.",
+        ),
         Reason::OtherCheckFailed | Reason::Approved => ("VerificationFailed", "The identity could not be verified."),
     }
 }
