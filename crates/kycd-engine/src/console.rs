@@ -686,7 +686,7 @@ impl Engine {
     }
 
     /// One image of a case, for the console (audited as an image view).
-    pub async fn console_image(&self, s: &OperatorSession, id: &VerificationId, file: &FileId) -> Result<(Capture, Vec<u8>)> {
+    pub async fn console_image(&self, s: &OperatorSession, id: &VerificationId, file: &FileId) -> Result<(Capture, crate::BlobStream)> {
         let got = self.read_verification_file(&s.principal, id, file).await?;
         let mut tx = self.store.begin().await?;
         // Recorded on the verification, so its page's audit trail shows every image view.

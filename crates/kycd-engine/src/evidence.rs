@@ -229,7 +229,8 @@ impl Engine {
                         tenant: ex.tenant.clone(),
                         file: c.id.clone(),
                         blob: b.clone(),
-                        data: None,
+                        stream: None,
+                        piece: Bytes::new(),
                     },
                 ));
             }
@@ -279,30 +280,43 @@ impl Write for ChannelWriter {
     }
 }
 
-/// An image read from the blob store on first `read`.
+/// An image read from the blob store from its first `read` on, one decrypted chunk at a
+/// time: an archive holds one chunk of one image in memory, not its images.
 struct LazyBlob {
     engine: Arc<Engine>,
     handle: tokio::runtime::Handle,
     tenant: TenantId,
     file: FileId,
     blob: StoredBlob,
-    data: Option<std::io::Cursor<Vec<u8>>>,
+    stream: Option<kycd_store::BlobStream>,
+    /// What is left of the last chunk.
+    piece: Bytes,
 }
 
 impl Read for LazyBlob {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        if self.data.is_none() {
-            let store = self.engine.store();
-            let bytes = self
-                .handle
-                .block_on(store.get_blob(&self.tenant, &self.file, &self.blob.blob_key, &self.blob.wrapped_key))
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            self.data = Some(std::io::Cursor::new(bytes));
+        use futures::StreamExt;
+        let fail = |e: kycd_store::StoreError| std::io::Error::other(e.to_string());
+        while self.piece.is_empty() {
+            let stream = match &mut self.stream {
+                Some(s) => s,
+                None => {
+                    let store = self.engine.store();
+                    let opened = self
+                        .handle
+                        .block_on(store.get_blob_stream(&self.tenant, &self.file, &self.blob.blob_key, &self.blob.wrapped_key))
+                        .map_err(fail)?;
+                    self.stream.insert(opened)
+                }
+            };
+            match self.handle.block_on(stream.next()) {
+                Some(chunk) => self.piece = chunk.map_err(fail)?,
+                None => return Ok(0),
+            }
         }
-        match &mut self.data {
-            Some(c) => c.read(out),
-            None => Ok(0),
-        }
+        let n = out.len().min(self.piece.len());
+        out[..n].copy_from_slice(&self.piece.split_to(n));
+        Ok(n)
     }
 }
 

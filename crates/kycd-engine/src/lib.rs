@@ -25,7 +25,7 @@ mod worker;
 
 pub use error::{EngineError, Result};
 pub use kycd_checks::ImageLimits;
-pub use kycd_store::{AuditBreak, Database, MasterKey, OperatorRole, Page, RotationReport, Store, StoreError};
+pub use kycd_store::{AuditBreak, BlobStream, Database, MasterKey, OperatorRole, Page, RotationReport, Store, StoreError};
 pub use object_store::{ObjectStore, local::LocalFileSystem};
 pub use worker::{Pool, Workers};
 
@@ -1335,7 +1335,7 @@ impl Engine {
 
     /// The original bytes of a capture, decrypted chunk by chunk as they are sent (a
     /// download holds one chunk in memory, not the file). Every read is an audit entry.
-    pub async fn read_file(&self, p: &Principal, id: &FileId) -> Result<(Capture, kycd_store::BlobStream)> {
+    pub async fn read_file(&self, p: &Principal, id: &FileId) -> Result<(Capture, crate::BlobStream)> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let (c, blob) = tx.get_capture(&p.tenant_id, id).await?.ok_or(EngineError::NotFound("file"))?;

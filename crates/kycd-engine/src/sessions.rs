@@ -351,8 +351,8 @@ impl Engine {
     }
 
     /// The bytes of one capture of one verification (a capture of another verification is
-    /// not found). Every read is an audit entry.
-    pub async fn read_verification_file(&self, p: &Principal, id: &VerificationId, file: &FileId) -> Result<(Capture, Vec<u8>)> {
+    /// not found), decrypted chunk by chunk as they are read. Every read is an audit entry.
+    pub async fn read_verification_file(&self, p: &Principal, id: &VerificationId, file: &FileId) -> Result<(Capture, crate::BlobStream)> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         tx.get_verification(&p.tenant_id, id)
@@ -366,8 +366,11 @@ impl Engine {
         let blob = blob.ok_or_else(|| EngineError::Gone("this image was erased when its verification was anonymized".into()))?;
         tx.audit(&p.tenant_id, &p.actor(), "file.read", c.id.as_str(), now).await?;
         tx.commit().await?;
-        let bytes = self.store.get_blob(&p.tenant_id, &c.id, &blob.blob_key, &blob.wrapped_key).await?;
-        Ok((c, bytes))
+        let stream = self
+            .store
+            .get_blob_stream(&p.tenant_id, &c.id, &blob.blob_key, &blob.wrapped_key)
+            .await?;
+        Ok((c, stream))
     }
 
     /// Open a new attempt, cancelling the one still open (its capture link stops working).

@@ -322,22 +322,35 @@ pub async fn list_captures(State(s): State<AppState>, Auth(p): Auth, Path(id): P
         (status = 404, body = Problem), (status = 410, body = Problem)))]
 pub async fn get_file(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Response> {
     let (c, stream) = s.engine.read_file(&p, &path_id(&id, "file")?).await?;
-    // Decrypted chunk by chunk as it is sent. A chunk that fails to open after the headers
-    // went out aborts the connection: with Content-Length set, the client sees a cut body,
-    // never a shorter file that looks complete.
+    Ok(streamed_capture(&c, stream))
+}
+
+/// A capture as a download whose body is decrypted chunk by chunk as it is sent (a
+/// download holds one chunk in memory, not the file), with its `Content-Length` and an
+/// `ETag` (its SHA-256). A chunk that fails to open after the headers went out aborts the
+/// connection: with `Content-Length` set, the client sees a cut body, never a shorter file
+/// that looks complete.
+pub(crate) fn streamed_capture(c: &Capture, stream: kycd_engine::BlobStream) -> Response {
+    let mut resp = capture_download(c, capture_body(c, stream));
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", c.sha256)) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+/// The body of a streamed capture download, with its `Content-Length` (see
+/// [`streamed_capture`]); for answers that set their own headers.
+pub(crate) fn capture_body(c: &Capture, stream: kycd_engine::BlobStream) -> impl IntoResponse + use<> {
     let file_id = c.id.clone();
     let body = axum::body::Body::from_stream(futures::TryStreamExt::map_err(stream, move |e| {
         tracing::error!(file = %file_id, error = %e, "a capture download failed after its headers were sent; the connection is aborted: the stored blob is damaged or was altered; restore it from a backup");
         std::io::Error::other("the capture could not be decrypted")
     }));
-    let mut resp = capture_download(&c, body);
+    let mut resp = body.into_response();
     if let Ok(v) = HeaderValue::from_str(&c.size.to_string()) {
         resp.headers_mut().insert(header::CONTENT_LENGTH, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", c.sha256)) {
-        resp.headers_mut().insert(header::ETAG, v);
-    }
-    Ok(resp)
+    resp
 }
 
 /// A capture's original bytes as a download (its media type, `<file id>.<ext>`): the

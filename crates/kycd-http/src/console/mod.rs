@@ -1111,8 +1111,8 @@ async fn image(
         (got, _) => got,
     };
     match got {
-        Ok((cap, bytes)) => {
-            let mut resp = crate::api::capture_download(&cap, bytes);
+        Ok((cap, stream)) => {
+            let mut resp = crate::api::streamed_capture(&cap, stream);
             if field(&query_pairs(raw.as_deref()), "download").is_none() {
                 resp.headers_mut()
                     .insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline"));

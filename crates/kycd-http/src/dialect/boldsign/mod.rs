@@ -164,8 +164,8 @@ async fn image(State(s): State<AppState>, BoldSignAuth(p): BoldSignAuth, RawQuer
     let v = s.engine.find_signer_verification(&p, &query).await?;
     let captures = s.engine.list_captures(&p, &v.id).await?;
     require_completed(v.status, &captures)?;
-    let (c, bytes) = s.engine.read_verification_file(&p, &v.id, &file).await?;
-    Ok(crate::api::capture_download(&c, bytes))
+    let (c, stream) = s.engine.read_verification_file(&p, &v.id, &file).await?;
+    Ok(crate::api::streamed_capture(&c, stream))
 }
 
 // ----- embedded verification URL -----------------------------------------------------------

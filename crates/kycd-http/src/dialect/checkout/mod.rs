@@ -595,7 +595,7 @@ async fn pdf_report(State(s): State<AppState>, CheckoutAuth(p): CheckoutAuth, Pa
     .into_response())
 }
 
-fn bytes_response(bytes: Vec<u8>, content_type: &'static str, filename: Option<String>) -> Response {
+fn bytes_response(bytes: impl IntoResponse, content_type: &'static str, filename: Option<String>) -> Response {
     let mut resp = bytes.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -626,6 +626,6 @@ async fn download_asset(State(s): State<AppState>, Path((token, file)): Path<(St
     };
     let (p, id) = s.engine.redeem_download_link(&token, ASSET_LINK).await.map_err(gone)?;
     let file: FileId = path_id(&file, "file")?;
-    let (c, bytes) = s.engine.read_verification_file(&p, &id, &file).await.map_err(gone)?;
-    Ok(bytes_response(bytes, c.media_type.as_str(), None))
+    let (c, stream) = s.engine.read_verification_file(&p, &id, &file).await.map_err(gone)?;
+    Ok(bytes_response(crate::api::capture_body(&c, stream), c.media_type.as_str(), None))
 }

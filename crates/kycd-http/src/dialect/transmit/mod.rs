@@ -423,13 +423,17 @@ async fn get_image(
     let as_base64 = query_choice(q.as_deref(), "format", &[("raw", false), ("base64", true)], false)?;
     let id = session_id(&sid)?;
     let file: FileId = image.parse().map_err(|_| TransmitError::image_not_found())?;
-    let (c, bytes) = s.engine.read_verification_file(&p, &id, &file).await?;
+    let (c, stream) = s.engine.read_verification_file(&p, &id, &file).await?;
     if as_base64 {
         use base64::Engine as _;
+        // The base64 form is one text value: read whole, then encoded.
+        let bytes: Vec<u8> = futures::TryStreamExt::try_concat(futures::TryStreamExt::map_ok(stream, |b| b.to_vec()))
+            .await
+            .map_err(kycd_engine::EngineError::from)?;
         let text = base64::engine::general_purpose::STANDARD.encode(&bytes);
         return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response());
     }
-    let mut resp = bytes.into_response();
+    let mut resp = crate::api::capture_body(&c, stream).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(c.media_type.as_str()));
     Ok(resp)
