@@ -2,7 +2,6 @@
 //! HTML rendering of it at `/docs`. Rendered server-side on purpose: the usual Swagger/
 //! Redoc pages load scripts from a CDN, which a self-hosted IDV service must not need.
 
-use crate::api;
 use crate::dto::*;
 use axum::response::Html;
 use kycd_core::*;
@@ -22,20 +21,6 @@ use utoipa::OpenApi;
         (name = "webhooks", description = "Where kycd sends events, signed, and what it sent."),
         (name = "settings", description = "This account's retention, default policy and capture page branding."),
         (name = "operations", description = "Probes and documents for operators and tools; no API key."),
-    ),
-    paths(
-        crate::healthz, crate::readyz, crate::scrape::metrics, openapi_json, docs_page,
-        api::create_applicant, api::list_applicants, api::get_applicant, api::update_applicant,
-        api::create_verification, api::list_verifications, api::get_verification, api::cancel_verification,
-        api::create_attempt, api::list_attempts, api::get_attempt,
-        api::create_liveness_challenge, api::upload_capture, api::list_captures, api::get_file,
-        api::submit, api::review, api::report, api::anonymize, api::delete_verification,
-        api::start_capture_session,
-        crate::webhooks_api::create_endpoint, crate::webhooks_api::list_endpoints, crate::webhooks_api::get_endpoint,
-        crate::webhooks_api::update_endpoint, crate::webhooks_api::delete_endpoint, crate::webhooks_api::rotate_secret,
-        crate::webhooks_api::list_deliveries, crate::webhooks_api::redeliver,
-        crate::lifecycle_api::get_retention, crate::lifecycle_api::put_retention, crate::lifecycle_api::get_policy, crate::lifecycle_api::put_policy, crate::lifecycle_api::get_branding, crate::lifecycle_api::put_branding, crate::lifecycle_api::put_legal_hold,
-        api::report_pdf, api::evidence_jwt, api::evidence_zip, api::jwks_all, api::jwks_tenant,
     ),
     components(schemas(
         ApplicantInput, ApplicantView, ApplicantList, DeclaredDataDto, ReferenceInput, CreateVerificationRequest,
@@ -85,7 +70,11 @@ pub struct OpenApiDocument(#[allow(dead_code)] serde_json::Value);
 /// API key, 400 and 415 for those with a JSON body, 500 for all).
 pub fn document() -> &'static serde_json::Value {
     static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
-    DOC.get_or_init(|| finish(serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()))
+    // The routed operations' document (the body limit does not show in it).
+    DOC.get_or_init(|| {
+        let (_, doc) = crate::native_routes(0).split_for_parts();
+        finish(serde_json::to_value(doc).unwrap_or_default())
+    })
 }
 
 /// What an error status means, for a person reading the document.

@@ -26,9 +26,12 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::get;
 use kycd_engine::Engine;
 use std::sync::Arc;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -60,99 +63,84 @@ pub fn metrics_router(engine: Arc<Engine>, metrics: Arc<MetricsEndpoint>) -> Rou
 
 /// Every route kycd serves; `/metrics` with `metrics` (else it answers 404).
 pub fn router_with_metrics(engine: Arc<Engine>, metrics: Option<Arc<MetricsEndpoint>>) -> Router {
+    served(engine, metrics).0
+}
+
+/// Every route template kycd serves, mount prefix included (e.g. `/v1/verifications/{id}`),
+/// read off the routers themselves: the cross-tenant matrix (`kycd routes`) walks it.
+pub fn route_templates(engine: Arc<Engine>) -> Vec<String> {
+    served(engine, None).1
+}
+
+/// The native API: each operation is routed together with its OpenAPI annotation
+/// (utoipa-axum's `routes!`), so none can be served without being documented, and the
+/// document (`/v1/openapi.json`, `/docs`) is what is routed. `upload_limit`: the body
+/// limit of capture uploads.
+pub(crate) fn native_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
+    use crate::lifecycle_api as life;
+    use crate::webhooks_api as hooks;
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(api::upload_capture, api::list_captures))
+        .layer(DefaultBodyLimit::max(upload_limit));
+    let branding = OpenApiRouter::new()
+        .routes(routes!(life::get_branding, life::put_branding))
+        .layer(DefaultBodyLimit::max(512 * 1024));
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .routes(routes!(api::create_applicant, api::list_applicants))
+        .routes(routes!(api::get_applicant, api::update_applicant))
+        .routes(routes!(api::create_verification, api::list_verifications))
+        .routes(routes!(api::get_verification, api::delete_verification))
+        .routes(routes!(api::cancel_verification))
+        .routes(routes!(api::create_attempt, api::list_attempts))
+        .routes(routes!(api::get_attempt))
+        .merge(uploads)
+        .routes(routes!(api::create_liveness_challenge))
+        .routes(routes!(api::submit))
+        .routes(routes!(api::review))
+        .routes(routes!(api::report))
+        .routes(routes!(api::anonymize))
+        .routes(routes!(api::report_pdf))
+        .routes(routes!(api::evidence_jwt))
+        .routes(routes!(api::evidence_zip))
+        .routes(routes!(api::get_file))
+        .routes(routes!(hooks::create_endpoint, hooks::list_endpoints))
+        .routes(routes!(hooks::get_endpoint, hooks::update_endpoint, hooks::delete_endpoint))
+        .routes(routes!(hooks::rotate_secret))
+        .routes(routes!(hooks::list_deliveries))
+        .routes(routes!(hooks::redeliver))
+        .routes(routes!(life::put_legal_hold))
+        .routes(routes!(life::get_retention, life::put_retention))
+        .routes(routes!(life::get_policy, life::put_policy))
+        .merge(branding)
+        .routes(routes!(api::start_capture_session))
+        .routes(routes!(docs::openapi_json))
+        .layer(DefaultBodyLimit::max(256 * 1024))
+        // Outside the API's body limit: they take no body.
+        .routes(routes!(docs::docs_page))
+        .routes(routes!(api::jwks_all))
+        .routes(routes!(api::jwks_tenant))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(scrape::metrics))
+}
+
+/// The router and its route templates.
+fn served(engine: Arc<Engine>, metrics: Option<Arc<MetricsEndpoint>>) -> (Router, Vec<String>) {
     let upload_limit = engine.config().max_upload_bytes + 64 * 1024;
     let state = AppState { engine, metrics };
-    let v1 = Router::new()
-        .at("/v1", "/applicants", post(api::create_applicant).get(api::list_applicants))
-        .at("/v1", "/applicants/{id}", get(api::get_applicant).patch(api::update_applicant))
-        .at("/v1", "/verifications", post(api::create_verification).get(api::list_verifications))
-        .at(
-            "/v1",
-            "/verifications/{id}",
-            get(api::get_verification).delete(api::delete_verification),
-        )
-        .at("/v1", "/verifications/{id}/cancel", post(api::cancel_verification))
-        .at(
-            "/v1",
-            "/verifications/{id}/attempts",
-            post(api::create_attempt).get(api::list_attempts),
-        )
-        .at("/v1", "/verifications/{id}/attempts/{attempt_id}", get(api::get_attempt))
-        .at(
-            "/v1",
-            "/verifications/{id}/captures",
-            post(api::upload_capture)
-                .get(api::list_captures)
-                .layer(DefaultBodyLimit::max(upload_limit)),
-        )
-        .at(
-            "/v1",
-            "/verifications/{id}/liveness_challenge",
-            post(api::create_liveness_challenge),
-        )
-        .at("/v1", "/verifications/{id}/submit", post(api::submit))
-        .at("/v1", "/verifications/{id}/review", post(api::review))
-        .at("/v1", "/verifications/{id}/report", get(api::report))
-        .at("/v1", "/verifications/{id}/anonymize", post(api::anonymize))
-        .at("/v1", "/verifications/{id}/report.pdf", get(api::report_pdf))
-        .at("/v1", "/verifications/{id}/evidence.jwt", get(api::evidence_jwt))
-        .at("/v1", "/verifications/{id}/evidence.zip", get(api::evidence_zip))
-        .at("/v1", "/files/{id}", get(api::get_file))
-        .at(
-            "/v1",
-            "/webhook_endpoints",
-            post(webhooks_api::create_endpoint).get(webhooks_api::list_endpoints),
-        )
-        .at(
-            "/v1",
-            "/webhook_endpoints/{id}",
-            get(webhooks_api::get_endpoint)
-                .patch(webhooks_api::update_endpoint)
-                .delete(webhooks_api::delete_endpoint),
-        )
-        .at("/v1", "/webhook_endpoints/{id}/rotate_secret", post(webhooks_api::rotate_secret))
-        .at("/v1", "/webhook_endpoints/{id}/deliveries", get(webhooks_api::list_deliveries))
-        .at(
-            "/v1",
-            "/webhook_endpoints/{id}/deliveries/{delivery_id}/redeliver",
-            post(webhooks_api::redeliver),
-        )
-        .at("/v1", "/verifications/{id}/legal_hold", put(lifecycle_api::put_legal_hold))
-        .at(
-            "/v1",
-            "/settings/retention",
-            get(lifecycle_api::get_retention).put(lifecycle_api::put_retention),
-        )
-        .at(
-            "/v1",
-            "/settings/policy",
-            get(lifecycle_api::get_policy).put(lifecycle_api::put_policy),
-        )
-        .at(
-            "/v1",
-            "/settings/branding",
-            get(lifecycle_api::get_branding)
-                .put(lifecycle_api::put_branding)
-                .layer(DefaultBodyLimit::max(512 * 1024)),
-        )
-        .at("/v1", "/capture-sessions", post(api::start_capture_session))
-        .at("/v1", "/openapi.json", get(docs::openapi_json))
-        .layer(DefaultBodyLimit::max(256 * 1024));
-    let transmit = dialect::transmit::router(&state.engine);
-    Router::new()
-        .nest("/v1", v1)
+    let (native, doc) = native_routes(upload_limit).split_for_parts();
+    let others = Routes::new()
         .merge(capture::router(&state.engine))
         .merge(console::router())
-        .nest(dialect::transmit::MOUNT, transmit)
+        .nest(dialect::transmit::MOUNT, dialect::transmit::router(&state.engine))
         .nest(dialect::checkout::MOUNT, dialect::checkout::router(&state.engine))
         .nest(dialect::boldsign::MOUNT, dialect::boldsign::router(&state.engine))
-        .nest(dialect::skribble::MOUNT, dialect::skribble::router(&state.engine, state.clone()))
-        .at("", "/docs", get(docs::docs_page))
-        .at("", "/.well-known/jwks.json", get(api::jwks_all))
-        .at("", "/.well-known/jwks/{tenant_id}", get(api::jwks_tenant))
-        .at("", "/healthz", get(healthz))
-        .at("", "/readyz", get(readyz))
-        .at("", "/metrics", get(scrape::metrics))
+        .nest(dialect::skribble::MOUNT, dialect::skribble::router(&state.engine, state.clone()));
+    let mut templates: Vec<String> = doc.paths.paths.keys().cloned().collect();
+    templates.extend(others.templates);
+    templates.sort();
+    let router = native
+        .merge(others.router)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), ratelimit::headers))
         .layer(middleware::from_fn(security_headers))
@@ -172,37 +160,51 @@ pub fn router_with_metrics(engine: Arc<Engine>, metrics: Option<Arc<MetricsEndpo
         // Request id, span, access log and HTTP metrics, outermost so that they cover every
         // answer (a panic's 500 included). Route templates only, never the raw URI.
         .layer(middleware::from_fn(observe::observe))
-        .with_state(state)
+        .with_state(state);
+    (router, templates)
 }
 
-/// Every route template the server answers, recorded as the routers are built, so tests
-/// can enumerate them (the cross-tenant matrix) and a new route cannot be forgotten: axum
-/// routers do not list their routes.
-static ROUTE_TEMPLATES: std::sync::Mutex<std::collections::BTreeSet<String>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
-
-/// The route templates recorded so far (after `router()` ran: all of them), mount prefix
-/// included, e.g. `/v1/verifications/{id}`.
-pub fn route_templates() -> Vec<String> {
-    ROUTE_TEMPLATES
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .iter()
-        .cloned()
-        .collect()
+/// A router that knows its route templates: axum routers do not list their routes, and the
+/// cross-tenant matrix must walk every one (the native API's come from its OpenAPI
+/// document, [`native_routes`]; these are the capture page's, the console's and the
+/// dialects').
+pub(crate) struct Routes<S> {
+    router: Router<S>,
+    templates: Vec<String>,
 }
 
-/// `Router::route` that also records the template under its mount prefix.
-pub(crate) trait RouteExt<S> {
-    fn at(self, mount: &str, path: &str, handler: axum::routing::MethodRouter<S>) -> Self;
-}
+impl<S: Clone + Send + Sync + 'static> Routes<S> {
+    pub(crate) fn new() -> Self {
+        Self {
+            router: Router::new(),
+            templates: Vec::new(),
+        }
+    }
 
-impl<S: Clone + Send + Sync + 'static> RouteExt<S> for Router<S> {
-    fn at(self, mount: &str, path: &str, handler: axum::routing::MethodRouter<S>) -> Self {
-        ROUTE_TEMPLATES
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(format!("{mount}{path}"));
-        self.route(path, handler)
+    /// `Router::route`, and the template recorded.
+    pub(crate) fn at(mut self, path: &str, handler: axum::routing::MethodRouter<S>) -> Self {
+        self.templates.push(path.to_string());
+        self.router = self.router.route(path, handler);
+        self
+    }
+
+    /// `Router::nest`, the inner templates recorded under `mount`.
+    pub(crate) fn nest(mut self, mount: &str, inner: Routes<S>) -> Self {
+        self.templates.extend(inner.templates.iter().map(|t| format!("{mount}{t}")));
+        self.router = self.router.nest(mount, inner.router);
+        self
+    }
+
+    pub(crate) fn merge(mut self, other: Routes<S>) -> Self {
+        self.templates.extend(other.templates);
+        self.router = self.router.merge(other.router);
+        self
+    }
+
+    /// Layers and fallbacks: what changes the router but not its routes.
+    pub(crate) fn map(mut self, f: impl FnOnce(Router<S>) -> Router<S>) -> Self {
+        self.router = f(self.router);
+        self
     }
 }
 

@@ -622,8 +622,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
         Command::Routes => {
             let (_, engine) = open(&cli).await?;
-            let _ = kycd_http::router(engine);
-            for r in kycd_http::route_templates() {
+            for r in kycd_http::route_templates(engine) {
                 println!("{r}");
             }
         }

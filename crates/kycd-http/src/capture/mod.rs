@@ -12,8 +12,7 @@ pub(crate) mod html;
 pub(crate) mod i18n;
 
 use crate::AppState;
-use crate::RouteExt;
-use axum::Router;
+use crate::Routes;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -42,31 +41,32 @@ const LIVENESS_CHALLENGE_PATH: &str = "/capture/liveness/challenge";
 /// (`STATE` in `dialect/checkout`).
 const CHECKOUT_STATE: &str = "checkout";
 
-pub fn router(engine: &Engine) -> Router<AppState> {
+pub fn router(engine: &Engine) -> Routes<AppState> {
     let upload_limit = engine.config().max_upload_bytes + 64 * 1024;
-    Router::new()
-        .at("", "/capture", get(open))
-        .at("", "/capture/consent", get(consent_page).post(consent_post))
-        .at("", "/capture/document", get(document_page).post(document_post))
+    Routes::new()
+        .at("/capture", get(open))
+        .at("/capture/consent", get(consent_page).post(consent_post))
+        .at("/capture/document", get(document_page).post(document_post))
         .at(
-            "",
             "/capture/step/{kind}",
             get(step_page).post(step_post).layer(DefaultBodyLimit::max(upload_limit)),
         )
-        .at("", "/capture/step/{kind}/keep", post(keep_post))
-        .at("", LIVENESS_CHALLENGE_PATH, post(liveness_challenge_post))
-        .at("", "/capture/submit", get(submit_page).post(submit_post))
-        .at("", "/capture/done", get(done_page))
-        .at("", "/capture/handoff", get(handoff_page).post(handoff_post))
-        .at("", "/capture/handoff/qr.svg", get(handoff_qr))
-        .at("", "/capture/continue", get(continue_on_phone))
-        .at("", "/capture/brand.css", get(brand_css))
-        .at("", "/capture/brand/logo", get(brand_logo))
-        .at("", "/capture/static/capture.css", get(css))
-        .at("", JS_PATH, get(js))
-        .at("", LIVENESS_JS_PATH, get(liveness_js))
-        .layer(middleware::map_response(capture_headers))
-        .layer(DefaultBodyLimit::max(16 * 1024))
+        .at("/capture/step/{kind}/keep", post(keep_post))
+        .at(LIVENESS_CHALLENGE_PATH, post(liveness_challenge_post))
+        .at("/capture/submit", get(submit_page).post(submit_post))
+        .at("/capture/done", get(done_page))
+        .at("/capture/handoff", get(handoff_page).post(handoff_post))
+        .at("/capture/handoff/qr.svg", get(handoff_qr))
+        .at("/capture/continue", get(continue_on_phone))
+        .at("/capture/brand.css", get(brand_css))
+        .at("/capture/brand/logo", get(brand_logo))
+        .at("/capture/static/capture.css", get(css))
+        .at(JS_PATH, get(js))
+        .at(LIVENESS_JS_PATH, get(liveness_js))
+        .map(|r| {
+            r.layer(middleware::map_response(capture_headers))
+                .layer(DefaultBodyLimit::max(16 * 1024))
+        })
 }
 
 /// Origins a session's tenant lets frame its pages, set on a response by the handler that

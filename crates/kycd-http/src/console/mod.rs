@@ -12,12 +12,11 @@
 mod i18n;
 
 use crate::AppState;
-use crate::RouteExt;
+use crate::Routes;
 use crate::capture::html::esc;
 use crate::capture::i18n::Lang;
 use crate::capture::{cookie, see_other, static_file};
 use crate::extract::ClientAddr;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -45,39 +44,40 @@ const JS_PATH: &str = "/console/static/console.js";
 const CSP: &str =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .at("", "/console", get(home))
-        .at("", "/console/login", get(login_page).post(login_post))
-        .at("", "/console/logout", post(logout_post))
-        .at("", "/console/invite", get(invite_page).post(invite_post))
-        .at("", "/console/queue", get(queue_page))
-        .at("", "/console/verifications/{id}", get(case_page))
-        .at("", "/console/verifications/{id}/decision", post(decision_post))
-        .at("", "/console/verifications/{id}/files/{file_id}", get(image))
-        .at("", "/console/verifications/{id}/report.pdf", get(report_pdf))
-        .at("", "/console/verifications/{id}/evidence.zip", get(evidence_zip))
-        .at("", "/console/account", get(account_page))
-        .at("", "/console/account/totp", post(totp_post))
-        .at("", "/console/admin", get(admin_page))
-        .at("", "/console/admin/operators", post(invite_operator_post))
-        .at("", "/console/admin/operators/{operator_id}/{action}", post(operator_action_post))
-        .at("", "/console/admin/settings", post(settings_post))
-        .at("", "/console/admin/policy", post(policy_post))
-        .at("", "/console/admin/api-keys", post(create_key_post))
-        .at("", "/console/admin/api-keys/{key_id}/revoke", post(revoke_key_post))
-        .at("", "/console/admin/webhooks", post(create_webhook_post))
-        .at("", "/console/admin/webhooks/{id}", get(webhook_page))
-        .at("", "/console/admin/webhooks/{id}/{action}", post(webhook_action_post))
+pub fn router() -> Routes<AppState> {
+    Routes::new()
+        .at("/console", get(home))
+        .at("/console/login", get(login_page).post(login_post))
+        .at("/console/logout", post(logout_post))
+        .at("/console/invite", get(invite_page).post(invite_post))
+        .at("/console/queue", get(queue_page))
+        .at("/console/verifications/{id}", get(case_page))
+        .at("/console/verifications/{id}/decision", post(decision_post))
+        .at("/console/verifications/{id}/files/{file_id}", get(image))
+        .at("/console/verifications/{id}/report.pdf", get(report_pdf))
+        .at("/console/verifications/{id}/evidence.zip", get(evidence_zip))
+        .at("/console/account", get(account_page))
+        .at("/console/account/totp", post(totp_post))
+        .at("/console/admin", get(admin_page))
+        .at("/console/admin/operators", post(invite_operator_post))
+        .at("/console/admin/operators/{operator_id}/{action}", post(operator_action_post))
+        .at("/console/admin/settings", post(settings_post))
+        .at("/console/admin/policy", post(policy_post))
+        .at("/console/admin/api-keys", post(create_key_post))
+        .at("/console/admin/api-keys/{key_id}/revoke", post(revoke_key_post))
+        .at("/console/admin/webhooks", post(create_webhook_post))
+        .at("/console/admin/webhooks/{id}", get(webhook_page))
+        .at("/console/admin/webhooks/{id}/{action}", post(webhook_action_post))
         .at(
-            "",
             "/console/admin/webhooks/{id}/deliveries/{delivery_id}/redeliver",
             post(redeliver_post),
         )
-        .at("", CSS_PATH, get(|| async { static_file(CSS, "text/css; charset=utf-8") }))
-        .at("", JS_PATH, get(|| async { static_file(JS, "text/javascript; charset=utf-8") }))
-        .layer(middleware::map_response(console_headers))
-        .layer(DefaultBodyLimit::max(16 * 1024))
+        .at(CSS_PATH, get(|| async { static_file(CSS, "text/css; charset=utf-8") }))
+        .at(JS_PATH, get(|| async { static_file(JS, "text/javascript; charset=utf-8") }))
+        .map(|r| {
+            r.layer(middleware::map_response(console_headers))
+                .layer(DefaultBodyLimit::max(16 * 1024))
+        })
 }
 
 async fn console_headers(mut resp: Response) -> Response {

@@ -533,6 +533,10 @@ impl Server {
         };
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
+            // The server closes a connection idle for KYCD_HEADER_TIMEOUT_SECONDS (30 s); a
+            // pooled connection older than that would fail the next request (a POST is not
+            // retried) when a test spends a while between two calls on a loaded machine.
+            .pool_idle_timeout(Duration::from_secs(10))
             .build()
             .expect("http client");
         Server {

@@ -12,8 +12,7 @@ mod error;
 mod map;
 pub(crate) mod wire;
 
-use crate::{AppState, RouteExt};
-use axum::Router;
+use crate::{AppState, Routes};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
@@ -34,20 +33,19 @@ type BResult<T> = Result<T, BoldSignError>;
 /// Where this dialect is mounted: the vendor's base URL becomes `<kycd>/compat/boldsign`.
 pub const MOUNT: &str = "/compat/boldsign";
 
-pub fn router(_engine: &Engine) -> Router<AppState> {
-    let mut r = Router::new();
+pub fn router(_engine: &Engine) -> Routes<AppState> {
+    let mut r = Routes::new();
     // The current SDKs call `/v1/…`; the C# SDK and older guides `/v1-beta/…`.
     for version in ["v1", "v1-beta"] {
         r = r
-            .at(MOUNT, &format!("/{version}/identityVerification/report"), post(report))
-            .at(MOUNT, &format!("/{version}/identityVerification/image"), post(image))
+            .at(&format!("/{version}/identityVerification/report"), post(report))
+            .at(&format!("/{version}/identityVerification/image"), post(image))
             .at(
-                MOUNT,
                 &format!("/{version}/identityVerification/createEmbeddedVerificationUrl"),
                 post(embedded_verification_url),
             );
     }
-    r.layer(DefaultBodyLimit::max(64 * 1024)).fallback(fallback)
+    r.map(|r| r.layer(DefaultBodyLimit::max(64 * 1024)).fallback(fallback))
 }
 
 async fn fallback() -> BoldSignError {

@@ -17,8 +17,7 @@ mod webhooks;
 pub(crate) mod wire;
 
 use crate::dialect::oauth;
-use crate::{AppState, RouteExt};
-use axum::Router;
+use crate::{AppState, Routes};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
@@ -47,32 +46,30 @@ type CResult<T> = Result<T, CheckoutError>;
 /// Where this dialect is mounted: the vendor's base URL becomes `<kycd>/compat/checkout`.
 pub const MOUNT: &str = "/compat/checkout";
 
-pub fn router(engine: &Engine) -> Router<AppState> {
+pub fn router(engine: &Engine) -> Routes<AppState> {
     let base = format!("{}{MOUNT}", engine.config().public_url.trim_end_matches('/'));
     engine.register_webhook_renderer(std::sync::Arc::new(webhooks::CheckoutWebhooks { base }));
-    Router::new()
-        .at(MOUNT, "/connect/token", post(token))
-        .at(MOUNT, "/workflows/events/{id}", get(get_event))
-        .at(MOUNT, "/applicants", post(create_applicant))
-        .at(MOUNT, "/applicants/{id}", get(get_applicant).patch(update_applicant))
-        .at(MOUNT, "/applicants/{id}/anonymize", post(anonymize_applicant))
-        .at(MOUNT, "/create-and-open-idv", post(create_and_open))
-        .at(MOUNT, "/identity-verifications", post(create_verification))
-        .at(MOUNT, "/identity-verifications/{id}", get(get_verification))
-        .at(MOUNT, "/identity-verifications/{id}/anonymize", post(anonymize_verification))
-        .at(
-            MOUNT,
-            "/identity-verifications/{id}/attempts",
-            post(create_attempt).get(list_attempts),
-        )
-        .at(MOUNT, "/identity-verifications/{id}/attempts/{attempt_id}", get(get_attempt))
-        .at(MOUNT, "/identity-verifications/{id}/attempts/{attempt_id}/assets", get(list_assets))
-        .at(MOUNT, "/identity-verifications/{id}/pdf-report", get(pdf_report))
-        .at(MOUNT, "/downloads/{token}", get(download_pdf))
-        .at(MOUNT, "/downloads/{token}/{file_id}", get(download_asset))
-        .layer(DefaultBodyLimit::max(256 * 1024))
-        .fallback(fallback)
-        .layer(axum::middleware::map_response(request_id_header))
+    Routes::new()
+        .at("/connect/token", post(token))
+        .at("/workflows/events/{id}", get(get_event))
+        .at("/applicants", post(create_applicant))
+        .at("/applicants/{id}", get(get_applicant).patch(update_applicant))
+        .at("/applicants/{id}/anonymize", post(anonymize_applicant))
+        .at("/create-and-open-idv", post(create_and_open))
+        .at("/identity-verifications", post(create_verification))
+        .at("/identity-verifications/{id}", get(get_verification))
+        .at("/identity-verifications/{id}/anonymize", post(anonymize_verification))
+        .at("/identity-verifications/{id}/attempts", post(create_attempt).get(list_attempts))
+        .at("/identity-verifications/{id}/attempts/{attempt_id}", get(get_attempt))
+        .at("/identity-verifications/{id}/attempts/{attempt_id}/assets", get(list_assets))
+        .at("/identity-verifications/{id}/pdf-report", get(pdf_report))
+        .at("/downloads/{token}", get(download_pdf))
+        .at("/downloads/{token}/{file_id}", get(download_asset))
+        .map(|r| {
+            r.layer(DefaultBodyLimit::max(256 * 1024))
+                .fallback(fallback)
+                .layer(axum::middleware::map_response(request_id_header))
+        })
 }
 
 /// Every answer carries `Cko-Request-Id` (errors already name theirs in the body).

@@ -18,8 +18,7 @@ mod error;
 mod map;
 pub(crate) mod wire;
 
-use crate::{AppState, RouteExt};
-use axum::Router;
+use crate::{AppState, Routes};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
@@ -83,22 +82,23 @@ fn routes() -> [(&'static str, MethodRouter<AppState>); 8] {
     ]
 }
 
-pub fn router(engine: &Engine, state: AppState) -> Router<AppState> {
+pub fn router(engine: &Engine, state: AppState) -> Routes<AppState> {
     engine.register_callback_renderer(std::sync::Arc::new(callbacks::SkribbleCallbacks));
     // A signature request may carry its PDF as base64 (read and skipped, never kept).
     let body_limit = engine.config().max_upload_bytes / 3 * 4 + 64 * 1024;
-    let mut r = Router::new();
+    let mut r = Routes::new();
     for version in VERSIONS {
-        let mount = format!("{MOUNT}/{version}");
-        let mut v = Router::new();
+        let mut v = Routes::new();
         for (path, handler) in routes() {
-            v = v.at(&mount, path, handler);
+            v = v.at(path, handler);
         }
         r = r.nest(&format!("/{version}"), v);
     }
-    r.fallback(fallback)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(state, error::envelope))
+    r.map(|r| {
+        r.fallback(fallback)
+            .layer(DefaultBodyLimit::max(body_limit))
+            .layer(axum::middleware::from_fn_with_state(state, error::envelope))
+    })
 }
 
 async fn fallback() -> SkribbleError {

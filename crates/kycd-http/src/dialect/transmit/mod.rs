@@ -14,8 +14,7 @@ mod map;
 pub(crate) mod wire;
 
 use crate::dialect::oauth;
-use crate::{AppState, RouteExt};
-use axum::Router;
+use crate::{AppState, Routes};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, RawQuery, State};
@@ -54,16 +53,16 @@ fn service_routes(image_limit: usize) -> [(&'static str, MethodRouter<AppState>)
     ]
 }
 
-pub fn router(engine: &Engine) -> Router<AppState> {
+pub fn router(engine: &Engine) -> Routes<AppState> {
     // Base64 inflates by 4/3; leave room for the JSON around it.
     let image_limit = engine.config().max_upload_bytes / 3 * 4 + 64 * 1024;
-    let mut r = Router::new().at(MOUNT, "/oidc/token", post(token));
+    let mut r = Routes::new().at("/oidc/token", post(token));
     for prefix in ["/verify", ""] {
         for (path, handler) in service_routes(image_limit) {
-            r = r.at(MOUNT, &format!("{prefix}{path}"), handler);
+            r = r.at(&format!("{prefix}{path}"), handler);
         }
     }
-    r.layer(DefaultBodyLimit::max(256 * 1024)).fallback(fallback)
+    r.map(|r| r.layer(DefaultBodyLimit::max(256 * 1024)).fallback(fallback))
 }
 
 async fn fallback() -> TransmitError {
