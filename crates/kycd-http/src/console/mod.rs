@@ -1093,36 +1093,41 @@ async fn image(
         s.engine.console_image(&c.session, &id_of(&id)?, &file).await
     }
     .await;
-    // A burst's frame (`?frame=N`) is served as the JPEG it is.
+    // A burst's frame (`?frame=N`) is served as the JPEG it is (the burst is read whole: one
+    // blob holds the steps and every frame).
     let frame = field(&query_pairs(raw.as_deref()), "frame").map(|f| f.parse::<usize>());
-    let got = match (got, frame) {
-        (Ok((cap, bytes)), Some(i)) if cap.kind == CaptureKind::LivenessBurst => {
-            match i.ok().and_then(|i| kycd_engine::liveness::frame_of(&bytes, i)) {
-                Some(jpeg) => Ok((
-                    Capture {
+    let mut resp = match (got, frame) {
+        (Ok((cap, stream)), Some(i)) if cap.kind == CaptureKind::LivenessBurst => {
+            let burst: Result<Vec<u8>, EngineError> =
+                futures::TryStreamExt::try_concat(futures::TryStreamExt::map_ok(stream, |b| b.to_vec()))
+                    .await
+                    .map_err(EngineError::from);
+            let jpeg = burst.and_then(|b| {
+                i.ok()
+                    .and_then(|i| kycd_engine::liveness::frame_of(&b, i))
+                    .ok_or(EngineError::NotFound("frame"))
+            });
+            match jpeg {
+                Ok(jpeg) => crate::api::capture_download(
+                    &Capture {
                         media_type: MediaType::Jpeg,
                         ..cap
                     },
                     jpeg,
-                )),
-                None => Err(EngineError::NotFound("frame")),
+                ),
+                Err(e) => return c.error(&here, e),
             }
         }
-        (got, _) => got,
+        (Ok((cap, stream)), _) => crate::api::streamed_capture(&cap, stream),
+        (Err(e), _) => return c.error(&here, e),
     };
-    match got {
-        Ok((cap, stream)) => {
-            let mut resp = crate::api::streamed_capture(&cap, stream);
-            if field(&query_pairs(raw.as_deref()), "download").is_none() {
-                resp.headers_mut()
-                    .insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline"));
-            }
-            resp.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-            resp
-        }
-        Err(e) => c.error(&here, e),
+    if field(&query_pairs(raw.as_deref()), "download").is_none() {
+        resp.headers_mut()
+            .insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline"));
     }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    resp
 }
 
 async fn report_pdf(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
