@@ -10,9 +10,23 @@
 //! tag`, one piece) stay readable: [`is_chunked`] tells the two apart.
 
 use crate::crypto::CryptoError;
-use aes_gcm::aead::{Aead, OsRng, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use rand::RngCore;
+use rand::rngs::OsRng;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+
+/// AES-256-GCM for the chunks, from ring rather than the aes-gcm crate that seals the
+/// rest: ring's assembly hashes several blocks per GHASH step, and the aes-gcm crate's
+/// one-block-at-a-time GHASH was most of a download's CPU (perf, 2026-12-07,
+/// docs/BENCHMARKS.md). The same algorithm, nonce, associated data and tag layout, so the
+/// blobs are the same bytes either way (`ring_and_aes_gcm_seal_the_same_bytes`).
+pub struct ChunkCipher(LessSafeKey);
+
+impl ChunkCipher {
+    pub fn new(key: &[u8; 32]) -> Result<Self, CryptoError> {
+        let key = UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoError::Decrypt)?;
+        Ok(Self(LessSafeKey::new(key)))
+    }
+}
 
 pub const MAGIC: &[u8; 8] = b"kycdCH1\n";
 pub const HEADER_LEN: usize = MAGIC.len() + 4 + PREFIX_LEN;
@@ -44,7 +58,7 @@ fn chunk_aad(file_aad: &[u8], header: &[u8]) -> Vec<u8> {
 }
 
 /// Seal `plain` in chunks of `chunk` bytes (1..=[`MAX_CHUNK`]).
-pub fn seal(cipher: &Aes256Gcm, file_aad: &[u8], plain: &[u8], chunk: u32) -> Vec<u8> {
+pub fn seal(cipher: &ChunkCipher, file_aad: &[u8], plain: &[u8], chunk: u32) -> Vec<u8> {
     let chunk = chunk.clamp(1, MAX_CHUNK);
     let mut prefix = [0u8; PREFIX_LEN];
     OsRng.fill_bytes(&mut prefix);
@@ -62,12 +76,15 @@ pub fn seal(cipher: &Aes256Gcm, file_aad: &[u8], plain: &[u8], chunk: u32) -> Ve
     for (i, piece) in pieces.into_iter().enumerate() {
         // u32 chunks of at least 1 byte: more than the 64 GiB AES-GCM bound of one upload.
         let index = u32::try_from(i).unwrap_or(u32::MAX);
-        let nonce = nonce(&prefix, index, i + 1 == n);
-        // AES-GCM encryption only fails for inputs over 64 GiB, which never reach here.
-        let ct = cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: piece, aad: &aad })
-            .unwrap_or_default();
-        out.extend_from_slice(&ct);
+        let nonce = Nonce::assume_unique_for_key(nonce(&prefix, index, i + 1 == n));
+        let start = out.len();
+        out.extend_from_slice(piece);
+        // AES-GCM sealing only fails for inputs over 64 GiB, which never reach here; the
+        // chunk is then left out and the blob fails to open.
+        match cipher.0.seal_in_place_separate_tag(nonce, Aad::from(&aad), &mut out[start..]) {
+            Ok(tag) => out.extend_from_slice(tag.as_ref()),
+            Err(_) => out.truncate(start),
+        }
     }
     out
 }
@@ -76,7 +93,7 @@ pub fn seal(cipher: &Aes256Gcm, file_aad: &[u8], plain: &[u8], chunk: u32) -> Ve
 /// plaintext of each chunk as soon as it is known not to be the last, [`Opener::finish`]
 /// checks and gives the last. Memory: one chunk plus the piece pushed.
 pub struct Opener {
-    cipher: Aes256Gcm,
+    cipher: ChunkCipher,
     file_aad: Vec<u8>,
     aad: Vec<u8>,
     prefix: [u8; PREFIX_LEN],
@@ -87,7 +104,7 @@ pub struct Opener {
 }
 
 impl Opener {
-    pub fn new(cipher: Aes256Gcm, file_aad: &[u8]) -> Self {
+    pub fn new(cipher: ChunkCipher, file_aad: &[u8]) -> Self {
         Self {
             cipher,
             file_aad: file_aad.to_vec(),
@@ -100,17 +117,22 @@ impl Opener {
         }
     }
 
-    fn open_chunk(&self, sealed: &[u8], last: bool) -> Result<Vec<u8>, CryptoError> {
-        let nonce = nonce(&self.prefix, self.index, last);
-        self.cipher
-            .decrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: sealed,
-                    aad: &self.aad,
-                },
-            )
-            .map_err(|_| CryptoError::Decrypt)
+    /// Open one sealed chunk (ciphertext and tag) onto the end of `out`.
+    fn open_chunk(&self, sealed: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), CryptoError> {
+        let nonce = Nonce::assume_unique_for_key(nonce(&self.prefix, self.index, last));
+        let start = out.len();
+        out.extend_from_slice(sealed);
+        match self.cipher.0.open_in_place(nonce, Aad::from(&self.aad), &mut out[start..]) {
+            Ok(plain) => {
+                let n = plain.len();
+                out.truncate(start + n);
+                Ok(())
+            }
+            Err(_) => {
+                out.truncate(start);
+                Err(CryptoError::Decrypt)
+            }
+        }
     }
 
     /// Take the next bytes of the sealed blob; the plaintext of the chunks they complete.
@@ -140,7 +162,7 @@ impl Opener {
         let mut at = 0;
         // A full chunk followed by more bytes is not the last one.
         while self.buf.len() - at > self.sealed_chunk {
-            out.extend_from_slice(&self.open_chunk(&self.buf[at..at + self.sealed_chunk], false)?);
+            self.open_chunk(&self.buf[at..at + self.sealed_chunk], false, &mut out)?;
             at += self.sealed_chunk;
             self.index = self.index.checked_add(1).ok_or(CryptoError::Decrypt)?;
         }
@@ -154,12 +176,14 @@ impl Opener {
         if !self.header_read || self.buf.len() < TAG_LEN || self.buf.len() > self.sealed_chunk {
             return Err(CryptoError::Decrypt);
         }
-        self.open_chunk(&self.buf, true)
+        let mut out = Vec::with_capacity(self.buf.len());
+        self.open_chunk(&self.buf, true, &mut out)?;
+        Ok(out)
     }
 }
 
 /// Open a whole chunked blob held in memory.
-pub fn open(cipher: Aes256Gcm, file_aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub fn open(cipher: ChunkCipher, file_aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let mut o = Opener::new(cipher, file_aad);
     let mut plain = o.push(sealed)?;
     plain.extend_from_slice(&o.finish()?);
@@ -169,11 +193,30 @@ pub fn open(cipher: Aes256Gcm, file_aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aes_gcm::KeyInit;
     use proptest::prelude::*;
 
-    fn cipher() -> Aes256Gcm {
-        Aes256Gcm::new_from_slice(&[7u8; 32]).unwrap()
+    fn cipher() -> ChunkCipher {
+        ChunkCipher::new(&[7u8; 32]).unwrap()
+    }
+
+    /// Blobs sealed before the chunks moved to ring (aes-gcm) open, and the reverse.
+    #[test]
+    fn ring_and_aes_gcm_seal_the_same_bytes() {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let reference = aes_gcm::Aes256Gcm::new_from_slice(&[7u8; 32]).unwrap();
+        let plain = data(100);
+        let sealed = seal(&cipher(), b"f", &plain, 40);
+        let aad = chunk_aad(b"f", &sealed[..HEADER_LEN]);
+        let mut prefix = [0u8; PREFIX_LEN];
+        prefix.copy_from_slice(&sealed[MAGIC.len() + 4..HEADER_LEN]);
+        let mut by_reference = sealed[..HEADER_LEN].to_vec();
+        for (i, piece) in plain.chunks(40).enumerate() {
+            let n = nonce(&prefix, i as u32, i == 2);
+            let payload = Payload { msg: piece, aad: &aad };
+            by_reference.extend(reference.encrypt(aes_gcm::Nonce::from_slice(&n), payload).unwrap());
+        }
+        assert_eq!(by_reference, sealed);
+        assert_eq!(open(cipher(), b"f", &by_reference).unwrap(), plain);
     }
 
     fn data(n: usize) -> Vec<u8> {

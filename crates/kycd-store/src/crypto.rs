@@ -149,20 +149,28 @@ impl DataKey {
         open_with(&self.cipher(), aad.as_bytes(), sealed)
     }
     /// Seal a blob in the chunked format, which a download decrypts chunk by chunk.
-    pub fn seal_chunked(&self, aad: &str, plain: &[u8]) -> Vec<u8> {
-        crate::chunked::seal(&self.cipher(), aad.as_bytes(), plain, crate::chunked::DEFAULT_CHUNK)
+    pub fn seal_chunked(&self, aad: &str, plain: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        Ok(crate::chunked::seal(
+            &self.chunk_cipher()?,
+            aad.as_bytes(),
+            plain,
+            crate::chunked::DEFAULT_CHUNK,
+        ))
+    }
+    fn chunk_cipher(&self) -> Result<crate::chunked::ChunkCipher, CryptoError> {
+        crate::chunked::ChunkCipher::new(self.0.expose_secret())
     }
     /// Open a blob of either format (chunked, or the older single piece).
     pub fn open_blob(&self, aad: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         if crate::chunked::is_chunked(sealed) {
-            crate::chunked::open(self.cipher(), aad.as_bytes(), sealed)
+            crate::chunked::open(self.chunk_cipher()?, aad.as_bytes(), sealed)
         } else {
             self.open(aad, sealed)
         }
     }
     /// A streaming opener for a chunked blob.
-    pub fn chunk_opener(&self, aad: &str) -> crate::chunked::Opener {
-        crate::chunked::Opener::new(self.cipher(), aad.as_bytes())
+    pub fn chunk_opener(&self, aad: &str) -> Result<crate::chunked::Opener, CryptoError> {
+        Ok(crate::chunked::Opener::new(self.chunk_cipher()?, aad.as_bytes()))
     }
 }
 
@@ -215,7 +223,7 @@ mod tests {
         let dk = DataKey::generate();
         let plain: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
         let old = dk.seal("file_x", &plain);
-        let new = dk.seal_chunked("file_x", &plain);
+        let new = dk.seal_chunked("file_x", &plain).unwrap();
         assert!(!crate::chunked::is_chunked(&old) && crate::chunked::is_chunked(&new));
         assert_eq!(dk.open_blob("file_x", &old).unwrap(), plain, "an older blob stays readable");
         assert_eq!(dk.open_blob("file_x", &new).unwrap(), plain);

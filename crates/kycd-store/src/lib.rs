@@ -24,6 +24,17 @@ mod schema;
 mod sealed;
 mod transfer;
 
+/// How much of a local blob file one blocking read takes ([`Store::get_blob_stream`]): four
+/// chunks of the chunked format.
+const FILE_READ_PIECE: usize = 256 * 1024;
+
+fn io_error(e: std::io::Error) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "LocalFileSystem",
+        source: Box::new(e),
+    }
+}
+
 /// A blob's plaintext, chunk by chunk ([`Store::get_blob_stream`]).
 pub type BlobStream = futures::stream::BoxStream<'static, Result<bytes::Bytes>>;
 
@@ -399,7 +410,7 @@ impl Store {
     /// Written *before* its row: a crash in between leaves an orphan the sweeper removes.
     pub async fn put_blob(&self, tenant: &kycd_core::TenantId, file: &kycd_core::FileId, plain: &[u8]) -> Result<(String, String)> {
         let dk = DataKey::generate();
-        let sealed = dk.seal_chunked(file.as_str(), plain);
+        let sealed = dk.seal_chunked(file.as_str(), plain)?;
         let key = Self::blob_path(tenant, file);
         self.blobs.put(&BlobPath::from(key.as_str()), sealed.into()).await?;
         Ok((key, self.tenant_keys(tenant).wrap_data_key(file.as_str(), &dk)))
@@ -409,6 +420,27 @@ impl Store {
         let dk = self.tenant_keys(tenant).unwrap_data_key(file.as_str(), wrapped)?;
         let sealed = self.blobs.get(&BlobPath::from(blob_key)).await?.bytes().await?;
         Ok(dk.open_blob(file.as_str(), &sealed)?)
+    }
+
+    /// A stored object's bytes as a stream. A file of the local blob folder is read in pieces
+    /// of [`FILE_READ_PIECE`] on the blocking pool: object_store's own stream reads it 8 KiB
+    /// per blocking task, and a 3.2 MB download then spent most of its CPU handing those
+    /// tasks to threads and waking them (perf, 2026-12-07: docs/BENCHMARKS.md).
+    async fn object_stream(&self, path: &BlobPath) -> Result<futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>> {
+        use futures::{StreamExt, TryStreamExt};
+        use std::io::{Seek, SeekFrom};
+        let got = self.blobs.get(path).await?;
+        match got.payload {
+            object_store::GetResultPayload::File(mut file, _) => {
+                let range = got.range;
+                file.seek(SeekFrom::Start(range.start)).map_err(|e| StoreError::Blob(io_error(e)))?;
+                let file = tokio::io::AsyncReadExt::take(tokio::fs::File::from_std(file), range.end - range.start);
+                Ok(tokio_util::io::ReaderStream::with_capacity(file, FILE_READ_PIECE)
+                    .map_err(io_error)
+                    .boxed())
+            }
+            object_store::GetResultPayload::Stream(s) => Ok(s),
+        }
     }
 
     /// A blob's plaintext as a stream, decrypted one chunk at a time as it is read (a blob
@@ -424,7 +456,7 @@ impl Store {
     ) -> Result<BlobStream> {
         use futures::StreamExt;
         let dk = self.tenant_keys(tenant).unwrap_data_key(file.as_str(), wrapped)?;
-        let mut src = self.blobs.get(&BlobPath::from(blob_key)).await?.into_stream();
+        let mut src = self.object_stream(&BlobPath::from(blob_key)).await?;
         let mut head = Vec::new();
         while head.len() < chunked::MAGIC.len() {
             match src.next().await {
@@ -439,7 +471,7 @@ impl Store {
             let plain = dk.open(file.as_str(), &head)?;
             return Ok(futures::stream::once(async move { Ok(bytes::Bytes::from(plain)) }).boxed());
         }
-        let mut opener = dk.chunk_opener(file.as_str());
+        let mut opener = dk.chunk_opener(file.as_str())?;
         let first = opener.push(&head)?;
         struct State {
             src: futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
