@@ -887,16 +887,15 @@ impl Tx<'_> {
     /// Audit entries about one object that changed or decided something, in order: the
     /// reads of it (`report.read`, `file.read`, `evidence.*.read`, the console's
     /// `console.verification.viewed` and `console.image.viewed.*`) left out. A verification's
-    /// report timeline, which would otherwise grow with every read of the report.
+    /// report timeline, which would otherwise grow with every read of the report. The reads
+    /// are skipped by the `(tenant_id, object_id, is_read, seq)` index: a report read often
+    /// costs the same as one read once.
     pub async fn timeline_for_object(&mut self, tenant: &TenantId, object_id: &str) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query(
-            "SELECT * FROM audit_entries WHERE tenant_id = $1 AND object_id = $2 \
-             AND action NOT LIKE '%.read' AND action NOT LIKE 'console.%.viewed%' ORDER BY seq",
-        )
-        .bind(tenant.as_str())
-        .bind(object_id)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows = sqlx::query("SELECT * FROM audit_entries WHERE tenant_id = $1 AND object_id = $2 AND is_read = 0 ORDER BY seq")
+            .bind(tenant.as_str())
+            .bind(object_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
         rows.iter().map(Self::audit_from).collect()
     }
 
@@ -1162,6 +1161,14 @@ fn api_key_from(row: &AnyRow) -> Result<ApiKeyRecord> {
 }
 
 /// Append an entry to the tenant's hash chain, inside the caller's transaction.
+/// Whether an audit action records a read of its object (`report.read`, `file.read`,
+/// `evidence.*.read`, the console's `console.verification.viewed` and
+/// `console.image.viewed.*`) rather than a change. Migration 29 applies the same rule to
+/// the entries written before it.
+pub(crate) fn is_read_action(action: &str) -> bool {
+    action.ends_with(".read") || action.strip_prefix("console.").is_some_and(|rest| rest.contains(".viewed"))
+}
+
 pub(crate) async fn append_audit(
     conn: &mut sqlx::AnyConnection,
     tenant: &TenantId,
@@ -1179,8 +1186,8 @@ pub(crate) async fn append_audit(
     let actor = actor.label();
     let hash = audit_hash(&prev, tenant.as_str(), seq, ms(at), &actor, action, object_id);
     sqlx::query(
-        "INSERT INTO audit_entries (tenant_id, seq, at, actor, action, object_id, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO audit_entries (tenant_id, seq, at, actor, action, object_id, prev_hash, hash, is_read)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(tenant.as_str())
     .bind(seq)
@@ -1190,6 +1197,7 @@ pub(crate) async fn append_audit(
     .bind(object_id)
     .bind(&prev)
     .bind(&hash)
+    .bind(i64::from(is_read_action(action)))
     .execute(&mut *conn)
     .await?;
     sqlx::query("UPDATE audit_heads SET hash = $1 WHERE tenant_id = $2")
@@ -1203,6 +1211,29 @@ pub(crate) async fn append_audit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_are_told_from_changes_as_migration_29_tells_them() {
+        for read in [
+            "report.read",
+            "file.read",
+            "evidence.zip.read",
+            "console.verification.viewed",
+            "console.image.viewed.selfie",
+        ] {
+            assert!(is_read_action(read), "{read}");
+        }
+        for change in [
+            "verification.created",
+            "capture.received",
+            "review.decided",
+            "console.review.proposed",
+            "readiness",
+            "read",
+        ] {
+            assert!(!is_read_action(change), "{change}");
+        }
+    }
 
     #[test]
     fn cursor_round_trips_and_refuses_garbage() {

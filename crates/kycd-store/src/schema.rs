@@ -448,6 +448,16 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             "CREATE INDEX liveness_challenges_verification ON liveness_challenges (tenant_id, verification_id)",
         ],
     ),
+    (
+        29,
+        "audit entries say whether they record a read: a report's timeline skips the reads by index instead of scanning them",
+        &[
+            "ALTER TABLE audit_entries ADD COLUMN is_read BIGINT NOT NULL DEFAULT 0",
+            // The same rule as `repo::is_read_action`.
+            "UPDATE audit_entries SET is_read = 1 WHERE action LIKE '%.read' OR action LIKE 'console.%.viewed%'",
+            "CREATE INDEX audit_object_changes ON audit_entries (tenant_id, object_id, is_read, seq)",
+        ],
+    ),
 ];
 
 #[cfg(test)]
