@@ -12,9 +12,10 @@
 //! 4. **Decide** each character from the field layout and the check digits, with a
 //!    confidence bar for names ([`crate::mrz_grid`]).
 //!
-//! A two-line zone is tried at 44 and 36 cells, and a zone read upside down (every
-//! cell unsure) is read again turned round; the first valid reading wins, else the most
-//! confident one is returned (not valid).
+//! A two-line zone is tried at 44 and 36 cells, each with its candidate grids in turn
+//! (the gap fits, then the lattices: [`crate::mrz_zone::ZoneFrames`]), and a zone read
+//! upside down (every cell unsure) is read again turned round; the first valid reading
+//! wins, else the most confident one is returned (not valid).
 //!
 //! [`MrzReader`] is `Send + Sync`: load it once and share it (`Arc`).
 
@@ -119,30 +120,40 @@ impl MrzReader {
                 };
                 let mut sure = 0f32;
                 for &n in lengths {
-                    let Some(grid) = mrz_zone::locate(img, &lines, n) else {
+                    let Ok(frames) = mrz_zone::ZoneFrames::measure(img, &lines, n) else {
                         continue;
                     };
-                    let floor = mrz_zone::contrast_floor(img, &grid);
-                    let cells: Vec<Vec<f32>> = grid.cells.iter().flatten().map(|c| mrz_zone::cell_image(img, c, floor)).collect();
-                    let flat = classify(&cells)?;
-                    let probs: Vec<Vec<[f32; CLASSES]>> = flat.chunks(n).map(<[_]>::to_vec).collect();
-                    // Mean top probability: how well the grid fits the print.
-                    let mean = flat.iter().map(|p| p.iter().copied().fold(0f32, f32::max)).sum::<f32>() / flat.len().max(1) as f32;
-                    sure = sure.max(mean);
-                    let Some(r) = crate::mrz_grid::decode(format_of(n, &probs), &probs, today) else {
-                        continue;
-                    };
-                    // A valid zone first, then one whose check digits pass, then the grid that
-                    // fits the print best (a wrong length leaves unsure cells and misses
-                    // the glyph gaps).
-                    let score = mean - grid.fit_error
-                        + if r.valid { 10.0 } else { 0.0 }
-                        + if r.check_digits.iter().all(|c| c.passed) { 1.0 } else { 0.0 };
-                    if best.as_ref().is_none_or(|b| score > b.0) {
-                        let valid = r.valid;
-                        best = Some((score, r, grid));
-                        if valid {
-                            break 'bands;
+                    // The cheap gap fits first; the lattices only when those read no
+                    // valid zone.
+                    let mut tried: Vec<ZoneGrid> = Vec::new();
+                    let lattices = std::iter::once_with(|| frames.lattices()).flatten();
+                    for grid in frames.grids().into_iter().chain(lattices) {
+                        if tried.iter().any(|t| t.same_as(&grid)) {
+                            continue;
+                        }
+                        tried.push(grid.clone());
+                        let floor = mrz_zone::contrast_floor(img, &grid);
+                        let cells: Vec<Vec<f32>> = grid.cells.iter().flatten().map(|c| mrz_zone::cell_image(img, c, floor)).collect();
+                        let flat = classify(&cells)?;
+                        let probs: Vec<Vec<[f32; CLASSES]>> = flat.chunks(n).map(<[_]>::to_vec).collect();
+                        // Mean top probability: how well the grid fits the print.
+                        let mean = flat.iter().map(|p| p.iter().copied().fold(0f32, f32::max)).sum::<f32>() / flat.len().max(1) as f32;
+                        sure = sure.max(mean);
+                        let Some(r) = crate::mrz_grid::decode(format_of(n, &probs), &probs, today) else {
+                            continue;
+                        };
+                        // A valid zone first, then one whose check digits pass, then the grid that
+                        // fits the print best (a wrong length leaves unsure cells and misses
+                        // the glyph gaps).
+                        let score = mean - grid.fit_error
+                            + if r.valid { 10.0 } else { 0.0 }
+                            + if r.check_digits.iter().all(|c| c.passed) { 1.0 } else { 0.0 };
+                        if best.as_ref().is_none_or(|b| score > b.0) {
+                            let valid = r.valid;
+                            best = Some((score, r, grid));
+                            if valid {
+                                break 'bands;
+                            }
                         }
                     }
                 }
@@ -279,13 +290,19 @@ fn join_lines(mut boxes: Vec<TextBox>) -> Vec<TextBox> {
 /// Candidate MRZ bands, lowest first: groups of two or three long lines of about equal
 /// length and left edge, at one line pitch, stretched to the group's common extent.
 fn mrz_bands(lines: &[TextBox]) -> Vec<Vec<TextBox>> {
-    let long: Vec<&TextBox> = lines.iter().filter(|b| b.length() >= 10.0 * b.height()).collect();
-    let Some(max_len) = long.iter().map(|b| b.length()).reduce(f32::max) else {
+    // A zone's line is long: at least 10 heights, except that a line whose end the
+    // detector missed (a faint run of fillers) may join a band with 5.
+    let is_long = |b: &TextBox| b.length() >= 10.0 * b.height();
+    let Some(max_len) = lines.iter().filter(|b| is_long(b)).map(TextBox::length).reduce(f32::max) else {
         return Vec::new();
     };
-    let mut long: Vec<&TextBox> = long.into_iter().filter(|b| b.length() >= 0.4 * max_len).collect();
-    // The zone's direction: the median angle of the long lines.
-    let mut angles: Vec<f32> = long.iter().map(|b| b.angle()).collect();
+    let mut long: Vec<&TextBox> = lines
+        .iter()
+        .filter(|b| b.length() >= 5.0 * b.height() && b.length() >= 0.4 * max_len)
+        .collect();
+    // The zone's direction: the median angle of the lines of 10 heights (shorter text
+    // elsewhere on a tilted document runs at other angles).
+    let mut angles: Vec<f32> = long.iter().filter(|b| is_long(b)).map(|b| b.angle()).collect();
     angles.sort_by(f32::total_cmp);
     let angle = angles[angles.len() / 2];
     long.sort_by(|a, b| span(b, angle).v1.total_cmp(&span(a, angle).v1));
@@ -314,7 +331,7 @@ fn mrz_bands(lines: &[TextBox]) -> Vec<Vec<TextBox>> {
                 break;
             }
         }
-        if group.len() < 2 {
+        if group.len() < 2 || !group.iter().any(|&g| is_long(long[g])) {
             continue;
         }
         for &g in &group {
@@ -372,6 +389,20 @@ mod tests {
         let joined = join_lines(vec![line(400.0, 40.0, 500.0), line(400.0, 520.0, 1000.0)]);
         assert_eq!(joined.len(), 1);
         assert!((joined[0].length() - 960.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn a_line_whose_faint_end_the_detector_missed_still_joins_its_band() {
+        let line = |y: f32, x1: f32| TextBox {
+            corners: [(40.0, y), (x1, y), (x1, y + 50.0), (40.0, y + 50.0)],
+            score: 0.9,
+        };
+        // The first line's run of fillers was not detected: 9 heights long, not 10.
+        let bands = mrz_bands(&[line(400.0, 490.0), line(460.0, 760.0)]);
+        assert_eq!(bands.len(), 1, "{bands:?}");
+        assert_eq!(bands[0].len(), 2);
+        // Two such lines alone are no band.
+        assert!(mrz_bands(&[line(400.0, 490.0), line(460.0, 500.0)]).is_empty());
     }
 
     #[test]
