@@ -111,7 +111,8 @@ fn accuracy(kit: &Kit, d: Distortion, n: u64, formats: &[DocFormat], base: u64) 
 /// `examples/mrz_corpus`). With four, one image is 25 points: each floor is one image
 /// below what was measured on 2026-12-07 (the corpus is seeded, but another CPU's float
 /// paths may flip a marginal character).
-/// Measured (of 4): perspective 2, glare 2, every other class 4.
+/// Measured (of 4), after the zone's own centre lines and the lattice (issue 24): every
+/// class 4 (before: perspective 2, glare 2).
 const N: u64 = 4;
 
 fn check(d: Distortion, floor: f64) {
@@ -142,7 +143,7 @@ fn mrz_ocr_rotated_up_to_15_degrees() {
 
 #[test]
 fn mrz_ocr_perspective() {
-    check(Distortion::Perspective, 0.25);
+    check(Distortion::Perspective, 0.75);
 }
 
 #[test]
@@ -162,7 +163,7 @@ fn mrz_ocr_jpeg() {
 
 #[test]
 fn mrz_ocr_glare() {
-    check(Distortion::Glare, 0.25);
+    check(Distortion::Glare, 0.75);
 }
 
 #[test]
