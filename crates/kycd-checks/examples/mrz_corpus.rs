@@ -6,6 +6,8 @@
 //! - SET `corpus` (default): the project's corpus, N documents per distortion class
 //!   (alternating passport and ID card, the seeds of the tests).
 //! - SET `formats`: N each of TD2 cards and MRV-A / MRV-B visas, the classes in turn.
+//! - SET `french`: N French identity cards (the 2 × 36 layout issued until 2021) per
+//!   class.
 //! - SET `held-out`: the evaluation set nothing was tuned or trained on: N × 9 documents of
 //!   every format from seeds 900 000 and up, each photographed under a mix of two defect
 //!   families at a random frame size.
@@ -165,17 +167,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut all = Tally::default();
     match set {
-        "corpus" | "formats" => {
-            let formats: &[DocFormat] = if set == "corpus" {
-                &[DocFormat::Passport, DocFormat::IdCard]
-            } else {
-                &[DocFormat::Td2Card, DocFormat::VisaA, DocFormat::VisaB]
+        "corpus" | "formats" | "french" => {
+            let (formats, base): (&[DocFormat], u64) = match set {
+                "corpus" => (&[DocFormat::Passport, DocFormat::IdCard], 1000),
+                "formats" => (&[DocFormat::Td2Card, DocFormat::VisaA, DocFormat::VisaB], 100_000),
+                _ => (&[DocFormat::FrenchId], 200_000),
             };
             for d in Distortion::ALL {
                 let mut t = Tally::default();
                 for i in 0..n {
                     let format = formats[i as usize % formats.len()];
-                    let base = if set == "corpus" { 1000 } else { 100_000 };
                     let seed = base * (d as u64 + 1) + i;
                     judge(&sample(&font, format, d, seed), &mut t, &format!("{} {format:?} {seed}", d.name()))?;
                 }
@@ -195,7 +196,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 all.add(&t);
             }
         }
-        other => return Err(format!("unknown set {other}: corpus, formats or held-out").into()),
+        other => return Err(format!("unknown set {other}: corpus, formats, french or held-out").into()),
     }
     println!("{}", all.row("**all**"));
     Ok(())

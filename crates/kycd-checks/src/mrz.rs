@@ -1,5 +1,6 @@
 //! ICAO Doc 9303 machine-readable zones: TD1 (3 × 30), TD2 (2 × 36), TD3 (2 × 44) and the
-//! machine-readable visas MRV-A (2 × 44) and MRV-B (2 × 36).
+//! machine-readable visas MRV-A (2 × 44) and MRV-B (2 × 36); and the French identity
+//! card issued until 2021 (2 × 36 in its national layout, [`MrzFormat::FrenchId`]).
 //!
 //! [`parse_lines`] takes the zone's lines as an OCR engine read them. It verifies every
 //! check digit (weights 7, 3, 1; `<` = 0, `0`–`9` = 0–9, `A`–`Z` = 10–35), including the
@@ -38,13 +39,19 @@ pub enum MrzFormat {
     MrvA,
     /// Smaller visa: 2 lines of 36.
     MrvB,
+    /// France's national identity card issued until 2021 (105 × 74 mm): 2 lines of 36
+    /// in its own layout, not ICAO's TD2 (line 1 `IDFRA`, surname, issuing office;
+    /// line 2 card number, given names, birth date, sex, and one check digit over both
+    /// lines). No nationality (the card is issued to French nationals only) and no
+    /// expiry date in the zone.
+    FrenchId,
 }
 
 impl MrzFormat {
     pub fn line_len(self) -> usize {
         match self {
             Self::Td1 => 30,
-            Self::Td2 | Self::MrvB => 36,
+            Self::Td2 | Self::MrvB | Self::FrenchId => 36,
             Self::Td3 | Self::MrvA => 44,
         }
     }
@@ -262,6 +269,21 @@ fn layout(format: MrzFormat) -> Vec<Field> {
             }
             v
         }
+        // As the French card's public descriptions give it.
+        MrzFormat::FrenchId => vec![
+            f("document_code", 0, 0, 2, Alpha),
+            f("issuing_state", 0, 2, 3, Alpha),
+            f("surname", 0, 5, 25, Alpha),
+            // The issuing department and office.
+            f("optional_data", 0, 30, 6, AlphaNum),
+            f("document_number", 1, 0, 12, AlphaNum),
+            f("document_number_check", 1, 12, 1, Numeric),
+            f("given_names", 1, 13, 14, Alpha),
+            f("birth_date", 1, 27, 6, Numeric),
+            f("birth_date_check", 1, 33, 1, Numeric),
+            f("sex", 1, 34, 1, Sex),
+            f("composite_check", 1, 35, 1, Numeric),
+        ],
         MrzFormat::Td1 => vec![
             f("document_code", 0, 0, 2, Alpha),
             f("issuing_state", 0, 2, 3, Alpha),
@@ -313,6 +335,8 @@ pub fn cell_rules(format: MrzFormat) -> Vec<Vec<CellRule>> {
             1 => !matches!(pos, 7 | 15..=17),
             _ => false,
         },
+        // The last check digit covers every other cell of both lines.
+        MrzFormat::FrenchId => true,
     };
     (0..format.line_count())
         .map(|line| {
@@ -368,6 +392,15 @@ fn detect(lines: &[Vec<char>]) -> Option<MrzFormat> {
         }),
         2 if lines.iter().all(|l| near(l, 36)) => Some(if lines[0].first() == Some(&'V') {
             MrzFormat::MrvB
+        } else if lines[0].len() >= 5
+            && lines[0][..5]
+                .iter()
+                .map(|&c| type_fix(FieldKind::Alpha, c).unwrap_or(c))
+                .eq("IDFRA".chars())
+        {
+            // France issued no TD2 card: a 2 × 36 zone of a French identity card (`IDFRA`,
+            // or a misread `1DFRA`) is its national layout.
+            MrzFormat::FrenchId
         } else {
             MrzFormat::Td2
         }),
@@ -570,6 +603,12 @@ fn verify(format: MrzFormat, g: &[Vec<char>]) -> Vec<CheckDigit> {
                 _ => {}
             }
         }
+        MrzFormat::FrenchId => {
+            out.push(digit_check("document_number", &text(g, 1, 0, 12), at(g, 1, 12), false));
+            out.push(digit_check("birth_date", &text(g, 1, 27, 6), at(g, 1, 33), false));
+            let composite = format!("{}{}", text(g, 0, 0, 36), text(g, 1, 0, 35));
+            out.push(digit_check("composite", &composite, at(g, 1, 35), false));
+        }
         MrzFormat::Td1 => {
             let (number, number_check, _) = long_number(&text(g, 0, 5, 9), at(g, 0, 14), &text(g, 0, 15, 15));
             out.push(digit_check("document_number", &number, number_check, false));
@@ -649,7 +688,10 @@ fn extract(format: MrzFormat, fields: &[Field], g: &[Vec<char>], today: NaiveDat
             .unwrap_or_default()
     };
     let code = get("document_code").replace('<', "");
-    let (surname, given_names) = names(&get("name"));
+    let (surname, given_names) = match format {
+        MrzFormat::FrenchId => (strip_fillers(&get("surname")), strip_fillers(&get("given_names"))),
+        _ => names(&get("name")),
+    };
     let (number, optional) = match format {
         MrzFormat::Td1 | MrzFormat::Td2 => {
             let optional = get("optional_data");
@@ -673,14 +715,20 @@ fn extract(format: MrzFormat, fields: &[Field], g: &[Vec<char>], today: NaiveDat
     };
     let birth_raw = get("birth_date");
     let expiry_raw = get("expiry_date");
+    let issuing_state = get("issuing_state").replace('<', "");
+    let nationality = match format {
+        // Not in the zone: the card is issued to French nationals only.
+        MrzFormat::FrenchId => issuing_state.clone(),
+        _ => get("nationality").replace('<', ""),
+    };
     MrzFields {
         document_type: document_type(&code),
         document_code: code,
-        issuing_state: get("issuing_state").replace('<', ""),
+        issuing_state,
         document_number: number.replace('<', ""),
         surname,
         given_names,
-        nationality: get("nationality").replace('<', ""),
+        nationality,
         birth_date: birth_date(&birth_raw, today),
         birth_date_raw: birth_raw,
         sex,
@@ -794,6 +842,16 @@ pub fn compose(d: &MrzData) -> Vec<String> {
             l2.push(cd(&composite));
             vec![l1, l2]
         }
+        MrzFormat::FrenchId => {
+            // Given names are separated by `<<` on this card.
+            let given = d.given_names.to_ascii_uppercase().replace(' ', "<<").replace('-', "<");
+            let surname = d.surname.to_ascii_uppercase().replace([' ', '-'], "<");
+            let l1 = format!("{code}{state}{}{}", pad(&surname, 25), pad(&d.optional_data, 6));
+            let number = pad(&d.document_number, 12);
+            let head = format!("{number}{}{}{birth}{}", cd(&number), pad(&given, 14), d.sex);
+            let check = cd(&format!("{l1}{head}"));
+            vec![l1, format!("{head}{check}")]
+        }
         MrzFormat::MrvA | MrzFormat::MrvB => {
             let (num, opt) = number(n - 28);
             let l1 = format!("{code}{state}{}", name_field(n - 5));
@@ -874,6 +932,51 @@ mod tests {
         assert!(r.valid, "{:?}", r.check_digits);
         assert_eq!(r.fields.document_number, "D23145890");
         assert_eq!(r.fields.given_names, "ANNA MARIA");
+    }
+
+    #[test]
+    fn french_identity_card() {
+        // Composed here (fictional holder); the check digits were computed by hand from
+        // the 7-3-1 rule: card number 8, birth date 8, both lines 5.
+        let lines = ["IDFRADOUEL<<<<<<<<<<<<<<<<<<<<932013", "0506932020438CHRISTIANE<<NI6512068F5"];
+        let r = parse_lines(&lines, today()).unwrap();
+        assert_eq!(r.format, MrzFormat::FrenchId);
+        assert!(r.valid, "{:?}", r.check_digits);
+        assert_eq!(r.check_digits.len(), 3);
+        assert_eq!(r.fields.document_code, "ID");
+        assert_eq!(r.fields.document_type, Some(DocumentType::IdCard));
+        assert_eq!((r.fields.issuing_state.as_str(), r.fields.nationality.as_str()), ("FRA", "FRA"));
+        assert_eq!(r.fields.surname, "DOUEL");
+        assert_eq!(r.fields.given_names, "CHRISTIANE NI");
+        assert_eq!(r.fields.document_number, "050693202043");
+        assert_eq!(r.fields.optional_data, "932013");
+        assert_eq!(r.fields.birth_date, Some(date(1965, 12, 6)));
+        assert_eq!(r.fields.sex, Sex::Female);
+        assert_eq!(r.fields.expiry_date, None);
+        // The last digit covers line 1 too: a changed surname fails it.
+        let altered = ["IDFRADOUAL<<<<<<<<<<<<<<<<<<<<932013", lines[1]];
+        let r = parse_lines(&altered, today()).unwrap();
+        assert!(!r.valid);
+        assert_eq!(
+            r.check_digits.iter().filter(|c| !c.passed).map(|c| c.field).collect::<Vec<_>>(),
+            ["composite"]
+        );
+        // Composing the same data writes the same lines.
+        let data = MrzData {
+            format: MrzFormat::FrenchId,
+            document_code: "ID".into(),
+            issuing_state: "FRA".into(),
+            surname: "DOUEL".into(),
+            given_names: "CHRISTIANE NI".into(),
+            document_number: "050693202043".into(),
+            nationality: "FRA".into(),
+            birth_date: "651206".into(),
+            sex: 'F',
+            expiry_date: String::new(),
+            optional_data: "932013".into(),
+            optional_data_2: String::new(),
+        };
+        assert_eq!(compose(&data), lines);
     }
 
     #[test]
@@ -1050,7 +1153,7 @@ mod tests {
 
     prop_compose! {
         fn mrz_data()(
-            format in prop_oneof![Just(MrzFormat::Td1), Just(MrzFormat::Td2), Just(MrzFormat::Td3), Just(MrzFormat::MrvA), Just(MrzFormat::MrvB)],
+            format in prop_oneof![Just(MrzFormat::Td1), Just(MrzFormat::Td2), Just(MrzFormat::Td3), Just(MrzFormat::MrvA), Just(MrzFormat::MrvB), Just(MrzFormat::FrenchId)],
             code2 in proptest::option::of(proptest::sample::select(vec!['D', 'R', 'C'])),
             state in proptest::sample::select(vec!["UTO", "D", "FRA", "GBR", "USA", "NLD", "GBD"]).prop_map(String::from),
             nat in proptest::sample::select(vec!["UTO", "D", "ITA", "CAN", "JPN", "XXA"]).prop_map(String::from),
@@ -1063,9 +1166,18 @@ mod tests {
             optional in proptest::string::string_regex("[A-Z0-9]{0,7}").unwrap(),
         ) -> MrzData {
             let first = match format { MrzFormat::Td3 => 'P', MrzFormat::MrvA | MrzFormat::MrvB => 'V', _ => 'I' };
+            let mut code = code2.map_or(first.to_string(), |c| format!("{first}{c}"));
+            let (mut state, mut nat, mut expiry) = (state, nat, expiry);
+            if format == MrzFormat::FrenchId {
+                // Always `IDFRA`; no nationality or expiry in the zone.
+                (code, state, nat, expiry) = ("ID".into(), "FRA".into(), "FRA".into(), String::new());
+            } else if format == MrzFormat::Td2 && code == "ID" && state == "FRA" {
+                // France issued no TD2 card: `IDFRA` on 2 × 36 is the French layout.
+                state = "UTO".into();
+            }
             MrzData {
                 format,
-                document_code: code2.map_or(first.to_string(), |c| format!("{first}{c}")),
+                document_code: code,
                 issuing_state: state, surname, given_names: given, document_number: number,
                 nationality: nat, birth_date: birth, sex, expiry_date: expiry,
                 optional_data: optional, optional_data_2: String::new(),

@@ -40,6 +40,13 @@ type Variable = (usize, usize, Vec<(usize, f32)>);
 /// A reading of the variable cells: its log-probability and each cell's candidate index.
 type Reading = (f32, Vec<u8>);
 
+/// Whether the check digits may choose a cell's character. Names never: where a check
+/// digit covers them at all (the French identity card's last digit covers both lines),
+/// it is one digit over dozens of cells, which a wrong reading passes one time in ten.
+fn left_to_check_digits(rule: mrz::CellRule) -> bool {
+    rule.checked && !matches!(rule.field, "name" | "surname" | "given_names")
+}
+
 /// One cell's allowed candidates, most probable first: (class, probability among the
 /// allowed characters).
 fn candidates(p: &[f32; CLASSES], allows: impl Fn(char) -> bool) -> Vec<(usize, f32)> {
@@ -87,7 +94,7 @@ pub fn decode(format: MrzFormat, probs: &[Vec<[f32; CLASSES]>], today: NaiveDate
     for (li, line) in cands.iter().enumerate() {
         for (pos, c) in line.iter().enumerate() {
             let kept: Vec<(usize, f32)> = c.iter().copied().take(4).filter(|x| x.1 >= MIN_CANDIDATE).collect();
-            if rules[li][pos].checked && kept.len() > 1 {
+            if left_to_check_digits(rules[li][pos]) && kept.len() > 1 {
                 vars.push((li, pos, kept));
             }
         }
@@ -183,7 +190,7 @@ pub fn decode(format: MrzFormat, probs: &[Vec<[f32; CLASSES]>], today: NaiveDate
                     field: rule.field,
                 });
             }
-            if !rule.checked && p[k] < UNCHECKED_BAR {
+            if !left_to_check_digits(rule) && p[k] < UNCHECKED_BAR {
                 uncertain.push(CellRef {
                     line: li,
                     position: pos,

@@ -185,8 +185,17 @@ fn looks_like_a_zone(r: &MrzResult) -> bool {
     !r.check_digits.is_empty() && 2 * passed >= r.check_digits.len()
 }
 
-/// The format of a zone of `n`-cell lines: a visa when its first cell reads `V`.
+/// The format of a zone of `n`-cell lines: a visa when its first cell reads `V`; a
+/// French identity card when 36-cell lines begin with `IDFRA`.
 fn format_of(n: usize, probs: &[Vec<[f32; CLASSES]>]) -> MrzFormat {
+    let best = |p: &[f32; CLASSES]| (0..CLASSES).max_by(|&a, &b| p[a].total_cmp(&p[b])).map(crate::mrz_cells::char_of);
+    let french = n == 36
+        && probs
+            .first()
+            .is_some_and(|l| l.len() >= 5 && l[..5].iter().map(best).eq("IDFRA".chars().map(Some)));
+    if french {
+        return MrzFormat::FrenchId;
+    }
     let v = crate::mrz_cells::class_of('V').unwrap_or(0);
     let first_is_v = probs.first().and_then(|l| l.first()).is_some_and(|p| {
         // Among the letters a document code starts with.

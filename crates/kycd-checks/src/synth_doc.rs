@@ -156,6 +156,9 @@ pub enum DocFormat {
     VisaA,
     /// Machine-readable visa B (74 × 105 mm, 2 × 36).
     VisaB,
+    /// France's identity card issued until 2021 (105 × 74 mm, 2 × 36 in its own layout).
+    /// Not in [`DocFormat::ALL`], the ICAO formats the corpus and held-out sets draw from.
+    FrenchId,
 }
 
 impl DocFormat {
@@ -168,6 +171,7 @@ impl DocFormat {
             Self::Td2Card => MrzFormat::Td2,
             Self::VisaA => MrzFormat::MrvA,
             Self::VisaB => MrzFormat::MrvB,
+            Self::FrenchId => MrzFormat::FrenchId,
         }
     }
     /// Width and height in millimetres (ICAO 9303 ID-3, ID-1, ID-2, MRV-A, MRV-B).
@@ -175,7 +179,7 @@ impl DocFormat {
         match self {
             Self::Passport => (125.0, 88.0),
             Self::IdCard => (85.6, 54.0),
-            Self::Td2Card | Self::VisaB => (105.0, 74.0),
+            Self::Td2Card | Self::VisaB | Self::FrenchId => (105.0, 74.0),
             Self::VisaA => (120.0, 80.0),
         }
     }
@@ -247,6 +251,15 @@ pub fn random_identity(format: DocFormat, seed: u64) -> SynthDoc {
         given = format!("{given} {}", word(&mut rng, 2));
     }
     let (code, number, optional, optional_2) = match format {
+        DocFormat::FrenchId => {
+            // Card number: issue year and month, department, office, sequence; the zone's
+            // line 1 ends with the department and office.
+            let dept = format!("{:03}", 1 + rng.below(95));
+            let office = format!("{:03}", rng.below(1000));
+            let issued = format!("{:02}{:02}", 5 + rng.below(16), 1 + rng.below(12));
+            let number = format!("{issued}{dept}{:05}", rng.below(100_000));
+            ("ID", number, format!("{dept}{office}"), String::new())
+        }
         DocFormat::VisaA | DocFormat::VisaB => {
             let code = *rng.pick(&["V", "VA", "VB"]);
             let n = 3 + rng.below(10);
@@ -277,7 +290,12 @@ pub fn random_identity(format: DocFormat, seed: u64) -> SynthDoc {
             (code, alnum(&mut rng, 9, letters), optional, optional_2)
         }
     };
-    let data = MrzData {
+    let french = format == DocFormat::FrenchId;
+    if french {
+        // Given names that do not fit the card's 14 cells are cut, as on the card.
+        given = given.chars().take(12).collect::<String>().trim_end().to_owned();
+    }
+    let mut data = MrzData {
         format: format.mrz_format(),
         document_code: code.to_owned(),
         issuing_state: state,
@@ -291,6 +309,12 @@ pub fn random_identity(format: DocFormat, seed: u64) -> SynthDoc {
         optional_data: optional,
         optional_data_2: optional_2,
     };
+    if french {
+        // Issued to French nationals only; the zone has no expiry date.
+        data.issuing_state = "FRA".into();
+        data.nationality = "FRA".into();
+        data.expiry_date.clear();
+    }
     let lines = mrz::compose(&data);
     SynthDoc { format, data, lines }
 }
@@ -554,7 +578,11 @@ fn render_plane_with(font: &OcrB, doc: &SynthDoc, px_per_mm: f32, seed: u64, por
             }
         }
         false => {
-            let title = if doc.format == DocFormat::VisaB { "VISA" } else { "IDENTITY CARD" };
+            let title = match doc.format {
+                DocFormat::VisaB => "VISA",
+                DocFormat::FrenchId => "CARTE NATIONALE D'IDENTITE",
+                _ => "IDENTITY CARD",
+            };
             font.draw(&mut p, title, (4.5 * k, 6.5 * k), cap(2.2), ink, None);
             font.draw(&mut p, &d.issuing_state.replace('<', ""), (72.0 * k, 6.5 * k), cap(2.2), ink, None);
             let lines = [
@@ -950,6 +978,22 @@ mod tests {
                 assert_eq!(r.format, format.mrz_format());
                 assert_eq!(random_identity(format, seed).lines, d.lines);
             }
+        }
+    }
+
+    #[test]
+    fn french_identity_cards_have_valid_zones_of_their_own_layout() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+        for seed in 0..200 {
+            let d = random_identity(DocFormat::FrenchId, seed);
+            let refs: Vec<&str> = d.lines.iter().map(String::as_str).collect();
+            let r = mrz::parse_lines(&refs, today).unwrap();
+            assert!(r.valid, "{:?}", d.lines);
+            assert_eq!(r.format, MrzFormat::FrenchId);
+            assert!(d.lines[0].starts_with("IDFRA") && d.lines.iter().all(|l| l.len() == 36));
+            assert_eq!(r.fields.document_number, d.data.document_number);
+            assert_eq!(r.fields.surname, d.data.surname);
+            assert_eq!(r.fields.given_names, d.data.given_names);
         }
     }
 

@@ -132,6 +132,20 @@ fn mrz_other_formats_td2_and_visas() {
 }
 
 #[test]
+fn mrz_french_identity_card() {
+    let Some(kit) = kit() else { return };
+    // Clean and under noise (examples/mrz_corpus `french` seeds).
+    for d in [Distortion::Clean, Distortion::Noise] {
+        let acc = accuracy(kit, d, 2, &[DocFormat::FrenchId], 200_000);
+        assert!(
+            acc >= 0.5,
+            "{}: French identity card accuracy {acc:.2} is below the floor 0.50",
+            d.name()
+        );
+    }
+}
+
+#[test]
 fn mrz_ocr_clean() {
     check(Distortion::Clean, 0.75);
 }
