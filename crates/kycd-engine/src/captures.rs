@@ -231,6 +231,19 @@ impl Engine {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let (c, blob) = tx.get_capture(&p.tenant_id, id).await?.ok_or(EngineError::NotFound("file"))?;
+        self.read_capture(tx, p, c, blob, now).await
+    }
+
+    /// A capture found for `p`: its read audited and committed, then its blob opened as a
+    /// stream (gone when its verification was anonymized).
+    pub(crate) async fn read_capture(
+        &self,
+        mut tx: Tx<'_>,
+        p: &Principal,
+        c: Capture,
+        blob: Option<StoredBlob>,
+        now: DateTime<Utc>,
+    ) -> Result<(Capture, crate::BlobStream)> {
         let blob = blob.ok_or_else(|| EngineError::Gone("this image was erased when its verification was anonymized".into()))?;
         tx.audit(&p.tenant_id, &p.actor(), "file.read", c.id.as_str(), now).await?;
         tx.commit().await?;

@@ -363,14 +363,7 @@ impl Engine {
             .await?
             .filter(|(c, _)| &c.verification_id == id)
             .ok_or(EngineError::NotFound("image"))?;
-        let blob = blob.ok_or_else(|| EngineError::Gone("this image was erased when its verification was anonymized".into()))?;
-        tx.audit(&p.tenant_id, &p.actor(), "file.read", c.id.as_str(), now).await?;
-        tx.commit().await?;
-        let stream = self
-            .store
-            .get_blob_stream(&p.tenant_id, &c.id, &blob.blob_key, &blob.wrapped_key)
-            .await?;
-        Ok((c, stream))
+        self.read_capture(tx, p, c, blob, now).await
     }
 
     /// Open a new attempt, cancelling the one still open (its capture link stops working).
