@@ -194,9 +194,19 @@ impl MrzReader {
 /// pass: a real zone that was tampered with or misread in a few cells keeps most of
 /// them, while print that is no MRZ passes each by chance only (one in ten). Anything
 /// less is "no zone found": inconclusive, for a person to look at, never a decline.
+///
+/// Nor is a reading whose check digits pass only because a quarter or more of its cells
+/// were changed to make them (or its fields) fit, or a quarter or more of them are unsure:
+/// the check digits then choose among guesses, and print that is no zone can pass them
+/// (a licence back read as a passport zone with 22 repairs and 36 unsure cells; its
+/// "issuing state" once declined a genuine applicant).
 fn looks_like_a_zone(r: &MrzResult) -> bool {
     if r.valid {
         return true;
+    }
+    let cells: usize = r.lines.iter().map(String::len).sum();
+    if 4 * r.repaired.len() >= cells || 4 * r.uncertain.len() >= cells {
+        return false;
     }
     let passed = r.check_digits.iter().filter(|c| c.passed).count();
     !r.check_digits.is_empty() && 2 * passed >= r.check_digits.len()
@@ -466,6 +476,18 @@ mod tests {
             "DATEOFBIRTHPLACEOFBIRTHNATIONALITYSEXEXPIRY1",
         );
         assert!(!print.valid && !looks_like_a_zone(&print), "{:?}", print.check_digits);
+        // Check digits that pass, but on a grid of unsure cells: not a zone.
+        let mut unsure = genuine.clone();
+        unsure.valid = false;
+        assert!(looks_like_a_zone(&unsure), "a few unsure cells stay an (uncertain) zone");
+        unsure.uncertain = (0..22)
+            .map(|position| crate::mrz::CellRef {
+                line: 0,
+                position,
+                field: "name",
+            })
+            .collect();
+        assert!(!looks_like_a_zone(&unsure), "a quarter of the cells unsure");
     }
 
     #[test]

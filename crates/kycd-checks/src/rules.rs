@@ -176,13 +176,16 @@ fn iso3(code: &str) -> String {
 
 pub fn document_allowed(e: &Evidence<'_>, rules: &DocumentRules) -> RuleResult {
     const NAME: &str = "document_allowed";
+    // Type and country from a verified zone only: a zone whose check digits failed, or
+    // whose unchecked cells (the country codes among them) are not sure, must not decline
+    // a person on a country it may have misread.
     let detected = e
-        .mrz
+        .trusted_mrz()
         .and_then(|m| m.fields.document_type)
         .or_else(|| e.barcode.and_then(|b| b.document_type));
     let doc_type = detected.or(e.chosen_type);
     let country = e
-        .mrz
+        .trusted_mrz()
         .map(|m| iso3(&m.fields.issuing_state))
         .filter(|c| !c.is_empty())
         .or_else(|| e.barcode.and_then(|b| b.country.clone()));
@@ -461,6 +464,27 @@ mod tests {
             ..Evidence::default()
         };
         assert_eq!(not_expired(&e, today()).outcome, Outcome::Inconclusive);
+        // Nor for the issuing country: an unverified zone never fails the country rule.
+        let e = Evidence {
+            mrz: Some(&m),
+            chosen_type: Some(DocumentType::Passport),
+            ..Evidence::default()
+        };
+        let mut r = rules();
+        r.accepted_countries = Some(vec!["DEU".into()]);
+        let got = document_allowed(&e, &r);
+        assert_eq!(got.outcome, Outcome::Inconclusive, "{got:?}");
+        m.valid = true;
+        let e = Evidence {
+            mrz: Some(&m),
+            chosen_type: Some(DocumentType::Passport),
+            ..Evidence::default()
+        };
+        assert_eq!(
+            document_allowed(&e, &r).outcome,
+            Outcome::Fail,
+            "a verified zone of another country fails"
+        );
     }
 
     #[test]
