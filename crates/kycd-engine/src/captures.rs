@@ -2,6 +2,13 @@
 
 use crate::*;
 
+/// A capture's stream read whole, for the answers that need the whole file at once (a
+/// base64 text, one frame cut from a liveness burst); downloads stream instead.
+pub async fn read_whole(stream: BlobStream) -> Result<Vec<u8>> {
+    use futures::TryStreamExt;
+    Ok(stream.map_ok(|b| b.to_vec()).try_concat().await?)
+}
+
 impl Engine {
     pub async fn add_capture(&self, p: &Principal, id: &VerificationId, kind: CaptureKind, bytes: Vec<u8>) -> Result<Capture> {
         p.require_write()?;

@@ -43,6 +43,7 @@ mod worker;
 
 pub use applicants::{ApplicantRef, NewApplicant};
 pub use attempts::StartedAttempt;
+pub use captures::read_whole;
 pub use error::{EngineError, Result};
 pub use kycd_checks::ImageLimits;
 pub use kycd_store::{AuditBreak, BlobStream, Database, MasterKey, OperatorRole, Page, RotationReport, Store, StoreError};

@@ -26,6 +26,20 @@ pub fn frame_of(burst: &[u8], i: usize) -> Option<Vec<u8>> {
     Burst::parse(burst).ok()?.frames.into_iter().nth(i)
 }
 
+/// Frame `i` (`None`: a frame that cannot exist) of the burst `cap` whose stored bytes
+/// `stream` gives, as the JPEG capture it is. The burst is read whole: one blob holds the
+/// steps and every frame.
+pub async fn burst_frame(cap: Capture, stream: crate::BlobStream, i: Option<usize>) -> Result<(Capture, Vec<u8>)> {
+    let burst = crate::read_whole(stream).await?;
+    let jpeg = i.and_then(|i| frame_of(&burst, i)).ok_or(EngineError::NotFound("frame"))?;
+    let frame = Capture {
+        media_type: MediaType::Jpeg,
+        size: jpeg.len() as u64,
+        ..cap
+    };
+    Ok((frame, jpeg))
+}
+
 /// Steps in a challenge.
 pub const CHALLENGE_STEPS: usize = 2;
 

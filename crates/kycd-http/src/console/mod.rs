@@ -1093,28 +1093,12 @@ async fn image(
         s.engine.console_image(&c.session, &id_of(&id)?, &file).await
     }
     .await;
-    // A burst's frame (`?frame=N`) is served as the JPEG it is (the burst is read whole: one
-    // blob holds the steps and every frame).
+    // A burst's frame (`?frame=N`) is served as the JPEG it is.
     let frame = field(&query_pairs(raw.as_deref()), "frame").map(|f| f.parse::<usize>());
     let mut resp = match (got, frame) {
         (Ok((cap, stream)), Some(i)) if cap.kind == CaptureKind::LivenessBurst => {
-            let burst: Result<Vec<u8>, EngineError> =
-                futures::TryStreamExt::try_concat(futures::TryStreamExt::map_ok(stream, |b| b.to_vec()))
-                    .await
-                    .map_err(EngineError::from);
-            let jpeg = burst.and_then(|b| {
-                i.ok()
-                    .and_then(|i| kycd_engine::liveness::frame_of(&b, i))
-                    .ok_or(EngineError::NotFound("frame"))
-            });
-            match jpeg {
-                Ok(jpeg) => crate::api::capture_download(
-                    &Capture {
-                        media_type: MediaType::Jpeg,
-                        ..cap
-                    },
-                    jpeg,
-                ),
+            match kycd_engine::liveness::burst_frame(cap, stream, i.ok()).await {
+                Ok((frame, jpeg)) => crate::api::capture_download(&frame, jpeg),
                 Err(e) => return c.error(&here, e),
             }
         }

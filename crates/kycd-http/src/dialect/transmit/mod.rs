@@ -426,9 +426,7 @@ async fn get_image(
     if as_base64 {
         use base64::Engine as _;
         // The base64 form is one text value: read whole, then encoded.
-        let bytes: Vec<u8> = futures::TryStreamExt::try_concat(futures::TryStreamExt::map_ok(stream, |b| b.to_vec()))
-            .await
-            .map_err(kycd_engine::EngineError::from)?;
+        let bytes = kycd_engine::read_whole(stream).await?;
         let text = base64::engine::general_purpose::STANDARD.encode(&bytes);
         return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response());
     }
