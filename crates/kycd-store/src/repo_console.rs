@@ -4,6 +4,7 @@
 //! hashes; passwords as argon2 hashes (made by the engine); TOTP secrets and free-text
 //! review notes sealed with the tenant's key.
 
+use crate::repo_verifications::select_verifications;
 use crate::sealed::aad;
 use crate::{Result, Tx, corrupt, from_ms, ms, parse};
 use chrono::{DateTime, Utc};
@@ -519,10 +520,10 @@ impl Tx<'_> {
         to: Option<DateTime<Utc>>,
         limit: usize,
     ) -> Result<Vec<Verification>> {
-        let rows = sqlx::query(
-            "SELECT * FROM verifications WHERE tenant_id = $1 AND status = $2 AND created_at >= $3 AND created_at < $4
-             ORDER BY created_at, id LIMIT $5",
-        )
+        let rows = sqlx::query(select_verifications!(
+            "WHERE tenant_id = $1 AND status = $2 AND created_at >= $3 AND created_at < $4
+                 ORDER BY created_at, id LIMIT $5"
+        ))
         .bind(tenant.as_str())
         .bind(status.as_str())
         .bind(from.map_or(i64::MIN, ms))
@@ -575,10 +576,11 @@ impl Tx<'_> {
     /// Verifications of the applicants whose external id is `external_id` (blind index).
     pub async fn find_verifications_by_external_id(&mut self, tenant: &TenantId, external_id: &str) -> Result<Vec<Verification>> {
         let bidx = crate::sealed::blind::external_id(&self.store.tenant_keys(tenant), external_id);
-        let rows = sqlx::query(
-            "SELECT v.* FROM verifications v JOIN applicants a ON a.id = v.applicant_id
-             WHERE v.tenant_id = $1 AND a.tenant_id = $1 AND a.external_id_bidx = $2 ORDER BY v.created_at LIMIT 100",
-        )
+        let rows = sqlx::query(select_verifications!(
+            "WHERE tenant_id = $1
+                 AND applicant_id IN (SELECT id FROM applicants WHERE tenant_id = $1 AND external_id_bidx = $2)
+                 ORDER BY created_at LIMIT 100"
+        ))
         .bind(tenant.as_str())
         .bind(bidx)
         .fetch_all(&mut *self.tx)

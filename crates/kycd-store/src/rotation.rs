@@ -8,7 +8,7 @@
 //! of those changes.
 
 use crate::crypto::{MasterKey, TenantKeys};
-use crate::repo::append_audit;
+use crate::repo_audit::append_audit;
 use crate::sealed::{BlindIndexes, SEALED, SealedTable, blind};
 use crate::{Database, Result, StoreError, ms};
 use chrono::Utc;

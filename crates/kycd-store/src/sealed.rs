@@ -230,21 +230,19 @@ mod tests {
     fn sealed_columns_in_schema() -> Vec<String> {
         let sealed = |c: &str| c.ends_with("_enc") || c == "wrapped_key" || c == "sealed";
         let mut out = Vec::new();
-        for (_, _, statements) in crate::schema::MIGRATIONS {
-            for st in *statements {
-                let words: Vec<&str> = st.split_whitespace().collect();
-                match words.as_slice() {
-                    ["CREATE", "TABLE", table, ..] => {
-                        let body = st.split_once('(').map_or("", |(_, b)| b);
-                        for col in body.split(',').filter_map(|c| c.split_whitespace().next()) {
-                            if sealed(col) {
-                                out.push(format!("{table}.{col}"));
-                            }
+        for st in crate::migrate::statements() {
+            let words: Vec<&str> = st.split_whitespace().collect();
+            match words.as_slice() {
+                ["CREATE", "TABLE", table, ..] => {
+                    let body = st.split_once('(').map_or("", |(_, b)| b);
+                    for col in body.split(',').filter_map(|c| c.split_whitespace().next()) {
+                        if sealed(col) {
+                            out.push(format!("{table}.{col}"));
                         }
                     }
-                    ["ALTER", "TABLE", table, "ADD", "COLUMN", col, ..] if sealed(col) => out.push(format!("{table}.{col}")),
-                    _ => {}
                 }
+                ["ALTER", "TABLE", table, "ADD", "COLUMN", col, ..] if sealed(col) => out.push(format!("{table}.{col}")),
+                _ => {}
             }
         }
         out

@@ -10,7 +10,7 @@ use sqlx::{Arguments, Row};
 
 /// The database's own bookkeeping: never copied (the target migrates itself, and the
 /// source's instances and readiness probe say nothing about the target).
-const NOT_COPIED: &[&str] = &["kycd_migrations", "readiness_probe", "running_instances"];
+const NOT_COPIED: &[&str] = &["_sqlx_migrations", "kycd_migrations", "readiness_probe", "running_instances"];
 
 /// PostgreSQL takes at most 65 535 bind parameters in one statement.
 const MAX_PARAMS: usize = 60_000;

@@ -1,0 +1,292 @@
+//! The blob store: every file sealed under its own data key before it is written, read
+//! back whole or as a stream that decrypts one chunk at a time, probed for readiness, and
+//! swept of what no capture row points to.
+
+use crate::{DataKey, Result, Store, StoreError, chunked};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use object_store::ObjectStore;
+use object_store::path::Path as BlobPath;
+
+/// How much of a local blob file one blocking read takes ([`Store::get_blob_stream`]): four
+/// chunks of the chunked format.
+const FILE_READ_PIECE: usize = 256 * 1024;
+
+fn io_error(e: std::io::Error) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "LocalFileSystem",
+        source: Box::new(e),
+    }
+}
+
+/// A blob's plaintext, chunk by chunk ([`Store::get_blob_stream`]).
+pub type BlobStream = futures::stream::BoxStream<'static, Result<bytes::Bytes>>;
+
+impl Store {
+    fn blob_path(tenant: &kycd_core::TenantId, file: &kycd_core::FileId) -> String {
+        format!("tenants/{tenant}/files/{file}")
+    }
+
+    /// Encrypt and write a blob; returns (blob key, wrapped data key) to record in SQL.
+    /// Written *before* its row: a crash in between leaves an orphan the sweeper removes.
+    pub async fn put_blob(&self, tenant: &kycd_core::TenantId, file: &kycd_core::FileId, plain: &[u8]) -> Result<(String, String)> {
+        let dk = DataKey::generate();
+        let sealed = dk.seal_chunked(file.as_str(), plain)?;
+        let key = Self::blob_path(tenant, file);
+        self.blobs.put(&BlobPath::from(key.as_str()), sealed.into()).await?;
+        Ok((key, self.tenant_keys(tenant).wrap_data_key(file.as_str(), &dk)))
+    }
+
+    pub async fn get_blob(&self, tenant: &kycd_core::TenantId, file: &kycd_core::FileId, blob_key: &str, wrapped: &str) -> Result<Vec<u8>> {
+        let dk = self.tenant_keys(tenant).unwrap_data_key(file.as_str(), wrapped)?;
+        let sealed = self.blobs.get(&BlobPath::from(blob_key)).await?.bytes().await?;
+        Ok(dk.open_blob(file.as_str(), &sealed)?)
+    }
+
+    /// A stored object's bytes as a stream. A file of the local blob folder is read in pieces
+    /// of [`FILE_READ_PIECE`] on the blocking pool: object_store's own stream reads it 8 KiB
+    /// per blocking task, and a 3.2 MB download then spent most of its CPU handing those
+    /// tasks to threads and waking them (perf, 2026-12-07: docs/BENCHMARKS.md).
+    async fn object_stream(&self, path: &BlobPath) -> Result<futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>> {
+        use futures::{StreamExt, TryStreamExt};
+        use std::io::{Seek, SeekFrom};
+        let got = self.blobs.get(path).await?;
+        match got.payload {
+            object_store::GetResultPayload::File(mut file, _) => {
+                let range = got.range;
+                file.seek(SeekFrom::Start(range.start)).map_err(|e| StoreError::Blob(io_error(e)))?;
+                let file = tokio::io::AsyncReadExt::take(tokio::fs::File::from_std(file), range.end - range.start);
+                Ok(tokio_util::io::ReaderStream::with_capacity(file, FILE_READ_PIECE)
+                    .map_err(io_error)
+                    .boxed())
+            }
+            object_store::GetResultPayload::Stream(s) => Ok(s),
+        }
+    }
+
+    /// A blob's plaintext as a stream, decrypted one chunk at a time as it is read (a blob
+    /// of the older single-piece format is read whole first). A chunk that fails to open
+    /// ends the stream with an error after the chunks before it: the caller must not
+    /// present what it got as the whole file.
+    pub async fn get_blob_stream(
+        &self,
+        tenant: &kycd_core::TenantId,
+        file: &kycd_core::FileId,
+        blob_key: &str,
+        wrapped: &str,
+    ) -> Result<BlobStream> {
+        use futures::StreamExt;
+        let dk = self.tenant_keys(tenant).unwrap_data_key(file.as_str(), wrapped)?;
+        let mut src = self.object_stream(&BlobPath::from(blob_key)).await?;
+        let mut head = Vec::new();
+        while head.len() < chunked::MAGIC.len() {
+            match src.next().await {
+                Some(piece) => head.extend_from_slice(&piece?),
+                None => break,
+            }
+        }
+        if !chunked::is_chunked(&head) {
+            while let Some(piece) = src.next().await {
+                head.extend_from_slice(&piece?);
+            }
+            let plain = dk.open(file.as_str(), &head)?;
+            return Ok(futures::stream::once(async move { Ok(bytes::Bytes::from(plain)) }).boxed());
+        }
+        let mut opener = dk.chunk_opener(file.as_str())?;
+        let first = opener.push(&head)?;
+        struct State {
+            src: futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
+            opener: Option<chunked::Opener>,
+            ready: Vec<u8>,
+        }
+        let start = State {
+            src,
+            opener: Some(opener),
+            ready: first,
+        };
+        Ok(futures::stream::unfold(start, |mut st| async move {
+            loop {
+                if !st.ready.is_empty() {
+                    let out = bytes::Bytes::from(std::mem::take(&mut st.ready));
+                    return Some((Ok(out), st));
+                }
+                let opener = st.opener.as_mut()?;
+                let step = match st.src.next().await {
+                    Some(Ok(piece)) => opener.push(&piece).map_err(StoreError::from),
+                    Some(Err(e)) => Err(StoreError::from(e)),
+                    None => st
+                        .opener
+                        .take()
+                        .map_or(Ok(Vec::new()), chunked::Opener::finish)
+                        .map_err(StoreError::from),
+                };
+                match step {
+                    Ok(plain) => st.ready = plain,
+                    Err(e) => {
+                        st.opener = None;
+                        return Some((Err(e), st));
+                    }
+                }
+            }
+        })
+        .boxed())
+    }
+
+    /// Whether the blob store takes a write and gives it back: a small object of this
+    /// instance's (no personal data) written, read and removed.
+    pub async fn probe_blobs(&self) -> Result<()> {
+        const PROBE: &[u8] = b"kycd readiness probe";
+        let key = BlobPath::from(format!("readiness/{}", self.instance).as_str());
+        self.blobs.put(&key, PROBE.to_vec().into()).await?;
+        let back = self.blobs.get(&key).await?.bytes().await?;
+        self.blobs.delete(&key).await?;
+        if back.as_ref() != PROBE {
+            return Err(StoreError::Corrupt("the blob store gave back other bytes than were written".into()));
+        }
+        Ok(())
+    }
+
+    pub async fn delete_blob(&self, blob_key: &str) -> Result<()> {
+        match self.blobs.delete(&BlobPath::from(blob_key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Remove blobs that no capture row points to and that are older than `grace`
+    /// (an upload in flight has written its blob but not yet its row). Returns the count.
+    pub async fn sweep_orphan_blobs(&self, now: DateTime<Utc>, grace: chrono::Duration) -> Result<usize> {
+        let listed: Vec<_> = self.blobs.list(Some(&BlobPath::from("tenants"))).try_collect().await?;
+        let mut removed = 0;
+        for meta in listed {
+            if meta.last_modified > now - grace {
+                continue;
+            }
+            let key = meta.location.to_string();
+            let referenced: Option<String> = sqlx::query_scalar("SELECT id FROM captures WHERE blob_key = $1")
+                .bind(&key)
+                .fetch_optional(&self.db.pool)
+                .await?;
+            if referenced.is_none() {
+                self.delete_blob(&key).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Remove the partial files a crash in the middle of a blob write leaves in a local blob
+/// folder (`object_store` writes `…/file_…#1` and renames it into place; its listing does
+/// not show them, so [`Store::sweep_orphan_blobs`] cannot see them), when older than
+/// `cutoff` (a write in flight is younger). Returns how many it removed.
+pub fn sweep_partial_local_blobs(dir: &std::path::Path, cutoff: std::time::SystemTime) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+                continue;
+            }
+            let name = entry.file_name();
+            let partial = name
+                .to_str()
+                .and_then(|n| n.rsplit_once('#'))
+                .is_some_and(|(_, suffix)| !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()));
+            if kind.is_file() && partial && entry.metadata()?.modified()? <= cutoff {
+                std::fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Database, MasterKey};
+    use futures::StreamExt;
+    use kycd_core::{FileId, TenantId};
+    use std::sync::Arc;
+
+    async fn store() -> Store {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.migrate().await.unwrap();
+        db.unlock(MasterKey::generate().0, Arc::new(object_store::memory::InMemory::new()))
+            .await
+            .unwrap()
+    }
+
+    /// The stream's pieces, and whether it ended in an error.
+    async fn drain(s: BlobStream) -> (Vec<u8>, Option<StoreError>) {
+        let mut s = s;
+        let mut got = Vec::new();
+        while let Some(piece) = s.next().await {
+            match piece {
+                Ok(b) => got.extend_from_slice(&b),
+                Err(e) => return (got, Some(e)),
+            }
+        }
+        (got, None)
+    }
+
+    #[tokio::test]
+    async fn new_and_old_blobs_stream_back_and_a_cut_blob_ends_in_an_error() {
+        let store = store().await;
+        let tenant = TenantId::generate();
+        let plain: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+
+        // A new blob: chunked, streamed in more than one piece.
+        let file = FileId::generate();
+        let (key, wrapped) = store.put_blob(&tenant, &file, &plain).await.unwrap();
+        let mut s = store.get_blob_stream(&tenant, &file, &key, &wrapped).await.unwrap();
+        let mut pieces = 0;
+        let mut got = Vec::new();
+        while let Some(piece) = s.next().await {
+            got.extend_from_slice(&piece.unwrap());
+            pieces += 1;
+        }
+        assert_eq!(got, plain);
+        assert!(pieces > 1, "decrypted piece by piece, not whole: {pieces} piece(s)");
+        assert_eq!(store.get_blob(&tenant, &file, &key, &wrapped).await.unwrap(), plain);
+
+        // An older blob (one AES-GCM piece, written before the chunked format).
+        let old_file = FileId::generate();
+        let dk = DataKey::generate();
+        let old_key = Store::blob_path(&tenant, &old_file);
+        store
+            .blobs
+            .put(&BlobPath::from(old_key.as_str()), dk.seal(old_file.as_str(), &plain).into())
+            .await
+            .unwrap();
+        let old_wrapped = store.tenant_keys(&tenant).wrap_data_key(old_file.as_str(), &dk);
+        let s = store.get_blob_stream(&tenant, &old_file, &old_key, &old_wrapped).await.unwrap();
+        let (got, err) = drain(s).await;
+        assert!(err.is_none() && got == plain, "an older blob stays readable");
+        assert_eq!(store.get_blob(&tenant, &old_file, &old_key, &old_wrapped).await.unwrap(), plain);
+
+        // The new blob cut at a chunk boundary: the good chunks, then an error, never a
+        // clean end.
+        let sealed = store.blobs.get(&BlobPath::from(key.as_str())).await.unwrap().bytes().await.unwrap();
+        let cut = chunked::HEADER_LEN + 2 * (chunked::DEFAULT_CHUNK as usize + chunked::TAG_LEN);
+        store
+            .blobs
+            .put(&BlobPath::from(key.as_str()), sealed.slice(..cut).into())
+            .await
+            .unwrap();
+        let s = store.get_blob_stream(&tenant, &file, &key, &wrapped).await.unwrap();
+        let (got, err) = drain(s).await;
+        assert!(matches!(err, Some(StoreError::Crypto(_))), "a cut blob ends in an error: {err:?}");
+        assert!(got.len() < plain.len() && plain.starts_with(&got));
+        assert!(store.get_blob(&tenant, &file, &key, &wrapped).await.is_err());
+    }
+}

@@ -1,0 +1,247 @@
+//! The audit log: one hash chain per tenant, appended in the transaction of the change it
+//! records, and verified from its head.
+
+use crate::repo::parse;
+use crate::{Result, Tx, from_ms, ms};
+use chrono::{DateTime, Utc};
+use kycd_core::*;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub tenant_id: TenantId,
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub object_id: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<AuditEntry> for kycd_core::TimelineEntry {
+    fn from(e: AuditEntry) -> Self {
+        Self {
+            at: e.at,
+            action: e.action,
+            actor: e.actor,
+        }
+    }
+}
+
+/// Where a tenant's audit chain first fails to verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditBreak {
+    pub tenant_id: String,
+    pub seq: i64,
+    pub reason: String,
+}
+
+/// The hash an empty chain starts from.
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+fn audit_hash(prev: &str, tenant: &str, seq: i64, at: i64, actor: &str, action: &str, object: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [prev, tenant, &seq.to_string(), &at.to_string(), actor, action, object] {
+        h.update(part.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// `SELECT` the columns [`Tx::audit_from`] reads `FROM audit_entries`, then the rest of
+/// the query: one column list for every query whose rows it maps.
+macro_rules! select_audit_entries {
+    ($rest:literal) => {
+        concat!(
+            "SELECT tenant_id, seq, at, actor, action, object_id, prev_hash, hash FROM audit_entries ",
+            $rest
+        )
+    };
+}
+
+impl Tx<'_> {
+    /// Append to the tenant's hash chain. The head row's UPDATE serialises concurrent
+    /// appenders (a row lock on PostgreSQL, the single writer on SQLite).
+    pub async fn audit(&mut self, tenant: &TenantId, actor: &Actor, action: &str, object_id: &str, at: DateTime<Utc>) -> Result<()> {
+        append_audit(&mut self.tx, tenant, actor, action, object_id, at).await
+    }
+
+    fn audit_from(row: &AnyRow) -> Result<AuditEntry> {
+        Ok(AuditEntry {
+            tenant_id: parse(row.try_get("tenant_id")?, "tenant id")?,
+            seq: row.try_get("seq")?,
+            at: from_ms(row.try_get("at")?)?,
+            actor: row.try_get("actor")?,
+            action: row.try_get("action")?,
+            object_id: row.try_get("object_id")?,
+            prev_hash: row.try_get("prev_hash")?,
+            hash: row.try_get("hash")?,
+        })
+    }
+
+    /// Audit entries about one object that changed or decided something, in order: the
+    /// reads of it (`report.read`, `file.read`, `evidence.*.read`, the console's
+    /// `console.verification.viewed` and `console.image.viewed.*`) left out. A verification's
+    /// report timeline, which would otherwise grow with every read of the report. The reads
+    /// are skipped by the `(tenant_id, object_id, is_read, seq)` index: a report read often
+    /// costs the same as one read once.
+    pub async fn timeline_for_object(&mut self, tenant: &TenantId, object_id: &str) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(select_audit_entries!(
+            "WHERE tenant_id = $1 AND object_id = $2 AND is_read = 0 ORDER BY seq"
+        ))
+        .bind(tenant.as_str())
+        .bind(object_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(Self::audit_from).collect()
+    }
+
+    /// Every audit entry about one object, reads included, in order (its audit trail).
+    pub async fn audit_for_object(&mut self, tenant: &TenantId, object_id: &str) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(select_audit_entries!("WHERE tenant_id = $1 AND object_id = $2 ORDER BY seq"))
+            .bind(tenant.as_str())
+            .bind(object_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(Self::audit_from).collect()
+    }
+
+    /// Walk every tenant's chain; the first entry that does not verify, if any.
+    pub async fn verify_audit_chains(&mut self) -> Result<(usize, Option<AuditBreak>)> {
+        let heads = sqlx::query("SELECT tenant_id, seq, hash FROM audit_heads ORDER BY tenant_id")
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let mut checked = 0;
+        for head in heads {
+            let tenant: String = head.try_get("tenant_id")?;
+            let head_seq: i64 = head.try_get("seq")?;
+            let head_hash: String = head.try_get("hash")?;
+            let rows = sqlx::query(select_audit_entries!("WHERE tenant_id = $1 ORDER BY seq"))
+                .bind(&tenant)
+                .fetch_all(&mut *self.tx)
+                .await?;
+            let mut prev = GENESIS.to_owned();
+            let mut expected_seq = 1;
+            let brk = |seq, reason: &str| {
+                Some(AuditBreak {
+                    tenant_id: tenant.clone(),
+                    seq,
+                    reason: reason.to_owned(),
+                })
+            };
+            for row in &rows {
+                let e = Self::audit_from(row)?;
+                checked += 1;
+                if e.seq != expected_seq {
+                    return Ok((checked, brk(expected_seq, "entry missing (sequence gap)")));
+                }
+                if e.prev_hash != prev {
+                    return Ok((checked, brk(e.seq, "prev_hash does not match the entry before")));
+                }
+                let h = audit_hash(
+                    &e.prev_hash,
+                    e.tenant_id.as_str(),
+                    e.seq,
+                    ms(e.at),
+                    &e.actor,
+                    &e.action,
+                    &e.object_id,
+                );
+                if h != e.hash {
+                    return Ok((checked, brk(e.seq, "entry content does not match its hash")));
+                }
+                prev = e.hash;
+                expected_seq += 1;
+            }
+            if head_seq != expected_seq - 1 || head_hash != prev {
+                return Ok((
+                    checked,
+                    brk(
+                        expected_seq,
+                        "chain head does not match the last entry (entries removed at the end?)",
+                    ),
+                ));
+            }
+        }
+        Ok((checked, None))
+    }
+}
+
+/// Whether an audit action records a read of its object (`report.read`, `file.read`,
+/// `evidence.*.read`, the console's `console.verification.viewed` and
+/// `console.image.viewed.*`) rather than a change. Migration 29 applies the same rule to
+/// the entries written before it.
+pub(crate) fn is_read_action(action: &str) -> bool {
+    action.ends_with(".read") || action.strip_prefix("console.").is_some_and(|rest| rest.contains(".viewed"))
+}
+
+/// Append an entry to the tenant's hash chain, inside the caller's transaction.
+pub(crate) async fn append_audit(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &TenantId,
+    actor: &Actor,
+    action: &str,
+    object_id: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let head = sqlx::query("UPDATE audit_heads SET seq = seq + 1 WHERE tenant_id = $1 RETURNING seq, hash")
+        .bind(tenant.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+    let seq: i64 = head.try_get("seq")?;
+    let prev: String = head.try_get("hash")?;
+    let actor = actor.label();
+    let hash = audit_hash(&prev, tenant.as_str(), seq, ms(at), &actor, action, object_id);
+    sqlx::query(
+        "INSERT INTO audit_entries (tenant_id, seq, at, actor, action, object_id, prev_hash, hash, is_read)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(tenant.as_str())
+    .bind(seq)
+    .bind(ms(at))
+    .bind(&actor)
+    .bind(action)
+    .bind(object_id)
+    .bind(&prev)
+    .bind(&hash)
+    .bind(i64::from(is_read_action(action)))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE audit_heads SET hash = $1 WHERE tenant_id = $2")
+        .bind(&hash)
+        .bind(tenant.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_told_from_changes_as_migration_29_tells_them() {
+        for read in [
+            "report.read",
+            "file.read",
+            "evidence.zip.read",
+            "console.verification.viewed",
+            "console.image.viewed.selfie",
+        ] {
+            assert!(is_read_action(read), "{read}");
+        }
+        for change in [
+            "verification.created",
+            "capture.received",
+            "review.decided",
+            "console.review.proposed",
+            "readiness",
+            "read",
+        ] {
+            assert!(!is_read_action(change), "{change}");
+        }
+    }
+}
