@@ -1,6 +1,8 @@
-//! Migrations: one SQL file per step in `migrations/sqlite` and `migrations/postgres`
-//! (today the same portable statements: only TEXT and BIGINT columns, so the same queries
-//! run on both through sqlx's Any driver; a step may differ per database when it must).
+//! Migrations: one SQL file per step in `migrations/`, run on SQLite and PostgreSQL alike:
+//! the statements are portable (only TEXT and BIGINT columns, so the same queries run on
+//! both through sqlx's Any driver). One folder rather than one per database, which would
+//! hold the same files twice; a step that must differ per database would get per-database
+//! folders in build.rs.
 //! sqlx's migrator applies them and records each in `_sqlx_migrations` with its file's
 //! checksum, so a step edited after it ran is refused instead of silently diverging.
 //!
@@ -32,8 +34,7 @@ const PG_MIGRATION_LOCK: i64 = 7_310_475_001;
 /// The steps embedded for one database: (version, description, SQL).
 fn steps(backend: Backend) -> &'static [(i64, &'static str, &'static str)] {
     match backend {
-        Backend::Sqlite => embedded::SQLITE,
-        Backend::Postgres => embedded::POSTGRES,
+        Backend::Sqlite | Backend::Postgres => embedded::MIGRATIONS,
     }
 }
 

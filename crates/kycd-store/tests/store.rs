@@ -77,10 +77,9 @@ impl TestDb {
         sqlx::AnyConnection::connect(&self.url).await.unwrap()
     }
 
-    /// The migration files for this database, as on disk: (version, SQL).
+    /// The migration files (one folder serves both databases), as on disk: (version, SQL).
     fn migration_files(&self) -> Vec<(i64, String)> {
-        let dir = if self.on_postgres() { "postgres" } else { "sqlite" };
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dir);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
         let mut files: Vec<(i64, String)> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| {
