@@ -54,10 +54,6 @@ impl TestDb {
         Self { url, _dir: None }
     }
 
-    fn on_postgres(&self) -> bool {
-        self._dir.is_none()
-    }
-
     async fn database(&self) -> Database {
         Database::connect(&self.url).await.unwrap()
     }
