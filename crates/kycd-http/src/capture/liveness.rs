@@ -1,0 +1,163 @@
+//! The head-turn liveness step: its page, its challenge, and the burst it sends.
+
+use super::LIVENESS_CHALLENGE_PATH;
+use super::html::{self, Page, button_form, csrf_field, esc, notice, p, page};
+use super::i18n::Lang;
+use super::session::{Session, form_field, next_path, post_session, refused};
+use super::steps::{handoff_section, reserve, step_guard, step_header};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Multipart, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kycd_core::{AttemptStatus, CaptureKind, DocumentType};
+use kycd_engine::EngineError;
+use kycd_engine::capture::{CaptureContext, form_token, form_token_matches};
+use serde::Deserialize;
+
+/// The liveness step: the camera and prompts (`liveness.js`), or, without a camera or
+/// script, the way to a phone. No file field: frames of a live challenge cannot be chosen
+/// from files.
+pub(super) fn liveness_body(sess: &Session, ok: Option<&str>, problem: Option<&str>) -> (String, String) {
+    let ctx = &sess.ctx;
+    let t = sess.lang().texts();
+    let kind = CaptureKind::LivenessBurst;
+    let mut body = step_header(sess, kind, ok, problem);
+    let done = ctx.is_done(kind);
+    if done {
+        body.push_str(&notice("ok", t.liveness_title, t.looks_good));
+    }
+    body.push_str(&p(t.liveness_help));
+    body.push_str(&format!(
+        "<p class=\"hint\" id=\"liveness-nocamera\">{}</p>\n",
+        esc(t.liveness_needs_camera)
+    ));
+    let csrf = sess.csrf();
+    let action = format!("/capture/step/{kind}");
+    let data = [
+        ("csrf", csrf.as_str()),
+        ("challenge", LIVENESS_CHALLENGE_PATH),
+        ("action", action.as_str()),
+        ("ready", t.liveness_ready),
+        ("left", t.liveness_left),
+        ("right", t.liveness_right),
+        ("up", t.liveness_up),
+        ("down", t.liveness_down),
+        ("centre", t.liveness_centre),
+        ("sending", t.liveness_sending),
+        ("failed", t.liveness_failed),
+        ("small", t.liveness_small),
+    ];
+    let attrs: String = data.iter().map(|(k, v)| format!(" data-{k}=\"{}\"", esc(v))).collect();
+    body.push_str(&format!(
+        "<section class=\"camera\" id=\"liveness\" hidden aria-labelledby=\"liveness-heading\"{attrs}>\n\
+         <h2 id=\"liveness-heading\">{title}</h2>\n\
+         <div class=\"viewer mirror\" id=\"liveness-viewer\">\n\
+         <video id=\"liveness-video\" autoplay muted playsinline aria-label=\"{preview}\" aria-describedby=\"liveness-prompt\"></video>\n\
+         <div class=\"guide guide-face\" aria-hidden=\"true\"></div>\n\
+         </div>\n\
+         <p class=\"liveness-prompt\" id=\"liveness-prompt\" role=\"status\" aria-live=\"assertive\"></p>\n\
+         <div class=\"notice problem\" id=\"liveness-problem\" role=\"alert\" hidden><p></p></div>\n\
+         <button type=\"button\" id=\"liveness-start\" disabled>{start}</button>\n\
+         </section>\n",
+        title = esc(t.camera_title),
+        preview = esc(t.camera_preview),
+        start = esc(t.liveness_start),
+    ));
+    body.push_str(&handoff_section(sess));
+    if done {
+        body.push_str(&format!("<p><a href=\"{}\">{}</a></p>\n", esc(&next_path(ctx)), esc(t.continue_)));
+    }
+    (t.liveness_title.to_owned(), body)
+}
+
+#[derive(serde::Serialize)]
+pub(super) struct ChallengeJson {
+    challenge_id: String,
+    steps: Vec<&'static str>,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The liveness step asks for its challenge (JSON for `liveness.js`; the form token in the
+/// body like every POST of these pages).
+pub(super) async fn liveness_challenge_post(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let here = "/capture/step/liveness_burst";
+    let sent = form_field(&body, "csrf");
+    let sess = match post_session(&s, &headers, raw, here, sent.as_deref()).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if step_guard(&sess, CaptureKind::LivenessBurst.as_str()).is_none() {
+        return sess.next();
+    }
+    match s.engine.liveness_challenge_for_session(&sess.ctx).await {
+        Ok(c) => sess.framed(
+            axum::Json(ChallengeJson {
+                challenge_id: c.id.to_string(),
+                steps: c.steps.iter().map(|s| s.as_str()).collect(),
+                expires_at: c.expires_at,
+            })
+            .into_response(),
+        ),
+        Err(e) => refused(&sess, e),
+    }
+}
+
+/// The liveness step's burst: the form token, the challenge's id and the frames.
+pub(super) async fn burst_post(s: &AppState, sess: &Session, headers: &HeaderMap, req: axum::extract::Request) -> Response {
+    let t = sess.lang().texts();
+    let here = format!("/capture/step/{}", CaptureKind::LivenessBurst);
+    let show = |status: StatusCode, msg: &str| {
+        let (title, body) = liveness_body(sess, None, Some(msg));
+        sess.step_page(status, &here, &title, &body)
+    };
+    let _reserved = match reserve(s, sess, headers, &show, t.liveness_failed).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let form = crate::multipart::burst_form(
+        <Multipart as axum::extract::FromRequest<AppState>>::from_request(req, s).await,
+        kycd_engine::liveness::MAX_FRAMES + 1,
+    )
+    .await;
+    if form.too_large {
+        return show(StatusCode::PAYLOAD_TOO_LARGE, t.liveness_failed);
+    }
+    if !form.csrf.as_deref().is_some_and(|c| form_token_matches(&sess.secret, c)) {
+        let body = notice("problem", t.form_expired_title, t.form_expired_text);
+        return sess.page(StatusCode::FORBIDDEN, &here, t.form_expired_title, &body);
+    }
+    let challenge = form
+        .challenge_id
+        .as_deref()
+        .and_then(|c| c.parse::<kycd_core::LivenessChallengeId>().ok());
+    let (false, Some(challenge)) = (form.malformed, challenge) else {
+        return show(StatusCode::BAD_REQUEST, t.liveness_failed);
+    };
+    match s.engine.add_liveness_burst_for_session(&sess.ctx, &challenge, form.files).await {
+        Ok(_) => match s.engine.capture_session(&sess.secret).await {
+            Ok(ctx) => sess.redirect(&format!("{}?ok={}", next_path(&ctx), CaptureKind::LivenessBurst)),
+            Err(e) => refused(sess, e),
+        },
+        Err(EngineError::Invalid(m)) if m.contains("640×480") => show(StatusCode::UNPROCESSABLE_ENTITY, t.liveness_small),
+        Err(EngineError::RateLimited { .. }) => show(StatusCode::TOO_MANY_REQUESTS, t.too_many),
+        // An expired, used or unknown challenge, or frames that are no burst: try again.
+        Err(e @ (EngineError::Gone(_) | EngineError::Conflict(_) | EngineError::NotFound(_))) if sess.ctx.is_open() => {
+            let status = match e {
+                EngineError::Gone(_) => StatusCode::GONE,
+                EngineError::Conflict(_) => StatusCode::CONFLICT,
+                _ => StatusCode::NOT_FOUND,
+            };
+            show(status, t.liveness_failed)
+        }
+        Err(EngineError::Invalid(_) | EngineError::UnsupportedMedia(_) | EngineError::UnprocessableImage(_) | EngineError::TooLarge(_)) => {
+            show(StatusCode::UNPROCESSABLE_ENTITY, t.liveness_failed)
+        }
+        Err(e) => refused(sess, e),
+    }
+}

@@ -1,0 +1,300 @@
+//! What every console page shares: the request's language and session (`Ctx`), the
+//! form token check, the page layout and small HTML pieces, cookies and responses.
+
+use super::i18n::{reason_label, t};
+use crate::AppState;
+use crate::capture::html::esc;
+use crate::capture::i18n::Lang;
+use crate::capture::{cookie, see_other};
+use crate::extract::ClientAddr;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use kycd_core::*;
+use kycd_engine::console::{
+    ConsoleDecision, DecideOutcome, OperatorSession, QueueFilter, REVIEW_REASONS, ReviewAction, failed_reasons, form_token,
+    form_token_matches, new_totp_secret, risk_signals,
+};
+use kycd_engine::decision::document_facts;
+use kycd_engine::{EngineError, OperatorRole};
+
+pub(super) const COOKIE: &str = "kycd_console";
+pub(super) const LOGIN_COOKIE: &str = "kycd_console_login";
+pub(super) const LANG_COOKIE: &str = "kycd_console_lang";
+pub(super) const CSS_PATH: &str = "/console/static/console.css";
+pub(super) const JS_PATH: &str = "/console/static/console.js";
+
+// ----- request plumbing ---------------------------------------------------------------
+
+pub(super) fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    raw.and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default()
+}
+
+pub(super) fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+pub(super) fn form(body: &Bytes) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(body).unwrap_or_default()
+}
+
+/// What the request says about language: `?lang=`, then the cookie, then
+/// `Accept-Language`; English by default. Returns a cookie remembering a `?lang=` choice.
+pub(super) fn language(s: &AppState, headers: &HeaderMap, raw: Option<&str>) -> (Lang, Option<String>) {
+    let chosen = field(&query_pairs(raw), "lang").and_then(Lang::parse);
+    let lang = chosen
+        .or_else(|| cookie(headers, LANG_COOKIE).as_deref().and_then(Lang::parse))
+        .or_else(|| Lang::from_headers(headers))
+        .unwrap_or(Lang::En);
+    let set = chosen.map(|l| {
+        format!(
+            "{LANG_COOKIE}={}; Path=/console; SameSite=Strict; Max-Age=31536000{}",
+            l.code(),
+            secure_attr(s)
+        )
+    });
+    (lang, set)
+}
+
+pub(super) fn secure_attr(s: &AppState) -> &'static str {
+    if s.engine.config().public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+/// A signed-in request: the session, its language, and the form token of its forms.
+pub(super) struct Ctx {
+    pub(super) session: OperatorSession,
+    pub(super) secret: String,
+    pub(super) lang: Lang,
+    pub(super) lang_cookie: Option<String>,
+}
+
+impl Ctx {
+    pub(super) fn csrf(&self) -> String {
+        form_token(&self.secret)
+    }
+    pub(super) fn t(&self, key: &str) -> &'static str {
+        t(self.lang, key)
+    }
+    pub(super) fn page(&self, status: StatusCode, here: &str, title: &str, body: &str) -> Response {
+        let html = layout(self.lang, Some(self), here, title, body);
+        html_response(status, html, self.lang_cookie.iter().cloned().collect())
+    }
+    pub(super) fn problem(&self, status: StatusCode, here: &str, text: &str) -> Response {
+        let body = format!(
+            "{}<p><a href=\"{}\">{}</a></p>",
+            notice("problem", self.t("problem"), text),
+            esc(here),
+            esc(self.t("back"))
+        );
+        self.page(status, here, self.t("problem"), &body)
+    }
+    /// The page an engine error answers with.
+    pub(super) fn error(&self, here: &str, e: EngineError) -> Response {
+        match e {
+            EngineError::NotFound(_) => {
+                let body = notice("problem", self.t("not_found"), self.t("not_found_text"));
+                self.page(StatusCode::NOT_FOUND, here, self.t("not_found"), &body)
+            }
+            EngineError::Forbidden(_) => {
+                let body = notice("problem", self.t("forbidden"), self.t("forbidden_text"));
+                self.page(StatusCode::FORBIDDEN, here, self.t("forbidden"), &body)
+            }
+            EngineError::Invalid(m) => self.problem(StatusCode::BAD_REQUEST, here, &m),
+            EngineError::Conflict(m) => self.problem(StatusCode::CONFLICT, here, &m),
+            EngineError::Gone(m) => self.problem(StatusCode::GONE, here, &m),
+            other => internal(self.lang, other),
+        }
+    }
+}
+
+pub(super) fn internal(lang: Lang, e: EngineError) -> Response {
+    tracing::error!(cause = %kycd_engine::error_chain(&e), "console page failed: answered 500");
+    let body = notice("problem", t(lang, "error"), t(lang, "error_text"));
+    html_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        layout(lang, None, "/console", t(lang, "error"), &body),
+        Vec::new(),
+    )
+}
+
+/// The signed-in operator behind the request, or the sign-in page's redirect.
+pub(super) async fn ctx(s: &AppState, headers: &HeaderMap, raw: Option<&str>) -> Result<Ctx, Response> {
+    let (lang, lang_cookie) = language(s, headers, raw);
+    let to_login = |ended: bool| {
+        let loc = if ended { "/console/login?ended=1" } else { "/console/login" };
+        see_other(loc, std::slice::from_ref(&lang_cookie))
+    };
+    let Some(secret) = cookie(headers, COOKIE) else {
+        return Err(to_login(false));
+    };
+    match s.engine.operator_session(&secret).await {
+        Ok(session) => Ok(Ctx {
+            session,
+            secret,
+            lang,
+            lang_cookie,
+        }),
+        Err(EngineError::Unauthorized(_) | EngineError::NotFound(_)) => Err(to_login(true)),
+        Err(e) => Err(internal(lang, e)),
+    }
+}
+
+/// [`ctx`] for a POST: the form token must match the session's.
+pub(super) async fn post_ctx(s: &AppState, headers: &HeaderMap, pairs: &[(String, String)], here: &str) -> Result<Ctx, Response> {
+    let c = ctx(s, headers, None).await?;
+    if !field(pairs, "csrf").is_some_and(|sent| form_token_matches(&c.secret, sent)) {
+        let body = notice("problem", c.t("form_expired"), c.t("form_expired_text"));
+        return Err(c.page(StatusCode::FORBIDDEN, here, c.t("form_expired"), &body));
+    }
+    Ok(c)
+}
+
+pub(super) fn html_response(status: StatusCode, html: String, cookies: Vec<String>) -> Response {
+    let mut resp = (status, html).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+// ----- HTML ---------------------------------------------------------------------------
+
+pub(super) fn notice(kind: &str, title: &str, text: &str) -> String {
+    let role = if kind == "problem" { "alert" } else { "status" };
+    format!(
+        "<div class=\"notice {}\" role=\"{role}\"><p><strong>{}</strong></p><p>{}</p></div>\n",
+        esc(kind),
+        esc(title),
+        esc(text)
+    )
+}
+
+pub(super) fn csrf_field(token: &str) -> String {
+    format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", esc(token))
+}
+
+pub(super) fn button_form(action: &str, csrf: &str, label: &str, class: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"{}\" class=\"inline\">{}<button type=\"submit\" class=\"{}\">{}</button></form>",
+        esc(action),
+        csrf_field(csrf),
+        esc(class),
+        esc(label)
+    )
+}
+
+pub(super) fn layout(lang: Lang, c: Option<&Ctx>, here: &str, title: &str, body: &str) -> String {
+    let other = lang.other();
+    let nav = c.map_or_else(String::new, |c| {
+        let admin = if c.session.is_admin() {
+            format!("<a href=\"/console/admin\">{}</a>", esc(c.t("admin")))
+        } else {
+            String::new()
+        };
+        format!(
+            "<nav aria-label=\"{console}\"><a href=\"/console/queue\">{queue}</a>{admin}<a href=\"/console/account\">{account}</a>\
+             <span class=\"who\">{signed_in_as} {email} ({role})</span>{logout}</nav>",
+            console = esc(c.t("console")),
+            queue = esc(c.t("queue")),
+            account = esc(c.t("account")),
+            signed_in_as = esc(c.t("signed_in_as")),
+            email = esc(&c.session.operator.email),
+            role = esc(role_label(lang, c.session.operator.role)),
+            logout = button_form("/console/logout", &c.csrf(), c.t("sign_out"), "link"),
+        )
+    });
+    let brand = c.map_or_else(
+        || t(lang, "console").to_owned(),
+        |c| format!("{} · {}", c.session.tenant_name, t(lang, "console")),
+    );
+    format!(
+        r#"<!doctype html>
+<html lang="{code}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>{title} · {brand}</title>
+<link rel="stylesheet" href="{CSS_PATH}">
+<script src="{JS_PATH}" defer></script>
+</head>
+<body>
+<header class="bar"><span class="brand">{brand}</span>{nav}<a class="lang" href="{here}?lang={other_code}" lang="{other_code}" hreflang="{other_code}">{other_name}</a></header>
+<main id="main">
+<h1>{title}</h1>
+{body}
+</main>
+</body>
+</html>
+"#,
+        code = lang.code(),
+        title = esc(title),
+        brand = esc(&brand),
+        here = esc(here),
+        other_code = other.code(),
+        other_name = esc(other.name()),
+    )
+}
+
+pub(super) fn role_label(lang: Lang, r: OperatorRole) -> &'static str {
+    match r {
+        OperatorRole::Admin => t(lang, "admin_role"),
+        OperatorRole::Reviewer => t(lang, "reviewer"),
+    }
+}
+
+pub(super) fn fmt_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// "3 d 4 h", "2 h 5 min", "7 min".
+pub(super) fn age(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let m = (now - since).num_minutes().max(0);
+    match m {
+        m if m >= 1440 => format!("{} d {} h", m / 1440, (m % 1440) / 60),
+        m if m >= 60 => format!("{} h {} min", m / 60, m % 60),
+        m => format!("{m} min"),
+    }
+}
+
+pub(super) fn retry_after(mut resp: Response, secs: u64) -> Response {
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
+}
+
+pub(super) fn id_of<T: std::str::FromStr>(s: &str) -> Result<T, EngineError> {
+    s.parse().map_err(|_| EngineError::NotFound("verification"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_naturally() {
+        let now = Utc::now();
+        assert_eq!(age(now - chrono::Duration::minutes(7), now), "7 min");
+        assert_eq!(age(now - chrono::Duration::minutes(125), now), "2 h 5 min");
+        assert_eq!(age(now - chrono::Duration::hours(76), now), "3 d 4 h");
+    }
+
+    #[test]
+    fn the_layout_has_no_inline_script_or_style_and_escapes() {
+        let html = layout(Lang::Fr, None, "/console/login", "<x>", "<p>ok</p>");
+        assert!(html.contains("&lt;x&gt;"));
+        assert!(html.contains("lang=\"fr\""));
+        assert_eq!(html.matches("<script").count(), 1);
+        assert!(html.contains("<script src=\"/console/static/console.js\" defer></script>"));
+        assert!(!html.contains("style="));
+    }
+}
