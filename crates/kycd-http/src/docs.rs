@@ -5,7 +5,7 @@
 use crate::dto::*;
 use axum::response::Html;
 use kycd_core::*;
-use std::fmt::Write as _;
+use maud::{DOCTYPE, PreEscaped, html};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
@@ -160,12 +160,10 @@ fn finish(mut doc: serde_json::Value) -> serde_json::Value {
     doc
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+/// The page's own look, in its `<style>` (the page loads nothing from elsewhere).
+const DOCS_CSS: &str = "body{font-family:system-ui,sans-serif;max-width:960px;margin:2rem auto;padding:0 1rem;color:#222}\
+code,pre{background:#f4f4f4;padding:.1rem .3rem;border-radius:3px}pre{padding:.6rem;overflow:auto}\
+.m{display:inline-block;min-width:4.5rem;font-weight:bold}.op{border-top:1px solid #ddd;padding:.6rem 0}";
 
 /// This API document for a person
 /// The API document as a self-contained HTML page (no scripts, nothing loaded from elsewhere).
@@ -174,67 +172,59 @@ fn esc(s: &str) -> String {
 pub async fn docs_page() -> Html<String> {
     let doc = ApiDoc::openapi();
     let json = document();
-    let mut out = String::from(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>kycd API</title>\
-         <style>body{font-family:system-ui,sans-serif;max-width:960px;margin:2rem auto;padding:0 1rem;color:#222}\
-         code,pre{background:#f4f4f4;padding:.1rem .3rem;border-radius:3px}pre{padding:.6rem;overflow:auto}\
-         .m{display:inline-block;min-width:4.5rem;font-weight:bold}.op{border-top:1px solid #ddd;padding:.6rem 0}</style>\
-         </head><body>",
-    );
-    let _ = write!(
-        out,
-        "<h1>{}</h1><p>{}</p>",
-        esc(&doc.info.title),
-        esc(doc.info.description.as_deref().unwrap_or(""))
-    );
-    out.push_str("<p>Machine-readable: <a href=\"/v1/openapi.json\">/v1/openapi.json</a> (OpenAPI 3.1).</p><h2>Operations</h2>");
-    if let Some(paths) = json.get("paths").and_then(|p| p.as_object()) {
-        for (path, item) in paths {
-            let Some(item) = item.as_object() else {
-                continue;
-            };
-            for (method, op) in item {
-                let text = |v: &serde_json::Value, key: &str| v.get(key).and_then(|s| s.as_str()).unwrap_or("").to_owned();
-                let _ = write!(
-                    out,
-                    "<div class=\"op\"><span class=\"m\">{}</span><code>{}</code> <strong>{}</strong><p>{}</p>",
-                    esc(&method.to_uppercase()),
-                    esc(path),
-                    esc(&text(op, "summary")),
-                    esc(&text(op, "description"))
-                );
-                let params = op.get("parameters").and_then(|p| p.as_array()).into_iter().flatten();
-                let rows: Vec<String> = params
-                    .map(|p| {
-                        format!(
-                            "<li><code>{}</code> ({}): {}</li>",
-                            esc(&text(p, "name")),
-                            esc(&text(p, "in")),
-                            esc(&text(p, "description"))
-                        )
-                    })
-                    .collect();
-                if !rows.is_empty() {
-                    let _ = write!(out, "<p>Parameters:</p><ul>{}</ul>", rows.concat());
+    let text = |v: &serde_json::Value, key: &str| v.get(key).and_then(|s| s.as_str()).unwrap_or("").to_owned();
+    let no_fields = serde_json::Map::new();
+    let paths = json.get("paths").and_then(|p| p.as_object()).unwrap_or(&no_fields);
+    let schemas = json
+        .pointer("/components/schemas")
+        .and_then(|s| s.as_object())
+        .unwrap_or(&no_fields);
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "kycd API" }
+                style { (PreEscaped(DOCS_CSS)) }
+            }
+            body {
+                h1 { (doc.info.title) }
+                p { (doc.info.description.as_deref().unwrap_or("")) }
+                p { "Machine-readable: " a href="/v1/openapi.json" { "/v1/openapi.json" } " (OpenAPI 3.1)." }
+                h2 { "Operations" }
+                @for (path, item) in paths {
+                    @for (method, op) in item.as_object().unwrap_or(&no_fields) {
+                        @let params: Vec<&serde_json::Value> = op.get("parameters").and_then(|p| p.as_array()).into_iter().flatten().collect();
+                        div class="op" {
+                            span class="m" { (method.to_uppercase()) }
+                            code { (path) } " " strong { (text(op, "summary")) }
+                            p { (text(op, "description")) }
+                            @if !params.is_empty() {
+                                p { "Parameters:" }
+                                ul {
+                                    @for p in params {
+                                        li { code { (text(p, "name")) } " (" (text(p, "in")) "): " (text(p, "description")) }
+                                    }
+                                }
+                            }
+                            @if let Some(resps) = op.get("responses").and_then(|r| r.as_object()) {
+                                p { "Responses:" }
+                                ul {
+                                    @for (code, r) in resps {
+                                        li { code { (code) } ": " (text(r, "description")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
-                if let Some(resps) = op.get("responses").and_then(|r| r.as_object()) {
-                    let rows: Vec<String> = resps
-                        .iter()
-                        .map(|(code, r)| format!("<li><code>{}</code>: {}</li>", esc(code), esc(&text(r, "description"))))
-                        .collect();
-                    let _ = write!(out, "<p>Responses:</p><ul>{}</ul>", rows.concat());
+                h2 { "Schemas" }
+                @for (name, schema) in schemas {
+                    h3 id=(name) { (name) }
+                    pre { (serde_json::to_string_pretty(schema).unwrap_or_default()) }
                 }
-                out.push_str("</div>");
             }
         }
-    }
-    out.push_str("<h2>Schemas</h2>");
-    if let Some(schemas) = json.pointer("/components/schemas").and_then(|s| s.as_object()) {
-        for (name, schema) in schemas {
-            let pretty = serde_json::to_string_pretty(schema).unwrap_or_default();
-            let _ = write!(out, "<h3 id=\"{0}\">{0}</h3><pre>{1}</pre>", esc(name), esc(&pretty));
-        }
-    }
-    out.push_str("</body></html>");
-    Html(out)
+    };
+    Html(page.into_string())
 }

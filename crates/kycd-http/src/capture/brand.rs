@@ -1,6 +1,6 @@
 //! The session tenant's look: accent colour and logo.
 
-use super::html::{self, Page, button_form, csrf_field, esc, notice, p, page};
+use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
 use super::i18n::Lang;
 use super::session::session;
 use super::static_file;
@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use kycd_core::{AttemptStatus, CaptureKind, DocumentType};
 use kycd_engine::EngineError;
 use kycd_engine::capture::{CaptureContext, form_token, form_token_matches};
+use maud::{Markup, html};
 use serde::Deserialize;
 
 /// The session tenant's accent colour and logo as a stylesheet (the CSP allows no inline

@@ -2,7 +2,7 @@
 //! the phone's own session.
 
 use super::framed_for;
-use super::html::{self, Page, button_form, csrf_field, esc, notice, p, page};
+use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
 use super::i18n::Lang;
 use super::session::{
     ask, form_field, internal, link_not_found, next_path, post_session, query, refused, see_other, session, session_cookie,
@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use kycd_core::{AttemptStatus, CaptureKind, DocumentType};
 use kycd_engine::EngineError;
 use kycd_engine::capture::{CaptureContext, form_token, form_token_matches};
+use maud::{Markup, html};
 use serde::Deserialize;
 
 pub(super) async fn handoff_post(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Response {
@@ -49,37 +50,26 @@ pub(super) async fn handoff_page(State(s): State<AppState>, headers: HeaderMap, 
     };
     let t = sess.lang().texts();
     let lang = sess.lang();
-    let mut body = String::new();
-    if h.opened {
-        body.push_str(&notice("info", t.phone_title, t.phone_opened));
-        let items: String = ctx
-            .required()
-            .iter()
-            .map(|k| {
-                let state = if ctx.is_done(*k) { t.phone_done } else { t.phone_pending };
-                format!("<li>{} — {}</li>\n", esc(lang.step(*k).0), esc(state))
-            })
-            .collect();
-        body.push_str(&format!("<ul class=\"progress\">\n{items}</ul>\n"));
-    } else {
-        body.push_str(&p(t.phone_scan));
-        body.push_str(&format!(
-            "<p class=\"qr\"><img src=\"/capture/handoff/qr.svg\" alt=\"{}\" width=\"240\" height=\"240\"></p>\n<p class=\"link\"><a href=\"{url}\">{url}</a></p>\n",
-            esc(t.phone_qr_alt),
-            url = esc(&h.url),
-        ));
-        body.push_str(&notice("info", t.phone_title, t.phone_waiting));
-    }
-    let html = html::layout_every(lang, Some(&ctx.tenant_name), here, t.phone_title, &body, 5);
-    sess.framed(
-        Page {
-            status: StatusCode::OK,
-            html,
-            cookies: Vec::new(),
+    let body = html! {
+        @if h.opened {
+            (notice("info", t.phone_title, t.phone_opened))
+            ul class="progress" {
+                @for k in ctx.required() {
+                    li { (lang.step(k).0) " — " (if ctx.is_done(k) { t.phone_done } else { t.phone_pending }) }
+                }
+            }
+        } @else {
+            (p(t.phone_scan))
+            p class="qr" { img src="/capture/handoff/qr.svg" alt=(t.phone_qr_alt) width="240" height="240"; }
+            p class="link" { a href=(h.url) { (h.url) } }
+            (notice("info", t.phone_title, t.phone_waiting))
         }
-        .with_cookie(sess.ask.lang_cookie.clone())
-        .into_response(),
-    )
+    };
+    let every_5s = Head {
+        refresh: Some(5),
+        ..Head::default()
+    };
+    sess.page_with(StatusCode::OK, here, t.phone_title, every_5s, body)
 }
 
 /// The handoff link as a QR code (SVG; the `qrcode` crate: a QR encoder is not something

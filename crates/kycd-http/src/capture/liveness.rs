@@ -1,10 +1,10 @@
 //! The head-turn liveness step: its page, its challenge, and the burst it sends.
 
 use super::LIVENESS_CHALLENGE_PATH;
-use super::html::{self, Page, button_form, csrf_field, esc, notice, p, page};
+use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
 use super::i18n::Lang;
 use super::session::{Session, form_field, next_path, post_session, refused};
-use super::steps::{handoff_section, reserve, step_guard, step_header};
+use super::steps::{continue_link, handoff_section, reserve, step_guard, step_header};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, RawQuery, State};
@@ -13,61 +13,44 @@ use axum::response::{IntoResponse, Response};
 use kycd_core::{AttemptStatus, CaptureKind, DocumentType};
 use kycd_engine::EngineError;
 use kycd_engine::capture::{CaptureContext, form_token, form_token_matches};
+use maud::{Markup, html};
 use serde::Deserialize;
 
 /// The liveness step: the camera and prompts (`liveness.js`), or, without a camera or
 /// script, the way to a phone. No file field: frames of a live challenge cannot be chosen
 /// from files.
-pub(super) fn liveness_body(sess: &Session, ok: Option<&str>, problem: Option<&str>) -> (String, String) {
+pub(super) fn liveness_body(sess: &Session, ok: Option<&str>, problem: Option<&str>) -> (String, Markup) {
     let ctx = &sess.ctx;
     let t = sess.lang().texts();
     let kind = CaptureKind::LivenessBurst;
-    let mut body = step_header(sess, kind, ok, problem);
     let done = ctx.is_done(kind);
-    if done {
-        body.push_str(&notice("ok", t.liveness_title, t.looks_good));
-    }
-    body.push_str(&p(t.liveness_help));
-    body.push_str(&format!(
-        "<p class=\"hint\" id=\"liveness-nocamera\">{}</p>\n",
-        esc(t.liveness_needs_camera)
-    ));
-    let csrf = sess.csrf();
     let action = format!("/capture/step/{kind}");
-    let data = [
-        ("csrf", csrf.as_str()),
-        ("challenge", LIVENESS_CHALLENGE_PATH),
-        ("action", action.as_str()),
-        ("ready", t.liveness_ready),
-        ("left", t.liveness_left),
-        ("right", t.liveness_right),
-        ("up", t.liveness_up),
-        ("down", t.liveness_down),
-        ("centre", t.liveness_centre),
-        ("sending", t.liveness_sending),
-        ("failed", t.liveness_failed),
-        ("small", t.liveness_small),
-    ];
-    let attrs: String = data.iter().map(|(k, v)| format!(" data-{k}=\"{}\"", esc(v))).collect();
-    body.push_str(&format!(
-        "<section class=\"camera\" id=\"liveness\" hidden aria-labelledby=\"liveness-heading\"{attrs}>\n\
-         <h2 id=\"liveness-heading\">{title}</h2>\n\
-         <div class=\"viewer mirror\" id=\"liveness-viewer\">\n\
-         <video id=\"liveness-video\" autoplay muted playsinline aria-label=\"{preview}\" aria-describedby=\"liveness-prompt\"></video>\n\
-         <div class=\"guide guide-face\" aria-hidden=\"true\"></div>\n\
-         </div>\n\
-         <p class=\"liveness-prompt\" id=\"liveness-prompt\" role=\"status\" aria-live=\"assertive\"></p>\n\
-         <div class=\"notice problem\" id=\"liveness-problem\" role=\"alert\" hidden><p></p></div>\n\
-         <button type=\"button\" id=\"liveness-start\" disabled>{start}</button>\n\
-         </section>\n",
-        title = esc(t.camera_title),
-        preview = esc(t.camera_preview),
-        start = esc(t.liveness_start),
-    ));
-    body.push_str(&handoff_section(sess));
-    if done {
-        body.push_str(&format!("<p><a href=\"{}\">{}</a></p>\n", esc(&next_path(ctx)), esc(t.continue_)));
-    }
+    let body = html! {
+        (step_header(sess, kind, ok, problem))
+        @if done {
+            (notice("ok", t.liveness_title, t.looks_good))
+        }
+        (p(t.liveness_help))
+        p class="hint" id="liveness-nocamera" { (t.liveness_needs_camera) }
+        section class="camera" id="liveness" hidden aria-labelledby="liveness-heading"
+            data-csrf=(sess.csrf()) data-challenge=(LIVENESS_CHALLENGE_PATH) data-action=(action) data-ready=(t.liveness_ready)
+            data-left=(t.liveness_left) data-right=(t.liveness_right) data-up=(t.liveness_up) data-down=(t.liveness_down)
+            data-centre=(t.liveness_centre) data-sending=(t.liveness_sending) data-failed=(t.liveness_failed)
+            data-small=(t.liveness_small) {
+            h2 id="liveness-heading" { (t.camera_title) }
+            div class="viewer mirror" id="liveness-viewer" {
+                video id="liveness-video" autoplay muted playsinline aria-label=(t.camera_preview) aria-describedby="liveness-prompt" {}
+                div class="guide guide-face" aria-hidden="true" {}
+            }
+            p class="liveness-prompt" id="liveness-prompt" role="status" aria-live="assertive" {}
+            div class="notice problem" id="liveness-problem" role="alert" hidden { p {} }
+            button type="button" id="liveness-start" disabled { (t.liveness_start) }
+        }
+        (handoff_section(sess))
+        @if done {
+            (continue_link(sess))
+        }
+    };
     (t.liveness_title.to_owned(), body)
 }
 
@@ -114,7 +97,7 @@ pub(super) async fn burst_post(s: &AppState, sess: &Session, headers: &HeaderMap
     let here = format!("/capture/step/{}", CaptureKind::LivenessBurst);
     let show = |status: StatusCode, msg: &str| {
         let (title, body) = liveness_body(sess, None, Some(msg));
-        sess.step_page(status, &here, &title, &body)
+        sess.step_page(status, &here, &title, body)
     };
     let _reserved = match reserve(s, sess, headers, &show, t.liveness_failed).await {
         Ok(r) => r,
@@ -130,7 +113,7 @@ pub(super) async fn burst_post(s: &AppState, sess: &Session, headers: &HeaderMap
     }
     if !form.csrf.as_deref().is_some_and(|c| form_token_matches(&sess.secret, c)) {
         let body = notice("problem", t.form_expired_title, t.form_expired_text);
-        return sess.page(StatusCode::FORBIDDEN, &here, t.form_expired_title, &body);
+        return sess.page(StatusCode::FORBIDDEN, &here, t.form_expired_title, body);
     }
     let challenge = form
         .challenge_id

@@ -2,7 +2,7 @@
 //! where the person returns afterwards.
 
 use super::CHECKOUT_STATE;
-use super::html::{self, Page, button_form, csrf_field, esc, notice, p, page};
+use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
 use super::i18n::Lang;
 use super::session::{Session, form_field, next_path, post_session, query, refused, session};
 use crate::AppState;
@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use kycd_core::{AttemptStatus, CaptureKind, DocumentType};
 use kycd_engine::EngineError;
 use kycd_engine::capture::{CaptureContext, form_token, form_token_matches};
+use maud::{Markup, html};
 use serde::Deserialize;
 
 pub(super) async fn consent_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
@@ -38,24 +39,25 @@ pub(super) async fn consent_page(State(s): State<AppState>, headers: HeaderMap, 
     if policy.liveness_required {
         kinds.push(CaptureKind::LivenessBurst);
     }
-    let items: String = kinds.iter().map(|k| format!("<li>{}</li>\n", esc(lang.will_capture(*k)))).collect();
-    // Why the person is back: a reviewer's request, in their words where they gave some.
-    let asked = ctx.reviewer_request.as_ref().map_or_else(String::new, |(_, message)| {
-        let text = if message.is_empty() { t.reviewer_asked } else { message.as_str() };
-        notice("info", t.reviewer_asked, text)
-    });
-    let body = format!(
-        "{asked}<p><strong>{tenant}</strong> {intro}</p>\n<h2>{what}</h2>\n<ul>\n{items}</ul>\n<h2>{who}</h2>\n{who_text}<h2>{how_long}</h2>\n{how_long_text}{form}",
-        tenant = esc(&ctx.tenant_name),
-        intro = esc(t.consent_intro),
-        what = esc(t.consent_what),
-        who = esc(t.consent_who),
-        who_text = p(&t.consent_who_text.replace("{tenant}", &ctx.tenant_name)),
-        how_long = esc(t.consent_how_long),
-        how_long_text = p(&t.consent_how_long_text.replace("{days}", &ctx.retention_days.to_string())),
-        form = button_form(here, &sess.csrf(), t.consent_agree, "primary"),
-    );
-    sess.page(StatusCode::OK, here, t.consent_title, &body)
+    let body = html! {
+        // Why the person is back: a reviewer's request, in their words where they gave some.
+        @if let Some((_, message)) = &ctx.reviewer_request {
+            (notice("info", t.reviewer_asked, if message.is_empty() { t.reviewer_asked } else { message.as_str() }))
+        }
+        p { strong { (ctx.tenant_name) } " " (t.consent_intro) }
+        h2 { (t.consent_what) }
+        ul {
+            @for k in &kinds {
+                li { (lang.will_capture(*k)) }
+            }
+        }
+        h2 { (t.consent_who) }
+        (p(&t.consent_who_text.replace("{tenant}", &ctx.tenant_name)))
+        h2 { (t.consent_how_long) }
+        (p(&t.consent_how_long_text.replace("{days}", &ctx.retention_days.to_string())))
+        (button_form(here, &sess.csrf(), t.consent_agree, "primary"))
+    };
+    sess.page(StatusCode::OK, here, t.consent_title, body)
 }
 
 pub(super) async fn consent_post(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Response {
@@ -88,50 +90,39 @@ pub(super) fn country_name(icao: &str) -> String {
     }
 }
 
-pub(super) fn document_form(sess: &Session, problem: Option<&str>) -> String {
+pub(super) fn document_form(sess: &Session, problem: Option<&str>) -> Markup {
     let ctx = &sess.ctx;
     let lang = sess.lang();
     let t = lang.texts();
     let only = ctx.policy.accepted_document_types.len() == 1;
-    let mut choices = String::new();
-    for d in &ctx.policy.accepted_document_types {
-        let v = doc_value(*d);
-        let checked = if only || ctx.client.document_type == Some(*d) {
-            " checked"
-        } else {
-            ""
-        };
-        choices.push_str(&format!(
-            "<div class=\"choice\"><input type=\"radio\" name=\"document_type\" id=\"doc-{v}\" value=\"{v}\" required{checked}><label for=\"doc-{v}\">{label}</label></div>\n",
-            v = esc(&v),
-            label = esc(lang.document(*d)),
-        ));
-    }
-    let country = match &ctx.policy.accepted_countries {
-        None => String::new(),
-        Some(list) => {
-            let mut opts = format!("<option value=\"\">{}</option>\n", esc(t.country_choose));
-            for c in list {
-                let sel = if ctx.client.country.as_deref() == Some(c.as_str()) {
-                    " selected"
-                } else {
-                    ""
-                };
-                opts.push_str(&format!("<option value=\"{}\"{sel}>{}</option>\n", esc(c), esc(&country_name(c))));
-            }
-            format!(
-                "<label class=\"field\" for=\"country\">{}</label>\n<select id=\"country\" name=\"country\" required>\n{opts}</select>\n",
-                esc(t.country_label)
-            )
+    html! {
+        @if let Some(m) = problem {
+            (notice("problem", m, ""))
         }
-    };
-    format!(
-        "{problem}<form method=\"post\" action=\"/capture/document\">\n{csrf}<fieldset>\n<legend>{legend}</legend>\n{choices}</fieldset>\n{country}<button type=\"submit\">{go}</button>\n</form>\n",
-        problem = problem.map(|m| notice("problem", m, "")).unwrap_or_default(),
-        csrf = csrf_field(&sess.csrf()),
-        legend = esc(t.document_legend),
-        go = esc(t.continue_),
-    )
+        form method="post" action="/capture/document" {
+            (csrf_field(&sess.csrf()))
+            fieldset {
+                legend { (t.document_legend) }
+                @for d in &ctx.policy.accepted_document_types {
+                    @let v = doc_value(*d);
+                    div class="choice" {
+                        input type="radio" name="document_type" id={ "doc-" (v) } value=(v) required checked[only || ctx.client.document_type == Some(*d)];
+                        label for={ "doc-" (v) } { (lang.document(*d)) }
+                    }
+                }
+            }
+            @if let Some(list) = &ctx.policy.accepted_countries {
+                label class="field" for="country" { (t.country_label) }
+                select id="country" name="country" required {
+                    option value="" { (t.country_choose) }
+                    @for c in list {
+                        option value=(c) selected[ctx.client.country.as_deref() == Some(c.as_str())] { (country_name(c)) }
+                    }
+                }
+            }
+            button type="submit" { (t.continue_) }
+        }
+    }
 }
 
 pub(super) async fn document_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
@@ -144,7 +135,7 @@ pub(super) async fn document_page(State(s): State<AppState>, headers: HeaderMap,
         return sess.next();
     }
     let t = sess.lang().texts();
-    sess.page(StatusCode::OK, here, t.document_title, &document_form(&sess, None))
+    sess.page(StatusCode::OK, here, t.document_title, document_form(&sess, None))
 }
 
 pub(super) async fn document_post(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Response {
@@ -160,7 +151,7 @@ pub(super) async fn document_post(State(s): State<AppState>, headers: HeaderMap,
     let country = form_field(&body, "country");
     let Some(doc) = doc else {
         let form = document_form(&sess, Some(t.choice_refused));
-        return sess.page(StatusCode::UNPROCESSABLE_ENTITY, here, t.document_title, &form);
+        return sess.page(StatusCode::UNPROCESSABLE_ENTITY, here, t.document_title, form);
     };
     match s.engine.choose_document_for_session(&sess.ctx, doc, country.as_deref()).await {
         Ok(()) => match s.engine.capture_session(&sess.secret).await {
@@ -169,7 +160,7 @@ pub(super) async fn document_post(State(s): State<AppState>, headers: HeaderMap,
         },
         Err(EngineError::Invalid(_)) => {
             let form = document_form(&sess, Some(t.choice_refused));
-            sess.page(StatusCode::UNPROCESSABLE_ENTITY, here, t.document_title, &form)
+            sess.page(StatusCode::UNPROCESSABLE_ENTITY, here, t.document_title, form)
         }
         Err(e) => refused(&sess, e),
     }
@@ -187,13 +178,14 @@ pub(super) async fn submit_page(State(s): State<AppState>, headers: HeaderMap, R
     }
     let lang = sess.lang();
     let t = lang.texts();
-    let mut body = String::new();
-    if let Some(prev) = q.ok.as_deref().and_then(|k| k.parse::<CaptureKind>().ok()) {
-        body.push_str(&notice("ok", lang.step(prev).0, t.looks_good));
-    }
-    body.push_str(&p(t.submit_text));
-    body.push_str(&button_form(here, &sess.csrf(), t.submit_button, "primary"));
-    sess.page(StatusCode::OK, here, t.submit_title, &body)
+    let body = html! {
+        @if let Some(prev) = q.ok.as_deref().and_then(|k| k.parse::<CaptureKind>().ok()) {
+            (notice("ok", lang.step(prev).0, t.looks_good))
+        }
+        (p(t.submit_text))
+        (button_form(here, &sess.csrf(), t.submit_button, "primary"))
+    };
+    sess.page(StatusCode::OK, here, t.submit_title, body)
 }
 
 pub(super) async fn submit_post(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Response {
@@ -228,11 +220,14 @@ pub(super) async fn done_page(State(s): State<AppState>, headers: HeaderMap, Raw
     } else {
         (t.closed_title, t.closed_text)
     };
-    let mut body = p(text);
-    if let Some(url) = return_url(&s, &sess.ctx).await {
-        body.push_str(&format!("<p><a href=\"{}\">{}</a></p>\n", esc(&url), esc(t.continue_)));
-    }
-    sess.page(StatusCode::OK, here, title, &body)
+    let back = return_url(&s, &sess.ctx).await;
+    let body = html! {
+        (p(text))
+        @if let Some(url) = back {
+            p { a href=(url) { (t.continue_) } }
+        }
+    };
+    sess.page(StatusCode::OK, here, title, body)
 }
 
 /// Where the person returns after submitting: the attempt's redirect URL kept by the

@@ -1,7 +1,7 @@
 //! A capture session: the request's language, the session cookie and its form token,
 //! where the flow goes next, and opening a session from an attempt's link.
 
-use super::html::{self, Page, button_form, csrf_field, esc, notice, p, page};
+use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
 use super::i18n::Lang;
 use super::{COOKIE, JS_PATH, LANG_COOKIE, LIVENESS_JS_PATH, framed_for};
 use crate::AppState;
@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use kycd_core::{AttemptStatus, CaptureKind, DocumentType};
 use kycd_engine::EngineError;
 use kycd_engine::capture::{CaptureContext, form_token, form_token_matches};
+use maud::{Markup, html};
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,21 +91,25 @@ impl Session {
     pub(super) fn csrf(&self) -> String {
         form_token(&self.secret)
     }
-    pub(super) fn page(&self, status: StatusCode, here: &str, title: &str, body: &str) -> Response {
-        self.framed(
-            page(status, self.lang(), Some(&self.ctx.tenant_name), here, title, body)
-                .with_cookie(self.ask.lang_cookie.clone())
-                .into_response(),
-        )
+    pub(super) fn page(&self, status: StatusCode, here: &str, title: &str, body: Markup) -> Response {
+        self.page_with(status, here, title, Head::default(), body)
     }
     /// A step page: [`Self::page`] plus the camera script (the liveness step's own).
-    pub(super) fn step_page(&self, status: StatusCode, here: &str, title: &str, body: &str) -> Response {
+    pub(super) fn step_page(&self, status: StatusCode, here: &str, title: &str, body: Markup) -> Response {
         let script = if here.ends_with(CaptureKind::LivenessBurst.as_str()) {
             LIVENESS_JS_PATH
         } else {
             JS_PATH
         };
-        let html = html::layout_script(self.lang(), Some(&self.ctx.tenant_name), here, title, body, script);
+        let head = Head {
+            script: Some(script),
+            ..Head::default()
+        };
+        self.page_with(status, here, title, head, body)
+    }
+    /// A page of this session in the tenant's frame, with what its `<head>` adds.
+    pub(super) fn page_with(&self, status: StatusCode, here: &str, title: &str, head: Head<'_>, body: Markup) -> Response {
+        let html = html::layout(self.lang(), Some(&self.ctx.tenant_name), here, title, head, body);
         self.framed(
             Page {
                 status,
@@ -140,8 +145,12 @@ pub(super) async fn session(s: &AppState, headers: &HeaderMap, raw: Option<Strin
             .get("sec-fetch-site")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
         if cross_site && !expired {
-            let body = format!("{}<p><a href=\"{}\">{}</a></p>\n", p(t.continue_text), esc(here), esc(t.continue_));
-            let html = html::layout_refresh(lang, None, here, t.continue_title, &body);
+            let body = html! { (p(t.continue_text)) p { a href=(here) { (t.continue_) } } };
+            let refresh = Head {
+                refresh: Some(0),
+                ..Head::default()
+            };
+            let html = html::layout(lang, None, here, t.continue_title, refresh, body);
             return Page {
                 status: StatusCode::OK,
                 html,
@@ -188,7 +197,7 @@ pub(super) async fn post_session(
     if !sent.is_some_and(|t| form_token_matches(&sess.secret, t)) {
         let t = sess.lang().texts();
         let body = notice("problem", t.form_expired_title, t.form_expired_text);
-        return Err(sess.page(StatusCode::FORBIDDEN, here, t.form_expired_title, &body));
+        return Err(sess.page(StatusCode::FORBIDDEN, here, t.form_expired_title, body));
     }
     Ok(sess)
 }

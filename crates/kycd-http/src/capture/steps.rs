@@ -1,7 +1,7 @@
 //! The capture steps: a step page with its camera and file form, an upload, and keeping
 //! an image the checks found hard to read.
 
-use super::html::{self, Page, button_form, csrf_field, esc, notice, p, page};
+use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
 use super::i18n::Lang;
 use super::liveness::{burst_post, liveness_body};
 use super::session::{Session, form_field, internal, next_path, post_session, query, refused, session};
@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use kycd_core::{AttemptStatus, CaptureKind, DocumentType};
 use kycd_engine::EngineError;
 use kycd_engine::capture::{CaptureContext, form_token, form_token_matches};
+use maud::{Markup, html};
 use serde::Deserialize;
 
 /// The step's kind, if it is one the chosen document needs.
@@ -35,91 +36,95 @@ pub(super) fn advice_lines(lang: Lang, c: &kycd_core::Capture) -> Vec<String> {
 
 /// The top of a step page: "Step n of m", the "looks good" of the step before, the problem
 /// of the upload just refused.
-pub(super) fn step_header(sess: &Session, kind: CaptureKind, ok: Option<&str>, problem: Option<&str>) -> String {
+pub(super) fn step_header(sess: &Session, kind: CaptureKind, ok: Option<&str>, problem: Option<&str>) -> Markup {
     let ctx = &sess.ctx;
     let lang = sess.lang();
     let t = lang.texts();
     let required = ctx.required();
     let n = required.iter().position(|k| *k == kind).map_or(1, |i| i + 1);
-    let mut body = format!(
-        "<p class=\"step\">{}</p>\n",
-        esc(&t
-            .step_of
-            .replace("{n}", &n.to_string())
-            .replace("{total}", &required.len().to_string()))
-    );
-    if let Some(prev) = ok.and_then(|k| k.parse::<CaptureKind>().ok()).filter(|k| ctx.is_done(*k)) {
-        body.push_str(&notice("ok", lang.step(prev).0, t.looks_good));
+    let step_of = t
+        .step_of
+        .replace("{n}", &n.to_string())
+        .replace("{total}", &required.len().to_string());
+    html! {
+        p class="step" { (step_of) }
+        @if let Some(prev) = ok.and_then(|k| k.parse::<CaptureKind>().ok()).filter(|k| ctx.is_done(*k)) {
+            (notice("ok", lang.step(prev).0, t.looks_good))
+        }
+        @if let Some(m) = problem {
+            (notice("problem", t.upload_failed, m))
+        }
     }
-    if let Some(m) = problem {
-        body.push_str(&notice("problem", t.upload_failed, m));
-    }
-    body
 }
 
 /// "Continue on your phone" (the desktop-to-phone handoff) of a step page.
-pub(super) fn handoff_section(sess: &Session) -> String {
+pub(super) fn handoff_section(sess: &Session) -> Markup {
     let t = sess.lang().texts();
-    format!(
-        "<section class=\"handoff\" aria-labelledby=\"phone-heading\"><h2 id=\"phone-heading\">{}</h2>\n{}{}</section>\n",
-        esc(t.phone_title),
-        p(t.phone_text),
-        button_form("/capture/handoff", &sess.csrf(), t.phone_button, "secondary"),
-    )
+    html! {
+        section class="handoff" aria-labelledby="phone-heading" {
+            h2 id="phone-heading" { (t.phone_title) }
+            (p(t.phone_text))
+            (button_form("/capture/handoff", &sess.csrf(), t.phone_button, "secondary"))
+        }
+    }
 }
 
-pub(super) fn step_body(sess: &Session, kind: CaptureKind, ok: Option<&str>, problem: Option<&str>) -> (String, String) {
+/// A "continue" link to where the flow goes next.
+pub(super) fn continue_link(sess: &Session) -> Markup {
+    html! { p { a href=(next_path(&sess.ctx)) { (sess.lang().texts().continue_) } } }
+}
+
+pub(super) fn step_body(sess: &Session, kind: CaptureKind, ok: Option<&str>, problem: Option<&str>) -> (String, Markup) {
     let ctx = &sess.ctx;
     let lang = sess.lang();
     let t = lang.texts();
     let (title, help) = lang.step(kind);
-    let mut body = step_header(sess, kind, ok, problem);
     let last = ctx.capture(kind);
     let kept = ctx.flow.kept_anyway.contains(&kind);
     let failed = last.filter(|c| !c.feedback.accepted && !kept);
-    if let Some(c) = failed {
-        let lines: String = advice_lines(lang, c).iter().map(|l| format!("<p>{}</p>", esc(l))).collect();
-        body.push_str(&format!(
-            "<div class=\"notice problem\" role=\"alert\"><p><strong>{}</strong></p>{lines}<p>{}</p></div>\n",
-            esc(t.not_usable),
-            esc(t.try_again)
-        ));
-    } else if kept {
-        body.push_str(&notice("ok", title, t.kept));
-    } else if last.is_some_and(|c| c.feedback.accepted) {
-        body.push_str(&notice("ok", title, t.looks_good));
-    }
     let facing = if kind == CaptureKind::Selfie { "user" } else { "environment" };
     let action = format!("/capture/step/{kind}");
-    body.push_str(&p(help));
-    body.push_str(&camera_section(lang, kind));
-    body.push_str(&format!("<h2 id=\"upload-heading\" hidden>{}</h2>\n", esc(t.camera_or_upload)));
-    body.push_str(&format!(
-        "<form method=\"post\" action=\"{action}\" enctype=\"multipart/form-data\" id=\"upload-form\">\n{csrf}<label class=\"field\" for=\"file\">{label}</label>\n<p class=\"hint\" id=\"file-hint\">{hint}</p>\n<input type=\"file\" id=\"file\" name=\"file\" accept=\"image/*\" capture=\"{facing}\" required aria-describedby=\"file-hint\">\n<button type=\"submit\">{upload}</button>\n</form>\n",
-        action = esc(&action),
-        csrf = csrf_field(&sess.csrf()),
-        label = esc(t.file_label),
-        hint = esc(t.file_hint),
-        upload = esc(t.upload),
-    ));
-    body.push_str(&handoff_section(sess));
-    if failed.is_some() && ctx.flow.may_continue_anyway(kind) {
-        body.push_str(&format!(
-            "<h2>{}</h2>\n{}{}",
-            esc(t.keep_title),
-            p(&t.keep_text.replace("{tenant}", &ctx.tenant_name)),
-            button_form(&format!("{action}/keep"), &sess.csrf(), t.keep_button, "secondary"),
-        ));
-    } else if kept || last.is_some_and(|c| c.feedback.accepted) {
-        body.push_str(&format!("<p><a href=\"{}\">{}</a></p>\n", esc(&next_path(ctx)), esc(t.continue_)));
-    }
+    let body = html! {
+        (step_header(sess, kind, ok, problem))
+        @if let Some(c) = failed {
+            div class="notice problem" role="alert" {
+                p { strong { (t.not_usable) } }
+                @for line in advice_lines(lang, c) {
+                    p { (line) }
+                }
+                p { (t.try_again) }
+            }
+        } @else if kept {
+            (notice("ok", title, t.kept))
+        } @else if last.is_some_and(|c| c.feedback.accepted) {
+            (notice("ok", title, t.looks_good))
+        }
+        (p(help))
+        (camera_section(lang, kind))
+        h2 id="upload-heading" hidden { (t.camera_or_upload) }
+        form method="post" action=(action) enctype="multipart/form-data" id="upload-form" {
+            (csrf_field(&sess.csrf()))
+            label class="field" for="file" { (t.file_label) }
+            p class="hint" id="file-hint" { (t.file_hint) }
+            input type="file" id="file" name="file" accept="image/*" capture=(facing) required aria-describedby="file-hint";
+            button type="submit" { (t.upload) }
+        }
+        (handoff_section(sess))
+        @if failed.is_some() && ctx.flow.may_continue_anyway(kind) {
+            h2 { (t.keep_title) }
+            (p(&t.keep_text.replace("{tenant}", &ctx.tenant_name)))
+            (button_form(&format!("{action}/keep"), &sess.csrf(), t.keep_button, "secondary"))
+        } @else if kept || last.is_some_and(|c| c.feedback.accepted) {
+            (continue_link(sess))
+        }
+    };
     (title.to_owned(), body)
 }
 
 /// The live camera of a step: hidden in the HTML, shown by `capture.js` when the browser
 /// has `getUserMedia`. The script reads its words from the `data-` attributes (no inline
 /// script). The file form below stays visible whatever happens here.
-pub(super) fn camera_section(lang: Lang, kind: CaptureKind) -> String {
+pub(super) fn camera_section(lang: Lang, kind: CaptureKind) -> Markup {
     let t = lang.texts();
     let selfie = kind == CaptureKind::Selfie;
     let (facing, guide, ready) = if selfie {
@@ -127,36 +132,22 @@ pub(super) fn camera_section(lang: Lang, kind: CaptureKind) -> String {
     } else {
         ("environment", "document", t.camera_ready_document)
     };
-    let data = [
-        ("facing", facing),
-        ("starting", t.camera_starting),
-        ("ready", ready),
-        ("sending", t.camera_sending),
-        ("denied", t.camera_denied),
-        ("missing", t.camera_missing),
-        ("busy", t.camera_busy),
-        ("dark", t.camera_dark),
-        ("failed", t.camera_failed),
-    ];
-    let attrs: String = data.iter().map(|(k, v)| format!(" data-{k}=\"{}\"", esc(v))).collect();
-    format!(
-        "<section class=\"camera\" id=\"camera\" hidden aria-labelledby=\"camera-title\"{attrs}>\n\
-         <h2 id=\"camera-title\">{title}</h2>\n\
-         <div class=\"viewer{mirror}\" id=\"camera-viewer\">\n\
-         <video id=\"camera-video\" autoplay muted playsinline aria-label=\"{preview}\" aria-describedby=\"camera-status\"></video>\n\
-         <div class=\"guide guide-{guide}\" aria-hidden=\"true\"></div>\n\
-         </div>\n\
-         <p class=\"hint camera-status\" id=\"camera-status\" role=\"status\" aria-live=\"polite\" tabindex=\"-1\"></p>\n\
-         <div class=\"notice problem\" id=\"camera-problem\" role=\"alert\" hidden><p></p></div>\n\
-         <button type=\"button\" id=\"camera-take\" disabled>{take}</button>\n\
-         <button type=\"button\" id=\"camera-retry\" class=\"secondary\" hidden>{retry}</button>\n\
-         </section>\n",
-        title = esc(t.camera_title),
-        mirror = if selfie { " mirror" } else { "" },
-        preview = esc(t.camera_preview),
-        take = esc(t.camera_take),
-        retry = esc(t.camera_retry),
-    )
+    html! {
+        section class="camera" id="camera" hidden aria-labelledby="camera-title"
+            data-facing=(facing) data-starting=(t.camera_starting) data-ready=(ready) data-sending=(t.camera_sending)
+            data-denied=(t.camera_denied) data-missing=(t.camera_missing) data-busy=(t.camera_busy) data-dark=(t.camera_dark)
+            data-failed=(t.camera_failed) {
+            h2 id="camera-title" { (t.camera_title) }
+            div class=(if selfie { "viewer mirror" } else { "viewer" }) id="camera-viewer" {
+                video id="camera-video" autoplay muted playsinline aria-label=(t.camera_preview) aria-describedby="camera-status" {}
+                div class={ "guide guide-" (guide) } aria-hidden="true" {}
+            }
+            p class="hint camera-status" id="camera-status" role="status" aria-live="polite" tabindex="-1" {}
+            div class="notice problem" id="camera-problem" role="alert" hidden { p {} }
+            button type="button" id="camera-take" disabled { (t.camera_take) }
+            button type="button" id="camera-retry" class="secondary" hidden { (t.camera_retry) }
+        }
+    }
 }
 
 /// Guard of the step pages: the flow must have reached the captures, and the kind be
@@ -189,7 +180,7 @@ pub(super) async fn step_page(
     } else {
         step_body(&sess, kind, q.ok.as_deref(), None)
     };
-    sess.step_page(StatusCode::OK, &format!("/capture/step/{kind}"), &title, &body)
+    sess.step_page(StatusCode::OK, &format!("/capture/step/{kind}"), &title, body)
 }
 
 /// An upload: the session (cookie) is checked before a byte of the body is read, then the
@@ -216,7 +207,7 @@ pub(super) async fn step_post(
     }
     let show = |status: StatusCode, msg: &str| {
         let (title, body) = step_body(&sess, kind, None, Some(msg));
-        sess.step_page(status, &here, &title, &body)
+        sess.step_page(status, &here, &title, body)
     };
     let _reserved = match reserve(&s, &sess, &headers, &show, t.too_large).await {
         Ok(r) => r,
@@ -234,7 +225,7 @@ pub(super) async fn step_post(
     }
     if !csrf.as_deref().is_some_and(|c| form_token_matches(&sess.secret, c)) {
         let body = notice("problem", t.form_expired_title, t.form_expired_text);
-        return sess.page(StatusCode::FORBIDDEN, &here, t.form_expired_title, &body);
+        return sess.page(StatusCode::FORBIDDEN, &here, t.form_expired_title, body);
     }
     if malformed {
         return show(StatusCode::BAD_REQUEST, t.no_file);

@@ -1,9 +1,8 @@
 //! The admin page: operators, settings, the default policy, API keys and webhooks.
 
 use super::i18n::{reason_label, t};
-use super::shared::{Ctx, button_form, csrf_field, ctx, field, fmt_time, form, notice, post_ctx, role_label};
+use super::shared::{Ctx, button_form, csrf_field, ctx, field, fmt_time, form, notice, post_ctx, role_label, table_head};
 use crate::AppState;
-use crate::capture::html::esc;
 use crate::capture::i18n::Lang;
 use crate::capture::{cookie, see_other};
 use crate::extract::ClientAddr;
@@ -19,6 +18,7 @@ use kycd_engine::console::{
 };
 use kycd_engine::decision::document_facts;
 use kycd_engine::{EngineError, OperatorRole};
+use maud::{DOCTYPE, Markup, html};
 
 pub(super) async fn admin_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let c = match ctx(&s, &headers, raw.as_deref()).await {
@@ -26,7 +26,7 @@ pub(super) async fn admin_page(State(s): State<AppState>, headers: HeaderMap, Ra
         Err(r) => return r,
     };
     match admin_body(&s, &c, None, None).await {
-        Ok(body) => c.page(StatusCode::OK, "/console/admin", c.t("admin"), &body),
+        Ok(body) => c.page(StatusCode::OK, "/console/admin", c.t("admin"), body),
         Err(e) => c.error("/console/admin", e),
     }
 }
@@ -37,183 +37,156 @@ pub(super) async fn admin_body(
     c: &Ctx,
     shown_once: Option<(&str, &str)>,
     policy_text: Option<&str>,
-) -> Result<String, EngineError> {
+) -> Result<Markup, EngineError> {
     let ops = s.engine.list_operators(&c.session).await?;
     let keys = s.engine.console_api_keys(&c.session).await?;
     let hooks = s.engine.list_webhook_endpoints(&c.session.principal).await?;
     let tenant = s.engine.tenant(&c.session.principal).await?;
     let four_eyes = s.engine.four_eyes(&c.session.operator.tenant_id).await?;
-    let csrf = c.csrf();
-    let mut b = String::new();
-    if let Some((title, secret)) = shown_once {
-        b.push_str(&format!(
-            "<div class=\"notice ok\" role=\"status\"><p><strong>{}</strong></p><p><code class=\"secret\" id=\"shown-once\">{}</code></p></div>",
-            esc(title),
-            esc(secret)
-        ));
-    }
-    // Operators.
-    b.push_str(&format!(
-        "<section aria-labelledby=\"h-ops\"><h2 id=\"h-ops\">{}</h2><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\"></th></tr></thead><tbody>",
-        esc(c.t("operators")),
-        esc(c.t("email")),
-        esc(c.t("role")),
-        esc(c.t("state")),
-        esc(c.t("two_factor"))
-    ));
-    for o in &ops {
-        let state = if o.disabled {
-            c.t("disabled")
-        } else if o.active {
-            c.t("active")
-        } else {
-            c.t("pending_invite")
-        };
-        let base = format!("/console/admin/operators/{}", o.id);
-        let mut actions = button_form(&format!("{base}/reinvite"), &csrf, c.t("reinvite"), "link");
-        if o.id != c.session.operator.id {
-            let (act, label) = if o.disabled {
-                ("enable", c.t("enable"))
-            } else {
-                ("disable", c.t("disable"))
-            };
-            actions.push_str(&button_form(&format!("{base}/{act}"), &csrf, label, "link"));
-        }
-        b.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&o.email),
-            esc(role_label(c.lang, o.role)),
-            esc(state),
-            esc(if o.totp_enabled { c.t("on") } else { c.t("off") }),
-            actions
-        ));
-    }
-    b.push_str(&format!(
-        "</tbody></table><form method=\"post\" action=\"/console/admin/operators\" class=\"row\">{}\
-         <label>{}<input type=\"email\" name=\"email\" required></label>\
-         <label>{}<select name=\"role\"><option value=\"reviewer\">{}</option><option value=\"admin\">{}</option></select></label>\
-         <button type=\"submit\">{}</button></form></section>",
-        csrf_field(&csrf),
-        esc(c.t("email")),
-        esc(c.t("role")),
-        esc(c.t("reviewer")),
-        esc(c.t("admin_role")),
-        esc(c.t("invite")),
-    ));
-    // Settings.
-    let r = tenant.retention;
-    b.push_str(&format!(
-        "<section aria-labelledby=\"h-settings\"><h2 id=\"h-settings\">{}</h2><form method=\"post\" action=\"/console/admin/settings\" class=\"stack\">{}\
-         <label class=\"check\"><input type=\"checkbox\" name=\"four_eyes\" value=\"on\"{}> {}</label>\
-         <label>{}<input type=\"number\" name=\"retention_days\" min=\"1\" value=\"{}\" required></label>\
-         <label>{}<input type=\"number\" name=\"max_retention_days\" min=\"1\" value=\"{}\" required></label>\
-         <label>{}<input type=\"number\" name=\"tombstone_days\" min=\"0\" value=\"{}\" required></label>\
-         <button type=\"submit\">{}</button></form></section>",
-        esc(c.t("settings")),
-        csrf_field(&csrf),
-        if four_eyes { " checked" } else { "" },
-        esc(c.t("four_eyes")),
-        esc(c.t("retention_days")),
-        r.retention_days,
-        esc(c.t("max_retention_days")),
-        r.max_retention_days,
-        esc(c.t("tombstone_days")),
-        r.tombstone_days,
-        esc(c.t("save")),
-    ));
-    // The default policy, versioned.
     let (version, policy, history) = s.engine.tenant_policy(&c.session.principal).await?;
     let policy_json = policy_text.map_or_else(|| serde_json::to_string_pretty(&policy).unwrap_or_default(), str::to_owned);
-    let versions: String = history
-        .iter()
-        .map(|h| {
-            format!(
-                "<li>v{} · {} · {}</li>",
-                h.version,
-                esc(&h.created_by),
-                esc(&fmt_time(h.created_at))
-            )
-        })
-        .collect();
-    b.push_str(&format!(
-        "<section aria-labelledby=\"h-policy\"><h2 id=\"h-policy\">{title}</h2><p class=\"help\">{text}</p><p>{current}: <strong id=\"policy-version\">{version}</strong></p>\
-         <form method=\"post\" action=\"/console/admin/policy\" class=\"stack\">{csrf}<label for=\"policy\">{title} (JSON)</label>\
-         <textarea id=\"policy\" name=\"policy\" rows=\"12\" class=\"code\" spellcheck=\"false\">{json}</textarea><button type=\"submit\">{save}</button></form><ul>{versions}</ul></section>",
-        title = esc(c.t("policy")),
-        text = esc(c.t("policy_text")),
-        current = esc(c.t("policy_version")),
-        version = version.map_or_else(|| c.t("policy_defaults").to_owned(), |v| format!("v{v}")),
-        csrf = csrf_field(&csrf),
-        json = esc(&policy_json),
-        save = esc(c.t("save")),
-    ));
-    // API keys.
-    b.push_str(&format!(
-        "<section aria-labelledby=\"h-keys\"><h2 id=\"h-keys\">{}</h2><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\"></th></tr></thead><tbody>",
-        esc(c.t("api_keys")),
-        esc(c.t("key")),
-        esc(c.t("scope")),
-        esc(c.t("created")),
-    ));
-    for k in &keys {
-        let action = match k.revoked_at {
-            Some(at) => format!("{} {}", esc(c.t("revoked")), esc(&fmt_time(at))),
-            None => button_form(
-                &format!("/console/admin/api-keys/{}/revoke", k.id),
-                &csrf,
-                c.t("revoke"),
-                "link danger",
-            ),
-        };
-        b.push_str(&format!(
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(k.id.as_str()),
-            esc(k.scope.as_str()),
-            esc(&fmt_time(k.created_at)),
-            action
-        ));
-    }
-    b.push_str(&format!(
-        "</tbody></table><form method=\"post\" action=\"/console/admin/api-keys\" class=\"row\">{}\
-         <label>{}<select name=\"scope\"><option value=\"integration\">integration</option><option value=\"reviewer\">reviewer</option><option value=\"admin\">admin</option></select></label>\
-         <button type=\"submit\">{}</button></form></section>",
-        csrf_field(&csrf),
-        esc(c.t("scope")),
-        esc(c.t("create_key")),
-    ));
-    // Webhooks.
-    b.push_str(&format!(
-        "<section aria-labelledby=\"h-hooks\"><h2 id=\"h-hooks\">{}</h2>",
-        esc(c.t("webhooks"))
-    ));
-    if hooks.is_empty() {
-        b.push_str(&format!("<p>{}</p>", esc(c.t("none_yet"))));
-    } else {
-        b.push_str("<ul>");
-        for h in &hooks {
-            let (act, label) = if h.enabled {
-                ("disable", c.t("disable"))
-            } else {
-                ("enable", c.t("enable"))
-            };
-            b.push_str(&format!(
-                "<li><code>{}</code> · {} · <a href=\"/console/admin/webhooks/{}\">{}</a> {}</li>",
-                esc(&h.url),
-                esc(if h.enabled { c.t("active") } else { c.t("disabled") }),
-                esc(h.id.as_str()),
-                esc(c.t("deliveries")),
-                button_form(&format!("/console/admin/webhooks/{}/{act}", h.id), &csrf, label, "link"),
-            ));
+    let csrf = c.csrf();
+    let r = tenant.retention;
+    Ok(html! {
+        @if let Some((title, secret)) = shown_once {
+            div class="notice ok" role="status" { p { strong { (title) } } p { code class="secret" id="shown-once" { (secret) } } }
         }
-        b.push_str("</ul>");
-    }
-    b.push_str(&format!(
-        "<form method=\"post\" action=\"/console/admin/webhooks\" class=\"row\">{}<label class=\"wide\">{}<input type=\"url\" name=\"url\" required placeholder=\"https://\"></label><button type=\"submit\">{}</button></form></section>",
-        csrf_field(&csrf),
-        esc(c.t("url")),
-        esc(c.t("add_endpoint")),
-    ));
-    Ok(b)
+        // Operators.
+        section aria-labelledby="h-ops" {
+            h2 id="h-ops" { (c.t("operators")) }
+            table {
+                (table_head(&[c.t("email"), c.t("role"), c.t("state"), c.t("two_factor"), ""]))
+                tbody {
+                    @for o in &ops {
+                        @let state = if o.disabled {
+                            c.t("disabled")
+                        } else if o.active {
+                            c.t("active")
+                        } else {
+                            c.t("pending_invite")
+                        };
+                        tr {
+                            td { (o.email) }
+                            td { (role_label(c.lang, o.role)) }
+                            td { (state) }
+                            td { (if o.totp_enabled { c.t("on") } else { c.t("off") }) }
+                            td {
+                                (button_form(&format!("/console/admin/operators/{}/reinvite", o.id), &csrf, c.t("reinvite"), "link"))
+                                @if o.id != c.session.operator.id {
+                                    @let (act, label) = if o.disabled { ("enable", c.t("enable")) } else { ("disable", c.t("disable")) };
+                                    (button_form(&format!("/console/admin/operators/{}/{act}", o.id), &csrf, label, "link"))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form method="post" action="/console/admin/operators" class="row" {
+                (csrf_field(&csrf))
+                label { (c.t("email")) input type="email" name="email" required; }
+                label {
+                    (c.t("role"))
+                    select name="role" {
+                        option value="reviewer" { (c.t("reviewer")) }
+                        option value="admin" { (c.t("admin_role")) }
+                    }
+                }
+                button type="submit" { (c.t("invite")) }
+            }
+        }
+        // Settings.
+        section aria-labelledby="h-settings" {
+            h2 id="h-settings" { (c.t("settings")) }
+            form method="post" action="/console/admin/settings" class="stack" {
+                (csrf_field(&csrf))
+                label class="check" { input type="checkbox" name="four_eyes" value="on" checked[four_eyes]; " " (c.t("four_eyes")) }
+                label { (c.t("retention_days")) input type="number" name="retention_days" min="1" value=(r.retention_days) required; }
+                label { (c.t("max_retention_days")) input type="number" name="max_retention_days" min="1" value=(r.max_retention_days) required; }
+                label { (c.t("tombstone_days")) input type="number" name="tombstone_days" min="0" value=(r.tombstone_days) required; }
+                button type="submit" { (c.t("save")) }
+            }
+        }
+        // The default policy, versioned.
+        section aria-labelledby="h-policy" {
+            h2 id="h-policy" { (c.t("policy")) }
+            p class="help" { (c.t("policy_text")) }
+            p {
+                (c.t("policy_version")) ": "
+                strong id="policy-version" {
+                    @if let Some(v) = version { "v" (v) } @else { (c.t("policy_defaults")) }
+                }
+            }
+            form method="post" action="/console/admin/policy" class="stack" {
+                (csrf_field(&csrf))
+                label for="policy" { (c.t("policy")) " (JSON)" }
+                textarea id="policy" name="policy" rows="12" class="code" spellcheck="false" { (policy_json) }
+                button type="submit" { (c.t("save")) }
+            }
+            ul {
+                @for h in &history {
+                    li { "v" (h.version) " · " (h.created_by) " · " (fmt_time(h.created_at)) }
+                }
+            }
+        }
+        // API keys.
+        section aria-labelledby="h-keys" {
+            h2 id="h-keys" { (c.t("api_keys")) }
+            table {
+                (table_head(&[c.t("key"), c.t("scope"), c.t("created"), ""]))
+                tbody {
+                    @for k in &keys {
+                        tr {
+                            td { code { (k.id) } }
+                            td { (k.scope.as_str()) }
+                            td { (fmt_time(k.created_at)) }
+                            td {
+                                @match k.revoked_at {
+                                    Some(at) => { (c.t("revoked")) " " (fmt_time(at)) }
+                                    None => { (button_form(&format!("/console/admin/api-keys/{}/revoke", k.id), &csrf, c.t("revoke"), "link danger")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form method="post" action="/console/admin/api-keys" class="row" {
+                (csrf_field(&csrf))
+                label {
+                    (c.t("scope"))
+                    select name="scope" {
+                        option value="integration" { "integration" }
+                        option value="reviewer" { "reviewer" }
+                        option value="admin" { "admin" }
+                    }
+                }
+                button type="submit" { (c.t("create_key")) }
+            }
+        }
+        // Webhooks.
+        section aria-labelledby="h-hooks" {
+            h2 id="h-hooks" { (c.t("webhooks")) }
+            @if hooks.is_empty() {
+                p { (c.t("none_yet")) }
+            } @else {
+                ul {
+                    @for h in &hooks {
+                        @let (act, label) = if h.enabled { ("disable", c.t("disable")) } else { ("enable", c.t("enable")) };
+                        li {
+                            code { (h.url) } " · " (if h.enabled { c.t("active") } else { c.t("disabled") }) " · "
+                            a href={ "/console/admin/webhooks/" (h.id) } { (c.t("deliveries")) }
+                            " "
+                            (button_form(&format!("/console/admin/webhooks/{}/{act}", h.id), &csrf, label, "link"))
+                        }
+                    }
+                }
+            }
+            form method="post" action="/console/admin/webhooks" class="row" {
+                (csrf_field(&csrf))
+                label class="wide" { (c.t("url")) input type="url" name="url" required placeholder="https://"; }
+                button type="submit" { (c.t("add_endpoint")) }
+            }
+        }
+    })
 }
 
 /// An admin form's session and fields (the form token checked).
@@ -228,7 +201,7 @@ pub(super) async fn admin_done(s: &AppState, c: &Ctx, result: Result<Option<(&st
     match result {
         Ok(None) => see_other("/console/admin", &[]),
         Ok(Some((title, secret))) => match admin_body(s, c, Some((title, &secret)), None).await {
-            Ok(body) => c.page(StatusCode::OK, "/console/admin", c.t("admin"), &body),
+            Ok(body) => c.page(StatusCode::OK, "/console/admin", c.t("admin"), body),
             Err(e) => c.error("/console/admin", e),
         },
         Err(e) => c.error("/console/admin", e),
@@ -347,8 +320,8 @@ pub(super) async fn policy_post(State(s): State<AppState>, headers: HeaderMap, b
         // Shown again with the reviewer's text, so nothing typed is lost.
         Err(EngineError::Invalid(m)) => match admin_body(&s, &c, None, Some(text)).await {
             Ok(body) => {
-                let body = format!("{}{body}", notice("problem", c.t("problem"), &m));
-                c.page(StatusCode::BAD_REQUEST, "/console/admin", c.t("admin"), &body)
+                let body = html! { (notice("problem", c.t("problem"), &m)) (body) };
+                c.page(StatusCode::BAD_REQUEST, "/console/admin", c.t("admin"), body)
             }
             Err(e) => c.error("/console/admin", e),
         },
@@ -455,40 +428,35 @@ pub(super) async fn webhook_page(
         Ok(x) => x,
         Err(e) => return c.error(&here, e),
     };
-    let mut b = format!(
-        "<p><code>{}</code></p><table><thead><tr><th scope=\"col\"></th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-        esc(&ep.url),
-        esc(c.t("when")),
-        esc(c.t("event")),
-        esc(c.t("status")),
-        esc(c.t("attempt_count")),
-        esc(c.t("last_status")),
-    );
     let csrf = c.csrf();
-    for (d, event) in &deliveries {
-        b.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            button_form(
-                &format!("/console/admin/webhooks/{}/deliveries/{}/redeliver", ep.id, d.id),
-                &csrf,
-                c.t("redeliver"),
-                "link"
-            ),
-            esc(&fmt_time(d.created_at)),
-            esc(event.as_str()),
-            esc(d.status.as_str()),
-            d.attempts,
-            esc(&d
-                .last_status_code
-                .map_or_else(|| d.last_error.clone().unwrap_or_default(), |c| c.to_string())),
-        ));
-    }
-    if deliveries.is_empty() {
-        b.push_str(&format!("<tr><td colspan=\"6\">{}</td></tr>", esc(c.t("none_yet"))));
-    }
-    b.push_str(&format!(
-        "</tbody></table><p><a href=\"/console/admin\">{}</a></p>",
-        esc(c.t("back"))
-    ));
-    c.page(StatusCode::OK, &here, c.t("deliveries"), &b)
+    let b = html! {
+        p { code { (ep.url) } }
+        table {
+            (table_head(&["", c.t("when"), c.t("event"), c.t("status"), c.t("attempt_count"), c.t("last_status")]))
+            tbody {
+                @for (d, event) in &deliveries {
+                    tr {
+                        td {
+                            (button_form(
+                                &format!("/console/admin/webhooks/{}/deliveries/{}/redeliver", ep.id, d.id),
+                                &csrf,
+                                c.t("redeliver"),
+                                "link"
+                            ))
+                        }
+                        td { (fmt_time(d.created_at)) }
+                        td { (event.as_str()) }
+                        td { (d.status.as_str()) }
+                        td { (d.attempts) }
+                        td { (d.last_status_code.map_or_else(|| d.last_error.clone().unwrap_or_default(), |code| code.to_string())) }
+                    }
+                }
+                @if deliveries.is_empty() {
+                    tr { td colspan="6" { (c.t("none_yet")) } }
+                }
+            }
+        }
+        p { a href="/console/admin" { (c.t("back")) } }
+    };
+    c.page(StatusCode::OK, &here, c.t("deliveries"), b)
 }

@@ -2,9 +2,8 @@
 //! report and the evidence ZIP.
 
 use super::i18n::{reason_label, t};
-use super::shared::{Ctx, csrf_field, ctx, field, fmt_time, form, id_of, notice, post_ctx, query_pairs};
+use super::shared::{Ctx, csrf_field, ctx, field, fmt_time, form, id_of, notice, post_ctx, query_pairs, table_head};
 use crate::AppState;
-use crate::capture::html::esc;
 use crate::capture::i18n::Lang;
 use crate::capture::{cookie, see_other};
 use crate::extract::ClientAddr;
@@ -20,8 +19,9 @@ use kycd_engine::console::{
 };
 use kycd_engine::decision::document_facts;
 use kycd_engine::{EngineError, OperatorRole};
+use maud::{DOCTYPE, Markup, html};
 
-pub(super) fn data_table(c: &Ctx, v: &Verification) -> String {
+pub(super) fn data_table(c: &Ctx, v: &Verification) -> Markup {
     let d = &v.private.declared;
     let f = document_facts(v).unwrap_or_default();
     let declared_name = d.full_name.as_ref().map(|n| n.expose().to_owned()).or_else(|| {
@@ -66,65 +66,59 @@ pub(super) fn data_table(c: &Ctx, v: &Verification) -> String {
             failed("document_not_expired"),
         ),
     ];
-    let mut out = format!(
-        "<table class=\"data\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-        esc(c.t("field")),
-        esc(c.t("declared")),
-        esc(c.t("read"))
-    );
-    for (key, declared, read, mismatch) in rows {
-        out.push_str(&format!(
-            "<tr{cls}><th scope=\"row\">{label}</th><td>{declared}</td><td>{read}{flag}</td></tr>",
-            cls = if mismatch { " class=\"mismatch\"" } else { "" },
-            label = esc(c.t(key)),
-            declared = esc(declared.as_deref().unwrap_or("—")),
-            read = esc(read.as_deref().unwrap_or("—")),
-            flag = if mismatch {
-                format!(" <strong class=\"flag\">{}</strong>", esc(c.t("mismatch")))
-            } else {
-                String::new()
-            },
-        ));
+    html! {
+        table class="data" {
+            (table_head(&[c.t("field"), c.t("declared"), c.t("read")]))
+            tbody {
+                @for (key, declared, read, mismatch) in rows {
+                    tr class=[mismatch.then_some("mismatch")] {
+                        th scope="row" { (c.t(key)) }
+                        td { (declared.as_deref().unwrap_or("—")) }
+                        td {
+                            (read.as_deref().unwrap_or("—"))
+                            @if mismatch { " " strong class="flag" { (c.t("mismatch")) } }
+                        }
+                    }
+                }
+            }
+        }
     }
-    out.push_str("</tbody></table>");
-    out
 }
 
-pub(super) fn decision_forms(c: &Ctx, v: &Verification, four_eyes: bool) -> String {
+pub(super) fn decision_forms(c: &Ctx, v: &Verification, four_eyes: bool) -> Markup {
     if v.status != VerificationStatus::ReviewRequired {
-        return format!("<p>{}</p>", esc(c.t("not_decidable")));
+        return html! { p { (c.t("not_decidable")) } };
     }
-    let mut out = String::new();
-    if four_eyes {
-        out.push_str(&format!("<p class=\"help\">{}</p>", esc(c.t("four_eyes_note"))));
+    let csrf = c.csrf();
+    html! {
+        @if four_eyes {
+            p class="help" { (c.t("four_eyes_note")) }
+        }
+        @for (action, key, shortcut) in [
+            (ReviewAction::Approve, "approve", "a"),
+            (ReviewAction::Decline, "decline", "d"),
+            (ReviewAction::Retry, "retry", "r"),
+        ] {
+            form method="post" action={ "/console/verifications/" (v.id) "/decision" } class={ "decide " (key) } data-shortcut=(shortcut) {
+                (csrf_field(&csrf))
+                input type="hidden" name="action" value=(key);
+                fieldset {
+                    legend { (c.t(key)) }
+                    label for={ "reason-" (key) } { (c.t("reason")) }
+                    select id={ "reason-" (key) } name="reason_code" required {
+                        @for (code, _) in REVIEW_REASONS.iter().filter(|(_, a)| *a == action) {
+                            option value=(code) { (reason_label(c.lang, code)) }
+                        }
+                    }
+                    label for={ "note-" (key) } { (c.t("note")) }
+                    textarea id={ "note-" (key) } name="note" rows="2" maxlength="2000" {}
+                    label for={ "msg-" (key) } { (c.t("user_message")) }
+                    textarea id={ "msg-" (key) } name="user_message" rows="2" maxlength="500" {}
+                    button type="submit" class=(key) id={ "submit-" (key) } { (c.t(key)) }
+                }
+            }
+        }
     }
-    for (action, key, class, shortcut) in [
-        (ReviewAction::Approve, "approve", "approve", "a"),
-        (ReviewAction::Decline, "decline", "decline", "d"),
-        (ReviewAction::Retry, "retry", "retry", "r"),
-    ] {
-        let options: String = REVIEW_REASONS
-            .iter()
-            .filter(|(_, a)| *a == action)
-            .map(|(code, _)| format!("<option value=\"{}\">{}</option>", esc(code), esc(&reason_label(c.lang, code))))
-            .collect();
-        out.push_str(&format!(
-            "<form method=\"post\" action=\"/console/verifications/{id}/decision\" class=\"decide {class}\" data-shortcut=\"{shortcut}\">{csrf}\
-             <input type=\"hidden\" name=\"action\" value=\"{key}\">\
-             <fieldset><legend>{title}</legend>\
-             <label for=\"reason-{key}\">{reason}</label><select id=\"reason-{key}\" name=\"reason_code\" required>{options}</select>\
-             <label for=\"note-{key}\">{note}</label><textarea id=\"note-{key}\" name=\"note\" rows=\"2\" maxlength=\"2000\"></textarea>\
-             <label for=\"msg-{key}\">{msg}</label><textarea id=\"msg-{key}\" name=\"user_message\" rows=\"2\" maxlength=\"500\"></textarea>\
-             <button type=\"submit\" class=\"{class}\" id=\"submit-{key}\">{title}</button></fieldset></form>",
-            id = esc(v.id.as_str()),
-            csrf = csrf_field(&c.csrf()),
-            title = esc(c.t(key)),
-            reason = esc(c.t("reason")),
-            note = esc(c.t("note")),
-            msg = esc(c.t("user_message")),
-        ));
-    }
-    out
 }
 
 pub(super) async fn case_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
@@ -139,167 +133,134 @@ pub(super) async fn case_page(State(s): State<AppState>, headers: HeaderMap, Pat
     };
     let q = query_pairs(raw.as_deref());
     let v = &case.report.verification;
-    let vid = esc(v.id.as_str());
-    let mut body = String::new();
-    match field(&q, "done") {
-        Some("decided") => body.push_str(&notice("ok", c.t("decided"), v.status.as_str())),
-        Some("proposed") => body.push_str(&notice("ok", c.t("decided"), c.t("proposed"))),
-        _ => {}
-    }
-    body.push_str(&format!(
-        "<p class=\"meta\">{status_l}: <strong id=\"status\">{status}</strong> · {created_l}: {created} · {reasons}</p>",
-        status_l = esc(c.t("status")),
-        status = esc(v.status.as_str()),
-        created_l = esc(c.t("created")),
-        created = esc(&fmt_time(v.created_at)),
-        reasons = esc(&failed_reasons(v).join(", ")),
-    ));
-    if let Some(next) = &case.next {
-        body.push_str(&format!(
-            "<p><a href=\"/console/verifications/{}\" id=\"next-case\" data-shortcut=\"n\">{} →</a> <span class=\"help\">{}</span></p>",
-            esc(next.as_str()),
-            esc(c.t("next_case")),
-            esc(c.t("shortcuts"))
-        ));
-    } else {
-        body.push_str(&format!("<p class=\"help\">{}</p>", esc(c.t("shortcuts"))));
-    }
-    // Images side by side.
-    body.push_str(&format!(
-        "<section aria-labelledby=\"h-images\"><h2 id=\"h-images\">{}</h2><div class=\"images\">",
-        esc(c.t("images"))
-    ));
-    for cap in &case.report.captures {
-        let kind = cap.kind.as_str();
-        if cap.available && cap.kind == CaptureKind::LivenessBurst {
-            body.push_str(&burst_figure(&c, v, cap));
-        } else if cap.available {
-            body.push_str(&format!(
-                "<figure class=\"viewer\"><div class=\"frame\"><img src=\"/console/verifications/{vid}/files/{fid}\" alt=\"{kind}\" class=\"shot\"></div>\
-                 <figcaption>{kind} <button type=\"button\" class=\"zoom\" data-act=\"zoom\">{zoom}</button> \
-                 <button type=\"button\" class=\"rotate\" data-act=\"rotate\">{rotate}</button> \
-                 <a href=\"/console/verifications/{vid}/files/{fid}?download=1\">{download}</a></figcaption></figure>",
-                fid = esc(cap.id.as_str()),
-                kind = esc(kind),
-                zoom = esc(c.t("zoom")),
-                rotate = esc(c.t("rotate")),
-                download = esc(c.t("download")),
-            ));
-        } else {
-            body.push_str(&format!(
-                "<figure class=\"viewer\"><p>{}</p><figcaption>{}</figcaption></figure>",
-                esc(c.t("image_erased")),
-                esc(kind)
-            ));
-        }
-    }
-    body.push_str("</div></section>");
-    // Data, decision.
-    body.push_str(&format!(
-        "<div class=\"columns\"><section aria-labelledby=\"h-data\"><h2 id=\"h-data\">{}</h2>{}</section>\
-         <section aria-labelledby=\"h-decide\"><h2 id=\"h-decide\">{}</h2>{}</section></div>",
-        esc(c.t("data")),
-        data_table(&c, v),
-        esc(c.t("decide")),
-        decision_forms(&c, v, case.four_eyes)
-    ));
-    // Checks and risks.
+    let vid = v.id.as_str();
     let risks = risk_signals(v);
-    body.push_str(&format!(
-        "<section aria-labelledby=\"h-checks\"><h2 id=\"h-checks\">{}</h2><p>{}: <strong>{}</strong></p>\
-         <div class=\"scroll\"><table class=\"checks\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-        esc(c.t("checks")),
-        esc(c.t("risks")),
-        esc(&if risks.is_empty() { c.t("no_risks").to_owned() } else { risks.join(", ") }),
-        esc(c.t("check")),
-        esc(c.t("result")),
-        esc(c.t("what")),
-        esc(c.t("figures")),
-    ));
-    for ch in &v.checks {
-        body.push_str(&format!(
-            "<tr class=\"{cls}\"><td>{name}</td><td>{result}</td><td>{detail}</td><td><details><summary>{show}</summary><code>{figures}</code></details></td></tr>",
-            show = esc(c.t("figures")),
-            cls = if ch.passed { "pass" } else { "fail" },
-            name = esc(&ch.name),
-            result = esc(if ch.passed { c.t("passed") } else { c.t("failed") }),
-            detail = esc(&ch.detail),
-            figures = esc(&ch.figures.to_string()),
-        ));
-    }
-    body.push_str("</tbody></table></div></section>");
-    // Decisions so far.
-    body.push_str(&format!(
-        "<section aria-labelledby=\"h-decisions\"><h2 id=\"h-decisions\">{}</h2>",
-        esc(c.t("decisions"))
-    ));
-    match (&v.review, &case.proposal) {
-        (None, None) => body.push_str(&format!("<p>{}</p>", esc(c.t("no_decision")))),
-        (review, proposal) => {
-            if let Some(p) = proposal {
-                body.push_str(&format!(
-                    "<p class=\"proposal\"><strong>{}</strong>: {:?} · {} · {} · {}</p>",
-                    esc(c.t("first_decision")),
-                    p.decision,
-                    esc(&reason_label(c.lang, &p.reason_code)),
-                    esc(&p.proposed_by),
-                    esc(&fmt_time(p.proposed_at)),
-                ));
+    let body = html! {
+        @match field(&q, "done") {
+            Some("decided") => { (notice("ok", c.t("decided"), v.status.as_str())) }
+            Some("proposed") => { (notice("ok", c.t("decided"), c.t("proposed"))) }
+            _ => {}
+        }
+        p class="meta" {
+            (c.t("status")) ": " strong id="status" { (v.status.as_str()) }
+            " · " (c.t("created")) ": " (fmt_time(v.created_at))
+            " · " (failed_reasons(v).join(", "))
+        }
+        @if let Some(next) = &case.next {
+            p {
+                a href={ "/console/verifications/" (next) } id="next-case" data-shortcut="n" { (c.t("next_case")) " →" }
+                " " span class="help" { (c.t("shortcuts")) }
             }
-            if let Some(r) = review {
-                body.push_str(&format!(
-                    "<p class=\"review\">{:?} · {} · {}{} · {}</p>",
-                    r.decision,
-                    esc(&r.reason),
-                    esc(&r.reviewer),
-                    r.confirmed_by.as_ref().map_or_else(String::new, |c2| format!(" + {}", esc(c2))),
-                    esc(&fmt_time(r.reviewed_at)),
-                ));
+        } @else {
+            p class="help" { (c.t("shortcuts")) }
+        }
+        // Images side by side.
+        section aria-labelledby="h-images" {
+            h2 id="h-images" { (c.t("images")) }
+            div class="images" {
+                @for cap in &case.report.captures {
+                    @let kind = cap.kind.as_str();
+                    @if cap.available && cap.kind == CaptureKind::LivenessBurst {
+                        (burst_figure(&c, v, cap))
+                    } @else if cap.available {
+                        @let file = format!("/console/verifications/{vid}/files/{}", cap.id);
+                        figure class="viewer" {
+                            div class="frame" { img src=(file) alt=(kind) class="shot"; }
+                            figcaption {
+                                (kind) " "
+                                button type="button" class="zoom" data-act="zoom" { (c.t("zoom")) }
+                                " "
+                                button type="button" class="rotate" data-act="rotate" { (c.t("rotate")) }
+                                " "
+                                a href={ (file) "?download=1" } { (c.t("download")) }
+                            }
+                        }
+                    } @else {
+                        figure class="viewer" { p { (c.t("image_erased")) } figcaption { (kind) } }
+                    }
+                }
             }
         }
-    }
-    body.push_str("</section>");
-    // Attempts and the audit trail.
-    body.push_str(&format!(
-        "<section aria-labelledby=\"h-attempts\"><h2 id=\"h-attempts\">{}</h2><ul>",
-        esc(c.t("attempts"))
-    ));
-    for a in &case.report.attempts {
-        body.push_str(&format!(
-            "<li><code>{}</code> · {} · {}</li>",
-            esc(a.id.as_str()),
-            esc(a.status.as_str()),
-            esc(&fmt_time(a.created_at))
-        ));
-    }
-    body.push_str("</ul></section>");
-    body.push_str(&format!(
-        "<section aria-labelledby=\"h-timeline\"><h2 id=\"h-timeline\">{}</h2><table class=\"timeline\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-        esc(c.t("timeline")),
-        esc(c.t("when")),
-        esc(c.t("what")),
-        esc(c.t("who"))
-    ));
-    for e in &case.audit_trail {
-        body.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&fmt_time(e.at)),
-            esc(&e.action),
-            esc(&e.actor)
-        ));
-    }
-    body.push_str("</tbody></table></section>");
-    // Downloads and the policy.
-    body.push_str(&format!(
-        "<section aria-labelledby=\"h-downloads\"><h2 id=\"h-downloads\">{}</h2><p><a href=\"/console/verifications/{vid}/report.pdf\">{}</a> · <a href=\"/console/verifications/{vid}/evidence.zip\">{}</a></p></section>\
-         <details><summary>{}</summary><pre>{}</pre></details>",
-        esc(c.t("downloads")),
-        esc(c.t("report_pdf")),
-        esc(c.t("evidence_zip")),
-        esc(c.t("policy")),
-        esc(&serde_json::to_string_pretty(&v.policy).unwrap_or_default()),
-    ));
-    c.page(StatusCode::OK, &here, &format!("{} {}", c.t("verification"), v.id), &body)
+        // Data, decision.
+        div class="columns" {
+            section aria-labelledby="h-data" { h2 id="h-data" { (c.t("data")) } (data_table(&c, v)) }
+            section aria-labelledby="h-decide" { h2 id="h-decide" { (c.t("decide")) } (decision_forms(&c, v, case.four_eyes)) }
+        }
+        // Checks and risks.
+        section aria-labelledby="h-checks" {
+            h2 id="h-checks" { (c.t("checks")) }
+            p {
+                (c.t("risks")) ": "
+                strong { @if risks.is_empty() { (c.t("no_risks")) } @else { (risks.join(", ")) } }
+            }
+            div class="scroll" {
+                table class="checks" {
+                    (table_head(&[c.t("check"), c.t("result"), c.t("what"), c.t("figures")]))
+                    tbody {
+                        @for ch in &v.checks {
+                            tr class=(if ch.passed { "pass" } else { "fail" }) {
+                                td { (ch.name) }
+                                td { (if ch.passed { c.t("passed") } else { c.t("failed") }) }
+                                td { (ch.detail) }
+                                td { details { summary { (c.t("figures")) } code { (ch.figures.to_string()) } } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Decisions so far.
+        section aria-labelledby="h-decisions" {
+            h2 id="h-decisions" { (c.t("decisions")) }
+            @if v.review.is_none() && case.proposal.is_none() {
+                p { (c.t("no_decision")) }
+            }
+            @if let Some(p) = &case.proposal {
+                p class="proposal" {
+                    strong { (c.t("first_decision")) } ": " (format!("{:?}", p.decision))
+                    " · " (reason_label(c.lang, &p.reason_code)) " · " (p.proposed_by) " · " (fmt_time(p.proposed_at))
+                }
+            }
+            @if let Some(r) = &v.review {
+                p class="review" {
+                    (format!("{:?}", r.decision)) " · " (r.reason) " · " (r.reviewer)
+                    @if let Some(second) = &r.confirmed_by { " + " (second) }
+                    " · " (fmt_time(r.reviewed_at))
+                }
+            }
+        }
+        // Attempts and the audit trail.
+        section aria-labelledby="h-attempts" {
+            h2 id="h-attempts" { (c.t("attempts")) }
+            ul {
+                @for a in &case.report.attempts {
+                    li { code { (a.id) } " · " (a.status.as_str()) " · " (fmt_time(a.created_at)) }
+                }
+            }
+        }
+        section aria-labelledby="h-timeline" {
+            h2 id="h-timeline" { (c.t("timeline")) }
+            table class="timeline" {
+                (table_head(&[c.t("when"), c.t("what"), c.t("who")]))
+                tbody {
+                    @for e in &case.audit_trail {
+                        tr { td { (fmt_time(e.at)) } td { (e.action) } td { (e.actor) } }
+                    }
+                }
+            }
+        }
+        // Downloads and the policy.
+        section aria-labelledby="h-downloads" {
+            h2 id="h-downloads" { (c.t("downloads")) }
+            p {
+                a href={ "/console/verifications/" (vid) "/report.pdf" } { (c.t("report_pdf")) }
+                " · "
+                a href={ "/console/verifications/" (vid) "/evidence.zip" } { (c.t("evidence_zip")) }
+            }
+        }
+        details { summary { (c.t("policy")) } pre { (serde_json::to_string_pretty(&v.policy).unwrap_or_default()) } }
+    };
+    c.page(StatusCode::OK, &here, &format!("{} {}", c.t("verification"), v.id), body)
 }
 
 pub(super) async fn decision_post(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
@@ -331,58 +292,51 @@ pub(super) async fn decision_post(State(s): State<AppState>, headers: HeaderMap,
 /// A liveness burst on the case page: each frame (streamed from the encrypted store like
 /// the other images) with its yaw, pitch and parallax, the steps asked and the reasons,
 /// from the burst's `liveness` check.
-pub(super) fn burst_figure(c: &Ctx, v: &Verification, cap: &Capture) -> String {
-    let vid = esc(v.id.as_str());
-    let fid = esc(cap.id.as_str());
+pub(super) fn burst_figure(c: &Ctx, v: &Verification, cap: &Capture) -> Markup {
+    let file = format!("/console/verifications/{}/files/{}", v.id, cap.id);
     let check = v
         .checks
         .iter()
         .find(|ch| ch.name == "liveness" && ch.figures.get("file_id").and_then(|f| f.as_str()) == Some(cap.id.as_str()));
-    let mut out = format!(
-        "<figure class=\"viewer burst\"><figcaption><strong>{}</strong> <a href=\"/console/verifications/{vid}/files/{fid}?download=1\">{}</a></figcaption>",
-        esc(c.t("liveness_frames")),
-        esc(c.t("download")),
-    );
-    let Some(check) = check else {
-        out.push_str(&format!("<p>{}</p></figure>", esc(c.t("liveness_unprocessed"))));
-        return out;
-    };
-    let f = &check.figures;
-    let words = |key: &str| -> String {
+    let words = |f: &serde_json::Value, key: &str| -> String {
         f[key]
             .as_array()
             .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
             .unwrap_or_default()
     };
-    out.push_str(&format!(
-        "<p>{}: {} · {}: {}</p><div class=\"frames\">",
-        esc(c.t("liveness_asked")),
-        esc(&words("challenge")),
-        esc(c.t("liveness_reasons")),
-        esc(&words("reasons")),
-    ));
-    let n = f["frames"].as_u64().unwrap_or(0);
-    let num = |key: &str, i: u64| {
+    let num = |f: &serde_json::Value, key: &str, i: u64| {
         f[key]
             .get(i as usize)
             .filter(|x| !x.is_null())
             .map_or_else(|| "–".to_owned(), ToString::to_string)
     };
-    for i in 0..n {
-        out.push_str(&format!(
-            "<figure class=\"burst-frame\"><img src=\"/console/verifications/{vid}/files/{fid}?frame={i}\" alt=\"{frame} {i}\" loading=\"lazy\" class=\"thumb\">\
-             <figcaption>{frame} {i} · {yaw_l} {yaw} · {pitch_l} {pitch} · {par_l} {par}</figcaption></figure>",
-            frame = esc(c.t("liveness_frame")),
-            yaw_l = esc(c.t("yaw")),
-            pitch_l = esc(c.t("pitch")),
-            par_l = esc(c.t("parallax")),
-            yaw = esc(&num("yaw", i)),
-            pitch = esc(&num("pitch", i)),
-            par = esc(&num("parallax", i)),
-        ));
+    html! {
+        figure class="viewer burst" {
+            figcaption {
+                strong { (c.t("liveness_frames")) } " "
+                a href={ (file) "?download=1" } { (c.t("download")) }
+            }
+            @if let Some(check) = check {
+                @let f = &check.figures;
+                p { (c.t("liveness_asked")) ": " (words(f, "challenge")) " · " (c.t("liveness_reasons")) ": " (words(f, "reasons")) }
+                div class="frames" {
+                    @for i in 0..f["frames"].as_u64().unwrap_or(0) {
+                        figure class="burst-frame" {
+                            img src={ (file) "?frame=" (i) } alt={ (c.t("liveness_frame")) " " (i) } loading="lazy" class="thumb";
+                            figcaption {
+                                (c.t("liveness_frame")) " " (i)
+                                " · " (c.t("yaw")) " " (num(f, "yaw", i))
+                                " · " (c.t("pitch")) " " (num(f, "pitch", i))
+                                " · " (c.t("parallax")) " " (num(f, "parallax", i))
+                            }
+                        }
+                    }
+                }
+            } @else {
+                p { (c.t("liveness_unprocessed")) }
+            }
+        }
     }
-    out.push_str("</div></figure>");
-    out
 }
 
 pub(super) async fn image(

@@ -1,9 +1,8 @@
 //! The queue: verifications waiting for a person, with filters.
 
 use super::i18n::{reason_label, t};
-use super::shared::{age, ctx, field, fmt_time, form, query_pairs};
+use super::shared::{age, ctx, field, fmt_time, form, query_pairs, table_head};
 use crate::AppState;
-use crate::capture::html::esc;
 use crate::capture::i18n::Lang;
 use crate::capture::{cookie, see_other};
 use crate::extract::ClientAddr;
@@ -19,6 +18,7 @@ use kycd_engine::console::{
 };
 use kycd_engine::decision::document_facts;
 use kycd_engine::{EngineError, OperatorRole};
+use maud::{DOCTYPE, Markup, html};
 
 pub(super) const QUEUE_STATUSES: [VerificationStatus; 3] = [
     VerificationStatus::ReviewRequired,
@@ -63,74 +63,57 @@ pub(super) async fn queue_page(State(s): State<AppState>, headers: HeaderMap, Ra
         Err(e) => return c.error("/console/queue", e),
     };
     let lang = c.lang;
-    let opt = |value: &str, label: &str, selected: bool| {
-        format!(
-            "<option value=\"{}\"{}>{}</option>",
-            esc(value),
-            if selected { " selected" } else { "" },
-            esc(label)
-        )
-    };
-    let statuses: String = QUEUE_STATUSES
-        .iter()
-        .map(|st| {
-            opt(
-                st.as_str(),
-                st.as_str(),
-                status.unwrap_or(VerificationStatus::ReviewRequired) == *st,
-            )
-        })
-        .collect();
-    let reasons: String = std::iter::once(opt("", t(lang, "any"), reason.is_none()))
-        .chain(QUEUE_REASONS.iter().map(|r| opt(r, r, reason.as_deref() == Some(*r))))
-        .collect();
-    let mut body = format!(
-        "<form method=\"get\" action=\"/console/queue\" class=\"filters\" role=\"search\">\
-         <label>{status_l}<select name=\"status\">{statuses}</select></label>\
-         <label>{reason_l}<select name=\"reason\">{reasons}</select></label>\
-         <label>{from_l}<input type=\"date\" name=\"from\" value=\"{from}\"></label>\
-         <label>{to_l}<input type=\"date\" name=\"to\" value=\"{to}\"></label>\
-         <label class=\"wide\">{search_l}<input type=\"search\" name=\"q\" value=\"{search}\" autocomplete=\"off\"></label>\
-         <button type=\"submit\">{filter_l}</button></form>",
-        status_l = esc(t(lang, "status")),
-        reason_l = esc(t(lang, "reason")),
-        from_l = esc(t(lang, "from")),
-        to_l = esc(t(lang, "to")),
-        search_l = esc(t(lang, "search")),
-        filter_l = esc(t(lang, "filter")),
-        from = esc(field(&q, "from").unwrap_or_default()),
-        to = esc(field(&q, "to").unwrap_or_default()),
-        search = esc(field(&q, "q").unwrap_or_default()),
-    );
-    if items.is_empty() {
-        body.push_str(&format!("<p class=\"empty\">{}</p>", esc(t(lang, "queue_empty"))));
-    } else {
-        let now = Utc::now();
-        body.push_str(&format!(
-            "<table class=\"queue\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-            esc(t(lang, "verification")),
-            esc(t(lang, "age")),
-            esc(t(lang, "reason")),
-            esc(t(lang, "status")),
-            esc(t(lang, "created")),
-        ));
-        for (i, item) in items.iter().enumerate() {
-            let v = &item.verification;
-            let mut why = item.reasons.join(", ");
-            if item.proposal.is_some() {
-                why = format!("{why} · {}", t(lang, "awaiting_second"));
+    let now = Utc::now();
+    let shown_status = status.unwrap_or(VerificationStatus::ReviewRequired);
+    let body = html! {
+        form method="get" action="/console/queue" class="filters" role="search" {
+            label {
+                (t(lang, "status"))
+                select name="status" {
+                    @for st in QUEUE_STATUSES {
+                        option value=(st.as_str()) selected[shown_status == st] { (st.as_str()) }
+                    }
+                }
             }
-            body.push_str(&format!(
-                "<tr><td><a href=\"/console/verifications/{id}\"{first}>{id}</a></td><td>{age}</td><td>{why}</td><td>{status}</td><td>{created}</td></tr>",
-                id = esc(v.id.as_str()),
-                first = if i == 0 { " data-first" } else { "" },
-                age = esc(&age(v.created_at, now)),
-                why = esc(&why),
-                status = esc(v.status.as_str()),
-                created = esc(&fmt_time(v.created_at)),
-            ));
+            label {
+                (t(lang, "reason"))
+                select name="reason" {
+                    option value="" selected[reason.is_none()] { (t(lang, "any")) }
+                    @for r in QUEUE_REASONS {
+                        option value=(r) selected[reason.as_deref() == Some(r)] { (r) }
+                    }
+                }
+            }
+            label { (t(lang, "from")) input type="date" name="from" value=(field(&q, "from").unwrap_or_default()); }
+            label { (t(lang, "to")) input type="date" name="to" value=(field(&q, "to").unwrap_or_default()); }
+            label class="wide" {
+                (t(lang, "search"))
+                input type="search" name="q" value=(field(&q, "q").unwrap_or_default()) autocomplete="off";
+            }
+            button type="submit" { (t(lang, "filter")) }
         }
-        body.push_str("</tbody></table>");
-    }
-    c.page(StatusCode::OK, "/console/queue", c.t("queue"), &body)
+        @if items.is_empty() {
+            p class="empty" { (t(lang, "queue_empty")) }
+        } @else {
+            table class="queue" {
+                (table_head(&[t(lang, "verification"), t(lang, "age"), t(lang, "reason"), t(lang, "status"), t(lang, "created")]))
+                tbody {
+                    @for (i, item) in items.iter().enumerate() {
+                        @let v = &item.verification;
+                        tr {
+                            td { a href={ "/console/verifications/" (v.id) } data-first[i == 0] { (v.id) } }
+                            td { (age(v.created_at, now)) }
+                            td {
+                                (item.reasons.join(", "))
+                                @if item.proposal.is_some() { " · " (t(lang, "awaiting_second")) }
+                            }
+                            td { (v.status.as_str()) }
+                            td { (fmt_time(v.created_at)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    c.page(StatusCode::OK, "/console/queue", c.t("queue"), body)
 }

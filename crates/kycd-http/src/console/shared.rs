@@ -3,7 +3,6 @@
 
 use super::i18n::{reason_label, t};
 use crate::AppState;
-use crate::capture::html::esc;
 use crate::capture::i18n::Lang;
 use crate::capture::{cookie, see_other};
 use crate::extract::ClientAddr;
@@ -19,6 +18,7 @@ use kycd_engine::console::{
 };
 use kycd_engine::decision::document_facts;
 use kycd_engine::{EngineError, OperatorRole};
+use maud::{DOCTYPE, Markup, html};
 
 pub(super) const COOKIE: &str = "kycd_console";
 pub(super) const LOGIN_COOKIE: &str = "kycd_console_login";
@@ -81,29 +81,27 @@ impl Ctx {
     pub(super) fn t(&self, key: &str) -> &'static str {
         t(self.lang, key)
     }
-    pub(super) fn page(&self, status: StatusCode, here: &str, title: &str, body: &str) -> Response {
+    pub(super) fn page(&self, status: StatusCode, here: &str, title: &str, body: Markup) -> Response {
         let html = layout(self.lang, Some(self), here, title, body);
         html_response(status, html, self.lang_cookie.iter().cloned().collect())
     }
     pub(super) fn problem(&self, status: StatusCode, here: &str, text: &str) -> Response {
-        let body = format!(
-            "{}<p><a href=\"{}\">{}</a></p>",
-            notice("problem", self.t("problem"), text),
-            esc(here),
-            esc(self.t("back"))
-        );
-        self.page(status, here, self.t("problem"), &body)
+        let body = html! {
+            (notice("problem", self.t("problem"), text))
+            p { a href=(here) { (self.t("back")) } }
+        };
+        self.page(status, here, self.t("problem"), body)
     }
     /// The page an engine error answers with.
     pub(super) fn error(&self, here: &str, e: EngineError) -> Response {
         match e {
             EngineError::NotFound(_) => {
                 let body = notice("problem", self.t("not_found"), self.t("not_found_text"));
-                self.page(StatusCode::NOT_FOUND, here, self.t("not_found"), &body)
+                self.page(StatusCode::NOT_FOUND, here, self.t("not_found"), body)
             }
             EngineError::Forbidden(_) => {
                 let body = notice("problem", self.t("forbidden"), self.t("forbidden_text"));
-                self.page(StatusCode::FORBIDDEN, here, self.t("forbidden"), &body)
+                self.page(StatusCode::FORBIDDEN, here, self.t("forbidden"), body)
             }
             EngineError::Invalid(m) => self.problem(StatusCode::BAD_REQUEST, here, &m),
             EngineError::Conflict(m) => self.problem(StatusCode::CONFLICT, here, &m),
@@ -118,7 +116,7 @@ pub(super) fn internal(lang: Lang, e: EngineError) -> Response {
     let body = notice("problem", t(lang, "error"), t(lang, "error_text"));
     html_response(
         StatusCode::INTERNAL_SERVER_ERROR,
-        layout(lang, None, "/console", t(lang, "error"), &body),
+        layout(lang, None, "/console", t(lang, "error"), body),
         Vec::new(),
     )
 }
@@ -150,13 +148,13 @@ pub(super) async fn post_ctx(s: &AppState, headers: &HeaderMap, pairs: &[(String
     let c = ctx(s, headers, None).await?;
     if !field(pairs, "csrf").is_some_and(|sent| form_token_matches(&c.secret, sent)) {
         let body = notice("problem", c.t("form_expired"), c.t("form_expired_text"));
-        return Err(c.page(StatusCode::FORBIDDEN, here, c.t("form_expired"), &body));
+        return Err(c.page(StatusCode::FORBIDDEN, here, c.t("form_expired"), body));
     }
     Ok(c)
 }
 
-pub(super) fn html_response(status: StatusCode, html: String, cookies: Vec<String>) -> Response {
-    let mut resp = (status, html).into_response();
+pub(super) fn html_response(status: StatusCode, html: Markup, cookies: Vec<String>) -> Response {
+    let mut resp = (status, html.into_string()).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     for c in cookies {
@@ -169,81 +167,77 @@ pub(super) fn html_response(status: StatusCode, html: String, cookies: Vec<Strin
 
 // ----- HTML ---------------------------------------------------------------------------
 
-pub(super) fn notice(kind: &str, title: &str, text: &str) -> String {
+/// A message that screen readers announce (`role=alert` for problems, `status` otherwise).
+pub(super) fn notice(kind: &str, title: &str, text: &str) -> Markup {
     let role = if kind == "problem" { "alert" } else { "status" };
-    format!(
-        "<div class=\"notice {}\" role=\"{role}\"><p><strong>{}</strong></p><p>{}</p></div>\n",
-        esc(kind),
-        esc(title),
-        esc(text)
-    )
+    html! {
+        div class={ "notice " (kind) } role=(role) { p { strong { (title) } } p { (text) } }
+    }
 }
 
-pub(super) fn csrf_field(token: &str) -> String {
-    format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", esc(token))
+pub(super) fn csrf_field(token: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(token); }
 }
 
-pub(super) fn button_form(action: &str, csrf: &str, label: &str, class: &str) -> String {
-    format!(
-        "<form method=\"post\" action=\"{}\" class=\"inline\">{}<button type=\"submit\" class=\"{}\">{}</button></form>",
-        esc(action),
-        csrf_field(csrf),
-        esc(class),
-        esc(label)
-    )
+/// A form posting to `action` with the session's form token and one submit button.
+pub(super) fn button_form(action: &str, csrf: &str, label: &str, class: &str) -> Markup {
+    html! {
+        form method="post" action=(action) class="inline" {
+            (csrf_field(csrf))
+            button type="submit" class=(class) { (label) }
+        }
+    }
 }
 
-pub(super) fn layout(lang: Lang, c: Option<&Ctx>, here: &str, title: &str, body: &str) -> String {
+/// A table's head row: one column heading per text.
+pub(super) fn table_head(columns: &[&str]) -> Markup {
+    html! { thead { tr { @for c in columns { th scope="col" { (c) } } } } }
+}
+
+/// The frame of every console page: language, the signed-in operator's navigation, the
+/// language switch (`here` is this page's path), the heading.
+pub(super) fn layout(lang: Lang, c: Option<&Ctx>, here: &str, title: &str, body: Markup) -> Markup {
     let other = lang.other();
-    let nav = c.map_or_else(String::new, |c| {
-        let admin = if c.session.is_admin() {
-            format!("<a href=\"/console/admin\">{}</a>", esc(c.t("admin")))
-        } else {
-            String::new()
-        };
-        format!(
-            "<nav aria-label=\"{console}\"><a href=\"/console/queue\">{queue}</a>{admin}<a href=\"/console/account\">{account}</a>\
-             <span class=\"who\">{signed_in_as} {email} ({role})</span>{logout}</nav>",
-            console = esc(c.t("console")),
-            queue = esc(c.t("queue")),
-            account = esc(c.t("account")),
-            signed_in_as = esc(c.t("signed_in_as")),
-            email = esc(&c.session.operator.email),
-            role = esc(role_label(lang, c.session.operator.role)),
-            logout = button_form("/console/logout", &c.csrf(), c.t("sign_out"), "link"),
-        )
-    });
     let brand = c.map_or_else(
         || t(lang, "console").to_owned(),
         |c| format!("{} · {}", c.session.tenant_name, t(lang, "console")),
     );
-    format!(
-        r#"<!doctype html>
-<html lang="{code}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>{title} · {brand}</title>
-<link rel="stylesheet" href="{CSS_PATH}">
-<script src="{JS_PATH}" defer></script>
-</head>
-<body>
-<header class="bar"><span class="brand">{brand}</span>{nav}<a class="lang" href="{here}?lang={other_code}" lang="{other_code}" hreflang="{other_code}">{other_name}</a></header>
-<main id="main">
-<h1>{title}</h1>
-{body}
-</main>
-</body>
-</html>
-"#,
-        code = lang.code(),
-        title = esc(title),
-        brand = esc(&brand),
-        here = esc(here),
-        other_code = other.code(),
-        other_name = esc(other.name()),
-    )
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { (title) " · " (brand) }
+                link rel="stylesheet" href=(CSS_PATH);
+                script src=(JS_PATH) defer {}
+            }
+            body {
+                header class="bar" {
+                    span class="brand" { (brand) }
+                    @if let Some(c) = c {
+                        nav aria-label=(c.t("console")) {
+                            a href="/console/queue" { (c.t("queue")) }
+                            @if c.session.is_admin() {
+                                a href="/console/admin" { (c.t("admin")) }
+                            }
+                            a href="/console/account" { (c.t("account")) }
+                            span class="who" {
+                                (c.t("signed_in_as")) " " (c.session.operator.email) " (" (role_label(lang, c.session.operator.role)) ")"
+                            }
+                            (button_form("/console/logout", &c.csrf(), c.t("sign_out"), "link"))
+                        }
+                    }
+                    a class="lang" href={ (here) "?lang=" (other.code()) } lang=(other.code()) hreflang=(other.code()) { (other.name()) }
+                }
+                main id="main" {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
 }
 
 pub(super) fn role_label(lang: Lang, r: OperatorRole) -> &'static str {
@@ -290,7 +284,7 @@ mod tests {
 
     #[test]
     fn the_layout_has_no_inline_script_or_style_and_escapes() {
-        let html = layout(Lang::Fr, None, "/console/login", "<x>", "<p>ok</p>");
+        let html = layout(Lang::Fr, None, "/console/login", "<x>", html! { p { "ok" } }).into_string();
         assert!(html.contains("&lt;x&gt;"));
         assert!(html.contains("lang=\"fr\""));
         assert_eq!(html.matches("<script").count(), 1);

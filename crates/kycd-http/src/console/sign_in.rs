@@ -6,7 +6,6 @@ use super::shared::{
     retry_after, secure_attr,
 };
 use crate::AppState;
-use crate::capture::html::esc;
 use crate::capture::i18n::Lang;
 use crate::capture::{cookie, see_other};
 use crate::extract::ClientAddr;
@@ -22,6 +21,7 @@ use kycd_engine::console::{
 };
 use kycd_engine::decision::document_facts;
 use kycd_engine::{EngineError, OperatorRole};
+use maud::{DOCTYPE, Markup, html};
 
 pub(super) async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
     match ctx(&s, &headers, None).await {
@@ -30,29 +30,26 @@ pub(super) async fn home(State(s): State<AppState>, headers: HeaderMap) -> Respo
     }
 }
 
-pub(super) fn login_form(lang: Lang, token: &str, problem: Option<(&str, &str)>, ended: bool) -> String {
-    let mut body = String::new();
-    if ended {
-        body.push_str(&notice("info", t(lang, "session_over"), t(lang, "session_over_text")));
+pub(super) fn login_form(lang: Lang, token: &str, problem: Option<(&str, &str)>, ended: bool) -> Markup {
+    html! {
+        @if ended {
+            (notice("info", t(lang, "session_over"), t(lang, "session_over_text")))
+        }
+        @if let Some((title, text)) = problem {
+            (notice("problem", title, text))
+        }
+        form method="post" action="/console/login" class="stack narrow" {
+            (csrf_field(token))
+            label for="email" { (t(lang, "email")) }
+            input id="email" name="email" type="email" autocomplete="username" required autofocus;
+            label for="password" { (t(lang, "password")) }
+            input id="password" name="password" type="password" autocomplete="current-password" required;
+            label for="code" { (t(lang, "code")) }
+            input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" aria-describedby="code-help";
+            p id="code-help" class="help" { (t(lang, "code_help")) }
+            button type="submit" class="primary" { (t(lang, "sign_in")) }
+        }
     }
-    if let Some((title, text)) = problem {
-        body.push_str(&notice("problem", title, text));
-    }
-    body.push_str(&format!(
-        "<form method=\"post\" action=\"/console/login\" class=\"stack narrow\">{csrf}\
-         <label for=\"email\">{email}</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required autofocus>\
-         <label for=\"password\">{password}</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-         <label for=\"code\">{code}</label><input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9 ]*\" aria-describedby=\"code-help\">\
-         <p id=\"code-help\" class=\"help\">{code_help}</p>\
-         <button type=\"submit\" class=\"primary\">{sign_in}</button></form>",
-        csrf = csrf_field(token),
-        email = esc(t(lang, "email")),
-        password = esc(t(lang, "password")),
-        code = esc(t(lang, "code")),
-        code_help = esc(t(lang, "code_help")),
-        sign_in = esc(t(lang, "sign_in")),
-    ));
-    body
 }
 
 /// The sign-in form's anti-forgery token: a random value in a pre-session cookie that the
@@ -76,12 +73,13 @@ pub(super) async fn login_page(State(s): State<AppState>, headers: HeaderMap, Ra
     let (token, token_cookie) = login_token(&s, &headers);
     let ended = field(&query_pairs(raw.as_deref()), "ended").is_some();
     let done = field(&query_pairs(raw.as_deref()), "invited").is_some();
-    let mut body = String::new();
-    if done {
-        body.push_str(&notice("ok", t(lang, "saved"), t(lang, "invite_done")));
-    }
-    body.push_str(&login_form(lang, &token, None, ended));
-    let html = layout(lang, None, "/console/login", t(lang, "sign_in"), &body);
+    let body = html! {
+        @if done {
+            (notice("ok", t(lang, "saved"), t(lang, "invite_done")))
+        }
+        (login_form(lang, &token, None, ended))
+    };
+    let html = layout(lang, None, "/console/login", t(lang, "sign_in"), body);
     html_response(StatusCode::OK, html, lang_cookie.into_iter().chain(token_cookie).collect())
 }
 
@@ -95,7 +93,7 @@ pub(super) async fn login_post(State(s): State<AppState>, ClientAddr(from): Clie
             None,
             "/console/login",
             t(lang, "sign_in"),
-            &login_form(lang, &token, Some((title, text)), false),
+            login_form(lang, &token, Some((title, text)), false),
         );
         html_response(status, html, token_cookie.iter().cloned().collect())
     };
@@ -136,20 +134,21 @@ pub(super) async fn logout_post(State(s): State<AppState>, headers: HeaderMap, b
     see_other("/console/login", &[Some(gone)])
 }
 
-pub(super) fn invite_form(lang: Lang, token: &str, problem: Option<&str>) -> String {
-    format!(
-        "{problem}<p>{text}</p><form method=\"post\" action=\"/console/invite\" class=\"stack narrow\">\
-         <input type=\"hidden\" name=\"token\" value=\"{token}\">\
-         <label for=\"password\">{password}</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"12\" required>\
-         <label for=\"password2\">{again}</label><input id=\"password2\" name=\"password2\" type=\"password\" autocomplete=\"new-password\" minlength=\"12\" required>\
-         <button type=\"submit\" class=\"primary\">{save}</button></form>",
-        problem = problem.map_or_else(String::new, |m| notice("problem", t(lang, "problem"), m)),
-        text = esc(t(lang, "invite_text")),
-        token = esc(token),
-        password = esc(t(lang, "password")),
-        again = esc(t(lang, "password_again")),
-        save = esc(t(lang, "save")),
-    )
+pub(super) fn invite_form(lang: Lang, token: &str, problem: Option<&str>) -> Markup {
+    html! {
+        @if let Some(m) = problem {
+            (notice("problem", t(lang, "problem"), m))
+        }
+        p { (t(lang, "invite_text")) }
+        form method="post" action="/console/invite" class="stack narrow" {
+            input type="hidden" name="token" value=(token);
+            label for="password" { (t(lang, "password")) }
+            input id="password" name="password" type="password" autocomplete="new-password" minlength="12" required;
+            label for="password2" { (t(lang, "password_again")) }
+            input id="password2" name="password2" type="password" autocomplete="new-password" minlength="12" required;
+            button type="submit" class="primary" { (t(lang, "save")) }
+        }
+    }
 }
 
 pub(super) async fn invite_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
@@ -161,7 +160,7 @@ pub(super) async fn invite_page(State(s): State<AppState>, headers: HeaderMap, R
         None,
         "/console/invite",
         t(lang, "invite_title"),
-        &invite_form(lang, token, None),
+        invite_form(lang, token, None),
     );
     html_response(StatusCode::OK, html, lang_cookie.into_iter().collect())
 }
@@ -181,7 +180,7 @@ pub(super) async fn invite_post(State(s): State<AppState>, ClientAddr(from): Cli
                 None,
                 "/console/invite",
                 t(lang, "invite_title"),
-                &invite_form(lang, token, Some(m)),
+                invite_form(lang, token, Some(m)),
             ),
             Vec::new(),
         )
@@ -208,23 +207,11 @@ pub(super) async fn account_page(State(s): State<AppState>, headers: HeaderMap, 
         Ok(c) => c,
         Err(r) => return r,
     };
-    c.page(StatusCode::OK, "/console/account", c.t("account"), &account_body(&c, None))
+    c.page(StatusCode::OK, "/console/account", c.t("account"), account_body(&c, None))
 }
 
-pub(super) fn account_body(c: &Ctx, problem: Option<&str>) -> String {
-    let mut body = format!("<h2>{}</h2>", esc(c.t("totp_title")));
-    if let Some(m) = problem {
-        body.push_str(&notice("problem", c.t("problem"), m));
-    }
+pub(super) fn account_body(c: &Ctx, problem: Option<&str>) -> Markup {
     let replacing = c.session.operator.totp_enabled;
-    if replacing {
-        body.push_str(&notice("ok", c.t("two_factor"), c.t("totp_on")));
-        body.push_str(&format!(
-            "<h3>{}</h3><p>{}</p>",
-            esc(c.t("totp_replace")),
-            esc(c.t("totp_replace_text"))
-        ));
-    }
     let secret = new_totp_secret();
     let uri = format!(
         "otpauth://totp/kycd:{}?secret={secret}&issuer=kycd",
@@ -232,30 +219,31 @@ pub(super) fn account_body(c: &Ctx, problem: Option<&str>) -> String {
             .unwrap_or_default()
             .trim_start_matches('=')
     );
-    let current = if replacing {
-        format!(
-            "<label for=\"current_code\">{}</label><input id=\"current_code\" name=\"current_code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required>",
-            esc(c.t("totp_current_code"))
-        )
-    } else {
-        String::new()
-    };
-    body.push_str(&format!(
-        "<p>{setup}</p><p>{key_label}: <code class=\"secret\">{secret}</code></p><p><a href=\"{uri}\">{link}</a></p>\
-         <form method=\"post\" action=\"/console/account/totp\" class=\"stack narrow\">{csrf}\
-         <input type=\"hidden\" name=\"secret\" value=\"{secret}\">\
-         <label for=\"code\">{code}</label><input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required>\
-         {current}<button type=\"submit\" class=\"primary\">{enable}</button></form>",
-        setup = esc(c.t("totp_setup")),
-        key_label = esc(c.t("totp_key")),
-        secret = esc(&secret),
-        uri = esc(&uri),
-        link = esc(c.t("totp_link")),
-        csrf = csrf_field(&c.csrf()),
-        code = esc(c.t("code")),
-        enable = esc(c.t(if replacing { "totp_replace" } else { "totp_enable" })),
-    ));
-    body
+    html! {
+        h2 { (c.t("totp_title")) }
+        @if let Some(m) = problem {
+            (notice("problem", c.t("problem"), m))
+        }
+        @if replacing {
+            (notice("ok", c.t("two_factor"), c.t("totp_on")))
+            h3 { (c.t("totp_replace")) }
+            p { (c.t("totp_replace_text")) }
+        }
+        p { (c.t("totp_setup")) }
+        p { (c.t("totp_key")) ": " code class="secret" { (secret) } }
+        p { a href=(uri) { (c.t("totp_link")) } }
+        form method="post" action="/console/account/totp" class="stack narrow" {
+            (csrf_field(&c.csrf()))
+            input type="hidden" name="secret" value=(secret);
+            label for="code" { (c.t("code")) }
+            input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required;
+            @if replacing {
+                label for="current_code" { (c.t("totp_current_code")) }
+                input id="current_code" name="current_code" inputmode="numeric" autocomplete="one-time-code" required;
+            }
+            button type="submit" class="primary" { (c.t(if replacing { "totp_replace" } else { "totp_enable" })) }
+        }
+    }
 }
 
 pub(super) async fn totp_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -272,7 +260,7 @@ pub(super) async fn totp_post(State(s): State<AppState>, headers: HeaderMap, bod
             StatusCode::BAD_REQUEST,
             "/console/account",
             c.t("account"),
-            &account_body(&c, Some(&m)),
+            account_body(&c, Some(&m)),
         ),
         Err(e) => c.error("/console/account", e),
     }
