@@ -3,6 +3,7 @@
 mod api;
 mod capture;
 mod console;
+mod cookies;
 mod dialect;
 mod docs;
 mod dto;

@@ -31,7 +31,7 @@ use kycd_engine::capture::CaptureContext;
 use liveness::liveness_challenge_post;
 use pages::{consent_page, consent_post, document_page, document_post, done_page, submit_page, submit_post};
 use session::open;
-pub(crate) use session::{cookie, see_other};
+pub(crate) use session::see_other;
 use steps::{keep_post, step_page, step_post};
 
 const COOKIE: &str = "kycd_capture";

@@ -5,10 +5,12 @@ use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
 use super::i18n::Lang;
 use super::{COOKIE, JS_PATH, LANG_COOKIE, LIVENESS_JS_PATH, framed_for};
 use crate::AppState;
+use crate::cookies;
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::SameSite;
 use kycd_core::{AttemptStatus, CaptureKind, DocumentType};
 use kycd_engine::EngineError;
 use kycd_engine::capture::{CaptureContext, form_token, form_token_matches};
@@ -27,15 +29,6 @@ pub(super) fn query(raw: Option<String>) -> PageQuery {
     raw.and_then(|q| serde_urlencoded::from_str(&q).ok()).unwrap_or_default()
 }
 
-pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
-}
-
 /// What a request says about language: `?lang=` first, then the language cookie, then
 /// the attempt's preselected language, then `Accept-Language`; English by default.
 pub(super) struct Ask {
@@ -49,17 +42,11 @@ pub(super) fn ask(s: &AppState, headers: &HeaderMap, q: &PageQuery, preselected:
     let secure = s.engine.config().public_url.starts_with("https://");
     let chosen = q.lang.as_deref().and_then(Lang::parse);
     let lang = chosen
-        .or_else(|| cookie(headers, LANG_COOKIE).as_deref().and_then(Lang::parse))
+        .or_else(|| cookies::read(headers, LANG_COOKIE).as_deref().and_then(Lang::parse))
         .or_else(|| preselected.and_then(Lang::parse))
         .or_else(|| Lang::from_headers(headers))
         .unwrap_or(Lang::En);
-    let lang_cookie = chosen.map(|l| {
-        format!(
-            "{LANG_COOKIE}={}; Path=/capture; SameSite=Strict; Max-Age=31536000{}",
-            l.code(),
-            if secure { "; Secure" } else { "" }
-        )
-    });
+    let lang_cookie = chosen.map(|l| cookies::language(LANG_COOKIE, l.code(), "/capture", secure));
     Ask { lang, lang_cookie, secure }
 }
 
@@ -165,7 +152,7 @@ pub(super) async fn session(s: &AppState, headers: &HeaderMap, raw: Option<Strin
         };
         html::error_page(status, lang, title, text, t.ask_new_link).into_response()
     };
-    let Some(secret) = cookie(headers, COOKIE) else {
+    let Some(secret) = cookies::read(headers, COOKIE) else {
         return Err(no_session(ask(s, headers, &q, None).lang, false));
     };
     match s.engine.capture_session(&secret).await {
@@ -274,14 +261,12 @@ pub(super) async fn open(State(s): State<AppState>, headers: HeaderMap, RawQuery
 /// the session's form token.
 pub(super) fn session_cookie(opened: &kycd_engine::capture::OpenedCaptureSession, secure: bool) -> String {
     let max_age = (opened.expires_at - chrono::Utc::now()).num_seconds().max(60);
-    let site = if secure && !opened.context.frame_ancestors.is_empty() {
-        "SameSite=None; Secure; Partitioned"
-    } else if secure {
-        "SameSite=Strict; Secure"
-    } else {
-        "SameSite=Strict"
-    };
-    format!("{COOKIE}={}; Path=/capture; HttpOnly; {site}; Max-Age={max_age}", opened.secret)
+    let mut c = cookies::strict_http_only(COOKIE, opened.secret.clone(), "/capture", secure);
+    if secure && !opened.context.frame_ancestors.is_empty() {
+        c.set_same_site(SameSite::None);
+        c.set_partitioned(true);
+    }
+    cookies::kept_for(c, max_age)
 }
 
 /// The page for a link (start token or handoff) that does not exist.
@@ -295,21 +280,4 @@ pub(super) fn link_not_found(lang: Lang, _: EngineError) -> Response {
         t.ask_new_link,
     )
     .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cookies_are_read_by_name() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; kycd_capture=kycd_cs_x; kycd_lang=fr"),
-        );
-        assert_eq!(cookie(&h, COOKIE).as_deref(), Some("kycd_cs_x"));
-        assert_eq!(cookie(&h, LANG_COOKIE).as_deref(), Some("fr"));
-        assert_eq!(cookie(&h, "kycd"), None);
-    }
 }

@@ -4,7 +4,7 @@ use super::i18n::{reason_label, t};
 use super::shared::{age, ctx, field, fmt_time, form, query_pairs, table_head};
 use crate::AppState;
 use crate::capture::i18n::Lang;
-use crate::capture::{cookie, see_other};
+use crate::capture::see_other;
 use crate::extract::ClientAddr;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};

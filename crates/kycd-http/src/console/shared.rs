@@ -4,7 +4,8 @@
 use super::i18n::{reason_label, t};
 use crate::AppState;
 use crate::capture::i18n::Lang;
-use crate::capture::{cookie, see_other};
+use crate::capture::see_other;
+use crate::cookies;
 use crate::extract::ClientAddr;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -45,25 +46,16 @@ pub(super) fn form(body: &Bytes) -> Vec<(String, String)> {
 pub(super) fn language(s: &AppState, headers: &HeaderMap, raw: Option<&str>) -> (Lang, Option<String>) {
     let chosen = field(&query_pairs(raw), "lang").and_then(Lang::parse);
     let lang = chosen
-        .or_else(|| cookie(headers, LANG_COOKIE).as_deref().and_then(Lang::parse))
+        .or_else(|| cookies::read(headers, LANG_COOKIE).as_deref().and_then(Lang::parse))
         .or_else(|| Lang::from_headers(headers))
         .unwrap_or(Lang::En);
-    let set = chosen.map(|l| {
-        format!(
-            "{LANG_COOKIE}={}; Path=/console; SameSite=Strict; Max-Age=31536000{}",
-            l.code(),
-            secure_attr(s)
-        )
-    });
+    let set = chosen.map(|l| cookies::language(LANG_COOKIE, l.code(), "/console", secure(s)));
     (lang, set)
 }
 
-pub(super) fn secure_attr(s: &AppState) -> &'static str {
-    if s.engine.config().public_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    }
+/// Cookies are `Secure` when kycd is served over https.
+pub(super) fn secure(s: &AppState) -> bool {
+    s.engine.config().public_url.starts_with("https://")
 }
 
 /// A signed-in request: the session, its language, and the form token of its forms.
@@ -128,7 +120,7 @@ pub(super) async fn ctx(s: &AppState, headers: &HeaderMap, raw: Option<&str>) ->
         let loc = if ended { "/console/login?ended=1" } else { "/console/login" };
         see_other(loc, std::slice::from_ref(&lang_cookie))
     };
-    let Some(secret) = cookie(headers, COOKIE) else {
+    let Some(secret) = cookies::read(headers, COOKIE) else {
         return Err(to_login(false));
     };
     match s.engine.operator_session(&secret).await {

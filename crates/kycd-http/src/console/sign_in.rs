@@ -3,11 +3,12 @@
 use super::i18n::{reason_label, t};
 use super::shared::{
     COOKIE, Ctx, LOGIN_COOKIE, csrf_field, ctx, field, form, html_response, internal, language, layout, notice, post_ctx, query_pairs,
-    retry_after, secure_attr,
+    retry_after, secure,
 };
 use crate::AppState;
 use crate::capture::i18n::Lang;
-use crate::capture::{cookie, see_other};
+use crate::capture::see_other;
+use crate::cookies;
 use crate::extract::ClientAddr;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -55,14 +56,11 @@ pub(super) fn login_form(lang: Lang, token: &str, problem: Option<(&str, &str)>,
 /// The sign-in form's anti-forgery token: a random value in a pre-session cookie that the
 /// form echoes (a cross-site form post carries neither).
 pub(super) fn login_token(s: &AppState, headers: &HeaderMap) -> (String, Option<String>) {
-    match cookie(headers, LOGIN_COOKIE).filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_alphanumeric())) {
+    match cookies::read(headers, LOGIN_COOKIE).filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_alphanumeric())) {
         Some(v) => (v, None),
         None => {
             let v = random_token(32);
-            let c = format!(
-                "{LOGIN_COOKIE}={v}; Path=/console; HttpOnly; SameSite=Strict; Max-Age=3600{}",
-                secure_attr(s)
-            );
+            let c = cookies::kept_for(cookies::strict_http_only(LOGIN_COOKIE, v.clone(), "/console", secure(s)), 3600);
             (v, Some(c))
         }
     }
@@ -104,12 +102,8 @@ pub(super) async fn login_post(State(s): State<AppState>, ClientAddr(from): Clie
     let password = field(&pairs, "password").unwrap_or_default();
     match s.engine.operator_sign_in(email, password, field(&pairs, "code"), from).await {
         Ok(signed) => {
-            let c = format!(
-                "{COOKIE}={}; Path=/console; HttpOnly; SameSite=Strict{}",
-                signed.secret,
-                secure_attr(&s)
-            );
-            see_other("/console/queue", &[Some(c)])
+            let c = cookies::strict_http_only(COOKIE, signed.secret, "/console", secure(&s));
+            see_other("/console/queue", &[Some(c.to_string())])
         }
         Err(EngineError::Unauthorized(m)) => refuse(StatusCode::UNAUTHORIZED, t(lang, "sign_in_failed"), &m),
         Err(EngineError::RateLimited { detail, retry_after_secs }) => {
@@ -130,7 +124,7 @@ pub(super) async fn logout_post(State(s): State<AppState>, headers: HeaderMap, b
     if let Err(e) = s.engine.operator_sign_out(&c.secret).await {
         return internal(c.lang, e);
     }
-    let gone = format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0{}", secure_attr(&s));
+    let gone = cookies::kept_for(cookies::strict_http_only(COOKIE, String::new(), "/console", secure(&s)), 0);
     see_other("/console/login", &[Some(gone)])
 }
 
