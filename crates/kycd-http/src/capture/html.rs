@@ -47,9 +47,9 @@ impl IntoResponse for Page {
 pub struct Head<'a> {
     /// Reload the page every so many seconds (`<meta http-equiv=refresh>`: no script).
     pub refresh: Option<u32>,
-    /// One script served by this binary (a path under `/capture/static/`; never inline
-    /// script: the CSP is `script-src 'self'`).
-    pub script: Option<&'a str>,
+    /// Scripts served by this binary, run in this order (paths under `/capture/static/`;
+    /// never inline script: the CSP is `script-src 'self'`).
+    pub scripts: &'a [&'a str],
 }
 
 /// The frame of every page: language, tenant name, language switch, heading.
@@ -74,7 +74,7 @@ pub fn layout(lang: Lang, tenant: Option<&str>, here: &str, title: &str, head: H
                 @if tenant.is_some() {
                     link rel="stylesheet" href="/capture/brand.css";
                 }
-                @if let Some(src) = head.script {
+                @for src in head.scripts {
                     script src=(src) defer {}
                 }
             }
@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn scripts_are_external_only() {
         let head = Head {
-            script: Some("/capture/static/capture.js"),
+            scripts: &["/capture/static/capture.js"],
             ..Head::default()
         };
         let html = layout(Lang::En, None, "/capture/step/selfie", "T", head, html! {}).into_string();

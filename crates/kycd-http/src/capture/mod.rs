@@ -37,6 +37,9 @@ use steps::{keep_post, step_page, step_post};
 const COOKIE: &str = "kycd_capture";
 const LANG_COOKIE: &str = "kycd_lang";
 const CSS: &str = include_str!("static/capture.css");
+/// The camera as both step scripts use it (loaded before either).
+const CAMERA_JS: &str = include_str!("static/camera.js");
+const CAMERA_JS_PATH: &str = "/capture/static/camera.js";
 /// Live camera capture on the step pages (progressive enhancement: the file field works
 /// without it). Its words come from the page's `data-` attributes.
 const JS: &str = include_str!("static/capture.js");
@@ -69,6 +72,7 @@ pub fn router(engine: &Engine) -> Routes<AppState> {
         .at("/capture/brand.css", get(brand_css))
         .at("/capture/brand/logo", get(brand_logo))
         .at("/capture/static/capture.css", get(css))
+        .at(CAMERA_JS_PATH, get(camera_js))
         .at(JS_PATH, get(js))
         .at(LIVENESS_JS_PATH, get(liveness_js))
         .map(|r| {
@@ -109,6 +113,10 @@ async fn capture_headers(mut resp: Response) -> Response {
 
 async fn css() -> Response {
     static_file(CSS, "text/css; charset=utf-8")
+}
+
+async fn camera_js() -> Response {
+    static_file(CAMERA_JS, "text/javascript; charset=utf-8")
 }
 
 async fn js() -> Response {

@@ -3,7 +3,7 @@
 
 use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
 use super::i18n::Lang;
-use super::{COOKIE, JS_PATH, LANG_COOKIE, LIVENESS_JS_PATH, framed_for};
+use super::{CAMERA_JS_PATH, COOKIE, JS_PATH, LANG_COOKIE, LIVENESS_JS_PATH, framed_for};
 use crate::AppState;
 use crate::cookies;
 use axum::body::Bytes;
@@ -83,13 +83,13 @@ impl Session {
     }
     /// A step page: [`Self::page`] plus the camera script (the liveness step's own).
     pub(super) fn step_page(&self, status: StatusCode, here: &str, title: &str, body: Markup) -> Response {
-        let script = if here.ends_with(CaptureKind::LivenessBurst.as_str()) {
-            LIVENESS_JS_PATH
+        let scripts: &[&str] = if here.ends_with(CaptureKind::LivenessBurst.as_str()) {
+            &[CAMERA_JS_PATH, LIVENESS_JS_PATH]
         } else {
-            JS_PATH
+            &[CAMERA_JS_PATH, JS_PATH]
         };
         let head = Head {
-            script: Some(script),
+            scripts,
             ..Head::default()
         };
         self.page_with(status, here, title, head, body)

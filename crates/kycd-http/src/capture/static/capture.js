@@ -4,7 +4,8 @@
    words come from the data- attributes of #camera (the page's language).
 
    A picture taken here is put into the page's own file field and the form is posted as
-   it is, so the server sees exactly what a file upload sends. */
+   it is, so the server sees exactly what a file upload sends. The camera itself is
+   camera.js's (kycdCamera), loaded before this file. */
 (function () {
   "use strict";
 
@@ -12,7 +13,8 @@
   var form = document.getElementById("upload-form");
   var input = document.getElementById("file");
   var media = navigator.mediaDevices;
-  if (!root || !form || !input || !media || typeof media.getUserMedia !== "function") {
+  var camera = window.kycdCamera;
+  if (!root || !form || !input || !camera || !media || typeof media.getUserMedia !== "function") {
     return;
   }
 
@@ -46,11 +48,7 @@
   }
 
   function stop() {
-    if (stream) {
-      stream.getTracks().forEach(function (t) {
-        t.stop();
-      });
-    }
+    camera.stop(stream);
     stream = null;
     video.srcObject = null;
   }
@@ -162,20 +160,11 @@
     root.setAttribute("data-state", "starting");
     firstFrameAt = 0;
     say(words.starting);
-    media
-      .getUserMedia({
-        audio: false,
-        video: {
-          facingMode: { ideal: words.facing },
-          width: { ideal: 1920 },
-          height: { ideal: 1080 },
-        },
-      })
+    camera
+      .open(words.facing, 1920, 1080)
       .then(function (s) {
         if (mine !== run) {
-          s.getTracks().forEach(function (t) {
-            t.stop();
-          });
+          camera.stop(s);
           return;
         }
         stream = s;
@@ -238,13 +227,8 @@
     if (sending || !hasFrame()) {
       return;
     }
-    var w = video.videoWidth;
-    var h = video.videoHeight;
-    var canvas = document.createElement("canvas");
-    canvas.width = w;
-    canvas.height = h;
-    canvas.getContext("2d").drawImage(video, 0, 0, w, h);
-    if (isDark(canvas, w, h)) {
+    var canvas = camera.frame(video);
+    if (isDark(canvas, canvas.width, canvas.height)) {
       problem.querySelector("p").textContent = words.dark;
       problem.hidden = false;
       return;

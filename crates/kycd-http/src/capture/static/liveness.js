@@ -3,6 +3,7 @@
    recording frames, and posts them as one burst. The frames are drawn from the camera's
    own picture, unmirrored (the preview is mirrored by CSS only), as the check expects.
    Words and addresses come from the data- attributes of #liveness (the page's language).
+   The camera itself is camera.js's (kycdCamera), loaded before this file.
    Without a camera or this script the step cannot be done here: the page says so and
    offers to continue on a phone. */
 (function () {
@@ -10,7 +11,8 @@
 
   var root = document.getElementById("liveness");
   var media = navigator.mediaDevices;
-  if (!root || !media || typeof media.getUserMedia !== "function" || !window.fetch || !window.FormData) {
+  var camera = window.kycdCamera;
+  if (!root || !camera || !media || typeof media.getUserMedia !== "function" || !window.fetch || !window.FormData) {
     return;
   }
   var words = root.dataset;
@@ -52,13 +54,7 @@
 
   function grab() {
     return new Promise(function (resolve) {
-      var w = video.videoWidth;
-      var h = video.videoHeight;
-      var canvas = document.createElement("canvas");
-      canvas.width = w;
-      canvas.height = h;
-      canvas.getContext("2d").drawImage(video, 0, 0, w, h);
-      canvas.toBlob(resolve, "image/jpeg", JPEG_QUALITY);
+      camera.frame(video).toBlob(resolve, "image/jpeg", JPEG_QUALITY);
     });
   }
 
@@ -155,8 +151,8 @@
       });
   }
 
-  media
-    .getUserMedia({ video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } }, audio: false })
+  camera
+    .open("user", 640, 480)
     .then(function (stream) {
       video.srcObject = stream;
       root.hidden = false;
