@@ -1,6 +1,7 @@
 //! The console's and the capture page's cookies: read through axum-extra's jar, written
 //! with its `Cookie` type, so each flag is set by name rather than spelled in a string.
 
+use crate::AppState;
 use axum::http::HeaderMap;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use time::Duration;
@@ -8,6 +9,11 @@ use time::Duration;
 /// The value of the request's cookie `name`.
 pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
     CookieJar::from_headers(headers).get(name).map(|c| c.value().to_owned())
+}
+
+/// Cookies are `Secure` when kycd is served over https.
+pub fn secure(s: &AppState) -> bool {
+    s.engine.config().public_url.starts_with("https://")
 }
 
 /// A cookie for this site only (`SameSite=Strict`) under `path`; `Secure` when kycd is

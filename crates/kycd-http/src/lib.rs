@@ -11,6 +11,7 @@ mod error;
 mod extract;
 #[doc(hidden)]
 pub mod fuzzing;
+mod i18n;
 mod lifecycle_api;
 mod multipart;
 mod observe;

@@ -1,10 +1,10 @@
 //! The session tenant's look: accent colour and logo.
 
 use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
-use super::i18n::Lang;
 use super::session::session;
 use super::static_file;
 use crate::AppState;
+use crate::i18n::Lang;
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

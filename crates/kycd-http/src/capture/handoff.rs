@@ -3,11 +3,11 @@
 
 use super::framed_for;
 use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
-use super::i18n::Lang;
 use super::session::{
     ask, form_field, internal, link_not_found, next_path, post_session, query, refused, see_other, session, session_cookie,
 };
 use crate::AppState;
+use crate::i18n::Lang;
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -48,7 +48,7 @@ pub(super) async fn handoff_page(State(s): State<AppState>, headers: HeaderMap, 
         Ok(None) => return sess.next(),
         Err(e) => return refused(&sess, e),
     };
-    let t = sess.lang().texts();
+    let t = sess.lang().capture();
     let lang = sess.lang();
     let body = html! {
         @if h.opened {
@@ -101,7 +101,7 @@ pub(super) async fn handoff_qr(State(s): State<AppState>, headers: HeaderMap, Ra
 pub(super) async fn continue_on_phone(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let q = query(raw);
     let a = ask(&s, &headers, &q, None);
-    let t = a.lang.texts();
+    let t = a.lang.capture();
     let token = q.token.as_deref().map(str::trim).unwrap_or_default();
     match s.engine.open_handoff_session(token).await {
         Ok(opened) => framed_for(

@@ -4,7 +4,7 @@
 //! one is escaped unless it is itself [`Markup`], so escaping is the default and there is
 //! no hand-written escaper to forget.
 
-use super::i18n::Lang;
+use crate::i18n::Lang;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
@@ -55,7 +55,7 @@ pub struct Head<'a> {
 /// The frame of every page: language, tenant name, language switch, heading.
 /// `here` is the path of this page (for the language switch).
 pub fn layout(lang: Lang, tenant: Option<&str>, here: &str, title: &str, head: Head<'_>, body: Markup) -> Markup {
-    let t = lang.texts();
+    let t = lang.capture();
     let other = lang.other();
     let brand = tenant.unwrap_or(t.service);
     html! {

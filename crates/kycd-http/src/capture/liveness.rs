@@ -2,10 +2,10 @@
 
 use super::LIVENESS_CHALLENGE_PATH;
 use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
-use super::i18n::Lang;
 use super::session::{Session, form_field, next_path, post_session, refused};
 use super::steps::{continue_link, handoff_section, reserve, step_guard, step_header};
 use crate::AppState;
+use crate::i18n::Lang;
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -21,7 +21,7 @@ use serde::Deserialize;
 /// from files.
 pub(super) fn liveness_body(sess: &Session, ok: Option<&str>, problem: Option<&str>) -> (String, Markup) {
     let ctx = &sess.ctx;
-    let t = sess.lang().texts();
+    let t = sess.lang().capture();
     let kind = CaptureKind::LivenessBurst;
     let done = ctx.is_done(kind);
     let action = format!("/capture/step/{kind}");
@@ -93,7 +93,7 @@ pub(super) async fn liveness_challenge_post(
 
 /// The liveness step's burst: the form token, the challenge's id and the frames.
 pub(super) async fn burst_post(s: &AppState, sess: &Session, headers: &HeaderMap, req: axum::extract::Request) -> Response {
-    let t = sess.lang().texts();
+    let t = sess.lang().capture();
     let here = format!("/capture/step/{}", CaptureKind::LivenessBurst);
     let show = |status: StatusCode, msg: &str| {
         let (title, body) = liveness_body(sess, None, Some(msg));

@@ -11,7 +11,6 @@
 mod brand;
 mod handoff;
 pub(crate) mod html;
-pub(crate) mod i18n;
 mod liveness;
 mod pages;
 mod session;

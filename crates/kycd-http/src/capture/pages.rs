@@ -3,9 +3,9 @@
 
 use super::CHECKOUT_STATE;
 use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
-use super::i18n::Lang;
 use super::session::{Session, form_field, next_path, post_session, query, refused, session};
 use crate::AppState;
+use crate::i18n::Lang;
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -27,7 +27,7 @@ pub(super) async fn consent_page(State(s): State<AppState>, headers: HeaderMap, 
         return sess.next();
     }
     let lang = sess.lang();
-    let t = lang.texts();
+    let t = lang.capture();
     let policy = &ctx.policy;
     let mut kinds = vec![CaptureKind::DocumentFront];
     if policy.accepted_document_types.iter().any(|d| d.has_back()) {
@@ -93,7 +93,7 @@ pub(super) fn country_name(icao: &str) -> String {
 pub(super) fn document_form(sess: &Session, problem: Option<&str>) -> Markup {
     let ctx = &sess.ctx;
     let lang = sess.lang();
-    let t = lang.texts();
+    let t = lang.capture();
     let only = ctx.policy.accepted_document_types.len() == 1;
     html! {
         @if let Some(m) = problem {
@@ -134,7 +134,7 @@ pub(super) async fn document_page(State(s): State<AppState>, headers: HeaderMap,
     if !sess.ctx.is_open() || !sess.ctx.flow.consented {
         return sess.next();
     }
-    let t = sess.lang().texts();
+    let t = sess.lang().capture();
     sess.page(StatusCode::OK, here, t.document_title, document_form(&sess, None))
 }
 
@@ -145,7 +145,7 @@ pub(super) async fn document_post(State(s): State<AppState>, headers: HeaderMap,
         Ok(x) => x,
         Err(r) => return r,
     };
-    let t = sess.lang().texts();
+    let t = sess.lang().capture();
     let doc: Option<DocumentType> =
         form_field(&body, "document_type").and_then(|v| serde_json::from_value(serde_json::Value::String(v)).ok());
     let country = form_field(&body, "country");
@@ -177,7 +177,7 @@ pub(super) async fn submit_page(State(s): State<AppState>, headers: HeaderMap, R
         return sess.next();
     }
     let lang = sess.lang();
-    let t = lang.texts();
+    let t = lang.capture();
     let body = html! {
         @if let Some(prev) = q.ok.as_deref().and_then(|k| k.parse::<CaptureKind>().ok()) {
             (notice("ok", lang.step(prev).0, t.looks_good))
@@ -214,7 +214,7 @@ pub(super) async fn done_page(State(s): State<AppState>, headers: HeaderMap, Raw
     if sess.ctx.is_open() {
         return sess.next();
     }
-    let t = sess.lang().texts();
+    let t = sess.lang().capture();
     let (title, text) = if sess.ctx.attempt_status == AttemptStatus::Submitted {
         (t.done_title, t.done_text)
     } else {

@@ -2,10 +2,10 @@
 //! where the flow goes next, and opening a session from an attempt's link.
 
 use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
-use super::i18n::Lang;
 use super::{CAMERA_JS_PATH, COOKIE, JS_PATH, LANG_COOKIE, LIVENESS_JS_PATH, framed_for};
 use crate::AppState;
 use crate::cookies;
+use crate::i18n::Lang;
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -39,13 +39,9 @@ pub(super) struct Ask {
 }
 
 pub(super) fn ask(s: &AppState, headers: &HeaderMap, q: &PageQuery, preselected: Option<&str>) -> Ask {
-    let secure = s.engine.config().public_url.starts_with("https://");
+    let secure = cookies::secure(s);
     let chosen = q.lang.as_deref().and_then(Lang::parse);
-    let lang = chosen
-        .or_else(|| cookies::read(headers, LANG_COOKIE).as_deref().and_then(Lang::parse))
-        .or_else(|| preselected.and_then(Lang::parse))
-        .or_else(|| Lang::from_headers(headers))
-        .unwrap_or(Lang::En);
+    let lang = Lang::negotiate(chosen, cookies::read(headers, LANG_COOKIE).as_deref(), preselected, headers);
     let lang_cookie = chosen.map(|l| cookies::language(LANG_COOKIE, l.code(), "/capture", secure));
     Ask { lang, lang_cookie, secure }
 }
@@ -123,7 +119,7 @@ impl Session {
 pub(super) async fn session(s: &AppState, headers: &HeaderMap, raw: Option<String>, here: &str) -> Result<Session, Response> {
     let q = query(raw);
     let no_session = |lang: Lang, expired: bool| -> Response {
-        let t = lang.texts();
+        let t = lang.capture();
         // A link opened from another site (webmail) is a cross-site navigation: the
         // browser withholds SameSite=Strict cookies on it and on its redirects, so the
         // page right after `/capture?token=` arrives without the cookie. Reloading it
@@ -168,7 +164,7 @@ pub(super) async fn session(s: &AppState, headers: &HeaderMap, raw: Option<Strin
 
 pub(super) fn internal(lang: Lang, e: EngineError) -> Response {
     tracing::error!(cause = %kycd_engine::error_chain(&e), "capture page failed: answered 500");
-    let t = lang.texts();
+    let t = lang.capture();
     html::error_page(StatusCode::INTERNAL_SERVER_ERROR, lang, t.error_title, t.error_text, t.ask_new_link).into_response()
 }
 
@@ -182,7 +178,7 @@ pub(super) async fn post_session(
 ) -> Result<Session, Response> {
     let sess = session(s, headers, raw, here).await?;
     if !sent.is_some_and(|t| form_token_matches(&sess.secret, t)) {
-        let t = sess.lang().texts();
+        let t = sess.lang().capture();
         let body = notice("problem", t.form_expired_title, t.form_expired_text);
         return Err(sess.page(StatusCode::FORBIDDEN, here, t.form_expired_title, body));
     }
@@ -223,7 +219,7 @@ pub(super) fn refused(sess: &Session, e: EngineError) -> Response {
 pub(super) async fn open(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let q = query(raw.clone());
     let a = ask(&s, &headers, &q, None);
-    let t = a.lang.texts();
+    let t = a.lang.capture();
     let Some(token) = q.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
         // Without a token: continue an open session, if there is one.
         return match session(&s, &headers, raw, "/capture").await {
@@ -271,7 +267,7 @@ pub(super) fn session_cookie(opened: &kycd_engine::capture::OpenedCaptureSession
 
 /// The page for a link (start token or handoff) that does not exist.
 pub(super) fn link_not_found(lang: Lang, _: EngineError) -> Response {
-    let t = lang.texts();
+    let t = lang.capture();
     html::error_page(
         StatusCode::NOT_FOUND,
         lang,

@@ -2,10 +2,10 @@
 //! an image the checks found hard to read.
 
 use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
-use super::i18n::Lang;
 use super::liveness::{burst_post, liveness_body};
 use super::session::{Session, form_field, internal, next_path, post_session, query, refused, session};
 use crate::AppState;
+use crate::i18n::Lang;
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -30,7 +30,7 @@ pub(super) fn advice_lines(lang: Lang, c: &kycd_core::Capture) -> Vec<String> {
     // English, a generic line in French.
     match lang {
         Lang::En if !c.feedback.message.trim().is_empty() => vec![c.feedback.message.clone()],
-        _ => vec![lang.texts().not_usable_generic.to_owned()],
+        _ => vec![lang.capture().not_usable_generic.to_owned()],
     }
 }
 
@@ -39,7 +39,7 @@ pub(super) fn advice_lines(lang: Lang, c: &kycd_core::Capture) -> Vec<String> {
 pub(super) fn step_header(sess: &Session, kind: CaptureKind, ok: Option<&str>, problem: Option<&str>) -> Markup {
     let ctx = &sess.ctx;
     let lang = sess.lang();
-    let t = lang.texts();
+    let t = lang.capture();
     let required = ctx.required();
     let n = required.iter().position(|k| *k == kind).map_or(1, |i| i + 1);
     let step_of = t
@@ -59,7 +59,7 @@ pub(super) fn step_header(sess: &Session, kind: CaptureKind, ok: Option<&str>, p
 
 /// "Continue on your phone" (the desktop-to-phone handoff) of a step page.
 pub(super) fn handoff_section(sess: &Session) -> Markup {
-    let t = sess.lang().texts();
+    let t = sess.lang().capture();
     html! {
         section class="handoff" aria-labelledby="phone-heading" {
             h2 id="phone-heading" { (t.phone_title) }
@@ -71,13 +71,13 @@ pub(super) fn handoff_section(sess: &Session) -> Markup {
 
 /// A "continue" link to where the flow goes next.
 pub(super) fn continue_link(sess: &Session) -> Markup {
-    html! { p { a href=(next_path(&sess.ctx)) { (sess.lang().texts().continue_) } } }
+    html! { p { a href=(next_path(&sess.ctx)) { (sess.lang().capture().continue_) } } }
 }
 
 pub(super) fn step_body(sess: &Session, kind: CaptureKind, ok: Option<&str>, problem: Option<&str>) -> (String, Markup) {
     let ctx = &sess.ctx;
     let lang = sess.lang();
-    let t = lang.texts();
+    let t = lang.capture();
     let (title, help) = lang.step(kind);
     let last = ctx.capture(kind);
     let kept = ctx.flow.kept_anyway.contains(&kind);
@@ -125,7 +125,7 @@ pub(super) fn step_body(sess: &Session, kind: CaptureKind, ok: Option<&str>, pro
 /// has `getUserMedia`. The script reads its words from the `data-` attributes (no inline
 /// script). The file form below stays visible whatever happens here.
 pub(super) fn camera_section(lang: Lang, kind: CaptureKind) -> Markup {
-    let t = lang.texts();
+    let t = lang.capture();
     let selfie = kind == CaptureKind::Selfie;
     let (facing, guide, ready) = if selfie {
         ("user", "face", t.camera_ready_selfie)
@@ -197,7 +197,7 @@ pub(super) async fn step_post(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let t = sess.lang().texts();
+    let t = sess.lang().capture();
     let Some(kind) = step_guard(&sess, &raw_kind) else {
         return sess.next();
     };
@@ -263,7 +263,7 @@ pub(super) async fn reserve(
     show: &impl Fn(StatusCode, &str) -> Response,
     too_large: &str,
 ) -> Result<kycd_engine::upload_budget::UploadPermit, Response> {
-    let t = sess.lang().texts();
+    let t = sess.lang().capture();
     let limit = s.engine.config().max_upload_bytes + 64 * 1024;
     match s.engine.reserve_upload(crate::multipart::declared_length(headers), limit).await {
         Ok(r) => Ok(r),

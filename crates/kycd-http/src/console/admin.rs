@@ -1,11 +1,11 @@
 //! The admin page: operators, settings, the default policy, API keys and webhooks.
 
-use super::i18n::{reason_label, t};
 use super::shared::{Ctx, button_form, csrf_field, ctx, field, fmt_time, form, notice, post_ctx, role_label, table_head};
 use crate::AppState;
-use crate::capture::i18n::Lang;
 use crate::capture::see_other;
 use crate::extract::ClientAddr;
+use crate::i18n::Lang;
+use crate::i18n::console::reason_label;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -26,7 +26,7 @@ pub(super) async fn admin_page(State(s): State<AppState>, headers: HeaderMap, Ra
         Err(r) => return r,
     };
     match admin_body(&s, &c, None, None).await {
-        Ok(body) => c.page(StatusCode::OK, "/console/admin", c.t("admin"), body),
+        Ok(body) => c.page(StatusCode::OK, "/console/admin", c.t().admin, body),
         Err(e) => c.error("/console/admin", e),
     }
 }
@@ -53,27 +53,27 @@ pub(super) async fn admin_body(
         }
         // Operators.
         section aria-labelledby="h-ops" {
-            h2 id="h-ops" { (c.t("operators")) }
+            h2 id="h-ops" { (c.t().operators) }
             table {
-                (table_head(&[c.t("email"), c.t("role"), c.t("state"), c.t("two_factor"), ""]))
+                (table_head(&[c.t().email, c.t().role, c.t().state, c.t().two_factor, ""]))
                 tbody {
                     @for o in &ops {
                         @let state = if o.disabled {
-                            c.t("disabled")
+                            c.t().disabled
                         } else if o.active {
-                            c.t("active")
+                            c.t().active
                         } else {
-                            c.t("pending_invite")
+                            c.t().pending_invite
                         };
                         tr {
                             td { (o.email) }
                             td { (role_label(c.lang, o.role)) }
                             td { (state) }
-                            td { (if o.totp_enabled { c.t("on") } else { c.t("off") }) }
+                            td { (if o.totp_enabled { c.t().on } else { c.t().off }) }
                             td {
-                                (button_form(&format!("/console/admin/operators/{}/reinvite", o.id), &csrf, c.t("reinvite"), "link"))
+                                (button_form(&format!("/console/admin/operators/{}/reinvite", o.id), &csrf, c.t().reinvite, "link"))
                                 @if o.id != c.session.operator.id {
-                                    @let (act, label) = if o.disabled { ("enable", c.t("enable")) } else { ("disable", c.t("disable")) };
+                                    @let (act, label) = if o.disabled { ("enable", c.t().enable) } else { ("disable", c.t().disable) };
                                     (button_form(&format!("/console/admin/operators/{}/{act}", o.id), &csrf, label, "link"))
                                 }
                             }
@@ -83,44 +83,44 @@ pub(super) async fn admin_body(
             }
             form method="post" action="/console/admin/operators" class="row" {
                 (csrf_field(&csrf))
-                label { (c.t("email")) input type="email" name="email" required; }
+                label { (c.t().email) input type="email" name="email" required; }
                 label {
-                    (c.t("role"))
+                    (c.t().role)
                     select name="role" {
-                        option value="reviewer" { (c.t("reviewer")) }
-                        option value="admin" { (c.t("admin_role")) }
+                        option value="reviewer" { (c.t().reviewer) }
+                        option value="admin" { (c.t().admin_role) }
                     }
                 }
-                button type="submit" { (c.t("invite")) }
+                button type="submit" { (c.t().invite) }
             }
         }
         // Settings.
         section aria-labelledby="h-settings" {
-            h2 id="h-settings" { (c.t("settings")) }
+            h2 id="h-settings" { (c.t().settings) }
             form method="post" action="/console/admin/settings" class="stack" {
                 (csrf_field(&csrf))
-                label class="check" { input type="checkbox" name="four_eyes" value="on" checked[four_eyes]; " " (c.t("four_eyes")) }
-                label { (c.t("retention_days")) input type="number" name="retention_days" min="1" value=(r.retention_days) required; }
-                label { (c.t("max_retention_days")) input type="number" name="max_retention_days" min="1" value=(r.max_retention_days) required; }
-                label { (c.t("tombstone_days")) input type="number" name="tombstone_days" min="0" value=(r.tombstone_days) required; }
-                button type="submit" { (c.t("save")) }
+                label class="check" { input type="checkbox" name="four_eyes" value="on" checked[four_eyes]; " " (c.t().four_eyes) }
+                label { (c.t().retention_days) input type="number" name="retention_days" min="1" value=(r.retention_days) required; }
+                label { (c.t().max_retention_days) input type="number" name="max_retention_days" min="1" value=(r.max_retention_days) required; }
+                label { (c.t().tombstone_days) input type="number" name="tombstone_days" min="0" value=(r.tombstone_days) required; }
+                button type="submit" { (c.t().save) }
             }
         }
         // The default policy, versioned.
         section aria-labelledby="h-policy" {
-            h2 id="h-policy" { (c.t("policy")) }
-            p class="help" { (c.t("policy_text")) }
+            h2 id="h-policy" { (c.t().policy) }
+            p class="help" { (c.t().policy_text) }
             p {
-                (c.t("policy_version")) ": "
+                (c.t().policy_version) ": "
                 strong id="policy-version" {
-                    @if let Some(v) = version { "v" (v) } @else { (c.t("policy_defaults")) }
+                    @if let Some(v) = version { "v" (v) } @else { (c.t().policy_defaults) }
                 }
             }
             form method="post" action="/console/admin/policy" class="stack" {
                 (csrf_field(&csrf))
-                label for="policy" { (c.t("policy")) " (JSON)" }
+                label for="policy" { (c.t().policy) " (JSON)" }
                 textarea id="policy" name="policy" rows="12" class="code" spellcheck="false" { (policy_json) }
-                button type="submit" { (c.t("save")) }
+                button type="submit" { (c.t().save) }
             }
             ul {
                 @for h in &history {
@@ -130,9 +130,9 @@ pub(super) async fn admin_body(
         }
         // API keys.
         section aria-labelledby="h-keys" {
-            h2 id="h-keys" { (c.t("api_keys")) }
+            h2 id="h-keys" { (c.t().api_keys) }
             table {
-                (table_head(&[c.t("key"), c.t("scope"), c.t("created"), ""]))
+                (table_head(&[c.t().key, c.t().scope, c.t().created, ""]))
                 tbody {
                     @for k in &keys {
                         tr {
@@ -141,8 +141,8 @@ pub(super) async fn admin_body(
                             td { (fmt_time(k.created_at)) }
                             td {
                                 @match k.revoked_at {
-                                    Some(at) => { (c.t("revoked")) " " (fmt_time(at)) }
-                                    None => { (button_form(&format!("/console/admin/api-keys/{}/revoke", k.id), &csrf, c.t("revoke"), "link danger")) }
+                                    Some(at) => { (c.t().revoked) " " (fmt_time(at)) }
+                                    None => { (button_form(&format!("/console/admin/api-keys/{}/revoke", k.id), &csrf, c.t().revoke, "link danger")) }
                                 }
                             }
                         }
@@ -152,28 +152,28 @@ pub(super) async fn admin_body(
             form method="post" action="/console/admin/api-keys" class="row" {
                 (csrf_field(&csrf))
                 label {
-                    (c.t("scope"))
+                    (c.t().scope)
                     select name="scope" {
                         option value="integration" { "integration" }
                         option value="reviewer" { "reviewer" }
                         option value="admin" { "admin" }
                     }
                 }
-                button type="submit" { (c.t("create_key")) }
+                button type="submit" { (c.t().create_key) }
             }
         }
         // Webhooks.
         section aria-labelledby="h-hooks" {
-            h2 id="h-hooks" { (c.t("webhooks")) }
+            h2 id="h-hooks" { (c.t().webhooks) }
             @if hooks.is_empty() {
-                p { (c.t("none_yet")) }
+                p { (c.t().none_yet) }
             } @else {
                 ul {
                     @for h in &hooks {
-                        @let (act, label) = if h.enabled { ("disable", c.t("disable")) } else { ("enable", c.t("enable")) };
+                        @let (act, label) = if h.enabled { ("disable", c.t().disable) } else { ("enable", c.t().enable) };
                         li {
-                            code { (h.url) } " · " (if h.enabled { c.t("active") } else { c.t("disabled") }) " · "
-                            a href={ "/console/admin/webhooks/" (h.id) } { (c.t("deliveries")) }
+                            code { (h.url) } " · " (if h.enabled { c.t().active } else { c.t().disabled }) " · "
+                            a href={ "/console/admin/webhooks/" (h.id) } { (c.t().deliveries) }
                             " "
                             (button_form(&format!("/console/admin/webhooks/{}/{act}", h.id), &csrf, label, "link"))
                         }
@@ -182,8 +182,8 @@ pub(super) async fn admin_body(
             }
             form method="post" action="/console/admin/webhooks" class="row" {
                 (csrf_field(&csrf))
-                label class="wide" { (c.t("url")) input type="url" name="url" required placeholder="https://"; }
-                button type="submit" { (c.t("add_endpoint")) }
+                label class="wide" { (c.t().url) input type="url" name="url" required placeholder="https://"; }
+                button type="submit" { (c.t().add_endpoint) }
             }
         }
     })
@@ -201,7 +201,7 @@ pub(super) async fn admin_done(s: &AppState, c: &Ctx, result: Result<Option<(&st
     match result {
         Ok(None) => see_other("/console/admin", &[]),
         Ok(Some((title, secret))) => match admin_body(s, c, Some((title, &secret)), None).await {
-            Ok(body) => c.page(StatusCode::OK, "/console/admin", c.t("admin"), body),
+            Ok(body) => c.page(StatusCode::OK, "/console/admin", c.t().admin, body),
             Err(e) => c.error("/console/admin", e),
         },
         Err(e) => c.error("/console/admin", e),
@@ -222,7 +222,7 @@ pub(super) async fn invite_operator_post(State(s): State<AppState>, headers: Hea
         .engine
         .invite_operator(&c.session, email, role)
         .await
-        .map(|inv| Some((c.t("invited"), inv.url)));
+        .map(|inv| Some((c.t().invited, inv.url)));
     admin_done(&s, &c, r).await
 }
 
@@ -245,7 +245,7 @@ pub(super) async fn operator_action_post(
                 .engine
                 .reinvite_operator(&c.session, &id)
                 .await
-                .map(|inv| Some((c.t("invited"), inv.url))),
+                .map(|inv| Some((c.t().invited, inv.url))),
             _ => Err(EngineError::NotFound("operator action")),
         }
     }
@@ -288,7 +288,7 @@ pub(super) async fn create_key_post(State(s): State<AppState>, headers: HeaderMa
             .and_then(Scope::parse)
             .ok_or_else(|| EngineError::Invalid("choose the key's scope: integration, reviewer or admin".into()))?;
         let key = s.engine.console_create_api_key(&c.session, scope).await?;
-        Ok(Some((c.t("key_created"), format!("{} {}", key.key_id, key.api_key))))
+        Ok(Some((c.t().key_created, format!("{} {}", key.key_id, key.api_key))))
     }
     .await;
     admin_done(&s, &c, r).await
@@ -320,8 +320,8 @@ pub(super) async fn policy_post(State(s): State<AppState>, headers: HeaderMap, b
         // Shown again with the reviewer's text, so nothing typed is lost.
         Err(EngineError::Invalid(m)) => match admin_body(&s, &c, None, Some(text)).await {
             Ok(body) => {
-                let body = html! { (notice("problem", c.t("problem"), &m)) (body) };
-                c.page(StatusCode::BAD_REQUEST, "/console/admin", c.t("admin"), body)
+                let body = html! { (notice("problem", c.t().problem, &m)) (body) };
+                c.page(StatusCode::BAD_REQUEST, "/console/admin", c.t().admin, body)
             }
             Err(e) => c.error("/console/admin", e),
         },
@@ -344,7 +344,7 @@ pub(super) async fn create_webhook_post(State(s): State<AppState>, headers: Head
         .engine
         .create_webhook_endpoint(&c.session.principal, new)
         .await
-        .map(|(ep, secret)| Some((c.t("endpoint_created"), format!("{} {secret}", ep.id))));
+        .map(|(ep, secret)| Some((c.t().endpoint_created, format!("{} {secret}", ep.id))));
     admin_done(&s, &c, r).await
 }
 
@@ -432,7 +432,7 @@ pub(super) async fn webhook_page(
     let b = html! {
         p { code { (ep.url) } }
         table {
-            (table_head(&["", c.t("when"), c.t("event"), c.t("status"), c.t("attempt_count"), c.t("last_status")]))
+            (table_head(&["", c.t().when, c.t().event, c.t().status, c.t().attempt_count, c.t().last_status]))
             tbody {
                 @for (d, event) in &deliveries {
                     tr {
@@ -440,7 +440,7 @@ pub(super) async fn webhook_page(
                             (button_form(
                                 &format!("/console/admin/webhooks/{}/deliveries/{}/redeliver", ep.id, d.id),
                                 &csrf,
-                                c.t("redeliver"),
+                                c.t().redeliver,
                                 "link"
                             ))
                         }
@@ -452,11 +452,11 @@ pub(super) async fn webhook_page(
                     }
                 }
                 @if deliveries.is_empty() {
-                    tr { td colspan="6" { (c.t("none_yet")) } }
+                    tr { td colspan="6" { (c.t().none_yet) } }
                 }
             }
         }
-        p { a href="/console/admin" { (c.t("back")) } }
+        p { a href="/console/admin" { (c.t().back) } }
     };
-    c.page(StatusCode::OK, &here, c.t("deliveries"), b)
+    c.page(StatusCode::OK, &here, c.t().deliveries, b)
 }

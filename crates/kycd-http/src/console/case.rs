@@ -1,12 +1,12 @@
 //! One case: the case page, a reviewer's decision, its images and burst frames, the PDF
 //! report and the evidence ZIP.
 
-use super::i18n::{reason_label, t};
 use super::shared::{Ctx, csrf_field, ctx, field, fmt_time, form, id_of, notice, post_ctx, query_pairs, table_head};
 use crate::AppState;
-use crate::capture::i18n::Lang;
 use crate::capture::see_other;
 use crate::extract::ClientAddr;
+use crate::i18n::Lang;
+use crate::i18n::console::reason_label;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -36,31 +36,31 @@ pub(super) fn data_table(c: &Ctx, v: &Verification) -> Markup {
             .any(|c| c.name == check && !c.passed && c.figures.get("outcome").and_then(|o| o.as_str()) != Some("inconclusive"))
     };
     let rows: Vec<(&str, Option<String>, Option<String>, bool)> = vec![
-        ("full_name", declared_name.clone(), f.full_name(), failed("name_consistency")),
+        (c.t().full_name, declared_name.clone(), f.full_name(), failed("name_consistency")),
         (
-            "birth_date",
+            c.t().birth_date,
             d.birth_date.as_ref().map(|b| b.expose().to_string()),
             f.birth_date.map(|b| b.to_string()),
             failed("birth_date_consistency"),
         ),
         (
-            "document_number",
+            c.t().document_number,
             d.document_number.as_ref().map(|n| n.expose().to_owned()),
             f.document_number.clone(),
             failed("document_number_consistency"),
         ),
-        ("nationality", d.nationality.clone(), f.nationality.clone(), false),
+        (c.t().nationality, d.nationality.clone(), f.nationality.clone(), false),
         (
-            "document_type",
+            c.t().document_type,
             None,
             f.document_type
                 .and_then(|t| serde_json::to_value(t).ok())
                 .and_then(|v| v.as_str().map(str::to_owned)),
             false,
         ),
-        ("issuing_country", None, f.issuing_country.clone(), failed("document_allowed")),
+        (c.t().issuing_country, None, f.issuing_country.clone(), failed("document_allowed")),
         (
-            "expiry_date",
+            c.t().expiry_date,
             None,
             f.expiry_date.map(|e| e.to_string()),
             failed("document_not_expired"),
@@ -68,15 +68,15 @@ pub(super) fn data_table(c: &Ctx, v: &Verification) -> Markup {
     ];
     html! {
         table class="data" {
-            (table_head(&[c.t("field"), c.t("declared"), c.t("read")]))
+            (table_head(&[c.t().field, c.t().declared, c.t().read]))
             tbody {
-                @for (key, declared, read, mismatch) in rows {
+                @for (label, declared, read, mismatch) in rows {
                     tr class=[mismatch.then_some("mismatch")] {
-                        th scope="row" { (c.t(key)) }
+                        th scope="row" { (label) }
                         td { (declared.as_deref().unwrap_or("—")) }
                         td {
                             (read.as_deref().unwrap_or("—"))
-                            @if mismatch { " " strong class="flag" { (c.t("mismatch")) } }
+                            @if mismatch { " " strong class="flag" { (c.t().mismatch) } }
                         }
                     }
                 }
@@ -87,34 +87,34 @@ pub(super) fn data_table(c: &Ctx, v: &Verification) -> Markup {
 
 pub(super) fn decision_forms(c: &Ctx, v: &Verification, four_eyes: bool) -> Markup {
     if v.status != VerificationStatus::ReviewRequired {
-        return html! { p { (c.t("not_decidable")) } };
+        return html! { p { (c.t().not_decidable) } };
     }
     let csrf = c.csrf();
     html! {
         @if four_eyes {
-            p class="help" { (c.t("four_eyes_note")) }
+            p class="help" { (c.t().four_eyes_note) }
         }
-        @for (action, key, shortcut) in [
-            (ReviewAction::Approve, "approve", "a"),
-            (ReviewAction::Decline, "decline", "d"),
-            (ReviewAction::Retry, "retry", "r"),
+        @for (action, key, title, shortcut) in [
+            (ReviewAction::Approve, "approve", c.t().approve, "a"),
+            (ReviewAction::Decline, "decline", c.t().decline, "d"),
+            (ReviewAction::Retry, "retry", c.t().retry, "r"),
         ] {
             form method="post" action={ "/console/verifications/" (v.id) "/decision" } class={ "decide " (key) } data-shortcut=(shortcut) {
                 (csrf_field(&csrf))
                 input type="hidden" name="action" value=(key);
                 fieldset {
-                    legend { (c.t(key)) }
-                    label for={ "reason-" (key) } { (c.t("reason")) }
+                    legend { (title) }
+                    label for={ "reason-" (key) } { (c.t().reason) }
                     select id={ "reason-" (key) } name="reason_code" required {
                         @for (code, _) in REVIEW_REASONS.iter().filter(|(_, a)| *a == action) {
                             option value=(code) { (reason_label(c.lang, code)) }
                         }
                     }
-                    label for={ "note-" (key) } { (c.t("note")) }
+                    label for={ "note-" (key) } { (c.t().note) }
                     textarea id={ "note-" (key) } name="note" rows="2" maxlength="2000" {}
-                    label for={ "msg-" (key) } { (c.t("user_message")) }
+                    label for={ "msg-" (key) } { (c.t().user_message) }
                     textarea id={ "msg-" (key) } name="user_message" rows="2" maxlength="500" {}
-                    button type="submit" class=(key) id={ "submit-" (key) } { (c.t(key)) }
+                    button type="submit" class=(key) id={ "submit-" (key) } { (title) }
                 }
             }
         }
@@ -137,26 +137,26 @@ pub(super) async fn case_page(State(s): State<AppState>, headers: HeaderMap, Pat
     let risks = risk_signals(v);
     let body = html! {
         @match field(&q, "done") {
-            Some("decided") => { (notice("ok", c.t("decided"), v.status.as_str())) }
-            Some("proposed") => { (notice("ok", c.t("decided"), c.t("proposed"))) }
+            Some("decided") => { (notice("ok", c.t().decided, v.status.as_str())) }
+            Some("proposed") => { (notice("ok", c.t().decided, c.t().proposed)) }
             _ => {}
         }
         p class="meta" {
-            (c.t("status")) ": " strong id="status" { (v.status.as_str()) }
-            " · " (c.t("created")) ": " (fmt_time(v.created_at))
+            (c.t().status) ": " strong id="status" { (v.status.as_str()) }
+            " · " (c.t().created) ": " (fmt_time(v.created_at))
             " · " (failed_reasons(v).join(", "))
         }
         @if let Some(next) = &case.next {
             p {
-                a href={ "/console/verifications/" (next) } id="next-case" data-shortcut="n" { (c.t("next_case")) " →" }
-                " " span class="help" { (c.t("shortcuts")) }
+                a href={ "/console/verifications/" (next) } id="next-case" data-shortcut="n" { (c.t().next_case) " →" }
+                " " span class="help" { (c.t().shortcuts) }
             }
         } @else {
-            p class="help" { (c.t("shortcuts")) }
+            p class="help" { (c.t().shortcuts) }
         }
         // Images side by side.
         section aria-labelledby="h-images" {
-            h2 id="h-images" { (c.t("images")) }
+            h2 id="h-images" { (c.t().images) }
             div class="images" {
                 @for cap in &case.report.captures {
                     @let kind = cap.kind.as_str();
@@ -168,41 +168,41 @@ pub(super) async fn case_page(State(s): State<AppState>, headers: HeaderMap, Pat
                             div class="frame" { img src=(file) alt=(kind) class="shot"; }
                             figcaption {
                                 (kind) " "
-                                button type="button" class="zoom" data-act="zoom" { (c.t("zoom")) }
+                                button type="button" class="zoom" data-act="zoom" { (c.t().zoom) }
                                 " "
-                                button type="button" class="rotate" data-act="rotate" { (c.t("rotate")) }
+                                button type="button" class="rotate" data-act="rotate" { (c.t().rotate) }
                                 " "
-                                a href={ (file) "?download=1" } { (c.t("download")) }
+                                a href={ (file) "?download=1" } { (c.t().download) }
                             }
                         }
                     } @else {
-                        figure class="viewer" { p { (c.t("image_erased")) } figcaption { (kind) } }
+                        figure class="viewer" { p { (c.t().image_erased) } figcaption { (kind) } }
                     }
                 }
             }
         }
         // Data, decision.
         div class="columns" {
-            section aria-labelledby="h-data" { h2 id="h-data" { (c.t("data")) } (data_table(&c, v)) }
-            section aria-labelledby="h-decide" { h2 id="h-decide" { (c.t("decide")) } (decision_forms(&c, v, case.four_eyes)) }
+            section aria-labelledby="h-data" { h2 id="h-data" { (c.t().data) } (data_table(&c, v)) }
+            section aria-labelledby="h-decide" { h2 id="h-decide" { (c.t().decide) } (decision_forms(&c, v, case.four_eyes)) }
         }
         // Checks and risks.
         section aria-labelledby="h-checks" {
-            h2 id="h-checks" { (c.t("checks")) }
+            h2 id="h-checks" { (c.t().checks) }
             p {
-                (c.t("risks")) ": "
-                strong { @if risks.is_empty() { (c.t("no_risks")) } @else { (risks.join(", ")) } }
+                (c.t().risks) ": "
+                strong { @if risks.is_empty() { (c.t().no_risks) } @else { (risks.join(", ")) } }
             }
             div class="scroll" {
                 table class="checks" {
-                    (table_head(&[c.t("check"), c.t("result"), c.t("what"), c.t("figures")]))
+                    (table_head(&[c.t().check, c.t().result, c.t().what, c.t().figures]))
                     tbody {
                         @for ch in &v.checks {
                             tr class=(if ch.passed { "pass" } else { "fail" }) {
                                 td { (ch.name) }
-                                td { (if ch.passed { c.t("passed") } else { c.t("failed") }) }
+                                td { (if ch.passed { c.t().passed } else { c.t().failed }) }
                                 td { (ch.detail) }
-                                td { details { summary { (c.t("figures")) } code { (ch.figures.to_string()) } } }
+                                td { details { summary { (c.t().figures) } code { (ch.figures.to_string()) } } }
                             }
                         }
                     }
@@ -211,13 +211,13 @@ pub(super) async fn case_page(State(s): State<AppState>, headers: HeaderMap, Pat
         }
         // Decisions so far.
         section aria-labelledby="h-decisions" {
-            h2 id="h-decisions" { (c.t("decisions")) }
+            h2 id="h-decisions" { (c.t().decisions) }
             @if v.review.is_none() && case.proposal.is_none() {
-                p { (c.t("no_decision")) }
+                p { (c.t().no_decision) }
             }
             @if let Some(p) = &case.proposal {
                 p class="proposal" {
-                    strong { (c.t("first_decision")) } ": " (format!("{:?}", p.decision))
+                    strong { (c.t().first_decision) } ": " (format!("{:?}", p.decision))
                     " · " (reason_label(c.lang, &p.reason_code)) " · " (p.proposed_by) " · " (fmt_time(p.proposed_at))
                 }
             }
@@ -231,7 +231,7 @@ pub(super) async fn case_page(State(s): State<AppState>, headers: HeaderMap, Pat
         }
         // Attempts and the audit trail.
         section aria-labelledby="h-attempts" {
-            h2 id="h-attempts" { (c.t("attempts")) }
+            h2 id="h-attempts" { (c.t().attempts) }
             ul {
                 @for a in &case.report.attempts {
                     li { code { (a.id) } " · " (a.status.as_str()) " · " (fmt_time(a.created_at)) }
@@ -239,9 +239,9 @@ pub(super) async fn case_page(State(s): State<AppState>, headers: HeaderMap, Pat
             }
         }
         section aria-labelledby="h-timeline" {
-            h2 id="h-timeline" { (c.t("timeline")) }
+            h2 id="h-timeline" { (c.t().timeline) }
             table class="timeline" {
-                (table_head(&[c.t("when"), c.t("what"), c.t("who")]))
+                (table_head(&[c.t().when, c.t().what, c.t().who]))
                 tbody {
                     @for e in &case.audit_trail {
                         tr { td { (fmt_time(e.at)) } td { (e.action) } td { (e.actor) } }
@@ -251,16 +251,16 @@ pub(super) async fn case_page(State(s): State<AppState>, headers: HeaderMap, Pat
         }
         // Downloads and the policy.
         section aria-labelledby="h-downloads" {
-            h2 id="h-downloads" { (c.t("downloads")) }
+            h2 id="h-downloads" { (c.t().downloads) }
             p {
-                a href={ "/console/verifications/" (vid) "/report.pdf" } { (c.t("report_pdf")) }
+                a href={ "/console/verifications/" (vid) "/report.pdf" } { (c.t().report_pdf) }
                 " · "
-                a href={ "/console/verifications/" (vid) "/evidence.zip" } { (c.t("evidence_zip")) }
+                a href={ "/console/verifications/" (vid) "/evidence.zip" } { (c.t().evidence_zip) }
             }
         }
-        details { summary { (c.t("policy")) } pre { (serde_json::to_string_pretty(&v.policy).unwrap_or_default()) } }
+        details { summary { (c.t().policy) } pre { (serde_json::to_string_pretty(&v.policy).unwrap_or_default()) } }
     };
-    c.page(StatusCode::OK, &here, &format!("{} {}", c.t("verification"), v.id), body)
+    c.page(StatusCode::OK, &here, &format!("{} {}", c.t().verification, v.id), body)
 }
 
 pub(super) async fn decision_post(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
@@ -313,27 +313,27 @@ pub(super) fn burst_figure(c: &Ctx, v: &Verification, cap: &Capture) -> Markup {
     html! {
         figure class="viewer burst" {
             figcaption {
-                strong { (c.t("liveness_frames")) } " "
-                a href={ (file) "?download=1" } { (c.t("download")) }
+                strong { (c.t().liveness_frames) } " "
+                a href={ (file) "?download=1" } { (c.t().download) }
             }
             @if let Some(check) = check {
                 @let f = &check.figures;
-                p { (c.t("liveness_asked")) ": " (words(f, "challenge")) " · " (c.t("liveness_reasons")) ": " (words(f, "reasons")) }
+                p { (c.t().liveness_asked) ": " (words(f, "challenge")) " · " (c.t().liveness_reasons) ": " (words(f, "reasons")) }
                 div class="frames" {
                     @for i in 0..f["frames"].as_u64().unwrap_or(0) {
                         figure class="burst-frame" {
-                            img src={ (file) "?frame=" (i) } alt={ (c.t("liveness_frame")) " " (i) } loading="lazy" class="thumb";
+                            img src={ (file) "?frame=" (i) } alt={ (c.t().liveness_frame) " " (i) } loading="lazy" class="thumb";
                             figcaption {
-                                (c.t("liveness_frame")) " " (i)
-                                " · " (c.t("yaw")) " " (num(f, "yaw", i))
-                                " · " (c.t("pitch")) " " (num(f, "pitch", i))
-                                " · " (c.t("parallax")) " " (num(f, "parallax", i))
+                                (c.t().liveness_frame) " " (i)
+                                " · " (c.t().yaw) " " (num(f, "yaw", i))
+                                " · " (c.t().pitch) " " (num(f, "pitch", i))
+                                " · " (c.t().parallax) " " (num(f, "parallax", i))
                             }
                         }
                     }
                 }
             } @else {
-                p { (c.t("liveness_unprocessed")) }
+                p { (c.t().liveness_unprocessed) }
             }
         }
     }

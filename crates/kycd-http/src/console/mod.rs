@@ -11,7 +11,6 @@
 
 mod admin;
 mod case;
-mod i18n;
 mod queue;
 mod shared;
 mod sign_in;

@@ -1,11 +1,11 @@
 //! The queue: verifications waiting for a person, with filters.
 
-use super::i18n::{reason_label, t};
 use super::shared::{age, ctx, field, fmt_time, form, query_pairs, table_head};
 use crate::AppState;
-use crate::capture::i18n::Lang;
 use crate::capture::see_other;
 use crate::extract::ClientAddr;
+use crate::i18n::Lang;
+use crate::i18n::console::reason_label;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -68,7 +68,7 @@ pub(super) async fn queue_page(State(s): State<AppState>, headers: HeaderMap, Ra
     let body = html! {
         form method="get" action="/console/queue" class="filters" role="search" {
             label {
-                (t(lang, "status"))
+                (lang.console().status)
                 select name="status" {
                     @for st in QUEUE_STATUSES {
                         option value=(st.as_str()) selected[shown_status == st] { (st.as_str()) }
@@ -76,27 +76,27 @@ pub(super) async fn queue_page(State(s): State<AppState>, headers: HeaderMap, Ra
                 }
             }
             label {
-                (t(lang, "reason"))
+                (lang.console().reason)
                 select name="reason" {
-                    option value="" selected[reason.is_none()] { (t(lang, "any")) }
+                    option value="" selected[reason.is_none()] { (lang.console().any) }
                     @for r in QUEUE_REASONS {
                         option value=(r) selected[reason.as_deref() == Some(r)] { (r) }
                     }
                 }
             }
-            label { (t(lang, "from")) input type="date" name="from" value=(field(&q, "from").unwrap_or_default()); }
-            label { (t(lang, "to")) input type="date" name="to" value=(field(&q, "to").unwrap_or_default()); }
+            label { (lang.console().from) input type="date" name="from" value=(field(&q, "from").unwrap_or_default()); }
+            label { (lang.console().to) input type="date" name="to" value=(field(&q, "to").unwrap_or_default()); }
             label class="wide" {
-                (t(lang, "search"))
+                (lang.console().search)
                 input type="search" name="q" value=(field(&q, "q").unwrap_or_default()) autocomplete="off";
             }
-            button type="submit" { (t(lang, "filter")) }
+            button type="submit" { (lang.console().filter) }
         }
         @if items.is_empty() {
-            p class="empty" { (t(lang, "queue_empty")) }
+            p class="empty" { (lang.console().queue_empty) }
         } @else {
             table class="queue" {
-                (table_head(&[t(lang, "verification"), t(lang, "age"), t(lang, "reason"), t(lang, "status"), t(lang, "created")]))
+                (table_head(&[lang.console().verification, lang.console().age, lang.console().reason, lang.console().status, lang.console().created]))
                 tbody {
                     @for (i, item) in items.iter().enumerate() {
                         @let v = &item.verification;
@@ -105,7 +105,7 @@ pub(super) async fn queue_page(State(s): State<AppState>, headers: HeaderMap, Ra
                             td { (age(v.created_at, now)) }
                             td {
                                 (item.reasons.join(", "))
-                                @if item.proposal.is_some() { " · " (t(lang, "awaiting_second")) }
+                                @if item.proposal.is_some() { " · " (lang.console().awaiting_second) }
                             }
                             td { (v.status.as_str()) }
                             td { (fmt_time(v.created_at)) }
@@ -115,5 +115,5 @@ pub(super) async fn queue_page(State(s): State<AppState>, headers: HeaderMap, Ra
             }
         }
     };
-    c.page(StatusCode::OK, "/console/queue", c.t("queue"), body)
+    c.page(StatusCode::OK, "/console/queue", c.t().queue, body)
 }

@@ -1,12 +1,12 @@
 //! What every console page shares: the request's language and session (`Ctx`), the
 //! form token check, the page layout and small HTML pieces, cookies and responses.
 
-use super::i18n::{reason_label, t};
 use crate::AppState;
-use crate::capture::i18n::Lang;
 use crate::capture::see_other;
 use crate::cookies;
 use crate::extract::ClientAddr;
+use crate::i18n::console::reason_label;
+use crate::i18n::{Lang, console};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -45,17 +45,9 @@ pub(super) fn form(body: &Bytes) -> Vec<(String, String)> {
 /// `Accept-Language`; English by default. Returns a cookie remembering a `?lang=` choice.
 pub(super) fn language(s: &AppState, headers: &HeaderMap, raw: Option<&str>) -> (Lang, Option<String>) {
     let chosen = field(&query_pairs(raw), "lang").and_then(Lang::parse);
-    let lang = chosen
-        .or_else(|| cookies::read(headers, LANG_COOKIE).as_deref().and_then(Lang::parse))
-        .or_else(|| Lang::from_headers(headers))
-        .unwrap_or(Lang::En);
-    let set = chosen.map(|l| cookies::language(LANG_COOKIE, l.code(), "/console", secure(s)));
+    let lang = Lang::negotiate(chosen, cookies::read(headers, LANG_COOKIE).as_deref(), None, headers);
+    let set = chosen.map(|l| cookies::language(LANG_COOKIE, l.code(), "/console", cookies::secure(s)));
     (lang, set)
-}
-
-/// Cookies are `Secure` when kycd is served over https.
-pub(super) fn secure(s: &AppState) -> bool {
-    s.engine.config().public_url.starts_with("https://")
 }
 
 /// A signed-in request: the session, its language, and the form token of its forms.
@@ -70,8 +62,9 @@ impl Ctx {
     pub(super) fn csrf(&self) -> String {
         form_token(&self.secret)
     }
-    pub(super) fn t(&self, key: &str) -> &'static str {
-        t(self.lang, key)
+    /// The console's words in the request's language.
+    pub(super) fn t(&self) -> &'static console::Texts {
+        self.lang.console()
     }
     pub(super) fn page(&self, status: StatusCode, here: &str, title: &str, body: Markup) -> Response {
         let html = layout(self.lang, Some(self), here, title, body);
@@ -79,21 +72,21 @@ impl Ctx {
     }
     pub(super) fn problem(&self, status: StatusCode, here: &str, text: &str) -> Response {
         let body = html! {
-            (notice("problem", self.t("problem"), text))
-            p { a href=(here) { (self.t("back")) } }
+            (notice("problem", self.t().problem, text))
+            p { a href=(here) { (self.t().back) } }
         };
-        self.page(status, here, self.t("problem"), body)
+        self.page(status, here, self.t().problem, body)
     }
     /// The page an engine error answers with.
     pub(super) fn error(&self, here: &str, e: EngineError) -> Response {
         match e {
             EngineError::NotFound(_) => {
-                let body = notice("problem", self.t("not_found"), self.t("not_found_text"));
-                self.page(StatusCode::NOT_FOUND, here, self.t("not_found"), body)
+                let body = notice("problem", self.t().not_found, self.t().not_found_text);
+                self.page(StatusCode::NOT_FOUND, here, self.t().not_found, body)
             }
             EngineError::Forbidden(_) => {
-                let body = notice("problem", self.t("forbidden"), self.t("forbidden_text"));
-                self.page(StatusCode::FORBIDDEN, here, self.t("forbidden"), body)
+                let body = notice("problem", self.t().forbidden, self.t().forbidden_text);
+                self.page(StatusCode::FORBIDDEN, here, self.t().forbidden, body)
             }
             EngineError::Invalid(m) => self.problem(StatusCode::BAD_REQUEST, here, &m),
             EngineError::Conflict(m) => self.problem(StatusCode::CONFLICT, here, &m),
@@ -105,10 +98,10 @@ impl Ctx {
 
 pub(super) fn internal(lang: Lang, e: EngineError) -> Response {
     tracing::error!(cause = %kycd_engine::error_chain(&e), "console page failed: answered 500");
-    let body = notice("problem", t(lang, "error"), t(lang, "error_text"));
+    let body = notice("problem", lang.console().error, lang.console().error_text);
     html_response(
         StatusCode::INTERNAL_SERVER_ERROR,
-        layout(lang, None, "/console", t(lang, "error"), body),
+        layout(lang, None, "/console", lang.console().error, body),
         Vec::new(),
     )
 }
@@ -139,8 +132,8 @@ pub(super) async fn ctx(s: &AppState, headers: &HeaderMap, raw: Option<&str>) ->
 pub(super) async fn post_ctx(s: &AppState, headers: &HeaderMap, pairs: &[(String, String)], here: &str) -> Result<Ctx, Response> {
     let c = ctx(s, headers, None).await?;
     if !field(pairs, "csrf").is_some_and(|sent| form_token_matches(&c.secret, sent)) {
-        let body = notice("problem", c.t("form_expired"), c.t("form_expired_text"));
-        return Err(c.page(StatusCode::FORBIDDEN, here, c.t("form_expired"), body));
+        let body = notice("problem", c.t().form_expired, c.t().form_expired_text);
+        return Err(c.page(StatusCode::FORBIDDEN, here, c.t().form_expired, body));
     }
     Ok(c)
 }
@@ -191,8 +184,8 @@ pub(super) fn table_head(columns: &[&str]) -> Markup {
 pub(super) fn layout(lang: Lang, c: Option<&Ctx>, here: &str, title: &str, body: Markup) -> Markup {
     let other = lang.other();
     let brand = c.map_or_else(
-        || t(lang, "console").to_owned(),
-        |c| format!("{} · {}", c.session.tenant_name, t(lang, "console")),
+        || lang.console().console.to_owned(),
+        |c| format!("{} · {}", c.session.tenant_name, lang.console().console),
     );
     html! {
         (DOCTYPE)
@@ -209,16 +202,16 @@ pub(super) fn layout(lang: Lang, c: Option<&Ctx>, here: &str, title: &str, body:
                 header class="bar" {
                     span class="brand" { (brand) }
                     @if let Some(c) = c {
-                        nav aria-label=(c.t("console")) {
-                            a href="/console/queue" { (c.t("queue")) }
+                        nav aria-label=(c.t().console) {
+                            a href="/console/queue" { (c.t().queue) }
                             @if c.session.is_admin() {
-                                a href="/console/admin" { (c.t("admin")) }
+                                a href="/console/admin" { (c.t().admin) }
                             }
-                            a href="/console/account" { (c.t("account")) }
+                            a href="/console/account" { (c.t().account) }
                             span class="who" {
-                                (c.t("signed_in_as")) " " (c.session.operator.email) " (" (role_label(lang, c.session.operator.role)) ")"
+                                (c.t().signed_in_as) " " (c.session.operator.email) " (" (role_label(lang, c.session.operator.role)) ")"
                             }
-                            (button_form("/console/logout", &c.csrf(), c.t("sign_out"), "link"))
+                            (button_form("/console/logout", &c.csrf(), c.t().sign_out, "link"))
                         }
                     }
                     a class="lang" href={ (here) "?lang=" (other.code()) } lang=(other.code()) hreflang=(other.code()) { (other.name()) }
@@ -234,8 +227,8 @@ pub(super) fn layout(lang: Lang, c: Option<&Ctx>, here: &str, title: &str, body:
 
 pub(super) fn role_label(lang: Lang, r: OperatorRole) -> &'static str {
     match r {
-        OperatorRole::Admin => t(lang, "admin_role"),
-        OperatorRole::Reviewer => t(lang, "reviewer"),
+        OperatorRole::Admin => lang.console().admin_role,
+        OperatorRole::Reviewer => lang.console().reviewer,
     }
 }
 

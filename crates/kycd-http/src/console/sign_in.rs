@@ -1,15 +1,15 @@
 //! Signing in and out, accepting an invitation, and the operator's own account (TOTP).
 
-use super::i18n::{reason_label, t};
 use super::shared::{
     COOKIE, Ctx, LOGIN_COOKIE, csrf_field, ctx, field, form, html_response, internal, language, layout, notice, post_ctx, query_pairs,
-    retry_after, secure,
+    retry_after,
 };
 use crate::AppState;
-use crate::capture::i18n::Lang;
 use crate::capture::see_other;
 use crate::cookies;
 use crate::extract::ClientAddr;
+use crate::i18n::Lang;
+use crate::i18n::console::reason_label;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -34,21 +34,21 @@ pub(super) async fn home(State(s): State<AppState>, headers: HeaderMap) -> Respo
 pub(super) fn login_form(lang: Lang, token: &str, problem: Option<(&str, &str)>, ended: bool) -> Markup {
     html! {
         @if ended {
-            (notice("info", t(lang, "session_over"), t(lang, "session_over_text")))
+            (notice("info", lang.console().session_over, lang.console().session_over_text))
         }
         @if let Some((title, text)) = problem {
             (notice("problem", title, text))
         }
         form method="post" action="/console/login" class="stack narrow" {
             (csrf_field(token))
-            label for="email" { (t(lang, "email")) }
+            label for="email" { (lang.console().email) }
             input id="email" name="email" type="email" autocomplete="username" required autofocus;
-            label for="password" { (t(lang, "password")) }
+            label for="password" { (lang.console().password) }
             input id="password" name="password" type="password" autocomplete="current-password" required;
-            label for="code" { (t(lang, "code")) }
+            label for="code" { (lang.console().code) }
             input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" aria-describedby="code-help";
-            p id="code-help" class="help" { (t(lang, "code_help")) }
-            button type="submit" class="primary" { (t(lang, "sign_in")) }
+            p id="code-help" class="help" { (lang.console().code_help) }
+            button type="submit" class="primary" { (lang.console().sign_in) }
         }
     }
 }
@@ -60,7 +60,10 @@ pub(super) fn login_token(s: &AppState, headers: &HeaderMap) -> (String, Option<
         Some(v) => (v, None),
         None => {
             let v = random_token(32);
-            let c = cookies::kept_for(cookies::strict_http_only(LOGIN_COOKIE, v.clone(), "/console", secure(s)), 3600);
+            let c = cookies::kept_for(
+                cookies::strict_http_only(LOGIN_COOKIE, v.clone(), "/console", cookies::secure(s)),
+                3600,
+            );
             (v, Some(c))
         }
     }
@@ -73,11 +76,11 @@ pub(super) async fn login_page(State(s): State<AppState>, headers: HeaderMap, Ra
     let done = field(&query_pairs(raw.as_deref()), "invited").is_some();
     let body = html! {
         @if done {
-            (notice("ok", t(lang, "saved"), t(lang, "invite_done")))
+            (notice("ok", lang.console().saved, lang.console().invite_done))
         }
         (login_form(lang, &token, None, ended))
     };
-    let html = layout(lang, None, "/console/login", t(lang, "sign_in"), body);
+    let html = layout(lang, None, "/console/login", lang.console().sign_in, body);
     html_response(StatusCode::OK, html, lang_cookie.into_iter().chain(token_cookie).collect())
 }
 
@@ -90,28 +93,30 @@ pub(super) async fn login_post(State(s): State<AppState>, ClientAddr(from): Clie
             lang,
             None,
             "/console/login",
-            t(lang, "sign_in"),
+            lang.console().sign_in,
             login_form(lang, &token, Some((title, text)), false),
         );
         html_response(status, html, token_cookie.iter().cloned().collect())
     };
     if token_cookie.is_some() || field(&pairs, "csrf") != Some(token.as_str()) {
-        return refuse(StatusCode::FORBIDDEN, t(lang, "form_expired"), t(lang, "form_expired_text"));
+        return refuse(StatusCode::FORBIDDEN, lang.console().form_expired, lang.console().form_expired_text);
     }
     let email = field(&pairs, "email").unwrap_or_default();
     let password = field(&pairs, "password").unwrap_or_default();
     match s.engine.operator_sign_in(email, password, field(&pairs, "code"), from).await {
         Ok(signed) => {
-            let c = cookies::strict_http_only(COOKIE, signed.secret, "/console", secure(&s));
+            let c = cookies::strict_http_only(COOKIE, signed.secret, "/console", cookies::secure(&s));
             see_other("/console/queue", &[Some(c.to_string())])
         }
-        Err(EngineError::Unauthorized(m)) => refuse(StatusCode::UNAUTHORIZED, t(lang, "sign_in_failed"), &m),
-        Err(EngineError::RateLimited { detail, retry_after_secs }) => {
-            retry_after(refuse(StatusCode::TOO_MANY_REQUESTS, t(lang, "locked"), &detail), retry_after_secs)
-        }
-        Err(EngineError::Busy { detail, retry_after_secs }) => {
-            retry_after(refuse(StatusCode::SERVICE_UNAVAILABLE, t(lang, "busy"), &detail), retry_after_secs)
-        }
+        Err(EngineError::Unauthorized(m)) => refuse(StatusCode::UNAUTHORIZED, lang.console().sign_in_failed, &m),
+        Err(EngineError::RateLimited { detail, retry_after_secs }) => retry_after(
+            refuse(StatusCode::TOO_MANY_REQUESTS, lang.console().locked, &detail),
+            retry_after_secs,
+        ),
+        Err(EngineError::Busy { detail, retry_after_secs }) => retry_after(
+            refuse(StatusCode::SERVICE_UNAVAILABLE, lang.console().busy, &detail),
+            retry_after_secs,
+        ),
         Err(e) => internal(lang, e),
     }
 }
@@ -124,23 +129,23 @@ pub(super) async fn logout_post(State(s): State<AppState>, headers: HeaderMap, b
     if let Err(e) = s.engine.operator_sign_out(&c.secret).await {
         return internal(c.lang, e);
     }
-    let gone = cookies::kept_for(cookies::strict_http_only(COOKIE, String::new(), "/console", secure(&s)), 0);
+    let gone = cookies::kept_for(cookies::strict_http_only(COOKIE, String::new(), "/console", cookies::secure(&s)), 0);
     see_other("/console/login", &[Some(gone)])
 }
 
 pub(super) fn invite_form(lang: Lang, token: &str, problem: Option<&str>) -> Markup {
     html! {
         @if let Some(m) = problem {
-            (notice("problem", t(lang, "problem"), m))
+            (notice("problem", lang.console().problem, m))
         }
-        p { (t(lang, "invite_text")) }
+        p { (lang.console().invite_text) }
         form method="post" action="/console/invite" class="stack narrow" {
             input type="hidden" name="token" value=(token);
-            label for="password" { (t(lang, "password")) }
+            label for="password" { (lang.console().password) }
             input id="password" name="password" type="password" autocomplete="new-password" minlength="12" required;
-            label for="password2" { (t(lang, "password_again")) }
+            label for="password2" { (lang.console().password_again) }
             input id="password2" name="password2" type="password" autocomplete="new-password" minlength="12" required;
-            button type="submit" class="primary" { (t(lang, "save")) }
+            button type="submit" class="primary" { (lang.console().save) }
         }
     }
 }
@@ -153,7 +158,7 @@ pub(super) async fn invite_page(State(s): State<AppState>, headers: HeaderMap, R
         lang,
         None,
         "/console/invite",
-        t(lang, "invite_title"),
+        lang.console().invite_title,
         invite_form(lang, token, None),
     );
     html_response(StatusCode::OK, html, lang_cookie.into_iter().collect())
@@ -173,14 +178,14 @@ pub(super) async fn invite_post(State(s): State<AppState>, ClientAddr(from): Cli
                 lang,
                 None,
                 "/console/invite",
-                t(lang, "invite_title"),
+                lang.console().invite_title,
                 invite_form(lang, token, Some(m)),
             ),
             Vec::new(),
         )
     };
     if Some(password) != field(&pairs, "password2") {
-        return page(StatusCode::BAD_REQUEST, t(lang, "passwords_differ"));
+        return page(StatusCode::BAD_REQUEST, lang.console().passwords_differ);
     }
     match s.engine.accept_invitation(token, password, from).await {
         Ok(_) => see_other("/console/login?invited=1", &[]),
@@ -201,7 +206,7 @@ pub(super) async fn account_page(State(s): State<AppState>, headers: HeaderMap, 
         Ok(c) => c,
         Err(r) => return r,
     };
-    c.page(StatusCode::OK, "/console/account", c.t("account"), account_body(&c, None))
+    c.page(StatusCode::OK, "/console/account", c.t().account, account_body(&c, None))
 }
 
 pub(super) fn account_body(c: &Ctx, problem: Option<&str>) -> Markup {
@@ -214,28 +219,28 @@ pub(super) fn account_body(c: &Ctx, problem: Option<&str>) -> Markup {
             .trim_start_matches('=')
     );
     html! {
-        h2 { (c.t("totp_title")) }
+        h2 { (c.t().totp_title) }
         @if let Some(m) = problem {
-            (notice("problem", c.t("problem"), m))
+            (notice("problem", c.t().problem, m))
         }
         @if replacing {
-            (notice("ok", c.t("two_factor"), c.t("totp_on")))
-            h3 { (c.t("totp_replace")) }
-            p { (c.t("totp_replace_text")) }
+            (notice("ok", c.t().two_factor, c.t().totp_on))
+            h3 { (c.t().totp_replace) }
+            p { (c.t().totp_replace_text) }
         }
-        p { (c.t("totp_setup")) }
-        p { (c.t("totp_key")) ": " code class="secret" { (secret) } }
-        p { a href=(uri) { (c.t("totp_link")) } }
+        p { (c.t().totp_setup) }
+        p { (c.t().totp_key) ": " code class="secret" { (secret) } }
+        p { a href=(uri) { (c.t().totp_link) } }
         form method="post" action="/console/account/totp" class="stack narrow" {
             (csrf_field(&c.csrf()))
             input type="hidden" name="secret" value=(secret);
-            label for="code" { (c.t("code")) }
+            label for="code" { (c.t().code) }
             input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required;
             @if replacing {
-                label for="current_code" { (c.t("totp_current_code")) }
+                label for="current_code" { (c.t().totp_current_code) }
                 input id="current_code" name="current_code" inputmode="numeric" autocomplete="one-time-code" required;
             }
-            button type="submit" class="primary" { (c.t(if replacing { "totp_replace" } else { "totp_enable" })) }
+            button type="submit" class="primary" { (if replacing { c.t().totp_replace } else { c.t().totp_enable }) }
         }
     }
 }
@@ -253,7 +258,7 @@ pub(super) async fn totp_post(State(s): State<AppState>, headers: HeaderMap, bod
         Err(EngineError::Invalid(m)) => c.page(
             StatusCode::BAD_REQUEST,
             "/console/account",
-            c.t("account"),
+            c.t().account,
             account_body(&c, Some(&m)),
         ),
         Err(e) => c.error("/console/account", e),
