@@ -1,19 +1,11 @@
 //! The session tenant's look: accent colour and logo.
 
-use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
 use super::session::session;
 use super::static_file;
 use crate::AppState;
-use crate::i18n::Lang;
-use axum::body::Bytes;
-use axum::extract::{Multipart, Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kycd_core::{AttemptStatus, CaptureKind, DocumentType};
-use kycd_engine::EngineError;
-use kycd_engine::capture::{CaptureContext, form_token, form_token_matches};
-use maud::{Markup, html};
-use serde::Deserialize;
 
 /// The session tenant's accent colour and logo as a stylesheet (the CSP allows no inline
 /// style): the accent replaces kycd's blue, its text colour is black or white, whichever

@@ -2,21 +2,17 @@
 //! the phone's own session.
 
 use super::framed_for;
-use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
+use super::html::{self, Head, notice, p};
 use super::session::{
     ask, form_field, internal, link_not_found, next_path, post_session, query, refused, see_other, session, session_cookie,
 };
 use crate::AppState;
-use crate::i18n::Lang;
 use axum::body::Bytes;
-use axum::extract::{Multipart, Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kycd_core::{AttemptStatus, CaptureKind, DocumentType};
 use kycd_engine::EngineError;
-use kycd_engine::capture::{CaptureContext, form_token, form_token_matches};
-use maud::{Markup, html};
-use serde::Deserialize;
+use maud::html;
 
 pub(super) async fn handoff_post(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Response {
     let sent = form_field(&body, "csrf");

@@ -1,20 +1,18 @@
 //! The head-turn liveness step: its page, its challenge, and the burst it sends.
 
 use super::LIVENESS_CHALLENGE_PATH;
-use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
+use super::html::{notice, p};
 use super::session::{Session, form_field, next_path, post_session, refused};
 use super::steps::{continue_link, handoff_section, reserve, step_guard, step_header};
 use crate::AppState;
-use crate::i18n::Lang;
 use axum::body::Bytes;
-use axum::extract::{Multipart, Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Multipart, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use kycd_core::{AttemptStatus, CaptureKind, DocumentType};
+use kycd_core::CaptureKind;
 use kycd_engine::EngineError;
-use kycd_engine::capture::{CaptureContext, form_token, form_token_matches};
+use kycd_engine::capture::form_token_matches;
 use maud::{Markup, html};
-use serde::Deserialize;
 
 /// The liveness step: the camera and prompts (`liveness.js`), or, without a camera or
 /// script, the way to a phone. No file field: frames of a live challenge cannot be chosen

@@ -2,19 +2,17 @@
 //! where the person returns afterwards.
 
 use super::CHECKOUT_STATE;
-use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
+use super::html::{button_form, csrf_field, notice, p};
 use super::session::{Session, form_field, next_path, post_session, query, refused, session};
 use crate::AppState;
-use crate::i18n::Lang;
 use axum::body::Bytes;
-use axum::extract::{Multipart, Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
 use kycd_core::{AttemptStatus, CaptureKind, DocumentType};
 use kycd_engine::EngineError;
-use kycd_engine::capture::{CaptureContext, form_token, form_token_matches};
+use kycd_engine::capture::CaptureContext;
 use maud::{Markup, html};
-use serde::Deserialize;
 
 pub(super) async fn consent_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let here = "/capture/consent";

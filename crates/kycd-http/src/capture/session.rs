@@ -1,17 +1,16 @@
 //! A capture session: the request's language, the session cookie and its form token,
 //! where the flow goes next, and opening a session from an attempt's link.
 
-use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
+use super::html::{self, Head, Page, notice, p};
 use super::{CAMERA_JS_PATH, COOKIE, JS_PATH, LANG_COOKIE, LIVENESS_JS_PATH, framed_for};
 use crate::AppState;
 use crate::cookies;
 use crate::i18n::Lang;
-use axum::body::Bytes;
-use axum::extract::{Multipart, Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::SameSite;
-use kycd_core::{AttemptStatus, CaptureKind, DocumentType};
+use kycd_core::CaptureKind;
 use kycd_engine::EngineError;
 use kycd_engine::capture::{CaptureContext, form_token, form_token_matches};
 use maud::{Markup, html};

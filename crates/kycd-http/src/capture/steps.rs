@@ -1,7 +1,7 @@
 //! The capture steps: a step page with its camera and file form, an upload, and keeping
 //! an image the checks found hard to read.
 
-use super::html::{self, Head, Page, button_form, csrf_field, notice, p, page};
+use super::html::{button_form, csrf_field, notice, p};
 use super::liveness::{burst_post, liveness_body};
 use super::session::{Session, form_field, internal, next_path, post_session, query, refused, session};
 use crate::AppState;
@@ -9,12 +9,11 @@ use crate::i18n::Lang;
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use kycd_core::{AttemptStatus, CaptureKind, DocumentType};
+use axum::response::Response;
+use kycd_core::CaptureKind;
 use kycd_engine::EngineError;
-use kycd_engine::capture::{CaptureContext, form_token, form_token_matches};
+use kycd_engine::capture::{CaptureContext, form_token_matches};
 use maud::{Markup, html};
-use serde::Deserialize;
 
 /// The step's kind, if it is one the chosen document needs.
 pub(super) fn step_kind(ctx: &CaptureContext, raw: &str) -> Option<CaptureKind> {

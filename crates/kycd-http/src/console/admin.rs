@@ -3,22 +3,13 @@
 use super::shared::{Ctx, button_form, csrf_field, ctx, field, fmt_time, form, notice, post_ctx, role_label, table_head};
 use crate::AppState;
 use crate::capture::see_other;
-use crate::extract::ClientAddr;
-use crate::i18n::Lang;
-use crate::i18n::console::reason_label;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, Utc};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use kycd_core::*;
-use kycd_engine::console::{
-    ConsoleDecision, DecideOutcome, OperatorSession, QueueFilter, REVIEW_REASONS, ReviewAction, failed_reasons, form_token,
-    form_token_matches, new_totp_secret, risk_signals,
-};
-use kycd_engine::decision::document_facts;
 use kycd_engine::{EngineError, OperatorRole};
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 
 pub(super) async fn admin_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let c = match ctx(&s, &headers, raw.as_deref()).await {

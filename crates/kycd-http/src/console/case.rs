@@ -4,22 +4,16 @@
 use super::shared::{Ctx, csrf_field, ctx, field, fmt_time, form, id_of, notice, post_ctx, query_pairs, table_head};
 use crate::AppState;
 use crate::capture::see_other;
-use crate::extract::ClientAddr;
-use crate::i18n::Lang;
 use crate::i18n::console::reason_label;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, Utc};
+use axum::response::Response;
 use kycd_core::*;
-use kycd_engine::console::{
-    ConsoleDecision, DecideOutcome, OperatorSession, QueueFilter, REVIEW_REASONS, ReviewAction, failed_reasons, form_token,
-    form_token_matches, new_totp_secret, risk_signals,
-};
+use kycd_engine::EngineError;
+use kycd_engine::console::{ConsoleDecision, DecideOutcome, REVIEW_REASONS, ReviewAction, failed_reasons, risk_signals};
 use kycd_engine::decision::document_facts;
-use kycd_engine::{EngineError, OperatorRole};
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 
 pub(super) fn data_table(c: &Ctx, v: &Verification) -> Markup {
     let d = &v.private.declared;

@@ -1,24 +1,14 @@
 //! The queue: verifications waiting for a person, with filters.
 
-use super::shared::{age, ctx, field, fmt_time, form, query_pairs, table_head};
+use super::shared::{age, ctx, field, fmt_time, query_pairs, table_head};
 use crate::AppState;
-use crate::capture::see_other;
-use crate::extract::ClientAddr;
-use crate::i18n::Lang;
-use crate::i18n::console::reason_label;
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 use kycd_core::*;
-use kycd_engine::console::{
-    ConsoleDecision, DecideOutcome, OperatorSession, QueueFilter, REVIEW_REASONS, ReviewAction, failed_reasons, form_token,
-    form_token_matches, new_totp_secret, risk_signals,
-};
-use kycd_engine::decision::document_facts;
-use kycd_engine::{EngineError, OperatorRole};
-use maud::{DOCTYPE, Markup, html};
+use kycd_engine::console::QueueFilter;
+use maud::html;
 
 pub(super) const QUEUE_STATUSES: [VerificationStatus; 3] = [
     VerificationStatus::ReviewRequired,

@@ -2,22 +2,15 @@
 //! form token check, the page layout and small HTML pieces, cookies and responses.
 
 use crate::AppState;
+pub(super) use crate::capture::html::{csrf_field, notice};
 use crate::capture::see_other;
 use crate::cookies;
-use crate::extract::ClientAddr;
-use crate::i18n::console::reason_label;
 use crate::i18n::{Lang, console};
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, Utc};
-use kycd_core::*;
-use kycd_engine::console::{
-    ConsoleDecision, DecideOutcome, OperatorSession, QueueFilter, REVIEW_REASONS, ReviewAction, failed_reasons, form_token,
-    form_token_matches, new_totp_secret, risk_signals,
-};
-use kycd_engine::decision::document_facts;
+use chrono::{DateTime, Utc};
+use kycd_engine::console::{OperatorSession, form_token, form_token_matches};
 use kycd_engine::{EngineError, OperatorRole};
 use maud::{DOCTYPE, Markup, html};
 
@@ -151,18 +144,6 @@ pub(super) fn html_response(status: StatusCode, html: Markup, cookies: Vec<Strin
 }
 
 // ----- HTML ---------------------------------------------------------------------------
-
-/// A message that screen readers announce (`role=alert` for problems, `status` otherwise).
-pub(super) fn notice(kind: &str, title: &str, text: &str) -> Markup {
-    let role = if kind == "problem" { "alert" } else { "status" };
-    html! {
-        div class={ "notice " (kind) } role=(role) { p { strong { (title) } } p { (text) } }
-    }
-}
-
-pub(super) fn csrf_field(token: &str) -> Markup {
-    html! { input type="hidden" name="csrf" value=(token); }
-}
 
 /// A form posting to `action` with the session's form token and one submit button.
 pub(super) fn button_form(action: &str, csrf: &str, label: &str, class: &str) -> Markup {

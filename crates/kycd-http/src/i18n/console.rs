@@ -42,7 +42,6 @@ texts! {
             "Nothing to review. New cases appear here oldest first.",
             "Rien à examiner. Les nouveaux dossiers apparaissent ici, du plus ancien au plus récent.";
         awaiting_second: "Waiting for a second reviewer", "En attente d'un second examinateur";
-        open: "Open", "Ouvrir";
         images: "Images", "Images";
         zoom: "Zoom", "Zoom";
         rotate: "Rotate", "Pivoter";
@@ -163,7 +162,6 @@ texts! {
             "New endpoint and its signing secret (shown once: store it now)",
             "Nouveau point de terminaison et son secret de signature (affiché une seule fois : conservez-le maintenant)";
         redeliver: "Send again", "Renvoyer";
-        events: "Events", "Événements";
         event: "Event", "Événement";
         attempt_count: "Tries", "Essais";
         last_status: "Last answer", "Dernière réponse";
@@ -190,26 +188,37 @@ texts! {
         password_again: "Password again", "Mot de passe (confirmation)";
         passwords_differ: "The two passwords differ.", "Les deux mots de passe diffèrent.";
         signed_in_as: "Signed in as", "Connecté en tant que";
-        // Review reasons (engine's REVIEW_REASONS).
-        r_document_verified_manually: "Document checked by hand", "Document vérifié manuellement";
-        r_selfie_matches_document: "Selfie matches the document photo", "Le selfie correspond à la photo du document";
-        r_quality_acceptable: "Image quality is good enough", "Qualité d'image suffisante";
-        r_document_expired: "Document expired", "Document expiré";
-        r_document_not_accepted: "Document not accepted", "Document non accepté";
-        r_data_mismatch: "Data does not match", "Les données ne correspondent pas";
-        r_face_mismatch: "Face does not match", "Le visage ne correspond pas";
-        r_suspected_fraud: "Suspected fraud", "Fraude suspectée";
-        r_poor_image_quality: "Images too poor to judge", "Images trop mauvaises pour juger";
-        r_wrong_document: "Wrong document", "Mauvais document";
-        r_document_cut_off: "Document cut off", "Document coupé";
-        r_selfie_missing: "Selfie missing or unusable", "Selfie manquant ou inutilisable";
     }
 }
 
+/// The labels of the review reason codes (the engine's `REVIEW_REASONS`): (code,
+/// English, French).
+const REASON_LABELS: &[(&str, &str, &str)] = &[
+    (
+        "document_verified_manually",
+        "Document checked by hand",
+        "Document vérifié manuellement",
+    ),
+    (
+        "selfie_matches_document",
+        "Selfie matches the document photo",
+        "Le selfie correspond à la photo du document",
+    ),
+    ("quality_acceptable", "Image quality is good enough", "Qualité d'image suffisante"),
+    ("document_expired", "Document expired", "Document expiré"),
+    ("document_not_accepted", "Document not accepted", "Document non accepté"),
+    ("data_mismatch", "Data does not match", "Les données ne correspondent pas"),
+    ("face_mismatch", "Face does not match", "Le visage ne correspond pas"),
+    ("suspected_fraud", "Suspected fraud", "Fraude suspectée"),
+    ("poor_image_quality", "Images too poor to judge", "Images trop mauvaises pour juger"),
+    ("wrong_document", "Wrong document", "Mauvais document"),
+    ("document_cut_off", "Document cut off", "Document coupé"),
+    ("selfie_missing", "Selfie missing or unusable", "Selfie manquant ou inutilisable"),
+];
+
 /// The label of a review reason code, in the list's language.
 pub fn reason_label(lang: Lang, code: &str) -> String {
-    let key = format!("r_{code}");
-    match ALL.iter().find(|(k, _, _)| *k == key) {
+    match REASON_LABELS.iter().find(|(k, _, _)| *k == code) {
         Some((_, en, fr)) => match lang {
             Lang::En => en,
             Lang::Fr => fr,
@@ -230,7 +239,7 @@ mod tests {
         let n = keys.len();
         keys.dedup();
         assert_eq!(keys.len(), n, "duplicate console text keys");
-        for (k, en, fr) in ALL {
+        for (k, en, fr) in ALL.iter().chain(REASON_LABELS) {
             assert!(!en.is_empty() && !fr.is_empty(), "{k}");
         }
     }
@@ -238,7 +247,7 @@ mod tests {
     #[test]
     fn every_review_reason_has_a_label_in_both_languages() {
         for (code, _) in kycd_engine::console::REVIEW_REASONS {
-            assert!(ALL.iter().any(|(k, _, _)| *k == format!("r_{code}")), "{code}");
+            assert!(REASON_LABELS.iter().any(|(k, _, _)| k == code), "{code}");
             assert_ne!(reason_label(Lang::Fr, code), *code);
         }
     }
