@@ -56,15 +56,12 @@ pub struct Head<'a> {
 /// `here` is the path of this page (for the language switch).
 pub fn layout(lang: Lang, tenant: Option<&str>, here: &str, title: &str, head: Head<'_>, body: Markup) -> Markup {
     let t = lang.capture();
-    let other = lang.other();
     let brand = tenant.unwrap_or(t.service);
     html! {
         (DOCTYPE)
         html lang=(lang.code()) {
             head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
+                (head_meta())
                 @if let Some(secs) = head.refresh {
                     meta http-equiv="refresh" content=(secs);
                 }
@@ -81,7 +78,7 @@ pub fn layout(lang: Lang, tenant: Option<&str>, here: &str, title: &str, head: H
             body {
                 header class="bar" {
                     span class="tenant" { (brand) }
-                    a class="lang" href={ (here) "?lang=" (other.code()) } lang=(other.code()) hreflang=(other.code()) { (other.name()) }
+                    (lang_switch(lang, here))
                 }
                 main id="main" {
                     h1 { (title) }
@@ -90,6 +87,24 @@ pub fn layout(lang: Lang, tenant: Option<&str>, here: &str, title: &str, head: H
                 footer class="foot" { (t.footer) }
             }
         }
+    }
+}
+
+/// What every page's `<head>` starts with (the console's too): UTF-8, a phone's width,
+/// and no `Referer` sent to other sites.
+pub fn head_meta() -> Markup {
+    html! {
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        meta name="referrer" content="no-referrer";
+    }
+}
+
+/// The link to this page (`here`) in the other language.
+pub fn lang_switch(lang: Lang, here: &str) -> Markup {
+    let other = lang.other();
+    html! {
+        a class="lang" href={ (here) "?lang=" (other.code()) } lang=(other.code()) hreflang=(other.code()) { (other.name()) }
     }
 }
 

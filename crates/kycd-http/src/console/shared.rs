@@ -2,7 +2,7 @@
 //! form token check, the page layout and small HTML pieces, cookies and responses.
 
 use crate::AppState;
-pub(super) use crate::capture::html::{csrf_field, notice};
+pub(super) use crate::capture::html::{csrf_field, head_meta, lang_switch, notice};
 use crate::capture::see_other;
 use crate::cookies;
 use crate::i18n::{Lang, console};
@@ -163,7 +163,6 @@ pub(super) fn table_head(columns: &[&str]) -> Markup {
 /// The frame of every console page: language, the signed-in operator's navigation, the
 /// language switch (`here` is this page's path), the heading.
 pub(super) fn layout(lang: Lang, c: Option<&Ctx>, here: &str, title: &str, body: Markup) -> Markup {
-    let other = lang.other();
     let brand = c.map_or_else(
         || lang.console().console.to_owned(),
         |c| format!("{} · {}", c.session.tenant_name, lang.console().console),
@@ -172,9 +171,7 @@ pub(super) fn layout(lang: Lang, c: Option<&Ctx>, here: &str, title: &str, body:
         (DOCTYPE)
         html lang=(lang.code()) {
             head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
+                (head_meta())
                 title { (title) " · " (brand) }
                 link rel="stylesheet" href=(CSS_PATH);
                 script src=(JS_PATH) defer {}
@@ -195,7 +192,7 @@ pub(super) fn layout(lang: Lang, c: Option<&Ctx>, here: &str, title: &str, body:
                             (button_form("/console/logout", &c.csrf(), c.t().sign_out, "link"))
                         }
                     }
-                    a class="lang" href={ (here) "?lang=" (other.code()) } lang=(other.code()) hreflang=(other.code()) { (other.name()) }
+                    (lang_switch(lang, here))
                 }
                 main id="main" {
                     h1 { (title) }
