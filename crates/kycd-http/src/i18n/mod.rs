@@ -6,8 +6,8 @@
 pub mod capture;
 pub mod console;
 
-/// One page's table: a struct with a field per word, its English and French values, and
-/// the same as a list by name (review reason labels are looked up by their code).
+/// One page's table: a struct with a field per word, and its English and French values
+/// (`ALL`, the same as a list by name, is for the tests).
 macro_rules! texts {
     ($(#[$doc:meta])* $name:ident { $($(#[$kdoc:meta])* $key:ident: $en:expr, $fr:expr;)* }) => {
         $(#[$doc])*
@@ -17,7 +17,7 @@ macro_rules! texts {
         pub const EN: $name = $name { $($key: $en,)* };
         pub const FR: $name = $name { $($key: $fr,)* };
         /// Every word by name: (name, English, French).
-        #[cfg_attr(not(test), allow(dead_code))]
+        #[cfg(test)]
         pub const ALL: &[(&str, &str, &str)] = &[$((stringify!($key), $en, $fr),)*];
     };
 }
