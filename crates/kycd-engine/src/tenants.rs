@@ -150,13 +150,7 @@ impl Engine {
         if !API_KEY_PREFIXES.iter().any(|p| api_key.starts_with(p)) || api_key.len() > 200 {
             return Err(bad());
         }
-        let rec = self
-            .store
-            .begin()
-            .await?
-            .find_api_key(&secret_hash(api_key))
-            .await?
-            .ok_or_else(bad)?;
+        let rec = self.store.find_api_key(&secret_hash(api_key)).await?.ok_or_else(bad)?;
         if rec.revoked_at.is_some() {
             return Err(EngineError::Unauthorized(
                 "this API key was revoked; create a new one with 'kycd apikey create'".into(),

@@ -8,17 +8,6 @@ use futures::TryStreamExt;
 use object_store::ObjectStore;
 use object_store::path::Path as BlobPath;
 
-/// How much of a local blob file one blocking read takes ([`Store::get_blob_stream`]): four
-/// chunks of the chunked format.
-const FILE_READ_PIECE: usize = 256 * 1024;
-
-fn io_error(e: std::io::Error) -> object_store::Error {
-    object_store::Error::Generic {
-        store: "LocalFileSystem",
-        source: Box::new(e),
-    }
-}
-
 /// A blob's plaintext, chunk by chunk ([`Store::get_blob_stream`]).
 pub type BlobStream = futures::stream::BoxStream<'static, Result<bytes::Bytes>>;
 
@@ -43,27 +32,6 @@ impl Store {
         Ok(dk.open_blob(file.as_str(), &sealed)?)
     }
 
-    /// A stored object's bytes as a stream. A file of the local blob folder is read in pieces
-    /// of [`FILE_READ_PIECE`] on the blocking pool: object_store's own stream reads it 8 KiB
-    /// per blocking task, and a 3.2 MB download then spent most of its CPU handing those
-    /// tasks to threads and waking them (perf, 2026-12-07: docs/BENCHMARKS.md).
-    async fn object_stream(&self, path: &BlobPath) -> Result<futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>> {
-        use futures::{StreamExt, TryStreamExt};
-        use std::io::{Seek, SeekFrom};
-        let got = self.blobs.get(path).await?;
-        match got.payload {
-            object_store::GetResultPayload::File(mut file, _) => {
-                let range = got.range;
-                file.seek(SeekFrom::Start(range.start)).map_err(|e| StoreError::Blob(io_error(e)))?;
-                let file = tokio::io::AsyncReadExt::take(tokio::fs::File::from_std(file), range.end - range.start);
-                Ok(tokio_util::io::ReaderStream::with_capacity(file, FILE_READ_PIECE)
-                    .map_err(io_error)
-                    .boxed())
-            }
-            object_store::GetResultPayload::Stream(s) => Ok(s),
-        }
-    }
-
     /// A blob's plaintext as a stream, decrypted one chunk at a time as it is read (a blob
     /// of the older single-piece format is read whole first). A chunk that fails to open
     /// ends the stream with an error after the chunks before it: the caller must not
@@ -75,61 +43,9 @@ impl Store {
         blob_key: &str,
         wrapped: &str,
     ) -> Result<BlobStream> {
-        use futures::StreamExt;
         let dk = self.tenant_keys(tenant).unwrap_data_key(file.as_str(), wrapped)?;
-        let mut src = self.object_stream(&BlobPath::from(blob_key)).await?;
-        let mut head = Vec::new();
-        while head.len() < chunked::MAGIC.len() {
-            match src.next().await {
-                Some(piece) => head.extend_from_slice(&piece?),
-                None => break,
-            }
-        }
-        if !chunked::is_chunked(&head) {
-            while let Some(piece) = src.next().await {
-                head.extend_from_slice(&piece?);
-            }
-            let plain = dk.open(file.as_str(), &head)?;
-            return Ok(futures::stream::once(async move { Ok(bytes::Bytes::from(plain)) }).boxed());
-        }
-        let mut opener = dk.chunk_opener(file.as_str())?;
-        let first = opener.push(&head)?;
-        struct State {
-            src: futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
-            opener: Option<chunked::Opener>,
-            ready: Vec<u8>,
-        }
-        let start = State {
-            src,
-            opener: Some(opener),
-            ready: first,
-        };
-        Ok(futures::stream::unfold(start, |mut st| async move {
-            loop {
-                if !st.ready.is_empty() {
-                    let out = bytes::Bytes::from(std::mem::take(&mut st.ready));
-                    return Some((Ok(out), st));
-                }
-                let opener = st.opener.as_mut()?;
-                let step = match st.src.next().await {
-                    Some(Ok(piece)) => opener.push(&piece).map_err(StoreError::from),
-                    Some(Err(e)) => Err(StoreError::from(e)),
-                    None => st
-                        .opener
-                        .take()
-                        .map_or(Ok(Vec::new()), chunked::Opener::finish)
-                        .map_err(StoreError::from),
-                };
-                match step {
-                    Ok(plain) => st.ready = plain,
-                    Err(e) => {
-                        st.opener = None;
-                        return Some((Err(e), st));
-                    }
-                }
-            }
-        })
-        .boxed())
+        let got = self.blobs.get(&BlobPath::from(blob_key)).await?;
+        crate::blob_stream::plaintext(got, dk, file.as_str().to_owned()).await
     }
 
     /// Whether the blob store takes a write and gives it back: a small object of this
@@ -218,12 +134,10 @@ mod tests {
     use kycd_core::{FileId, TenantId};
     use std::sync::Arc;
 
-    async fn store() -> Store {
+    async fn store(blobs: Arc<dyn ObjectStore>) -> Store {
         let db = Database::connect("sqlite::memory:").await.unwrap();
         db.migrate().await.unwrap();
-        db.unlock(MasterKey::generate().0, Arc::new(object_store::memory::InMemory::new()))
-            .await
-            .unwrap()
+        db.unlock(MasterKey::generate().0, blobs).await.unwrap()
     }
 
     /// The stream's pieces, and whether it ended in an error.
@@ -239,9 +153,17 @@ mod tests {
         (got, None)
     }
 
+    /// Both ways a blob is read: a file of the local folder (pieces of whole chunks, opened
+    /// where they were read) and a stream cut anywhere (S3; the in-memory store streams too).
     #[tokio::test]
     async fn new_and_old_blobs_stream_back_and_a_cut_blob_ends_in_an_error() {
-        let store = store().await;
+        let folder = tempfile::tempdir().unwrap();
+        let local = object_store::local::LocalFileSystem::new_with_prefix(folder.path()).unwrap();
+        blobs_stream_back(store(Arc::new(object_store::memory::InMemory::new())).await).await;
+        blobs_stream_back(store(Arc::new(local)).await).await;
+    }
+
+    async fn blobs_stream_back(store: Store) {
         let tenant = TenantId::generate();
         let plain: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
 

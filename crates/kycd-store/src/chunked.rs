@@ -182,6 +182,89 @@ impl Opener {
     }
 }
 
+/// Opens a chunked blob whose sealed length is known (a file of the local blob folder),
+/// from pieces that each hold whole chunks: every chunk is opened in the buffer it was
+/// read into and handed on as a slice of it, so a download copies nothing in user space
+/// besides the read itself. ([`Opener`] takes pieces cut anywhere, as an S3 stream gives
+/// them, and copies each byte twice to reassemble its chunks.) Knowing the length tells
+/// which chunk is the last, so a cut, extended or reordered file fails as with [`Opener`].
+pub struct FileOpener {
+    cipher: ChunkCipher,
+    aad: Vec<u8>,
+    prefix: [u8; PREFIX_LEN],
+    sealed_chunk: usize,
+    index: u32,
+    /// Sealed bytes after the header not yet opened.
+    left: u64,
+}
+
+impl FileOpener {
+    /// From the blob's first [`HEADER_LEN`] bytes and its whole sealed length.
+    pub fn new(cipher: ChunkCipher, file_aad: &[u8], header: &[u8], sealed_len: u64) -> Result<Self, CryptoError> {
+        let header = header.get(..HEADER_LEN).ok_or(CryptoError::Decrypt)?;
+        if !is_chunked(header) {
+            return Err(CryptoError::Decrypt);
+        }
+        let mut size = [0u8; 4];
+        size.copy_from_slice(&header[MAGIC.len()..MAGIC.len() + 4]);
+        let chunk = u32::from_be_bytes(size);
+        if chunk == 0 || chunk > MAX_CHUNK {
+            return Err(CryptoError::Decrypt);
+        }
+        let left = sealed_len.checked_sub(HEADER_LEN as u64).ok_or(CryptoError::Decrypt)?;
+        // At least the last chunk's tag.
+        if left < TAG_LEN as u64 {
+            return Err(CryptoError::Decrypt);
+        }
+        let mut prefix = [0u8; PREFIX_LEN];
+        prefix.copy_from_slice(&header[MAGIC.len() + 4..]);
+        Ok(Self {
+            cipher,
+            aad: chunk_aad(file_aad, header),
+            prefix,
+            sealed_chunk: chunk as usize + TAG_LEN,
+            index: 0,
+            left,
+        })
+    }
+
+    /// The length the next piece must have: as many whole chunks as fit in `about` bytes
+    /// (at least one), or the rest of the file. Zero when everything was opened.
+    pub fn next_piece_len(&self, about: usize) -> usize {
+        let whole = (about / self.sealed_chunk).max(1) * self.sealed_chunk;
+        usize::try_from(self.left).map_or(whole, |left| whole.min(left))
+    }
+
+    /// Open the next piece, of [`FileOpener::next_piece_len`] bytes: the plaintext of each
+    /// of its chunks, slices of `piece`'s buffer.
+    pub fn open_piece(&mut self, mut piece: Vec<u8>) -> Result<Vec<bytes::Bytes>, CryptoError> {
+        let len = piece.len() as u64;
+        let ends_file = len == self.left;
+        if piece.is_empty() || len > self.left || (!ends_file && !piece.len().is_multiple_of(self.sealed_chunk)) {
+            return Err(CryptoError::Decrypt);
+        }
+        let mut plain = Vec::with_capacity(piece.len() / self.sealed_chunk + 1);
+        let mut at = 0;
+        while at < piece.len() {
+            let end = (at + self.sealed_chunk).min(piece.len());
+            let last = ends_file && end == piece.len();
+            let nonce = Nonce::assume_unique_for_key(nonce(&self.prefix, self.index, last));
+            let n = self
+                .cipher
+                .0
+                .open_in_place(nonce, Aad::from(&self.aad), &mut piece[at..end])
+                .map_err(|_| CryptoError::Decrypt)?
+                .len();
+            plain.push(at..at + n);
+            self.index = self.index.checked_add(1).ok_or(CryptoError::Decrypt)?;
+            at = end;
+        }
+        self.left -= len;
+        let buffer = bytes::Bytes::from(piece);
+        Ok(plain.into_iter().filter(|r| !r.is_empty()).map(|r| buffer.slice(r)).collect())
+    }
+}
+
 /// Open a whole chunked blob held in memory.
 pub fn open(cipher: ChunkCipher, file_aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let mut o = Opener::new(cipher, file_aad);
@@ -219,6 +302,25 @@ mod tests {
         assert_eq!(open(cipher(), b"f", &by_reference).unwrap(), plain);
     }
 
+    /// Open a whole sealed blob as a file is read: pieces of whole chunks, about `about` bytes.
+    fn open_as_file(file_aad: &[u8], sealed: &[u8], about: usize) -> Result<Vec<u8>, CryptoError> {
+        let mut o = FileOpener::new(cipher(), file_aad, sealed, sealed.len() as u64)?;
+        let mut at = HEADER_LEN.min(sealed.len());
+        let mut plain = Vec::new();
+        loop {
+            let n = o.next_piece_len(about);
+            if n == 0 {
+                break;
+            }
+            let piece = sealed.get(at..at + n).ok_or(CryptoError::Decrypt)?.to_vec();
+            for b in o.open_piece(piece)? {
+                plain.extend_from_slice(&b);
+            }
+            at += n;
+        }
+        Ok(plain)
+    }
+
     fn data(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 31 % 251) as u8).collect()
     }
@@ -231,6 +333,14 @@ mod tests {
             assert!(is_chunked(&sealed));
             assert_eq!(open(cipher(), b"file_a", &sealed).unwrap(), plain, "{n} bytes");
             assert!(open(cipher(), b"file_b", &sealed).is_err(), "the file id is bound");
+            for about in [1, 32, 64, 1000] {
+                assert_eq!(
+                    open_as_file(b"file_a", &sealed, about).unwrap(),
+                    plain,
+                    "{n} bytes, pieces of {about}"
+                );
+            }
+            assert!(open_as_file(b"file_b", &sealed, 64).is_err(), "the file id is bound");
         }
     }
 
@@ -264,6 +374,9 @@ mod tests {
         ];
         for (what, bytes) in cases {
             assert!(open(cipher(), b"f", &bytes).is_err(), "{what} must not open");
+            for about in [1, 64, 1000] {
+                assert!(open_as_file(b"f", &bytes, about).is_err(), "{what} must not open as a file");
+            }
         }
         // A streaming reader gets the good chunks first, then the error: never a short
         // plaintext that looks complete.
@@ -278,6 +391,19 @@ mod tests {
         let mut sealed = seal(&cipher(), b"f", &data(10), 16);
         sealed[MAGIC.len()..MAGIC.len() + 4].copy_from_slice(&(MAX_CHUNK + 1).to_be_bytes());
         assert!(open(cipher(), b"f", &sealed).is_err());
+        assert!(open_as_file(b"f", &sealed, 64).is_err());
+    }
+
+    /// A piece of another length than asked for is refused, not opened at a wrong offset.
+    #[test]
+    fn a_file_piece_of_the_wrong_length_is_refused() {
+        let sealed = seal(&cipher(), b"f", &data(80), 16);
+        let mut o = FileOpener::new(cipher(), b"f", &sealed, sealed.len() as u64).unwrap();
+        assert_eq!(o.next_piece_len(40), 32);
+        assert!(o.open_piece(sealed[HEADER_LEN..HEADER_LEN + 40].to_vec()).is_err());
+        assert!(o.open_piece(Vec::new()).is_err());
+        assert!(FileOpener::new(cipher(), b"f", &sealed[..HEADER_LEN - 1], 100).is_err());
+        assert!(FileOpener::new(cipher(), b"f", &sealed, HEADER_LEN as u64 + 3).is_err());
     }
 
     proptest! {
@@ -285,7 +411,7 @@ mod tests {
 
         /// Any split of the stream into pushes gives the same plaintext.
         #[test]
-        fn pushes_of_any_size_give_the_plaintext(n in 0usize..200, chunk in 1u32..40, cuts in proptest::collection::vec(0usize..300, 0..8)) {
+        fn pushes_of_any_size_give_the_plaintext(n in 0usize..200, chunk in 1u32..40, cuts in proptest::collection::vec(0usize..300, 0..8), about in 1usize..300) {
             let plain = data(n);
             let sealed = seal(&cipher(), b"f", &plain, chunk);
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(sealed.len())).collect();
@@ -298,7 +424,8 @@ mod tests {
                 at = c;
             }
             got.extend(o.finish().unwrap());
-            prop_assert_eq!(got, plain);
+            prop_assert_eq!(&got, &plain);
+            prop_assert_eq!(open_as_file(b"f", &sealed, about).unwrap(), plain);
         }
 
         /// The parser takes any bytes without panicking; any change to a sealed blob fails.
@@ -312,6 +439,8 @@ mod tests {
             let i = at % sealed.len();
             sealed[i] ^= 1 << bit;
             prop_assert!(open(cipher(), b"f", &sealed).is_err());
+            prop_assert!(open_as_file(b"f", &sealed, 40).is_err());
+            let _ = open_as_file(b"f", &with_magic, 40);
         }
     }
 }

@@ -168,6 +168,10 @@ impl DataKey {
             self.open(aad, sealed)
         }
     }
+    /// An opener for a chunked blob of known length read in pieces of whole chunks.
+    pub fn file_opener(&self, aad: &str, header: &[u8], sealed_len: u64) -> Result<crate::chunked::FileOpener, CryptoError> {
+        crate::chunked::FileOpener::new(self.chunk_cipher()?, aad.as_bytes(), header, sealed_len)
+    }
     /// A streaming opener for a chunked blob.
     pub fn chunk_opener(&self, aad: &str) -> Result<crate::chunked::Opener, CryptoError> {
         Ok(crate::chunked::Opener::new(self.chunk_cipher()?, aad.as_bytes()))

@@ -5,6 +5,7 @@
 //! second path to a row. The only lookups without a tenant are by the hash of a secret
 //! the caller holds (API key, start token), which is how the tenant is found.
 
+mod blob_stream;
 mod blobs;
 pub mod chunked;
 pub mod crypto;

@@ -114,15 +114,6 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Authentication: the key's hash identifies its tenant.
-    pub async fn find_api_key(&mut self, key_hash: &str) -> Result<Option<ApiKeyRecord>> {
-        let row = sqlx::query(select_api_keys!("WHERE key_hash = $1"))
-            .bind(key_hash)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        row.as_ref().map(api_key_from).transpose()
-    }
-
     /// A tenant's API keys (ids and scopes, never secrets), newest first.
     pub async fn list_api_keys(&mut self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>> {
         let rows = sqlx::query(select_api_keys!("WHERE tenant_id = $1 ORDER BY created_at DESC, id"))
@@ -151,6 +142,19 @@ impl Tx<'_> {
             .fetch_optional(&mut *self.tx)
             .await?;
         row.map(|r| parse(r.try_get("tenant_id")?, "tenant id")).transpose()
+    }
+}
+
+impl crate::Store {
+    /// Authentication: the key's hash identifies its tenant. One statement outside a
+    /// transaction: every API request makes this read, and on SQLite a transaction would
+    /// take the write lock (`BEGIN IMMEDIATE`) for it and cost two more round trips.
+    pub async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>> {
+        let row = sqlx::query(select_api_keys!("WHERE key_hash = $1"))
+            .bind(key_hash)
+            .fetch_optional(&self.db.pool)
+            .await?;
+        row.as_ref().map(api_key_from).transpose()
     }
 }
 

@@ -349,6 +349,8 @@ async fn each_row_type_reads_back_as_it_was_written() {
     let store = db.store().await;
     let w = write_one_of_each(&store, "grace@example.org").await;
     let t = &w.tenant.id;
+    // Outside a transaction, as authentication reads it.
+    let key = store.find_api_key(&format!("hash-{}", w.key.id)).await.unwrap().unwrap();
     let mut tx = store.begin().await.unwrap();
 
     let got = tx.get_tenant(t).await.unwrap().unwrap();
@@ -358,7 +360,6 @@ async fn each_row_type_reads_back_as_it_was_written() {
     );
     assert!(tx.list_tenants().await.unwrap().iter().any(|x| &x.id == t));
 
-    let key = tx.find_api_key(&format!("hash-{}", w.key.id)).await.unwrap().unwrap();
     assert_eq!(
         (&key.id, &key.tenant_id, key.scope, key.mode, key.created_at, key.revoked_at),
         (&w.key.id, t, Scope::Integration, Mode::Test, at(3), None)
