@@ -1,6 +1,8 @@
 //! Applicants: the people being verified.
 
-use crate::*;
+use crate::{Engine, EngineError, Page, Principal, Result};
+use kycd_core::{Applicant, ApplicantId, PersonData, PersonalText};
+use kycd_store::{Cursor, Tx};
 
 pub struct NewApplicant {
     pub external_applicant_id: Option<PersonalText>,

@@ -1,6 +1,10 @@
 //! Attempts: each visit of the person to the capture page, and the start token that opens one.
 
-use crate::*;
+use crate::{Engine, EngineError, Principal, Result};
+use kycd_core::{
+    Actor, Attempt, AttemptId, AttemptStatus, ClientInfo, EventType, Verification, VerificationId, VerificationStatus, random_token,
+};
+use kycd_store::{Tx, secret_hash};
 
 /// A new attempt with its start token (shown once; only its hash is kept).
 pub struct StartedAttempt {

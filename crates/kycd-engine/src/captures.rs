@@ -1,6 +1,13 @@
 //! Captures: uploads checked at the edge, encrypted and kept; listing and reading them back.
 
-use crate::*;
+use crate::{BlobStream, Engine, EngineError, HEIC_OFF, Principal, Result, Upload, decode_permits, liveness};
+use chrono::{DateTime, Utc};
+use kycd_checks::ImageError;
+use kycd_core::{
+    Actor, AttemptId, AttemptStatus, Capture, CaptureKind, ClientInfo, EventType, FileId, LivenessChallengeId, TenantId, VerificationId,
+    VerificationStatus,
+};
+use kycd_store::{StoredBlob, Tx};
 
 /// A capture's stream read whole, for the answers that need the whole file at once (a
 /// base64 text, one frame cut from a liveness burst); downloads stream instead.

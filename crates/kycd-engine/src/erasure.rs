@@ -1,7 +1,10 @@
 //! Erasure: anonymizing (crypto-shredding the images, redacting personal data) and
 //! deleting verifications, and sweeping orphaned blobs.
 
-use crate::*;
+use crate::{Engine, EngineError, Principal, Result, refuse_if_held};
+use chrono::Duration;
+use kycd_core::{Actor, EventType, PersonData, TenantId, Verification, VerificationId, VerificationPrivate, VerificationStatus};
+use kycd_store::StoredBlob;
 
 impl Engine {
     /// Erase personal data and images; keep ids, status, checks and the audit trail.

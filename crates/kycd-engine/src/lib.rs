@@ -54,10 +54,9 @@ pub use verifications::NewVerification;
 pub use worker::{Pool, Workers};
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use kycd_checks::ImageError;
 use kycd_checks::pipeline::Pipeline;
 use kycd_core::*;
-use kycd_store::{ApiKeyRecord, Cursor, StoredBlob, Tx, secret_hash};
+use kycd_store::Tx;
 use std::sync::Arc;
 
 pub trait Clock: Send + Sync {

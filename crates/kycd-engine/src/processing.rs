@@ -1,6 +1,11 @@
 //! Processing: submitting an attempt, the pipeline run, and the decision it leads to.
 
-use crate::*;
+use crate::{Engine, EngineError, JOB_PROCESS, Principal, Result, duplicates};
+use kycd_core::{
+    Actor, AttemptId, AttemptStatus, Capture, CaptureFeedback, CaptureKind, FileId, MediaType, TenantId, Verification, VerificationId,
+    VerificationStatus,
+};
+use kycd_store::StoredBlob;
 
 impl Engine {
     pub async fn submit(&self, p: &Principal, id: &VerificationId) -> Result<Verification> {

@@ -1,6 +1,7 @@
 //! Reports: what happened to a verification, and its audit trail.
 
-use crate::*;
+use crate::{Engine, EngineError, Principal, Result};
+use kycd_core::{Applicant, Attempt, Capture, TenantId, TimelineEntry, Verification, VerificationId};
 
 pub struct Report {
     pub verification: Verification,

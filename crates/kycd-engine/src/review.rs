@@ -1,6 +1,8 @@
 //! Review: a person's decision on a verification the checks left to them.
 
-use crate::*;
+use crate::{Engine, EngineError, Principal, Result};
+use kycd_core::{Actor, EventType, Review, ReviewDecision, Verification, VerificationId, VerificationStatus};
+use kycd_store::Tx;
 
 impl Engine {
     pub async fn review(&self, p: &Principal, id: &VerificationId, decision: ReviewDecision, reason: &str) -> Result<Verification> {

@@ -1,7 +1,9 @@
 //! Tenants and their API keys: the operator's side (bootstrap, create, revoke) and the
 //! lookup that turns a presented key into a [`Principal`].
 
-use crate::*;
+use crate::{AuditBreak, Caller, Engine, EngineError, Principal, Result, lifecycle};
+use kycd_core::{Actor, ApiKeyId, Mode, RetentionSettings, Scope, Tenant, TenantId, random_token};
+use kycd_store::{ApiKeyRecord, Tx, secret_hash};
 
 pub struct CreatedKey {
     pub tenant_id: TenantId,

@@ -1,7 +1,13 @@
 //! Verifications: creation, loading within the tenant, the state transitions and their
 //! events, cancellation.
 
-use crate::*;
+use crate::{ApplicantRef, Engine, EngineError, Page, Principal, Result, close_active_attempts, liveness, net_policy};
+use chrono::Duration;
+use kycd_core::{
+    Actor, AttemptStatus, DeclaredData, DeliveryChannel, EventType, HostReference, Lifecycle, Policy, TenantId, Verification,
+    VerificationId, VerificationPrivate, VerificationStatus,
+};
+use kycd_store::{Cursor, Tx};
 
 pub struct NewVerification {
     pub applicant: ApplicantRef,

@@ -2,7 +2,7 @@
 //! back whole or as a stream that decrypts one chunk at a time, probed for readiness, and
 //! swept of what no capture row points to.
 
-use crate::{DataKey, Result, Store, StoreError, chunked};
+use crate::{DataKey, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use object_store::ObjectStore;
@@ -129,7 +129,7 @@ pub fn sweep_partial_local_blobs(dir: &std::path::Path, cutoff: std::time::Syste
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Database, MasterKey};
+    use crate::{Database, MasterKey, chunked};
     use futures::StreamExt;
     use kycd_core::{FileId, TenantId};
     use std::sync::Arc;
