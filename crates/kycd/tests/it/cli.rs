@@ -323,8 +323,13 @@ fn kycd(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
 fn declared_env_vars() -> std::collections::BTreeSet<String> {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut names = std::collections::BTreeSet::new();
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    let mut files = vec![src];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
         for part in text.split("env = \"").skip(1) {
             names.insert(part.split('"').next().unwrap().to_owned());
         }
@@ -332,7 +337,7 @@ fn declared_env_vars() -> std::collections::BTreeSet<String> {
         for hand_read in ["var(\"KYCD_", "var_os(\"KYCD_", "from_env(\"KYCD_", "env(\"KYCD_"] {
             assert!(
                 !text.contains(hand_read),
-                "{hand_read} in {src:?}: read settings through config::Settings"
+                "{hand_read} in {path:?}: read settings through config::Settings"
             );
         }
     }
