@@ -5,8 +5,9 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kycd_checks::barcode::{read_aamva_capture, read_pdf417, read_pdf417_detailed};
-use kycd_checks::synth_barcode::{BackScene, jpeg, licence_back};
-use kycd_checks::{ImageLimits, decode, synth};
+use kycd_checks::{ImageLimits, decode};
+use kycd_testkit::synth;
+use kycd_testkit::synth_barcode::{BackScene, jpeg, licence_back};
 use std::hint::black_box;
 use std::time::Duration;
 

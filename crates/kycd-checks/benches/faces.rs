@@ -8,10 +8,10 @@ use image::{DynamicImage, RgbImage};
 use kycd_checks::face::{FaceModels, models_present};
 use kycd_checks::ocr::default_model_dir;
 use kycd_checks::pipeline::{CaptureInput, Pipeline};
-use kycd_checks::synth_doc::{Distortion, OcrB, sample_with_portrait};
-use kycd_checks::synth_face::{self, IDENTITIES, Variant};
 use kycd_checks::{ImageLimits, mrz_read::MrzReader};
 use kycd_core::{CaptureKind, DocumentType, Policy};
+use kycd_testkit::synth_doc::{Distortion, OcrB, sample_with_portrait};
+use kycd_testkit::synth_face::{self, IDENTITIES, Variant};
 use std::hint::black_box;
 
 fn jpeg(img: &DynamicImage) -> Vec<u8> {

@@ -3,8 +3,8 @@
 //! (crate::synth), so no file is read or committed.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kycd_checks::synth::{Scene, render};
 use kycd_checks::{ImageLimits, heic, inspect};
+use kycd_testkit::synth::{Scene, render};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {

@@ -5,8 +5,8 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use kycd_checks::mrz_read::MrzReader;
 use kycd_checks::ocr::{MODEL_DIR_ENV, models_present};
-use kycd_checks::synth_barcode::{BackScene, licence_back};
-use kycd_checks::synth_doc::{Camera, Distortion, DocFormat, OcrB, photograph, random_identity, render_document};
+use kycd_testkit::synth_barcode::{BackScene, licence_back};
+use kycd_testkit::synth_doc::{Camera, Distortion, DocFormat, OcrB, photograph, random_identity, render_document};
 use std::hint::black_box;
 use std::path::PathBuf;
 

@@ -4,9 +4,9 @@
 //! compresses like a camera image: no file is read or committed.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kycd_checks::synth::{Scene, jpeg};
 use kycd_checks::{ImageLimits, capture_feedback, decode, inspect, mrz, quality};
 use kycd_core::CaptureKind;
+use kycd_testkit::synth::{Scene, jpeg};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {

@@ -22,8 +22,9 @@
 use image::RgbImage;
 use kycd_checks::liveness::geometry::P2;
 use kycd_checks::liveness::{LivenessModels, LivenessResult, Step};
-use kycd_checks::synth_liveness::{Head, Pose, as_jpeg, follow, render_picture, wave};
-use kycd_checks::{ocr, synth_face};
+use kycd_checks::ocr;
+use kycd_testkit::synth_face;
+use kycd_testkit::synth_liveness::{Head, Pose, as_jpeg, follow, render_picture, wave};
 use std::time::Instant;
 
 const CHALLENGES: [[Step; 2]; 4] = [

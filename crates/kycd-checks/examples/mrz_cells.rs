@@ -15,7 +15,7 @@
 
 use kycd_checks::mrz_cells::class_of;
 use kycd_checks::mrz_zone::{CellPlace, ZoneGrid, cell_image, contrast_floor};
-use kycd_checks::synth_doc::{Camera, Distortion, DocFormat, OcrB, Rng, SynthDoc, photograph_doc, random_identity, zone_cells};
+use kycd_testkit::synth_doc::{Camera, Distortion, DocFormat, OcrB, Rng, SynthDoc, photograph_doc, random_identity, zone_cells};
 use std::io::Write;
 
 /// Misplacement of a training cell: up to this fraction of a pitch each way, this

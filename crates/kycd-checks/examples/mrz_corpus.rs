@@ -26,7 +26,7 @@ use kycd_checks::mrz::{self, MrzResult};
 use kycd_checks::mrz_cells::{CLASSES, Templates};
 use kycd_checks::mrz_read::MrzReader;
 use kycd_checks::mrz_zone::{CELL_H, CELL_W};
-use kycd_checks::synth_doc::{Camera, Distortion, DocFormat, OcrB, Rng, Sample, photograph_doc, random_identity, sample};
+use kycd_testkit::synth_doc::{Camera, Distortion, DocFormat, OcrB, Rng, Sample, photograph_doc, random_identity, sample};
 use std::time::Instant;
 
 #[derive(Default)]

@@ -12,7 +12,7 @@
 
 use kycd_checks::mrz_read::MrzReader;
 use kycd_checks::mrz_zone::{CellPlace, locate_grids};
-use kycd_checks::synth_doc::{Distortion, DocFormat, OcrB, sample, zone_cells};
+use kycd_testkit::synth_doc::{Distortion, DocFormat, OcrB, sample, zone_cells};
 
 /// Offset of `found` from `truth` in the truth's own pitch units: (along, across).
 fn offset(found: &CellPlace, truth: &CellPlace) -> (f32, f32) {

@@ -7,7 +7,7 @@
 
 use kycd_checks::mrz_read::MrzReader;
 use kycd_checks::mrz_zone::{CELL_H, CELL_W, cell_image, contrast_floor};
-use kycd_checks::synth_doc::{Distortion, DocFormat, OcrB, sample, zone_cells};
+use kycd_testkit::synth_doc::{Distortion, DocFormat, OcrB, sample, zone_cells};
 use std::path::PathBuf;
 use std::time::Instant;
 

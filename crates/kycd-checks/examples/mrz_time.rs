@@ -5,8 +5,8 @@
 //! figure. Needs `scripts/fetch-models` (or `KYCD_MODEL_DIR`) and `fonts-ocr-b`.
 
 use kycd_checks::mrz_read::MrzReader;
-use kycd_checks::synth_barcode::{BackScene, licence_back};
-use kycd_checks::synth_doc::{Camera, Distortion, DocFormat, OcrB, photograph_doc, random_identity};
+use kycd_testkit::synth_barcode::{BackScene, licence_back};
+use kycd_testkit::synth_doc::{Camera, Distortion, DocFormat, OcrB, photograph_doc, random_identity};
 use std::time::Instant;
 
 /// CPU seconds this process has used.

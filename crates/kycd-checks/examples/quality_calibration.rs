@@ -3,8 +3,8 @@
 //! `cargo run -p kycd-checks --example quality_calibration`.
 
 use kycd_checks::quality::{assess, measure};
-use kycd_checks::synth::{Background, Scene, render};
 use kycd_core::CaptureKind;
+use kycd_testkit::synth::{Background, Scene, render};
 
 fn main() {
     let base = Scene::default();

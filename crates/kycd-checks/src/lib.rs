@@ -5,16 +5,18 @@
 //! - [`quality`]: image-quality figures and feedback codes.
 //! - [`mrz`]: ICAO 9303 machine-readable zones (TD1, TD2, TD3, MRV-A, MRV-B).
 //! - [`aamva`]: the AAMVA DL/ID barcode payload (PDF417 on North American cards).
-//! - [`barcode`]: reading that PDF417 barcode from a photo (rxing, with skew retries);
-//!   [`synth_barcode`]: synthetic licence backs with their ground truth.
+//! - [`barcode`]: reading that PDF417 barcode from a photo (rxing, with skew retries).
 //! - [`rules`]: document rules (expiry, age, policy, cross-source consistency).
 //! - [`mrz_read`]: the MRZ reader: PP-OCR's text detector ([`ocr`]) finds the zone,
 //!   [`mrz_zone`] locates its cells, [`mrz_cells`] classifies them, [`mrz_grid`] decides
-//!   the characters; [`synth_doc`]: synthetic documents photographed, its ground truth.
+//!   the characters.
 //! - [`liveness`]: the head-turn liveness check on a burst of frames (face landmarks, pose,
-//!   parallax, identity); [`synth_liveness`]: rendered heads and flat pictures for it.
+//!   parallax, identity).
 //! - [`onnx`]: the ONNX Runtime every neural model here runs on (OCR, face detection,
 //!   face landmarks).
+//!
+//! The synthetic documents, faces, barcodes and bursts the tests, examples and benches
+//! use are in the `kycd-testkit` crate (a dev-dependency), not here.
 
 pub mod aamva;
 pub mod barcode;
@@ -36,11 +38,6 @@ pub mod pipeline;
 pub mod provenance;
 pub mod quality;
 pub mod rules;
-pub mod synth;
-pub mod synth_barcode;
-pub mod synth_doc;
-pub mod synth_face;
-pub mod synth_liveness;
 
 use image::ImageFormat;
 use kycd_core::{CaptureFeedback, CaptureKind, MediaType};
@@ -317,31 +314,6 @@ mod tests {
         let fb = capture_feedback(CaptureKind::DocumentFront, &info);
         assert!(!fb.accepted);
         assert_eq!(fb.issues, vec!["low_resolution"]);
-    }
-
-    #[test]
-    fn feedback_for_synthetic_captures_end_to_end() {
-        use crate::synth::{Scene, jpeg};
-        let good = Scene {
-            width: 2000,
-            height: 1500,
-            ..Scene::default()
-        };
-        let info = inspect(&jpeg(&good, 90), ImageLimits::default()).unwrap();
-        let fb = capture_feedback(CaptureKind::DocumentFront, &info);
-        assert!(fb.accepted, "{fb:?}");
-        assert_eq!(fb.message, "Looks good.");
-        let blurred = Scene { blur: 8, ..good };
-        let fb = capture_feedback(
-            CaptureKind::DocumentFront,
-            &inspect(&jpeg(&blurred, 90), ImageLimits::default()).unwrap(),
-        );
-        assert!(!fb.accepted);
-        assert!(fb.issues.contains(&"blurry".to_owned()), "{fb:?}");
-        assert!(fb.message.contains("blurry"));
-        let selfie = capture_feedback(CaptureKind::Selfie, &info);
-        assert!(selfie.accepted);
-        assert_eq!(selfie.issues, vec!["face_not_checked"]);
     }
 
     #[test]

@@ -332,14 +332,23 @@ mod tests {
             seed in proptest::prelude::any::<u64>(),
             sharp in 0.5f32..20.0,
         ) {
-            let mut rng = crate::synth_doc::Rng::new(seed);
+            // splitmix64, the same draws as kycd-testkit's `Rng` (which a unit test here
+            // cannot use: see kycd-checks' Cargo.toml).
+            let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
+            let mut unit = || {
+                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
+            };
             let probs: Vec<Vec<[f32; CLASSES]>> = (0..format.line_count())
                 .map(|_| {
                     (0..format.line_len())
                         .map(|_| {
                             let mut p = [0f32; CLASSES];
                             for v in &mut p {
-                                *v = (rng.unit() * sharp).exp();
+                                *v = (unit() * sharp).exp();
                             }
                             let sum: f32 = p.iter().sum();
                             p.map(|v| v / sum)

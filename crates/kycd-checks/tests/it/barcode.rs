@@ -1,5 +1,5 @@
 //! PDF417 / AAMVA reading measured on a generated corpus of licence backs
-//! (`kycd_checks::synth_barcode`): every image is rendered, JPEG-encoded like a phone
+//! (`kycd_testkit::synth_barcode`): every image is rendered, JPEG-encoded like a phone
 //! photo, decoded through the crate's own decode path, read and parsed. A read must be
 //! byte-exact and parse to the ground truth; a class must reach its decode-rate floor.
 //!
@@ -9,10 +9,10 @@
 #![allow(clippy::unwrap_used)]
 
 use kycd_checks::barcode::{read_aamva_capture, read_pdf417_detailed};
-use kycd_checks::synth::Background;
-use kycd_checks::synth_barcode::{BackScene, LicenceTruth, jpeg, licence_back};
 use kycd_checks::{ImageLimits, decode};
 use kycd_core::DocumentType;
+use kycd_testkit::synth::Background;
+use kycd_testkit::synth_barcode::{BackScene, LicenceTruth, jpeg, licence_back};
 
 struct Case {
     scene: BackScene,
@@ -275,7 +275,7 @@ fn capture_bytes_to_aamva_record() {
     let record = read_aamva_capture(&jpeg(&img, 90), ImageLimits::default()).unwrap().unwrap();
     check_fields(&truth, &record);
     // A document front (no barcode) reads as none, not as an error.
-    let front = kycd_checks::synth::jpeg(&kycd_checks::synth::Scene::default(), 90);
+    let front = kycd_testkit::synth::jpeg(&kycd_testkit::synth::Scene::default(), 90);
     assert_eq!(read_aamva_capture(&front, ImageLimits::default()), Ok(None));
     assert!(read_aamva_capture(b"not an image", ImageLimits::default()).is_err());
 }

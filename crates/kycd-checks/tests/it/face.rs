@@ -13,7 +13,7 @@ use crate::model_dir;
 use image::RgbImage;
 use kycd_checks::face::{Embedding, Face, FaceModels, models_present};
 use kycd_checks::ocr::MODEL_DIR_ENV;
-use kycd_checks::synth_face::{self, IDENTITIES, VARIANTS, Variant};
+use kycd_testkit::synth_face::{self, IDENTITIES, VARIANTS, Variant};
 use std::sync::OnceLock;
 
 struct Kit {
@@ -75,13 +75,13 @@ fn one_face_is_found_on_every_variant_of_every_portrait() {
 #[test]
 fn no_face_is_found_on_a_document_background_or_noise() {
     let Some(kit) = kit() else { return };
-    let scene = kycd_checks::synth::Scene {
+    let scene = kycd_testkit::synth::Scene {
         width: 1200,
         height: 800,
         seed: 7,
         ..Default::default()
     };
-    let card = image::DynamicImage::ImageLuma8(kycd_checks::synth::render(&scene)).into_rgb8();
+    let card = image::DynamicImage::ImageLuma8(kycd_testkit::synth::render(&scene)).into_rgb8();
     assert!(faces(kit, &card).is_empty(), "a card without a portrait has no face");
     let noise = RgbImage::from_fn(640, 640, |x, y| {
         let h = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)).wrapping_mul(2_246_822_519);

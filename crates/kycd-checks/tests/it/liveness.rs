@@ -15,8 +15,8 @@ use kycd_checks::liveness::geometry::P2;
 use kycd_checks::liveness::landmarks::{INPUT, LandmarkModel};
 use kycd_checks::liveness::{LivenessModels, LivenessResult, Step};
 use kycd_checks::onnx::RUNTIME_FILE;
-use kycd_checks::synth_face::{self, IDENTITIES};
-use kycd_checks::synth_liveness::{self, Head, Pose, as_jpeg, follow, render_picture, wave};
+use kycd_testkit::synth_face::{self, IDENTITIES};
+use kycd_testkit::synth_liveness::{self, Head, Pose, as_jpeg, follow, render_picture, wave};
 use std::sync::OnceLock;
 
 struct Kit {

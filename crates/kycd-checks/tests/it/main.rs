@@ -3,7 +3,10 @@
 mod barcode;
 mod face;
 mod liveness;
+mod liveness_verdict;
 mod mrz_ocr;
+mod provenance;
+mod quality;
 mod quality_corpus;
 
 /// Where the models are: `$KYCD_MODEL_DIR`, else the repository's `models/`.

@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use kycd_checks::mrz::{self, MrzResult};
 use kycd_checks::mrz_read::MrzReader;
 use kycd_checks::ocr::{MODEL_DIR_ENV, models_present};
-use kycd_checks::synth_doc::{Camera, Distortion, DocFormat, OcrB, photograph_doc, random_identity, sample};
+use kycd_testkit::synth_doc::{Camera, Distortion, DocFormat, OcrB, photograph_doc, random_identity, sample};
 use std::sync::OnceLock;
 use std::time::Instant;
 

@@ -11,8 +11,8 @@
 
 use kycd_checks::FeedbackCode as C;
 use kycd_checks::quality::{assess, measure};
-use kycd_checks::synth::{Background, Scene, render};
 use kycd_core::CaptureKind;
+use kycd_testkit::synth::{Background, Scene, render};
 use std::collections::HashMap;
 
 /// Scenes per class.

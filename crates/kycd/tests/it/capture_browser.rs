@@ -190,8 +190,8 @@ async fn capture_page_in_chromium_with_camera_and_upload() {
     let dark_video = write("black.y4m", &y4m(&[black.clone(), black], 10));
     let blurry = write(
         "blurry.jpg",
-        &kycd_checks::synth::jpeg(
-            &kycd_checks::synth::Scene {
+        &kycd_testkit::synth::jpeg(
+            &kycd_testkit::synth::Scene {
                 width: 1200,
                 height: 800,
                 blur: 10,

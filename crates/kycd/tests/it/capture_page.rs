@@ -166,13 +166,13 @@ impl Browser {
 
 /// A document photo so blurred that the quality feedback refuses it.
 fn blurry_document() -> Vec<u8> {
-    let scene = kycd_checks::synth::Scene {
+    let scene = kycd_testkit::synth::Scene {
         width: 1200,
         height: 800,
         blur: 10,
         ..Default::default()
     };
-    kycd_checks::synth::jpeg(&scene, 88)
+    kycd_testkit::synth::jpeg(&scene, 88)
 }
 
 async fn tenant_api(s: &Server, name: &str) -> crate::harness::Api {

@@ -7,7 +7,7 @@
 
 use crate::flow::{create_attempt, create_verification, upload, wait_status};
 use crate::harness::{Server, str_field};
-use kycd_checks::synth_doc::{Distortion, DocFormat, OcrB, sample};
+use kycd_testkit::synth_doc::{Distortion, DocFormat, OcrB, sample};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ pub fn font_and_models(models: bool) -> Option<OcrB> {
 }
 
 /// A photographed passport as a JPEG, with its holder's name and birth date.
-pub fn passport_parts(s: kycd_checks::synth_doc::Sample) -> (Vec<u8>, String, String) {
+pub fn passport_parts(s: kycd_testkit::synth_doc::Sample) -> (Vec<u8>, String, String) {
     let mut jpeg = Vec::new();
     image::DynamicImage::ImageLuma8(s.image)
         .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
@@ -154,8 +154,8 @@ async fn a_blurred_capture_asks_for_a_retry_and_an_underage_holder_is_declined()
     let server = Server::start().await;
     let api = server.admin();
     // A photo without a readable document: blurry and no zone → retry while attempts remain.
-    let blurred = kycd_checks::synth::jpeg(
-        &kycd_checks::synth::Scene {
+    let blurred = kycd_testkit::synth::jpeg(
+        &kycd_testkit::synth::Scene {
             width: 1600,
             height: 1200,
             blur: 10,

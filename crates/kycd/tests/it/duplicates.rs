@@ -59,8 +59,8 @@ async fn reused_and_edited_documents_are_flagged_for_review() {
 
     // A different photo is not (document_jpeg's seed only changes the sensor noise: a
     // different framing is a different picture); nor is the first applicant verifying again.
-    let different = kycd_checks::synth::jpeg(
-        &kycd_checks::synth::Scene {
+    let different = kycd_testkit::synth::jpeg(
+        &kycd_testkit::synth::Scene {
             width: 1200,
             height: 800,
             centre: (0.42, 0.56),
@@ -93,7 +93,7 @@ async fn reused_and_edited_documents_are_flagged_for_review() {
     assert_eq!(check(&after, "document_reused")["passed"], true, "{after}");
 
     // A file that names an image editor in its EXIF: a person looks, nothing is declined.
-    let edited = kycd_checks::synth::with_exif(&document_jpeg(900), &[(0x0131, "Adobe Photoshop 25.0")]);
+    let edited = kycd_testkit::synth::with_exif(&document_jpeg(900), &[(0x0131, "Adobe Photoshop 25.0")]);
     let v = verify(&api, None, "Fay Edited", &edited).await;
     let p = check(&v, "image_provenance.document_front");
     assert_eq!(p["passed"], false, "{v}");

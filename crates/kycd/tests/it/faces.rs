@@ -14,7 +14,7 @@ use crate::decision::check;
 use crate::flow::*;
 use crate::harness::*;
 use kycd_checks::face::{FaceModels, models_present};
-use kycd_checks::synth_doc::{Distortion, sample_with_portrait};
+use kycd_testkit::synth_doc::{Distortion, sample_with_portrait};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -32,7 +32,7 @@ fn passport_of(who: usize) -> Option<Doc> {
     let models = FaceModels::load(&dir).unwrap();
     let src = test_face(who);
     let face = *models.detector.detect(src).unwrap().first().expect("a face on the test portrait");
-    let photo = kycd_checks::synth_face::portrait(src, &face);
+    let photo = kycd_testkit::synth_face::portrait(src, &face);
     let (jpeg, name, birth) = crate::decision::passport_parts(sample_with_portrait(&font, Distortion::Clean, 3, &photo));
     Some(Doc { jpeg, name, birth })
 }

@@ -18,13 +18,13 @@ use crate::harness::{Api, Resp, Server, document_jpeg, files_under, str_field};
 use kycd_checks::face::models_present;
 use kycd_checks::liveness::geometry::P2;
 use kycd_checks::liveness::{LivenessModels, Step};
-use kycd_checks::synth_liveness::{Head, Pose, as_jpeg, follow, render_picture, wave};
+use kycd_testkit::synth_liveness::{Head, Pose, as_jpeg, follow, render_picture, wave};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 fn head() -> Option<Head> {
     let dir = kycd_checks::ocr::default_model_dir();
-    let portrait = kycd_checks::synth_face::load(&dir.join("test-faces"), kycd_checks::synth_face::IDENTITIES[0]);
+    let portrait = kycd_testkit::synth_face::load(&dir.join("test-faces"), kycd_testkit::synth_face::IDENTITIES[0]);
     let why = match (models_present(&dir), &portrait) {
         (false, _) => format!("face models missing in {}: run scripts/fetch-models --test-faces", dir.display()),
         (true, Err(e)) => e.clone(),

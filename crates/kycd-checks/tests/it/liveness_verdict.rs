@@ -1,9 +1,12 @@
 //! The verdict on exact synthetic landmarks: the canonical mesh turning in perspective (a
-//! real, rigid head) against the same face as a flat picture moved by homographies.
+//! real, rigid head) against the same face as a flat picture moved by homographies, through
+//! the public API of `liveness` (the landmarks from kycd-testkit's `synth_liveness`).
 #![allow(clippy::unwrap_used)]
 
-use super::*;
-use crate::synth_liveness::{HEIGHT, Pose, WIDTH, follow, mesh_landmarks, picture_points, wave};
+use kycd_checks::face::Embedding;
+use kycd_checks::liveness::geometry::{self, P2};
+use kycd_checks::liveness::*;
+use kycd_testkit::synth_liveness::{HEIGHT, Pose, WIDTH, follow, mesh_landmarks, picture_points, wave};
 
 fn frames_of(points: Vec<Vec<P2>>) -> Vec<FrameFaces> {
     points

@@ -1,7 +1,7 @@
 //! Rendered liveness bursts with known ground truth, for the tests, the threshold fitting
 //! and the benchmark (`examples/liveness_sets.rs`): never a real person's video.
 //!
-//! - A **head**: MediaPipe's canonical face mesh ([`crate::liveness::mesh`]) shaped to a
+//! - A **head**: MediaPipe's canonical face mesh ([`kycd_checks::liveness::mesh`]) shaped to a
 //!   test portrait: each vertex takes the x and y of the same landmark found on the
 //!   portrait (so the frontal view is the portrait's face) and the mesh's own depth, and
 //!   the portrait is its texture. It turns about a pivot behind the face, seen by a
@@ -15,11 +15,11 @@
 //! Directions follow docs/checks.md: `left` (the person's own) moves the nose toward the
 //! right edge of the unmirrored frame, `up` toward the top.
 
-use crate::liveness::Step;
-use crate::liveness::geometry::{P2, homography};
-use crate::liveness::mesh::{TRIANGLES, VERTICES};
 use crate::synth::hash;
 use image::{Rgb, RgbImage, imageops};
+use kycd_checks::liveness::Step;
+use kycd_checks::liveness::geometry::{P2, homography};
+use kycd_checks::liveness::mesh::{TRIANGLES, VERTICES};
 
 pub const WIDTH: u32 = 640;
 pub const HEIGHT: u32 = 480;
@@ -272,7 +272,7 @@ impl Head {
             .collect();
         if let Some(back) = homography(&seen, &corners) {
             for (x, y, px) in img.enumerate_pixels_mut() {
-                let p = crate::liveness::geometry::apply(&back, [f64::from(x) + 0.5, f64::from(y) + 0.5]);
+                let p = kycd_checks::liveness::geometry::apply(&back, [f64::from(x) + 0.5, f64::from(y) + 0.5]);
                 if p[0] >= 0.0 && p[1] >= 0.0 && p[0] < w && p[1] < h {
                     *px = Rgb(bilinear(&self.hair, p[0], p[1]).map(|c| c.clamp(0.0, 255.0) as u8));
                 }
@@ -376,7 +376,7 @@ pub fn render_picture(picture: &RgbImage, pose: &Pose) -> RgbImage {
         return picture.clone();
     };
     RgbImage::from_fn(WIDTH, HEIGHT, |x, y| {
-        let p = crate::liveness::geometry::apply(&h, [f64::from(x) + 0.5, f64::from(y) + 0.5]);
+        let p = kycd_checks::liveness::geometry::apply(&h, [f64::from(x) + 0.5, f64::from(y) + 0.5]);
         if p[0] < 0.0 || p[1] < 0.0 || p[0] >= f64::from(WIDTH) || p[1] >= f64::from(HEIGHT) {
             // The wall behind: a soft grey gradient.
             let g = 150 + (y * 40 / HEIGHT) as u8;

@@ -4,8 +4,8 @@
 //! resolution, JPEG, light, grey print, mirroring, framing, blur), for the accuracy tests,
 //! the benchmark and realistic selfies in the integration tests.
 
-use crate::face::Face;
 use image::{GrayImage, Rgb, RgbImage, imageops};
+use kycd_checks::face::Face;
 use std::path::{Path, PathBuf};
 
 /// The portraits, by file name inside `<model dir>/test-faces`: one person each.
@@ -13,7 +13,7 @@ pub const IDENTITIES: [&str; 2] = ["astronaut.png", "grace_hopper.jpg"];
 
 /// Where the test portraits are (`$KYCD_MODEL_DIR/test-faces`, else `./models/test-faces`).
 pub fn test_faces_dir() -> PathBuf {
-    crate::ocr::default_model_dir().join("test-faces")
+    kycd_checks::ocr::default_model_dir().join("test-faces")
 }
 
 /// Load one test portrait, or say how to get it.

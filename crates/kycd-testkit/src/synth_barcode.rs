@@ -5,10 +5,10 @@
 //! exposure, noise, JPEG. Deterministic: the same scene renders the same pixels, so
 //! tests and benchmarks generate their corpus at run time and nothing binary is committed.
 
-use crate::aamva::{self, AamvaSex};
 use crate::synth::{Background, expose};
 use chrono::{Datelike, NaiveDate};
 use image::{GrayImage, Luma};
+use kycd_checks::aamva::{self, AamvaSex};
 use rxing::pdf417::PDF417Writer;
 use rxing::pdf417::encoder::Dimensions;
 use rxing::{BarcodeFormat, EncodeHints, Writer};
