@@ -31,6 +31,8 @@ mod processing;
 pub mod ratelimit;
 mod reports;
 mod review;
+// `kycd seed` (capacity tests): only in builds with the `testing` feature.
+#[cfg(feature = "testing")]
 mod seed;
 pub mod sessions;
 pub mod signature_requests;

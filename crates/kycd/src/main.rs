@@ -209,8 +209,8 @@ enum Command {
     },
     /// Fill a test-mode tenant with synthetic verifications (made-up people, no images) to
     /// measure the database at scale, e.g. `kycd seed --tenant ten_… --verifications 1000000`.
-    /// Only in dev-tools builds (`cargo build --release -p kycd --features dev-tools`).
-    #[cfg(feature = "dev-tools")]
+    /// Only in testing builds (`cargo build --release -p kycd --features testing`).
+    #[cfg(feature = "testing")]
     Seed {
         #[arg(long)]
         tenant: String,
@@ -873,7 +873,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             let jobs = engine.list_jobs(status.map(JobStatus::as_str), (*limit).clamp(1, 10_000)).await?;
             print_jobs(&jobs, *json);
         }
-        #[cfg(feature = "dev-tools")]
+        #[cfg(feature = "testing")]
         Command::Seed {
             tenant,
             verifications,
@@ -948,7 +948,7 @@ async fn rotate_master(cli: &Cli, new_key_file: &std::path::Path, batch: usize) 
             new_key_file.display()
         )
     })?;
-    // Test hook (dev-tools builds): stop after this many committed batches, as a crash would.
+    // Test hook (testing builds): stop after this many committed batches, as a crash would.
     let abort_after = cli.settings.test_hooks.abort_rotation_after_batches();
     let batches = std::cell::Cell::new(0u64);
     let report = db
@@ -988,7 +988,7 @@ async fn rotate_master(cli: &Cli, new_key_file: &std::path::Path, batch: usize) 
 
 /// `kycd seed`: batches in parallel (a few transactions in flight keep PostgreSQL busy;
 /// SQLite takes them one by one), with a progress bar and the rate at the end.
-#[cfg(feature = "dev-tools")]
+#[cfg(feature = "testing")]
 async fn seed(engine: Arc<Engine>, tenant: &TenantId, total: u64, batch: u64) -> Result<()> {
     const IN_FLIGHT: usize = 4;
     let started = std::time::Instant::now();

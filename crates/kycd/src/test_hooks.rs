@@ -1,4 +1,4 @@
-//! Hooks for black-box tests, built only with the `dev-tools` feature (the `it` tests
+//! Hooks for black-box tests, built only with the `testing` feature (the `it` tests
 //! turn it on; `cargo build --release` leaves it out): a clock the tests move forward
 //! (expiry, retries, retention) by writing seconds into a file instead of sleeping, and
 //! fault injection (a crash after a blob write, a pause mid-processing, a rotation that
@@ -9,53 +9,53 @@ use clap::Args;
 use kycd_engine::{Clock, EngineConfig, SystemClock};
 use std::sync::Arc;
 
-#[cfg(feature = "dev-tools")]
-const HEADING: &str = "Test hooks (dev-tools builds only; never in production)";
+#[cfg(feature = "testing")]
+const HEADING: &str = "Test hooks (testing builds only; never in production)";
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct TestHooks {
     /// Shift the clock by the whole seconds written in this file, read on every call
     /// (missing or unreadable: 0). Default: none (the system clock).
-    #[cfg(feature = "dev-tools")]
+    #[cfg(feature = "testing")]
     #[arg(long, global = true, env = "KYCD_TEST_CLOCK_OFFSET_FILE", value_name = "FILE", help_heading = HEADING)]
     test_clock_offset_file: Option<std::path::PathBuf>,
     /// Abort the process right after an upload's blob is written, before its row is
     /// committed.
-    #[cfg(feature = "dev-tools")]
+    #[cfg(feature = "testing")]
     #[arg(long, global = true, env = "KYCD_FAULT_CRASH_AFTER_BLOB_WRITE", value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), help_heading = HEADING)]
     fault_crash_after_blob_write: bool,
     /// Processing pauses this long after reading the captures, holding its job lease.
     /// Default: none.
-    #[cfg(feature = "dev-tools")]
+    #[cfg(feature = "testing")]
     #[arg(long, global = true, env = "KYCD_FAULT_PAUSE_IN_PROCESSING_MS", value_name = "MS", help_heading = HEADING)]
     fault_pause_in_processing_ms: Option<u64>,
     /// `keys rotate-master` exits (137) after this many committed batches, as a crash
     /// would. Default: none.
-    #[cfg(feature = "dev-tools")]
+    #[cfg(feature = "testing")]
     #[arg(long, global = true, env = "KYCD_FAULT_ABORT_ROTATION_AFTER_BATCHES", value_name = "N", help_heading = HEADING)]
     fault_abort_rotation_after_batches: Option<u64>,
     /// Every liveness challenge asks for these steps (e.g. `left,up`) instead of random
     /// ones: a browser test's fake camera plays a video rendered beforehand. Default: none.
-    #[cfg(feature = "dev-tools")]
+    #[cfg(feature = "testing")]
     #[arg(long, global = true, env = "KYCD_TEST_LIVENESS_STEPS", value_name = "STEPS", value_parser = liveness_steps, help_heading = HEADING)]
     test_liveness_steps: Option<LivenessSteps>,
 }
 
 /// The steps of `KYCD_TEST_LIVENESS_STEPS` (one value: clap would take a bare `Vec` for
 /// repeated flags).
-#[cfg(feature = "dev-tools")]
+#[cfg(feature = "testing")]
 #[derive(Debug, Clone)]
 struct LivenessSteps(Vec<kycd_checks::liveness::Step>);
 
-#[cfg(feature = "dev-tools")]
+#[cfg(feature = "testing")]
 fn liveness_steps(s: &str) -> Result<LivenessSteps, String> {
     kycd_checks::liveness::parse_challenge(s).map(LivenessSteps)
 }
 
 impl TestHooks {
-    /// The engine's clock: the system's, or in a dev-tools build the shifted test clock.
+    /// The engine's clock: the system's, or in a testing build the shifted test clock.
     pub fn clock(&self) -> Arc<dyn Clock> {
-        #[cfg(feature = "dev-tools")]
+        #[cfg(feature = "testing")]
         if let Some(path) = &self.test_clock_offset_file {
             tracing::warn!(
                 "KYCD_TEST_CLOCK_OFFSET_FILE is set: time is shifted by the seconds in {} (for tests only)",
@@ -68,7 +68,7 @@ impl TestHooks {
 
     /// Set the engine's fault injection (nothing in a production build).
     pub fn apply(&self, _engine: &mut EngineConfig) {
-        #[cfg(feature = "dev-tools")]
+        #[cfg(feature = "testing")]
         {
             _engine.crash_after_blob_write = self.fault_crash_after_blob_write;
             _engine.pause_in_processing = self.fault_pause_in_processing_ms.map(std::time::Duration::from_millis);
@@ -77,24 +77,24 @@ impl TestHooks {
     }
 
     /// After how many committed batches `keys rotate-master` stops as if it crashed.
-    #[cfg(feature = "dev-tools")]
+    #[cfg(feature = "testing")]
     pub fn abort_rotation_after_batches(&self) -> Option<u64> {
         self.fault_abort_rotation_after_batches
     }
 
     /// Never, in a production build.
-    #[cfg(not(feature = "dev-tools"))]
+    #[cfg(not(feature = "testing"))]
     pub fn abort_rotation_after_batches(&self) -> Option<u64> {
         None
     }
 }
 
-#[cfg(feature = "dev-tools")]
+#[cfg(feature = "testing")]
 struct OffsetFileClock {
     path: std::path::PathBuf,
 }
 
-#[cfg(feature = "dev-tools")]
+#[cfg(feature = "testing")]
 impl Clock for OffsetFileClock {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         // Read on every call: tests change it while the server runs. Missing or garbage = 0.

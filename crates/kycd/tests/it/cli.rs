@@ -396,8 +396,8 @@ fn help_lists_every_setting_with_its_variable_and_default() {
         ],
     );
     assert!(!help.contains("s3cr3t-value") && !help.contains("pw-value"), "{help}");
-    // This is a dev-tools build (the tests turn the feature on): the hooks are listed as such.
-    assert!(help.contains("Test hooks (dev-tools builds only"), "{help}");
+    // This is a testing build (the tests turn the feature on): the hooks are listed as such.
+    assert!(help.contains("Test hooks (testing builds only"), "{help}");
     // A subcommand's help lists the settings too.
     let (code, serve, _) = kycd(&["serve", "--help"], &[]);
     assert_eq!(code, Some(0));
