@@ -14,9 +14,11 @@ use futures::StreamExt;
 use std::collections::VecDeque;
 use std::io::{Read, Seek, SeekFrom};
 
-/// How much of a local blob file one blocking read takes: four chunks of the chunked
-/// format (1 MiB pieces measured slower: docs/BENCHMARKS.md).
-const FILE_READ_PIECE: usize = 256 * 1024;
+/// How much of a local blob file one blocking read takes: sixteen chunks of the chunked
+/// format. Each piece is a hand-off to the blocking pool and back; since the piece is
+/// opened in place, 1 MiB pieces cost 17 % less CPU per 3.2 MB download than 256 KiB ones
+/// (docs/BENCHMARKS.md, 2026-12-07), for 1 MiB held per download in flight.
+const FILE_READ_PIECE: usize = 1024 * 1024;
 
 pub(crate) async fn plaintext(got: object_store::GetResult, dk: DataKey, aad: String) -> Result<BlobStream> {
     match got.payload {
