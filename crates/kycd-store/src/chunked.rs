@@ -57,6 +57,23 @@ fn chunk_aad(file_aad: &[u8], header: &[u8]) -> Vec<u8> {
     aad
 }
 
+/// A header's sealed chunk length (chunk size and tag) and nonce prefix; a header that is
+/// not of this format or declares a chunk of 0 or over [`MAX_CHUNK`] bytes is refused.
+fn parse_header(header: &[u8]) -> Result<(usize, [u8; PREFIX_LEN]), CryptoError> {
+    if header.len() < HEADER_LEN || !is_chunked(header) {
+        return Err(CryptoError::Decrypt);
+    }
+    let mut size = [0u8; 4];
+    size.copy_from_slice(&header[MAGIC.len()..MAGIC.len() + 4]);
+    let chunk = u32::from_be_bytes(size);
+    if chunk == 0 || chunk > MAX_CHUNK {
+        return Err(CryptoError::Decrypt);
+    }
+    let mut prefix = [0u8; PREFIX_LEN];
+    prefix.copy_from_slice(&header[MAGIC.len() + 4..HEADER_LEN]);
+    Ok((chunk as usize + TAG_LEN, prefix))
+}
+
 /// Seal `plain` in chunks of `chunk` bytes (1..=[`MAX_CHUNK`]).
 pub fn seal(cipher: &ChunkCipher, file_aad: &[u8], plain: &[u8], chunk: u32) -> Vec<u8> {
     let chunk = chunk.clamp(1, MAX_CHUNK);
@@ -143,17 +160,7 @@ impl Opener {
                 return Ok(Vec::new());
             }
             let header = &self.buf[..HEADER_LEN];
-            if !is_chunked(header) {
-                return Err(CryptoError::Decrypt);
-            }
-            let mut size = [0u8; 4];
-            size.copy_from_slice(&header[MAGIC.len()..MAGIC.len() + 4]);
-            let chunk = u32::from_be_bytes(size);
-            if chunk == 0 || chunk > MAX_CHUNK {
-                return Err(CryptoError::Decrypt);
-            }
-            self.sealed_chunk = chunk as usize + TAG_LEN;
-            self.prefix.copy_from_slice(&header[MAGIC.len() + 4..]);
+            (self.sealed_chunk, self.prefix) = parse_header(header)?;
             self.aad = chunk_aad(&self.file_aad, header);
             self.buf.drain(..HEADER_LEN);
             self.header_read = true;
@@ -202,27 +209,17 @@ impl FileOpener {
     /// From the blob's first [`HEADER_LEN`] bytes and its whole sealed length.
     pub fn new(cipher: ChunkCipher, file_aad: &[u8], header: &[u8], sealed_len: u64) -> Result<Self, CryptoError> {
         let header = header.get(..HEADER_LEN).ok_or(CryptoError::Decrypt)?;
-        if !is_chunked(header) {
-            return Err(CryptoError::Decrypt);
-        }
-        let mut size = [0u8; 4];
-        size.copy_from_slice(&header[MAGIC.len()..MAGIC.len() + 4]);
-        let chunk = u32::from_be_bytes(size);
-        if chunk == 0 || chunk > MAX_CHUNK {
-            return Err(CryptoError::Decrypt);
-        }
+        let (sealed_chunk, prefix) = parse_header(header)?;
         let left = sealed_len.checked_sub(HEADER_LEN as u64).ok_or(CryptoError::Decrypt)?;
         // At least the last chunk's tag.
         if left < TAG_LEN as u64 {
             return Err(CryptoError::Decrypt);
         }
-        let mut prefix = [0u8; PREFIX_LEN];
-        prefix.copy_from_slice(&header[MAGIC.len() + 4..]);
         Ok(Self {
             cipher,
             aad: chunk_aad(file_aad, header),
             prefix,
-            sealed_chunk: chunk as usize + TAG_LEN,
+            sealed_chunk,
             index: 0,
             left,
         })
