@@ -20,6 +20,10 @@
 //!
 //! This is the seam the OCR feeds: whatever reads the zone (PP-OCR through rten, later)
 //! hands its text lines to [`parse_lines`].
+//!
+//! About 600 lines on purpose: parsing and check-digit repair of every format in one
+//! place, where the repair rules are read together; the layouts are `layout`, writing
+//! zones `compose`.
 
 mod compose;
 mod layout;
