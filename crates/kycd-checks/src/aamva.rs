@@ -15,7 +15,6 @@ use chrono::NaiveDate;
 use kycd_core::DocumentType;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AamvaError {
@@ -82,18 +81,14 @@ pub struct AamvaRecord {
     pub problems: Vec<String>,
 }
 
-impl fmt::Debug for AamvaRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AamvaRecord")
-            .field("iin", &self.iin)
-            .field("version", &self.version)
-            .field("subfiles", &self.subfiles)
-            .field("document_type", &self.document_type)
-            .field("jurisdiction", &self.jurisdiction)
-            .field("problems", &self.problems)
-            .finish_non_exhaustive()
-    }
-}
+debug_showing!(AamvaRecord {
+    iin,
+    version,
+    subfiles,
+    document_type,
+    jurisdiction,
+    problems
+});
 
 const PROVINCES: [&str; 13] = ["AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"];
 

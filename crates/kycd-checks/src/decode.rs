@@ -206,6 +206,40 @@ pub fn downscale_to(src: &GrayImage, long_side: u32) -> GrayImage {
     area_resize(src, dw.min(w), dh.min(h))
 }
 
+/// Walks a 4-connected region of a `w × h` row-major raster, depth first from the pixels
+/// on `stack`: `visit(i, x, y)` sees each pixel popped, and each neighbour (left, right,
+/// up, down) is pushed when `claim` takes it (`claim` marks it, so none is taken twice).
+/// The OCR detector's text boxes and the glare blobs are both found this way.
+pub(crate) fn flood_fill4(
+    w: usize,
+    h: usize,
+    stack: &mut Vec<usize>,
+    mut claim: impl FnMut(usize) -> bool,
+    mut visit: impl FnMut(usize, usize, usize),
+) {
+    while let Some(i) = stack.pop() {
+        let (x, y) = (i % w, i / w);
+        visit(i, x, y);
+        let mut take = |j: usize| {
+            if claim(j) {
+                stack.push(j);
+            }
+        };
+        if x > 0 {
+            take(i - 1);
+        }
+        if x + 1 < w {
+            take(i + 1);
+        }
+        if y > 0 {
+            take(i - w);
+        }
+        if y + 1 < h {
+            take(i + w);
+        }
+    }
+}
+
 /// Area-average resize to exactly `dw`×`dh` (both ≤ the source's). Rows are summed
 /// first (a straight, vectorisable pass over the source), then each summed row is binned
 /// into output columns.

@@ -54,15 +54,7 @@ pub enum FaceError {
     Runtime(OnnxError),
 }
 
-impl From<OnnxError> for FaceError {
-    fn from(e: OnnxError) -> Self {
-        match e {
-            OnnxError::ModelLoad { path, reason } => Self::ModelLoad { path, reason },
-            OnnxError::Inference(reason) => Self::Inference(reason),
-            runtime => Self::Runtime(runtime),
-        }
-    }
-}
+crate::onnx::from_onnx_error!(FaceError);
 
 /// One detected face, in the image's pixel coordinates (x right, y down).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -114,11 +106,7 @@ pub struct FaceDetector {
 /// Layer 1: 16×16 cells (stride 16), 2 anchors each; layer 2: 8×8 cells, 6 anchors.
 const LAYERS: [(&str, &str, usize, usize); 2] = [("Identity:0", "Identity_2:0", 16, 2), ("Identity_1:0", "Identity_3:0", 8, 6)];
 
-impl std::fmt::Debug for FaceDetector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FaceDetector").finish_non_exhaustive()
-    }
-}
+debug_showing!(FaceDetector {});
 
 fn need(path: &Path) -> Result<(), FaceError> {
     if path.is_file() {
@@ -298,11 +286,7 @@ pub struct FaceEncoder {
     net: Mutex<FaceEncoderNetwork>,
 }
 
-impl std::fmt::Debug for FaceEncoder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FaceEncoder").finish_non_exhaustive()
-    }
-}
+debug_showing!(FaceEncoder {});
 
 impl FaceEncoder {
     pub fn load(dir: &Path) -> Result<Self, FaceError> {

@@ -18,6 +18,21 @@
 //! The synthetic documents, faces, barcodes and bursts the tests, examples and benches
 //! use are in the `kycd-testkit` crate (a dev-dependency), not here.
 
+/// `Debug` that shows only the named fields and marks the rest as left out: personal
+/// data (names, numbers, dates) must never reach a log, and a loaded model has nothing
+/// worth printing. Defined before the modules so that every one of them can use it.
+macro_rules! debug_showing {
+    ($type:ident { $($field:ident),* $(,)? }) => {
+        impl std::fmt::Debug for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($type))
+                    $(.field(stringify!($field), &self.$field))*
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 pub mod aamva;
 pub mod barcode;
 pub mod burst;

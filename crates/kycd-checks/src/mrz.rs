@@ -106,16 +106,12 @@ pub struct MrzFields {
     pub optional_data_2: String,
 }
 
-impl fmt::Debug for MrzFields {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MrzFields")
-            .field("document_code", &self.document_code)
-            .field("document_type", &self.document_type)
-            .field("issuing_state", &self.issuing_state)
-            .field("nationality", &self.nationality)
-            .finish_non_exhaustive()
-    }
-}
+debug_showing!(MrzFields {
+    document_code,
+    document_type,
+    issuing_state,
+    nationality
+});
 
 /// One check digit: the character on the document and the digit computed from its field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

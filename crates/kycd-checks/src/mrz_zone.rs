@@ -36,7 +36,7 @@
 mod fine;
 mod profile;
 
-use crate::ocr::{Point, TextBox};
+use crate::ocr::{Point, TextBox, bilinear, dist};
 use fine::*;
 use image::GrayImage;
 use profile::*;
@@ -66,28 +66,8 @@ impl Homography {
             a[2 * i] = [x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y, u];
             a[2 * i + 1] = [0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y, v];
         }
-        // Gaussian elimination with partial pivoting.
-        for col in 0..8 {
-            let piv = (col..8).max_by(|&p, &q| a[p][col].abs().total_cmp(&a[q][col].abs()))?;
-            a.swap(col, piv);
-            let d = a[col][col];
-            if d.abs() < 1e-12 {
-                return None;
-            }
-            for v in &mut a[col][col..] {
-                *v /= d;
-            }
-            let pivot_row = a[col];
-            for (row, r) in a.iter_mut().enumerate() {
-                if row != col {
-                    let f = r[col];
-                    for (v, p) in r[col..].iter_mut().zip(&pivot_row[col..]) {
-                        *v -= f * p;
-                    }
-                }
-            }
-        }
-        Some(Self([a[0][8], a[1][8], a[2][8], a[3][8], a[4][8], a[5][8], a[6][8], a[7][8], 1.0]))
+        let h = solve_linear(a, 1e-12)?;
+        Some(Self([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], 1.0]))
     }
 
     /// The map applying `inner` first, then `self`.
@@ -110,8 +90,31 @@ impl Homography {
     }
 }
 
-fn dist(a: Point, b: Point) -> f32 {
-    ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt()
+/// Solves `N` linear equations given as an augmented matrix (the right-hand side in the
+/// last column) by Gauss-Jordan elimination with partial pivoting; `None` when a pivot is
+/// below `eps` (the system is degenerate). The homography and the boundary fit use it.
+fn solve_linear<const N: usize, const M: usize>(mut a: [[f64; M]; N], eps: f64) -> Option<[f64; N]> {
+    for col in 0..N {
+        let piv = (col..N).max_by(|&p, &q| a[p][col].abs().total_cmp(&a[q][col].abs()))?;
+        a.swap(col, piv);
+        let d = a[col][col];
+        if d.abs() < eps {
+            return None;
+        }
+        for v in &mut a[col][col..] {
+            *v /= d;
+        }
+        let pivot_row = a[col];
+        for (row, r) in a.iter_mut().enumerate() {
+            if row != col {
+                let f = r[col];
+                for (v, p) in r[col..].iter_mut().zip(&pivot_row[col..]) {
+                    *v -= f * p;
+                }
+            }
+        }
+    }
+    Some(std::array::from_fn(|i| a[i][M - 1]))
 }
 
 fn mid(a: Point, b: Point) -> Point {
@@ -146,20 +149,6 @@ impl ZoneGrid {
                 dist(p.centre, q.centre) < 0.1 * pitch
             })
     }
-}
-
-/// Bilinear sample of `img` at continuous coordinates (pixel centres at +0.5), edges
-/// repeated.
-fn bilinear(src: &[u8], w: usize, h: usize, x: f32, y: f32) -> f32 {
-    let x = (x - 0.5).clamp(0.0, (w - 1) as f32);
-    let y = (y - 0.5).clamp(0.0, (h - 1) as f32);
-    let (x0, y0) = (x as usize, y as usize);
-    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-    let (ax, ay) = (x - x0 as f32, y - y0 as f32);
-    let p = |xx: usize, yy: usize| f32::from(src[yy * w + xx]);
-    let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * ax;
-    let bot = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * ax;
-    top + (bot - top) * ay
 }
 
 /// Sample `img` on a `cols × rows` grid whose pixel (i, j) centre is at

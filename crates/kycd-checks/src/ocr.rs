@@ -14,6 +14,7 @@
 //! The model is a file the operator fetches once (`scripts/fetch-models`); nothing is
 //! downloaded at run time.
 
+use crate::decode::flood_fill4;
 use crate::onnx::{OnnxError, OnnxModel};
 use image::GrayImage;
 use std::path::{Path, PathBuf};
@@ -50,15 +51,7 @@ pub enum OcrError {
     Image(#[from] crate::ImageError),
 }
 
-impl From<OnnxError> for OcrError {
-    fn from(e: OnnxError) -> Self {
-        match e {
-            OnnxError::ModelLoad { path, reason } => Self::ModelLoad { path, reason },
-            OnnxError::Inference(reason) => Self::Inference(reason),
-            runtime => Self::Runtime(runtime),
-        }
-    }
-}
+crate::onnx::from_onnx_error!(OcrError);
 
 /// Where the models live: `$KYCD_MODEL_DIR`, else `./models`.
 pub fn default_model_dir() -> PathBuf {
@@ -106,8 +99,22 @@ impl TextBox {
     }
 }
 
-fn dist(a: Point, b: Point) -> f32 {
+pub(crate) fn dist(a: Point, b: Point) -> f32 {
     ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt()
+}
+
+/// Bilinear sample of a `w × h` greyscale raster at continuous coordinates (pixel centres
+/// at +0.5), edges repeated.
+pub(crate) fn bilinear(src: &[u8], w: usize, h: usize, x: f32, y: f32) -> f32 {
+    let x = (x - 0.5).clamp(0.0, (w - 1) as f32);
+    let y = (y - 0.5).clamp(0.0, (h - 1) as f32);
+    let (x0, y0) = (x as usize, y as usize);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (ax, ay) = (x - x0 as f32, y - y0 as f32);
+    let p = |xx: usize, yy: usize| f32::from(src[yy * w + xx]);
+    let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * ax;
+    let bot = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * ax;
+    top + (bot - top) * ay
 }
 
 /// The PP-OCR text detector. `Send + Sync`: share one in an `Arc`; concurrent calls are
@@ -250,8 +257,14 @@ fn boxes_from_map(prob: &[f32], w: usize, h: usize) -> Vec<TextBox> {
         // Moments of the component.
         let (mut n, mut sx, mut sy, mut sxx, mut syy, mut sxy, mut sp) = (0f64, 0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
         let mut pixels = Vec::new();
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % w, i / w);
+        let claim = |j: usize| {
+            let joins = label[j] == 0 && prob[j] > DET_THRESHOLD;
+            if joins {
+                label[j] = next;
+            }
+            joins
+        };
+        flood_fill4(w, h, &mut stack, claim, |i, x, y| {
             let (fx, fy) = (x as f64, y as f64);
             n += 1.0;
             sx += fx;
@@ -261,25 +274,7 @@ fn boxes_from_map(prob: &[f32], w: usize, h: usize) -> Vec<TextBox> {
             sxy += fx * fy;
             sp += f64::from(prob[i]);
             pixels.push((x as f32, y as f32));
-            let mut visit = |j: usize| {
-                if label[j] == 0 && prob[j] > DET_THRESHOLD {
-                    label[j] = next;
-                    stack.push(j);
-                }
-            };
-            if x > 0 {
-                visit(i - 1);
-            }
-            if x + 1 < w {
-                visit(i + 1);
-            }
-            if y > 0 {
-                visit(i - w);
-            }
-            if y + 1 < h {
-                visit(i + w);
-            }
-        }
+        });
         if n < 6.0 || sp / n < f64::from(DET_BOX_THRESHOLD) {
             continue;
         }
@@ -339,17 +334,6 @@ pub fn sample_quad(img: &GrayImage, q: &[Point; 4], out_w: u32, out_h: u32) -> G
     let k = (scale_x.max(scale_y).ceil() as usize).clamp(1, 4);
     let (ow, oh) = (out_w.max(1) as usize, out_h.max(1) as usize);
     let (fw, fh) = (ow as f32, oh as f32);
-    let sample = |x: f32, y: f32| -> f32 {
-        let x = (x - 0.5).clamp(0.0, (w - 1) as f32);
-        let y = (y - 0.5).clamp(0.0, (h - 1) as f32);
-        let (x0, y0) = (x as usize, y as usize);
-        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-        let (ax, ay) = (x - x0 as f32, y - y0 as f32);
-        let p = |xx: usize, yy: usize| f32::from(src[yy * w + xx]);
-        let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * ax;
-        let bot = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * ax;
-        top + (bot - top) * ay
-    };
     let inv = 1.0 / (k * k) as f32;
     let data: &mut [u8] = &mut out;
     for j in 0..oh {
@@ -364,7 +348,7 @@ pub fn sample_quad(img: &GrayImage, q: &[Point; 4], out_w: u32, out_h: u32) -> G
                     let ty = q[0].1 + (q[1].1 - q[0].1) * u;
                     let bx = q[3].0 + (q[2].0 - q[3].0) * u;
                     let by = q[3].1 + (q[2].1 - q[3].1) * u;
-                    acc += sample(tx + (bx - tx) * v, ty + (by - ty) * v);
+                    acc += bilinear(src, w, h, tx + (bx - tx) * v, ty + (by - ty) * v);
                 }
             }
             data[j * ow + i] = (acc * inv).round().clamp(0.0, 255.0) as u8;

@@ -32,6 +32,24 @@ pub enum OnnxError {
     Inference(String),
 }
 
+/// `From<OnnxError>` for a model family's error type, which has the same `ModelLoad`
+/// and `Inference` variants (worded for its models) and keeps the runtime's own errors in
+/// `Runtime`.
+macro_rules! from_onnx_error {
+    ($error:ty) => {
+        impl From<$crate::onnx::OnnxError> for $error {
+            fn from(e: $crate::onnx::OnnxError) -> Self {
+                match e {
+                    $crate::onnx::OnnxError::ModelLoad { path, reason } => Self::ModelLoad { path, reason },
+                    $crate::onnx::OnnxError::Inference(reason) => Self::Inference(reason),
+                    runtime => Self::Runtime(runtime),
+                }
+            }
+        }
+    };
+}
+pub(crate) use from_onnx_error;
+
 fn inference(e: impl std::fmt::Display) -> OnnxError {
     OnnxError::Inference(e.to_string())
 }
@@ -80,11 +98,7 @@ pub struct OnnxModel {
     session: Mutex<Session>,
 }
 
-impl std::fmt::Debug for OnnxModel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OnnxModel").finish_non_exhaustive()
-    }
-}
+debug_showing!(OnnxModel {});
 
 impl OnnxModel {
     /// Load `model_dir/file` (the caller has checked that it exists, to name it in its own

@@ -11,6 +11,7 @@
 
 mod document;
 
+use crate::decode::flood_fill4;
 pub use document::detect_document;
 use image::GrayImage;
 use kycd_core::{CaptureKind, CheckResult};
@@ -303,56 +304,57 @@ pub fn assess_with(kind: CaptureKind, width: u32, height: u32, measures: Option<
             m.frame
         };
         let f = |v: f32| f64::from(v);
-        metrics.push(Metric::new(
-            "laplacian_variance",
-            C::Blurry,
-            f(region.laplacian_variance),
-            f(t.min_laplacian_variance),
-            Min,
-        ));
-        if is_doc {
-            metrics.push(Metric::new(
-                "glare_fraction",
-                C::Glare,
-                f(region.glare_fraction),
-                f(t.max_glare_fraction),
-                Max,
-            ));
-        }
-        metrics.push(Metric::new("luma_mean", C::TooDark, f(region.luma_mean), f(t.min_luma_mean), Min));
-        metrics.push(Metric::new("luma_p95", C::TooDark, f(region.luma_p95), f(t.min_luma_p95), Min));
-        metrics.push(Metric::new("luma_mean", C::TooBright, f(region.luma_mean), f(t.max_luma_mean), Max));
-        metrics.push(Metric::new("luma_p05", C::TooBright, f(region.luma_p05), f(t.max_luma_p05), Max));
-        if is_doc {
-            metrics.push(Metric::new(
+        // (figure, code, value, threshold, bound, whether it applies), in report order.
+        let figures = [
+            (
+                "laplacian_variance",
+                C::Blurry,
+                region.laplacian_variance,
+                t.min_laplacian_variance,
+                Min,
+                true,
+            ),
+            ("glare_fraction", C::Glare, region.glare_fraction, t.max_glare_fraction, Max, is_doc),
+            ("luma_mean", C::TooDark, region.luma_mean, t.min_luma_mean, Min, true),
+            ("luma_p95", C::TooDark, region.luma_p95, t.min_luma_p95, Min, true),
+            ("luma_mean", C::TooBright, region.luma_mean, t.max_luma_mean, Max, true),
+            ("luma_p05", C::TooBright, region.luma_p05, t.max_luma_p05, Max, true),
+            (
                 "document_side_support",
                 C::DocumentNotFound,
-                f(d.side_support),
-                f(t.min_side_support),
+                d.side_support,
+                t.min_side_support,
                 Min,
-            ));
-            metrics.push(Metric::new(
+                is_doc,
+            ),
+            (
                 "document_area_fraction",
                 C::DocumentNotFound,
-                f(d.area_fraction),
-                f(t.min_area_fraction),
+                d.area_fraction,
+                t.min_area_fraction,
                 Min,
-            ));
-            if found {
-                metrics.push(Metric::new(
-                    "document_real_sides",
-                    C::DocumentCropped,
-                    f64::from(d.real_sides),
-                    4.0,
-                    Min,
-                ));
-                metrics.push(Metric::new(
-                    "document_corner_margin",
-                    C::DocumentCropped,
-                    f(d.corner_margin),
-                    f(t.min_corner_margin),
-                    Min,
-                ));
+                is_doc,
+            ),
+            (
+                "document_real_sides",
+                C::DocumentCropped,
+                f32::from(d.real_sides),
+                4.0,
+                Min,
+                is_doc && found,
+            ),
+            (
+                "document_corner_margin",
+                C::DocumentCropped,
+                d.corner_margin,
+                t.min_corner_margin,
+                Min,
+                is_doc && found,
+            ),
+        ];
+        for (name, code, value, threshold, bound, applies) in figures {
+            if applies {
+                metrics.push(Metric::new(name, code, f(value), f(threshold), bound));
             }
         }
         // A code is raised exactly when a figure that informs it fails.
@@ -492,28 +494,7 @@ pub fn glare_fraction(img: &GrayImage, x0: u32, y0: u32, x1: u32, y1: u32) -> f3
         mask[start] = false;
         stack.push(start);
         let mut size = 0usize;
-        while let Some(i) = stack.pop() {
-            size += 1;
-            let (x, y) = (i % rw, i / rw);
-            let mut visit = |j: usize| {
-                if mask[j] {
-                    mask[j] = false;
-                    stack.push(j);
-                }
-            };
-            if x > 0 {
-                visit(i - 1);
-            }
-            if x + 1 < rw {
-                visit(i + 1);
-            }
-            if y > 0 {
-                visit(i - rw);
-            }
-            if y + 1 < rh {
-                visit(i + rw);
-            }
-        }
+        flood_fill4(rw, rh, &mut stack, |j| std::mem::replace(&mut mask[j], false), |_, _, _| size += 1);
         if size >= min_blob {
             covered += size;
         }

@@ -45,11 +45,7 @@ pub struct LandmarkModel {
     model: OnnxModel,
 }
 
-impl std::fmt::Debug for LandmarkModel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LandmarkModel").finish_non_exhaustive()
-    }
-}
+debug_showing!(LandmarkModel {});
 
 impl LandmarkModel {
     /// The compiled-in model, run by the runtime library in `model_dir`.

@@ -179,27 +179,23 @@ pub(super) fn ink_ends(cols: &[f32], outside: &[f32], pitch: f32) -> Option<(usi
     let start = (0..smooth.len() / 4)
         .flat_map(|d| [centre + d, centre.saturating_sub(d)])
         .find(|&i| i < smooth.len() && inked(i))?;
-    let (mut first, mut last) = (start, start);
-    for i in (0..start).rev() {
-        if foreign(i) {
-            break;
+    // The last inked column walking away from `start`, stopping at a foreign edge or a
+    // gap wider than `max_gap`.
+    let reach = |walk: &mut dyn Iterator<Item = usize>| {
+        let mut end = start;
+        for i in walk {
+            if foreign(i) {
+                break;
+            }
+            if inked(i) {
+                end = i;
+            } else if i.abs_diff(end) > max_gap {
+                break;
+            }
         }
-        if inked(i) {
-            first = i;
-        } else if first - i > max_gap {
-            break;
-        }
-    }
-    for (i, _) in smooth.iter().enumerate().skip(start + 1) {
-        if foreign(i) {
-            break;
-        }
-        if inked(i) {
-            last = i;
-        } else if i - last > max_gap {
-            break;
-        }
-    }
+        end
+    };
+    let (first, last) = (reach(&mut (0..start).rev()), reach(&mut (start + 1..smooth.len())));
     (last > first).then_some((first, last + 1))
 }
 
@@ -219,27 +215,7 @@ pub(super) fn fit_quadratic(pts: &[(f32, f32, f32)]) -> Option<[f64; 3]> {
             m[r][3] += w * basis[r] * g;
         }
     }
-    for col in 0..3 {
-        let piv = (col..3).max_by(|&p, &q| m[p][col].abs().total_cmp(&m[q][col].abs()))?;
-        m.swap(col, piv);
-        let d = m[col][col];
-        if d.abs() < 1e-9 {
-            return None;
-        }
-        for v in &mut m[col][col..] {
-            *v /= d;
-        }
-        let pivot_row = m[col];
-        for (row, r) in m.iter_mut().enumerate() {
-            if row != col {
-                let f = r[col];
-                for (v, p) in r[col..].iter_mut().zip(&pivot_row[col..]) {
-                    *v -= f * p;
-                }
-            }
-        }
-    }
-    Some([m[0][3], m[1][3], m[2][3]])
+    solve_linear(m, 1e-9)
 }
 
 /// The cell boundaries of one line of `n` cells: the gaps between glyphs, searched near
