@@ -150,10 +150,9 @@ mod tests {
 
     #[test]
     fn the_alphabet_maps_both_ways() {
-        assert_eq!(class_of('0'), Some(0));
-        assert_eq!(class_of('A'), Some(10));
-        assert_eq!(class_of('<'), Some(36));
-        assert_eq!(class_of('a'), None);
+        for (c, class) in [('0', Some(0)), ('A', Some(10)), ('<', Some(36)), ('a', None)] {
+            assert_eq!(class_of(c), class, "{c}");
+        }
         for k in 0..CLASSES {
             assert_eq!(class_of(char_of(k)), Some(k));
         }

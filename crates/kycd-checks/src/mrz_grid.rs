@@ -252,6 +252,14 @@ mod tests {
         }
     }
 
+    /// Decodes the TD3 specimen read surely but for the cell at (`line`, `position`),
+    /// which the classifier gives as `pairs`.
+    fn decode_with(line: usize, position: usize, pairs: &[(char, f32)]) -> MrzResult {
+        let mut p = one_hot(&lines());
+        set(&mut p[line][position], pairs);
+        decode(MrzFormat::Td3, &p, today()).unwrap()
+    }
+
     #[test]
     fn a_sure_zone_is_read_as_is() {
         let r = decode(MrzFormat::Td3, &one_hot(&lines()), today()).unwrap();
@@ -263,10 +271,8 @@ mod tests {
 
     #[test]
     fn the_check_digit_picks_the_second_candidate_and_says_so() {
-        let mut p = one_hot(&lines());
         // Birth date 740812: the classifier prefers 3 for the 1 (position 17).
-        set(&mut p[1][17], &[('3', 0.6), ('1', 0.4)]);
-        let r = decode(MrzFormat::Td3, &p, today()).unwrap();
+        let r = decode_with(1, 17, &[('3', 0.6), ('1', 0.4)]);
         assert!(r.valid, "{r:?}");
         assert_eq!(r.lines, TD3);
         assert_eq!(r.repaired.len(), 1);
@@ -275,18 +281,14 @@ mod tests {
 
     #[test]
     fn a_letter_read_in_a_date_becomes_the_digit() {
-        let mut p = one_hot(&lines());
-        set(&mut p[1][13], &[('Z', 0.7), ('7', 0.3)]);
-        let r = decode(MrzFormat::Td3, &p, today()).unwrap();
+        let r = decode_with(1, 13, &[('Z', 0.7), ('7', 0.3)]);
         assert!(r.valid && r.lines == TD3, "{r:?}");
     }
 
     #[test]
     fn an_unsure_name_letter_makes_the_zone_uncertain_never_valid() {
-        let mut p = one_hot(&lines());
         // The N of ANNA (line 0, position 16) read as N at 0.8, H at 0.2.
-        set(&mut p[0][16], &[('N', 0.8), ('H', 0.2)]);
-        let r = decode(MrzFormat::Td3, &p, today()).unwrap();
+        let r = decode_with(0, 16, &[('N', 0.8), ('H', 0.2)]);
         assert!(!r.valid);
         assert_eq!(
             r.uncertain,
@@ -303,9 +305,7 @@ mod tests {
     fn two_readings_the_check_digits_cannot_tell_apart_are_uncertain() {
         // 8 and S differ by 20 in check-digit value: in the document number (position 3,
         // an 8) both pass.
-        let mut p = one_hot(&lines());
-        set(&mut p[1][3], &[('8', 0.6), ('S', 0.4)]);
-        let r = decode(MrzFormat::Td3, &p, today()).unwrap();
+        let r = decode_with(1, 3, &[('8', 0.6), ('S', 0.4)]);
         assert!(!r.valid);
         assert_eq!(r.uncertain.len(), 1);
         assert_eq!((r.uncertain[0].line, r.uncertain[0].position), (1, 3));
@@ -313,9 +313,7 @@ mod tests {
 
     #[test]
     fn a_wrong_digit_no_candidate_repairs_is_invalid() {
-        let mut p = one_hot(&lines());
-        set(&mut p[1][17], &[('3', 1.0)]);
-        let r = decode(MrzFormat::Td3, &p, today()).unwrap();
+        let r = decode_with(1, 17, &[('3', 1.0)]);
         assert!(!r.valid);
         assert!(r.check_digits.iter().any(|c| !c.passed));
     }

@@ -382,6 +382,14 @@ mod tests {
         }
     }
 
+    /// Evidence of a zone and nothing else.
+    fn with_zone(m: &MrzResult) -> Evidence<'_> {
+        Evidence {
+            mrz: Some(m),
+            ..Evidence::default()
+        }
+    }
+
     fn rules() -> DocumentRules {
         DocumentRules::from_policy(&Policy::default())
     }
@@ -408,16 +416,10 @@ mod tests {
     #[test]
     fn expiry_is_inclusive_and_expired_fails() {
         let on_the_day = passport("740812", "261122");
-        let e = Evidence {
-            mrz: Some(&on_the_day),
-            ..Evidence::default()
-        };
+        let e = with_zone(&on_the_day);
         assert_eq!(not_expired(&e, today()).outcome, Outcome::Pass);
         let expired = passport("740812", "261121");
-        let e = Evidence {
-            mrz: Some(&expired),
-            ..Evidence::default()
-        };
+        let e = with_zone(&expired);
         let r = not_expired(&e, today());
         assert_eq!(r.outcome, Outcome::Fail);
         assert_eq!(r.figures["days_until_expiry"], json!(-1));
@@ -427,18 +429,12 @@ mod tests {
     fn age_bounds() {
         // 18 tomorrow: too young today.
         let m = passport("081123", "320101");
-        let e = Evidence {
-            mrz: Some(&m),
-            ..Evidence::default()
-        };
+        let e = with_zone(&m);
         let r = holder_age(&e, &rules(), today());
         assert_eq!(r.outcome, Outcome::Fail, "{r:?}");
         assert_eq!(r.figures["age"], json!(17));
         let m = passport("081122", "320101");
-        let e = Evidence {
-            mrz: Some(&m),
-            ..Evidence::default()
-        };
+        let e = with_zone(&m);
         assert_eq!(holder_age(&e, &rules(), today()).outcome, Outcome::Pass);
         assert_eq!(
             age_on(
@@ -459,16 +455,12 @@ mod tests {
         // A zone with a failed check digit is not trusted for dates.
         let mut m = passport("740812", "320415");
         m.valid = false;
-        let e = Evidence {
-            mrz: Some(&m),
-            ..Evidence::default()
-        };
+        let e = with_zone(&m);
         assert_eq!(not_expired(&e, today()).outcome, Outcome::Inconclusive);
         // Nor for the issuing country: an unverified zone never fails the country rule.
         let e = Evidence {
-            mrz: Some(&m),
             chosen_type: Some(DocumentType::Passport),
-            ..Evidence::default()
+            ..with_zone(&m)
         };
         let mut r = rules();
         r.accepted_countries = Some(vec!["DEU".into()]);
@@ -476,9 +468,8 @@ mod tests {
         assert_eq!(got.outcome, Outcome::Inconclusive, "{got:?}");
         m.valid = true;
         let e = Evidence {
-            mrz: Some(&m),
             chosen_type: Some(DocumentType::Passport),
-            ..Evidence::default()
+            ..with_zone(&m)
         };
         assert_eq!(
             document_allowed(&e, &r).outcome,
@@ -490,10 +481,7 @@ mod tests {
     #[test]
     fn policy_type_country_and_chosen_type() {
         let m = passport("740812", "320415");
-        let e = Evidence {
-            mrz: Some(&m),
-            ..Evidence::default()
-        };
+        let e = with_zone(&m);
         let mut r = rules();
         r.accepted_document_types = vec![DocumentType::IdCard];
         assert_eq!(document_allowed(&e, &r).outcome, Outcome::Fail);

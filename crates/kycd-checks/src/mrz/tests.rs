@@ -8,20 +8,30 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
+/// Parses `lines` as read today.
+fn read(lines: &[&str]) -> MrzResult {
+    parse_lines(lines, today()).unwrap()
+}
+
+/// [`read`], which must find a zone of `format` with every check passing.
+fn read_valid(lines: &[&str], format: MrzFormat) -> MrzResult {
+    let r = read(lines);
+    assert_eq!(r.format, format);
+    assert!(r.valid, "{:?}", r.check_digits);
+    r
+}
+
 // The specimens printed in ICAO Doc 9303 (fictional holder, fictional state "UTO").
+
+/// The TD3 (passport) specimen.
+const TD3_SPECIMEN: [&str; 2] = [
+    "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+    "L898902C36UTO7408122F1204159ZE184226B<<<<<10",
+];
 
 #[test]
 fn td3_icao_specimen() {
-    let r = parse_lines(
-        &[
-            "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
-            "L898902C36UTO7408122F1204159ZE184226B<<<<<10",
-        ],
-        today(),
-    )
-    .unwrap();
-    assert_eq!(r.format, MrzFormat::Td3);
-    assert!(r.valid, "{:?}", r.check_digits);
+    let r = read_valid(&TD3_SPECIMEN, MrzFormat::Td3);
     assert_eq!(r.check_digits.len(), 5);
     let f = &r.fields;
     assert_eq!(f.document_code, "P");
@@ -38,17 +48,14 @@ fn td3_icao_specimen() {
 
 #[test]
 fn td1_icao_specimen() {
-    let r = parse_lines(
+    let r = read_valid(
         &[
             "I<UTOD231458907<<<<<<<<<<<<<<<",
             "7408122F1204159UTO<<<<<<<<<<<6",
             "ERIKSSON<<ANNA<MARIA<<<<<<<<<<",
         ],
-        today(),
-    )
-    .unwrap();
-    assert_eq!(r.format, MrzFormat::Td1);
-    assert!(r.valid, "{:?}", r.check_digits);
+        MrzFormat::Td1,
+    );
     assert_eq!(r.fields.document_number, "D23145890");
     assert_eq!(r.fields.document_type, Some(DocumentType::IdCard));
     assert_eq!(r.fields.surname, "ERIKSSON");
@@ -59,13 +66,10 @@ fn td1_icao_specimen() {
 
 #[test]
 fn td2_icao_specimen() {
-    let r = parse_lines(
+    let r = read_valid(
         &["I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<", "D231458907UTO7408122F1204159<<<<<<<6"],
-        today(),
-    )
-    .unwrap();
-    assert_eq!(r.format, MrzFormat::Td2);
-    assert!(r.valid, "{:?}", r.check_digits);
+        MrzFormat::Td2,
+    );
     assert_eq!(r.fields.document_number, "D23145890");
     assert_eq!(r.fields.given_names, "ANNA MARIA");
 }
@@ -75,9 +79,7 @@ fn french_identity_card() {
     // Composed here (fictional holder); the check digits were computed by hand from
     // the 7-3-1 rule: card number 8, birth date 8, both lines 5.
     let lines = ["IDFRADOUEL<<<<<<<<<<<<<<<<<<<<932013", "0506932020438CHRISTIANE<<NI6512068F5"];
-    let r = parse_lines(&lines, today()).unwrap();
-    assert_eq!(r.format, MrzFormat::FrenchId);
-    assert!(r.valid, "{:?}", r.check_digits);
+    let r = read_valid(&lines, MrzFormat::FrenchId);
     assert_eq!(r.check_digits.len(), 3);
     assert_eq!(r.fields.document_code, "ID");
     assert_eq!(r.fields.document_type, Some(DocumentType::IdCard));
@@ -91,7 +93,7 @@ fn french_identity_card() {
     assert_eq!(r.fields.expiry_date, None);
     // The last digit covers line 1 too: a changed surname fails it.
     let altered = ["IDFRADOUAL<<<<<<<<<<<<<<<<<<<<932013", lines[1]];
-    let r = parse_lines(&altered, today()).unwrap();
+    let r = read(&altered);
     assert!(!r.valid);
     assert_eq!(
         r.check_digits.iter().filter(|c| !c.passed).map(|c| c.field).collect::<Vec<_>>(),
@@ -117,51 +119,45 @@ fn french_identity_card() {
 
 #[test]
 fn visa_icao_specimens() {
-    let a = parse_lines(
+    let a = read_valid(
         &[
             "V<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
             "L8988901C4XXX4009078F96121096ZE184226B<<<<<<",
         ],
-        today(),
-    )
-    .unwrap();
-    assert_eq!(a.format, MrzFormat::MrvA);
-    assert!(a.valid, "{:?}", a.check_digits);
+        MrzFormat::MrvA,
+    );
     assert_eq!(a.check_digits.len(), 3);
     assert_eq!(a.fields.document_number, "L8988901C");
     assert_eq!(a.fields.nationality, "XXX");
     assert_eq!(a.fields.birth_date, Some(date(1940, 9, 7)));
     assert_eq!(a.fields.expiry_date, Some(date(1996, 12, 10)));
     assert_eq!(a.fields.document_type, None);
-    let b = parse_lines(
+    read_valid(
         &["V<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<", "L8988901C4XXX4009078F9612109<<<<<<<<"],
-        today(),
-    )
-    .unwrap();
-    assert_eq!(b.format, MrzFormat::MrvB);
-    assert!(b.valid, "{:?}", b.check_digits);
+        MrzFormat::MrvB,
+    );
 }
 
 #[test]
 fn check_digit_examples() {
     // ICAO 9303 part 3's worked examples.
-    assert_eq!(check_digit("520727"), Some(3));
-    assert_eq!(check_digit("AB2134<<<"), Some(5));
-    assert_eq!(check_digit("HA672242<658022549601086<<<<<<<<<<<<<<0"), Some(8));
-    assert_eq!(check_digit("a"), None);
+    for (field, digit) in [
+        ("520727", Some(3)),
+        ("AB2134<<<", Some(5)),
+        ("HA672242<658022549601086<<<<<<<<<<<<<<0", Some(8)),
+        ("a", None),
+    ] {
+        assert_eq!(check_digit(field), digit, "{field}");
+    }
 }
 
 #[test]
 fn ocr_confusions_in_typed_fields_are_repaired_and_confirmed() {
     // Birth date 740812 read as 74O8I2; a name letter O read as 0.
-    let r = parse_lines(
-        &[
-            "P<UTOERIKSS0N<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
-            "L898902C36UTO74O8I22F1204159ZE184226B<<<<<10",
-        ],
-        today(),
-    )
-    .unwrap();
+    let r = read(&[
+        "P<UTOERIKSS0N<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+        "L898902C36UTO74O8I22F1204159ZE184226B<<<<<10",
+    ]);
     assert!(r.valid);
     assert_eq!(r.lines[1], "L898902C36UTO7408122F1204159ZE184226B<<<<<10");
     assert_eq!(r.fields.surname, "ERIKSSON");
@@ -171,56 +167,40 @@ fn ocr_confusions_in_typed_fields_are_repaired_and_confirmed() {
 
 #[test]
 fn a_wrong_digit_is_reported_not_repaired() {
-    let r = parse_lines(
-        &[
-            "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
-            "L898902C36UTO7408132F1204159ZE184226B<<<<<10",
-        ],
-        today(),
-    )
-    .unwrap();
+    let r = read(&[
+        "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+        "L898902C36UTO7408132F1204159ZE184226B<<<<<10",
+    ]);
     assert!(!r.valid);
     assert!(r.repaired.is_empty());
     let failed: Vec<&str> = r.check_digits.iter().filter(|c| !c.passed).map(|c| c.field).collect();
     assert_eq!(failed, vec!["birth_date", "composite"]);
     // A confusion in the document number (alphanumeric) is not guessed either.
-    let r = parse_lines(
-        &[
-            "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
-            "L898902CB6UTO7408122F1204159ZE184226B<<<<<10",
-        ],
-        today(),
-    )
-    .unwrap();
+    let r = read(&[
+        "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+        "L898902CB6UTO7408122F1204159ZE184226B<<<<<10",
+    ]);
     assert!(!r.valid && r.repaired.is_empty());
 }
 
 #[test]
 fn ocr_noise_in_layout_is_tolerated() {
     // Lower case, spaces, a dropped trailing filler.
-    let r = parse_lines(
-        &[
-            "p<utoeriksson<<anna<maria<<<<<<<<<<<<<<<<<<",
-            " L898902C36 UTO7408122F1204159ZE184226B<<<<<10 ",
-            "",
-        ],
-        today(),
-    )
-    .unwrap();
+    let r = read(&[
+        "p<utoeriksson<<anna<maria<<<<<<<<<<<<<<<<<<",
+        " L898902C36 UTO7408122F1204159ZE184226B<<<<<10 ",
+        "",
+    ]);
     assert!(r.valid);
     assert_eq!(r.lines[0].len(), 44);
     assert!(matches!(parse_lines(&["hello"], today()), Err(MrzError::Layout(_))));
     // Other text read above the zone is skipped.
-    let r = parse_lines(
-        &[
-            "PASSPORT  PASSEPORT",
-            "UTOPIA",
-            "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
-            "L898902C36UTO7408122F1204159ZE184226B<<<<<10",
-        ],
-        today(),
-    )
-    .unwrap();
+    let r = read(&[
+        "PASSPORT  PASSEPORT",
+        "UTOPIA",
+        "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+        "L898902C36UTO7408122F1204159ZE184226B<<<<<10",
+    ]);
     assert!(r.valid && r.format == MrzFormat::Td3);
     assert_eq!(parse_lines(&[], today()), Err(MrzError::Empty));
 }
@@ -256,8 +236,7 @@ fn long_document_numbers_td1() {
     };
     let lines = compose(&d);
     assert_eq!(&lines[0][5..15], "D23145890<");
-    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    let r = parse_lines(&refs, today()).unwrap();
+    let r = run(&lines);
     assert!(r.valid, "{lines:?} {:?}", r.check_digits);
     assert_eq!(r.fields.document_number, "D23145890123");
     assert_eq!(r.fields.optional_data, "XY");
@@ -265,14 +244,7 @@ fn long_document_numbers_td1() {
 
 #[test]
 fn debug_output_redacts_personal_fields() {
-    let r = parse_lines(
-        &[
-            "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
-            "L898902C36UTO7408122F1204159ZE184226B<<<<<10",
-        ],
-        today(),
-    )
-    .unwrap();
+    let r = read(&TD3_SPECIMEN);
     let s = format!("{r:?}");
     assert!(!s.contains("ERIKSSON") && !s.contains("L898902C3") && !s.contains("1974"), "{s}");
 }
@@ -323,7 +295,7 @@ prop_compose! {
 
 fn run(lines: &[String]) -> MrzResult {
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    parse_lines(&refs, today()).unwrap()
+    read(&refs)
 }
 
 /// Positions (line, pos) of one of the typed fields, with the kind.
