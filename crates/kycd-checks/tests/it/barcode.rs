@@ -32,121 +32,103 @@ fn case(seed: u32, quality: u8, f: impl FnOnce(&mut BackScene)) -> Case {
     Case { scene, quality }
 }
 
+/// A class's cases at one JPEG quality, one per entry of `params`, seeded from
+/// `first_seed` on; `set` fits the scene to the entry (and may use the case's index).
+fn class_cases<P: Copy>(first_seed: u32, quality: u8, params: &[P], set: impl Fn(&mut BackScene, usize, P)) -> Vec<Case> {
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| case(first_seed + i as u32, quality, |s| set(s, i, p)))
+        .collect()
+}
+
 /// The corpus of one distortion class (seeded: the same every run).
 fn corpus(class: &str) -> Vec<Case> {
     match class {
-        "straight" => [0.0, 1.0, -1.5, 2.0, -0.5]
-            .iter()
-            .enumerate()
-            .map(|(i, &a)| {
-                case(100 + i as u32, 90, |s| {
-                    s.angle_deg = a;
-                    s.centre = (0.5 + 0.03 * i as f32, 0.5 - 0.02 * i as f32);
-                })
-            })
-            .collect(),
-        "rotated" => [4.0, -5.0, 7.0, -8.5, 10.0, -12.0, 14.0, -15.0]
-            .iter()
-            .enumerate()
-            .map(|(i, &a)| {
-                case(200 + i as u32, 90, |s| {
-                    s.angle_deg = a;
-                    s.card_width = 0.70;
-                })
-            })
-            .collect(),
-        "perspective" => [
-            (0.12, 0.0, 1.0),
-            (-0.15, 0.05, -2.0),
-            (0.0, 0.15, 3.0),
-            (0.2, -0.1, -5.0),
-            (-0.1, -0.15, 8.0),
-        ]
-        .iter()
-        .enumerate()
-        .map(|(i, &(kt, kl, a))| {
-            case(300 + i as u32, 90, |s| {
+        "straight" => class_cases(100, 90, &[0.0, 1.0, -1.5, 2.0, -0.5], |s, i, a| {
+            s.angle_deg = a;
+            s.centre = (0.5 + 0.03 * i as f32, 0.5 - 0.02 * i as f32);
+        }),
+        "rotated" => class_cases(200, 90, &[4.0, -5.0, 7.0, -8.5, 10.0, -12.0, 14.0, -15.0], |s, _, a| {
+            s.angle_deg = a;
+            s.card_width = 0.70;
+        }),
+        "perspective" => class_cases(
+            300,
+            90,
+            &[
+                (0.12, 0.0, 1.0),
+                (-0.15, 0.05, -2.0),
+                (0.0, 0.15, 3.0),
+                (0.2, -0.1, -5.0),
+                (-0.1, -0.15, 8.0),
+            ],
+            |s, _, (kt, kl, a)| {
                 s.keystone = (kt, kl);
                 s.angle_deg = a;
                 s.card_width = 0.72;
-            })
-        })
-        .collect(),
+            },
+        ),
         // Box radius 1 × 3 passes is σ ≈ 1.4 px: 0.45 of a module at card width 0.75,
         // 0.55 at 0.6; radius 2 (σ ≈ 2.4 px) on a card filling the frame is 0.6 of a
         // module (not read: see the crate README).
-        "blur" => [(1, 0.0, 0.75), (1, 5.0, 0.75), (1, -8.0, 0.75), (1, 12.0, 0.6), (2, 2.0, 0.95)]
-            .iter()
-            .enumerate()
-            .map(|(i, &(b, a, cw))| {
-                case(400 + i as u32, 90, |s| {
-                    s.blur = b;
-                    s.angle_deg = a;
-                    s.card_width = cw;
-                })
-            })
-            .collect(),
+        "blur" => class_cases(
+            400,
+            90,
+            &[(1, 0.0, 0.75), (1, 5.0, 0.75), (1, -8.0, 0.75), (1, 12.0, 0.6), (2, 2.0, 0.95)],
+            |s, _, (b, a, cw)| {
+                s.blur = b;
+                s.angle_deg = a;
+                s.card_width = cw;
+            },
+        ),
         "jpeg" => [(50, 0.0), (35, -4.0), (25, 6.0), (20, 1.0), (40, -11.0)]
             .iter()
             .enumerate()
             .map(|(i, &(q, a))| case(500 + i as u32, q, |s| s.angle_deg = a))
             .collect(),
-        "low_light" => [(0.40, 6, 0.0), (0.30, 8, 3.5), (0.25, 6, -7.0), (0.35, 10, 12.0), (0.20, 5, -1.0)]
-            .iter()
-            .enumerate()
-            .map(|(i, &(g, n, a))| {
-                case(600 + i as u32, 85, |s| {
-                    s.gain = g;
-                    s.noise = n;
-                    s.angle_deg = a;
-                    s.blur = 1;
-                })
-            })
-            .collect(),
-        "glare" => [
-            ((0.3, 0.6), 0.04, 0.0),
-            ((0.7, 0.65), 0.06, -3.0),
-            ((0.5, 0.55), 0.05, 6.0),
-            ((0.85, 0.7), 0.08, 2.0),
-            ((0.2, 0.3), 0.10, -9.0),
-        ]
-        .iter()
-        .enumerate()
-        .map(|(i, &(c, r, a))| {
-            case(700 + i as u32, 88, |s| {
+        "low_light" => class_cases(
+            600,
+            85,
+            &[(0.40, 6, 0.0), (0.30, 8, 3.5), (0.25, 6, -7.0), (0.35, 10, 12.0), (0.20, 5, -1.0)],
+            |s, _, (g, n, a)| {
+                s.gain = g;
+                s.noise = n;
+                s.angle_deg = a;
+                s.blur = 1;
+            },
+        ),
+        "glare" => class_cases(
+            700,
+            88,
+            &[
+                ((0.3, 0.6), 0.04, 0.0),
+                ((0.7, 0.65), 0.06, -3.0),
+                ((0.5, 0.55), 0.05, 6.0),
+                ((0.85, 0.7), 0.08, 2.0),
+                ((0.2, 0.3), 0.10, -9.0),
+            ],
+            |s, _, (c, r, a)| {
                 s.glare = Some((c, r));
                 s.angle_deg = a;
-            })
-        })
-        .collect(),
-        "quarter_turns" => [90.0, 180.0, 270.0, 94.0, 183.0, 264.0]
-            .iter()
-            .enumerate()
-            .map(|(i, &a)| {
-                case(800 + i as u32, 90, |s| {
-                    s.angle_deg = a;
-                    // A portrait frame for the sideways cards, as a phone held upright takes it.
-                    if (a as i32 / 90) % 2 == 1 {
-                        (s.width, s.height) = (1050, 1400);
-                        s.card_width = 0.95;
-                    }
-                })
-            })
-            .collect(),
+            },
+        ),
+        "quarter_turns" => class_cases(800, 90, &[90.0, 180.0, 270.0, 94.0, 183.0, 264.0], |s, _, a| {
+            s.angle_deg = a;
+            // A portrait frame for the sideways cards, as a phone held upright takes it.
+            if (a as i32 / 90) % 2 == 1 {
+                (s.width, s.height) = (1050, 1400);
+                s.card_width = 0.95;
+            }
+        }),
         // Large frames (the half-size path), the card smaller in them, a textured table.
-        "large_frame" => [(0.0, 0.55), (5.0, 0.45), (-9.0, 0.5), (13.0, 0.6)]
-            .iter()
-            .enumerate()
-            .map(|(i, &(a, cw))| {
-                case(900 + i as u32, 88, |s| {
-                    (s.width, s.height) = (2600, 1950);
-                    s.angle_deg = a;
-                    s.card_width = cw;
-                    s.background = Background::Textured;
-                    s.centre = (0.45 + 0.05 * i as f32, 0.5);
-                })
-            })
-            .collect(),
+        "large_frame" => class_cases(900, 88, &[(0.0, 0.55), (5.0, 0.45), (-9.0, 0.5), (13.0, 0.6)], |s, i, (a, cw)| {
+            (s.width, s.height) = (2600, 1950);
+            s.angle_deg = a;
+            s.card_width = cw;
+            s.background = Background::Textured;
+            s.centre = (0.45 + 0.05 * i as f32, 0.5);
+        }),
         _ => Vec::new(),
     }
 }

@@ -9,9 +9,8 @@
 //! under CI (`CI` set), where they fail the run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::model_dir;
 use image::RgbImage;
-use kycd_checks::face::{Embedding, Face, FaceModels, models_present};
+use kycd_checks::face::{Embedding, Face, FaceModels};
 use kycd_checks::ocr::MODEL_DIR_ENV;
 use kycd_testkit::synth_face::{self, IDENTITIES, VARIANTS, Variant};
 use std::sync::OnceLock;
@@ -25,25 +24,10 @@ struct Kit {
 fn kit() -> Option<&'static Kit> {
     static KIT: OnceLock<Option<Kit>> = OnceLock::new();
     KIT.get_or_init(|| {
-        let in_ci = crate::in_ci();
-        let dir = model_dir();
-        let people: Result<Vec<RgbImage>, String> = IDENTITIES.iter().map(|n| synth_face::load(&dir.join("test-faces"), n)).collect();
-        let why = match (models_present(&dir), &people) {
-            (false, _) => format!(
-                "face models missing in {}: run scripts/fetch-models (or set {MODEL_DIR_ENV})",
-                dir.display()
-            ),
-            (true, Err(e)) => e.clone(),
-            (true, Ok(_)) => String::new(),
-        };
-        if !why.is_empty() {
-            assert!(!in_ci, "{why} (CI is set, so this fails)");
-            eprintln!("SKIPPED: {why}");
-            return None;
-        }
+        let (dir, people) = crate::portraits_or_skip(&format!("run scripts/fetch-models (or set {MODEL_DIR_ENV})"))?;
         Some(Kit {
             models: FaceModels::load(&dir).unwrap_or_else(|e| panic!("{e}")),
-            people: people.unwrap(),
+            people,
         })
     })
     .as_ref()

@@ -10,12 +10,10 @@
 
 use crate::model_dir;
 use image::RgbImage;
-use kycd_checks::face::models_present;
 use kycd_checks::liveness::geometry::P2;
 use kycd_checks::liveness::landmarks::{INPUT, LandmarkModel};
 use kycd_checks::liveness::{LivenessModels, LivenessResult, Step};
 use kycd_checks::onnx::RUNTIME_FILE;
-use kycd_testkit::synth_face::{self, IDENTITIES};
 use kycd_testkit::synth_liveness::{self, Head, Pose, as_jpeg, follow, render_picture, wave};
 use std::sync::OnceLock;
 
@@ -27,20 +25,9 @@ struct Kit {
 fn kit() -> Option<&'static Kit> {
     static KIT: OnceLock<Option<Kit>> = OnceLock::new();
     KIT.get_or_init(|| {
-        let dir = model_dir();
-        let people: Result<Vec<RgbImage>, String> = IDENTITIES.iter().map(|n| synth_face::load(&dir.join("test-faces"), n)).collect();
-        let why = match (models_present(&dir), &people) {
-            (false, _) => format!("face models missing in {}: run scripts/fetch-models --test-faces", dir.display()),
-            (true, Err(e)) => e.clone(),
-            (true, Ok(_)) => String::new(),
-        };
-        if !why.is_empty() {
-            assert!(!crate::in_ci(), "{why} (CI is set, so this fails)");
-            eprintln!("SKIPPED: {why}");
-            return None;
-        }
+        let (dir, people) = crate::portraits_or_skip("run scripts/fetch-models --test-faces")?;
         let models = LivenessModels::load(&dir).unwrap_or_else(|e| panic!("{e}"));
-        let heads = people.unwrap().iter().map(|p| head_of(&models, p)).collect();
+        let heads = people.iter().map(|p| head_of(&models, p)).collect();
         Some(Kit { models, heads })
     })
     .as_ref()

@@ -45,40 +45,12 @@ fn challenges_parse_and_bad_ones_say_what_is_allowed() {
 
 #[test]
 fn pnp_reads_the_turn_of_an_exact_head_in_the_persons_directions() {
-    for (pose, yaw, pitch) in [
-        (
-            Pose {
-                yaw: 15.0,
-                ..Pose::default()
-            },
-            15.0,
-            0.0,
-        ),
-        (
-            Pose {
-                yaw: -15.0,
-                ..Pose::default()
-            },
-            -15.0,
-            0.0,
-        ),
-        (
-            Pose {
-                pitch: 15.0,
-                ..Pose::default()
-            },
-            0.0,
-            15.0,
-        ),
-        (
-            Pose {
-                pitch: -12.0,
-                ..Pose::default()
-            },
-            0.0,
-            -12.0,
-        ),
-    ] {
+    for (yaw, pitch) in [(15.0, 0.0), (-15.0, 0.0), (0.0, 15.0), (0.0, -12.0)] {
+        let pose = Pose {
+            yaw,
+            pitch,
+            ..Pose::default()
+        };
         let p = pose_of(&mesh_landmarks(&pose));
         assert!((p.yaw - yaw).abs() < 2.5 && (p.pitch - pitch).abs() < 2.5, "{pose:?} read as {p:?}");
     }
