@@ -7,22 +7,16 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use kycd_checks::barcode::{read_aamva_capture, read_pdf417, read_pdf417_detailed};
 use kycd_checks::{ImageLimits, decode};
 use kycd_testkit::synth;
-use kycd_testkit::synth_barcode::{BackScene, jpeg, licence_back};
+use kycd_testkit::synth_barcode::{jpeg, licence_back};
 use std::hint::black_box;
 use std::time::Duration;
 
+mod photos;
+
 fn photo(angle_deg: f32, seed: u32) -> Vec<u8> {
-    let scene = BackScene {
-        width: 4000,
-        height: 3000,
-        card_width: 0.7,
-        angle_deg,
-        noise: 4,
-        blur: 1,
-        seed,
-        ..BackScene::default()
-    };
-    licence_back(&scene).map(|(_, _, img)| jpeg(&img, 90)).unwrap_or_default()
+    licence_back(&photos::licence_back_12mp(angle_deg, seed))
+        .map(|(_, _, img)| jpeg(&img, 90))
+        .unwrap_or_default()
 }
 
 fn grey(bytes: &[u8]) -> image::GrayImage {
@@ -37,15 +31,7 @@ fn bench(c: &mut Criterion) {
     let skewed = photo(6.0, 12);
     let steep = photo(-13.0, 13);
     // A document front: no barcode, so every attempt is made (the worst case).
-    let front = synth::jpeg(
-        &synth::Scene {
-            width: 4000,
-            height: 3000,
-            noise: 4,
-            ..synth::Scene::default()
-        },
-        90,
-    );
+    let front = synth::jpeg(&photos::document_12mp(4), 90);
     let (g_straight, g_skewed, g_steep, g_front) = (grey(&straight), grey(&skewed), grey(&steep), grey(&front));
     for (name, g) in [
         ("straight", &g_straight),

@@ -4,16 +4,13 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kycd_checks::{ImageLimits, heic, inspect};
-use kycd_testkit::synth::{Scene, render};
+use kycd_testkit::synth::render;
 use std::hint::black_box;
 
+mod photos;
+
 fn bench(c: &mut Criterion) {
-    let scene = Scene {
-        width: 4000,
-        height: 3000,
-        noise: 6,
-        ..Scene::default()
-    };
+    let scene = photos::document_12mp(6);
     let rgb = image::DynamicImage::ImageLuma8(render(&scene)).into_rgb8();
     let bytes = match heic::encode_heic(&rgb, 80) {
         Ok(b) => b,

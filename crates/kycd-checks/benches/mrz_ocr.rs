@@ -5,10 +5,12 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use kycd_checks::mrz_read::MrzReader;
 use kycd_checks::ocr::{MODEL_DIR_ENV, models_present};
-use kycd_testkit::synth_barcode::{BackScene, licence_back};
+use kycd_testkit::synth_barcode::licence_back;
 use kycd_testkit::synth_doc::{Camera, Distortion, DocFormat, OcrB, photograph, random_identity, render_document};
 use std::hint::black_box;
 use std::path::PathBuf;
+
+mod photos;
 
 fn bench(c: &mut Criterion) {
     let dir = std::env::var_os(MODEL_DIR_ENV)
@@ -50,16 +52,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| reader.ocr().detect(black_box(img)))
     });
     // A photo with no zone at all: what a licence back pays for the MRZ step.
-    let scene = BackScene {
-        width: 4000,
-        height: 3000,
-        card_width: 0.7,
-        angle_deg: 1.0,
-        noise: 4,
-        blur: 1,
-        seed: 11,
-        ..BackScene::default()
-    };
+    let scene = photos::licence_back_12mp(1.0, 11);
     let Ok((_, _, blank)) = licence_back(&scene) else {
         return eprintln!("mrz_ocr bench: the licence back could not be made");
     };

@@ -6,16 +6,13 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use kycd_checks::{ImageLimits, capture_feedback, decode, inspect, mrz, quality};
 use kycd_core::CaptureKind;
-use kycd_testkit::synth::{Scene, jpeg};
+use kycd_testkit::synth::jpeg;
 use std::hint::black_box;
 
+mod photos;
+
 fn bench(c: &mut Criterion) {
-    let scene = Scene {
-        width: 4000,
-        height: 3000,
-        noise: 6,
-        ..Scene::default()
-    };
+    let scene = photos::document_12mp(6);
     // KYCD_BENCH_JPEG=path benchmarks a file of your own instead (e.g. the output of
     // `cargo run --release -p kycd-checks --example synth_image -- /tmp/12mp.jpg`).
     let bytes = match std::env::var_os("KYCD_BENCH_JPEG") {

@@ -5,9 +5,12 @@
 //! figure. Needs `scripts/fetch-models` (or `KYCD_MODEL_DIR`) and `fonts-ocr-b`.
 
 use kycd_checks::mrz_read::MrzReader;
-use kycd_testkit::synth_barcode::{BackScene, licence_back};
+use kycd_testkit::synth_barcode::licence_back;
 use kycd_testkit::synth_doc::{Camera, Distortion, DocFormat, OcrB, photograph_doc, random_identity};
 use std::time::Instant;
+
+#[path = "../benches/photos/mod.rs"]
+mod photos;
 
 /// CPU seconds this process has used.
 fn cpu_seconds() -> f64 {
@@ -29,16 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     cam.width = 4000;
     cam.height = 3000;
     let passport = photograph_doc(&font, random_identity(DocFormat::Passport, 7), cam, 7).image;
-    let scene = BackScene {
-        width: 4000,
-        height: 3000,
-        card_width: 0.7,
-        angle_deg: 1.0,
-        noise: 4,
-        blur: 1,
-        seed: 11,
-        ..BackScene::default()
-    };
+    let scene = photos::licence_back_12mp(1.0, 11);
     let (_, _, back) = licence_back(&scene)?;
     for (name, img) in [("passport TD3, 4000x3000", &passport), ("licence back, no zone, 4000x3000", &back)] {
         let r = reader.read(img, today)?;

@@ -6,71 +6,63 @@ use kycd_checks::quality::{assess, measure};
 use kycd_core::CaptureKind;
 use kycd_testkit::synth::{Background, Scene, render};
 
+/// `base` once per value, changed by `set` and named by `name`.
+fn sweep<T: Copy>(base: Scene, values: &[T], name: impl Fn(T) -> String, set: impl Fn(&mut Scene, T)) -> Vec<(String, Scene)> {
+    values
+        .iter()
+        .map(|&v| {
+            let mut s = base;
+            set(&mut s, v);
+            (name(v), s)
+        })
+        .collect()
+}
+
 fn main() {
     let base = Scene::default();
     let mut scenes: Vec<(String, Scene)> = vec![("good".into(), base)];
-    for b in [1, 2, 3, 5] {
-        scenes.push((format!("blur {b}"), Scene { blur: b, ..base }));
-    }
-    for r in [0.02, 0.04, 0.08] {
-        scenes.push((
-            format!("glare r={r}"),
-            Scene {
-                glare: Some(((0.6, 0.4), r)),
-                ..base
-            },
-        ));
-    }
-    for g in [0.2, 0.3, 0.45, 0.6] {
-        scenes.push((format!("gain {g}"), Scene { gain: g, ..base }));
-    }
-    for o in [60.0, 110.0, 150.0] {
-        scenes.push((
-            format!("bright +{o}"),
-            Scene {
-                gain: 0.6,
-                offset: o,
-                ..base
-            },
-        ));
-    }
-    for (cx, cy) in [(0.7, 0.5), (0.75, 0.5), (0.5, 0.25), (0.3, 0.7)] {
-        scenes.push((format!("shifted {cx},{cy}"), Scene { centre: (cx, cy), ..base }));
-    }
-    for a in [0.0, 10.0, 15.0, -12.0] {
-        scenes.push((format!("angle {a}"), Scene { angle_deg: a, ..base }));
-    }
-    for cw in [0.35, 0.5, 0.9, 1.1] {
-        scenes.push((format!("card width {cw}"), Scene { card_width: cw, ..base }));
-    }
-    scenes.push((
-        "textured bg".into(),
-        Scene {
-            background: Background::Textured,
-            ..base
-        },
+    scenes.extend(sweep(base, &[1, 2, 3, 5], |b| format!("blur {b}"), |s, b| s.blur = b));
+    scenes.extend(sweep(
+        base,
+        &[0.02, 0.04, 0.08],
+        |r| format!("glare r={r}"),
+        |s, r| s.glare = Some(((0.6, 0.4), r)),
     ));
-    scenes.push((
-        "light bg".into(),
-        Scene {
-            background: Background::Flat(190),
-            ..base
-        },
+    scenes.extend(sweep(base, &[0.2, 0.3, 0.45, 0.6], |g| format!("gain {g}"), |s, g| s.gain = g));
+    scenes.extend(sweep(
+        base,
+        &[60.0, 110.0, 150.0],
+        |o| format!("bright +{o}"),
+        |s, o| (s.gain, s.offset) = (0.6, o),
     ));
-    scenes.push(("no card".into(), Scene { card: false, ..base }));
-    scenes.push((
-        "no card, textured".into(),
-        Scene {
-            card: false,
-            background: Background::Textured,
-            ..base
-        },
+    let shifts = [(0.7, 0.5), (0.75, 0.5), (0.5, 0.25), (0.3, 0.7)];
+    scenes.extend(sweep(base, &shifts, |(cx, cy)| format!("shifted {cx},{cy}"), |s, c| s.centre = c));
+    scenes.extend(sweep(
+        base,
+        &[0.0, 10.0, 15.0, -12.0],
+        |a| format!("angle {a}"),
+        |s, a| s.angle_deg = a,
     ));
-    scenes.push((
-        "overflowing".into(),
-        Scene {
-            background: Background::None,
-            ..base
+    scenes.extend(sweep(
+        base,
+        &[0.35, 0.5, 0.9, 1.1],
+        |cw| format!("card width {cw}"),
+        |s, cw| s.card_width = cw,
+    ));
+    // What lies around the card: (name, whether there is a card, the background).
+    let surroundings = [
+        ("textured bg", true, Background::Textured),
+        ("light bg", true, Background::Flat(190)),
+        ("no card", false, base.background),
+        ("no card, textured", false, Background::Textured),
+        ("overflowing", true, Background::None),
+    ];
+    scenes.extend(sweep(
+        base,
+        &surroundings,
+        |(name, ..)| name.into(),
+        |s, (_, card, background)| {
+            (s.card, s.background) = (card, background);
         },
     ));
     println!(
