@@ -11,6 +11,17 @@ fn fill(color: Rgb) -> Fill {
     }
 }
 
+/// Strokes `path` (unfilled) in `color`, `width` points wide: frames and rules.
+fn stroke(s: &mut Surface<'_>, path: &krilla::geom::Path, color: Rgb, width: f32) {
+    s.set_fill(None);
+    s.set_stroke(Some(Stroke {
+        paint: rgb::Color::new(color.0, color.1, color.2).into(),
+        width,
+        ..Default::default()
+    }));
+    s.draw_path(path);
+}
+
 fn rect_path(x: f32, y: f32, w: f32, h: f32) -> Option<krilla::geom::Path> {
     let mut pb = PathBuilder::new();
     pb.push_rect(Rect::from_xywh(x, y, w, h)?);
@@ -44,13 +55,7 @@ pub(super) fn draw(s: &mut Surface<'_>, fonts: &Fonts, images: &[Image], op: &Op
         }
         Op::Frame { x, y, w, h, color, width } => {
             if let Some(path) = rect_path(*x, *y, *w, *h) {
-                s.set_fill(None);
-                s.set_stroke(Some(Stroke {
-                    paint: rgb::Color::new(color.0, color.1, color.2).into(),
-                    width: *width,
-                    ..Default::default()
-                }));
-                s.draw_path(&path);
+                stroke(s, &path, *color, *width);
             }
         }
         Op::Line {
@@ -65,13 +70,7 @@ pub(super) fn draw(s: &mut Surface<'_>, fonts: &Fonts, images: &[Image], op: &Op
             pb.move_to(*x1, *y1);
             pb.line_to(*x2, *y2);
             if let Some(path) = pb.finish() {
-                s.set_fill(None);
-                s.set_stroke(Some(Stroke {
-                    paint: rgb::Color::new(color.0, color.1, color.2).into(),
-                    width: *width,
-                    ..Default::default()
-                }));
-                s.draw_path(&path);
+                stroke(s, &path, *color, *width);
             }
         }
         Op::Image { x, y, w, h, index } => {

@@ -2,6 +2,7 @@
 //! checks, the decision, the timeline, integrity.
 
 use super::*;
+use crate::model::{CheckEvidence, TimelineEvidence};
 
 fn banner(l: &mut Layout<'_>, m: &EvidenceModel) {
     let (bg, accent) = outcome_colors(&m.status);
@@ -160,9 +161,8 @@ fn capture_grid(l: &mut Layout<'_>, m: &EvidenceModel, pictures: &[Picture]) {
     const MIN_H: f32 = 100.0;
     let rest = |r: &Row<'_>| 6.0 + r.caption_h + 14.0;
 
-    l.heading("Captures", rows.first().map_or(20.0, |r| r.image_h.min(MIN_H) + rest(r) + 16.0));
-    if m.captures.is_empty() {
-        l.paragraph("No image was captured.", BODY, false, MUTED, 0.0);
+    let keep = rows.first().map_or(20.0, |r| r.image_h.min(MIN_H) + rest(r) + 16.0);
+    if !section(l, "Captures", keep, m.captures.is_empty(), "No image was captured.") {
         return;
     }
     l.paragraph(
@@ -263,33 +263,47 @@ fn caption(l: &Layout<'_>, c: &CaptureEvidence, width: f32) -> Vec<(String, bool
     out
 }
 
+/// A section's heading (kept with `keep` points of what follows); when the section has
+/// nothing to show, says so under it in `note` and returns false.
+fn section(l: &mut Layout<'_>, title: &str, keep: f32, empty: bool, note: &str) -> bool {
+    l.heading(title, keep);
+    if empty {
+        l.paragraph(note, BODY, false, MUTED, 0.0);
+    }
+    !empty
+}
+
+fn check_row(c: &CheckEvidence) -> Vec<Cell> {
+    let figures = figures_text(&c.figures);
+    let detail = if figures.is_empty() || figures == "none" {
+        c.detail.clone()
+    } else {
+        format!("{}\nFigures: {figures}", c.detail)
+    };
+    vec![
+        Cell::styled(c.name.clone(), true, INK),
+        if c.passed {
+            Cell::styled("Passed", true, PASS)
+        } else {
+            Cell::styled("Failed", true, FAIL)
+        },
+        Cell::plain(detail),
+    ]
+}
+
+fn timeline_row(t: &TimelineEvidence) -> Vec<Cell> {
+    vec![
+        Cell::plain(when(t.at)),
+        Cell::plain(t.action.clone()),
+        Cell::styled(t.actor.clone(), false, MUTED),
+    ]
+}
+
 fn checks_table(l: &mut Layout<'_>, m: &EvidenceModel) {
-    l.heading("Checks", 50.0);
-    if m.checks.is_empty() {
-        l.paragraph("No checks were run.", BODY, false, MUTED, 0.0);
+    if !section(l, "Checks", 50.0, m.checks.is_empty(), "No checks were run.") {
         return;
     }
-    let rows: Vec<Vec<Cell>> = m
-        .checks
-        .iter()
-        .map(|c| {
-            let figures = figures_text(&c.figures);
-            let detail = if figures.is_empty() || figures == "none" {
-                c.detail.clone()
-            } else {
-                format!("{}\nFigures: {figures}", c.detail)
-            };
-            vec![
-                Cell::styled(c.name.clone(), true, INK),
-                if c.passed {
-                    Cell::styled("Passed", true, PASS)
-                } else {
-                    Cell::styled("Failed", true, FAIL)
-                },
-                Cell::plain(detail),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<Cell>> = m.checks.iter().map(check_row).collect();
     l.table(
         &[
             ("Check", 130.0),
@@ -353,22 +367,10 @@ fn decision_section(l: &mut Layout<'_>, m: &EvidenceModel) {
 }
 
 fn timeline_table(l: &mut Layout<'_>, m: &EvidenceModel) {
-    l.heading("Timeline", 40.0);
-    if m.timeline.is_empty() {
-        l.paragraph("No events were recorded.", BODY, false, MUTED, 0.0);
+    if !section(l, "Timeline", 40.0, m.timeline.is_empty(), "No events were recorded.") {
         return;
     }
-    let rows: Vec<Vec<Cell>> = m
-        .timeline
-        .iter()
-        .map(|t| {
-            vec![
-                Cell::plain(when(t.at)),
-                Cell::plain(t.action.clone()),
-                Cell::styled(t.actor.clone(), false, MUTED),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<Cell>> = m.timeline.iter().map(timeline_row).collect();
     let time_w = l.fonts.regular.width("2026-12-31 23:59:59 UTC", TABLE) + 12.0;
     l.table(
         &[("Time", time_w), ("Event", 165.0), ("By", CONTENT_W - time_w - 165.0)],
