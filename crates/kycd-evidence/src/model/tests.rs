@@ -1,115 +1,42 @@
 use super::*;
-use chrono::TimeZone;
 use kycd_core::*;
 
-pub fn at(min: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 14, 9, 0, 0).single().unwrap() + chrono::Duration::minutes(min)
-}
+// The records are the integration tests' (a unit test cannot use their crate).
+#[path = "../../tests/it/records.rs"]
+mod records;
+use records::{Case, approved_case, at, capture, check};
 
 /// A complete sample: approved after review, 3 captures, `timeline_rows` rows.
 pub fn sample(timeline_rows: usize) -> (Tenant, Verification, Applicant, Vec<Capture>, Vec<TimelineEntry>) {
-    let tenant = Tenant {
-        id: TenantId::generate(),
-        name: "Northwind Bank plc".into(),
-        mode: Mode::Live,
-        retention: Default::default(),
-        created_at: at(-100_000),
-    };
-    let applicant = Applicant {
-        id: ApplicantId::generate(),
-        tenant_id: tenant.id.clone(),
-        external_applicant_id: Some(PersonalText::parse("x", "crm-48151623", 100).unwrap()),
-        person: PersonData {
-            full_name: Some(PersonalText::parse("x", "Erika Mustermann", 100).unwrap()),
-            email: Some(Email::parse("erika@example.com").unwrap()),
-            phone: Some(Phone::parse("+49", "30 1234567").unwrap()),
-            birth_date: Some(PersonalDate::parse("x", "1964-08-12").unwrap()),
-        },
-        redacted: false,
-        created_at: at(0),
-        updated_at: at(0),
-    };
-    let vid = VerificationId::generate();
-    let attempt = AttemptId::generate();
-    let v = Verification {
-        id: vid.clone(),
-        tenant_id: tenant.id.clone(),
-        applicant_id: applicant.id.clone(),
-        status: VerificationStatus::Approved,
+    let (tenant, applicant, v) = approved_case(Case {
+        email: "erika@example.com",
+        document_number: "C01X00T47",
         reference: HostReference::default(),
-        delivery: DeliveryChannel::Email,
-        private: VerificationPrivate {
-            declared: DeclaredData {
-                full_name: Some(PersonalText::parse("x", "Erika Mustermann", 100).unwrap()),
-                first_name: None,
-                last_name: None,
-                birth_date: Some(PersonalDate::parse("x", "1964-08-12").unwrap()),
-                document_number: Some(PersonalText::parse("x", "C01X00T47", 100).unwrap()),
-                nationality: Some("DEU".into()),
-            },
-            callback_url: None,
-            state: None,
-            extracted: None,
-            retry_message: None,
-        },
-        policy: Policy::default(),
-        expires_at: at(60 * 24 * 7),
-        checks: vec![
-            CheckResult {
-                name: "image_decoded".into(),
-                passed: true,
-                detail: "all captures decoded".into(),
-                figures: serde_json::json!({"document_front": {"width": 1600, "height": 1000}}),
-            },
-            CheckResult {
-                name: "mrz_checksums".into(),
-                passed: true,
-                detail: "all MRZ check digits match".into(),
-                figures: serde_json::json!({"lines": 3, "confidence": 0.97}),
-            },
-            CheckResult {
-                name: "face_match".into(),
-                passed: false,
-                detail: "selfie similarity below the automatic threshold; sent to review".into(),
-                figures: serde_json::json!({"similarity": 0.61, "threshold": 0.7}),
-            },
+        passed: vec![
+            check(
+                "image_decoded",
+                true,
+                "all captures decoded",
+                serde_json::json!({"document_front": {"width": 1600, "height": 1000}}),
+            ),
+            check(
+                "mrz_checksums",
+                true,
+                "all MRZ check digits match",
+                serde_json::json!({"lines": 3, "confidence": 0.97}),
+            ),
         ],
-        review: Some(Review {
-            decision: ReviewDecision::Approve,
-            reason: "Face compared manually with the document photo; same person.".into(),
-            reviewer: "api_key:key_Rev1ewer0000000000000000".into(),
-            reviewed_at: at(95),
-            reason_code: None,
-            user_message: None,
-            confirmed_by: None,
-        }),
-        redacted: false,
-        lifecycle: Default::default(),
-        created_at: at(0),
-        updated_at: at(95),
-    };
+        face_similarity: 0.61,
+        review_reason: "Face compared manually with the document photo; same person.",
+    });
+    let attempt = AttemptId::generate();
     let kinds = [CaptureKind::DocumentFront, CaptureKind::DocumentBack, CaptureKind::Selfie];
     let captures = kinds
         .iter()
         .enumerate()
-        .map(|(i, k)| Capture {
-            id: FileId::generate(),
-            tenant_id: tenant.id.clone(),
-            verification_id: vid.clone(),
-            attempt_id: attempt.clone(),
-            kind: *k,
-            media_type: MediaType::Jpeg,
-            size: 1000 + i as u64,
-            sha256: format!("{:064x}", i + 1),
-            feedback: CaptureFeedback {
-                width: 1600,
-                height: 1000,
-                accepted: true,
-                issues: vec![],
-                message: "ok".into(),
-            },
-            available: true,
-            created_at: at(10 + i as i64),
+        .map(|(i, k)| {
+            let bytes = (1000 + i as u64, format!("{:064x}", i + 1));
+            capture(&v, &attempt, *k, bytes, (1600, 1000), "ok", at(10 + i as i64))
         })
         .collect();
     let timeline = (0..timeline_rows)

@@ -1,6 +1,8 @@
 //! A realistic sample verification with generated capture images.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+pub use crate::records::at;
+use crate::records::{Case, approved_case, capture, check};
+use chrono::Duration;
 use image::{DynamicImage, Rgb, RgbImage};
 use kycd_core::*;
 use kycd_evidence::*;
@@ -8,10 +10,6 @@ use sha2::{Digest, Sha256};
 use std::io::Cursor;
 use std::path::PathBuf;
 use std::process::Command;
-
-pub fn at(min: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 14, 9, 0, 0).single().unwrap() + Duration::minutes(min)
-}
 
 /// A scratch folder under the target dir, emptied first.
 pub fn scratch(name: &str) -> PathBuf {
@@ -115,29 +113,43 @@ impl Sample {
 
 /// Approved after a human review; 3 captures; `timeline_rows` timeline rows.
 pub fn sample(timeline_rows: usize) -> Sample {
-    let tenant = Tenant {
-        id: TenantId::generate(),
-        name: "Northwind Bank plc".into(),
-        mode: Mode::Live,
-        retention: Default::default(),
-        created_at: at(-100_000),
-    };
-    let text = |s: &str| Some(PersonalText::parse("x", s, 200).unwrap());
-    let applicant = Applicant {
-        id: ApplicantId::generate(),
-        tenant_id: tenant.id.clone(),
-        external_applicant_id: text("crm-48151623"),
-        person: PersonData {
-            full_name: text("Erika Mustermann"),
-            email: Some(Email::parse("erika.mustermann@example.com").unwrap()),
-            phone: Some(Phone::parse("+49", "30 1234567").unwrap()),
-            birth_date: Some(PersonalDate::parse("x", "1964-08-12").unwrap()),
+    let (tenant, applicant, v) = approved_case(Case {
+        email: "erika.mustermann@example.com",
+        document_number: "T220001293",
+        reference: HostReference {
+            document_id: Some("doc_7f3a9c".into()),
+            signer_order: Some(1),
+            signature_request_id: None,
         },
-        redacted: false,
-        created_at: at(0),
-        updated_at: at(0),
-    };
-    let vid = VerificationId::generate();
+        passed: vec![
+            check(
+                "required_captures",
+                true,
+                "document front, back and selfie present",
+                serde_json::json!({"required": ["document_front", "document_back", "selfie"], "present": 3}),
+            ),
+            check(
+                "image_quality",
+                true,
+                "sharp enough and well exposed",
+                serde_json::json!({"document_front": {"sharpness": 412.7, "brightness": 0.62}, "selfie": {"sharpness": 188.05}}),
+            ),
+            check(
+                "mrz",
+                true,
+                "machine-readable zone read; all check digits match",
+                serde_json::json!({"lines": 3, "check_digits_ok": true, "confidence": 0.971}),
+            ),
+            check(
+                "data_matches_declared",
+                true,
+                "name, birth date and document number match what was declared",
+                serde_json::json!({"name_similarity": 1.0}),
+            ),
+        ],
+        face_similarity: 0.612,
+        review_reason: "Compared the selfie with the document photo by hand: same person, photo is older.",
+    });
     let attempt = AttemptId::generate();
     let originals = [
         (CaptureKind::DocumentFront, document_front(), 1600, 1000),
@@ -147,101 +159,11 @@ pub fn sample(timeline_rows: usize) -> Sample {
     let mut images = Vec::new();
     let mut captures = Vec::new();
     for (i, (kind, bytes, w, h)) in originals.into_iter().enumerate() {
-        let id = FileId::generate();
-        captures.push(Capture {
-            id: id.clone(),
-            tenant_id: tenant.id.clone(),
-            verification_id: vid.clone(),
-            attempt_id: attempt.clone(),
-            kind,
-            media_type: MediaType::Jpeg,
-            size: bytes.len() as u64,
-            sha256: sha256(&bytes),
-            feedback: CaptureFeedback {
-                width: w,
-                height: h,
-                accepted: true,
-                issues: vec![],
-                message: "Looks good".into(),
-            },
-            available: true,
-            created_at: at(12 + i as i64),
-        });
-        images.push((id.to_string(), bytes));
+        let digest = (bytes.len() as u64, sha256(&bytes));
+        let c = capture(&v, &attempt, kind, digest, (w, h), "Looks good", at(12 + i as i64));
+        images.push((c.id.to_string(), bytes));
+        captures.push(c);
     }
-    let v = Verification {
-        id: vid,
-        tenant_id: tenant.id.clone(),
-        applicant_id: applicant.id.clone(),
-        status: VerificationStatus::Approved,
-        reference: HostReference {
-            document_id: Some("doc_7f3a9c".into()),
-            signer_order: Some(1),
-            signature_request_id: None,
-        },
-        delivery: DeliveryChannel::Email,
-        private: VerificationPrivate {
-            declared: DeclaredData {
-                full_name: text("Erika Mustermann"),
-                first_name: None,
-                last_name: None,
-                birth_date: Some(PersonalDate::parse("x", "1964-08-12").unwrap()),
-                document_number: text("T220001293"),
-                nationality: Some("DEU".into()),
-            },
-            callback_url: None,
-            state: None,
-            extracted: None,
-            retry_message: None,
-        },
-        policy: Policy::default(),
-        expires_at: at(60 * 24 * 7),
-        checks: vec![
-            CheckResult {
-                name: "required_captures".into(),
-                passed: true,
-                detail: "document front, back and selfie present".into(),
-                figures: serde_json::json!({"required": ["document_front", "document_back", "selfie"], "present": 3}),
-            },
-            CheckResult {
-                name: "image_quality".into(),
-                passed: true,
-                detail: "sharp enough and well exposed".into(),
-                figures: serde_json::json!({"document_front": {"sharpness": 412.7, "brightness": 0.62}, "selfie": {"sharpness": 188.05}}),
-            },
-            CheckResult {
-                name: "mrz".into(),
-                passed: true,
-                detail: "machine-readable zone read; all check digits match".into(),
-                figures: serde_json::json!({"lines": 3, "check_digits_ok": true, "confidence": 0.971}),
-            },
-            CheckResult {
-                name: "data_matches_declared".into(),
-                passed: true,
-                detail: "name, birth date and document number match what was declared".into(),
-                figures: serde_json::json!({"name_similarity": 1.0}),
-            },
-            CheckResult {
-                name: "face_match".into(),
-                passed: false,
-                detail: "selfie similarity below the automatic threshold; sent to human review".into(),
-                figures: serde_json::json!({"similarity": 0.612, "threshold": 0.7}),
-            },
-        ],
-        review: Some(Review {
-            decision: ReviewDecision::Approve,
-            reason: "Compared the selfie with the document photo by hand: same person, photo is older.".into(),
-            reviewer: "api_key:key_Rev1ewer0000000000000000".into(),
-            reviewed_at: at(95),
-            reason_code: None,
-            user_message: None,
-            confirmed_by: None,
-        }),
-        redacted: false,
-        lifecycle: Default::default(),
-        created_at: at(0),
-        updated_at: at(95),
-    };
     let actions = [
         ("verification.created", "api_key:key_Integrat10n000000000000"),
         ("notification.email.sent", "system"),

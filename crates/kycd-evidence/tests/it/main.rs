@@ -10,3 +10,4 @@ mod archive;
 mod common;
 mod pdf;
 mod pyjwt;
+mod records;
