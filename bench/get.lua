@@ -1,4 +1,5 @@
--- wrk script: GET with $KEY; counts non-2xx so a failing run is visible.
+-- wrk script: GET with $KEY; counts non-2xx so a failing run is visible. upload.lua runs
+-- it too, for the same key and count.
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("KEY")
 local bad = 0
 response = function(status, headers, body)
