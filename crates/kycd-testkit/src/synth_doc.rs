@@ -217,6 +217,16 @@ fn word(rng: &mut Rng, syllables: usize) -> String {
     (0..syllables).map(|_| *rng.pick(SYLLABLES)).collect()
 }
 
+/// A 9-character document number starting with 1 to `max_letters` letters, and an
+/// optional field present one time in two, `len.0 + below(len.1)` long; drawn in this
+/// order, so a seed gives the same document as ever.
+fn number_and_optional(rng: &mut Rng, len: (usize, usize), max_letters: usize) -> (String, String) {
+    let n = len.0 + rng.below(len.1);
+    let optional = if rng.below(2) == 0 { alnum(rng, n, 0) } else { String::new() };
+    let letters = 1 + rng.below(max_letters);
+    (alnum(rng, 9, letters), optional)
+}
+
 fn alnum(rng: &mut Rng, len: usize, letters: usize) -> String {
     (0..len)
         .map(|i| {
@@ -267,24 +277,18 @@ pub fn random_identity(format: DocFormat, seed: u64) -> SynthDoc {
         }
         DocFormat::VisaA | DocFormat::VisaB => {
             let code = *rng.pick(&["V", "VA", "VB"]);
-            let n = 3 + rng.below(10);
-            let optional = if rng.below(2) == 0 { alnum(&mut rng, n, 0) } else { String::new() };
-            let letters = 1 + rng.below(2);
-            (code, alnum(&mut rng, 9, letters), optional, String::new())
+            let (number, optional) = number_and_optional(&mut rng, (3, 10), 2);
+            (code, number, optional, String::new())
         }
         DocFormat::Td2Card => {
             let code = *rng.pick(&["I", "ID", "IR", "AC"]);
-            let n = 2 + rng.below(6);
-            let optional = if rng.below(2) == 0 { alnum(&mut rng, n, 0) } else { String::new() };
-            let letters = 1 + rng.below(3);
-            (code, alnum(&mut rng, 9, letters), optional, String::new())
+            let (number, optional) = number_and_optional(&mut rng, (2, 6), 3);
+            (code, number, optional, String::new())
         }
         DocFormat::Passport => {
             let code = if rng.below(6) == 0 { "PD" } else { "P" };
-            let n = 5 + rng.below(8);
-            let optional = if rng.below(2) == 0 { alnum(&mut rng, n, 0) } else { String::new() };
-            let letters = 1 + rng.below(2);
-            (code, alnum(&mut rng, 9, letters), optional, String::new())
+            let (number, optional) = number_and_optional(&mut rng, (5, 8), 2);
+            (code, number, optional, String::new())
         }
         DocFormat::IdCard => {
             let code = *rng.pick(&["I", "ID", "IR", "AC"]);

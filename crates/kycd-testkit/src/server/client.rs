@@ -33,18 +33,17 @@ impl Resp {
 
     /// Assert a 2xx answer and return its JSON.
     pub fn ok(&self) -> Value {
-        assert!(
-            (200..300).contains(&self.status),
-            "{}: expected success, got {} {}",
-            self.what,
-            self.status,
-            self.text()
-        );
+        self.assert_success();
         self.json()
     }
 
     /// Assert a 2xx answer and return its bytes.
     pub fn ok_bytes(&self) -> Vec<u8> {
+        self.assert_success();
+        self.body.clone()
+    }
+
+    fn assert_success(&self) {
         assert!(
             (200..300).contains(&self.status),
             "{}: expected success, got {} {}",
@@ -52,7 +51,6 @@ impl Resp {
             self.status,
             self.text()
         );
-        self.body.clone()
     }
 
     pub fn expect(&self, status: u16) -> &Self {

@@ -189,8 +189,9 @@ impl Instance {
         self.cli_env(args, &[]).await
     }
 
-    /// Run a CLI subcommand with extra environment (e.g. a shifted test clock).
-    pub async fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
+    /// `kycd ARGS --data-dir DIR` on this instance, with `env` on top of the instance's
+    /// own; output piped, killed when dropped. The CLI and the server both start so.
+    pub(super) fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(kycd_binary());
         cmd.args(args)
             .arg("--data-dir")
@@ -203,6 +204,12 @@ impl Instance {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        cmd
+    }
+
+    /// Run a CLI subcommand with extra environment (e.g. a shifted test clock).
+    pub async fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
+        let mut cmd = self.command(args, env);
         let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
             .await
             .unwrap_or_else(|_| panic!("kycd {args:?} did not finish within 60 s"))

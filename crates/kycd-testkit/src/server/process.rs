@@ -1,13 +1,12 @@
 //! A running `kycd serve`: started on an instance, its logs collected, stopped as an
 //! operator or a crash would.
 
-use super::{Api, CliOutput, Instance, kycd_binary, str_field};
+use super::{Api, CliOutput, Instance, TenantKeys, str_field};
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::process::Child;
 
 /// A running `kycd serve`. The child is killed on drop.
 pub struct Server {
@@ -35,42 +34,21 @@ impl Server {
     /// Start a server process on an existing instance (restart). `admin_key` is the key a
     /// previous start printed; a first start must print one.
     pub async fn start_on(inst: Arc<Instance>, env: &[(&str, &str)], admin_key: Option<String>) -> Server {
-        let mut cmd = Command::new(kycd_binary());
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(inst.data_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        inst.apply_env(&mut cmd);
         // The suite sends bursts far beyond a person's or an integration's pace (2 000
         // uploads, 320-call matrices); rate limits are off unless a test turns them on
         // (ratelimit.rs tests them, defaults included).
-        cmd.env("KYCD_RATE_LIMIT_PER_MINUTE", "0")
-            .env("KYCD_UPLOAD_RATE_PER_MINUTE", "0")
-            .env("KYCD_SIGN_IN_RATE_PER_MINUTE", "0")
-            .env("KYCD_SIGN_IN_ACCOUNT_RATE_PER_MINUTE", "0");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        let mut all_env = vec![
+            ("KYCD_RATE_LIMIT_PER_MINUTE", "0"),
+            ("KYCD_UPLOAD_RATE_PER_MINUTE", "0"),
+            ("KYCD_SIGN_IN_RATE_PER_MINUTE", "0"),
+            ("KYCD_SIGN_IN_ACCOUNT_RATE_PER_MINUTE", "0"),
+        ];
+        all_env.extend_from_slice(env);
+        let mut cmd = inst.command(&["serve", "--listen", "127.0.0.1:0"], &all_env);
         let mut child = cmd.spawn().expect("spawn kycd serve");
         let logs = Arc::new(Mutex::new(Vec::new()));
 
-        let stderr = child.stderr.take().expect("stderr");
-        let sink = logs.clone();
-        tokio::spawn(async move {
-            let mut stderr = stderr;
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = stderr.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
+        collect_into(child.stderr.take().expect("stderr"), logs.clone());
 
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout);
@@ -111,17 +89,7 @@ impl Server {
             "listening line must name an http:// address, got {base:?}"
         );
         // Keep draining stdout so the server never blocks on a full pipe.
-        let sink = logs.clone();
-        tokio::spawn(async move {
-            let mut rest = lines;
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = rest.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
+        collect_into(lines, logs.clone());
 
         let admin_key = match (&printed_admin_key, admin_key) {
             (Some(k), _) => k.clone(),
@@ -210,6 +178,13 @@ impl Server {
         }
     }
 
+    /// A new test-mode tenant, and a client with its key.
+    pub async fn tenant_client(&self, name: &str) -> (TenantKeys, Api) {
+        let keys = self.inst.create_tenant(name, false).await;
+        let api = self.client_for(&keys.api_key);
+        (keys, api)
+    }
+
     pub fn admin(&self) -> Api {
         self.client_for(&self.admin_key)
     }
@@ -255,6 +230,19 @@ impl Server {
         // Let the log pumps read what is left.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Append what `from` yields to `sink` until it ends, in a task of its own.
+fn collect_into(mut from: impl AsyncRead + Unpin + Send + 'static, sink: Arc<Mutex<Vec<u8>>>) {
+    tokio::spawn(async move {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = from.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
 }
 
 impl Drop for Server {

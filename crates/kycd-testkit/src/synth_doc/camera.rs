@@ -255,9 +255,14 @@ pub fn sample(font: &OcrB, format: DocFormat, distortion: Distortion, seed: u64)
 /// the frame). `doc.lines` may be any text of the format's line lengths: the
 /// classifier's training cells use random characters as well as real zones.
 pub fn photograph_doc(font: &OcrB, doc: SynthDoc, camera: Camera, seed: u64) -> Sample {
+    photograph_with_portrait(font, doc, camera, seed, None)
+}
+
+/// [`photograph_doc`] with `portrait` printed as the photo, or the silhouette for `None`.
+fn photograph_with_portrait(font: &OcrB, doc: SynthDoc, camera: Camera, seed: u64, portrait: Option<&GrayImage>) -> Sample {
     let (wmm, _) = doc.format.size_mm();
     let px_per_mm = camera.doc_width * camera.width as f32 * 1.2 / wmm;
-    let plane = render_plane(font, &doc, px_per_mm, seed);
+    let plane = render_plane_with(font, &doc, px_per_mm, seed, portrait);
     let image = photograph_plane(&plane, &camera);
     Sample {
         doc,
@@ -270,17 +275,7 @@ pub fn photograph_doc(font: &OcrB, doc: SynthDoc, camera: Camera, seed: u64) -> 
 /// Like [`sample`], with `portrait` (grey, about 32:42) printed as the passport's photo
 /// instead of the silhouette. The zone and data are the same as [`sample`]'s for the seed.
 pub fn sample_with_portrait(font: &OcrB, distortion: Distortion, seed: u64, portrait: &GrayImage) -> Sample {
-    let format = DocFormat::Passport;
-    let doc = random_identity(format, seed);
+    let doc = random_identity(DocFormat::Passport, seed);
     let camera = Camera::for_distortion(distortion, seed);
-    let (wmm, _) = format.size_mm();
-    let px_per_mm = camera.doc_width * camera.width as f32 * 1.2 / wmm;
-    let plane = render_plane_with(font, &doc, px_per_mm, seed, Some(portrait));
-    let image = photograph_plane(&plane, &camera);
-    Sample {
-        doc,
-        camera,
-        image,
-        px_per_mm,
-    }
+    photograph_with_portrait(font, doc, camera, seed, Some(portrait))
 }

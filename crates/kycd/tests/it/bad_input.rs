@@ -1,7 +1,7 @@
 //! Bad input: every refusal is problem+json with the right status, type and a detail.
 
-use crate::flow::{create_attempt, create_verification, data, verification_body};
-use crate::harness::{Server, document_jpeg, png_claiming, str_field};
+use crate::flow::{create_attempt, create_verification, data, new_verification, verification_body};
+use crate::harness::{Server, document_jpeg, png_claiming};
 use serde_json::json;
 
 #[test]
@@ -20,32 +20,28 @@ async fn bad_uploads_are_refused_and_leave_nothing() {
     // Each request on its own connection: keep-alive after a refusal is tested apart
     // (early_refusals_keep_the_connection_usable).
     let api = s.client_unpooled(&s.admin_key);
-    let v = create_verification(&api, &verification_body("Upload Tester", "uploads@example.org")).await;
-    let vid = str_field(&v, "id");
+    let (_, vid) = new_verification(&api, "Upload Tester", "uploads@example.org").await;
     create_attempt(&api, &vid).await;
     let path = format!("/v1/verifications/{vid}/captures?kind=document_front");
 
     api.post_raw(&path, "image/jpeg", Vec::new()).await.problem(422, "invalid-request");
 
+    // Each refused as a raw body and as a multipart form alike.
     let text = b"This is a plain text file that somebody renamed to passport.jpg.\n".repeat(20);
-    api.post_raw(&path, "image/jpeg", text.clone())
-        .await
-        .problem(415, "unsupported-media-type");
-    api.post_multipart(&path, "file", "passport.jpg", "image/jpeg", text)
-        .await
-        .problem(415, "unsupported-media-type");
+    let bomb = png_claiming(20_000, 20_000);
+    for (bytes, mime, file_name, status, code) in [
+        (text, "image/jpeg", "passport.jpg", 415, "unsupported-media-type"),
+        (bomb, "image/png", "bomb.png", 422, "unprocessable-image"),
+    ] {
+        api.post_raw(&path, mime, bytes.clone()).await.problem(status, code);
+        api.post_multipart(&path, "file", file_name, mime, bytes)
+            .await
+            .problem(status, code);
+    }
 
     let jpeg = document_jpeg(41);
     let truncated = jpeg[..jpeg.len() / 2].to_vec();
     api.post_raw(&path, "image/jpeg", truncated)
-        .await
-        .problem(422, "unprocessable-image");
-
-    let bomb = png_claiming(20_000, 20_000);
-    api.post_raw(&path, "image/png", bomb.clone())
-        .await
-        .problem(422, "unprocessable-image");
-    api.post_multipart(&path, "file", "bomb.png", "image/png", bomb)
         .await
         .problem(422, "unprocessable-image");
 
@@ -71,8 +67,7 @@ async fn bad_uploads_are_refused_and_leave_nothing() {
 async fn oversized_upload_is_413() {
     let s = Server::start().await;
     let api = s.admin();
-    let v = create_verification(&api, &verification_body("Big Upload", "big@example.org")).await;
-    let vid = str_field(&v, "id");
+    let (_, vid) = new_verification(&api, "Big Upload", "big@example.org").await;
     let path = format!("/v1/verifications/{vid}/captures?kind=document_front");
     let prefix = document_jpeg(43);
     let res = api.post_huge_raw(&path, "image/jpeg", &prefix, 200 * 1024 * 1024).await;
@@ -213,8 +208,7 @@ async fn bad_cursor_is_422() {
 async fn early_refusals_keep_the_connection_usable() {
     let s = Server::start().await;
     let api = s.admin();
-    let v = create_verification(&api, &verification_body("Keep Alive", "keepalive@example.org")).await;
-    let vid = str_field(&v, "id");
+    let (_, vid) = new_verification(&api, "Keep Alive", "keepalive@example.org").await;
     create_attempt(&api, &vid).await;
     let auth = format!("Bearer {}", s.admin_key);
     let body = crate::harness::jpeg(2000, 1500, 45);

@@ -19,6 +19,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 E = os.environ
 SHOTS = E["SHOTS"]
+# The screen sizes the scripts photograph pages at: (name, Emulation device metrics).
+PHONE = ("phone", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+DESKTOP = ("desktop", {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+LAPTOP = ("laptop", {"width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": False})
 _sizes = []
 _shot_no = [0]
 
@@ -85,6 +89,15 @@ def click_steady(d, el, timeout=30):
 
     WebDriverWait(d, timeout, poll_frequency=0.25).until(lambda _: steady())
     el.click()
+
+
+def list_shots_and_pass(flow):
+    """Name every screenshot taken, then say that `flow` passed (the test wants "OK" last)."""
+    names = sorted(os.listdir(SHOTS))
+    print(f"{len(names)} screenshots in {SHOTS}:")
+    for n in names:
+        print("  " + n)
+    print(f"{flow} OK")
 
 
 def check_no_script_errors(d, expected=("favicon",)):

@@ -1,15 +1,14 @@
 //! Cancelling a verification.
 
-use crate::flow::{create_verification, verification_body};
-use crate::harness::{Server, document_jpeg, str_field};
+use crate::flow::new_verification;
+use crate::harness::{Server, document_jpeg};
 use serde_json::json;
 
 #[tokio::test]
 async fn cancel_is_final() {
     let s = Server::start().await;
     let api = s.admin();
-    let v = create_verification(&api, &verification_body("Cancel Me", "cancel@example.org")).await;
-    let vid = str_field(&v, "id");
+    let (v, vid) = new_verification(&api, "Cancel Me", "cancel@example.org").await;
     assert_eq!(v["status"], "created");
 
     let c = api.post_empty(&format!("/v1/verifications/{vid}/cancel")).await.ok();

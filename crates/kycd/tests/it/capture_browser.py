@@ -21,16 +21,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from browser_common import check_no_script_errors, chromium, click_steady, configure, shot, text, wait
+from browser_common import DESKTOP, PHONE, SHOTS, check_no_script_errors, chromium, click_steady, configure
+from browser_common import list_shots_and_pass, shot, text, wait
 
 E = os.environ
 BASE = E["KYCD_BASE"]
-SHOTS = E["SHOTS"]
-SIZES = [
-    ("phone", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}),
-    ("desktop", {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False}),
-]
-configure(SIZES)
+configure([PHONE, DESKTOP])
 callbacks = []
 
 
@@ -250,7 +246,7 @@ def handoff_flow():
         check_no_script_errors(desk)
 
         phone = browser(E["VIDEO"])
-        phone.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", SIZES[0][1])
+        phone.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE[1])
         phone.get(link)
         wait(phone, "the phone's front step", lambda: path_is(phone, "/capture/step/document_front"))
         shot(phone, "handoff-phone-front")
@@ -293,11 +289,7 @@ def main():
         handoff_flow()
     finally:
         srv.shutdown()
-    names = sorted(os.listdir(SHOTS))
-    print(f"{len(names)} screenshots in {SHOTS}:")
-    for n in names:
-        print("  " + n)
-    print("capture browser flow OK")
+    list_shots_and_pass("capture browser flow")
 
 
 if __name__ == "__main__":

@@ -166,8 +166,7 @@ async fn open_link(api: &crate::harness::Api, s: &Server, callback: &str, state:
 async fn capture_page_in_chromium_with_camera_and_upload() {
     let Some(tools) = browser_tools_or_skip() else { return };
     let s = Server::start().await;
-    let keys = s.inst.create_tenant("Acme Browser Co", false).await;
-    let api = s.client_for(&keys.api_key);
+    let (_, api) = s.tenant_client("Acme Browser Co").await;
 
     // Where the browser is sent back: a small server in the script, on a free port.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

@@ -162,6 +162,28 @@ impl Browser {
         all.extend_from_slice(fields);
         self.post_form(path, &all).await
     }
+
+    /// From the front's step: upload the document's front and a selfie, and submit;
+    /// returns where the page sends the person then.
+    pub(crate) async fn capture_front_and_selfie(&mut self, front: Vec<u8>, selfie: Vec<u8>) -> String {
+        let csrf = self.get("/capture/step/document_front").await.csrf();
+        let r = self.post_file("/capture/step/document_front", Some(&csrf), "front.jpg", front);
+        assert_eq!(r.await.location(), "/capture/step/selfie?ok=document_front");
+        let r = self.post_file("/capture/step/selfie", Some(&csrf), "selfie.png", selfie);
+        assert_eq!(r.await.location(), "/capture/submit?ok=selfie");
+        self.submit("/capture/submit", "/capture/submit", &[]).await.location()
+    }
+}
+
+/// A browser that opened `token`'s capture link, consented and chose a passport: at the
+/// step of the document's front.
+pub(crate) async fn at_passport_front(s: &Server, token: &str) -> Browser {
+    let mut b = Browser::new(s);
+    b.get(&format!("/capture?token={token}")).await.location();
+    b.submit("/capture/consent", "/capture/consent", &[]).await.location();
+    let r = b.submit("/capture/document", "/capture/document", &[("document_type", "passport")]);
+    assert_eq!(r.await.location(), "/capture/step/document_front");
+    b
 }
 
 /// A document photo so blurred that the quality feedback refuses it.
@@ -176,8 +198,7 @@ fn blurry_document() -> Vec<u8> {
 }
 
 async fn tenant_api(s: &Server, name: &str) -> crate::harness::Api {
-    let keys = s.inst.create_tenant(name, false).await;
-    s.client_for(&keys.api_key)
+    s.tenant_client(name).await.1
 }
 
 /// Verification + attempt; returns (verification id, start token).
@@ -397,17 +418,8 @@ async fn capture_page_sessions_are_scoped_and_localised() {
     let policy = json!({"policy": {"accepted_document_types": ["passport"], "selfie_required": false}});
     let (vid_a, token_a) = open_verification(&api, policy.clone()).await;
     let (vid_b, token_b) = open_verification(&api, policy).await;
-    let mut a = Browser::new(&s);
-    let mut b = Browser::new(&s);
-    a.get(&format!("/capture?token={token_a}")).await.location();
-    b.get(&format!("/capture?token={token_b}")).await.location();
-    for x in [&mut a, &mut b] {
-        x.submit("/capture/consent", "/capture/consent", &[]).await.location();
-        let r = x
-            .submit("/capture/document", "/capture/document", &[("document_type", "passport")])
-            .await;
-        assert_eq!(r.location(), "/capture/step/document_front");
-    }
+    let mut a = at_passport_front(&s, &token_a).await;
+    let mut b = at_passport_front(&s, &token_b).await;
 
     // A's form token does not work with B's session; B's uploads land on B only.
     let csrf_a = a.get("/capture/step/document_front").await.csrf();
@@ -495,20 +507,8 @@ async fn capture_page_returns_to_checkout_redirect_url_and_refuses_a_superseded_
     let (vid, token) = open("Toby Arden").await;
     let attempts = api.get(&format!("/v1/verifications/{vid}/attempts")).await.ok();
     let attempt_id = str_field(&data(&attempts)[0], "id");
-    let mut b = Browser::new(&s);
-    b.get(&format!("/capture?token={token}")).await.location();
-    b.submit("/capture/consent", "/capture/consent", &[]).await.location();
-    b.submit("/capture/document", "/capture/document", &[("document_type", "passport")])
-        .await
-        .location();
-    let csrf = b.get("/capture/step/document_front").await.csrf();
-    let r = b
-        .post_file("/capture/step/document_front", Some(&csrf), "a.jpg", document_jpeg(7))
-        .await;
-    assert_eq!(r.location(), "/capture/step/selfie?ok=document_front");
-    let r = b.post_file("/capture/step/selfie", Some(&csrf), "s.png", selfie_png(8)).await;
-    assert_eq!(r.location(), "/capture/submit?ok=selfie");
-    let to = b.submit("/capture/submit", "/capture/submit", &[]).await.location();
+    let mut b = at_passport_front(&s, &token).await;
+    let to = b.capture_front_and_selfie(document_jpeg(7), selfie_png(8)).await;
     assert_eq!(
         to,
         format!("https://shop.example/kyc/return?verification_id={vid}&attempt_id={attempt_id}")
@@ -517,12 +517,7 @@ async fn capture_page_returns_to_checkout_redirect_url_and_refuses_a_superseded_
 
     // A new attempt closes the open one: its session can no longer upload.
     let (vid2, token2) = open("Hannah Bret").await;
-    let mut c = Browser::new(&s);
-    c.get(&format!("/capture?token={token2}")).await.location();
-    c.submit("/capture/consent", "/capture/consent", &[]).await.location();
-    c.submit("/capture/document", "/capture/document", &[("document_type", "passport")])
-        .await
-        .location();
+    let mut c = at_passport_front(&s, &token2).await;
     let csrf = c.get("/capture/step/document_front").await.csrf();
     api.post(
         &format!("/compat/checkout/identity-verifications/{vid2}/attempts"),
@@ -558,20 +553,8 @@ async fn capture_page_runs_a_transmit_session_from_its_start_token() {
     let sid = str_field(&created, "session_id");
     let token = str_field(&created, "start_token");
 
-    let mut b = Browser::new(&s);
-    b.get(&format!("/capture?token={token}")).await.location();
-    b.submit("/capture/consent", "/capture/consent", &[]).await.location();
-    b.submit("/capture/document", "/capture/document", &[("document_type", "passport")])
-        .await
-        .location();
-    let csrf = b.get("/capture/step/document_front").await.csrf();
-    let r = b
-        .post_file("/capture/step/document_front", Some(&csrf), "front.jpg", document_jpeg(17))
-        .await;
-    assert_eq!(r.location(), "/capture/step/selfie?ok=document_front");
-    let r = b.post_file("/capture/step/selfie", Some(&csrf), "me.png", selfie_png(18)).await;
-    assert_eq!(r.location(), "/capture/submit?ok=selfie");
-    let to = b.submit("/capture/submit", "/capture/submit", &[]).await.location();
+    let mut b = at_passport_front(&s, &token).await;
+    let to = b.capture_front_and_selfie(document_jpeg(17), selfie_png(18)).await;
     let url = reqwest::Url::parse(&to).unwrap();
     assert_eq!(url.host_str(), Some("bank.example"), "{to}");
     let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
@@ -602,13 +585,7 @@ async fn capture_continues_on_a_phone_and_the_desktop_follows() {
     let api = tenant_api(&s, "Handoff Ltd").await;
     let policy = json!({"policy": {"accepted_document_types": ["passport"], "selfie_required": false}});
     let (vid, token) = open_verification(&api, policy).await;
-    let mut desktop = Browser::new(&s);
-    desktop.get(&format!("/capture?token={token}")).await.location();
-    desktop.submit("/capture/consent", "/capture/consent", &[]).await.location();
-    desktop
-        .submit("/capture/document", "/capture/document", &[("document_type", "passport")])
-        .await
-        .location();
+    let mut desktop = at_passport_front(&s, &token).await;
     desktop
         .get("/capture/step/document_front")
         .await
@@ -664,8 +641,7 @@ async fn capture_continues_on_a_phone_and_the_desktop_follows() {
 async fn capture_pages_carry_the_tenant_branding() {
     use base64::Engine as _;
     let s = Server::start().await;
-    let keys = s.inst.create_tenant("Brand Bank", false).await;
-    let api = s.client_for(&keys.api_key);
+    let (keys, api) = s.tenant_client("Brand Bank").await;
     let mut logo = Vec::new();
     image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(120, 40, image::Rgb([200, 30, 60])))
         .write_to(&mut std::io::Cursor::new(&mut logo), image::ImageFormat::Png)

@@ -5,9 +5,9 @@
 //! `console_browser.rs` drives the same console in headless Chromium.
 
 use crate::capture_page::{Browser, Page};
+use crate::common::TestClock;
 use crate::flow::{session_to_review, verification_body};
 use crate::harness::{Server, str_field};
-use crate::webhooks::set_offset;
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
@@ -31,14 +31,31 @@ fn invite_path(url: &str) -> String {
 /// Set the password through an invitation link.
 pub(crate) async fn accept(b: &mut Browser, invite: &str) {
     b.get(invite).await.expect(200).contains("name=\"token\"");
-    let token = invite.split("token=").nth(1).unwrap().to_owned();
-    let r = b
-        .post_form(
-            "/console/invite",
-            &[("token", &token), ("password", PASSWORD), ("password2", PASSWORD)],
-        )
-        .await;
+    let r = set_password(b, &invite_token(invite), PASSWORD).await;
     assert_eq!(r.location(), "/console/login?invited=1");
+}
+
+/// The token of an invitation link.
+pub(crate) fn invite_token(link: &str) -> String {
+    link.split("token=").nth(1).unwrap().to_owned()
+}
+
+/// Post the invitation form of `token` with `password` typed twice.
+pub(crate) async fn set_password(b: &mut Browser, token: &str, password: &str) -> Page {
+    let fields = [("token", token), ("password", password), ("password2", password)];
+    b.post_form("/console/invite", &fields).await
+}
+
+/// Turn on a second factor from the account page, with a code of the key it offers;
+/// returns the key.
+pub(crate) async fn enrol_totp(b: &mut Browser) -> String {
+    let account = b.get("/console/account").await;
+    let secret = input_value(&account, "secret");
+    let code = kycd_engine::console::totp_code(&secret, chrono::Utc::now()).unwrap();
+    let fields = [("csrf", &account.csrf()), ("secret", &secret), ("code", &code)];
+    let r = b.post_form("/console/account/totp", &fields.map(|(k, v)| (k, v.as_str()))).await;
+    assert_eq!(r.location(), "/console/account");
+    secret
 }
 
 pub(crate) async fn sign_in(b: &mut Browser, email: &str, password: &str, code: &str) -> Page {
@@ -61,6 +78,12 @@ pub(crate) async fn invited(server: &Server, tenant: &str, email: &str, role: &s
     b
 }
 
+/// Assert that `email` cannot sign in with the right password: its account is locked.
+pub(crate) async fn assert_locked_out(b: &mut Browser, email: &str) {
+    let r = sign_in(b, email, PASSWORD, "").await;
+    assert_eq!(r.status, 401, "locked: the right password waits out the lock: {}", r.body);
+}
+
 /// A browser signed in as a new operator of `tenant`.
 pub(crate) async fn operator(server: &Server, tenant: &str, email: &str, role: &str) -> Browser {
     let mut b = invited(server, tenant, email, role).await;
@@ -71,24 +94,22 @@ pub(crate) async fn operator(server: &Server, tenant: &str, email: &str, role: &
 
 /// The text of the element with `id` (its first text node).
 pub(crate) fn text_of(page: &Page, id: &str) -> String {
-    let marker = format!("id=\"{id}\">");
-    let at = page
-        .body
-        .find(&marker)
-        .unwrap_or_else(|| panic!("{}: no #{id}:\n{}", page.what, page.body));
-    let rest = &page.body[at + marker.len()..];
-    rest[..rest.find('<').unwrap()].to_owned()
+    text_between(page, &format!("id=\"{id}\">"), '<', &format!("#{id}"))
 }
 
 /// The value of the input named `name`.
 pub(crate) fn input_value(page: &Page, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
+    text_between(page, &format!("name=\"{name}\" value=\""), '"', &format!("input {name}"))
+}
+
+/// The page's text from just after `marker` up to `end`; `what` names it when missing.
+fn text_between(page: &Page, marker: &str, end: char, what: &str) -> String {
     let at = page
         .body
-        .find(&marker)
-        .unwrap_or_else(|| panic!("{}: no input {name}:\n{}", page.what, page.body));
+        .find(marker)
+        .unwrap_or_else(|| panic!("{}: no {what}:\n{}", page.what, page.body));
     let rest = &page.body[at + marker.len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
+    rest[..rest.find(end).unwrap()].to_owned()
 }
 
 async fn decide(b: &mut Browser, vid: &str, action: &str, reason: &str) -> Page {
@@ -113,10 +134,7 @@ pub(crate) async fn first_tenant(server: &Server) -> String {
 
 #[tokio::test]
 async fn reviewers_work_a_case_under_four_eyes_and_see_only_their_tenant() {
-    let clock_dir = tempfile::tempdir().unwrap();
-    let offset = clock_dir.path().join("offset");
-    set_offset(&offset, 0);
-    let server = Server::start_with_env(&[("KYCD_TEST_CLOCK_OFFSET_FILE", offset.to_str().unwrap())]).await;
+    let (clock, server) = TestClock::with_server(&[]).await;
     let api = server.admin();
     let tenant = first_tenant(&server).await;
     let case = session_to_review(&api, &verification_body("Erika Mustermann", "erika@example.com"), 31).await;
@@ -341,7 +359,7 @@ async fn reviewers_work_a_case_under_four_eyes_and_see_only_their_tenant() {
     }
 
     // 31 minutes idle: the session is over.
-    set_offset(&offset, 31 * 60);
+    clock.set(31 * 60);
     let r = reviewer.get("/console/queue").await;
     assert_eq!(r.location(), "/console/login?ended=1");
 }
@@ -354,23 +372,13 @@ async fn sign_in_locks_after_five_failures_and_a_second_factor_guards_the_accoun
     let mut b = Browser::new(&server);
     accept(&mut b, &invite).await;
     // The link works once.
-    let token = invite.split("token=").nth(1).unwrap().to_owned();
-    b.post_form(
-        "/console/invite",
-        &[("token", &token), ("password", PASSWORD), ("password2", PASSWORD)],
-    )
-    .await
-    .expect(404);
+    set_password(&mut b, &invite_token(&invite), PASSWORD).await.expect(404);
     // Short passwords are refused with the rule.
     let invite2 = add_operator(&server, &tenant, "short@example.com", "reviewer").await;
-    let token2 = invite2.split("token=").nth(1).unwrap().to_owned();
-    b.post_form(
-        "/console/invite",
-        &[("token", &token2), ("password", "short"), ("password2", "short")],
-    )
-    .await
-    .expect(400)
-    .contains("12");
+    set_password(&mut b, &invite_token(&invite2), "short")
+        .await
+        .expect(400)
+        .contains("12");
 
     // A sign-in form posted without its pre-session token (from another site) is refused.
     let mut stranger = Browser::new(&server);

@@ -20,17 +20,12 @@ import urllib.parse
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from browser_common import chromium, configure, shot, text, wait
+from browser_common import LAPTOP, PHONE, SHOTS, chromium, configure, list_shots_and_pass, shot, text, wait
 from browser_common import check_no_script_errors as common_check_no_script_errors
 
 E = os.environ
 BASE = E["KYCD_BASE"]
-SHOTS = E["SHOTS"]
-SIZES = [
-    ("laptop", {"width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": False}),
-    ("phone", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}),
-]
-configure(SIZES)
+configure([LAPTOP, PHONE])
 
 
 def browser():
@@ -47,7 +42,7 @@ def check_no_script_errors(d):
 
 
 def no_horizontal_scroll_at_laptop_size(d):
-    d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", SIZES[0][1])
+    d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", LAPTOP[1])
     time.sleep(0.2)
     wide = d.execute_script("return document.documentElement.scrollWidth > window.innerWidth + 1")
     d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
@@ -111,27 +106,22 @@ def main():
         fig.find_element(By.CSS_SELECTOR, "button[data-act=zoom]").click()
         assert "zoomed" in img.get_attribute("class"), img.get_attribute("class")
         shot(d, "case-zoomed-rotated")
-        decide_with_keyboard(d, "a", "approve", "document_verified_manually", "compared by hand")
-        assert "approved" in d.find_element(By.ID, "status").text
-        print("DECIDED approve " + cases[0])
-        shot(d, "approved")
-
-        # N opens the next case: decline it.
-        press(d, "n")
-        wait(d, "the second case", lambda: path(d) == f"/console/verifications/{cases[1]}")
-        decide_with_keyboard(d, "d", "decline", "data_mismatch", "name differs from the document")
-        assert "declined" in d.find_element(By.ID, "status").text
-        print("DECIDED decline " + cases[1])
-        shot(d, "declined")
-
-        # And the third: ask for a new capture, with a message for the person.
-        press(d, "n")
-        wait(d, "the third case", lambda: path(d) == f"/console/verifications/{cases[2]}")
-        decide_with_keyboard(d, "r", "retry", "poor_image_quality", "glare over the name",
-                             "Please take the photo again without reflections.")
-        assert "retry_required" in d.find_element(By.ID, "status").text
-        print("DECIDED retry " + cases[2])
-        shot(d, "retry-requested")
+        # Approve the first; N opens the next case: decline it; and the third: ask for a
+        # new capture, with a message for the person.
+        decisions = [
+            ("a", "approve", "document_verified_manually", "compared by hand", "", "approved", "approved"),
+            ("d", "decline", "data_mismatch", "name differs from the document", "", "declined", "declined"),
+            ("r", "retry", "poor_image_quality", "glare over the name",
+             "Please take the photo again without reflections.", "retry_required", "retry-requested"),
+        ]
+        for i, (key, action, reason, note, message, status, name) in enumerate(decisions):
+            if i > 0:
+                press(d, "n")
+                wait(d, f"case {i + 1}", lambda: path(d) == f"/console/verifications/{cases[i]}")
+            decide_with_keyboard(d, key, action, reason, note, message)
+            assert status in d.find_element(By.ID, "status").text
+            print(f"DECIDED {action} {cases[i]}")
+            shot(d, name)
 
         # The queue is empty now.
         d.get(BASE + "/console/queue")
@@ -157,11 +147,7 @@ def main():
         check_no_script_errors(d)
     finally:
         d.quit()
-    names = sorted(os.listdir(SHOTS))
-    print(f"{len(names)} screenshots in {SHOTS}:")
-    for n in names:
-        print("  " + n)
-    print("console browser flow OK")
+    list_shots_and_pass("console browser flow")
 
 
 if __name__ == "__main__":

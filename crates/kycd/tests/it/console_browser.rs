@@ -15,15 +15,13 @@ use crate::harness::{Server, str_field};
 async fn a_reviewer_works_the_queue_in_chromium() {
     let Some(tools) = browser_tools_or_skip() else { return };
     let s = Server::start().await;
-    let a = s.inst.create_tenant("Acme Compliance", false).await;
-    let a_api = s.client_for(&a.api_key);
+    let (a, a_api) = s.tenant_client("Acme Compliance").await;
     let mut cases = Vec::new();
     for (i, name) in ["Ada Queue", "Bruno Queue", "Chloé Queue"].iter().enumerate() {
         let body = verification_body(name, &format!("queue{i}@example.org"));
         cases.push(session_to_review(&a_api, &body, 60 + 2 * i as u64).await.vid);
     }
-    let b = s.inst.create_tenant("Other Business", false).await;
-    let b_api = s.client_for(&b.api_key);
+    let (_, b_api) = s.tenant_client("Other Business").await;
     let foreign = session_to_review(&b_api, &verification_body("Dora Foreign", "dora@example.org"), 90)
         .await
         .vid;

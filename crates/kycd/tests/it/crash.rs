@@ -55,13 +55,7 @@ async fn crash_after_blob_write_leaves_no_row_and_purge_removes_the_orphan() {
     assert!(caps.is_empty(), "the crashed upload left no row: {caps:?}");
     assert_eq!(files_under(&blob_dir).len(), 1, "the orphan is still there before the sweep");
 
-    let out = second.cli(&["purge", "--orphans", "--grace-seconds", "0"]).await;
-    out.success();
-    assert!(
-        out.stdout.contains("removed 1 orphan blob(s)"),
-        "purge reports what it removed: {}",
-        out.all_output()
-    );
+    crate::common::purge_orphans(&second, 1, "purge reports what it removed").await;
     let left = files_under(&blob_dir);
     assert!(left.is_empty(), "no blob file remains: {left:?}");
 
@@ -71,13 +65,7 @@ async fn crash_after_blob_write_leaves_no_row_and_purge_removes_the_orphan() {
     let f = api.get(&format!("/v1/files/{}", str_field(&c, "id"))).await;
     f.expect(200);
     assert!(f.body == bytes);
-    let again = second.cli(&["purge", "--orphans", "--grace-seconds", "0"]).await;
-    again.success();
-    assert!(
-        again.stdout.contains("removed 0 orphan blob(s)"),
-        "a referenced blob is not an orphan: {}",
-        again.all_output()
-    );
+    crate::common::purge_orphans(&second, 0, "a referenced blob is not an orphan").await;
     assert_eq!(files_under(&blob_dir).len(), 1);
 }
 
@@ -175,19 +163,11 @@ async fn killed_at_random_points_the_invariants_hold_after_every_restart() {
     let inst = Instance::new().await;
     let mut server = Server::start_on(inst.clone(), &[], None).await;
     let admin_key = server.admin_key.clone();
-    let clock_dir = tempfile::tempdir().unwrap();
-    let offset = clock_dir.path().join("offset");
-    crate::webhooks::set_offset(&offset, 0);
-    let receiver = crate::webhooks::Receiver::start(&offset);
-    let ep = server
-        .admin()
-        .post(
-            "/v1/webhook_endpoints",
-            &serde_json::json!({"url": receiver.url, "enabled_events": ["*"]}),
-        )
-        .await
-        .ok();
-    receiver.set_secrets(&[&str_field(&ep, "secret")]);
+    let clock = crate::common::TestClock::new();
+    let receiver = clock.receiver();
+    receiver
+        .subscribe(&server.admin(), serde_json::json!({"enabled_events": ["*"]}))
+        .await;
     let log = Arc::new(Mutex::new(Committed::default()));
     // Kill times from a fixed seed: a failure names its round and can be replayed.
     let mut noise = Noise::new(0xC0FFEE);

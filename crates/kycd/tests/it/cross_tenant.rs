@@ -213,20 +213,9 @@ async fn tenant_a(server: &Server) -> (TenantA, Api) {
     let file = upload(&api, &vid, "document_front", "image/jpeg", &document_jpeg(78)).await;
     upload(&api, &vid, "selfie", "image/png", &selfie_png(79)).await;
     // Endpoints that fail (nothing listens on port 9), so deliveries exist.
-    let ep = api
-        .post(
-            "/v1/webhook_endpoints",
-            &json!({"url": "http://127.0.0.1:9/a", "enabled_events": ["*"]}),
-        )
-        .await
-        .ok();
-    let cko = api
-        .post(
-            "/v1/webhook_endpoints",
-            &json!({"url": "http://127.0.0.1:9/cko", "enabled_events": ["*"], "format": "checkout"}),
-        )
-        .await
-        .ok();
+    let ep = crate::common::endpoint_for_all(&api, "http://127.0.0.1:9/a").await;
+    let cko_body = json!({"url": "http://127.0.0.1:9/cko", "enabled_events": ["*"], "format": "checkout"});
+    let cko = crate::common::create_endpoint(&api, cko_body).await;
     api.post_empty(&format!("/v1/verifications/{vid}/submit")).await.ok();
     wait_status(&api, &vid, "review_required", Duration::from_secs(180)).await;
     let first = |r: Value| data(&r).first().cloned().unwrap_or_else(|| panic!("no delivery yet: {r}"));

@@ -4,14 +4,15 @@
 //! byte of the ciphertexts that existed before (SQLite: secure delete and a truncated
 //! WAL; PostgreSQL: the erased tables rewritten, so dead tuples are gone).
 
+use crate::common::{TestClock, poll};
 use crate::console::operator;
 use crate::flow::{approve, session_to_review};
 use crate::harness::{Instance, Server, str_field};
-use crate::webhooks::{Receiver, body, event_type, set_offset};
+use crate::webhooks::{body, event_type};
 use kycd_store::MasterKey;
 use serde_json::json;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Every `v1.<base64>` string in `bytes`: how kycd writes a sealed value.
 fn sealed_strings(bytes: &[u8]) -> BTreeSet<String> {
@@ -85,23 +86,19 @@ async fn pieces_on_disk(inst: &Instance, values: &[String]) -> Vec<String> {
 
 /// Wait until the pass that purges erased rows from the files has run, and none waits.
 pub(crate) async fn wait_for_purge(inst: &Instance) {
-    let started = Instant::now();
-    loop {
+    poll(Duration::from_secs(90), Duration::from_millis(250), async || {
         let done = inst
             .query_i64("SELECT COUNT(*) FROM jobs WHERE kind = 'purge_erased' AND status = 'done'")
             .await;
         let open = inst
             .query_i64("SELECT COUNT(*) FROM jobs WHERE kind = 'purge_erased' AND status IN ('queued', 'running')")
             .await;
-        if done > 0 && open == 0 {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
+        let purged = done > 0 && open == 0;
+        purged.then_some(()).ok_or(format!(
             "the purge of erased rows did not run within 90 s (done {done}, open {open})"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        ))
+    })
+    .await
 }
 
 #[tokio::test]
@@ -181,17 +178,10 @@ async fn anonymize_leaves_no_key_or_sealed_personal_data_in_the_database_files()
 /// goes), and erased by anonymize from the API, the report, the console and the files.
 #[tokio::test]
 async fn the_reviewers_note_is_sealed_kept_out_of_webhooks_and_erased_by_anonymize() {
-    let clock = tempfile::tempdir().unwrap();
-    let offset = clock.path().join("offset");
-    set_offset(&offset, 0);
-    let receiver = Receiver::start(&offset);
-    let s = Server::start_with_env(&[("KYCD_TEST_CLOCK_OFFSET_FILE", offset.to_str().unwrap())]).await;
+    let (clock, s) = TestClock::with_server(&[]).await;
+    let receiver = clock.receiver();
     let api = s.admin();
-    let ep = api
-        .post("/v1/webhook_endpoints", &json!({"url": receiver.url, "enabled_events": ["*"]}))
-        .await
-        .ok();
-    receiver.set_secrets(&[&str_field(&ep, "secret")]);
+    receiver.subscribe(&api, json!({"enabled_events": ["*"]})).await;
     let inst = s.instance();
     let tenant = str_field(&s.cli(&["tenant", "list", "--json"]).await.success_json()[0], "tenant_id");
     let api_note = "Quentin Notewright showed passport QN4455661";

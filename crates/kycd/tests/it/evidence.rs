@@ -1,8 +1,8 @@
 //! Evidence outputs (PDF, JWT, ZIP, JWKS) checked with tools that are not kycd's own:
 //! poppler's pdfinfo/pdftotext, `unzip -t`, Python's PyJWT, and a tampered archive.
 
-use crate::flow::{approve, session_to_review, verification_body};
-use crate::harness::{Server, str_field};
+use crate::flow::{Session, approve, session_to_review, verification_body};
+use crate::harness::{Api, Server, TenantKeys, str_field};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -80,13 +80,19 @@ with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
     assert!(out.status.success(), "tamper: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// A tenant named `tenant` with one verification of `person` approved: the tenant, its
+/// client and the verification's session.
+async fn approved_case(server: &Server, tenant: &str, person: (&str, &str), seed: u64) -> (TenantKeys, Api, Session) {
+    let (t, api) = server.tenant_client(tenant).await;
+    let s = session_to_review(&api, &verification_body(person.0, person.1), seed).await;
+    approve(&api, &s.vid).await;
+    (t, api, s)
+}
+
 #[tokio::test]
 async fn evidence_outputs_verify_with_independent_tools() {
     let server = Server::start().await;
-    let t = server.instance().create_tenant("Evidence Co", false).await;
-    let api = server.client_for(&t.api_key);
-    let s = session_to_review(&api, &verification_body("Odile Evidence", "odile@example.org"), 41).await;
-    approve(&api, &s.vid).await;
+    let (t, api, s) = approved_case(&server, "Evidence Co", ("Odile Evidence", "odile@example.org"), 41).await;
     let dir = tempfile::tempdir().unwrap();
 
     // PDF: A4, several facts in the text layer.
@@ -216,10 +222,7 @@ async fn evidence_of_erased_verifications_is_gone_and_foreign_is_not_found() {
 #[tokio::test]
 async fn rotated_keys_stay_published_and_old_archives_still_verify() {
     let server = Server::start().await;
-    let t = server.instance().create_tenant("Rotating", false).await;
-    let api = server.client_for(&t.api_key);
-    let s = session_to_review(&api, &verification_body("Rita Rotate", "rita@example.org"), 71).await;
-    approve(&api, &s.vid).await;
+    let (t, api, s) = approved_case(&server, "Rotating", ("Rita Rotate", "rita@example.org"), 71).await;
     let dir = tempfile::tempdir().unwrap();
     let old_zip = dir.path().join("old.zip");
     std::fs::write(

@@ -13,10 +13,11 @@
 //!
 //! No test asserts a duration: a missing answer fails on the harness's read timeout.
 
-use crate::capture_page::Browser;
-use crate::console::{PASSWORD, add_operator, first_tenant, sign_in};
-use crate::flow::{create_attempt, create_verification, token_of, verification_body};
-use crate::harness::{Server, str_field};
+use crate::capture_page::{Browser, at_passport_front};
+use crate::common::no_redirect_client;
+use crate::console::{PASSWORD, add_operator, assert_locked_out, first_tenant};
+use crate::flow::{Opened, new_verification, open_attempt};
+use crate::harness::Server;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -46,14 +47,6 @@ async fn login_token(s: &Server) -> (String, String) {
     (cookie, csrf)
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap()
-}
-
 /// `n` concurrent posts of `form(i)` to `path`; their statuses and `Retry-After` headers.
 async fn flood(
     s: &Server,
@@ -62,7 +55,7 @@ async fn flood(
     n: usize,
     form: impl Fn(usize) -> Vec<(String, String)>,
 ) -> Vec<(u16, Option<String>)> {
-    let http = client();
+    let http = no_redirect_client();
     let mut tasks = Vec::new();
     for i in 0..n {
         let mut rb = http.post(format!("{}{path}", s.base)).form(&form(i));
@@ -88,6 +81,20 @@ fn tally(statuses: &[(u16, Option<String>)]) -> std::collections::BTreeMap<u16, 
         *m.entry(*st).or_insert(0) += 1;
     }
     m
+}
+
+/// How much the peak RSS grew (KiB) since `before`, printed with what the flood was and
+/// what it was answered.
+fn peak_growth(s: &Server, before: u64, flood: &str, got: &[(u16, Option<String>)]) -> u64 {
+    let after = peak(s).unwrap();
+    let grown = after.saturating_sub(before);
+    let (before_mib, after_mib) = (before / MIB, after / MIB);
+    let answers = tally(got);
+    println!(
+        "{flood}: peak RSS {before_mib} → {after_mib} MiB (+{} MiB); answers {answers:?}",
+        grown / MIB
+    );
+    grown
 }
 
 #[tokio::test]
@@ -124,15 +131,7 @@ async fn a_sign_in_flood_runs_no_more_hashes_at_once_than_the_gate() {
         ]
     })
     .await;
-    let after = peak(&s).unwrap();
-    let grown = after.saturating_sub(before);
-    println!(
-        "60 concurrent wrong sign-ins, 2 hashes at once: peak RSS {} → {} MiB (+{} MiB); answers {:?}",
-        before / MIB,
-        after / MIB,
-        grown / MIB,
-        tally(&got)
-    );
+    let grown = peak_growth(&s, before, "60 concurrent wrong sign-ins, 2 hashes at once", &got);
     for (st, retry) in &got {
         assert!(
             matches!(st, 401 | 503),
@@ -154,8 +153,7 @@ async fn a_sign_in_flood_runs_no_more_hashes_at_once_than_the_gate() {
         grown / MIB
     );
     // The account is still usable after the flood (locked by it, as the rules say).
-    let r = sign_in(&mut b, "flood@example.com", PASSWORD, "").await;
-    assert_eq!(r.status, 401, "locked after the wrong tries: {}", r.body);
+    assert_locked_out(&mut b, "flood@example.com").await;
 }
 
 #[tokio::test]
@@ -176,15 +174,7 @@ async fn invitation_posts_with_made_up_tokens_cost_no_hash() {
         ]
     })
     .await;
-    let after = peak(&s).unwrap();
-    let grown = after.saturating_sub(before);
-    println!(
-        "60 concurrent invitation posts with made-up tokens: peak RSS {} → {} MiB (+{} MiB); answers {:?}",
-        before / MIB,
-        after / MIB,
-        grown / MIB,
-        tally(&got)
-    );
+    let grown = peak_growth(&s, before, "60 concurrent invitation posts with made-up tokens", &got);
     assert!(got.iter().all(|(st, _)| *st == 404), "a made-up token is not found: {got:?}");
     assert!(grown < 100 * MIB, "peak RSS grew by {} MiB: the passwords were hashed", grown / MIB);
     // The real link still works.
@@ -296,8 +286,7 @@ async fn upload_bytes_in_flight_are_capped_per_process() {
     // 16 MiB in flight: two uploads declaring 7 MiB fit, a third waits, then is refused.
     let s = Server::start_with_env(&[("KYCD_UPLOAD_MEMORY_MIB", "16")]).await;
     let api = s.admin();
-    let v = create_verification(&api, &verification_body("Budget Person", "budget@example.org")).await;
-    let vid = str_field(&v, "id");
+    let (_, vid) = new_verification(&api, "Budget Person", "budget@example.org").await;
     let path = format!("/v1/verifications/{vid}/captures?kind=document_front");
     let auth = format!("Bearer {}", s.admin_key);
     let host = s.base.strip_prefix("http://").unwrap().to_owned();
@@ -315,7 +304,7 @@ async fn upload_bytes_in_flight_are_capped_per_process() {
     }
     // A 3 MiB upload (not an image: 415 once read) fits until both stalled bodies hold
     // their reservations (2 × 7 MiB of 16), then is refused before it is read.
-    let http = client();
+    let http = no_redirect_client();
     let url = format!("{}{path}", s.base);
     let probe = || async {
         let r = http
@@ -364,16 +353,8 @@ async fn a_capture_upload_reserves_its_body_after_the_session_is_checked() {
     // declared size is refused 413 at once, without reading it, for a real session.
     let s = Server::start_with_env(&[("KYCD_MAX_UPLOAD_BYTES", "1048576")]).await;
     let api = s.admin();
-    let v = create_verification(&api, &verification_body("Page Person", "page@example.org")).await;
-    let vid = str_field(&v, "id");
-    let att = create_attempt(&api, &vid).await;
-    let token = token_of(&str_field(&att, "url"));
-    let mut b = Browser::new(&s);
-    b.get(&format!("/capture?token={token}")).await.location();
-    b.submit("/capture/consent", "/capture/consent", &[]).await.location();
-    b.submit("/capture/document", "/capture/document", &[("document_type", "passport")])
-        .await
-        .location();
+    let Opened { token, .. } = open_attempt(&api, "Page Person", "page@example.org").await;
+    let b = at_passport_front(&s, &token).await;
     let cookie = format!("kycd_capture={}", b.cookie("kycd_capture").unwrap());
     let r = answer_before_the_body(
         &s,

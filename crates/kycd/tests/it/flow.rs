@@ -31,6 +31,30 @@ pub async fn create_verification(api: &Api, body: &Value) -> Value {
     v
 }
 
+/// A verification of a made-up person (`verification_body`): the answer and its id.
+pub async fn new_verification(api: &Api, name: &str, email: &str) -> (Value, String) {
+    let v = create_verification(api, &verification_body(name, email)).await;
+    let vid = str_field(&v, "id");
+    (v, vid)
+}
+
+/// A verification with an attempt open: what a capture link hands the person.
+pub struct Opened {
+    pub v: Value,
+    pub vid: String,
+    pub attempt: Value,
+    /// The start token of the attempt's capture link.
+    pub token: String,
+}
+
+/// A verification of a made-up person (`verification_body`) with an attempt opened.
+pub async fn open_attempt(api: &Api, name: &str, email: &str) -> Opened {
+    let (v, vid) = new_verification(api, name, email).await;
+    let attempt = create_attempt(api, &vid).await;
+    let token = token_of(&str_field(&attempt, "url"));
+    Opened { v, vid, attempt, token }
+}
+
 pub async fn create_attempt(api: &Api, vid: &str) -> Value {
     api.post(&format!("/v1/verifications/{vid}/attempts"), &json!({})).await.ok()
 }
@@ -106,13 +130,13 @@ pub async fn session_to_review(api: &Api, body: &Value, seed: u64) -> Session {
 }
 
 pub async fn approve(reviewer: &Api, vid: &str) -> Value {
-    let v = reviewer
-        .post(
-            &format!("/v1/verifications/{vid}/review"),
-            &json!({"decision": "approve", "reason": "document and selfie are consistent"}),
-        )
-        .await
-        .ok();
-    assert_eq!(v["status"], "approved", "after approve: {v}");
+    review(reviewer, vid, "approve", "document and selfie are consistent", "approved").await
+}
+
+/// Decide a verification in review with `decision` and `reason`; asserts it became `status`.
+pub async fn review(reviewer: &Api, vid: &str, decision: &str, reason: &str, status: &str) -> Value {
+    let body = json!({"decision": decision, "reason": reason});
+    let v = reviewer.post(&format!("/v1/verifications/{vid}/review"), &body).await.ok();
+    assert_eq!(v["status"], status, "after {decision}: {v}");
     v
 }

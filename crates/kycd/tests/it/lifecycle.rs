@@ -23,6 +23,20 @@ fn ts(v: &Value, field: &str) -> chrono::DateTime<chrono::FixedOffset> {
     chrono::DateTime::parse_from_rfc3339(&s).unwrap_or_else(|e| panic!("{field} is not an RFC 3339 time ({e}): {s}"))
 }
 
+/// An applicant with every field: external id, name, email, phone (country code and
+/// number), birth date.
+fn full_applicant(fields: [&str; 6]) -> Value {
+    let [external_id, name, email, country_code, number, birth_date] = fields;
+    json!({
+        "external_applicant_id": external_id,
+        "full_name": name,
+        "email": email,
+        "phone_country_code": country_code,
+        "phone_number": number,
+        "birth_date": birth_date
+    })
+}
+
 #[tokio::test]
 async fn applicant_create_get_list_update() {
     let s = Server::start().await;
@@ -30,14 +44,14 @@ async fn applicant_create_get_list_update() {
     let (_, ikey) = s.inst.create_key(&t.tenant_id, "integration").await;
     let api = s.client_for(&ikey);
 
-    let body = json!({
-        "external_applicant_id": "crm-42",
-        "full_name": "Ada Lovelace",
-        "email": "ada.lovelace@example.org",
-        "phone_country_code": "+44",
-        "phone_number": "7700900123",
-        "birth_date": "1815-12-10"
-    });
+    let body = full_applicant([
+        "crm-42",
+        "Ada Lovelace",
+        "ada.lovelace@example.org",
+        "+44",
+        "7700900123",
+        "1815-12-10",
+    ]);
     let a = api.post("/v1/applicants", &body).await.ok();
     let id = str_field(&a, "id");
     assert!(id.starts_with("aplt_"), "applicant id prefix: {a}");
@@ -100,14 +114,14 @@ async fn verification_lifecycle_end_to_end() {
     let api = s.client_for(&ikey);
     let reviewer = s.client_for(&rkey);
 
-    let applicant = json!({
-        "external_applicant_id": "ext-7",
-        "full_name": "Grace Hopper",
-        "email": "grace.hopper@example.org",
-        "phone_country_code": "+1",
-        "phone_number": "2025550143",
-        "birth_date": "1906-12-09"
-    });
+    let applicant = full_applicant([
+        "ext-7",
+        "Grace Hopper",
+        "grace.hopper@example.org",
+        "+1",
+        "2025550143",
+        "1906-12-09",
+    ]);
     let declared = json!({
         "full_name": "Grace Brewster Hopper",
         "first_name": "Grace",
@@ -411,8 +425,7 @@ async fn verification_lifecycle_end_to_end() {
 #[tokio::test]
 async fn verification_list_status_filter_and_cursor_pagination() {
     let s = Server::start().await;
-    let t = s.inst.create_tenant("Pages", false).await;
-    let api = s.client_for(&t.api_key);
+    let (_, api) = s.tenant_client("Pages").await;
 
     let mut created = Vec::new();
     for i in 0..5 {
@@ -484,13 +497,7 @@ async fn verification_list_status_filter_and_cursor_pagination() {
 async fn created_objects_read_back_identically() {
     let s = Server::start().await;
     let api = s.admin();
-    let a = api
-        .post(
-            "/v1/applicants",
-            &json!({"full_name": "Read Back", "email": "read.back@example.org"}),
-        )
-        .await
-        .ok();
+    let a = crate::common::create_applicant(&api, "Read Back", "read.back@example.org").await;
     let got = api.get(&format!("/v1/applicants/{}", str_field(&a, "id"))).await.ok();
     let v = create_verification(&api, &json!({"applicant_id": a["id"], "time_to_live": 600})).await;
     let got_v = api.get(&format!("/v1/verifications/{}", str_field(&v, "id"))).await.ok();

@@ -229,10 +229,7 @@ async fn submit_and_wait(api: &Api, vid: &str, want: &str) -> Value {
 #[tokio::test]
 async fn a_required_burst_passes_a_flat_photo_declines_the_wrong_order_retries() {
     let Some(head) = head() else { return };
-    let clock_dir = tempfile::tempdir().unwrap();
-    let offset = clock_dir.path().join("offset");
-    crate::webhooks::set_offset(&offset, 0);
-    let server = Server::start_with_env(&[("KYCD_TEST_CLOCK_OFFSET_FILE", offset.to_str().unwrap())]).await;
+    let (clock, server) = crate::common::TestClock::with_server(&[]).await;
     let api = server.admin();
 
     // Without the burst the policy's verification cannot be submitted.
@@ -378,14 +375,14 @@ async fn a_required_burst_passes_a_flat_photo_declines_the_wrong_order_retries()
     challenge(&api, &late).await;
 
     // Past its deadline the challenge is gone; the untouched one above still works before.
-    crate::webhooks::set_offset(&offset, 61);
+    clock.set(61);
     let p = send_burst(&api, &vid, &cid, &good).await.problem(410, "gone");
     assert!(p["detail"].as_str().unwrap().contains("expired"), "{p}");
     let (cid, steps) = challenge(&api, &vid).await;
     send_burst(&api, &vid, &cid, &turning(&head, &steps, 9)).await.expect(201);
 
     // Expired: the unanswered challenge is recorded (Checkout's 61413), no challenge none.
-    crate::webhooks::set_offset(&offset, 400);
+    clock.set(400);
     let v = api.get(&format!("/v1/verifications/{late}")).await.ok();
     assert_eq!(v["status"], "expired", "{v}");
     assert_eq!(check_of(&v, "liveness")["figures"]["reasons"], json!(["challenge_timeout"]), "{v}");

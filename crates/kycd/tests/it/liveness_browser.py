@@ -12,13 +12,10 @@ import urllib.parse
 
 from selenium.webdriver.common.by import By
 
-from browser_common import check_no_script_errors, chromium, configure, shot, text, wait
+from browser_common import DESKTOP, PHONE, check_no_script_errors, chromium, configure, shot, text, wait
 
 E = os.environ
-configure([
-    ("phone", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}),
-    ("desktop", {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False}),
-])
+configure([PHONE, DESKTOP])
 
 
 def path_is(d, path):

@@ -81,13 +81,7 @@ fn request_id(r: &reqwest::Response) -> String {
 async fn request_ids_and_the_access_log() {
     let mut s = Server::start_with_env(&[("KYCD_LOG_FORMAT", "json")]).await;
     let api = s.admin();
-    let app = api
-        .post(
-            "/v1/applicants",
-            &json!({"full_name": "Ida Requestid", "email": "ida.requestid@example.org"}),
-        )
-        .await
-        .ok();
+    let app = crate::common::create_applicant(&api, "Ida Requestid", "ida.requestid@example.org").await;
     let app_id = app["id"].as_str().unwrap().to_owned();
 
     // A well-formed id from the caller is kept, on success and on error answers alike.

@@ -3,6 +3,7 @@
 //! `KYCD_TEST_DATABASE_URL` is set) and talks to it over HTTP and the CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 mod harness;
 
 mod flow;

@@ -8,20 +8,13 @@
 //! - a start token opens one capture session, through the page or `POST /v1/capture-sessions`;
 //! - a desktop-to-phone handoff link opens one session.
 
-use crate::capture_page::Browser;
-use crate::console::{PASSWORD, first_tenant, input_value, invited, sign_in};
-use crate::flow::{create_attempt, create_verification, token_of, verification_body};
+use crate::capture_page::{Browser, at_passport_front};
+use crate::common::no_redirect_client;
+use crate::console::{PASSWORD, assert_locked_out, enrol_totp, first_tenant, invited, sign_in};
+use crate::flow::{Opened, open_attempt};
 use crate::harness::{Server, str_field};
 use serde_json::json;
 use std::time::Duration;
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap()
-}
 
 /// `n` copies of a request sent at once; their statuses and `Set-Cookie` values.
 async fn all_at_once(n: usize, make: impl Fn() -> reqwest::RequestBuilder) -> Vec<(u16, Vec<String>)> {
@@ -49,6 +42,13 @@ async fn all_at_once(n: usize, make: impl Fn() -> reqwest::RequestBuilder) -> Ve
     out
 }
 
+/// How many capture sessions the attempt has opened.
+async fn sessions_of(s: &Server, attempt: &serde_json::Value) -> i64 {
+    let id = str_field(attempt, "id");
+    let sql = format!("SELECT COUNT(*) FROM capture_sessions WHERE attempt_id = '{id}'");
+    s.inst.query_i64(&sql).await
+}
+
 async fn login_form(s: &Server) -> (String, String) {
     let mut b = Browser::new(s);
     let page = b.get("/console/login").await;
@@ -62,7 +62,7 @@ async fn login_form(s: &Server) -> (String, String) {
 /// Concurrent sign-ins of `email` with `password` and `code`.
 async fn sign_ins(s: &Server, n: usize, email: &str, password: &str, code: &str) -> Vec<(u16, Vec<String>)> {
     let (cookie, csrf) = login_form(s).await;
-    let http = client();
+    let http = no_redirect_client();
     let url = format!("{}/console/login", s.base);
     all_at_once(n, || {
         http.post(&url)
@@ -93,8 +93,7 @@ async fn concurrent_wrong_passwords_all_count_towards_the_lockout() {
         .query_i64("SELECT COUNT(*) FROM operators WHERE email = 'racer@example.com' AND locked_until IS NOT NULL")
         .await;
     assert_eq!(locked, 1, "{checked} concurrent wrong passwords locked the account");
-    let r = sign_in(&mut b, "racer@example.com", PASSWORD, "").await;
-    assert_eq!(r.status, 401, "the right password waits out the lock: {}", r.body);
+    assert_locked_out(&mut b, "racer@example.com").await;
 }
 
 #[tokio::test]
@@ -106,16 +105,7 @@ async fn one_totp_code_signs_in_once_of_ten_concurrent_sign_ins() {
         sign_in(&mut b, "twofactor@example.com", PASSWORD, "").await.location(),
         "/console/queue"
     );
-    let account = b.get("/console/account").await;
-    let secret = input_value(&account, "secret");
-    let code = kycd_engine::console::totp_code(&secret, chrono::Utc::now()).unwrap();
-    let r = b
-        .post_form(
-            "/console/account/totp",
-            &[("csrf", &account.csrf()), ("secret", &secret), ("code", &code)],
-        )
-        .await;
-    assert_eq!(r.location(), "/console/account");
+    let secret = enrol_totp(&mut b).await;
 
     // A fresh code (enrolment spent none; wait for the next step if this one's was used).
     let mut code = kycd_engine::console::totp_code(&secret, chrono::Utc::now()).unwrap();
@@ -149,12 +139,9 @@ async fn one_totp_code_signs_in_once_of_ten_concurrent_sign_ins() {
 async fn a_start_token_opens_one_capture_session() {
     let s = Server::start().await;
     let api = s.admin();
-    let http = client();
+    let http = no_redirect_client();
     for round in 0..3 {
-        let v = create_verification(&api, &verification_body("Race Person", "race@example.org")).await;
-        let vid = str_field(&v, "id");
-        let att = create_attempt(&api, &vid).await;
-        let token = token_of(&str_field(&att, "url"));
+        let Opened { attempt, token, .. } = open_attempt(&api, "Race Person", "race@example.org").await;
         let url = format!("{}/capture?token={token}", s.base);
         let got = all_at_once(20, || http.get(&url)).await;
         let opened: Vec<_> = got
@@ -168,19 +155,10 @@ async fn a_start_token_opens_one_capture_session() {
             got.iter().map(|g| g.0).collect::<Vec<_>>()
         );
         assert_eq!(got.iter().filter(|(st, _)| *st == 410).count(), 19, "the others find it used");
-        let sessions = s
-            .inst
-            .query_i64(&format!(
-                "SELECT COUNT(*) FROM capture_sessions WHERE attempt_id = '{}'",
-                str_field(&att, "id")
-            ))
-            .await;
-        assert_eq!(sessions, 1, "round {round}: one session row");
+        assert_eq!(sessions_of(&s, &attempt).await, 1, "round {round}: one session row");
 
         // The same through the API (another verification: one attempt is live at a time).
-        let v = create_verification(&api, &verification_body("Race Person", "race@example.org")).await;
-        let att = create_attempt(&api, &str_field(&v, "id")).await;
-        let token = token_of(&str_field(&att, "url"));
+        let Opened { token, .. } = open_attempt(&api, "Race Person", "race@example.org").await;
         let url = format!("{}/v1/capture-sessions", s.base);
         let got = all_at_once(20, || http.post(&url).json(&json!({"token": token}))).await;
         let statuses: Vec<u16> = got.iter().map(|g| g.0).collect();
@@ -193,24 +171,15 @@ async fn a_start_token_opens_one_capture_session() {
 async fn a_handoff_link_opens_one_session() {
     let s = Server::start().await;
     let api = s.admin();
-    let v = create_verification(&api, &verification_body("Handoff Racer", "handoff@example.org")).await;
-    let vid = str_field(&v, "id");
-    let att = create_attempt(&api, &vid).await;
-    let token = token_of(&str_field(&att, "url"));
-    let mut desktop = Browser::new(&s);
-    desktop.get(&format!("/capture?token={token}")).await.location();
-    desktop.submit("/capture/consent", "/capture/consent", &[]).await.location();
-    desktop
-        .submit("/capture/document", "/capture/document", &[("document_type", "passport")])
-        .await
-        .location();
+    let Opened { attempt, token, .. } = open_attempt(&api, "Handoff Racer", "handoff@example.org").await;
+    let mut desktop = at_passport_front(&s, &token).await;
     let r = desktop.submit("/capture/step/document_front", "/capture/handoff", &[]).await;
     assert_eq!(r.location(), "/capture/handoff");
     let page = desktop.get("/capture/handoff").await;
     let at = page.body.find("/capture/continue?token=kycd_ho_").expect("the link is on the page");
     let rest = &page.body[at..];
     let link = rest[..rest.find('"').unwrap()].replace("&amp;", "&");
-    let http = client();
+    let http = no_redirect_client();
     let url = format!("{}{link}", s.base);
     let got = all_at_once(20, || http.get(&url)).await;
     let opened = got
@@ -223,12 +192,5 @@ async fn a_handoff_link_opens_one_session() {
         "one phone session from one link: {:?}",
         got.iter().map(|g| g.0).collect::<Vec<_>>()
     );
-    let sessions = s
-        .inst
-        .query_i64(&format!(
-            "SELECT COUNT(*) FROM capture_sessions WHERE attempt_id = '{}'",
-            str_field(&att, "id")
-        ))
-        .await;
-    assert_eq!(sessions, 2, "the desktop's and one phone's");
+    assert_eq!(sessions_of(&s, &attempt).await, 2, "the desktop's and one phone's");
 }

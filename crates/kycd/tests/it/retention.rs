@@ -3,65 +3,38 @@
 //! with SIGKILL in the middle of processing. Time moves through the server's test clock
 //! (KYCD_TEST_CLOCK_OFFSET_FILE) instead of sleeping.
 
+use crate::common::{TestClock, items, poll};
 use crate::flow::{approve, create_verification, session_to_review, verification_body};
 use crate::harness::{Server, files_under, str_field};
 use serde_json::{Value, json};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const DAY: i64 = 86_400;
-
-fn set_offset(file: &Path, seconds: i64) {
-    std::fs::write(file, seconds.to_string()).unwrap();
-}
 
 /// Wait until `n` blob files are left under `dir`. Anonymization commits first (the data
 /// keys are gone with it, so the API already says "redacted") and deletes the blobs just
 /// after, so the files may trail the API by a moment.
 async fn wait_files(dir: &std::path::Path, n: usize, what: &str) {
-    let start = Instant::now();
-    loop {
+    poll(Duration::from_secs(30), Duration::from_millis(50), async || {
         let left = files_under(dir);
-        if left.len() == n {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{what}: {} files left: {left:?}",
-            left.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let done = left.len() == n;
+        done.then_some(()).ok_or(format!("{what}: {} files left: {left:?}", left.len()))
+    })
+    .await
 }
 
 /// Poll `GET path` until `pred` holds (the sweep runs in the background).
 async fn wait_for(api: &crate::harness::Api, path: &str, what: &str, pred: impl Fn(&crate::harness::Resp) -> bool) {
-    let start = Instant::now();
-    loop {
+    poll(Duration::from_secs(120), Duration::from_millis(100), async || {
         let r = api.get(path).await;
-        if pred(&r) {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "{what}: still {} {}",
-            r.status,
-            r.text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        pred(&r).then_some(()).ok_or(format!("{what}: still {} {}", r.status, r.text()))
+    })
+    .await
 }
 
 #[tokio::test]
 async fn retention_sweeps_anonymize_then_delete_and_respect_legal_hold() {
-    let clock_dir = tempfile::tempdir().unwrap();
-    let offset = clock_dir.path().join("offset");
-    set_offset(&offset, 0);
-    let server = Server::start_with_env(&[
-        ("KYCD_TEST_CLOCK_OFFSET_FILE", offset.to_str().unwrap()),
-        ("KYCD_SWEEP_INTERVAL_SECONDS", "1"),
-    ])
-    .await;
+    let (clock, server) = TestClock::with_server(&[("KYCD_SWEEP_INTERVAL_SECONDS", "1")]).await;
     let api = server.admin();
 
     // Settings: defaults, validation, admin only.
@@ -138,9 +111,9 @@ async fn retention_sweeps_anonymize_then_delete_and_respect_legal_hold() {
     assert_eq!(files_under(&blobs_dir).len(), 4, "two sessions' images are stored");
 
     // The dry run, with its own clock an hour ahead: D would expire. It changes nothing.
-    let ahead = clock_dir.path().join("ahead");
-    set_offset(&ahead, 3600);
-    let cli_ahead = [("KYCD_TEST_CLOCK_OFFSET_FILE", ahead.to_str().unwrap())];
+    let ahead = TestClock::new();
+    ahead.set(3600);
+    let cli_ahead = [ahead.var()];
     for _ in 0..2 {
         let dry = server.inst.cli_env(&["purge", "--dry-run"], &cli_ahead).await;
         dry.success();
@@ -151,23 +124,20 @@ async fn retention_sweeps_anonymize_then_delete_and_respect_legal_hold() {
     assert_eq!(d["status"], "created", "{d}");
 
     // An hour later for the server too: the sweep expires D without anyone reading it.
-    set_offset(&offset, 3600);
-    let start = Instant::now();
-    loop {
+    clock.set(3600);
+    poll(Duration::from_secs(120), Duration::from_millis(200), async || {
         let out = server.inst.cli_env(&["purge", "--dry-run"], &cli_ahead).await;
-        if out.stdout.contains("would expire 0 verification(s)") {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(120), "D never expired: {}", out.all_output());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        let expired = out.stdout.contains("would expire 0 verification(s)");
+        expired.then_some(()).ok_or(format!("D never expired: {}", out.all_output()))
+    })
+    .await;
     let d = api.get(&format!("/v1/verifications/{d_id}")).await.ok();
     assert_eq!(d["status"], "expired", "{d}");
     let trail = api.get(&format!("/v1/verifications/{d_id}/report")).await.ok();
     assert!(trail.to_string().contains("verification.status.expired"), "{trail}");
 
     // 31 days: C's own 30 days ran out; A's 90 have not.
-    set_offset(&offset, 31 * DAY);
+    clock.set(31 * DAY);
     wait_for(&api, &format!("/v1/verifications/{c_id}"), "C anonymized", |r| {
         r.json()["redacted"] == true
     })
@@ -178,7 +148,7 @@ async fn retention_sweeps_anonymize_then_delete_and_respect_legal_hold() {
     assert_eq!(a_now["redacted"], false, "A is kept for 90 days: {a_now}");
 
     // 91 days: A is anonymized: images unreadable (keys destroyed, blobs gone), PII erased.
-    set_offset(&offset, 91 * DAY);
+    clock.set(91 * DAY);
     wait_for(&api, &format!("/v1/verifications/{}", a.vid), "A anonymized", |r| {
         r.json()["redacted"] == true
     })
@@ -194,13 +164,13 @@ async fn retention_sweeps_anonymize_then_delete_and_respect_legal_hold() {
     let b_now = api.get(&format!("/v1/verifications/{}", b.vid)).await.ok();
     assert_eq!(b_now["redacted"], false, "B is on legal hold: {b_now}");
     wait_files(&blobs_dir, 2, "only B's images remain on disk").await;
-    let now = [("KYCD_TEST_CLOCK_OFFSET_FILE", offset.to_str().unwrap())];
+    let now = [clock.var()];
     let dry = server.inst.cli_env(&["purge", "--dry-run"], &now).await;
     assert!(dry.stdout.contains(&format!("held {}", b.vid)), "{}", dry.all_output());
     assert!(dry.stdout.contains("1 on legal hold skipped"), "{}", dry.all_output());
 
     // A year after that: the tombstones of A and C are deleted; B stays.
-    set_offset(&offset, (91 + 366) * DAY);
+    clock.set((91 + 366) * DAY);
     wait_for(&api, &format!("/v1/verifications/{}", a.vid), "A's tombstone deleted", |r| {
         r.status == 404
     })
@@ -248,11 +218,7 @@ async fn retention_sweeps_anonymize_then_delete_and_respect_legal_hold() {
 
 #[tokio::test]
 async fn sigkill_in_the_middle_of_processing_resumes_and_decides_once() {
-    let clock_dir = tempfile::tempdir().unwrap();
-    let offset = clock_dir.path().join("offset");
-    set_offset(&offset, 0);
-    let clock = ("KYCD_TEST_CLOCK_OFFSET_FILE", offset.to_str().unwrap());
-    let mut first = Server::start_with_env(&[clock, ("KYCD_FAULT_PAUSE_IN_PROCESSING_MS", "60000")]).await;
+    let (clock, mut first) = TestClock::with_server(&[("KYCD_FAULT_PAUSE_IN_PROCESSING_MS", "60000")]).await;
     let api = first.admin();
     let v = create_verification(&api, &verification_body("Kilian Killed", "kilian@example.org")).await;
     let vid = str_field(&v, "id");
@@ -262,19 +228,14 @@ async fn sigkill_in_the_middle_of_processing_resumes_and_decides_once() {
     api.post_empty(&format!("/v1/verifications/{vid}/submit")).await.ok();
 
     // Wait until the processing job is claimed (running, leased), then SIGKILL.
-    let start = Instant::now();
-    loop {
+    poll(Duration::from_secs(20), Duration::from_millis(50), async || {
         let out = first.cli(&["jobs", "list", "--status", "running", "--json"]).await;
-        if out.stdout.contains("process_verification") {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "processing never started: {}",
-            out.all_output()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let claimed = out.stdout.contains("process_verification");
+        claimed
+            .then_some(())
+            .ok_or(format!("processing never started: {}", out.all_output()))
+    })
+    .await;
     first.stop().await;
     let admin_key = first.admin_key.clone();
     let inst = first.instance();
@@ -282,19 +243,15 @@ async fn sigkill_in_the_middle_of_processing_resumes_and_decides_once() {
 
     // Restarted without the fault; the dead worker's lease runs out (5 minutes) and the
     // job is claimed again.
-    let second = Server::start_on(inst, &[clock], Some(admin_key)).await;
+    let second = Server::start_on(inst, &[clock.var()], Some(admin_key)).await;
     let api = second.admin();
     let got = api.get(&format!("/v1/verifications/{vid}")).await.ok();
     assert_eq!(got["status"], "processing", "nothing was decided before the kill: {got}");
-    set_offset(&offset, 301);
+    clock.set(301);
     crate::flow::wait_status(&api, &vid, "review_required", Duration::from_secs(180)).await;
     let report = api.get(&format!("/v1/verifications/{vid}/report")).await.ok();
-    let decided = report["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == "verification.status.review_required")
-        .count();
+    let timeline = items(&report, "timeline").iter();
+    let decided = timeline.filter(|e| e["action"] == "verification.status.review_required").count();
     assert_eq!(decided, 1, "decided exactly once: {report}");
     let jobs = second.cli(&["jobs", "list", "--json"]).await;
     let job = jobs

@@ -5,9 +5,10 @@
 //! effect once; every webhook event is delivered, once while both instances live; an
 //! instance killed mid-way leaves nothing undone.
 
+use crate::common::TestClock;
 use crate::flow::{create_verification, upload, verification_body, wait_status};
 use crate::harness::{Api, Instance, Server, document_jpeg, selfie_png, str_field};
-use crate::webhooks::{Receiver, body, event_type, set_offset};
+use crate::webhooks::{Receiver, body, event_type};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -61,26 +62,35 @@ fn review_events(got: &[Value]) -> (BTreeMap<String, BTreeSet<String>>, BTreeMap
     (per_verification, arrivals)
 }
 
+/// Wait until `receiver` has a review_required event for each of `vids` and assert it
+/// is one event id each (however often it arrived); returns the arrivals per event id.
+async fn one_review_event_each(receiver: &Receiver, vids: &BTreeSet<&String>) -> BTreeMap<String, usize> {
+    let got = receiver
+        .wait_for("a review_required event for every verification", |g| {
+            let (per, _) = review_events(g);
+            vids.iter().all(|v| per.contains_key(*v))
+        })
+        .await;
+    let (per, arrivals) = review_events(&got);
+    for v in vids {
+        assert_eq!(per[*v].len(), 1, "{v}: one review_required event id: {:?}", per[*v]);
+    }
+    arrivals
+}
+
 #[tokio::test]
 async fn two_instances_share_the_work_and_one_finishes_what_a_killed_one_left() {
-    let clock = tempfile::tempdir().unwrap();
-    let offset_file = clock.path().join("offset");
-    set_offset(&offset_file, 0);
-    let receiver = Receiver::start(&offset_file);
+    let clock = TestClock::new();
+    let receiver = clock.receiver();
     let inst = Instance::new().await;
     let mut a = Server::start_on(inst.clone(), &[], None).await;
     let b = Server::start_on(inst.clone(), &[], Some(a.admin_key.clone())).await;
     let (api_a, api_b) = (a.admin(), b.admin());
 
     // An endpoint registered on one instance is served by both.
-    let ep = api_b
-        .post(
-            "/v1/webhook_endpoints",
-            &json!({"url": receiver.url, "enabled_events": ["verification.review_required"]}),
-        )
+    receiver
+        .subscribe(&api_b, json!({"enabled_events": ["verification.review_required"]}))
         .await;
-    assert_eq!(ep.status, 201, "{}", ep.text());
-    receiver.set_secrets(&[&str_field(&ep.json(), "secret")]);
 
     // Both up: created on A, captures to B, submitted on each in turn.
     let mut first = Vec::new();
@@ -102,16 +112,7 @@ async fn two_instances_share_the_work_and_one_finishes_what_a_killed_one_left() 
     );
     assert_eq!(on_a + on_b, first.len(), "each processing job ran once: A ran {on_a}, B ran {on_b}");
     let first_ids: BTreeSet<&String> = first.iter().map(|s| &s.vid).collect();
-    let got = receiver
-        .wait_for("a review_required event per verification", |g| {
-            let (per, _) = review_events(g);
-            first_ids.iter().all(|v| per.contains_key(*v))
-        })
-        .await;
-    let (per, arrivals) = review_events(&got);
-    for v in &first_ids {
-        assert_eq!(per[*v].len(), 1, "{v}: one review_required event: {:?}", per[*v]);
-    }
+    let arrivals = one_review_event_each(&receiver, &first_ids).await;
     for (id, n) in &arrivals {
         assert_eq!(*n, 1, "event {id} delivered once while both instances live");
     }
@@ -133,18 +134,9 @@ async fn two_instances_share_the_work_and_one_finishes_what_a_killed_one_left() 
         wait_status(&api_b, &s.vid, "review_required", Duration::from_secs(240)).await;
     }
     let all: BTreeSet<&String> = first.iter().chain(&second).map(|s| &s.vid).collect();
-    let got = receiver
-        .wait_for("a review_required event for every verification", |g| {
-            let (per, _) = review_events(g);
-            all.iter().all(|v| per.contains_key(*v))
-        })
-        .await;
-    let (per, _) = review_events(&got);
-    for v in &all {
-        // At-least-once delivery may repeat an event A was sending when it died, but
-        // always with its one id: processing took effect once.
-        assert_eq!(per[*v].len(), 1, "{v}: one review_required event id: {:?}", per[*v]);
-    }
+    // At-least-once delivery may repeat an event A was sending when it died, but always
+    // with its one id: processing took effect once.
+    one_review_event_each(&receiver, &all).await;
     assert!(b.logs().contains("listening on"), "B served throughout");
     assert_eq!(api_b.get("/healthz").await.status, 200);
 }

@@ -6,9 +6,9 @@
 //! and Skribble's error envelope on every error under the mount. A plain Python client
 //! written from the wire spec validates every answer against the spec's schemas.
 
+use crate::common::{TestClock, item_where};
 use crate::flow::{approve, create_attempt, create_verification, data, session_to_review, upload, wait_status};
 use crate::harness::{Api, Resp, Server, document_jpeg, selfie_png, str_field};
-use crate::webhooks::{Receiver, set_offset};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
@@ -116,20 +116,12 @@ async fn capture_to_review(native: &Api, vid: &str, seed: u64) {
 }
 
 fn signature<'a>(sr: &'a Value, sid: &str) -> &'a Value {
-    sr["signatures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["sid"] == sid)
-        .unwrap_or_else(|| panic!("no signature {sid} in {sr}"))
+    item_where(sr, "signatures", "sid", sid)
 }
 
 #[tokio::test]
 async fn skribble_login_gives_a_short_lived_jwt_and_every_error_is_in_skribbles_envelope() {
-    let dir = tempfile::tempdir().unwrap();
-    let offset = dir.path().join("offset");
-    set_offset(&offset, 0);
-    let server = Server::start_with_env(&[("KYCD_TEST_CLOCK_OFFSET_FILE", offset.to_str().unwrap())]).await;
+    let (clock, server) = TestClock::with_server(&[]).await;
     let t = server.instance().create_tenant("Skribble Login", false).await;
     let anon = server.anon();
 
@@ -224,14 +216,14 @@ async fn skribble_login_gives_a_short_lived_jwt_and_every_error_is_in_skribbles_
         .post(&format!("{V2}/access/login"), &json!({"username": key_id, "api-key": key}))
         .await;
     assert_envelope(&r, 403, "problem-with-message", Some("error.auth.credentials_invalid"));
-    set_offset(&offset, 1_201);
+    clock.set(1_201);
     assert_envelope(
         &api.get(&sr_path("x")).await,
         401,
         "problem-with-message",
         Some("error.auth.token_expired"),
     );
-    set_offset(&offset, 0);
+    clock.set(0);
     assert_envelope(&api.get(&sr_path("x")).await, 404, "entity-not-found", None);
 
     // What axum itself answers under the mount is in the envelope too: unknown paths,
@@ -283,11 +275,8 @@ async fn skribble_login_gives_a_short_lived_jwt_and_every_error_is_in_skribbles_
 
 #[tokio::test]
 async fn skribble_signature_requests_identify_each_signer_and_call_back_as_skribble_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let offset = dir.path().join("offset");
-    set_offset(&offset, 0);
-    let receiver = Receiver::start(&offset);
-    let server = Server::start_with_env(&[("KYCD_TEST_CLOCK_OFFSET_FILE", offset.to_str().unwrap())]).await;
+    let (clock, server) = TestClock::with_server(&[]).await;
+    let receiver = clock.receiver();
     let (t, api) = client(&server, "Skribble Flow").await;
     let native = server.client_for(&t.api_key);
     set_feature(&server, &t.tenant_id, true).await;
@@ -404,7 +393,7 @@ async fn skribble_signature_requests_identify_each_signer_and_call_back_as_skrib
     assert_eq!(success["http_status"], 503, "{success}");
     assert_eq!(success["sid"], bob.as_str());
     receiver.set_down(false);
-    set_offset(&offset, 601);
+    clock.set(601);
     receiver
         .wait_for("the retried success callback", |got| {
             got.iter().any(|r| r["path"] == success_path && r["answered"] == 200)

@@ -13,12 +13,12 @@ import base64
 import io
 import json
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 
 import jsonschema
+
+from vendor_http import request
 
 mount, key_id, api_key, sr_id, evidence_id, nf_key_id, nf_api_key = sys.argv[1:8]
 
@@ -135,27 +135,7 @@ SCHEMAS = {
 
 
 def call(method, path, body=None, token=None, form=None, raw=None, expect=200):
-    headers = {}
-    data = None
-    if form is not None:
-        data = urllib.parse.urlencode(form).encode()
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    elif raw is not None:
-        data = raw
-        headers["Content-Type"] = "application/json"
-    elif body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    if token:
-        headers["Authorization"] = "Bearer " + token
-    req = urllib.request.Request(mount + path, data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            status, content, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
-    except urllib.error.HTTPError as e:
-        status, content, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
-    if status != expect:
-        raise AssertionError(f"{method} {path}: expected {expect}, got {status}: {content[:500]!r}")
+    status, content, ctype = request(method, mount + path, body, token, form, raw, expect)
     if status >= 400:
         assert ctype.startswith("application/problem+json"), (path, ctype)
         problem = valid("Problem", json.loads(content))

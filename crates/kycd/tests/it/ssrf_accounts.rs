@@ -7,7 +7,8 @@
 //! evidence checks are unit tests of `kycd-evidence`.)
 
 use crate::capture_page::Browser;
-use crate::console::{PASSWORD, accept, first_tenant, input_value, operator, sign_in, text_of};
+use crate::common::assert_endpoint_url_refused;
+use crate::console::{PASSWORD, accept, enrol_totp, first_tenant, input_value, invite_token, operator, set_password, sign_in, text_of};
 use crate::flow::{create_verification, verification_body};
 use crate::harness::{Server, str_field};
 use serde_json::{Value, json};
@@ -26,11 +27,7 @@ async fn test_mode_webhooks_take_loopback_and_nothing_else_internal() {
         "http://[2002:a9fe:a9fe::1]/hooks",
         "http://0.0.0.0:9/hooks",
     ] {
-        let p = api
-            .post("/v1/webhook_endpoints", &json!({"url": url, "enabled_events": ["*"]}))
-            .await
-            .problem(422, "invalid-request");
-        assert!(str_field(&p, "detail").contains("url refused"), "{url}: {p}");
+        assert_endpoint_url_refused(&api, url).await;
     }
     for url in ["http://127.0.0.1:9/hooks", "http://[::1]:9/hooks", "http://localhost:9/hooks"] {
         api.post("/v1/webhook_endpoints", &json!({"url": url, "enabled_events": ["*"]}))
@@ -52,11 +49,7 @@ async fn live_mode_refuses_ipv4_addresses_inside_ipv6_ones() {
         "https://[2001:0:4136:e378::1]/hooks", // Teredo
         "https://[64:ff9b::a00:1]/hooks",      // NAT64
     ] {
-        let p = api
-            .post("/v1/webhook_endpoints", &json!({"url": url, "enabled_events": ["*"]}))
-            .await
-            .problem(422, "invalid-request");
-        assert!(str_field(&p, "detail").contains("url refused"), "{url}: {p}");
+        assert_endpoint_url_refused(&api, url).await;
     }
 }
 
@@ -106,21 +99,20 @@ async fn the_delivery_log_does_not_tell_an_open_port_from_a_closed_one() {
     assert!(a["last_error"].as_str().unwrap().contains("no HTTP answer"), "{a}");
 }
 
+/// The account form that replaces the TOTP key: its form token, the new key and a code of
+/// it, and a code of the current key when given.
+fn replace_key_form<'a>(csrf: &'a str, secret: &'a str, code: &'a str, current_code: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+    let mut fields = vec![("csrf", csrf), ("secret", secret), ("code", code)];
+    fields.extend(current_code.map(|c| ("current_code", c)));
+    fields
+}
+
 #[tokio::test]
 async fn replacing_a_totp_key_takes_a_code_of_the_current_one() {
     let s = Server::start().await;
     let tenant = first_tenant(&s).await;
     let mut b = operator(&s, &tenant, "mover@example.com", "reviewer").await;
-    let account = b.get("/console/account").await;
-    let first = input_value(&account, "secret");
-    let code = kycd_engine::console::totp_code(&first, chrono::Utc::now()).unwrap();
-    let r = b
-        .post_form(
-            "/console/account/totp",
-            &[("csrf", &account.csrf()), ("secret", &first), ("code", &code)],
-        )
-        .await;
-    assert_eq!(r.location(), "/console/account");
+    let first = enrol_totp(&mut b).await;
 
     // A second key with only its own code (what a stolen session could do): refused.
     let account = b.get("/console/account").await;
@@ -128,40 +120,21 @@ async fn replacing_a_totp_key_takes_a_code_of_the_current_one() {
     let second = input_value(&account, "secret");
     assert_ne!(first, second);
     let new_code = kycd_engine::console::totp_code(&second, chrono::Utc::now()).unwrap();
-    let r = b
-        .post_form(
-            "/console/account/totp",
-            &[("csrf", &account.csrf()), ("secret", &second), ("code", &new_code)],
-        )
-        .await;
-    r.expect(400).contains("current code");
-    let r = b
-        .post_form(
-            "/console/account/totp",
-            &[
-                ("csrf", &account.csrf()),
-                ("secret", &second),
-                ("code", &new_code),
-                ("current_code", "000000"),
-            ],
-        )
-        .await;
+    let csrf = account.csrf();
+    let form = replace_key_form(&csrf, &second, &new_code, None);
+    b.post_form("/console/account/totp", &form)
+        .await
+        .expect(400)
+        .contains("current code");
+    let form = replace_key_form(&csrf, &second, &new_code, Some("000000"));
+    let r = b.post_form("/console/account/totp", &form).await;
     if kycd_engine::console::totp_code(&first, chrono::Utc::now()).unwrap() != "000000" {
         r.expect(400);
     }
     // With a code of the current key, it is replaced.
     let current = kycd_engine::console::totp_code(&first, chrono::Utc::now()).unwrap();
-    let r = b
-        .post_form(
-            "/console/account/totp",
-            &[
-                ("csrf", &account.csrf()),
-                ("secret", &second),
-                ("code", &new_code),
-                ("current_code", &current),
-            ],
-        )
-        .await;
+    let form = replace_key_form(&csrf, &second, &new_code, Some(&current));
+    let r = b.post_form("/console/account/totp", &form).await;
     assert_eq!(r.location(), "/console/account", "{}", r.body);
     // The new key signs in; the old one no longer does.
     let mut other = Browser::new(&s);
@@ -210,18 +183,9 @@ async fn a_password_reset_ends_the_operators_other_sessions() {
     shown.expect(200);
     let link = text_of(&shown, "shown-once");
     let mut phone = Browser::new(&s);
-    let token = link.split("token=").nth(1).unwrap().to_owned();
+    let token = invite_token(&link);
     phone.get(&format!("/console/invite?token={token}")).await.expect(200);
-    let r = phone
-        .post_form(
-            "/console/invite",
-            &[
-                ("token", &token),
-                ("password", "a brand new passphrase"),
-                ("password2", "a brand new passphrase"),
-            ],
-        )
-        .await;
+    let r = set_password(&mut phone, &token, "a brand new passphrase").await;
     assert_eq!(r.location(), "/console/login?invited=1");
 
     // The laptop's session ended with the reset.
@@ -247,9 +211,7 @@ async fn purge_orphans_removes_the_partial_files_of_a_crashed_blob_write() {
     // What object_store leaves when the process dies in the middle of a write.
     let partial = dir.join("file_01jcrashedmidupload0000000#1");
     std::fs::write(&partial, b"sealed bytes, half written").unwrap();
-    let out = s.cli(&["purge", "--orphans", "--grace-seconds", "0"]).await;
-    out.success();
-    assert!(out.stdout.contains("removed 1 orphan blob(s)"), "{}", out.all_output());
+    crate::common::purge_orphans(&s, 1, "the partial blob is an orphan").await;
     assert!(!partial.exists(), "the partial blob is gone");
 }
 
@@ -289,17 +251,7 @@ async fn inviting_an_email_of_another_tenant_reveals_nothing() {
     accept(&mut in_b, &b_invite).await;
     let mut in_a = Browser::new(&s);
     let link = &shown[0];
-    let token = link.split("token=").nth(1).unwrap().to_owned();
-    let r = in_a
-        .post_form(
-            "/console/invite",
-            &[
-                ("token", &token),
-                ("password", "another long passphrase"),
-                ("password2", "another long passphrase"),
-            ],
-        )
-        .await;
+    let r = set_password(&mut in_a, &invite_token(link), "another long passphrase").await;
     assert_eq!(r.location(), "/console/login?invited=1");
     assert_eq!(
         sign_in(&mut in_b, "shared@example.com", PASSWORD, "").await.location(),

@@ -1,6 +1,6 @@
 //! The single-use start token in an attempt's capture link.
 
-use crate::flow::{create_attempt, create_verification, token_of, verification_body};
+use crate::flow::{Opened, open_attempt};
 use crate::harness::{Server, str_field};
 use serde_json::json;
 
@@ -8,10 +8,12 @@ use serde_json::json;
 async fn start_token_redeems_once() {
     let s = Server::start().await;
     let api = s.admin();
-    let v = create_verification(&api, &verification_body("Token Person", "token@example.org")).await;
-    let vid = str_field(&v, "id");
-    let att = create_attempt(&api, &vid).await;
-    let token = token_of(&str_field(&att, "url"));
+    let Opened {
+        v,
+        vid,
+        attempt: att,
+        token,
+    } = open_attempt(&api, "Token Person", "token@example.org").await;
     let anon = s.anon();
 
     let r = anon.post("/v1/capture-sessions", &json!({"token": token})).await;
@@ -44,10 +46,7 @@ async fn start_token_redeems_once() {
 async fn start_token_of_cancelled_verification_is_gone() {
     let s = Server::start().await;
     let api = s.admin();
-    let v = create_verification(&api, &verification_body("Gone Person", "gone@example.org")).await;
-    let vid = str_field(&v, "id");
-    let att = create_attempt(&api, &vid).await;
-    let token = token_of(&str_field(&att, "url"));
+    let Opened { vid, token, .. } = open_attempt(&api, "Gone Person", "gone@example.org").await;
     api.post_empty(&format!("/v1/verifications/{vid}/cancel")).await.ok();
     s.anon()
         .post("/v1/capture-sessions", &json!({"token": token}))

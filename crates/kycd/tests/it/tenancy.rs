@@ -40,17 +40,10 @@ fn replace_all(s: &str, pairs: &[(String, String)]) -> String {
 async fn other_tenants_ids_are_404_on_every_endpoint() {
     let s = Server::start().await;
     let a = s.admin();
-    let tb = s.inst.create_tenant("B", false).await;
-    let b = s.client_for(&tb.api_key);
+    let (_, b) = s.tenant_client("B").await;
 
     // Tenant A's objects.
-    let applicant = a
-        .post(
-            "/v1/applicants",
-            &json!({"full_name": "Alice Tenant", "email": "alice.tenant@example.org"}),
-        )
-        .await
-        .ok();
+    let applicant = crate::common::create_applicant(&a, "Alice Tenant", "alice.tenant@example.org").await;
     let aid = str_field(&applicant, "id");
     let v = create_verification(&a, &json!({"applicant_id": aid, "state": "tenant-a-state"})).await;
     let vid = str_field(&v, "id");

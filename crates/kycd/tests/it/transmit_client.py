@@ -15,11 +15,10 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import jsonschema
+
+from vendor_http import request
 
 RECOMMENDATION = {"type": "string", "enum": ["ALLOW", "CHALLENGE", "DENY"]}
 CHECK_RECOMMENDATION = {"type": "string", "enum": ["ALLOW", "CHALLENGE", "DENY", "N/A"]}
@@ -262,24 +261,7 @@ VERIFY = HOST + "/verify"
 
 def call(method, url, body=None, token=None, form=None, expect=200, schema=None):
     """One request; an error answer must be the vendor's error body with the same code."""
-    headers = {}
-    data = None
-    if form is not None:
-        data = urllib.parse.urlencode(form).encode()
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    elif body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    if token:
-        headers["Authorization"] = "Bearer " + token
-    req = urllib.request.Request(url, data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            status, raw, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
-    except urllib.error.HTTPError as e:
-        status, raw, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
-    if status != expect:
-        raise AssertionError(f"{method} {url}: expected {expect}, got {status}: {raw[:500]!r}")
+    status, raw, ctype = request(method, url, body, token, form, expect=expect)
     if status >= 400:
         err = valid("Error", json.loads(raw))
         assert err["error_code"] == status, err

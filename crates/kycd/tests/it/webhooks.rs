@@ -2,8 +2,9 @@
 //! `standardwebhooks` package; it is taken down and brought back, and time is moved
 //! forward through the server's test clock instead of sleeping.
 
+use crate::common::{TestClock, assert_endpoint_url_refused, create_endpoint, items, poll};
 use crate::flow::{approve, create_verification, session_to_review, verification_body};
-use crate::harness::{Server, str_field};
+use crate::harness::{Api, Server, str_field};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -53,6 +54,14 @@ impl Receiver {
     }
     fn path(&self, n: &str) -> PathBuf {
         self.dir.path().join(n)
+    }
+    /// Register an endpoint on this receiver (`body` without its url) and let the
+    /// receiver check its signatures; returns the endpoint.
+    pub(crate) async fn subscribe(&self, api: &Api, mut body: Value) -> Value {
+        body["url"] = json!(self.url);
+        let ep = create_endpoint(api, body).await;
+        self.set_secrets(&[&str_field(&ep, "secret")]);
+        ep
     }
     pub(crate) fn set_secrets(&self, secrets: &[&str]) {
         std::fs::write(self.path("secrets.json"), json!(secrets).to_string()).unwrap();
@@ -107,52 +116,45 @@ fn delivered_ok(got: &[Value], t: &str, object: &str) -> bool {
         .any(|r| r["answered"] == 200 && event_type(r) == t && body(r)["data"]["verification"]["id"] == object)
 }
 
-pub(crate) fn set_offset(file: &Path, seconds: i64) {
-    std::fs::write(file, seconds.to_string()).unwrap();
-}
-
 /// The receiver sees a request before the engine records its outcome; moving the clock in
 /// between would stamp the failure with the future time. Wait until `n` failed attempts
 /// are recorded in the endpoint's delivery log.
-async fn wait_recorded_failures(api: &crate::harness::Api, endpoint: &str, n: usize) -> Value {
-    let start = Instant::now();
-    loop {
-        let log = api.get(&format!("/v1/webhook_endpoints/{endpoint}/deliveries")).await.ok();
-        let recorded = log["data"]
-            .as_array()
-            .unwrap()
+async fn wait_recorded_failures(api: &Api, endpoint: &str, n: usize) -> Value {
+    let path = format!("/v1/webhook_endpoints/{endpoint}/deliveries");
+    wait_deliveries(api, &path, Duration::from_millis(100), |log| {
+        let recorded = items(log, "data")
             .iter()
-            .filter(|d| d["attempts"].as_i64() >= Some(1) && d["status"] == "pending")
-            .count();
-        if recorded >= n {
-            return log;
+            .filter(|d| d["attempts"].as_i64() >= Some(1) && d["status"] == "pending");
+        (recorded.count() >= n).then_some(()).ok_or("failed attempts not recorded")
+    })
+    .await
+}
+
+/// Poll an endpoint's delivery log (`path`) every `every`, up to 120 s, until `done`
+/// holds; returns the log then. `done` says what it waits for otherwise.
+async fn wait_deliveries(api: &Api, path: &str, every: Duration, done: impl Fn(&Value) -> Result<(), &'static str>) -> Value {
+    poll(Duration::from_secs(120), every, async || {
+        let log = api.get(path).await.ok();
+        match done(&log) {
+            Ok(()) => Ok(log),
+            Err(waiting) => Err(format!("{waiting}: {log}")),
         }
-        assert!(start.elapsed() < Duration::from_secs(120), "failed attempts not recorded: {log}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test]
 async fn signed_events_for_every_change_survive_receiver_downtime() {
-    let clock_dir = tempfile::tempdir().unwrap();
-    let offset_file = clock_dir.path().join("offset");
-    set_offset(&offset_file, 0);
-    let receiver = Receiver::start(&offset_file);
-    let server = Server::start_with_env(&[("KYCD_TEST_CLOCK_OFFSET_FILE", offset_file.to_str().unwrap())]).await;
+    let (clock, server) = TestClock::with_server(&[]).await;
+    let receiver = clock.receiver();
     let api = server.admin();
 
-    let ep = api
-        .post(
-            "/v1/webhook_endpoints",
-            &json!({"url": receiver.url, "enabled_events": ["*"], "description": "tests"}),
-        )
+    let ep = receiver
+        .subscribe(&api, json!({"enabled_events": ["*"], "description": "tests"}))
         .await;
-    assert_eq!(ep.status, 201, "{}", ep.text());
-    let ep = ep.json();
     let secret = str_field(&ep, "secret");
     assert!(secret.starts_with("whsec_"), "{ep}");
     let ep_id = str_field(&ep, "id");
-    receiver.set_secrets(&[&secret]);
     let listed = api.get(&format!("/v1/webhook_endpoints/{ep_id}")).await.ok();
     assert!(listed.get("secret").is_none(), "the secret is shown once: {listed}");
 
@@ -199,12 +201,7 @@ async fn signed_events_for_every_change_survive_receiver_downtime() {
         .await;
     let failed_ids: Vec<String> = failed.iter().filter(|r| r["answered"] == 503).map(|r| str_field(r, "id")).collect();
     let log = wait_recorded_failures(&api, &ep_id, 2).await;
-    let pending: Vec<&Value> = log["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["status"] == "pending")
-        .collect();
+    let pending: Vec<&Value> = items(&log, "data").iter().filter(|d| d["status"] == "pending").collect();
     assert!(!pending.is_empty(), "failed deliveries stay pending for a retry: {log}");
     for d in &pending {
         assert_eq!(d["last_status_code"], 503, "{d}");
@@ -213,7 +210,7 @@ async fn signed_events_for_every_change_survive_receiver_downtime() {
 
     // Back up, and an hour passes: every refused event arrives, with its original id.
     receiver.set_down(false);
-    set_offset(&offset_file, 3600);
+    clock.set(3600);
     let got = receiver
         .wait_for("retries after the receiver came back", |g| {
             failed_ids
@@ -227,15 +224,13 @@ async fn signed_events_for_every_change_survive_receiver_downtime() {
         .find(|r| r["answered"] == 200 && event_type(r) == "verification.cancelled")
         .unwrap();
     assert_eq!(body(cancelled)["final"], true);
-    let start = Instant::now();
-    loop {
-        let log = api.get(&format!("/v1/webhook_endpoints/{ep_id}/deliveries")).await.ok();
-        if log["data"].as_array().unwrap().iter().all(|d| d["status"] == "succeeded") {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "deliveries still pending: {log}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let deliveries = format!("/v1/webhook_endpoints/{ep_id}/deliveries");
+    poll(Duration::from_secs(20), Duration::from_millis(100), async || {
+        let log = api.get(&deliveries).await.ok();
+        let all_done = items(&log, "data").iter().all(|d| d["status"] == "succeeded");
+        all_done.then_some(()).ok_or(format!("deliveries still pending: {log}"))
+    })
+    .await;
 
     // Redelivery sends the same event id again.
     let log = api.get(&format!("/v1/webhook_endpoints/{ep_id}/deliveries")).await.ok();
@@ -279,35 +274,20 @@ async fn signed_events_for_every_change_survive_receiver_downtime() {
 
 #[tokio::test]
 async fn endpoint_failing_for_days_is_disabled_with_an_event() {
-    let clock_dir = tempfile::tempdir().unwrap();
-    let offset_file = clock_dir.path().join("offset");
-    set_offset(&offset_file, 0);
-    let receiver = Receiver::start(&offset_file);
-    let watcher = Receiver::start(&offset_file);
-    let server = Server::start_with_env(&[("KYCD_TEST_CLOCK_OFFSET_FILE", offset_file.to_str().unwrap())]).await;
+    let (clock, server) = TestClock::with_server(&[]).await;
+    let (receiver, watcher) = (clock.receiver(), clock.receiver());
     let api = server.admin();
-    let failing = api
-        .post(
-            "/v1/webhook_endpoints",
-            &json!({"url": receiver.url, "enabled_events": ["verification.created"]}),
-        )
-        .await
-        .ok();
-    let watching = api
-        .post(
-            "/v1/webhook_endpoints",
-            &json!({"url": watcher.url, "enabled_events": ["webhook_endpoint.disabled"]}),
-        )
-        .await
-        .ok();
-    watcher.set_secrets(&[&str_field(&watching, "secret")]);
+    let failing = create_endpoint(&api, json!({"url": receiver.url, "enabled_events": ["verification.created"]})).await;
+    watcher
+        .subscribe(&api, json!({"enabled_events": ["webhook_endpoint.disabled"]}))
+        .await;
     receiver.set_down(true);
     create_verification(&api, &verification_body("Dora Down", "dora@example.org")).await;
     receiver.wait_for("the first refused delivery", |g| !g.is_empty()).await;
     let failing_id = str_field(&failing, "id");
     wait_recorded_failures(&api, &failing_id, 1).await;
     // Four days later the next retry fails too: the endpoint is switched off, with an event.
-    set_offset(&offset_file, 4 * 86_400);
+    clock.set(4 * 86_400);
     let got = watcher
         .wait_for("webhook_endpoint.disabled", |g| {
             g.iter().any(|r| event_type(r) == "webhook_endpoint.disabled")
@@ -360,24 +340,14 @@ async fn endpoint_input_is_checked_and_tenants_are_isolated() {
         "https://localhost:8443/hooks",
         "https://169.254.169.254/latest",
     ] {
-        let p = live_api
-            .post("/v1/webhook_endpoints", &json!({"url": url, "enabled_events": ["*"]}))
-            .await
-            .problem(422, "invalid-request");
-        assert!(str_field(&p, "detail").contains("url refused"), "{url}: {p}");
+        assert_endpoint_url_refused(&live_api, url).await;
     }
     let mut v = verification_body("Live Person", "live@example.org");
     v["callback_url"] = json!("https://10.0.0.5/back");
     let p = live_api.post("/v1/verifications", &v).await.problem(422, "invalid-request");
     assert!(str_field(&p, "detail").contains("callback_url refused"), "{p}");
 
-    let ep = api
-        .post(
-            "/v1/webhook_endpoints",
-            &json!({"url": "http://127.0.0.1:9/x", "enabled_events": ["*"]}),
-        )
-        .await
-        .ok();
+    let ep = crate::common::endpoint_for_all(&api, "http://127.0.0.1:9/x").await;
     let id = str_field(&ep, "id");
     let other = server.instance().create_tenant("Other", false).await;
     let foreign = server.client_for(&other.api_key);
@@ -414,28 +384,13 @@ async fn endpoint_input_is_checked_and_tenants_are_isolated() {
 /// keeps receiving kycd's events for the same changes.
 #[tokio::test]
 async fn a_checkout_format_endpoint_receives_checkout_events() {
-    let clock_dir = tempfile::tempdir().unwrap();
-    let offset_file = clock_dir.path().join("offset");
-    set_offset(&offset_file, 0);
-    let cko = Receiver::start(&offset_file);
-    let native = Receiver::start(&offset_file);
-    let server = Server::start_with_env(&[("KYCD_TEST_CLOCK_OFFSET_FILE", offset_file.to_str().unwrap())]).await;
+    let (clock, server) = TestClock::with_server(&[]).await;
+    let (cko, native) = (clock.receiver(), clock.receiver());
     let api = server.admin();
-    let r = api
-        .post(
-            "/v1/webhook_endpoints",
-            &json!({"url": cko.url, "enabled_events": ["*"], "format": "checkout"}),
-        )
-        .await
-        .ok();
+    let r = cko.subscribe(&api, json!({"enabled_events": ["*"], "format": "checkout"})).await;
     assert_eq!(r["format"], "checkout", "{r}");
-    cko.set_secrets(&[&str_field(&r, "secret")]);
-    let r = api
-        .post("/v1/webhook_endpoints", &json!({"url": native.url, "enabled_events": ["*"]}))
-        .await
-        .ok();
+    let r = native.subscribe(&api, json!({"enabled_events": ["*"]})).await;
     assert_eq!(r["format"], "kycd", "{r}");
-    native.set_secrets(&[&str_field(&r, "secret")]);
     let r = api
         .post(
             "/v1/webhook_endpoints",
@@ -516,51 +471,30 @@ async fn a_checkout_format_endpoint_receives_checkout_events() {
 /// days; newer ones stay in the log.
 #[tokio::test]
 async fn finished_deliveries_are_forgotten_after_thirty_days() {
-    let clock_dir = tempfile::tempdir().unwrap();
-    let offset_file = clock_dir.path().join("offset");
-    set_offset(&offset_file, 0);
-    let receiver = Receiver::start(&offset_file);
-    let server = Server::start_with_env(&[
-        ("KYCD_TEST_CLOCK_OFFSET_FILE", offset_file.to_str().unwrap()),
-        ("KYCD_SWEEP_INTERVAL_SECONDS", "1"),
-    ])
-    .await;
+    let (clock, server) = TestClock::with_server(&[("KYCD_SWEEP_INTERVAL_SECONDS", "1")]).await;
+    let receiver = clock.receiver();
     let api = server.admin();
-    let ep = api
-        .post(
-            "/v1/webhook_endpoints",
-            &json!({"url": receiver.url, "enabled_events": ["verification.created"]}),
-        )
-        .await
-        .ok();
+    let ep = receiver.subscribe(&api, json!({"enabled_events": ["verification.created"]})).await;
     let ep_id = str_field(&ep, "id");
-    receiver.set_secrets(&[&str_field(&ep, "secret")]);
     create_verification(&api, &verification_body("Olga Old", "olga@example.org")).await;
     let log_path = format!("/v1/webhook_endpoints/{ep_id}/deliveries");
-    let start = Instant::now();
-    let old = loop {
-        let log = api.get(&log_path).await.ok();
-        if log["data"].as_array().unwrap().iter().any(|d| d["status"] == "succeeded") {
-            break str_field(&log["data"][0], "id");
-        }
-        assert!(start.elapsed() < Duration::from_secs(120), "not delivered: {log}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let log = wait_deliveries(&api, &log_path, Duration::from_millis(100), |log| {
+        let delivered = items(log, "data").iter().any(|d| d["status"] == "succeeded");
+        delivered.then_some(()).ok_or("not delivered")
+    })
+    .await;
+    let old = str_field(&log["data"][0], "id");
     // 29 days later it is still there; at 31 days the sweep forgets it.
-    set_offset(&offset_file, 29 * 86_400);
+    clock.set(29 * 86_400);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let log = api.get(&log_path).await.ok();
     assert!(log.to_string().contains(&old), "kept for 30 days: {log}");
-    set_offset(&offset_file, 31 * 86_400);
-    let start = Instant::now();
-    loop {
-        let log = api.get(&log_path).await.ok();
-        if !log.to_string().contains(&old) {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(120), "still in the log after 31 days: {log}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    clock.set(31 * 86_400);
+    wait_deliveries(&api, &log_path, Duration::from_millis(200), |log| {
+        let forgotten = !log.to_string().contains(&old);
+        forgotten.then_some(()).ok_or("still in the log after 31 days")
+    })
+    .await;
     let r = api.post_empty(&format!("{log_path}/{old}/redeliver")).await;
     assert_eq!(r.status, 404, "{}", r.text());
     // A verification created now is logged as usual.

@@ -60,14 +60,8 @@ async fn a_hanging_webhook_receiver_does_not_delay_decisions() {
     ])
     .await;
     let api = server.admin();
-    let ep = api
-        .post(
-            "/v1/webhook_endpoints",
-            &json!({"url": receiver.url, "enabled_events": ["*"], "description": "hangs"}),
-        )
-        .await;
-    assert_eq!(ep.status, 201, "{}", ep.text());
-    let ep_id = str_field(&ep.json(), "id");
+    let body = json!({"url": receiver.url, "enabled_events": ["*"], "description": "hangs"});
+    let ep_id = str_field(&crate::common::create_endpoint(&api, body).await, "id");
 
     // Several verifications, each already with events waiting to be delivered (created,
     // attempt started, captures received) before it is submitted.

@@ -3,8 +3,8 @@
 //! must not wedge the server: whatever await point a request is cancelled at, its
 //! transaction commits or rolls back, and the next write works.
 
-use crate::flow::{create_verification, session_to_review, verification_body};
-use crate::harness::{Server, on_postgres, str_field};
+use crate::flow::{new_verification, session_to_review};
+use crate::harness::{Server, on_postgres};
 use serde_json::json;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -28,8 +28,7 @@ async fn send_and_reset(host: &str, request: &[u8], wait: Duration) {
 async fn clients_resetting_connections_mid_request_leave_the_store_writable() {
     let s = Server::start().await;
     let api = s.admin();
-    let v = create_verification(&api, &verification_body("Hang Up", "hang.up@example.org")).await;
-    let vid = str_field(&v, "id");
+    let (_, vid) = new_verification(&api, "Hang Up", "hang.up@example.org").await;
     let host = s.base.strip_prefix("http://").unwrap().to_owned();
     // The report writes an audit entry: each request opens a write transaction.
     let request = format!(
