@@ -97,10 +97,6 @@ async fn versions(conn: &mut sqlx::AnyConnection, table: &str) -> Vec<i64> {
         .unwrap()
 }
 
-async fn exec(conn: &mut sqlx::AnyConnection, sql: &str) {
-    sqlx::query(sql).execute(conn).await.unwrap();
-}
-
 /// A change to what the database records of its migrations, whether an error is the
 /// refusal it must cause, and the statement that undoes it for the next case.
 struct RecordedChange<'a> {
@@ -610,7 +606,7 @@ async fn a_newer_or_altered_schema_is_refused() {
         let err = refusal_after(&mut conn, &database, case.sql, case.checksum).await;
         assert!((case.is_refusal)(&err), "{}: {err:?} ({err})", case.sql);
         if let Some(undo) = case.undo {
-            exec(&mut conn, undo).await;
+            sqlx::query(undo).execute(&mut conn).await.unwrap();
         }
     }
     conn.close().await.unwrap();
