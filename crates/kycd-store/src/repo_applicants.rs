@@ -1,7 +1,7 @@
 //! The people being verified: personal data sealed, email, phone and external id found
 //! through blind indexes.
 
-use crate::repo::{Cursor, Page, corrupt, from_json, page, parse, to_json};
+use crate::repo::{Columns, Cursor, Page, corrupt, from_json, parse, to_json};
 use crate::sealed::{aad, blind};
 use crate::{Result, Tx, from_ms, ms};
 use kycd_core::*;
@@ -21,12 +21,11 @@ macro_rules! select_applicants {
 
 impl Tx<'_> {
     pub async fn insert_applicant(&mut self, a: &Applicant) -> Result<()> {
-        sqlx::query("INSERT INTO applicants (id, tenant_id, person_enc, redacted, created_at, updated_at) VALUES ($1, $2, '', 0, $3, $3)")
-            .bind(a.id.as_str())
-            .bind(a.tenant_id.as_str())
-            .bind(ms(a.created_at))
-            .execute(&mut *self.tx)
-            .await?;
+        self.execute(
+            "INSERT INTO applicants (id, tenant_id, person_enc, redacted, created_at, updated_at) VALUES ($1, $2, '', 0, $3, $3)",
+            (a.id.as_str(), a.tenant_id.as_str(), ms(a.created_at)),
+        )
+        .await?;
         self.update_applicant(a).await
     }
 
@@ -39,22 +38,22 @@ impl Tx<'_> {
             .as_ref()
             .map(|e| k.seal_text(&aad_of("external_id"), e.expose().as_bytes()));
         let [ext_bidx, email_bidx, phone_bidx] = blind::applicant(&k, &a.person, a.external_applicant_id.as_ref().map(|e| e.expose()));
-        sqlx::query(
+        self.execute(
             "UPDATE applicants SET external_id_enc = $1, external_id_bidx = $2, person_enc = $3, email_bidx = $4,
              phone_bidx = $5, redacted = $6, updated_at = $7 WHERE tenant_id = $8 AND id = $9",
+            (
+                ext,
+                ext_bidx,
+                person,
+                email_bidx,
+                phone_bidx,
+                i64::from(a.redacted),
+                ms(a.updated_at),
+                a.tenant_id.as_str(),
+                a.id.as_str(),
+            ),
         )
-        .bind(ext)
-        .bind(ext_bidx)
-        .bind(person)
-        .bind(email_bidx)
-        .bind(phone_bidx)
-        .bind(i64::from(a.redacted))
-        .bind(ms(a.updated_at))
-        .bind(a.tenant_id.as_str())
-        .bind(a.id.as_str())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+        .await
     }
 
     fn applicant_from(&self, tenant: &TenantId, row: &AnyRow) -> Result<(Applicant, i64, String)> {
@@ -81,7 +80,7 @@ impl Tx<'_> {
                 tenant_id: tenant.clone(),
                 external_applicant_id,
                 person,
-                redacted: row.try_get::<i64, _>("redacted")? != 0,
+                redacted: row.flag("redacted")?,
                 created_at: from_ms(created)?,
                 updated_at: from_ms(row.try_get("updated_at")?)?,
             },
@@ -91,28 +90,22 @@ impl Tx<'_> {
     }
 
     pub async fn get_applicant(&mut self, tenant: &TenantId, id: &ApplicantId) -> Result<Option<Applicant>> {
-        let row = sqlx::query(select_applicants!("WHERE tenant_id = $1 AND id = $2"))
-            .bind(tenant.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+        let row = self
+            .fetch_optional(
+                select_applicants!("WHERE tenant_id = $1 AND id = $2"),
+                (tenant.as_str(), id.as_str()),
+            )
             .await?;
         row.map(|r| self.applicant_from(tenant, &r).map(|x| x.0)).transpose()
     }
 
     pub async fn list_applicants(&mut self, tenant: &TenantId, cursor: Option<&Cursor>, limit: usize) -> Result<Page<Applicant>> {
-        let (t, id) = cursor.map_or((i64::MAX, String::new()), |c| (c.created_at, c.id.clone()));
-        let rows = sqlx::query(select_applicants!(
+        let sql = select_applicants!(
             "WHERE tenant_id = $1 AND (created_at, id) < ($2, $3)
              ORDER BY created_at DESC, id DESC LIMIT $4"
-        ))
-        .bind(tenant.as_str())
-        .bind(t)
-        .bind(&id)
-        .bind(limit as i64 + 1)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let rows = rows.iter().map(|r| self.applicant_from(tenant, r)).collect::<Result<Vec<_>>>()?;
-        Ok(page(rows, limit))
+        );
+        self.page_of(sql, tenant, None, cursor, limit, |tx, r| tx.applicant_from(tenant, r))
+            .await
     }
 
     /// Applicants of this tenant with this email (through the blind index).
@@ -127,13 +120,7 @@ impl Tx<'_> {
     }
 
     async fn applicant_ids_where(&mut self, tenant: &TenantId, column: &'static str, bidx: &str) -> Result<Vec<ApplicantId>> {
-        let rows = sqlx::query(&format!(
-            "SELECT id FROM applicants WHERE tenant_id = $1 AND {column} = $2 ORDER BY created_at"
-        ))
-        .bind(tenant.as_str())
-        .bind(bidx)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter().map(|r| parse(r.try_get("id")?, "applicant id")).collect()
+        let sql = format!("SELECT id FROM applicants WHERE tenant_id = $1 AND {column} = $2 ORDER BY created_at");
+        self.fetch_ids(&sql, (tenant.as_str(), bidx), "applicant id").await
     }
 }

@@ -1,8 +1,8 @@
 //! The audit log: one hash chain per tenant, appended in the transaction of the change it
 //! records, and verified from its head.
 
-use crate::repo::parse;
-use crate::{Result, Tx, from_ms, ms};
+use crate::repo::{Columns, FromRow, statement};
+use crate::{Result, Store, Tx, from_ms, ms};
 use chrono::{DateTime, Utc};
 use kycd_core::*;
 use sha2::{Digest, Sha256};
@@ -51,7 +51,7 @@ fn audit_hash(prev: &str, tenant: &str, seq: i64, at: i64, actor: &str, action: 
     hex::encode(h.finalize())
 }
 
-/// `SELECT` the columns [`Tx::audit_from`] reads `FROM audit_entries`, then the rest of
+/// `SELECT` the columns `AuditEntry::from_row` reads `FROM audit_entries`, then the rest of
 /// the query: one column list for every query whose rows it maps.
 macro_rules! select_audit_entries {
     ($rest:literal) => {
@@ -62,16 +62,10 @@ macro_rules! select_audit_entries {
     };
 }
 
-impl Tx<'_> {
-    /// Append to the tenant's hash chain. The head row's UPDATE serialises concurrent
-    /// appenders (a row lock on PostgreSQL, the single writer on SQLite).
-    pub async fn audit(&mut self, tenant: &TenantId, actor: &Actor, action: &str, object_id: &str, at: DateTime<Utc>) -> Result<()> {
-        append_audit(&mut self.tx, tenant, actor, action, object_id, at).await
-    }
-
-    fn audit_from(row: &AnyRow) -> Result<AuditEntry> {
+impl FromRow for AuditEntry {
+    fn from_row(_: &Store, row: &AnyRow) -> Result<Self> {
         Ok(AuditEntry {
-            tenant_id: parse(row.try_get("tenant_id")?, "tenant id")?,
+            tenant_id: row.tenant_id()?,
             seq: row.try_get("seq")?,
             at: from_ms(row.try_get("at")?)?,
             actor: row.try_get("actor")?,
@@ -81,6 +75,14 @@ impl Tx<'_> {
             hash: row.try_get("hash")?,
         })
     }
+}
+
+impl Tx<'_> {
+    /// Append to the tenant's hash chain. The head row's UPDATE serialises concurrent
+    /// appenders (a row lock on PostgreSQL, the single writer on SQLite).
+    pub async fn audit(&mut self, tenant: &TenantId, actor: &Actor, action: &str, object_id: &str, at: DateTime<Utc>) -> Result<()> {
+        append_audit(&mut self.tx, tenant, actor, action, object_id, at).await
+    }
 
     /// Audit entries about one object that changed or decided something, in order: the
     /// reads of it (`report.read`, `file.read`, `evidence.*.read`, the console's
@@ -89,39 +91,28 @@ impl Tx<'_> {
     /// are skipped by the `(tenant_id, object_id, is_read, seq)` index: a report read often
     /// costs the same as one read once.
     pub async fn timeline_for_object(&mut self, tenant: &TenantId, object_id: &str) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query(select_audit_entries!(
-            "WHERE tenant_id = $1 AND object_id = $2 AND is_read = 0 ORDER BY seq"
-        ))
-        .bind(tenant.as_str())
-        .bind(object_id)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter().map(Self::audit_from).collect()
+        let sql = select_audit_entries!("WHERE tenant_id = $1 AND object_id = $2 AND is_read = 0 ORDER BY seq");
+        self.find_all(sql, (tenant.as_str(), object_id)).await
     }
 
     /// Every audit entry about one object, reads included, in order (its audit trail).
     pub async fn audit_for_object(&mut self, tenant: &TenantId, object_id: &str) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query(select_audit_entries!("WHERE tenant_id = $1 AND object_id = $2 ORDER BY seq"))
-            .bind(tenant.as_str())
-            .bind(object_id)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        rows.iter().map(Self::audit_from).collect()
+        let sql = select_audit_entries!("WHERE tenant_id = $1 AND object_id = $2 ORDER BY seq");
+        self.find_all(sql, (tenant.as_str(), object_id)).await
     }
 
     /// Walk every tenant's chain; the first entry that does not verify, if any.
     pub async fn verify_audit_chains(&mut self) -> Result<(usize, Option<AuditBreak>)> {
-        let heads = sqlx::query("SELECT tenant_id, seq, hash FROM audit_heads ORDER BY tenant_id")
-            .fetch_all(&mut *self.tx)
+        let heads = self
+            .fetch_all("SELECT tenant_id, seq, hash FROM audit_heads ORDER BY tenant_id", ())
             .await?;
         let mut checked = 0;
         for head in heads {
             let tenant: String = head.try_get("tenant_id")?;
             let head_seq: i64 = head.try_get("seq")?;
             let head_hash: String = head.try_get("hash")?;
-            let rows = sqlx::query(select_audit_entries!("WHERE tenant_id = $1 ORDER BY seq"))
-                .bind(&tenant)
-                .fetch_all(&mut *self.tx)
+            let entries: Vec<AuditEntry> = self
+                .find_all(select_audit_entries!("WHERE tenant_id = $1 ORDER BY seq"), (&tenant,))
                 .await?;
             let mut prev = GENESIS.to_owned();
             let mut expected_seq = 1;
@@ -132,8 +123,7 @@ impl Tx<'_> {
                     reason: reason.to_owned(),
                 })
             };
-            for row in &rows {
-                let e = Self::audit_from(row)?;
+            for e in entries {
                 checked += 1;
                 if e.seq != expected_seq {
                     return Ok((checked, brk(expected_seq, "entry missing (sequence gap)")));
@@ -187,32 +177,25 @@ pub(crate) async fn append_audit(
     object_id: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    let head = sqlx::query("UPDATE audit_heads SET seq = seq + 1 WHERE tenant_id = $1 RETURNING seq, hash")
-        .bind(tenant.as_str())
-        .fetch_one(&mut *conn)
-        .await?;
+    let head = statement(
+        "UPDATE audit_heads SET seq = seq + 1 WHERE tenant_id = $1 RETURNING seq, hash",
+        (tenant.as_str(),),
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     let seq: i64 = head.try_get("seq")?;
     let prev: String = head.try_get("hash")?;
     let actor = actor.label();
     let hash = audit_hash(&prev, tenant.as_str(), seq, ms(at), &actor, action, object_id);
-    sqlx::query(
+    let is_read = i64::from(is_read_action(action));
+    statement(
         "INSERT INTO audit_entries (tenant_id, seq, at, actor, action, object_id, prev_hash, hash, is_read)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        (tenant.as_str(), seq, ms(at), &actor, action, object_id, &prev, &hash, is_read),
     )
-    .bind(tenant.as_str())
-    .bind(seq)
-    .bind(ms(at))
-    .bind(&actor)
-    .bind(action)
-    .bind(object_id)
-    .bind(&prev)
-    .bind(&hash)
-    .bind(i64::from(is_read_action(action)))
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE audit_heads SET hash = $1 WHERE tenant_id = $2")
-        .bind(&hash)
-        .bind(tenant.as_str())
+    statement("UPDATE audit_heads SET hash = $1 WHERE tenant_id = $2", (&hash, tenant.as_str()))
         .execute(&mut *conn)
         .await?;
     Ok(())

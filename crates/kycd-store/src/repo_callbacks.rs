@@ -3,9 +3,9 @@
 //! delivered from the job queue. The URL is sealed with the tenant key like every other
 //! field the integrator wrote: it may carry their own tokens.
 
-use crate::repo::{corrupt, parse};
-use crate::repo_webhooks::{DeliveryState, opt_ms};
-use crate::{DeliveryStatus, Result, Tx, from_ms, ms};
+use crate::repo::{Columns, FromRow, corrupt};
+use crate::repo_webhooks::{impl_delivery, with_delivery_log};
+use crate::{DeliveryStatus, Result, Store, Tx, ms};
 use chrono::{DateTime, Utc};
 use kycd_core::*;
 use sqlx::Row;
@@ -31,84 +31,69 @@ pub struct CallbackDelivery {
     pub updated_at: DateTime<Utc>,
 }
 
+impl_delivery!(CallbackDelivery, "callback_deliveries");
+
 fn url_aad(id: &DeliveryId) -> String {
     crate::sealed::aad::callback_url(id.as_str())
 }
 
+impl FromRow for CallbackDelivery {
+    fn from_row(store: &Store, row: &AnyRow) -> Result<Self> {
+        let id: DeliveryId = row.parsed("id", "callback id")?;
+        let tenant_id = row.tenant_id()?;
+        let url = store
+            .tenant_keys(&tenant_id)
+            .open_text(&url_aad(&id), &row.try_get::<String, _>("url_enc")?)?;
+        Ok(with_delivery_log!(
+            row,
+            "callback status",
+            CallbackDelivery {
+                url: String::from_utf8(url).map_err(|_| corrupt("callback url"))?,
+                id,
+                tenant_id,
+                verification_id: row.parsed("verification_id", "verification id")?,
+                kind: row.try_get("kind")?,
+                label: row.try_get("label")?,
+            }
+        ))
+    }
+}
+
 impl Tx<'_> {
     pub async fn insert_callback_delivery(&mut self, d: &CallbackDelivery) -> Result<()> {
-        let sealed = self.store.tenant_keys(&d.tenant_id).seal_text(&url_aad(&d.id), d.url.as_bytes());
-        sqlx::query(
+        let sealed = self.keys(&d.tenant_id).seal_text(&url_aad(&d.id), d.url.as_bytes());
+        self.insert_delivery(
+            d,
             "INSERT INTO callback_deliveries (id, tenant_id, verification_id, kind, label, url_enc, status, attempts, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8)",
+            (
+                d.id.as_str(),
+                d.tenant_id.as_str(),
+                d.verification_id.as_str(),
+                &d.kind,
+                &d.label,
+                sealed,
+                d.status.as_str(),
+                ms(d.created_at),
+            ),
         )
-        .bind(d.id.as_str())
-        .bind(d.tenant_id.as_str())
-        .bind(d.verification_id.as_str())
-        .bind(&d.kind)
-        .bind(&d.label)
-        .bind(sealed)
-        .bind(d.status.as_str())
-        .bind(ms(d.created_at))
-        .execute(&mut *self.tx)
-        .await?;
-        self.update_callback_delivery(d).await
+        .await
     }
 
     pub async fn update_callback_delivery(&mut self, d: &CallbackDelivery) -> Result<()> {
-        let state = DeliveryState {
-            status: d.status,
-            attempts: d.attempts,
-            next_attempt_at: d.next_attempt_at,
-            last_attempt_at: d.last_attempt_at,
-            last_status_code: d.last_status_code,
-            last_error: d.last_error.as_deref(),
-            updated_at: d.updated_at,
-        };
-        self.update_delivery_state("callback_deliveries", &d.tenant_id, &d.id, &state).await
-    }
-
-    fn callback_from(&self, row: &AnyRow) -> Result<CallbackDelivery> {
-        let id: DeliveryId = parse(row.try_get("id")?, "callback id")?;
-        let tenant_id: TenantId = parse(row.try_get("tenant_id")?, "tenant id")?;
-        let url = self
-            .store
-            .tenant_keys(&tenant_id)
-            .open_text(&url_aad(&id), &row.try_get::<String, _>("url_enc")?)?;
-        Ok(CallbackDelivery {
-            url: String::from_utf8(url).map_err(|_| corrupt("callback url"))?,
-            id,
-            tenant_id,
-            verification_id: parse(row.try_get("verification_id")?, "verification id")?,
-            kind: row.try_get("kind")?,
-            label: row.try_get("label")?,
-            status: DeliveryStatus::parse(&row.try_get::<String, _>("status")?).ok_or_else(|| corrupt("callback status"))?,
-            attempts: row.try_get("attempts")?,
-            next_attempt_at: opt_ms(row.try_get("next_attempt_at")?)?,
-            last_attempt_at: opt_ms(row.try_get("last_attempt_at")?)?,
-            last_status_code: row.try_get("last_status_code")?,
-            last_error: row.try_get("last_error")?,
-            created_at: from_ms(row.try_get("created_at")?)?,
-            updated_at: from_ms(row.try_get("updated_at")?)?,
-        })
+        self.update_delivery(d).await
     }
 
     pub async fn get_callback_delivery(&mut self, tenant: &TenantId, id: &DeliveryId) -> Result<Option<CallbackDelivery>> {
-        let row = sqlx::query("SELECT * FROM callback_deliveries WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        row.as_ref().map(|r| self.callback_from(r)).transpose()
+        self.find_by_id("callback_deliveries", tenant, id.as_str()).await
     }
 
     /// A verification's callbacks, oldest first.
     pub async fn list_callback_deliveries(&mut self, tenant: &TenantId, verification: &VerificationId) -> Result<Vec<CallbackDelivery>> {
-        let rows = sqlx::query("SELECT * FROM callback_deliveries WHERE tenant_id = $1 AND verification_id = $2 ORDER BY created_at, id")
-            .bind(tenant.as_str())
-            .bind(verification.as_str())
-            .fetch_all(&mut *self.tx)
-            .await?;
-        rows.iter().map(|r| self.callback_from(r)).collect()
+        self.find_all(
+            "SELECT * FROM callback_deliveries WHERE tenant_id = $1 AND verification_id = $2 ORDER BY created_at, id",
+            (tenant.as_str(), verification.as_str()),
+        )
+        .await
     }
 }

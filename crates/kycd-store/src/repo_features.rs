@@ -9,9 +9,11 @@ use sqlx::Row;
 impl Tx<'_> {
     /// The names of the features enabled for a tenant, sorted.
     pub async fn tenant_features(&mut self, tenant: &TenantId) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT feature FROM tenant_features WHERE tenant_id = $1 ORDER BY feature")
-            .bind(tenant.as_str())
-            .fetch_all(&mut *self.tx)
+        let rows = self
+            .fetch_all(
+                "SELECT feature FROM tenant_features WHERE tenant_id = $1 ORDER BY feature",
+                (tenant.as_str(),),
+            )
             .await?;
         rows.iter().map(|r| Ok(r.try_get("feature")?)).collect()
     }
@@ -19,31 +21,26 @@ impl Tx<'_> {
     /// Turn a feature on (again: no change) or off. Returns whether anything changed.
     pub async fn set_tenant_feature(&mut self, tenant: &TenantId, feature: &str, enabled: bool, now: DateTime<Utc>) -> Result<bool> {
         let r = if enabled {
-            sqlx::query(
+            self.rows_affected(
                 "INSERT INTO tenant_features (tenant_id, feature, enabled_at) VALUES ($1, $2, $3)
                  ON CONFLICT (tenant_id, feature) DO NOTHING",
+                (tenant.as_str(), feature, ms(now)),
             )
-            .bind(tenant.as_str())
-            .bind(feature)
-            .bind(ms(now))
-            .execute(&mut *self.tx)
             .await?
         } else {
-            sqlx::query("DELETE FROM tenant_features WHERE tenant_id = $1 AND feature = $2")
-                .bind(tenant.as_str())
-                .bind(feature)
-                .execute(&mut *self.tx)
-                .await?
+            self.delete_where("tenant_features", "feature", tenant, feature).await?
         };
-        Ok(r.rows_affected() > 0)
+        Ok(r > 0)
     }
 
     /// The tenant's capture page branding: accent colour (`#rrggbb`) and logo (media type, bytes).
     pub async fn tenant_branding(&mut self, tenant: &TenantId) -> Result<(Option<String>, Option<(String, Vec<u8>)>)> {
         use base64::Engine as _;
-        let row = sqlx::query("SELECT brand_colour, brand_logo, brand_logo_type FROM tenants WHERE id = $1")
-            .bind(tenant.as_str())
-            .fetch_one(&mut *self.tx)
+        let row = self
+            .fetch_one(
+                "SELECT brand_colour, brand_logo, brand_logo_type FROM tenants WHERE id = $1",
+                (tenant.as_str(),),
+            )
             .await?;
         let logo = match (
             row.try_get::<Option<String>, _>("brand_logo")?,
@@ -62,21 +59,22 @@ impl Tx<'_> {
 
     pub async fn set_tenant_branding(&mut self, tenant: &TenantId, colour: Option<&str>, logo: Option<(&str, &[u8])>) -> Result<()> {
         use base64::Engine as _;
-        sqlx::query("UPDATE tenants SET brand_colour = $1, brand_logo = $2, brand_logo_type = $3 WHERE id = $4")
-            .bind(colour)
-            .bind(logo.map(|(_, b)| base64::engine::general_purpose::STANDARD.encode(b)))
-            .bind(logo.map(|(t, _)| t.to_owned()))
-            .bind(tenant.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        self.execute(
+            "UPDATE tenants SET brand_colour = $1, brand_logo = $2, brand_logo_type = $3 WHERE id = $4",
+            (
+                colour,
+                logo.map(|(_, b)| base64::engine::general_purpose::STANDARD.encode(b)),
+                logo.map(|(t, _)| t.to_owned()),
+                tenant.as_str(),
+            ),
+        )
+        .await
     }
 
     /// Origins allowed to frame the tenant's capture pages (none: no framing).
     pub async fn tenant_frame_ancestors(&mut self, tenant: &TenantId) -> Result<Vec<String>> {
-        let row = sqlx::query("SELECT frame_ancestors FROM tenants WHERE id = $1")
-            .bind(tenant.as_str())
-            .fetch_one(&mut *self.tx)
+        let row = self
+            .fetch_one("SELECT frame_ancestors FROM tenants WHERE id = $1", (tenant.as_str(),))
             .await?;
         Ok(row
             .try_get::<Option<String>, _>("frame_ancestors")?
@@ -85,11 +83,10 @@ impl Tx<'_> {
     }
 
     pub async fn set_tenant_frame_ancestors(&mut self, tenant: &TenantId, origins: &[String]) -> Result<()> {
-        sqlx::query("UPDATE tenants SET frame_ancestors = $1 WHERE id = $2")
-            .bind((!origins.is_empty()).then(|| origins.join(" ")))
-            .bind(tenant.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        self.execute(
+            "UPDATE tenants SET frame_ancestors = $1 WHERE id = $2",
+            ((!origins.is_empty()).then(|| origins.join(" ")), tenant.as_str()),
+        )
+        .await
     }
 }

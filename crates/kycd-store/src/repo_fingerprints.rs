@@ -5,10 +5,12 @@
 //! re-encodings, whose changed bits rarely touch all four bands, are found up to the
 //! caller's distance; candidates are then compared bit by bit.
 
-use crate::{Result, Tx, ms, parse};
+use crate::repo::{Columns, FromRow};
+use crate::{Result, Store, Tx, ms};
 use chrono::{DateTime, Utc};
 use kycd_core::*;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 /// A stored fingerprint that may be the same picture.
 #[derive(Debug, Clone)]
@@ -33,29 +35,40 @@ pub struct NewFingerprint<'a> {
     pub phash: u64,
 }
 
+impl FromRow for FingerprintMatch {
+    fn from_row(_: &Store, r: &AnyRow) -> Result<Self> {
+        Ok(FingerprintMatch {
+            file_id: r.parsed("file_id", "file id")?,
+            verification_id: r.parsed("verification_id", "verification id")?,
+            sha256: r.try_get("sha256")?,
+            phash: r.try_get::<i64, _>("phash")? as u64,
+        })
+    }
+}
+
 impl Tx<'_> {
     /// Record a capture's fingerprint (again: no change).
     pub async fn insert_capture_fingerprint(&mut self, tenant: &TenantId, f: &NewFingerprint<'_>, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query(
+        self.execute(
             "INSERT INTO capture_fingerprints
              (file_id, tenant_id, verification_id, applicant_id, kind_class, sha256, phash, band0, band1, band2, band3, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (file_id) DO NOTHING",
+            (
+                f.file_id.as_str(),
+                tenant.as_str(),
+                f.verification_id.as_str(),
+                f.applicant_id.as_str(),
+                f.kind_class,
+                f.sha256,
+                f.phash as i64,
+                band(f.phash, 0),
+                band(f.phash, 1),
+                band(f.phash, 2),
+                band(f.phash, 3),
+                ms(now),
+            ),
         )
-        .bind(f.file_id.as_str())
-        .bind(tenant.as_str())
-        .bind(f.verification_id.as_str())
-        .bind(f.applicant_id.as_str())
-        .bind(f.kind_class)
-        .bind(f.sha256)
-        .bind(f.phash as i64)
-        .bind(band(f.phash, 0))
-        .bind(band(f.phash, 1))
-        .bind(band(f.phash, 2))
-        .bind(band(f.phash, 3))
-        .bind(ms(now))
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Fingerprints of this tenant's other applicants' captures of the same class that
@@ -68,39 +81,27 @@ impl Tx<'_> {
         phash: u64,
         other_than: &ApplicantId,
     ) -> Result<Vec<FingerprintMatch>> {
-        let rows = sqlx::query(
+        self.find_all(
             "SELECT file_id, verification_id, sha256, phash FROM capture_fingerprints
              WHERE tenant_id = $1 AND kind_class = $2 AND applicant_id <> $3
              AND (sha256 = $4 OR band0 = $5 OR band1 = $6 OR band2 = $7 OR band3 = $8)
              ORDER BY created_at LIMIT 50",
+            (
+                tenant.as_str(),
+                kind_class,
+                other_than.as_str(),
+                sha256,
+                band(phash, 0),
+                band(phash, 1),
+                band(phash, 2),
+                band(phash, 3),
+            ),
         )
-        .bind(tenant.as_str())
-        .bind(kind_class)
-        .bind(other_than.as_str())
-        .bind(sha256)
-        .bind(band(phash, 0))
-        .bind(band(phash, 1))
-        .bind(band(phash, 2))
-        .bind(band(phash, 3))
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(FingerprintMatch {
-                    file_id: parse(r.try_get("file_id")?, "file id")?,
-                    verification_id: parse(r.try_get("verification_id")?, "verification id")?,
-                    sha256: r.try_get("sha256")?,
-                    phash: r.try_get::<i64, _>("phash")? as u64,
-                })
-            })
-            .collect()
+        .await
     }
 
     pub async fn delete_capture_fingerprints(&mut self, tenant: &TenantId, verification: &VerificationId) -> Result<()> {
-        sqlx::query("DELETE FROM capture_fingerprints WHERE tenant_id = $1 AND verification_id = $2")
-            .bind(tenant.as_str())
-            .bind(verification.as_str())
-            .execute(&mut *self.tx)
+        self.delete_where("capture_fingerprints", "verification_id", tenant, verification.as_str())
             .await?;
         Ok(())
     }

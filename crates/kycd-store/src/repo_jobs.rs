@@ -1,11 +1,12 @@
 //! The job queue: leased claims, so that a job's effect happens once whatever the workers
 //! and instances do.
 
-use crate::repo::parse;
-use crate::{Result, Tx, ms};
+use crate::repo::{Columns, FromRow, statement};
+use crate::{Result, Store, Tx, ms};
 use chrono::{DateTime, Utc};
 use kycd_core::*;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -25,19 +26,26 @@ pub enum JobKinds<'a> {
     Except(&'a [&'a str]),
 }
 
+impl FromRow for Job {
+    fn from_row(_: &Store, row: &AnyRow) -> Result<Self> {
+        Ok(Job {
+            id: row.parsed("id", "job id")?,
+            tenant_id: row.tenant_id()?,
+            kind: row.try_get("kind")?,
+            payload: row.try_get("payload")?,
+            attempts: row.try_get("attempts")?,
+        })
+    }
+}
+
 impl Tx<'_> {
     pub async fn enqueue_job(&mut self, tenant: &TenantId, kind: &str, payload: &str, run_at: DateTime<Utc>) -> Result<JobId> {
         let id = JobId::generate();
-        sqlx::query(
+        self.execute(
             "INSERT INTO jobs (id, tenant_id, kind, payload, status, run_at, attempts, created_at, updated_at)
              VALUES ($1, $2, $3, $4, 'queued', $5, 0, $5, $5)",
+            (id.as_str(), tenant.as_str(), kind, payload, ms(run_at)),
         )
-        .bind(id.as_str())
-        .bind(tenant.as_str())
-        .bind(kind)
-        .bind(payload)
-        .bind(ms(run_at))
-        .execute(&mut *self.tx)
         .await?;
         Ok(id)
     }
@@ -69,19 +77,12 @@ impl Tx<'_> {
                          ORDER BY run_at LIMIT 1 {lock})
              RETURNING id, tenant_id, kind, payload, attempts"
         );
-        let mut q = sqlx::query(&sql).bind(ms(lease_until)).bind(ms(now));
+        let mut q = statement(&sql, (ms(lease_until), ms(now)));
         for k in list {
             q = q.bind(*k);
         }
         let row = q.fetch_optional(&mut *self.tx).await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(Job {
-            id: parse(row.try_get("id")?, "job id")?,
-            tenant_id: parse(row.try_get("tenant_id")?, "tenant id")?,
-            kind: row.try_get("kind")?,
-            payload: row.try_get("payload")?,
-            attempts: row.try_get("attempts")?,
-        }))
+        row.map(|r| Job::from_row(self.store, &r)).transpose()
     }
 
     /// Give a claimed job back unfinished (its worker is stopping): claimable again now,
@@ -95,29 +96,27 @@ impl Tx<'_> {
     /// Extend a claimed job's lease while its worker is still at it; `false` when the
     /// claim no longer holds the job.
     pub async fn renew_job_lease(&mut self, job: &Job, lease_until: DateTime<Utc>) -> Result<bool> {
-        let r = sqlx::query("UPDATE jobs SET locked_until = $1 WHERE id = $2 AND status = 'running' AND attempts = $3")
-            .bind(ms(lease_until))
-            .bind(job.id.as_str())
-            .bind(job.attempts)
-            .execute(&mut *self.tx)
+        let r = self
+            .rows_affected(
+                "UPDATE jobs SET locked_until = $1 WHERE id = $2 AND status = 'running' AND attempts = $3",
+                (ms(lease_until), job.id.as_str(), job.attempts),
+            )
             .await?;
-        Ok(r.rows_affected() == 1)
+        Ok(r == 1)
     }
 
     /// Mark a claimed job done. Only the claim that holds the job counts: when its lease
     /// ran out and another worker claimed the job again (`attempts` moved on), this one's
     /// result is dropped and `false` returned, so a job is finished once in effect.
     pub async fn finish_job(&mut self, job: &Job, now: DateTime<Utc>) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE jobs SET status = 'done', locked_until = NULL, updated_at = $1
+        let r = self
+            .rows_affected(
+                "UPDATE jobs SET status = 'done', locked_until = NULL, updated_at = $1
              WHERE id = $2 AND status = 'running' AND attempts = $3",
-        )
-        .bind(ms(now))
-        .bind(job.id.as_str())
-        .bind(job.attempts)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(r.rows_affected() == 1)
+                (ms(now), job.id.as_str(), job.attempts),
+            )
+            .await?;
+        Ok(r == 1)
     }
 
     /// Record a failure of a claimed job: retry at `retry_at`, or give up (`None`). Like
@@ -127,19 +126,14 @@ impl Tx<'_> {
             Some(t) => ("queued", ms(t)),
             None => ("failed", ms(now)),
         };
-        let r = sqlx::query(
-            "UPDATE jobs SET status = $1, run_at = $2, locked_until = NULL, last_error = $3, updated_at = $4
+        let r = self
+            .rows_affected(
+                "UPDATE jobs SET status = $1, run_at = $2, locked_until = NULL, last_error = $3, updated_at = $4
              WHERE id = $5 AND status = 'running' AND attempts = $6",
-        )
-        .bind(status)
-        .bind(run_at)
-        .bind(error)
-        .bind(ms(now))
-        .bind(job.id.as_str())
-        .bind(job.attempts)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(r.rows_affected() == 1)
+                (status, run_at, error, ms(now), job.id.as_str(), job.attempts),
+            )
+            .await?;
+        Ok(r == 1)
     }
 }
 
@@ -147,26 +141,30 @@ impl Tx<'_> {
 mod tests {
     use super::*;
 
-    /// A new in-memory store (SQLite and blobs) with a random master key.
-    async fn memory_store() -> crate::Store {
+    /// A new in-memory store (SQLite and blobs) with a random master key, the time the
+    /// test starts at, and the tenant of its jobs.
+    async fn set_up() -> (crate::Store, DateTime<Utc>, TenantId) {
         let db = crate::Database::connect("sqlite::memory:").await.unwrap();
         db.migrate().await.unwrap();
-        db.unlock(
-            crate::crypto::MasterKey::generate().0,
-            std::sync::Arc::new(object_store::memory::InMemory::new()),
-        )
-        .await
-        .unwrap()
+        let store = db
+            .unlock(
+                crate::crypto::MasterKey::generate().0,
+                std::sync::Arc::new(object_store::memory::InMemory::new()),
+            )
+            .await
+            .unwrap();
+        (store, Utc::now(), TenantId::generate())
+    }
+
+    fn s(seconds: i64) -> chrono::Duration {
+        chrono::Duration::seconds(seconds)
     }
 
     /// A worker whose lease ran out (it stalled) must not finish a job that another
     /// worker claimed since: only the current claim's result counts.
     #[tokio::test]
     async fn only_the_claim_holding_a_job_finishes_it() {
-        let store = memory_store().await;
-        let t0 = Utc::now();
-        let s = chrono::Duration::seconds;
-        let tenant = TenantId::generate();
+        let (store, t0, tenant) = set_up().await;
         let mut tx = store.begin().await.unwrap();
         tx.enqueue_job(&tenant, "process", "x", t0).await.unwrap();
         let stalled = tx.claim_job(t0, t0 + s(10), JobKinds::All).await.unwrap().unwrap();
@@ -205,10 +203,7 @@ mod tests {
     /// Each pool claims only its own kinds; a released job is claimable again at once.
     #[tokio::test]
     async fn pools_claim_their_own_kinds_and_a_released_job_comes_back() {
-        let store = memory_store().await;
-        let t0 = Utc::now();
-        let s = chrono::Duration::seconds;
-        let tenant = TenantId::generate();
+        let (store, t0, tenant) = set_up().await;
         let deliveries: &[&str] = &["deliver_webhook", "deliver_callback"];
         let mut tx = store.begin().await.unwrap();
         // The delivery is older: a single queue would hand it out first.

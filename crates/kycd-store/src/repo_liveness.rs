@@ -2,6 +2,7 @@
 //! deadline, and when a burst used them (each works once). The steps (`left,up`) are not
 //! personal data; the rows go with their verification.
 
+use crate::repo::Columns;
 use crate::{Result, StoreError, Tx, from_ms, ms};
 use chrono::{DateTime, Utc};
 use kycd_core::*;
@@ -22,20 +23,20 @@ pub struct LivenessChallengeRecord {
 
 impl Tx<'_> {
     pub async fn insert_liveness_challenge(&mut self, c: &LivenessChallengeRecord) -> Result<()> {
-        sqlx::query(
+        self.execute(
             "INSERT INTO liveness_challenges (id, tenant_id, verification_id, steps, expires_at, used_at, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            (
+                c.id.as_str(),
+                c.tenant_id.as_str(),
+                c.verification_id.as_str(),
+                c.steps.join(","),
+                ms(c.expires_at),
+                c.used_at.map(ms),
+                ms(c.created_at),
+            ),
         )
-        .bind(c.id.as_str())
-        .bind(c.tenant_id.as_str())
-        .bind(c.verification_id.as_str())
-        .bind(c.steps.join(","))
-        .bind(ms(c.expires_at))
-        .bind(c.used_at.map(ms))
-        .bind(ms(c.created_at))
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+        .await
     }
 
     /// A challenge of this tenant's verification (another tenant's, or another
@@ -46,15 +47,13 @@ impl Tx<'_> {
         verification: &VerificationId,
         id: &LivenessChallengeId,
     ) -> Result<Option<LivenessChallengeRecord>> {
-        let row = sqlx::query(
-            "SELECT steps, expires_at, used_at, created_at FROM liveness_challenges
+        let row = self
+            .fetch_optional(
+                "SELECT steps, expires_at, used_at, created_at FROM liveness_challenges
              WHERE tenant_id = $1 AND verification_id = $2 AND id = $3",
-        )
-        .bind(tenant.as_str())
-        .bind(verification.as_str())
-        .bind(id.as_str())
-        .fetch_optional(&mut *self.tx)
-        .await?;
+                (tenant.as_str(), verification.as_str(), id.as_str()),
+            )
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let steps: String = row.try_get("steps")?;
         Ok(Some(LivenessChallengeRecord {
@@ -63,21 +62,20 @@ impl Tx<'_> {
             verification_id: verification.clone(),
             steps: steps.split(',').map(str::to_owned).collect(),
             expires_at: from_ms(row.try_get("expires_at")?)?,
-            used_at: row.try_get::<Option<i64>, _>("used_at")?.map(from_ms).transpose()?,
+            used_at: row.opt_time("used_at")?,
             created_at: from_ms(row.try_get("created_at")?)?,
         }))
     }
 
     /// How many challenges this verification was issued, and how many a burst used.
     pub async fn count_liveness_challenges(&mut self, tenant: &TenantId, verification: &VerificationId) -> Result<(u64, u64)> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS issued, COUNT(used_at) AS used FROM liveness_challenges
+        let row = self
+            .fetch_one(
+                "SELECT COUNT(*) AS issued, COUNT(used_at) AS used FROM liveness_challenges
              WHERE tenant_id = $1 AND verification_id = $2",
-        )
-        .bind(tenant.as_str())
-        .bind(verification.as_str())
-        .fetch_one(&mut *self.tx)
-        .await?;
+                (tenant.as_str(), verification.as_str()),
+            )
+            .await?;
         let n = |col: &str| -> Result<u64> { Ok(u64::try_from(row.try_get::<i64, _>(col)?).unwrap_or(0)) };
         Ok((n("issued")?, n("used")?))
     }
@@ -92,17 +90,14 @@ impl Tx<'_> {
         id: &LivenessChallengeId,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE liveness_challenges SET used_at = $1
+        let r = self
+            .rows_affected(
+                "UPDATE liveness_challenges SET used_at = $1
              WHERE tenant_id = $2 AND verification_id = $3 AND id = $4 AND used_at IS NULL",
-        )
-        .bind(ms(now))
-        .bind(tenant.as_str())
-        .bind(verification.as_str())
-        .bind(id.as_str())
-        .execute(&mut *self.tx)
-        .await?;
-        match r.rows_affected() {
+                (ms(now), tenant.as_str(), verification.as_str(), id.as_str()),
+            )
+            .await?;
+        match r {
             0 => Ok(false),
             1 => Ok(true),
             n => Err(StoreError::Corrupt(format!("{n} liveness challenges share one id"))),

@@ -1,7 +1,7 @@
 //! Verifications: their state, policy, checks and review (the review's free text and the
 //! private fields sealed).
 
-use crate::repo::{Cursor, Page, corrupt, days, from_json, id_pairs, page, parse, to_json};
+use crate::repo::{Binds, Columns, Cursor, Page, corrupt, days, from_json, id_pairs, parse, to_json};
 use crate::sealed::aad;
 use crate::{Result, Tx, from_ms, ms};
 use kycd_core::*;
@@ -35,16 +35,17 @@ pub(crate) use select_verifications;
 
 impl Tx<'_> {
     pub async fn insert_verification(&mut self, v: &Verification) -> Result<()> {
-        sqlx::query(
+        self.execute(
             "INSERT INTO verifications (id, tenant_id, applicant_id, status, delivery, private_enc, policy_json, expires_at,
              checks_json, created_at, updated_at) VALUES ($1, $2, $3, $4, '', '', '', 0, '[]', $5, $5)",
+            (
+                v.id.as_str(),
+                v.tenant_id.as_str(),
+                v.applicant_id.as_str(),
+                v.status.as_str(),
+                ms(v.created_at),
+            ),
         )
-        .bind(v.id.as_str())
-        .bind(v.tenant_id.as_str())
-        .bind(v.applicant_id.as_str())
-        .bind(v.status.as_str())
-        .bind(ms(v.created_at))
-        .execute(&mut *self.tx)
         .await?;
         self.update_verification(v).await
     }
@@ -68,34 +69,34 @@ impl Tx<'_> {
             }
             None => (None, None),
         };
-        sqlx::query(
+        self.execute(
             "UPDATE verifications SET status = $1, ref_document_id = $2, ref_signer_order = $3, ref_signature_request_id = $4,
              delivery = $5, private_enc = $6, policy_json = $7, expires_at = $8, checks_json = $9, review_json = $10,
              redacted = $11, updated_at = $12, retention_days = $13, legal_hold = $14, retain_until = $15,
              delete_after = $16, review_enc = $17 WHERE tenant_id = $18 AND id = $19",
+            (
+                v.status.as_str(),
+                v.reference.document_id.clone(),
+                v.reference.signer_order.map(i64::from),
+                v.reference.signature_request_id.clone(),
+                to_json(&v.delivery),
+                private,
+                to_json(&v.policy),
+                ms(v.expires_at),
+                to_json(&v.checks),
+                review,
+                i64::from(v.redacted),
+                ms(v.updated_at),
+                v.lifecycle.retention_days.map(i64::from),
+                i64::from(v.lifecycle.legal_hold),
+                v.lifecycle.retain_until.map(ms),
+                v.lifecycle.delete_after.map(ms),
+                review_enc,
+                v.tenant_id.as_str(),
+                v.id.as_str(),
+            ),
         )
-        .bind(v.status.as_str())
-        .bind(v.reference.document_id.clone())
-        .bind(v.reference.signer_order.map(i64::from))
-        .bind(v.reference.signature_request_id.clone())
-        .bind(to_json(&v.delivery))
-        .bind(private)
-        .bind(to_json(&v.policy))
-        .bind(ms(v.expires_at))
-        .bind(to_json(&v.checks))
-        .bind(review)
-        .bind(i64::from(v.redacted))
-        .bind(ms(v.updated_at))
-        .bind(v.lifecycle.retention_days.map(i64::from))
-        .bind(i64::from(v.lifecycle.legal_hold))
-        .bind(v.lifecycle.retain_until.map(ms))
-        .bind(v.lifecycle.delete_after.map(ms))
-        .bind(review_enc)
-        .bind(v.tenant_id.as_str())
-        .bind(v.id.as_str())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+        .await
     }
 
     pub(crate) fn verification_from(&self, tenant: &TenantId, row: &AnyRow) -> Result<(Verification, i64, String)> {
@@ -115,8 +116,8 @@ impl Tx<'_> {
             Verification {
                 id: parse(id.clone(), "verification id")?,
                 tenant_id: tenant.clone(),
-                applicant_id: parse(row.try_get("applicant_id")?, "applicant id")?,
-                status: parse(row.try_get("status")?, "status")?,
+                applicant_id: row.parsed("applicant_id", "applicant id")?,
+                status: row.parsed("status", "status")?,
                 reference: HostReference {
                     document_id: row.try_get("ref_document_id")?,
                     signer_order,
@@ -128,12 +129,12 @@ impl Tx<'_> {
                 expires_at: from_ms(row.try_get("expires_at")?)?,
                 checks: from_json(&row.try_get::<String, _>("checks_json")?, "checks")?,
                 review: self.review_from(&k, &id, row)?,
-                redacted: row.try_get::<i64, _>("redacted")? != 0,
+                redacted: row.flag("redacted")?,
                 lifecycle: Lifecycle {
                     retention_days: row.try_get::<Option<i64>, _>("retention_days")?.map(days).transpose()?,
-                    legal_hold: row.try_get::<i64, _>("legal_hold")? != 0,
-                    retain_until: row.try_get::<Option<i64>, _>("retain_until")?.map(from_ms).transpose()?,
-                    delete_after: row.try_get::<Option<i64>, _>("delete_after")?.map(from_ms).transpose()?,
+                    legal_hold: row.flag("legal_hold")?,
+                    retain_until: row.opt_time("retain_until")?,
+                    delete_after: row.opt_time("delete_after")?,
                 },
                 created_at: from_ms(created)?,
                 updated_at: from_ms(row.try_get("updated_at")?)?,
@@ -164,24 +165,20 @@ impl Tx<'_> {
     /// Verifications whose review text or retry message is still stored in clear (written
     /// before they were sealed).
     pub async fn verifications_with_clear_review_text(&mut self, after: &str, limit: usize) -> Result<Vec<(TenantId, VerificationId)>> {
-        let rows = sqlx::query(
-            "SELECT tenant_id, id FROM verifications WHERE id > $1
+        let rows = self
+            .fetch_all(
+                "SELECT tenant_id, id FROM verifications WHERE id > $1
              AND ((review_json IS NOT NULL AND review_enc IS NULL) OR checks_json LIKE '%\"user_message\"%')
              ORDER BY id LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit as i64)
-        .fetch_all(&mut *self.tx)
-        .await?;
+                (after, limit as i64),
+            )
+            .await?;
         id_pairs(&rows, ("tenant_id", "tenant id"), ("id", "verification id"))
     }
 
     pub async fn get_verification(&mut self, tenant: &TenantId, id: &VerificationId) -> Result<Option<Verification>> {
-        let row = sqlx::query(select_verifications!("WHERE tenant_id = $1 AND id = $2"))
-            .bind(tenant.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let sql = select_verifications!("WHERE tenant_id = $1 AND id = $2");
+        let row = self.fetch_optional(sql, (tenant.as_str(), id.as_str())).await?;
         row.map(|r| self.verification_from(tenant, &r).map(|x| x.0)).transpose()
     }
 
@@ -191,11 +188,11 @@ impl Tx<'_> {
     /// serialised already, there is nothing to do.
     pub async fn lock_verification(&mut self, tenant: &TenantId, id: &VerificationId) -> Result<()> {
         if let crate::Backend::Postgres = self.store.backend() {
-            sqlx::query("SELECT id FROM verifications WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
-                .bind(tenant.as_str())
-                .bind(id.as_str())
-                .fetch_optional(&mut *self.tx)
-                .await?;
+            self.fetch_optional(
+                "SELECT id FROM verifications WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+                (tenant.as_str(), id.as_str()),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -211,40 +208,25 @@ impl Tx<'_> {
         // the status condition only when filtering: a generic plan for `($2 = '' OR
         // status = $2)` or `(… OR $5 = 1)` scans from the top of the list, so a page far
         // down cost as much as every page before it.
-        let (t, id) = cursor.map_or((i64::MAX, String::new()), |c| (c.created_at, c.id.clone()));
-        let q = match status {
-            Some(s) => sqlx::query(select_verifications!(
+        let sql = match status {
+            Some(_) => select_verifications!(
                 "WHERE tenant_id = $1 AND (created_at, id) < ($2, $3) AND status = $4
                  ORDER BY created_at DESC, id DESC LIMIT $5"
-            ))
-            .bind(tenant.as_str())
-            .bind(t)
-            .bind(id)
-            .bind(s.as_str()),
-            None => sqlx::query(select_verifications!(
+            ),
+            None => select_verifications!(
                 "WHERE tenant_id = $1 AND (created_at, id) < ($2, $3)
                  ORDER BY created_at DESC, id DESC LIMIT $4"
-            ))
-            .bind(tenant.as_str())
-            .bind(t)
-            .bind(id),
+            ),
         };
-        let q = q.bind(limit as i64 + 1);
-        let rows = q.fetch_all(&mut *self.tx).await?;
-        let rows = rows.iter().map(|r| self.verification_from(tenant, r)).collect::<Result<Vec<_>>>()?;
-        Ok(page(rows, limit))
+        let status = status.map(VerificationStatus::as_str);
+        self.page_of(sql, tenant, status, cursor, limit, |tx, r| tx.verification_from(tenant, r))
+            .await
     }
 
     /// Verifications of this tenant bound to a host document (e-signature dialects).
     pub async fn find_verifications_by_document(&mut self, tenant: &TenantId, document_id: &str) -> Result<Vec<Verification>> {
-        let rows = sqlx::query(select_verifications!(
-            "WHERE tenant_id = $1 AND ref_document_id = $2 ORDER BY created_at"
-        ))
-        .bind(tenant.as_str())
-        .bind(document_id)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter().map(|r| self.verification_from(tenant, r).map(|x| x.0)).collect()
+        let sql = select_verifications!("WHERE tenant_id = $1 AND ref_document_id = $2 ORDER BY created_at");
+        self.verifications_where(tenant, sql, (tenant.as_str(), document_id)).await
     }
 
     /// Verifications of this tenant bound to a host signature request, oldest first.
@@ -253,30 +235,26 @@ impl Tx<'_> {
         tenant: &TenantId,
         signature_request_id: &str,
     ) -> Result<Vec<Verification>> {
-        let rows = sqlx::query(select_verifications!(
-            "WHERE tenant_id = $1 AND ref_signature_request_id = $2 ORDER BY created_at, id"
-        ))
-        .bind(tenant.as_str())
-        .bind(signature_request_id)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let sql = select_verifications!("WHERE tenant_id = $1 AND ref_signature_request_id = $2 ORDER BY created_at, id");
+        self.verifications_where(tenant, sql, (tenant.as_str(), signature_request_id)).await
+    }
+
+    /// The tenant's verifications a query of [`select_verifications`] finds.
+    pub(crate) async fn verifications_where<'q>(
+        &mut self,
+        tenant: &TenantId,
+        sql: &'q str,
+        binds: impl Binds<'q>,
+    ) -> Result<Vec<Verification>> {
+        let rows = self.fetch_all(sql, binds).await?;
         rows.iter().map(|r| self.verification_from(tenant, r).map(|x| x.0)).collect()
     }
 
     /// Delete a verification with its attempts and capture rows (blobs are the caller's).
     pub async fn delete_verification(&mut self, tenant: &TenantId, id: &VerificationId) -> Result<bool> {
         for table in ["captures", "attempts"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND verification_id = $2"))
-                .bind(tenant.as_str())
-                .bind(id.as_str())
-                .execute(&mut *self.tx)
-                .await?;
+            self.delete_where(table, "verification_id", tenant, id.as_str()).await?;
         }
-        let r = sqlx::query("DELETE FROM verifications WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.as_str())
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(r.rows_affected() > 0)
+        Ok(self.delete_where("verifications", "id", tenant, id.as_str()).await? > 0)
     }
 }

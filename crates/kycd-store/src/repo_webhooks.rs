@@ -1,8 +1,8 @@
 //! Webhook endpoints, the event outbox and the delivery log. Endpoint secrets are sealed
 //! with the tenant key (they are needed in clear to sign, so they cannot be hashed).
 
-use crate::repo::{corrupt, from_json, parse, to_json};
-use crate::{Result, Tx, from_ms, ms};
+use crate::repo::{Binds, Columns, FromRow, corrupt, from_json, to_json};
+use crate::{Result, Store, Tx, from_ms, ms};
 use chrono::{DateTime, Utc};
 use kycd_core::*;
 use sqlx::Row;
@@ -86,30 +86,84 @@ pub(crate) struct DeliveryState<'a> {
     pub updated_at: DateTime<Utc>,
 }
 
-pub(crate) fn opt_ms(v: Option<i64>) -> Result<Option<DateTime<Utc>>> {
-    v.map(from_ms).transpose()
+/// A webhook or a callback delivery: the table it is kept in, and the log both keep of
+/// its attempts.
+pub(crate) trait Delivery {
+    const TABLE: &'static str;
+    fn tenant_id(&self) -> &TenantId;
+    fn id(&self) -> &DeliveryId;
+    fn state(&self) -> DeliveryState<'_>;
 }
+
+/// [`Delivery`] for a delivery type kept in `$table` (a macro: the two delivery types
+/// share these fields, not a type).
+macro_rules! impl_delivery {
+    ($ty:ident, $table:literal) => {
+        impl crate::repo_webhooks::Delivery for $ty {
+            const TABLE: &'static str = $table;
+            fn tenant_id(&self) -> &TenantId {
+                &self.tenant_id
+            }
+            fn id(&self) -> &DeliveryId {
+                &self.id
+            }
+            fn state(&self) -> crate::repo_webhooks::DeliveryState<'_> {
+                crate::repo_webhooks::DeliveryState {
+                    status: self.status,
+                    attempts: self.attempts,
+                    next_attempt_at: self.next_attempt_at,
+                    last_attempt_at: self.last_attempt_at,
+                    last_status_code: self.last_status_code,
+                    last_error: self.last_error.as_deref(),
+                    updated_at: self.updated_at,
+                }
+            }
+        }
+    };
+}
+pub(crate) use impl_delivery;
+
+impl_delivery!(WebhookDelivery, "webhook_deliveries");
+
+/// The struct literal `$ty { $field: $value, … }` of a webhook or callback delivery, the
+/// delivery-log fields both keep read from `$row` (`$what` names its status in errors).
+macro_rules! with_delivery_log {
+    ($row:expr, $what:literal, $ty:ident { $($field:ident $(: $value:expr)?),* $(,)? }) => {
+        $ty {
+            $($field $(: $value)?,)*
+            status: $crate::DeliveryStatus::parse(&$row.try_get::<String, _>("status")?).ok_or_else(|| $crate::corrupt($what))?,
+            attempts: $row.try_get("attempts")?,
+            next_attempt_at: $row.opt_time("next_attempt_at")?,
+            last_attempt_at: $row.opt_time("last_attempt_at")?,
+            last_status_code: $row.try_get("last_status_code")?,
+            last_error: $row.try_get("last_error")?,
+            created_at: $crate::from_ms($row.try_get("created_at")?)?,
+            updated_at: $crate::from_ms($row.try_get("updated_at")?)?,
+        }
+    };
+}
+pub(crate) use with_delivery_log;
 
 impl Tx<'_> {
     /// Forget the tenant's finished deliveries (succeeded or failed) last touched before
     /// `before`, then the events no delivery refers to any more that are older than that.
     /// Pending deliveries and their events stay. Returns (deliveries, events) removed.
     pub async fn prune_webhook_history(&mut self, tenant: &TenantId, before: DateTime<Utc>) -> Result<(u64, u64)> {
-        let d =
-            sqlx::query("DELETE FROM webhook_deliveries WHERE tenant_id = $1 AND status IN ('succeeded', 'failed') AND updated_at < $2")
-                .bind(tenant.as_str())
-                .bind(ms(before))
-                .execute(&mut *self.tx)
-                .await?;
-        let e = sqlx::query(
-            "DELETE FROM webhook_events WHERE tenant_id = $1 AND created_at < $2
-             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)",
-        )
-        .bind(tenant.as_str())
-        .bind(ms(before))
-        .execute(&mut *self.tx)
-        .await?;
-        Ok((d.rows_affected(), e.rows_affected()))
+        let binds = (tenant.as_str(), ms(before));
+        let d = self
+            .rows_affected(
+                "DELETE FROM webhook_deliveries WHERE tenant_id = $1 AND status IN ('succeeded', 'failed') AND updated_at < $2",
+                binds,
+            )
+            .await?;
+        let e = self
+            .rows_affected(
+                "DELETE FROM webhook_events WHERE tenant_id = $1 AND created_at < $2
+                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)",
+                binds,
+            )
+            .await?;
+        Ok((d, e))
     }
 
     fn secret_aad(id: &WebhookEndpointId, which: &str) -> String {
@@ -118,40 +172,36 @@ impl Tx<'_> {
 
     pub async fn insert_webhook_endpoint(&mut self, e: &WebhookEndpoint, secret: &str) -> Result<()> {
         let sealed = self
-            .store
-            .tenant_keys(&e.tenant_id)
+            .keys(&e.tenant_id)
             .seal_text(&Self::secret_aad(&e.id, "secret"), secret.as_bytes());
-        sqlx::query(
+        self.execute(
             "INSERT INTO webhook_endpoints (id, tenant_id, url, events_json, secret_enc, enabled, created_at, updated_at)
              VALUES ($1, $2, '', '[]', $3, 1, $4, $4)",
+            (e.id.as_str(), e.tenant_id.as_str(), sealed, ms(e.created_at)),
         )
-        .bind(e.id.as_str())
-        .bind(e.tenant_id.as_str())
-        .bind(sealed)
-        .bind(ms(e.created_at))
-        .execute(&mut *self.tx)
         .await?;
         self.update_webhook_endpoint(e).await
     }
 
     pub async fn update_webhook_endpoint(&mut self, e: &WebhookEndpoint) -> Result<()> {
-        sqlx::query(
+        let events = to_json(&e.events.to_strings());
+        self.execute(
             "UPDATE webhook_endpoints SET url = $1, description = $2, events_json = $3, enabled = $4, disabled_reason = $5,
              failing_since = $6, updated_at = $7, format = $10 WHERE tenant_id = $8 AND id = $9",
+            (
+                &e.url,
+                e.description.clone(),
+                events,
+                i64::from(e.enabled),
+                e.disabled_reason.clone(),
+                e.failing_since.map(ms),
+                ms(e.updated_at),
+                e.tenant_id.as_str(),
+                e.id.as_str(),
+                e.format.as_str(),
+            ),
         )
-        .bind(&e.url)
-        .bind(e.description.clone())
-        .bind(to_json(&e.events.to_strings()))
-        .bind(i64::from(e.enabled))
-        .bind(e.disabled_reason.clone())
-        .bind(e.failing_since.map(ms))
-        .bind(ms(e.updated_at))
-        .bind(e.tenant_id.as_str())
-        .bind(e.id.as_str())
-        .bind(e.format.as_str())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Replace the secret; the old one keeps signing until `old_until`.
@@ -163,18 +213,14 @@ impl Tx<'_> {
         old_until: DateTime<Utc>,
     ) -> Result<()> {
         let (current, _) = self.webhook_secrets(tenant, id, old_until).await?;
-        let keys = self.store.tenant_keys(tenant);
-        sqlx::query(
+        let keys = self.keys(tenant);
+        let new = keys.seal_text(&Self::secret_aad(id, "secret"), new.as_bytes());
+        let old = keys.seal_text(&Self::secret_aad(id, "old_secret"), current.as_bytes());
+        self.execute(
             "UPDATE webhook_endpoints SET secret_enc = $1, old_secret_enc = $2, old_secret_until = $3 WHERE tenant_id = $4 AND id = $5",
+            (new, old, ms(old_until), tenant.as_str(), id.as_str()),
         )
-        .bind(keys.seal_text(&Self::secret_aad(id, "secret"), new.as_bytes()))
-        .bind(keys.seal_text(&Self::secret_aad(id, "old_secret"), current.as_bytes()))
-        .bind(ms(old_until))
-        .bind(tenant.as_str())
-        .bind(id.as_str())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+        .await
     }
 
     /// The current secret, and the previous one while its overlap window lasts at `now`.
@@ -184,13 +230,13 @@ impl Tx<'_> {
         id: &WebhookEndpointId,
         now: DateTime<Utc>,
     ) -> Result<(String, Option<String>)> {
-        let row =
-            sqlx::query("SELECT secret_enc, old_secret_enc, old_secret_until FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.as_str())
-                .bind(id.as_str())
-                .fetch_one(&mut *self.tx)
-                .await?;
-        let keys = self.store.tenant_keys(tenant);
+        let row = self
+            .fetch_one(
+                "SELECT secret_enc, old_secret_enc, old_secret_until FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2",
+                (tenant.as_str(), id.as_str()),
+            )
+            .await?;
+        let keys = self.keys(tenant);
         let open = |which: &str, sealed: &str| -> Result<String> {
             let raw = keys.open_text(&Self::secret_aad(id, which), sealed)?;
             String::from_utf8(raw).map_err(corrupt)
@@ -205,169 +251,149 @@ impl Tx<'_> {
         };
         Ok((current, old))
     }
+}
 
-    fn endpoint_from(row: &AnyRow) -> Result<WebhookEndpoint> {
+impl FromRow for WebhookEndpoint {
+    fn from_row(_: &Store, row: &AnyRow) -> Result<Self> {
         let events: Vec<String> = from_json(&row.try_get::<String, _>("events_json")?, "events")?;
-        Ok(WebhookEndpoint {
-            id: parse(row.try_get("id")?, "endpoint id")?,
-            tenant_id: parse(row.try_get("tenant_id")?, "tenant id")?,
+        Ok(Self {
+            id: row.parsed("id", "endpoint id")?,
+            tenant_id: row.tenant_id()?,
             url: row.try_get("url")?,
             description: row.try_get("description")?,
             events: EventFilter::parse(&events).map_err(corrupt)?,
             format: row.try_get::<String, _>("format")?.parse().map_err(corrupt)?,
-            enabled: row.try_get::<i64, _>("enabled")? != 0,
+            enabled: row.flag("enabled")?,
             disabled_reason: row.try_get("disabled_reason")?,
-            failing_since: opt_ms(row.try_get("failing_since")?)?,
-            old_secret_until: opt_ms(row.try_get("old_secret_until")?)?,
+            failing_since: row.opt_time("failing_since")?,
+            old_secret_until: row.opt_time("old_secret_until")?,
             created_at: from_ms(row.try_get("created_at")?)?,
             updated_at: from_ms(row.try_get("updated_at")?)?,
         })
     }
+}
 
+impl Tx<'_> {
     pub async fn get_webhook_endpoint(&mut self, tenant: &TenantId, id: &WebhookEndpointId) -> Result<Option<WebhookEndpoint>> {
-        let row = sqlx::query("SELECT * FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        row.as_ref().map(Self::endpoint_from).transpose()
+        self.find_by_id("webhook_endpoints", tenant, id.as_str()).await
     }
 
     pub async fn list_webhook_endpoints(&mut self, tenant: &TenantId) -> Result<Vec<WebhookEndpoint>> {
-        let rows = sqlx::query("SELECT * FROM webhook_endpoints WHERE tenant_id = $1 ORDER BY created_at, id")
-            .bind(tenant.as_str())
-            .fetch_all(&mut *self.tx)
-            .await?;
-        rows.iter().map(Self::endpoint_from).collect()
+        self.find_all_of_tenant("webhook_endpoints", tenant).await
     }
 
     pub async fn delete_webhook_endpoint(&mut self, tenant: &TenantId, id: &WebhookEndpointId) -> Result<bool> {
-        sqlx::query("DELETE FROM webhook_deliveries WHERE tenant_id = $1 AND endpoint_id = $2")
-            .bind(tenant.as_str())
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        let r = sqlx::query("DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.as_str())
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(r.rows_affected() > 0)
+        self.delete_where("webhook_deliveries", "endpoint_id", tenant, id.as_str()).await?;
+        Ok(self.delete_where("webhook_endpoints", "id", tenant, id.as_str()).await? > 0)
     }
 
     pub async fn insert_webhook_event(&mut self, e: &WebhookEvent) -> Result<()> {
-        sqlx::query(
+        self.execute(
             "INSERT INTO webhook_events (id, tenant_id, type, object_id, final, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            (
+                e.id.as_str(),
+                e.tenant_id.as_str(),
+                e.event_type.as_str(),
+                &e.object_id,
+                i64::from(e.is_final),
+                &e.payload,
+                ms(e.created_at),
+            ),
         )
-        .bind(e.id.as_str())
-        .bind(e.tenant_id.as_str())
-        .bind(e.event_type.as_str())
-        .bind(&e.object_id)
-        .bind(i64::from(e.is_final))
-        .bind(&e.payload)
-        .bind(ms(e.created_at))
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+        .await
     }
 
     pub async fn get_webhook_event(&mut self, tenant: &TenantId, id: &EventId) -> Result<Option<WebhookEvent>> {
-        let row = sqlx::query("SELECT * FROM webhook_events WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(WebhookEvent {
-            id: parse(row.try_get("id")?, "event id")?,
-            tenant_id: parse(row.try_get("tenant_id")?, "tenant id")?,
-            event_type: parse(row.try_get("type")?, "event type")?,
+        self.find_by_id("webhook_events", tenant, id.as_str()).await
+    }
+}
+
+impl FromRow for WebhookEvent {
+    fn from_row(_: &Store, row: &AnyRow) -> Result<Self> {
+        Ok(Self {
+            id: row.parsed("id", "event id")?,
+            tenant_id: row.tenant_id()?,
+            event_type: row.parsed("type", "event type")?,
             object_id: row.try_get("object_id")?,
-            is_final: row.try_get::<i64, _>("final")? != 0,
+            is_final: row.flag("final")?,
             payload: row.try_get("payload")?,
             created_at: from_ms(row.try_get("created_at")?)?,
-        }))
+        })
     }
+}
 
+impl Tx<'_> {
     pub async fn insert_webhook_delivery(&mut self, d: &WebhookDelivery) -> Result<()> {
-        sqlx::query(
+        self.insert_delivery(
+            d,
             "INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_id, status, attempts, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, 0, $6, $6)",
+            (
+                d.id.as_str(),
+                d.tenant_id.as_str(),
+                d.endpoint_id.as_str(),
+                d.event_id.as_str(),
+                d.status.as_str(),
+                ms(d.created_at),
+            ),
         )
-        .bind(d.id.as_str())
-        .bind(d.tenant_id.as_str())
-        .bind(d.endpoint_id.as_str())
-        .bind(d.event_id.as_str())
-        .bind(d.status.as_str())
-        .bind(ms(d.created_at))
-        .execute(&mut *self.tx)
-        .await?;
-        self.update_webhook_delivery(d).await
+        .await
     }
 
     pub async fn update_webhook_delivery(&mut self, d: &WebhookDelivery) -> Result<()> {
-        let state = DeliveryState {
-            status: d.status,
-            attempts: d.attempts,
-            next_attempt_at: d.next_attempt_at,
-            last_attempt_at: d.last_attempt_at,
-            last_status_code: d.last_status_code,
-            last_error: d.last_error.as_deref(),
-            updated_at: d.updated_at,
-        };
-        self.update_delivery_state("webhook_deliveries", &d.tenant_id, &d.id, &state).await
+        self.update_delivery(d).await
     }
 
-    /// Record how a delivery of `table` (webhooks' or callbacks') stands.
-    pub(crate) async fn update_delivery_state(
-        &mut self,
-        table: &'static str,
-        tenant: &TenantId,
-        id: &DeliveryId,
-        st: &DeliveryState<'_>,
-    ) -> Result<()> {
-        sqlx::query(&format!(
-            "UPDATE {table} SET status = $1, attempts = $2, next_attempt_at = $3, last_attempt_at = $4,
-             last_status_code = $5, last_error = $6, updated_at = $7 WHERE tenant_id = $8 AND id = $9"
+    /// Insert a delivery's row (`sql` with `binds`), then record how it stands.
+    pub(crate) async fn insert_delivery<'q, D: Delivery>(&mut self, d: &D, sql: &'q str, binds: impl Binds<'q>) -> Result<()> {
+        self.execute(sql, binds).await?;
+        self.update_delivery(d).await
+    }
+
+    /// Record how a delivery (a webhook's or a callback's) stands.
+    pub(crate) async fn update_delivery<D: Delivery>(&mut self, d: &D) -> Result<()> {
+        let sql = format!(
+            "UPDATE {} SET status = $1, attempts = $2, next_attempt_at = $3, last_attempt_at = $4,
+             last_status_code = $5, last_error = $6, updated_at = $7 WHERE tenant_id = $8 AND id = $9",
+            D::TABLE
+        );
+        let st = d.state();
+        self.execute(
+            &sql,
+            (
+                st.status.as_str(),
+                st.attempts,
+                st.next_attempt_at.map(ms),
+                st.last_attempt_at.map(ms),
+                st.last_status_code,
+                st.last_error.map(str::to_owned),
+                ms(st.updated_at),
+                d.tenant_id().as_str(),
+                d.id().as_str(),
+            ),
+        )
+        .await
+    }
+}
+
+impl FromRow for WebhookDelivery {
+    fn from_row(_: &Store, row: &AnyRow) -> Result<Self> {
+        Ok(with_delivery_log!(
+            row,
+            "delivery status",
+            WebhookDelivery {
+                id: row.parsed("id", "delivery id")?,
+                tenant_id: row.tenant_id()?,
+                endpoint_id: row.parsed("endpoint_id", "endpoint id")?,
+                event_id: row.parsed("event_id", "event id")?,
+            }
         ))
-        .bind(st.status.as_str())
-        .bind(st.attempts)
-        .bind(st.next_attempt_at.map(ms))
-        .bind(st.last_attempt_at.map(ms))
-        .bind(st.last_status_code)
-        .bind(st.last_error.map(str::to_owned))
-        .bind(ms(st.updated_at))
-        .bind(tenant.as_str())
-        .bind(id.as_str())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
     }
+}
 
-    fn delivery_from(row: &AnyRow) -> Result<WebhookDelivery> {
-        Ok(WebhookDelivery {
-            id: parse(row.try_get("id")?, "delivery id")?,
-            tenant_id: parse(row.try_get("tenant_id")?, "tenant id")?,
-            endpoint_id: parse(row.try_get("endpoint_id")?, "endpoint id")?,
-            event_id: parse(row.try_get("event_id")?, "event id")?,
-            status: DeliveryStatus::parse(&row.try_get::<String, _>("status")?).ok_or_else(|| corrupt("delivery status"))?,
-            attempts: row.try_get("attempts")?,
-            next_attempt_at: opt_ms(row.try_get("next_attempt_at")?)?,
-            last_attempt_at: opt_ms(row.try_get("last_attempt_at")?)?,
-            last_status_code: row.try_get("last_status_code")?,
-            last_error: row.try_get("last_error")?,
-            created_at: from_ms(row.try_get("created_at")?)?,
-            updated_at: from_ms(row.try_get("updated_at")?)?,
-        })
-    }
-
+impl Tx<'_> {
     pub async fn get_webhook_delivery(&mut self, tenant: &TenantId, id: &DeliveryId) -> Result<Option<WebhookDelivery>> {
-        let row = sqlx::query("SELECT * FROM webhook_deliveries WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        row.as_ref().map(Self::delivery_from).transpose()
+        self.find_by_id("webhook_deliveries", tenant, id.as_str()).await
     }
 
     /// An endpoint's delivery log, newest first.
@@ -377,14 +403,10 @@ impl Tx<'_> {
         endpoint: &WebhookEndpointId,
         limit: usize,
     ) -> Result<Vec<WebhookDelivery>> {
-        let rows = sqlx::query(
+        self.find_all(
             "SELECT * FROM webhook_deliveries WHERE tenant_id = $1 AND endpoint_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3",
+            (tenant.as_str(), endpoint.as_str(), limit as i64),
         )
-        .bind(tenant.as_str())
-        .bind(endpoint.as_str())
-        .bind(limit as i64)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter().map(Self::delivery_from).collect()
+        .await
     }
 }

@@ -104,121 +104,72 @@ fn third(k: &[String]) -> &str {
     k.get(2).map_or("", String::as_str)
 }
 
+impl SealedTable {
+    /// A table keyed by `id`, with no blind indexes (most are).
+    const fn by_id(table: &'static str, columns: &'static [SealedColumn]) -> Self {
+        Self {
+            table,
+            key: &["id"],
+            columns,
+            blind: BlindIndexes::None,
+        }
+    }
+
+    const fn keyed_by(self, key: &'static [&'static str]) -> Self {
+        Self { key, ..self }
+    }
+
+    const fn with_blind(self, blind: BlindIndexes) -> Self {
+        Self { blind, ..self }
+    }
+}
+
+/// A sealed column and its AAD.
+const fn sealed(name: &'static str, aad: fn(&[String]) -> String) -> SealedColumn {
+    SealedColumn { name, aad }
+}
+
 pub(crate) const SEALED: &[SealedTable] = &[
-    SealedTable {
-        table: "applicants",
-        key: &["id"],
-        columns: &[
-            SealedColumn {
-                name: "person_enc",
-                aad: |k| aad::applicant(first(k), "person"),
-            },
-            SealedColumn {
-                name: "external_id_enc",
-                aad: |k| aad::applicant(first(k), "external_id"),
-            },
+    SealedTable::by_id(
+        "applicants",
+        &[
+            sealed("person_enc", |k| aad::applicant(first(k), "person")),
+            sealed("external_id_enc", |k| aad::applicant(first(k), "external_id")),
         ],
-        blind: BlindIndexes::Applicant,
-    },
-    SealedTable {
-        table: "verifications",
-        key: &["id"],
-        columns: &[
-            SealedColumn {
-                name: "private_enc",
-                aad: |k| aad::verification(first(k), "private"),
-            },
-            SealedColumn {
-                name: "review_enc",
-                aad: |k| aad::verification(first(k), "review"),
-            },
+    )
+    .with_blind(BlindIndexes::Applicant),
+    SealedTable::by_id(
+        "verifications",
+        &[
+            sealed("private_enc", |k| aad::verification(first(k), "private")),
+            sealed("review_enc", |k| aad::verification(first(k), "review")),
         ],
-        blind: BlindIndexes::None,
-    },
-    SealedTable {
-        table: "captures",
-        key: &["id"],
-        columns: &[SealedColumn {
-            name: "wrapped_key",
-            aad: |k| aad::data_key(first(k)),
-        }],
-        blind: BlindIndexes::None,
-    },
-    SealedTable {
-        table: "signing_keys",
-        key: &["kid"],
-        columns: &[SealedColumn {
-            name: "private_enc",
-            aad: |k| aad::signing_key(first(k)),
-        }],
-        blind: BlindIndexes::None,
-    },
-    SealedTable {
-        table: "operators",
-        key: &["id"],
-        columns: &[SealedColumn {
-            name: "totp_enc",
-            aad: |k| aad::totp(first(k)),
-        }],
-        blind: BlindIndexes::None,
-    },
-    SealedTable {
-        table: "review_proposals",
-        key: &["verification_id"],
-        columns: &[SealedColumn {
-            name: "sealed",
-            aad: |k| aad::proposal(first(k)),
-        }],
-        blind: BlindIndexes::None,
-    },
-    SealedTable {
-        table: "dialect_state",
-        key: &["tenant_id", "object_id", "kind"],
-        columns: &[SealedColumn {
-            name: "data_enc",
-            aad: |k| aad::dialect_state(second(k), third(k)),
-        }],
-        blind: BlindIndexes::None,
-    },
-    SealedTable {
-        table: "webhook_endpoints",
-        key: &["id"],
-        columns: &[
-            SealedColumn {
-                name: "secret_enc",
-                aad: |k| aad::webhook_secret(first(k), "secret"),
-            },
-            SealedColumn {
-                name: "old_secret_enc",
-                aad: |k| aad::webhook_secret(first(k), "old_secret"),
-            },
+    ),
+    SealedTable::by_id("captures", &[sealed("wrapped_key", |k| aad::data_key(first(k)))]),
+    SealedTable::by_id("signing_keys", &[sealed("private_enc", |k| aad::signing_key(first(k)))]).keyed_by(&["kid"]),
+    SealedTable::by_id("operators", &[sealed("totp_enc", |k| aad::totp(first(k)))]),
+    SealedTable::by_id("review_proposals", &[sealed("sealed", |k| aad::proposal(first(k)))]).keyed_by(&["verification_id"]),
+    SealedTable::by_id("dialect_state", &[sealed("data_enc", |k| aad::dialect_state(second(k), third(k)))]).keyed_by(&[
+        "tenant_id",
+        "object_id",
+        "kind",
+    ]),
+    SealedTable::by_id(
+        "webhook_endpoints",
+        &[
+            sealed("secret_enc", |k| aad::webhook_secret(first(k), "secret")),
+            sealed("old_secret_enc", |k| aad::webhook_secret(first(k), "old_secret")),
         ],
-        blind: BlindIndexes::None,
-    },
-    SealedTable {
-        table: "sender_identities",
-        key: &["id"],
-        columns: &[
-            SealedColumn {
-                name: "email_enc",
-                aad: |k| aad::sender(first(k), "email"),
-            },
-            SealedColumn {
-                name: "name_enc",
-                aad: |k| aad::sender(first(k), "name"),
-            },
+    ),
+    SealedTable::by_id(
+        "sender_identities",
+        &[
+            sealed("email_enc", |k| aad::sender(first(k), "email")),
+            sealed("name_enc", |k| aad::sender(first(k), "name")),
         ],
-        blind: BlindIndexes::Sender,
-    },
-    SealedTable {
-        table: "callback_deliveries",
-        key: &["id"],
-        columns: &[SealedColumn {
-            name: "url_enc",
-            aad: |k| aad::callback_url(first(k)),
-        }],
-        blind: BlindIndexes::None,
-    },
+    )
+    .with_blind(BlindIndexes::Sender),
+    SealedTable::by_id("callback_deliveries", &[sealed("url_enc", |k| aad::callback_url(first(k)))]),
 ];
 
 #[cfg(test)]

@@ -97,6 +97,27 @@ async fn versions(conn: &mut sqlx::AnyConnection, table: &str) -> Vec<i64> {
         .unwrap()
 }
 
+/// A change to what the database records of its migrations, whether an error is the
+/// refusal it must cause, and the statement that undoes it for the next case.
+struct RecordedChange<'a> {
+    sql: &'a str,
+    /// Bound to the statement's `$1`, if any.
+    checksum: Option<Vec<u8>>,
+    is_refusal: &'a dyn Fn(&StoreError) -> bool,
+    undo: Option<&'a str>,
+}
+
+/// How `migrate` fails after `sql` (with `checksum` bound to `$1`, if given) changed what
+/// the database records of its migrations.
+async fn refusal_after(conn: &mut sqlx::AnyConnection, database: &Database, sql: &str, checksum: Option<Vec<u8>>) -> StoreError {
+    let mut q = sqlx::query(sql);
+    if let Some(c) = checksum {
+        q = q.bind(c);
+    }
+    q.execute(conn).await.unwrap();
+    database.migrate().await.unwrap_err()
+}
+
 // ----- rows --------------------------------------------------------------------------------
 
 /// A time with millisecond precision (what the store keeps).
@@ -290,29 +311,14 @@ async fn a_foreign_tenant_reads_nothing_of_another_tenants_rows() {
     assert!(tx.list_captures(&other, v).await.unwrap().is_empty());
     assert!(tx.audit_for_object(&other, v.as_str()).await.unwrap().is_empty());
     assert!(tx.timeline_for_object(&other, v.as_str()).await.unwrap().is_empty());
-    assert!(
-        tx.find_verifications_by_document(&other, "doc-1")
-            .await
-            .unwrap()
-            .iter()
-            .all(|x| &x.id != v)
-    );
-    assert!(
-        tx.find_verifications_by_signature_request(&other, "sr-1")
-            .await
-            .unwrap()
-            .iter()
-            .all(|x| &x.id != v)
-    );
-    assert!(
-        tx.find_verifications_by_external_id(&other, "crm-42")
-            .await
-            .unwrap()
-            .iter()
-            .all(|x| &x.id != v)
-    );
-    let listed = tx.list_verifications(&other, None, None, 50).await.unwrap();
-    assert!(listed.items.iter().all(|x| &x.id != v));
+    for found in [
+        tx.find_verifications_by_document(&other, "doc-1").await.unwrap(),
+        tx.find_verifications_by_signature_request(&other, "sr-1").await.unwrap(),
+        tx.find_verifications_by_external_id(&other, "crm-42").await.unwrap(),
+        tx.list_verifications(&other, None, None, 50).await.unwrap().items,
+    ] {
+        assert!(found.iter().all(|x| &x.id != v));
+    }
     let applicants = tx.list_applicants(&other, None, 50).await.unwrap();
     assert!(applicants.items.iter().all(|x| x.id != w.applicant.id));
     // The same email under the other tenant is a different blind index value.
@@ -570,48 +576,39 @@ async fn a_newer_or_altered_schema_is_refused() {
     let code = Database::code_schema_version();
     let mut conn = db.raw().await;
 
-    sqlx::query(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (999999, 'future', TRUE, $1, 0)",
-    )
-    .bind(vec![0u8; 48])
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    let err = database.migrate().await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::SchemaNewer { db: 999999, code: c } if c == code),
-        "{err:?}"
-    );
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 999999")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-
-    sqlx::query("INSERT INTO kycd_migrations (version, name, applied_at) VALUES (999998, 'from_the_future', 0)")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let err = database.migrate().await.unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("the database has migration 999998 but this kycd knows migrations up to"),
-        "{err}"
-    );
-    sqlx::query("DELETE FROM kycd_migrations WHERE version = 999998")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-
-    sqlx::query("UPDATE _sqlx_migrations SET checksum = $1 WHERE version = 1")
-        .bind(vec![1u8; 48])
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let err = database.migrate().await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::Migrate(sqlx::migrate::MigrateError::VersionMismatch(1))),
-        "{err:?}"
-    );
+    let newer = |e: &StoreError| matches!(e, StoreError::SchemaNewer { db: 999999, code: c } if *c == code);
+    let newer_in_old_table = |e: &StoreError| {
+        e.to_string()
+            .contains("the database has migration 999998 but this kycd knows migrations up to")
+    };
+    let altered = |e: &StoreError| matches!(e, StoreError::Migrate(sqlx::migrate::MigrateError::VersionMismatch(1)));
+    let cases = [
+        RecordedChange {
+            sql: "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (999999, 'future', TRUE, $1, 0)",
+            checksum: Some(vec![0u8; 48]),
+            is_refusal: &newer,
+            undo: Some("DELETE FROM _sqlx_migrations WHERE version = 999999"),
+        },
+        RecordedChange {
+            sql: "INSERT INTO kycd_migrations (version, name, applied_at) VALUES (999998, 'from_the_future', 0)",
+            checksum: None,
+            is_refusal: &newer_in_old_table,
+            undo: Some("DELETE FROM kycd_migrations WHERE version = 999998"),
+        },
+        RecordedChange {
+            sql: "UPDATE _sqlx_migrations SET checksum = $1 WHERE version = 1",
+            checksum: Some(vec![1u8; 48]),
+            is_refusal: &altered,
+            undo: None,
+        },
+    ];
+    for case in cases {
+        let err = refusal_after(&mut conn, &database, case.sql, case.checksum).await;
+        assert!((case.is_refusal)(&err), "{}: {err:?} ({err})", case.sql);
+        if let Some(undo) = case.undo {
+            sqlx::query(undo).execute(&mut conn).await.unwrap();
+        }
+    }
     conn.close().await.unwrap();
 }
 
