@@ -1,5 +1,6 @@
 //! Applicants: the people being verified.
 
+use crate::required::RequiredReads;
 use crate::{Engine, EngineError, Page, Principal, Result};
 use kycd_core::{Applicant, ApplicantId, PersonData, PersonalText};
 use kycd_store::{Cursor, Tx};
@@ -40,12 +41,7 @@ impl Engine {
     }
 
     pub async fn get_applicant(&self, p: &Principal, id: &ApplicantId) -> Result<Applicant> {
-        self.store
-            .begin()
-            .await?
-            .get_applicant(&p.tenant_id, id)
-            .await?
-            .ok_or(EngineError::NotFound("applicant"))
+        self.store.begin().await?.required_applicant(&p.tenant_id, id).await
     }
 
     pub async fn list_applicants(&self, p: &Principal, cursor: Option<&str>, limit: usize) -> Result<Page<Applicant>> {
@@ -63,10 +59,7 @@ impl Engine {
         p.require_write()?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let mut a = tx
-            .get_applicant(&p.tenant_id, id)
-            .await?
-            .ok_or(EngineError::NotFound("applicant"))?;
+        let mut a = tx.required_applicant(&p.tenant_id, id).await?;
         if a.redacted {
             return Err(EngineError::Gone(
                 "this applicant was anonymized; its personal data cannot be set again".into(),

@@ -30,6 +30,7 @@ pub mod passwords;
 mod processing;
 pub mod ratelimit;
 mod reports;
+mod required;
 mod review;
 // `kycd seed` (capacity tests): only in builds with the `testing` feature.
 #[cfg(feature = "testing")]
@@ -38,6 +39,8 @@ pub mod sessions;
 pub mod signature_requests;
 pub mod signers;
 mod tenants;
+#[cfg(test)]
+mod test_fixtures;
 pub mod upload_budget;
 mod verifications;
 pub mod webhooks;

@@ -295,20 +295,6 @@ pub struct CreateVerification {
     pub state: VerificationState,
 }
 
-fn verification(applicant: ApplicantRef, declared: DeclaredData) -> NewVerification {
-    NewVerification {
-        applicant,
-        declared,
-        reference: HostReference::default(),
-        delivery: DeliveryChannel::None,
-        callback_url: None,
-        state: None,
-        time_to_live: None,
-        policy: None,
-        retention_days: None,
-    }
-}
-
 /// `POST /identity-verifications`: `applicant_id` and `declared_data` required,
 /// `user_journey_id` optional.
 pub fn create_verification(o: &Obj) -> Result<CreateVerification, CheckoutError> {
@@ -321,7 +307,7 @@ pub fn create_verification(o: &Obj) -> Result<CreateVerification, CheckoutError>
         return Err(CheckoutError::invalid_one("request_invalid"));
     };
     Ok(CreateVerification {
-        new: verification(ApplicantRef::Existing(applicant), d.declared),
+        new: NewVerification::of(ApplicantRef::Existing(applicant), d.declared),
         state: VerificationState { user_journey_id: usj },
     })
 }
@@ -357,7 +343,7 @@ pub fn create_and_open(o: &Obj) -> Result<CreateAndOpen, CheckoutError> {
     };
     Ok(CreateAndOpen {
         create: CreateVerification {
-            new: verification(applicant, d.declared),
+            new: NewVerification::of(applicant, d.declared),
             state: VerificationState { user_journey_id: usj },
         },
         attempt: AttemptState {
