@@ -18,10 +18,7 @@ pub enum ApplicantRef {
 impl Engine {
     pub async fn create_applicant(&self, p: &Principal, new: NewApplicant) -> Result<Applicant> {
         p.require_write()?;
-        let mut tx = self.store.begin().await?;
-        let a = self.insert_applicant(&mut tx, p, new).await?;
-        tx.commit().await?;
-        Ok(a)
+        self.in_tx(async |tx| self.insert_applicant(tx, p, new).await).await
     }
 
     pub(crate) async fn insert_applicant(&self, tx: &mut Tx<'_>, p: &Principal, new: NewApplicant) -> Result<Applicant> {

@@ -9,6 +9,7 @@
 //! The flow's own state (consent given, failed tries per kind, captures the person kept
 //! despite the feedback) is kept beside the attempt, sealed like every stored field.
 
+use crate::attempts::audit_by_applicant;
 use crate::{Engine, EngineError, Result};
 use chrono::{DateTime, Duration, Utc};
 use kycd_core::*;
@@ -269,14 +270,7 @@ impl Engine {
         tx.delete_expired_capture_sessions(&attempt.tenant_id, now).await?;
         let rec = session_record(&attempt.tenant_id, &attempt.verification_id, &attempt.id, expires_at);
         tx.insert_capture_session(&secret_hash(&secret), &rec, now).await?;
-        tx.audit(
-            &attempt.tenant_id,
-            &Actor::Applicant(attempt.id.clone()),
-            action,
-            attempt.id.as_str(),
-            now,
-        )
-        .await?;
+        audit_by_applicant(&mut tx, &attempt, action, now).await?;
         tx.commit().await?;
         let context = self.capture_session(&secret).await?;
         Ok(OpenedCaptureSession {

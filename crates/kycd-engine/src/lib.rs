@@ -401,6 +401,15 @@ impl Engine {
         self.clock.now().trunc_subsecs(3)
     }
 
+    /// Runs `work` in a transaction of its own, committed when it succeeds (an error drops,
+    /// and so rolls back, the transaction).
+    pub(crate) async fn in_tx<T>(&self, work: impl AsyncFnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        let mut tx = self.store.begin().await?;
+        let out = work(&mut tx).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
     /// Readiness: what serving needs, each check within `within`: the database takes a
     /// small write (one that only answers reads, or whose write lock is held, is not
     /// ready), the blob store takes and gives back a small object, the master key is

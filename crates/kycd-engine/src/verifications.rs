@@ -50,10 +50,7 @@ impl Engine {
                 .await
                 .map_err(|e| EngineError::Invalid(format!("callback_url refused: {e}")))?;
         }
-        let mut tx = self.store.begin().await?;
-        let v = self.insert_verification(&mut tx, p, new).await?;
-        tx.commit().await?;
-        Ok(v)
+        self.in_tx(async |tx| self.insert_verification(tx, p, new).await).await
     }
 
     /// Create a verification inside the caller's transaction (its `callback_url` already
@@ -173,10 +170,7 @@ impl Engine {
     }
 
     pub async fn get_verification(&self, p: &Principal, id: &VerificationId) -> Result<Verification> {
-        let mut tx = self.store.begin().await?;
-        let v = self.load(&mut tx, &p.tenant_id, id).await?;
-        tx.commit().await?;
-        Ok(v)
+        self.in_tx(async |tx| self.load(tx, &p.tenant_id, id).await).await
     }
 
     pub async fn list_verifications(

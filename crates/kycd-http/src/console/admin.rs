@@ -4,7 +4,7 @@ use super::shared::{Ctx, button_form, csrf_field, field, fmt_time, form, notice,
 use crate::AppState;
 use crate::capture::see_other;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kycd_core::*;
@@ -191,6 +191,22 @@ impl FromRequest<AppState> for AdminForm {
     }
 }
 
+/// An admin form posted to `…/{id}/{action}` (an operator's, a webhook endpoint's), as an
+/// extractor: the session with the path's id and action word.
+pub(super) struct AdminAction(Ctx, String, String);
+
+impl FromRequest<AppState> for AdminAction {
+    type Rejection = Response;
+    async fn from_request(req: Request, s: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Path((id, action)) = Path::<(String, String)>::from_request_parts(&mut parts, s)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let AdminForm(c, _) = AdminForm::from_request(Request::from_parts(parts, body), s).await?;
+        Ok(Self(c, id, action))
+    }
+}
+
 /// After an admin action: back to the admin page, or the page with a secret shown once.
 pub(super) async fn admin_done(s: &AppState, c: &Ctx, result: Result<Option<(&str, String)>, EngineError>) -> Response {
     match result {
@@ -222,11 +238,7 @@ pub(super) async fn invite_operator_post(State(s): State<AppState>, AdminForm(c,
     admin_done(&s, &c, r).await
 }
 
-pub(super) async fn operator_action_post(
-    State(s): State<AppState>,
-    Path((op, action)): Path<(String, String)>,
-    AdminForm(c, _): AdminForm,
-) -> Response {
+pub(super) async fn operator_action_post(State(s): State<AppState>, AdminAction(c, op, action): AdminAction) -> Response {
     let r = async {
         let id: OperatorId = path_id(&op, "operator")?;
         match action.as_str() {
@@ -312,11 +324,7 @@ pub(super) async fn create_webhook_post(State(s): State<AppState>, AdminForm(c, 
     admin_done(&s, &c, r).await
 }
 
-pub(super) async fn webhook_action_post(
-    State(s): State<AppState>,
-    Path((id, action)): Path<(String, String)>,
-    AdminForm(c, _): AdminForm,
-) -> Response {
+pub(super) async fn webhook_action_post(State(s): State<AppState>, AdminAction(c, id, action): AdminAction) -> Response {
     let r = async {
         let id: WebhookEndpointId = path_id(&id, "webhook endpoint")?;
         let enabled = match action.as_str() {
