@@ -6,9 +6,9 @@
 //! checked when the URL is given and again, pinned, at each attempt, no redirects, and
 //! retries on a schedule the dialect names. A handler never fetches a URL itself.
 
+use crate::deliveries::{pending_delivery, record_try};
 use crate::net_policy::{Delivered, check_target, outbound_client, send};
 use crate::required::RequiredReads;
-use crate::webhooks::{pending_delivery, record_try};
 use crate::{Engine, EngineError, Principal, Result};
 use kycd_core::*;
 use kycd_store::{CallbackDelivery, DeliveryStatus, Tx};

@@ -18,6 +18,7 @@ pub mod capture;
 mod captures;
 pub mod console;
 pub mod decision;
+mod deliveries;
 mod duplicates;
 mod erasure;
 mod error;

@@ -5,6 +5,7 @@
 //! Payloads carry the verification's state but no personal data (names, emails, declared
 //! or extracted data): a receiver that needs those fetches them over the authenticated API.
 
+use crate::deliveries::{pending_delivery, record_try};
 use crate::net_policy::{UrlRefused, check_target};
 use crate::required::RequiredReads;
 use crate::{Engine, EngineError, Principal, Result};
@@ -531,56 +532,6 @@ pub(crate) fn next_retry(delays: &[i64], attempts: i64, now: DateTime<Utc>) -> O
     let delay = delays.get(usize::try_from(attempts - 1).ok()?)?;
     Some(now + Duration::seconds(*delay))
 }
-
-/// A delivery not tried yet, due at `$now`: a webhook's or a callback's (the store keeps both
-/// with the same retry fields), given its own fields.
-macro_rules! pending_delivery {
-    ($record:ident { $($field:ident $(: $value:expr)?),* $(,)? }, $now:expr) => {{
-        let now = $now;
-        $record {
-            $($field $(: $value)?,)*
-            status: $crate::webhooks::DeliveryStatus::Pending,
-            attempts: 0,
-            next_attempt_at: Some(now),
-            last_attempt_at: None,
-            last_status_code: None,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-        }
-    }};
-}
-pub(crate) use pending_delivery;
-
-/// Records one delivery attempt's `$outcome` on delivery `$d` (a webhook's or a callback's):
-/// on failure the next try from the schedule `$delays`, or failed once it is spent. Answers
-/// when to try again, if ever.
-macro_rules! record_try {
-    ($d:ident, $outcome:expr, $delays:expr, $now:expr) => {{
-        let now = $now;
-        $d.attempts += 1;
-        $d.last_attempt_at = Some(now);
-        $d.updated_at = now;
-        match $outcome {
-            Ok(code) => {
-                $d.status = $crate::webhooks::DeliveryStatus::Succeeded;
-                $d.last_status_code = Some(i64::from(*code));
-                $d.last_error = None;
-                $d.next_attempt_at = None;
-            }
-            Err((code, err)) => {
-                $d.last_status_code = code.map(i64::from);
-                $d.last_error = Some(err.clone());
-                $d.next_attempt_at = $crate::webhooks::next_retry($delays, $d.attempts, now);
-                if $d.next_attempt_at.is_none() {
-                    $d.status = $crate::webhooks::DeliveryStatus::Failed;
-                }
-            }
-        }
-        $d.next_attempt_at
-    }};
-}
-pub(crate) use record_try;
 
 fn new_delivery(tenant: &TenantId, endpoint: &WebhookEndpointId, event: &EventId, now: DateTime<Utc>) -> WebhookDelivery {
     pending_delivery!(
