@@ -3,8 +3,6 @@
 //! old decision.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -69,21 +67,9 @@ impl CaptureKind {
     }
 }
 
-impl fmt::Display for CaptureKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for CaptureKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::UPLOADED
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| "kind must be one of document_front, document_back, selfie, liveness_burst".to_owned())
-    }
-}
+worded_enum!(CaptureKind, Self::UPLOADED, |_s| {
+    "kind must be one of document_front, document_back, selfie, liveness_burst".to_owned()
+});
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,8 +1,6 @@
 //! The one canonical verification state machine. Dialects map these words onto their own.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -78,25 +76,13 @@ impl VerificationStatus {
     }
 }
 
-impl fmt::Display for VerificationStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for VerificationStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| {
-            let all: Vec<_> = Self::ALL.iter().map(|v| v.as_str()).collect();
-            format!(
-                "unknown status '{}'; expected one of {}",
-                s.chars().take(40).collect::<String>(),
-                all.join(", ")
-            )
-        })
-    }
-}
+worded_enum!(VerificationStatus, Self::ALL, |s| crate::unknown_word(
+    "status",
+    s,
+    40,
+    "expected one of",
+    &Self::ALL.map(Self::as_str)
+));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -119,15 +105,11 @@ impl AttemptStatus {
     }
 }
 
-impl FromStr for AttemptStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Self::Active, Self::Submitted, Self::Expired, Self::Cancelled]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("unknown attempt status '{s}'"))
-    }
-}
+worded_enum!(
+    AttemptStatus,
+    [Self::Active, Self::Submitted, Self::Expired, Self::Cancelled],
+    |s| format!("unknown attempt status '{s}'")
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,6 @@
 //! Webhook event types: one word per state change a business may want pushed to it.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum EventType {
@@ -94,25 +92,13 @@ impl EventType {
     }
 }
 
-impl fmt::Display for EventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for EventType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|e| e.as_str() == s).ok_or_else(|| {
-            let all: Vec<_> = Self::ALL.iter().map(|e| e.as_str()).collect();
-            format!(
-                "unknown event type '{}'; use \"*\" or one of {}",
-                s.chars().take(60).collect::<String>(),
-                all.join(", ")
-            )
-        })
-    }
-}
+worded_enum!(EventType, Self::ALL, |s| crate::unknown_word(
+    "event type",
+    s,
+    60,
+    "use \"*\" or one of",
+    &Self::ALL.map(Self::as_str)
+));
 
 /// Which events an endpoint wants: all (`["*"]`) or a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,12 +187,6 @@ impl WebhookFormat {
     }
 }
 
-impl FromStr for WebhookFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|f| f.as_str() == s)
-            .ok_or_else(|| format!("unknown webhook format '{s}': expected kycd or checkout"))
-    }
-}
+worded_enum!(WebhookFormat, Self::ALL, |s| format!(
+    "unknown webhook format '{s}': expected kycd or checkout"
+));

@@ -12,10 +12,11 @@
 //! per tenant from the master key. It is stored by hash like the others (so revoking the
 //! key ends it), and its signature lets kycd tell an expired token from a forged one.
 
+use crate::required::RequiredReads;
 use crate::{Engine, EngineError, Principal, Result};
 use chrono::{DateTime, Duration, Utc};
 use kycd_core::*;
-use kycd_store::{AccessTokenRecord, secret_hash};
+use kycd_store::{AccessTokenRecord, Tx, secret_hash};
 use serde::{Deserialize, Serialize};
 
 /// How long an access token lives.
@@ -83,20 +84,34 @@ impl Engine {
 
     /// Keep a new bearer token's hash for `p` (forgetting the tenant's expired ones), audited.
     async fn store_token(&self, p: &Principal, token: String, audience: &str, ttl: Duration) -> Result<AccessToken> {
+        let tx = self.store.begin().await?;
+        self.keep_token(tx, p, token, audience, None, ttl).await
+    }
+
+    /// Keep a token's hash in `tx` for `p` and `audience`, forgetting the tenant's expired
+    /// ones, and commit: a download link (with its `object`) audited on the object, an
+    /// access token on the API key.
+    async fn keep_token(
+        &self,
+        mut tx: Tx<'_>,
+        p: &Principal,
+        token: String,
+        audience: &str,
+        object: Option<&VerificationId>,
+        ttl: Duration,
+    ) -> Result<AccessToken> {
         let now = self.now();
         let expires_at = now + ttl;
-        let mut tx = self.store.begin().await?;
+        let object = object.map(VerificationId::as_str);
+        let key = p.api_key()?;
         tx.delete_expired_access_tokens(&p.tenant_id, now).await?;
-        tx.insert_access_token(&secret_hash(&token), &p.tenant_id, p.api_key()?, audience, None, expires_at, now)
+        tx.insert_access_token(&secret_hash(&token), &p.tenant_id, key, audience, object, expires_at, now)
             .await?;
-        tx.audit(
-            &p.tenant_id,
-            &p.actor(),
-            &format!("access_token.issued.{audience}"),
-            p.api_key()?.as_str(),
-            now,
-        )
-        .await?;
+        let (action, audited) = match object {
+            Some(id) => (format!("download_link.issued.{audience}"), id),
+            None => (format!("access_token.issued.{audience}"), key.as_str()),
+        };
+        tx.audit(&p.tenant_id, &p.actor(), &action, audited, now).await?;
         tx.commit().await?;
         Ok(AccessToken {
             token,
@@ -209,38 +224,10 @@ impl Engine {
     /// A link that opens one verification's `audience` download (e.g. a PDF report) without
     /// credentials until it expires. The verification must exist in the caller's tenant.
     pub async fn issue_download_link(&self, p: &Principal, id: &VerificationId, audience: &str) -> Result<AccessToken> {
-        let now = self.now();
         let token = format!("{LINK_PREFIX}{}", random_token(43));
-        let expires_at = now + DOWNLOAD_LINK_TTL;
         let mut tx = self.store.begin().await?;
-        tx.get_verification(&p.tenant_id, id)
-            .await?
-            .ok_or(EngineError::NotFound("verification"))?;
-        tx.delete_expired_access_tokens(&p.tenant_id, now).await?;
-        tx.insert_access_token(
-            &secret_hash(&token),
-            &p.tenant_id,
-            p.api_key()?,
-            audience,
-            Some(id.as_str()),
-            expires_at,
-            now,
-        )
-        .await?;
-        tx.audit(
-            &p.tenant_id,
-            &p.actor(),
-            &format!("download_link.issued.{audience}"),
-            id.as_str(),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(AccessToken {
-            token,
-            expires_at,
-            expires_in: (expires_at - now).num_seconds(),
-        })
+        tx.required_verification(&p.tenant_id, id).await?;
+        self.keep_token(tx, p, token, audience, Some(id), DOWNLOAD_LINK_TTL).await
     }
 
     /// A download link for the evidence of a decided verification only: conflict while it

@@ -1,5 +1,6 @@
 //! Applicants: the people being verified.
 
+use crate::required::RequiredReads;
 use crate::{Engine, EngineError, Page, Principal, Result};
 use kycd_core::{Applicant, ApplicantId, PersonData, PersonalText};
 use kycd_store::{Cursor, Tx};
@@ -17,10 +18,7 @@ pub enum ApplicantRef {
 impl Engine {
     pub async fn create_applicant(&self, p: &Principal, new: NewApplicant) -> Result<Applicant> {
         p.require_write()?;
-        let mut tx = self.store.begin().await?;
-        let a = self.insert_applicant(&mut tx, p, new).await?;
-        tx.commit().await?;
-        Ok(a)
+        self.in_tx(async |tx| self.insert_applicant(tx, p, new).await).await
     }
 
     pub(crate) async fn insert_applicant(&self, tx: &mut Tx<'_>, p: &Principal, new: NewApplicant) -> Result<Applicant> {
@@ -40,12 +38,7 @@ impl Engine {
     }
 
     pub async fn get_applicant(&self, p: &Principal, id: &ApplicantId) -> Result<Applicant> {
-        self.store
-            .begin()
-            .await?
-            .get_applicant(&p.tenant_id, id)
-            .await?
-            .ok_or(EngineError::NotFound("applicant"))
+        self.store.begin().await?.required_applicant(&p.tenant_id, id).await
     }
 
     pub async fn list_applicants(&self, p: &Principal, cursor: Option<&str>, limit: usize) -> Result<Page<Applicant>> {
@@ -63,10 +56,7 @@ impl Engine {
         p.require_write()?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let mut a = tx
-            .get_applicant(&p.tenant_id, id)
-            .await?
-            .ok_or(EngineError::NotFound("applicant"))?;
+        let mut a = tx.required_applicant(&p.tenant_id, id).await?;
         if a.redacted {
             return Err(EngineError::Gone(
                 "this applicant was anonymized; its personal data cannot be set again".into(),

@@ -1,6 +1,7 @@
 //! Attempts: each visit of the person to the capture page, and the start token that opens one.
 
 use crate::{Engine, EngineError, Principal, Result};
+use chrono::{DateTime, Utc};
 use kycd_core::{
     Actor, Attempt, AttemptId, AttemptStatus, ClientInfo, EventType, Verification, VerificationId, VerificationStatus, random_token,
 };
@@ -137,14 +138,15 @@ impl Engine {
         }
         a.token_used_at = Some(now);
         a.updated_at = now;
-        tx.audit(
-            &a.tenant_id,
-            &Actor::Applicant(a.id.clone()),
-            "attempt.start_token_redeemed",
-            a.id.as_str(),
-            now,
-        )
-        .await?;
+        audit_by_applicant(tx, &a, "attempt.start_token_redeemed", now).await?;
         Ok(a)
     }
+}
+
+/// Audits `action` by the person on their own attempt (the attempt is both the actor and
+/// the object).
+pub(crate) async fn audit_by_applicant(tx: &mut Tx<'_>, a: &Attempt, action: &str, now: DateTime<Utc>) -> Result<()> {
+    Ok(tx
+        .audit(&a.tenant_id, &Actor::Applicant(a.id.clone()), action, a.id.as_str(), now)
+        .await?)
 }

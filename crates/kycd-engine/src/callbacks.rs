@@ -6,7 +6,9 @@
 //! checked when the URL is given and again, pinned, at each attempt, no redirects, and
 //! retries on a schedule the dialect names. A handler never fetches a URL itself.
 
+use crate::deliveries::{pending_delivery, record_try};
 use crate::net_policy::{Delivered, check_target, outbound_client, send};
+use crate::required::RequiredReads;
 use crate::{Engine, EngineError, Principal, Result};
 use kycd_core::*;
 use kycd_store::{CallbackDelivery, DeliveryStatus, Tx};
@@ -98,22 +100,17 @@ impl Engine {
             });
             let now = self.now();
             for Callback { label, url } in calls {
-                let d = CallbackDelivery {
-                    id: DeliveryId::generate(),
-                    tenant_id: v.tenant_id.clone(),
-                    verification_id: v.id.clone(),
-                    kind: r.kind().to_owned(),
-                    label: label.to_owned(),
-                    url,
-                    status: DeliveryStatus::Pending,
-                    attempts: 0,
-                    next_attempt_at: Some(now),
-                    last_attempt_at: None,
-                    last_status_code: None,
-                    last_error: None,
-                    created_at: now,
-                    updated_at: now,
-                };
+                let d = pending_delivery!(
+                    CallbackDelivery {
+                        id: DeliveryId::generate(),
+                        tenant_id: v.tenant_id.clone(),
+                        verification_id: v.id.clone(),
+                        kind: r.kind().to_owned(),
+                        label: label.to_owned(),
+                        url,
+                    },
+                    now
+                );
                 tx.insert_callback_delivery(&d).await?;
                 tx.enqueue_job(&v.tenant_id, JOB_CALLBACK, d.id.as_str(), now).await?;
             }
@@ -124,9 +121,7 @@ impl Engine {
     /// A verification's callbacks and how their delivery went, oldest first.
     pub async fn list_callbacks(&self, p: &Principal, id: &VerificationId) -> Result<Vec<CallbackDelivery>> {
         let mut tx = self.store.begin().await?;
-        tx.get_verification(&p.tenant_id, id)
-            .await?
-            .ok_or(EngineError::NotFound("verification"))?;
+        tx.required_verification(&p.tenant_id, id).await?;
         Ok(tx.list_callback_deliveries(&p.tenant_id, id).await?)
     }
 
@@ -143,35 +138,15 @@ impl Engine {
         tx.commit().await?;
 
         let outcome = call(&d.url, mode, self.cfg.delivery_timeout).await;
-        let now = self.now();
-        d.attempts += 1;
-        d.last_attempt_at = Some(now);
-        d.updated_at = now;
+        let delays = self
+            .callback_renderers()
+            .iter()
+            .find(|r| r.kind() == d.kind)
+            .map(|r| r.retry_delays())
+            .unwrap_or_default();
         let mut tx = self.store.begin().await?;
-        match outcome {
-            Ok(code) => {
-                d.status = DeliveryStatus::Succeeded;
-                d.last_status_code = Some(i64::from(code));
-                d.last_error = None;
-                d.next_attempt_at = None;
-            }
-            Err((code, err)) => {
-                d.last_status_code = code.map(i64::from);
-                d.last_error = Some(err);
-                let delays = self
-                    .callback_renderers()
-                    .iter()
-                    .find(|r| r.kind() == d.kind)
-                    .map(|r| r.retry_delays())
-                    .unwrap_or_default();
-                d.next_attempt_at = crate::webhooks::next_retry(delays, d.attempts, now);
-                match d.next_attempt_at {
-                    Some(at) => {
-                        tx.enqueue_job(tenant, JOB_CALLBACK, d.id.as_str(), at).await?;
-                    }
-                    None => d.status = DeliveryStatus::Failed,
-                }
-            }
+        if let Some(at) = record_try!(d, &outcome, delays, self.now()) {
+            tx.enqueue_job(tenant, JOB_CALLBACK, d.id.as_str(), at).await?;
         }
         tx.update_callback_delivery(&d).await?;
         tx.commit().await?;

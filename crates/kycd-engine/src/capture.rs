@@ -9,6 +9,7 @@
 //! The flow's own state (consent given, failed tries per kind, captures the person kept
 //! despite the feedback) is kept beside the attempt, sealed like every stored field.
 
+use crate::attempts::audit_by_applicant;
 use crate::{Engine, EngineError, Result};
 use chrono::{DateTime, Duration, Utc};
 use kycd_core::*;
@@ -231,12 +232,7 @@ impl Engine {
         let token = handoff_token(secret);
         let mut tx = self.store.begin().await?;
         let expires_at = (now + HANDOFF_TTL).min(ctx.session_expires_at);
-        let rec = CaptureSessionRecord {
-            tenant_id: ctx.tenant_id.clone(),
-            verification_id: ctx.verification_id.clone(),
-            attempt_id: ctx.attempt_id.clone(),
-            expires_at,
-        };
+        let rec = session_record(&ctx.tenant_id, &ctx.verification_id, &ctx.attempt_id, expires_at);
         tx.upsert_capture_handoff(&secret_hash(&token), &rec, now).await?;
         tx.audit(
             &ctx.tenant_id,
@@ -272,21 +268,9 @@ impl Engine {
         let secret = format!("{SECRET_PREFIX}{}", random_token(43));
         let expires_at = (now + CAPTURE_SESSION_TTL).min(v.expires_at);
         tx.delete_expired_capture_sessions(&attempt.tenant_id, now).await?;
-        let rec = CaptureSessionRecord {
-            tenant_id: attempt.tenant_id.clone(),
-            verification_id: attempt.verification_id.clone(),
-            attempt_id: attempt.id.clone(),
-            expires_at,
-        };
+        let rec = session_record(&attempt.tenant_id, &attempt.verification_id, &attempt.id, expires_at);
         tx.insert_capture_session(&secret_hash(&secret), &rec, now).await?;
-        tx.audit(
-            &attempt.tenant_id,
-            &Actor::Applicant(attempt.id.clone()),
-            action,
-            attempt.id.as_str(),
-            now,
-        )
-        .await?;
+        audit_by_applicant(&mut tx, &attempt, action, now).await?;
         tx.commit().await?;
         let context = self.capture_session(&secret).await?;
         Ok(OpenedCaptureSession {
@@ -541,6 +525,22 @@ impl Engine {
             ),
             figures: serde_json::json!({ "outcome": "review", "kinds": kinds }),
         }))
+    }
+}
+
+/// What the store keeps of a capture session or a handoff link: the attempt it is for, and
+/// until when.
+fn session_record(
+    tenant: &TenantId,
+    verification: &VerificationId,
+    attempt: &AttemptId,
+    expires_at: DateTime<Utc>,
+) -> CaptureSessionRecord {
+    CaptureSessionRecord {
+        tenant_id: tenant.clone(),
+        verification_id: verification.clone(),
+        attempt_id: attempt.clone(),
+        expires_at,
     }
 }
 

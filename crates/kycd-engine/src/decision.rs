@@ -383,17 +383,10 @@ pub fn document_facts(v: &Verification) -> Option<DocumentFacts> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
 
     fn verification(status: VerificationStatus, checks: &[(&str, bool)], reviewed: bool) -> Verification {
-        let now = Utc::now();
+        let v = crate::test_fixtures::verification(status);
         Verification {
-            id: VerificationId::generate(),
-            tenant_id: TenantId::generate(),
-            applicant_id: ApplicantId::generate(),
-            status,
-            reference: HostReference::default(),
-            delivery: DeliveryChannel::None,
             private: VerificationPrivate {
                 declared: DeclaredData {
                     full_name: Some(PersonalText::parse("n", "Ada Example", 100).unwrap()),
@@ -401,8 +394,6 @@ mod tests {
                 },
                 ..VerificationPrivate::default()
             },
-            policy: Policy::default(),
-            expires_at: now,
             checks: checks
                 .iter()
                 .map(|(n, p)| CheckResult {
@@ -416,15 +407,12 @@ mod tests {
                 decision: ReviewDecision::Approve,
                 reason: "ok".into(),
                 reviewer: "api_key:key_x".into(),
-                reviewed_at: now,
+                reviewed_at: v.created_at,
                 reason_code: None,
                 user_message: None,
                 confirmed_by: None,
             }),
-            redacted: false,
-            lifecycle: Default::default(),
-            created_at: now,
-            updated_at: now,
+            ..v
         }
     }
 

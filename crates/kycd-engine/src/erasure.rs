@@ -1,10 +1,11 @@
 //! Erasure: anonymizing (crypto-shredding the images, redacting personal data) and
 //! deleting verifications, and sweeping orphaned blobs.
 
+use crate::required::RequiredReads;
 use crate::{Engine, EngineError, Principal, Result, refuse_if_held};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use kycd_core::{Actor, EventType, PersonData, TenantId, Verification, VerificationId, VerificationPrivate, VerificationStatus};
-use kycd_store::StoredBlob;
+use kycd_store::{StoredBlob, Tx};
 
 impl Engine {
     /// Erase personal data and images; keep ids, status, checks and the audit trail.
@@ -56,16 +57,7 @@ impl Engine {
             a.updated_at = now;
             tx.update_applicant(&a).await?;
         }
-        tx.audit(tenant, actor, "verification.anonymized", id.as_str(), now).await?;
-        self.emit_verification(&mut tx, EventType::Anonymized, &v, None).await?;
-        self.schedule_purge(&mut tx, tenant).await?;
-        tx.commit().await?;
-        self.jobs_ready.notify_one();
-        // The wrapped data keys are gone with the commit, so the blobs are unreadable even
-        // where a copy survives (backups); deleting them is the second line.
-        for b in blobs {
-            self.store.delete_blob(&b.blob_key).await?;
-        }
+        self.finish_erasure(tx, actor, EventType::Anonymized, &v, blobs, now).await?;
         Ok(v)
     }
 
@@ -79,10 +71,7 @@ impl Engine {
     pub(crate) async fn delete_as(&self, tenant: &TenantId, actor: &Actor, id: &VerificationId) -> Result<()> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let v = tx
-            .get_verification(tenant, id)
-            .await?
-            .ok_or(EngineError::NotFound("verification"))?;
+        let v = tx.required_verification(tenant, id).await?;
         refuse_if_held(&v, "deleted")?;
         if v.status == VerificationStatus::Processing {
             return Err(EngineError::Conflict(
@@ -91,11 +80,27 @@ impl Engine {
         }
         let blobs: Vec<StoredBlob> = tx.list_captures(tenant, id).await?.into_iter().filter_map(|(_, b)| b).collect();
         tx.delete_verification(tenant, id).await?;
-        tx.audit(tenant, actor, "verification.deleted", id.as_str(), now).await?;
-        self.emit_verification(&mut tx, EventType::Deleted, &v, None).await?;
-        self.schedule_purge(&mut tx, tenant).await?;
+        self.finish_erasure(tx, actor, EventType::Deleted, &v, blobs, now).await
+    }
+
+    /// The end of an erasure: audited and announced as `event`, the purge of the tenant's
+    /// leftovers scheduled, committed; then the blobs deleted.
+    async fn finish_erasure(
+        &self,
+        mut tx: Tx<'_>,
+        actor: &Actor,
+        event: EventType,
+        v: &Verification,
+        blobs: Vec<StoredBlob>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        tx.audit(&v.tenant_id, actor, event.as_str(), v.id.as_str(), now).await?;
+        self.emit_verification(&mut tx, event, v, None).await?;
+        self.schedule_purge(&mut tx, &v.tenant_id).await?;
         tx.commit().await?;
         self.jobs_ready.notify_one();
+        // The wrapped data keys are gone with the commit, so the blobs are unreadable even
+        // where a copy survives (backups); deleting them is the second line.
         for b in blobs {
             self.store.delete_blob(&b.blob_key).await?;
         }

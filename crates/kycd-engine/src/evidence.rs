@@ -3,6 +3,7 @@
 //! = `updated_at`, token id derived from it, timeline without read entries), so a PDF and
 //! a JWT fetched separately agree with each other and with the archive.
 
+use crate::required::RequiredReads;
 use crate::{Engine, EngineError, Principal, Result};
 use bytes::Bytes;
 use kycd_core::*;
@@ -69,7 +70,7 @@ impl Engine {
             retired_at: None,
         };
         let mut tx = self.store.begin().await?;
-        tx.get_tenant(tenant).await?.ok_or(EngineError::NotFound("tenant"))?;
+        tx.required_tenant(tenant).await?;
         tx.insert_signing_key(&rec, &der, now).await?;
         tx.audit(tenant, &Actor::System, "signing_key.created", &kid, now).await?;
         tx.commit().await?;
@@ -102,11 +103,8 @@ impl Engine {
                 "this verification was anonymized; its evidence was erased".into(),
             ));
         }
-        let tenant = tx.get_tenant(&p.tenant_id).await?.ok_or(EngineError::NotFound("tenant"))?;
-        let applicant = tx
-            .get_applicant(&p.tenant_id, &v.applicant_id)
-            .await?
-            .ok_or(EngineError::NotFound("applicant"))?;
+        let tenant = tx.required_tenant(&p.tenant_id).await?;
+        let applicant = tx.required_applicant(&p.tenant_id, &v.applicant_id).await?;
         let mut captures = Vec::new();
         for (c, blob) in tx.list_captures(&p.tenant_id, id).await? {
             if let Some(b) = blob {

@@ -2,6 +2,7 @@
 //! `kycd tenant features`), and the lookups the e-signature dialects need around them:
 //! the verifications of a host signature request and a verification's status history.
 
+use crate::required::RequiredReads;
 use crate::{Engine, EngineError, Principal, Result};
 use chrono::{DateTime, Utc};
 use kycd_core::*;
@@ -46,7 +47,7 @@ impl Engine {
     /// know (left by a newer one) are skipped.
     pub async fn tenant_features(&self, tenant: &TenantId) -> Result<Vec<Feature>> {
         let mut tx = self.store.begin().await?;
-        tx.get_tenant(tenant).await?.ok_or(EngineError::NotFound("tenant"))?;
+        tx.required_tenant(tenant).await?;
         let names = tx.tenant_features(tenant).await?;
         let mut out: Vec<Feature> = names.iter().filter_map(|n| n.parse().ok()).collect();
         out.sort();
@@ -61,7 +62,7 @@ impl Engine {
         }
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        tx.get_tenant(tenant).await?.ok_or(EngineError::NotFound("tenant"))?;
+        tx.required_tenant(tenant).await?;
         for (list, on) in [(enable, true), (disable, false)] {
             for f in list {
                 if tx.set_tenant_feature(tenant, f.as_str(), on, now).await? {

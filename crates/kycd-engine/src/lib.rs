@@ -18,6 +18,7 @@ pub mod capture;
 mod captures;
 pub mod console;
 pub mod decision;
+mod deliveries;
 mod duplicates;
 mod erasure;
 mod error;
@@ -30,6 +31,7 @@ pub mod passwords;
 mod processing;
 pub mod ratelimit;
 mod reports;
+mod required;
 mod review;
 // `kycd seed` (capacity tests): only in builds with the `testing` feature.
 #[cfg(feature = "testing")]
@@ -38,6 +40,8 @@ pub mod sessions;
 pub mod signature_requests;
 pub mod signers;
 mod tenants;
+#[cfg(test)]
+mod test_fixtures;
 pub mod upload_budget;
 mod verifications;
 pub mod webhooks;
@@ -396,6 +400,15 @@ impl Engine {
     /// Millisecond precision: what the store keeps, so a created object reads back equal.
     pub(crate) fn now(&self) -> DateTime<Utc> {
         self.clock.now().trunc_subsecs(3)
+    }
+
+    /// Runs `work` in a transaction of its own, committed when it succeeds (an error drops,
+    /// and so rolls back, the transaction).
+    pub(crate) async fn in_tx<T>(&self, work: impl AsyncFnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        let mut tx = self.store.begin().await?;
+        let out = work(&mut tx).await?;
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Readiness: what serving needs, each check within `within`: the database takes a

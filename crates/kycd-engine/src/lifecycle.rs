@@ -6,6 +6,7 @@
 //! The sweep is a job per tenant in the one job queue: it runs, then schedules its next
 //! run, so it survives restarts and runs on whichever instance claims it.
 
+use crate::required::RequiredReads;
 use crate::{Engine, EngineError, Principal, Result};
 
 /// The largest logo a tenant may set.
@@ -282,7 +283,7 @@ impl Engine {
     /// The caller's tenant with its retention settings.
     pub async fn tenant(&self, p: &Principal) -> Result<Tenant> {
         let mut tx = self.store.begin().await?;
-        let t = tx.get_tenant(&p.tenant_id).await?.ok_or(EngineError::NotFound("tenant"))?;
+        let t = tx.required_tenant(&p.tenant_id).await?;
         tx.commit().await?;
         Ok(t)
     }
@@ -297,7 +298,7 @@ impl Engine {
         tx.update_tenant_retention(&p.tenant_id, &r).await?;
         tx.audit(&p.tenant_id, &p.actor(), "tenant.retention.updated", p.tenant_id.as_str(), now)
             .await?;
-        let t = tx.get_tenant(&p.tenant_id).await?.ok_or(EngineError::NotFound("tenant"))?;
+        let t = tx.required_tenant(&p.tenant_id).await?;
         tx.commit().await?;
         Ok(t)
     }

@@ -1,7 +1,9 @@
 //! Reports: what happened to a verification, and its audit trail.
 
-use crate::{Engine, EngineError, Principal, Result};
+use crate::required::RequiredReads;
+use crate::{Engine, Principal, Result};
 use kycd_core::{Applicant, Attempt, Capture, TenantId, TimelineEntry, Verification, VerificationId};
+use kycd_store::Tx;
 
 pub struct Report {
     pub verification: Verification,
@@ -16,21 +18,13 @@ impl Engine {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let verification = self.load(&mut tx, &p.tenant_id, id).await?;
-        let applicant = tx
-            .get_applicant(&p.tenant_id, &verification.applicant_id)
-            .await?
-            .ok_or(EngineError::NotFound("applicant"))?;
+        let applicant = tx.required_applicant(&p.tenant_id, &verification.applicant_id).await?;
         let attempts = tx.list_attempts(&p.tenant_id, id).await?;
         let captures = tx.list_captures(&p.tenant_id, id).await?.into_iter().map(|(c, _)| c).collect();
         tx.audit(&p.tenant_id, &p.actor(), "report.read", id.as_str(), now).await?;
         // What happened to the verification; its reads (this one included) stay in the
         // audit log and the console's audit trail, or every read would grow the report.
-        let timeline = tx
-            .timeline_for_object(&p.tenant_id, id.as_str())
-            .await?
-            .into_iter()
-            .map(TimelineEntry::from)
-            .collect();
+        let timeline = about(&mut tx, &p.tenant_id, id.as_str(), Reads::Left).await?;
         tx.commit().await?;
         Ok(Report {
             verification,
@@ -45,8 +39,25 @@ impl Engine {
     /// audit trail `kycd audit trail` prints and the console shows.
     pub async fn audit_trail(&self, tenant: &TenantId, object_id: &str) -> Result<Vec<TimelineEntry>> {
         let mut tx = self.store.begin().await?;
-        let trail = tx.audit_for_object(tenant, object_id).await?;
+        let trail = about(&mut tx, tenant, object_id, Reads::Kept).await?;
         tx.commit().await?;
-        Ok(trail.into_iter().map(TimelineEntry::from).collect())
+        Ok(trail)
     }
+}
+
+/// Whether reads of an object (report, image and evidence downloads) are among its entries.
+pub(crate) enum Reads {
+    /// Its audit trail: everything, reads included.
+    Kept,
+    /// A report's timeline: what happened to it.
+    Left,
+}
+
+/// The audit entries about one object of a tenant, oldest first, as timeline entries.
+pub(crate) async fn about(tx: &mut Tx<'_>, tenant: &TenantId, object_id: &str, reads: Reads) -> Result<Vec<TimelineEntry>> {
+    let entries = match reads {
+        Reads::Kept => tx.audit_for_object(tenant, object_id).await?,
+        Reads::Left => tx.timeline_for_object(tenant, object_id).await?,
+    };
+    Ok(entries.into_iter().map(TimelineEntry::from).collect())
 }

@@ -4,6 +4,7 @@
 //! no audit entries and no events, and are never given a retention date, so the sweeps
 //! leave them alone.
 
+use crate::required::RequiredReads;
 use crate::{Engine, EngineError, Result};
 use chrono::Duration;
 use kycd_core::*;
@@ -28,7 +29,7 @@ impl Engine {
     pub async fn seed_verifications(&self, tenant: &TenantId, first: u64, count: u64) -> Result<()> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let t = tx.get_tenant(tenant).await?.ok_or(EngineError::NotFound("tenant"))?;
+        let t = tx.required_tenant(tenant).await?;
         if t.mode == Mode::Live {
             return Err(EngineError::Invalid(format!(
                 "tenant {tenant} is in live mode: seed only test-mode tenants (kycd tenant create --name … without --live)"

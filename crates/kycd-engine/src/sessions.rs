@@ -5,6 +5,7 @@
 //! dialect keeps beside an object, and erasure of an applicant with all its verifications.
 
 use crate::evidence::EvidenceExport;
+use crate::required::RequiredReads;
 use crate::{Engine, EngineError, NewVerification, Principal, Result, StartedAttempt};
 use chrono::Duration;
 use kycd_core::*;
@@ -355,9 +356,7 @@ impl Engine {
     pub async fn read_verification_file(&self, p: &Principal, id: &VerificationId, file: &FileId) -> Result<(Capture, crate::BlobStream)> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        tx.get_verification(&p.tenant_id, id)
-            .await?
-            .ok_or(EngineError::NotFound("verification"))?;
+        tx.required_verification(&p.tenant_id, id).await?;
         let (c, blob) = tx
             .get_capture(&p.tenant_id, file)
             .await?
@@ -393,9 +392,7 @@ impl Engine {
         p.require_write()?;
         let ids = {
             let mut tx = self.store.begin().await?;
-            tx.get_applicant(&p.tenant_id, id)
-                .await?
-                .ok_or(EngineError::NotFound("applicant"))?;
+            tx.required_applicant(&p.tenant_id, id).await?;
             tx.verification_ids_of_applicant(&p.tenant_id, id).await?
         };
         for vid in &ids {
@@ -403,10 +400,7 @@ impl Engine {
         }
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let mut a = tx
-            .get_applicant(&p.tenant_id, id)
-            .await?
-            .ok_or(EngineError::NotFound("applicant"))?;
+        let mut a = tx.required_applicant(&p.tenant_id, id).await?;
         a.person = PersonData::default();
         a.external_applicant_id = None;
         a.redacted = true;
@@ -450,9 +444,7 @@ impl Engine {
     ) -> Result<()> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        tx.get_verification(&p.tenant_id, id)
-            .await?
-            .ok_or(EngineError::NotFound("verification"))?;
+        tx.required_verification(&p.tenant_id, id).await?;
         tx.put_dialect_state(&p.tenant_id, id, object_id, kind, &to_json(value)?, now)
             .await?;
         tx.commit().await?;
@@ -494,23 +486,7 @@ mod tests {
 
     fn setup(status: VerificationStatus, attempt_status: AttemptStatus) -> (Verification, Vec<Attempt>) {
         let now = Utc::now();
-        let v = Verification {
-            id: VerificationId::generate(),
-            tenant_id: TenantId::generate(),
-            applicant_id: ApplicantId::generate(),
-            status,
-            reference: HostReference::default(),
-            delivery: DeliveryChannel::None,
-            private: VerificationPrivate::default(),
-            policy: Policy::default(),
-            expires_at: now,
-            checks: vec![],
-            review: None,
-            redacted: false,
-            lifecycle: Default::default(),
-            created_at: now,
-            updated_at: now,
-        };
+        let v = crate::test_fixtures::verification(status);
         let a = Attempt {
             id: AttemptId::generate(),
             tenant_id: v.tenant_id.clone(),

@@ -8,6 +8,7 @@
 //! it takes the same identity, and the account itself (no identity) cannot read it, nor
 //! the other way round.
 
+use crate::required::RequiredReads;
 use crate::{ApplicantRef, Engine, EngineError, NewApplicant, NewVerification, Principal, Result, StartedAttempt};
 use chrono::{DateTime, Utc};
 use kycd_core::*;
@@ -96,7 +97,7 @@ impl Engine {
             created_at: now,
         };
         let mut tx = self.store.begin().await?;
-        tx.get_tenant(tenant).await?.ok_or(EngineError::NotFound("tenant"))?;
+        tx.required_tenant(tenant).await?;
         if !tx.insert_sender_identity(&s).await? {
             return Err(EngineError::Conflict(
                 "the tenant already has a sender identity with this email address".into(),
@@ -109,7 +110,7 @@ impl Engine {
 
     pub async fn list_sender_identities(&self, tenant: &TenantId) -> Result<Vec<SenderIdentity>> {
         let mut tx = self.store.begin().await?;
-        tx.get_tenant(tenant).await?.ok_or(EngineError::NotFound("tenant"))?;
+        tx.required_tenant(tenant).await?;
         Ok(tx.list_sender_identities(tenant).await?)
     }
 
@@ -308,8 +309,6 @@ impl Engine {
             .create_verification(
                 p,
                 NewVerification {
-                    applicant,
-                    declared: DeclaredData::default(),
                     reference: HostReference {
                         document_id: Some(q.document_id.clone()),
                         signer_order: Some(q.order.unwrap_or(1)),
@@ -317,10 +316,7 @@ impl Engine {
                     },
                     delivery,
                     callback_url,
-                    state: None,
-                    time_to_live: None,
-                    policy: None,
-                    retention_days: None,
+                    ..NewVerification::of(applicant, DeclaredData::default())
                 },
             )
             .await?;

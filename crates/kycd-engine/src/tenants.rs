@@ -1,6 +1,7 @@
 //! Tenants and their API keys: the operator's side (bootstrap, create, revoke) and the
 //! lookup that turns a presented key into a [`Principal`].
 
+use crate::required::RequiredReads;
 use crate::{AuditBreak, Caller, Engine, EngineError, Principal, Result, lifecycle};
 use kycd_core::{Actor, ApiKeyId, Mode, RetentionSettings, Scope, Tenant, TenantId, random_token};
 use kycd_store::{ApiKeyRecord, Tx, secret_hash};
@@ -120,7 +121,7 @@ impl Engine {
 
     pub async fn create_api_key(&self, tenant: &TenantId, scope: Scope, format: KeyFormat) -> Result<CreatedKey> {
         let mut tx = self.store.begin().await?;
-        let tenant = tx.get_tenant(tenant).await?.ok_or(EngineError::NotFound("tenant"))?;
+        let tenant = tx.required_tenant(tenant).await?;
         let key = self.insert_key(&mut tx, &tenant, scope, format).await?;
         tx.commit().await?;
         Ok(key)

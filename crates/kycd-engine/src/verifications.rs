@@ -1,6 +1,7 @@
 //! Verifications: creation, loading within the tenant, the state transitions and their
 //! events, cancellation.
 
+use crate::required::RequiredReads;
 use crate::{ApplicantRef, Engine, EngineError, Page, Principal, Result, close_active_attempts, liveness, net_policy};
 use chrono::Duration;
 use kycd_core::{
@@ -22,6 +23,25 @@ pub struct NewVerification {
     pub retention_days: Option<u32>,
 }
 
+impl NewVerification {
+    /// A verification of `applicant` checked against `declared`, with kycd's defaults for
+    /// the rest: no host reference, delivery, callback or state, the default time to live,
+    /// the tenant's policy and retention.
+    pub fn of(applicant: ApplicantRef, declared: DeclaredData) -> Self {
+        Self {
+            applicant,
+            declared,
+            reference: HostReference::default(),
+            delivery: DeliveryChannel::None,
+            callback_url: None,
+            state: None,
+            time_to_live: None,
+            policy: None,
+            retention_days: None,
+        }
+    }
+}
+
 impl Engine {
     pub async fn create_verification(&self, p: &Principal, new: NewVerification) -> Result<Verification> {
         p.require_write()?;
@@ -30,10 +50,7 @@ impl Engine {
                 .await
                 .map_err(|e| EngineError::Invalid(format!("callback_url refused: {e}")))?;
         }
-        let mut tx = self.store.begin().await?;
-        let v = self.insert_verification(&mut tx, p, new).await?;
-        tx.commit().await?;
-        Ok(v)
+        self.in_tx(async |tx| self.insert_verification(tx, p, new).await).await
     }
 
     /// Create a verification inside the caller's transaction (its `callback_url` already
@@ -51,15 +68,12 @@ impl Engine {
         };
         policy.validate().map_err(EngineError::Invalid)?;
         if let Some(days) = new.retention_days {
-            let tenant = tx.get_tenant(&p.tenant_id).await?.ok_or(EngineError::NotFound("tenant"))?;
+            let tenant = tx.required_tenant(&p.tenant_id).await?;
             tenant.retention.check_request(days).map_err(EngineError::Invalid)?;
         }
         let applicant_id = match new.applicant {
             ApplicantRef::Existing(id) => {
-                let a = tx
-                    .get_applicant(&p.tenant_id, &id)
-                    .await?
-                    .ok_or(EngineError::NotFound("applicant"))?;
+                let a = tx.required_applicant(&p.tenant_id, &id).await?;
                 a.id
             }
             ApplicantRef::Inline(a) => self.insert_applicant(tx, p, a).await?.id,
@@ -104,10 +118,7 @@ impl Engine {
 
     /// Load inside a transaction, marking it expired first if its time ran out.
     pub(crate) async fn load(&self, tx: &mut Tx<'_>, tenant: &TenantId, id: &VerificationId) -> Result<Verification> {
-        let mut v = tx
-            .get_verification(tenant, id)
-            .await?
-            .ok_or(EngineError::NotFound("verification"))?;
+        let mut v = tx.required_verification(tenant, id).await?;
         let now = self.now();
         if v.is_overdue(now) {
             self.transition(tx, &mut v, VerificationStatus::Expired, &Actor::System).await?;
@@ -159,10 +170,7 @@ impl Engine {
     }
 
     pub async fn get_verification(&self, p: &Principal, id: &VerificationId) -> Result<Verification> {
-        let mut tx = self.store.begin().await?;
-        let v = self.load(&mut tx, &p.tenant_id, id).await?;
-        tx.commit().await?;
-        Ok(v)
+        self.in_tx(async |tx| self.load(tx, &p.tenant_id, id).await).await
     }
 
     pub async fn list_verifications(

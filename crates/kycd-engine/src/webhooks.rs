@@ -5,7 +5,9 @@
 //! Payloads carry the verification's state but no personal data (names, emails, declared
 //! or extracted data): a receiver that needs those fetches them over the authenticated API.
 
+use crate::deliveries::{pending_delivery, record_try};
 use crate::net_policy::{UrlRefused, check_target};
+use crate::required::RequiredReads;
 use crate::{Engine, EngineError, Principal, Result};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -179,12 +181,7 @@ impl Engine {
     }
 
     pub async fn get_webhook_endpoint(&self, p: &Principal, id: &WebhookEndpointId) -> Result<WebhookEndpoint> {
-        self.store
-            .begin()
-            .await?
-            .get_webhook_endpoint(&p.tenant_id, id)
-            .await?
-            .ok_or(EngineError::NotFound("webhook endpoint"))
+        self.store.begin().await?.required_endpoint(&p.tenant_id, id).await
     }
 
     pub async fn update_webhook_endpoint(&self, p: &Principal, id: &WebhookEndpointId, patch: EndpointPatch) -> Result<WebhookEndpoint> {
@@ -196,10 +193,7 @@ impl Engine {
         };
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let mut e = tx
-            .get_webhook_endpoint(&p.tenant_id, id)
-            .await?
-            .ok_or(EngineError::NotFound("webhook endpoint"))?;
+        let mut e = tx.required_endpoint(&p.tenant_id, id).await?;
         if let Some(u) = url {
             e.url = u;
         }
@@ -256,16 +250,11 @@ impl Engine {
         let now = self.now();
         let secret = new_secret();
         let mut tx = self.store.begin().await?;
-        tx.get_webhook_endpoint(&p.tenant_id, id)
-            .await?
-            .ok_or(EngineError::NotFound("webhook endpoint"))?;
+        tx.required_endpoint(&p.tenant_id, id).await?;
         tx.rotate_webhook_secret(&p.tenant_id, id, &secret, now + overlap).await?;
         tx.audit(&p.tenant_id, &p.actor(), "webhook_endpoint.secret_rotated", id.as_str(), now)
             .await?;
-        let e = tx
-            .get_webhook_endpoint(&p.tenant_id, id)
-            .await?
-            .ok_or(EngineError::NotFound("webhook endpoint"))?;
+        let e = tx.required_endpoint(&p.tenant_id, id).await?;
         tx.commit().await?;
         Ok((e, secret))
     }
@@ -277,9 +266,7 @@ impl Engine {
         limit: usize,
     ) -> Result<Vec<(WebhookDelivery, EventType)>> {
         let mut tx = self.store.begin().await?;
-        tx.get_webhook_endpoint(&p.tenant_id, id)
-            .await?
-            .ok_or(EngineError::NotFound("webhook endpoint"))?;
+        tx.required_endpoint(&p.tenant_id, id).await?;
         let mut out = Vec::new();
         for d in tx.list_webhook_deliveries(&p.tenant_id, id, limit).await? {
             let t = tx
@@ -460,37 +447,25 @@ impl Engine {
             .await;
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        d.attempts += 1;
-        d.last_attempt_at = Some(now);
-        d.updated_at = now;
-        let counted = match (&outcome, next_retry(&RETRY_DELAYS, d.attempts, now)) {
+        let retry_at = record_try!(d, &outcome, &RETRY_DELAYS, now);
+        let counted = match (&outcome, retry_at) {
             (Ok(_), _) => "succeeded",
             (Err(_), Some(_)) => "failed_will_retry",
             (Err(_), None) => "failed_gave_up",
         };
         metrics::counter!("kycd_webhook_deliveries_total", "outcome" => counted).increment(1);
+        if let Some(at) = retry_at {
+            tx.enqueue_job(tenant, JOB_DELIVER, d.id.as_str(), at).await?;
+        }
         match outcome {
-            Ok(code) => {
-                d.status = DeliveryStatus::Succeeded;
-                d.last_status_code = Some(i64::from(code));
-                d.last_error = None;
-                d.next_attempt_at = None;
+            Ok(_) => {
                 if endpoint.failing_since.is_some() {
                     endpoint.failing_since = None;
                     endpoint.updated_at = now;
                     tx.update_webhook_endpoint(&endpoint).await?;
                 }
             }
-            Err((code, err)) => {
-                d.last_status_code = code.map(i64::from);
-                d.last_error = Some(err);
-                d.next_attempt_at = next_retry(&RETRY_DELAYS, d.attempts, now);
-                match d.next_attempt_at {
-                    Some(at) => {
-                        tx.enqueue_job(tenant, JOB_DELIVER, d.id.as_str(), at).await?;
-                    }
-                    None => d.status = DeliveryStatus::Failed,
-                }
+            Err(_) => {
                 let since = *endpoint.failing_since.get_or_insert(now);
                 if now - since >= Duration::days(DISABLE_AFTER_DAYS) && endpoint.enabled {
                     endpoint.enabled = false;
@@ -559,20 +534,15 @@ pub(crate) fn next_retry(delays: &[i64], attempts: i64, now: DateTime<Utc>) -> O
 }
 
 fn new_delivery(tenant: &TenantId, endpoint: &WebhookEndpointId, event: &EventId, now: DateTime<Utc>) -> WebhookDelivery {
-    WebhookDelivery {
-        id: DeliveryId::generate(),
-        tenant_id: tenant.clone(),
-        endpoint_id: endpoint.clone(),
-        event_id: event.clone(),
-        status: DeliveryStatus::Pending,
-        attempts: 0,
-        next_attempt_at: Some(now),
-        last_attempt_at: None,
-        last_status_code: None,
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-    }
+    pending_delivery!(
+        WebhookDelivery {
+            id: DeliveryId::generate(),
+            tenant_id: tenant.clone(),
+            endpoint_id: endpoint.clone(),
+            event_id: event.clone(),
+        },
+        now
+    )
 }
 
 #[cfg(test)]

@@ -21,6 +21,12 @@ fn native<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
     axum::Json::<T>::from_bytes(body).ok().map(|axum::Json(v)| v)
 }
 
+/// A Checkout request body: a JSON object, then read by `parse`.
+fn checkout_body<T, E>(body: &[u8], parse: impl FnOnce(&serde_json::Map<String, serde_json::Value>) -> Result<T, E>) -> Option<T> {
+    let o = checkout::wire::json_object(body).ok()?;
+    parse(&o).ok()
+}
+
 /// Every JSON (or form) request body parser of the native API and the vendor dialects, by
 /// the route that reads it.
 pub const BODY_PARSERS: &[(&str, BodyParser)] = &[
@@ -70,34 +76,19 @@ pub const BODY_PARSERS: &[(&str, BodyParser)] = &[
         })
     }),
     ("checkout POST /applicants", |b| {
-        checkout::wire::json_object(b)
-            .and_then(|o| checkout::wire::applicant(&o, true))
-            .ok()
-            .map(ok)
+        checkout_body(b, |o| checkout::wire::applicant(o, true)).map(ok)
     }),
     ("checkout PATCH /applicants/{id}", |b| {
-        checkout::wire::json_object(b)
-            .and_then(|o| checkout::wire::applicant(&o, false))
-            .ok()
-            .map(ok)
+        checkout_body(b, |o| checkout::wire::applicant(o, false)).map(ok)
     }),
     ("checkout POST /identity-verifications", |b| {
-        checkout::wire::json_object(b)
-            .and_then(|o| checkout::wire::create_verification(&o))
-            .ok()
-            .map(ok)
+        checkout_body(b, checkout::wire::create_verification).map(ok)
     }),
     ("checkout POST /create-and-open-idv", |b| {
-        checkout::wire::json_object(b)
-            .and_then(|o| checkout::wire::create_and_open(&o))
-            .ok()
-            .map(ok)
+        checkout_body(b, checkout::wire::create_and_open).map(ok)
     }),
     ("checkout POST /identity-verifications/{id}/attempts", |b| {
-        checkout::wire::json_object(b)
-            .and_then(|o| checkout::wire::create_attempt(&o))
-            .ok()
-            .map(|v| format!("{v:?}"))
+        checkout_body(b, checkout::wire::create_attempt).map(|v| format!("{v:?}"))
     }),
     (
         "boldsign POST /v1/identityVerification/{report,image,createEmbeddedVerificationUrl}",

@@ -5,9 +5,7 @@ use super::*;
 impl Engine {
     pub async fn list_operators(&self, s: &OperatorSession) -> Result<Vec<Operator>> {
         s.require_admin()?;
-        let mut tx = self.store.begin().await?;
-        let ops = tx.list_operators(&s.operator.tenant_id).await?;
-        tx.commit().await?;
+        let ops = self.in_tx(async |tx| Ok(tx.list_operators(&s.operator.tenant_id).await?)).await?;
         Ok(ops.iter().map(Operator::from_record).collect())
     }
 
@@ -19,70 +17,64 @@ impl Engine {
             ));
         }
         let now = self.now();
-        let mut tx = self.store.begin().await?;
-        if !tx.set_operator_disabled(&s.operator.tenant_id, id, disabled, now).await? {
-            return Err(EngineError::NotFound("operator"));
-        }
-        let action = if disabled { "operator.disabled" } else { "operator.enabled" };
-        tx.audit(&s.operator.tenant_id, &s.actor(), action, id.as_str(), now).await?;
-        tx.commit().await?;
-        Ok(())
+        self.in_tx(async |tx| {
+            if !tx.set_operator_disabled(&s.operator.tenant_id, id, disabled, now).await? {
+                return Err(EngineError::NotFound("operator"));
+            }
+            let action = if disabled { "operator.disabled" } else { "operator.enabled" };
+            tx.audit(&s.operator.tenant_id, &s.actor(), action, id.as_str(), now).await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn console_api_keys(&self, s: &OperatorSession) -> Result<Vec<kycd_store::ApiKeyRecord>> {
         s.require_admin()?;
-        let mut tx = self.store.begin().await?;
-        let keys = tx.list_api_keys(&s.operator.tenant_id).await?;
-        tx.commit().await?;
-        Ok(keys)
+        self.in_tx(async |tx| Ok(tx.list_api_keys(&s.operator.tenant_id).await?)).await
     }
 
     /// A new API key of this tenant (its secret is shown once).
     pub async fn console_create_api_key(&self, s: &OperatorSession, scope: Scope) -> Result<crate::CreatedKey> {
         s.require_admin()?;
         let key = self.create_api_key(&s.operator.tenant_id, scope, crate::KeyFormat::Kycd).await?;
-        let mut tx = self.store.begin().await?;
-        tx.audit(
-            &s.operator.tenant_id,
-            &s.actor(),
-            "api_key.created",
-            key.key_id.as_str(),
-            self.now(),
-        )
+        let now = self.now();
+        self.in_tx(async |tx| {
+            tx.audit(&s.operator.tenant_id, &s.actor(), "api_key.created", key.key_id.as_str(), now)
+                .await?;
+            Ok(())
+        })
         .await?;
-        tx.commit().await?;
         Ok(key)
     }
 
     pub async fn console_revoke_api_key(&self, s: &OperatorSession, id: &ApiKeyId) -> Result<()> {
         s.require_admin()?;
         let now = self.now();
-        let mut tx = self.store.begin().await?;
-        if !tx.revoke_tenant_api_key(&s.operator.tenant_id, id, now).await? {
-            return Err(EngineError::NotFound("live API key"));
-        }
-        tx.audit(&s.operator.tenant_id, &s.actor(), "api_key.revoked", id.as_str(), now)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.in_tx(async |tx| {
+            if !tx.revoke_tenant_api_key(&s.operator.tenant_id, id, now).await? {
+                return Err(EngineError::NotFound("live API key"));
+            }
+            tx.audit(&s.operator.tenant_id, &s.actor(), "api_key.revoked", id.as_str(), now)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn four_eyes(&self, tenant: &TenantId) -> Result<bool> {
-        let mut tx = self.store.begin().await?;
-        let on = tx.four_eyes(tenant).await?;
-        tx.commit().await?;
-        Ok(on)
+        self.in_tx(async |tx| Ok(tx.four_eyes(tenant).await?)).await
     }
 
     pub async fn set_four_eyes(&self, s: &OperatorSession, on: bool) -> Result<()> {
         s.require_admin()?;
+        let tenant = &s.operator.tenant_id;
         let now = self.now();
-        let mut tx = self.store.begin().await?;
-        tx.set_four_eyes(&s.operator.tenant_id, on).await?;
-        let action = if on { "settings.four_eyes.on" } else { "settings.four_eyes.off" };
-        tx.audit(&s.operator.tenant_id, &s.actor(), action, s.operator.tenant_id.as_str(), now)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.in_tx(async |tx| {
+            tx.set_four_eyes(tenant, on).await?;
+            let action = if on { "settings.four_eyes.on" } else { "settings.four_eyes.off" };
+            tx.audit(tenant, &s.actor(), action, tenant.as_str(), now).await?;
+            Ok(())
+        })
+        .await
     }
 }

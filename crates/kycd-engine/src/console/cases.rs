@@ -2,6 +2,7 @@
 //! reviewer's decision, with four eyes where the tenant asks for it.
 
 use super::*;
+use crate::reports::{self, Reads};
 
 impl Engine {
     pub async fn review_queue(&self, s: &OperatorSession, f: &QueueFilter) -> Result<Vec<QueueItem>> {
@@ -74,12 +75,7 @@ impl Engine {
             self.now(),
         )
         .await?;
-        let audit_trail = tx
-            .audit_for_object(&s.operator.tenant_id, id.as_str())
-            .await?
-            .into_iter()
-            .map(TimelineEntry::from)
-            .collect();
+        let audit_trail = reports::about(&mut tx, &s.operator.tenant_id, id.as_str(), Reads::Kept).await?;
         tx.commit().await?;
         Ok(ConsoleCase {
             report,

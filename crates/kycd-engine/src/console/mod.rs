@@ -47,24 +47,38 @@ pub enum ReviewAction {
     Retry,
 }
 
-/// The fixed list of reasons a reviewer picks from (the words are the console's to show).
-pub const REVIEW_REASONS: &[(&str, ReviewAction)] = &[
-    ("document_verified_manually", ReviewAction::Approve),
-    ("selfie_matches_document", ReviewAction::Approve),
-    ("quality_acceptable", ReviewAction::Approve),
-    ("document_expired", ReviewAction::Decline),
-    ("document_not_accepted", ReviewAction::Decline),
-    ("data_mismatch", ReviewAction::Decline),
-    ("face_mismatch", ReviewAction::Decline),
-    ("suspected_fraud", ReviewAction::Decline),
-    ("poor_image_quality", ReviewAction::Retry),
-    ("wrong_document", ReviewAction::Retry),
-    ("document_cut_off", ReviewAction::Retry),
-    ("selfie_missing", ReviewAction::Retry),
+/// The fixed list of reasons a reviewer picks from, by the action each goes with (the words
+/// are the console's to show).
+pub const REVIEW_REASONS: &[(ReviewAction, &[&str])] = &[
+    (
+        ReviewAction::Approve,
+        &["document_verified_manually", "selfie_matches_document", "quality_acceptable"],
+    ),
+    (
+        ReviewAction::Decline,
+        &[
+            "document_expired",
+            "document_not_accepted",
+            "data_mismatch",
+            "face_mismatch",
+            "suspected_fraud",
+        ],
+    ),
+    (
+        ReviewAction::Retry,
+        &["poor_image_quality", "wrong_document", "document_cut_off", "selfie_missing"],
+    ),
 ];
 
+/// Every reason code with its action, in the list's order.
+pub fn review_reasons() -> impl Iterator<Item = (&'static str, ReviewAction)> {
+    REVIEW_REASONS
+        .iter()
+        .flat_map(|(action, codes)| codes.iter().map(move |code| (*code, *action)))
+}
+
 pub fn reason_action(code: &str) -> Option<ReviewAction> {
-    REVIEW_REASONS.iter().find(|(c, _)| *c == code).map(|(_, a)| *a)
+    review_reasons().find(|(c, _)| *c == code).map(|(_, a)| a)
 }
 
 /// The check a reviewer's retry request leaves on the verification: the person's capture

@@ -2,6 +2,7 @@
 //! factor, lockout), sessions that end when idle, sign-out, TOTP enrolment.
 
 use super::*;
+use crate::required::RequiredReads;
 
 fn normalise_email(email: &str) -> Result<String> {
     let e = email.trim().to_lowercase();
@@ -89,7 +90,7 @@ impl Engine {
         let email = normalise_email(email)?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        tx.get_tenant(tenant).await?.ok_or(EngineError::NotFound("tenant"))?;
+        tx.required_tenant(tenant).await?;
         // Unique within the tenant only: whether another tenant has an operator of this
         // email is none of this admin's business, and the answer must not tell.
         if tx.find_operator_in_tenant_by_email(tenant, &email).await?.is_some() {
@@ -268,7 +269,7 @@ impl Engine {
             now,
         )
         .await?;
-        let tenant = tx.get_tenant(&rec.tenant_id).await?.ok_or(EngineError::NotFound("tenant"))?;
+        let tenant = tx.required_tenant(&rec.tenant_id).await?;
         tx.commit().await?;
         Ok(SignedIn {
             secret,
@@ -417,8 +418,8 @@ mod tests {
 
     #[test]
     fn every_reason_code_belongs_to_one_action() {
-        for (code, action) in REVIEW_REASONS {
-            assert_eq!(reason_action(code), Some(*action));
+        for (code, action) in review_reasons() {
+            assert_eq!(reason_action(code), Some(action));
         }
         assert_eq!(reason_action("made_up"), None);
     }

@@ -4,9 +4,7 @@ use crate::*;
 
 #[tokio::test]
 async fn an_upload_is_kept_encrypted_and_reads_back_as_sent() {
-    let t = TestEngine::new().await;
-    let (p, _) = t.tenant("Clinic").await;
-    let v = t.verification(&p).await;
+    let (t, p, v) = TestEngine::with_verification("Clinic").await;
     let jpeg = photo();
     let c = t
         .engine
@@ -33,9 +31,7 @@ async fn an_upload_is_kept_encrypted_and_reads_back_as_sent() {
 
 #[tokio::test]
 async fn what_is_not_an_image_is_refused_and_nothing_is_kept() {
-    let t = TestEngine::new().await;
-    let (p, _) = t.tenant("Clinic").await;
-    let v = t.verification(&p).await;
+    let (t, p, v) = TestEngine::with_verification("Clinic").await;
     for junk in [Vec::new(), b"%PDF-1.7 not an image".to_vec(), photo()[..5000].to_vec()] {
         let r = t.engine.add_capture(&p, &v.id, CaptureKind::Selfie, junk).await;
         let e = r.expect_err("refused");

@@ -4,10 +4,8 @@ use crate::*;
 
 #[tokio::test]
 async fn anonymize_removes_the_images_from_the_disk_and_the_report_says_so() {
-    let t = TestEngine::new().await;
-    let (p, _) = t.tenant("Law firm").await;
-    let v = t.verification(&p).await;
-    let c = t.engine.add_capture(&p, &v.id, CaptureKind::DocumentFront, photo()).await.unwrap();
+    let (t, p, v) = TestEngine::with_verification("Law firm").await;
+    let c = t.upload(&p, &v, CaptureKind::DocumentFront).await;
     assert_eq!(t.blob_files().len(), 1);
 
     let after = t.engine.anonymize(&p, &v.id).await.unwrap();
@@ -30,10 +28,8 @@ async fn anonymize_removes_the_images_from_the_disk_and_the_report_says_so() {
 
 #[tokio::test]
 async fn delete_removes_the_verification_and_its_images() {
-    let t = TestEngine::new().await;
-    let (p, _) = t.tenant("Law firm").await;
-    let v = t.verification(&p).await;
-    t.engine.add_capture(&p, &v.id, CaptureKind::Selfie, photo()).await.unwrap();
+    let (t, p, v) = TestEngine::with_verification("Law firm").await;
+    t.upload(&p, &v, CaptureKind::Selfie).await;
     t.engine.delete(&p, &v.id).await.unwrap();
     assert!(matches!(t.engine.get_verification(&p, &v.id).await, Err(EngineError::NotFound(_))));
     assert!(t.blob_files().is_empty());

@@ -46,6 +46,20 @@ impl TestEngine {
         (p, key.api_key)
     }
 
+    /// A new engine with one tenant (`name`) and its admin principal, and one open
+    /// verification in it: where most tests start.
+    pub async fn with_verification(name: &str) -> (Self, Principal, Verification) {
+        let t = Self::new().await;
+        let (p, _) = t.tenant(name).await;
+        let v = t.verification(&p).await;
+        (t, p, v)
+    }
+
+    /// Upload [`photo`] as `kind` of verification `v`.
+    pub async fn upload(&self, p: &Principal, v: &Verification, kind: CaptureKind) -> Capture {
+        self.engine.add_capture(p, &v.id, kind, photo()).await.unwrap()
+    }
+
     pub async fn verification(&self, p: &Principal) -> Verification {
         let person = PersonData {
             full_name: Some(PersonalText::parse("full_name", "Erika Mustermann", 200).unwrap()),
@@ -54,20 +68,13 @@ impl TestEngine {
         self.engine
             .create_verification(
                 p,
-                NewVerification {
-                    applicant: ApplicantRef::Inline(NewApplicant {
+                NewVerification::of(
+                    ApplicantRef::Inline(NewApplicant {
                         external_applicant_id: None,
                         person,
                     }),
-                    declared: DeclaredData::default(),
-                    reference: HostReference::default(),
-                    delivery: DeliveryChannel::None,
-                    callback_url: None,
-                    state: None,
-                    time_to_live: None,
-                    policy: None,
-                    retention_days: None,
-                },
+                    DeclaredData::default(),
+                ),
             )
             .await
             .unwrap()

@@ -27,7 +27,7 @@ async fn another_tenants_ids_are_not_found() {
     let (a, _) = t.tenant("A").await;
     let (b, _) = t.tenant("B").await;
     let v = t.verification(&a).await;
-    let file = t.engine.add_capture(&a, &v.id, CaptureKind::DocumentFront, photo()).await.unwrap();
+    let file = t.upload(&a, &v, CaptureKind::DocumentFront).await;
     let v = t.engine.get_verification(&a, &v.id).await.unwrap();
 
     let nf = |r: std::result::Result<(), EngineError>, what: &str| {

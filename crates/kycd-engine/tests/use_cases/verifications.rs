@@ -5,17 +5,15 @@ use crate::*;
 
 #[tokio::test]
 async fn submit_waits_for_the_required_captures_and_processing_without_models_asks_a_person() {
-    let t = TestEngine::new().await;
-    let (p, _) = t.tenant("Bank").await;
-    let v = t.verification(&p).await;
+    let (t, p, v) = TestEngine::with_verification("Bank").await;
     assert_eq!(v.status, VerificationStatus::Created);
 
     match t.engine.submit(&p, &v.id).await {
         Err(EngineError::Conflict(m) | EngineError::Invalid(m)) => assert!(m.contains("upload"), "{m}"),
         other => panic!("submit without captures: {:?}", other.map(|v| v.status)),
     }
-    t.engine.add_capture(&p, &v.id, CaptureKind::DocumentFront, photo()).await.unwrap();
-    t.engine.add_capture(&p, &v.id, CaptureKind::Selfie, photo()).await.unwrap();
+    t.upload(&p, &v, CaptureKind::DocumentFront).await;
+    t.upload(&p, &v, CaptureKind::Selfie).await;
     let submitted = t.engine.submit(&p, &v.id).await.unwrap();
     assert_eq!(submitted.status, VerificationStatus::Processing);
 
@@ -31,9 +29,7 @@ async fn submit_waits_for_the_required_captures_and_processing_without_models_as
 
 #[tokio::test]
 async fn a_cancelled_verification_takes_no_more_captures() {
-    let t = TestEngine::new().await;
-    let (p, _) = t.tenant("Bank").await;
-    let v = t.verification(&p).await;
+    let (t, p, v) = TestEngine::with_verification("Bank").await;
     let cancelled = t.engine.cancel_verification(&p, &v.id).await.unwrap();
     assert_eq!(cancelled.status, VerificationStatus::Cancelled);
     assert!(matches!(
@@ -49,11 +45,9 @@ async fn a_cancelled_verification_takes_no_more_captures() {
 
 #[tokio::test]
 async fn a_reviewer_decides_a_case_in_review_once() {
-    let t = TestEngine::new().await;
-    let (p, _) = t.tenant("Bank").await;
-    let v = t.verification(&p).await;
-    t.engine.add_capture(&p, &v.id, CaptureKind::DocumentFront, photo()).await.unwrap();
-    t.engine.add_capture(&p, &v.id, CaptureKind::Selfie, photo()).await.unwrap();
+    let (t, p, v) = TestEngine::with_verification("Bank").await;
+    t.upload(&p, &v, CaptureKind::DocumentFront).await;
+    t.upload(&p, &v, CaptureKind::Selfie).await;
     t.engine.submit(&p, &v.id).await.unwrap();
     t.engine.process_verification(&p.tenant_id, &v.id).await.unwrap();
     let v = t.engine.get_verification(&p, &v.id).await.unwrap();

@@ -3,23 +3,15 @@
 
 use super::framed_for;
 use super::html::{self, Head, notice, p};
-use super::session::{
-    ask, form_field, internal, link_not_found, next_path, post_session, query, refused, see_other, session, session_cookie,
-};
+use super::session::{Posted, Session, ask, internal, link_not_found, next_path, query, refused, see_other, session, session_cookie};
 use crate::AppState;
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kycd_engine::EngineError;
 use maud::html;
 
-pub(super) async fn handoff_post(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Response {
-    let sent = form_field(&body, "csrf");
-    let sess = match post_session(&s, &headers, raw, "/capture/handoff", sent.as_deref()).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub(super) async fn handoff_post(State(s): State<AppState>, Posted(sess, _): Posted) -> Response {
     match s.engine.start_handoff(&sess.ctx, &sess.secret).await {
         Ok(_) => sess.redirect("/capture/handoff"),
         Err(e) => refused(&sess, e),
@@ -29,12 +21,8 @@ pub(super) async fn handoff_post(State(s): State<AppState>, headers: HeaderMap, 
 /// The desktop's page while the person continues on the phone: the QR code until the
 /// phone opens the link, then what is done and what is left; it reloads itself every 5 s
 /// (no script) and moves on once the phone has submitted.
-pub(super) async fn handoff_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+pub(super) async fn handoff_page(State(s): State<AppState>, sess: Session) -> Response {
     let here = "/capture/handoff";
-    let sess = match session(&s, &headers, raw, here).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let ctx = &sess.ctx;
     if !ctx.is_open() {
         return sess.next();

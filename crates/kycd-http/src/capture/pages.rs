@@ -3,23 +3,18 @@
 
 use super::CHECKOUT_STATE;
 use super::html::{button_form, csrf_field, notice, p};
-use super::session::{Session, form_field, next_path, post_session, query, refused, session};
+use super::session::{Posted, Session, form_field, next_path, query, refused};
 use crate::AppState;
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use kycd_core::{AttemptStatus, CaptureKind, DocumentType};
 use kycd_engine::EngineError;
 use kycd_engine::capture::CaptureContext;
 use maud::{Markup, html};
 
-pub(super) async fn consent_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+pub(super) async fn consent_page(sess: Session) -> Response {
     let here = "/capture/consent";
-    let sess = match session(&s, &headers, raw, here).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let ctx = &sess.ctx;
     if !ctx.is_open() {
         return sess.next();
@@ -58,12 +53,7 @@ pub(super) async fn consent_page(State(s): State<AppState>, headers: HeaderMap, 
     sess.page(StatusCode::OK, here, t.consent_title, body)
 }
 
-pub(super) async fn consent_post(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Response {
-    let sent = form_field(&body, "csrf");
-    let sess = match post_session(&s, &headers, raw, "/capture/consent", sent.as_deref()).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub(super) async fn consent_post(State(s): State<AppState>, Posted(sess, _): Posted) -> Response {
     match s.engine.consent_for_session(&sess.ctx).await {
         Ok(()) => sess.redirect("/capture/document"),
         Err(e) => refused(&sess, e),
@@ -123,12 +113,8 @@ pub(super) fn document_form(sess: &Session, problem: Option<&str>) -> Markup {
     }
 }
 
-pub(super) async fn document_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+pub(super) async fn document_page(sess: Session) -> Response {
     let here = "/capture/document";
-    let sess = match session(&s, &headers, raw, here).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     if !sess.ctx.is_open() || !sess.ctx.flow.consented {
         return sess.next();
     }
@@ -136,13 +122,8 @@ pub(super) async fn document_page(State(s): State<AppState>, headers: HeaderMap,
     sess.page(StatusCode::OK, here, t.document_title, document_form(&sess, None))
 }
 
-pub(super) async fn document_post(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+pub(super) async fn document_post(State(s): State<AppState>, Posted(sess, body): Posted) -> Response {
     let here = "/capture/document";
-    let sent = form_field(&body, "csrf");
-    let sess = match post_session(&s, &headers, raw, here, sent.as_deref()).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let t = sess.lang().capture();
     let doc: Option<DocumentType> =
         form_field(&body, "document_type").and_then(|v| serde_json::from_value(serde_json::Value::String(v)).ok());
@@ -164,13 +145,9 @@ pub(super) async fn document_post(State(s): State<AppState>, headers: HeaderMap,
     }
 }
 
-pub(super) async fn submit_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
-    let q = query(raw.clone());
+pub(super) async fn submit_page(sess: Session, RawQuery(raw): RawQuery) -> Response {
+    let q = query(raw);
     let here = "/capture/submit";
-    let sess = match session(&s, &headers, raw, here).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     if next_path(&sess.ctx) != here {
         return sess.next();
     }
@@ -186,13 +163,7 @@ pub(super) async fn submit_page(State(s): State<AppState>, headers: HeaderMap, R
     sess.page(StatusCode::OK, here, t.submit_title, body)
 }
 
-pub(super) async fn submit_post(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Response {
-    let here = "/capture/submit";
-    let sent = form_field(&body, "csrf");
-    let sess = match post_session(&s, &headers, raw, here, sent.as_deref()).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub(super) async fn submit_post(State(s): State<AppState>, Posted(sess, _): Posted) -> Response {
     match s.engine.submit_for_session(&sess.ctx).await {
         Ok(_) => match return_url(&s, &sess.ctx).await {
             Some(url) => sess.redirect(&url),
@@ -203,12 +174,8 @@ pub(super) async fn submit_post(State(s): State<AppState>, headers: HeaderMap, R
     }
 }
 
-pub(super) async fn done_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+pub(super) async fn done_page(State(s): State<AppState>, sess: Session) -> Response {
     let here = "/capture/done";
-    let sess = match session(&s, &headers, raw, here).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     if sess.ctx.is_open() {
         return sess.next();
     }

@@ -6,7 +6,9 @@ use super::{CAMERA_JS_PATH, COOKIE, JS_PATH, LANG_COOKIE, LIVENESS_JS_PATH, fram
 use crate::AppState;
 use crate::cookies;
 use crate::i18n::Lang;
-use axum::extract::{RawQuery, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, RawQuery, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::SameSite;
@@ -111,6 +113,30 @@ impl Session {
     }
     pub(super) fn next(&self) -> Response {
         self.redirect(&next_path(&self.ctx))
+    }
+}
+
+/// A page's live session, as an extractor: [`session`] with the request's own path as
+/// the page and its query.
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
+        session(s, &parts.headers, parts.uri.query().map(str::to_owned), parts.uri.path()).await
+    }
+}
+
+/// A form posted to a page of a live session, as an extractor: the session ([`post_session`]
+/// with the request's own path and the form's token) and the form's body.
+pub(super) struct Posted(pub(super) Session, pub(super) Bytes);
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = Response;
+    async fn from_request(req: Request, s: &AppState) -> Result<Self, Response> {
+        let (headers, uri) = (req.headers().clone(), req.uri().clone());
+        let body = Bytes::from_request(req, s).await.map_err(IntoResponse::into_response)?;
+        let sent = form_field(&body, "csrf");
+        let sess = post_session(s, &headers, uri.query().map(str::to_owned), uri.path(), sent.as_deref()).await?;
+        Ok(Self(sess, body))
     }
 }
 

@@ -1,21 +1,17 @@
 //! The admin page: operators, settings, the default policy, API keys and webhooks.
 
-use super::shared::{Ctx, button_form, csrf_field, ctx, field, fmt_time, form, notice, post_ctx, role_label, table_head};
+use super::shared::{Ctx, button_form, csrf_field, field, fmt_time, form, notice, post_ctx, role_label, table_head};
 use crate::AppState;
 use crate::capture::see_other;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use kycd_core::*;
 use kycd_engine::{EngineError, OperatorRole};
 use maud::{Markup, html};
 
-pub(super) async fn admin_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
-    let c = match ctx(&s, &headers, raw.as_deref()).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub(super) async fn admin_page(State(s): State<AppState>, c: Ctx) -> Response {
     match admin_body(&s, &c, None, None).await {
         Ok(body) => c.page(StatusCode::OK, "/console/admin", c.t().admin, body),
         Err(e) => c.error("/console/admin", e),
@@ -180,11 +176,35 @@ pub(super) async fn admin_body(
     })
 }
 
-/// An admin form's session and fields (the form token checked).
-pub(super) async fn admin_form(s: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<(Ctx, Vec<(String, String)>), Response> {
-    let pairs = form(body);
-    let c = post_ctx(s, headers, &pairs, "/console/admin").await?;
-    Ok((c, pairs))
+/// An admin form post, as an extractor: the session (the form token checked) and the
+/// form's fields.
+pub(super) struct AdminForm(Ctx, Vec<(String, String)>);
+
+impl FromRequest<AppState> for AdminForm {
+    type Rejection = Response;
+    async fn from_request(req: Request, s: &AppState) -> Result<Self, Response> {
+        let headers = req.headers().clone();
+        let body = Bytes::from_request(req, s).await.map_err(IntoResponse::into_response)?;
+        let pairs = form(&body);
+        let c = post_ctx(s, &headers, &pairs, "/console/admin").await?;
+        Ok(Self(c, pairs))
+    }
+}
+
+/// An admin form posted to `…/{id}/{action}` (an operator's, a webhook endpoint's), as an
+/// extractor: the session with the path's id and action word.
+pub(super) struct AdminAction(Ctx, String, String);
+
+impl FromRequest<AppState> for AdminAction {
+    type Rejection = Response;
+    async fn from_request(req: Request, s: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Path((id, action)) = Path::<(String, String)>::from_request_parts(&mut parts, s)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let AdminForm(c, _) = AdminForm::from_request(Request::from_parts(parts, body), s).await?;
+        Ok(Self(c, id, action))
+    }
 }
 
 /// After an admin action: back to the admin page, or the page with a secret shown once.
@@ -199,11 +219,12 @@ pub(super) async fn admin_done(s: &AppState, c: &Ctx, result: Result<Option<(&st
     }
 }
 
-pub(super) async fn invite_operator_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (c, pairs) = match admin_form(&s, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+/// An id in an admin form's path: not found when malformed.
+fn path_id<T: std::str::FromStr>(raw: &str, what: &'static str) -> Result<T, EngineError> {
+    raw.parse().map_err(|_| EngineError::NotFound(what))
+}
+
+pub(super) async fn invite_operator_post(State(s): State<AppState>, AdminForm(c, pairs): AdminForm) -> Response {
     let role = match field(&pairs, "role") {
         Some("admin") => OperatorRole::Admin,
         _ => OperatorRole::Reviewer,
@@ -217,18 +238,9 @@ pub(super) async fn invite_operator_post(State(s): State<AppState>, headers: Hea
     admin_done(&s, &c, r).await
 }
 
-pub(super) async fn operator_action_post(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path((op, action)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
-    let (c, _) = match admin_form(&s, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub(super) async fn operator_action_post(State(s): State<AppState>, AdminAction(c, op, action): AdminAction) -> Response {
     let r = async {
-        let id: OperatorId = op.parse().map_err(|_| EngineError::NotFound("operator"))?;
+        let id: OperatorId = path_id(&op, "operator")?;
         match action.as_str() {
             "disable" => s.engine.set_operator_disabled(&c.session, &id, true).await.map(|()| None),
             "enable" => s.engine.set_operator_disabled(&c.session, &id, false).await.map(|()| None),
@@ -239,23 +251,18 @@ pub(super) async fn operator_action_post(
                 .map(|inv| Some((c.t().invited, inv.url))),
             _ => Err(EngineError::NotFound("operator action")),
         }
-    }
-    .await;
-    admin_done(&s, &c, r).await
+    };
+    admin_done(&s, &c, r.await).await
 }
 
-pub(super) async fn settings_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (c, pairs) = match admin_form(&s, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
+pub(super) async fn settings_post(State(s): State<AppState>, AdminForm(c, pairs): AdminForm) -> Response {
+    let four_eyes = field(&pairs, "four_eyes") == Some("on");
+    let num = |k: &str| -> Result<u32, EngineError> {
+        field(&pairs, k)
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| EngineError::Invalid(format!("{k} must be a whole number of days")))
     };
     let r = async {
-        let four_eyes = field(&pairs, "four_eyes") == Some("on");
-        let num = |k: &str| -> Result<u32, EngineError> {
-            field(&pairs, k)
-                .and_then(|v| v.trim().parse().ok())
-                .ok_or_else(|| EngineError::Invalid(format!("{k} must be a whole number of days")))
-        };
         let retention = RetentionSettings {
             retention_days: num("retention_days")?,
             max_retention_days: num("max_retention_days")?,
@@ -264,45 +271,27 @@ pub(super) async fn settings_post(State(s): State<AppState>, headers: HeaderMap,
         s.engine.set_retention(&c.session.principal, retention).await?;
         s.engine.set_four_eyes(&c.session, four_eyes).await?;
         Ok(None)
-    }
-    .await;
-    admin_done(&s, &c, r).await
+    };
+    admin_done(&s, &c, r.await).await
 }
 
-pub(super) async fn create_key_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (c, pairs) = match admin_form(&s, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub(super) async fn create_key_post(State(s): State<AppState>, AdminForm(c, pairs): AdminForm) -> Response {
     let r = async {
         let scope = field(&pairs, "scope")
             .and_then(Scope::parse)
             .ok_or_else(|| EngineError::Invalid("choose the key's scope: integration, reviewer or admin".into()))?;
         let key = s.engine.console_create_api_key(&c.session, scope).await?;
         Ok(Some((c.t().key_created, format!("{} {}", key.key_id, key.api_key))))
-    }
-    .await;
-    admin_done(&s, &c, r).await
+    };
+    admin_done(&s, &c, r.await).await
 }
 
-pub(super) async fn revoke_key_post(State(s): State<AppState>, headers: HeaderMap, Path(key): Path<String>, body: Bytes) -> Response {
-    let (c, _) = match admin_form(&s, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let r = async {
-        let id: ApiKeyId = key.parse().map_err(|_| EngineError::NotFound("API key"))?;
-        s.engine.console_revoke_api_key(&c.session, &id).await.map(|()| None)
-    }
-    .await;
-    admin_done(&s, &c, r).await
+pub(super) async fn revoke_key_post(State(s): State<AppState>, Path(key): Path<String>, AdminForm(c, _): AdminForm) -> Response {
+    let r = async { s.engine.console_revoke_api_key(&c.session, &path_id(&key, "API key")?).await };
+    admin_done(&s, &c, r.await.map(|()| None)).await
 }
 
-pub(super) async fn policy_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (c, pairs) = match admin_form(&s, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub(super) async fn policy_post(State(s): State<AppState>, AdminForm(c, pairs): AdminForm) -> Response {
     let text = field(&pairs, "policy").unwrap_or_default();
     let parsed =
         serde_json::from_str::<Policy>(text).map_err(|e| EngineError::Invalid(format!("the policy is not valid JSON for a policy: {e}")));
@@ -320,11 +309,7 @@ pub(super) async fn policy_post(State(s): State<AppState>, headers: HeaderMap, b
     }
 }
 
-pub(super) async fn create_webhook_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (c, pairs) = match admin_form(&s, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub(super) async fn create_webhook_post(State(s): State<AppState>, AdminForm(c, pairs): AdminForm) -> Response {
     let new = kycd_engine::webhooks::NewEndpoint {
         url: field(&pairs, "url").unwrap_or_default().trim().to_owned(),
         description: None,
@@ -339,18 +324,9 @@ pub(super) async fn create_webhook_post(State(s): State<AppState>, headers: Head
     admin_done(&s, &c, r).await
 }
 
-pub(super) async fn webhook_action_post(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path((id, action)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
-    let (c, _) = match admin_form(&s, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub(super) async fn webhook_action_post(State(s): State<AppState>, AdminAction(c, id, action): AdminAction) -> Response {
     let r = async {
-        let id: WebhookEndpointId = id.parse().map_err(|_| EngineError::NotFound("webhook endpoint"))?;
+        let id: WebhookEndpointId = path_id(&id, "webhook endpoint")?;
         let enabled = match action.as_str() {
             "enable" => true,
             "disable" => false,
@@ -363,53 +339,35 @@ pub(super) async fn webhook_action_post(
             format: None,
             enabled: Some(enabled),
         };
-        s.engine
-            .update_webhook_endpoint(&c.session.principal, &id, patch)
-            .await
-            .map(|_| None)
-    }
-    .await;
-    admin_done(&s, &c, r).await
+        s.engine.update_webhook_endpoint(&c.session.principal, &id, patch).await
+    };
+    admin_done(&s, &c, r.await.map(|_| None)).await
 }
 
 pub(super) async fn redeliver_post(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path((id, delivery)): Path<(String, String)>,
-    body: Bytes,
+    AdminForm(c, _): AdminForm,
 ) -> Response {
-    let (c, _) = match admin_form(&s, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let here = format!("/console/admin/webhooks/{id}");
     let r = async {
-        let endpoint: WebhookEndpointId = id.parse().map_err(|_| EngineError::NotFound("webhook endpoint"))?;
-        let delivery: DeliveryId = delivery.parse().map_err(|_| EngineError::NotFound("webhook delivery"))?;
+        let endpoint: WebhookEndpointId = path_id(&id, "webhook endpoint")?;
+        let delivery: DeliveryId = path_id(&delivery, "webhook delivery")?;
         s.engine.redeliver(&c.session.principal, &endpoint, &delivery).await
-    }
-    .await;
-    match r {
-        Ok(_) => see_other(&format!("/console/admin/webhooks/{id}"), &[]),
-        Err(e) => c.error(&format!("/console/admin/webhooks/{id}"), e),
+    };
+    match r.await {
+        Ok(_) => see_other(&here, &[]),
+        Err(e) => c.error(&here, e),
     }
 }
 
-pub(super) async fn webhook_page(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let c = match ctx(&s, &headers, raw.as_deref()).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub(super) async fn webhook_page(State(s): State<AppState>, c: Ctx, Path(id): Path<String>) -> Response {
     let here = format!("/console/admin/webhooks/{id}");
     let got = async {
         if !c.session.is_admin() {
             return Err(EngineError::Forbidden("admins only".into()));
         }
-        let id: WebhookEndpointId = id.parse().map_err(|_| EngineError::NotFound("webhook endpoint"))?;
+        let id: WebhookEndpointId = path_id(&id, "webhook endpoint")?;
         let ep = s.engine.get_webhook_endpoint(&c.session.principal, &id).await?;
         let deliveries = s.engine.list_webhook_deliveries(&c.session.principal, &id, 100).await?;
         Ok((ep, deliveries))

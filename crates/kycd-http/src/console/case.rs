@@ -11,8 +11,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use kycd_core::*;
 use kycd_engine::EngineError;
-use kycd_engine::console::{ConsoleDecision, DecideOutcome, REVIEW_REASONS, ReviewAction, failed_reasons, risk_signals};
+use kycd_engine::console::{ConsoleDecision, DecideOutcome, ReviewAction, failed_reasons, review_reasons, risk_signals};
 use kycd_engine::decision::document_facts;
+use kycd_engine::evidence::EvidenceExport;
 use maud::{Markup, html};
 
 pub(super) fn data_table(c: &Ctx, v: &Verification) -> Markup {
@@ -100,7 +101,7 @@ pub(super) fn decision_forms(c: &Ctx, v: &Verification, four_eyes: bool) -> Mark
                     legend { (title) }
                     label for={ "reason-" (key) } { (c.t().reason) }
                     select id={ "reason-" (key) } name="reason_code" required {
-                        @for (code, _) in REVIEW_REASONS.iter().filter(|(_, a)| *a == action) {
+                        @for (code, _) in review_reasons().filter(|(_, a)| *a == action) {
                             option value=(code) { (reason_label(c.lang, code)) }
                         }
                     }
@@ -115,11 +116,7 @@ pub(super) fn decision_forms(c: &Ctx, v: &Verification, four_eyes: bool) -> Mark
     }
 }
 
-pub(super) async fn case_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
-    let c = match ctx(&s, &headers, raw.as_deref()).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub(super) async fn case_page(State(s): State<AppState>, c: Ctx, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
     let here = format!("/console/verifications/{id}");
     let case = match async { s.engine.console_case(&c.session, &id_of(&id)?).await }.await {
         Ok(case) => case,
@@ -370,42 +367,35 @@ pub(super) async fn image(
     resp
 }
 
+/// A case's evidence for a download, its read audited as `action`: the signed-in operator
+/// and the export, or the page to answer instead.
+async fn case_export(s: &AppState, headers: &HeaderMap, id: &str, action: &str) -> Result<(Ctx, EvidenceExport), Response> {
+    let c = ctx(s, headers, None).await?;
+    match async { s.engine.evidence_export(&c.session.principal, &id_of(id)?, action).await }.await {
+        Ok(ex) => Ok((c, ex)),
+        Err(e) => Err(c.error(&format!("/console/verifications/{id}"), e)),
+    }
+}
+
 pub(super) async fn report_pdf(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let c = match ctx(&s, &headers, None).await {
-        Ok(c) => c,
+    let (c, ex) = match case_export(&s, &headers, &id, "evidence.pdf.read").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let got = async {
-        let ex = s
-            .engine
-            .evidence_export(&c.session.principal, &id_of(&id)?, "evidence.pdf.read")
-            .await?;
-        let pdf = s.engine.render_pdf(&ex).await?;
-        Ok::<_, EngineError>((pdf, ex.verification_id().to_string()))
-    }
-    .await;
-    match got {
-        Ok((pdf, vid)) => crate::api::download(pdf, "application/pdf", &format!("{vid}-report.pdf")),
+    match s.engine.render_pdf(&ex).await {
+        Ok(pdf) => crate::api::download(pdf, "application/pdf", &format!("{}-report.pdf", ex.verification_id())),
         Err(e) => c.error(&format!("/console/verifications/{id}"), e),
     }
 }
 
 pub(super) async fn evidence_zip(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let c = match ctx(&s, &headers, None).await {
-        Ok(c) => c,
+    let (c, ex) = match case_export(&s, &headers, &id, "evidence.zip.read").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let got = async {
-        let ex = s
-            .engine
-            .evidence_export(&c.session.principal, &id_of(&id)?, "evidence.zip.read")
-            .await?;
-        let name = format!("{}-evidence.zip", ex.verification_id());
-        Ok::<_, EngineError>((s.engine.stream_evidence_zip(ex).await?, name))
-    }
-    .await;
-    match got {
-        Ok((rx, name)) => {
+    let name = format!("{}-evidence.zip", ex.verification_id());
+    match s.engine.stream_evidence_zip(ex).await {
+        Ok(rx) => {
             let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
             crate::api::download(axum::body::Body::from_stream(stream), "application/zip", &name)
         }

@@ -1,9 +1,9 @@
 //! The queue: verifications waiting for a person, with filters.
 
-use super::shared::{age, ctx, field, fmt_time, query_pairs, table_head};
+use super::shared::{Ctx, age, field, fmt_time, query_pairs, table_head};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 use kycd_core::*;
@@ -33,11 +33,7 @@ pub(super) fn parse_day(s: Option<&str>) -> Option<DateTime<Utc>> {
     Some(d.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
-pub(super) async fn queue_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
-    let c = match ctx(&s, &headers, raw.as_deref()).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub(super) async fn queue_page(State(s): State<AppState>, c: Ctx, RawQuery(raw): RawQuery) -> Response {
     let q = query_pairs(raw.as_deref());
     let status = field(&q, "status").and_then(|v| v.parse::<VerificationStatus>().ok());
     let reason = field(&q, "reason").filter(|r| QUEUE_REASONS.contains(r)).map(str::to_owned);

@@ -7,6 +7,8 @@ use crate::capture::see_other;
 use crate::cookies;
 use crate::i18n::{Lang, console};
 use axum::body::Bytes;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -118,6 +120,15 @@ pub(super) async fn ctx(s: &AppState, headers: &HeaderMap, raw: Option<&str>) ->
         }),
         Err(EngineError::Unauthorized(_) | EngineError::NotFound(_)) => Err(to_login(true)),
         Err(e) => Err(internal(lang, e)),
+    }
+}
+
+/// A page's signed-in request ([`ctx`] with the language the query may choose), as an
+/// extractor: the sign-in page's redirect is its rejection.
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
+        ctx(s, &parts.headers, parts.uri.query()).await
     }
 }
 

@@ -195,11 +195,7 @@ pub(super) async fn invite_post(State(s): State<AppState>, ClientAddr(from): Cli
     }
 }
 
-pub(super) async fn account_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
-    let c = match ctx(&s, &headers, raw.as_deref()).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub(super) async fn account_page(c: Ctx) -> Response {
     c.page(StatusCode::OK, "/console/account", c.t().account, account_body(&c, None))
 }
 

@@ -6,29 +6,18 @@
 //! ID` (the vendor's answer): the same for both, so it tells nobody which exists.
 
 use super::map;
+use crate::dialect::StatusError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kycd_engine::EngineError;
 
+/// Marks [`StatusError`]s answered in BoldSign's shape.
 #[derive(Debug)]
-pub struct BoldSignError {
-    pub status: StatusCode,
-    pub message: String,
-}
+pub enum BoldSign {}
+
+pub type BoldSignError = StatusError<BoldSign>;
 
 impl BoldSignError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
-    }
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, message)
-    }
     /// 403 `Invalid Document ID`: unknown, malformed or another account's document.
     pub fn invalid_document() -> Self {
         Self::new(StatusCode::FORBIDDEN, map::INVALID_DOCUMENT)
@@ -54,8 +43,7 @@ impl From<EngineError> for BoldSignError {
             | EngineError::UnprocessableImage(m) => Self::bad_request(m),
             EngineError::Store(kycd_engine::StoreError::BadCursor) => Self::bad_request("bad pagination cursor"),
             other @ (EngineError::Store(_) | EngineError::Internal(_)) => {
-                tracing::error!(cause = %kycd_engine::error_chain(&other), "internal error (boldsign dialect): answered 500");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "An internal error occurred; retry later")
+                Self::internal(&other, "boldsign", "An internal error occurred; retry later")
             }
         }
     }

@@ -15,8 +15,8 @@ pub(crate) mod wire;
 use crate::{AppState, Routes};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawQuery, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::{Datelike, NaiveDate, SecondsFormat};
@@ -58,15 +58,10 @@ pub struct BoldSignAuth(pub Principal);
 impl FromRequestParts<AppState> for BoldSignAuth {
     type Rejection = BoldSignError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, BoldSignError> {
-        let h = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::trim);
-        let key = h(header::HeaderName::from_static("x-api-key"))
+        let key = (parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+            .map(str::trim)
             .filter(|k| !k.is_empty())
-            .or_else(|| {
-                h(header::AUTHORIZATION)
-                    .and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")))
-                    .map(str::trim)
-                    .filter(|k| !k.is_empty())
-            })
+            .or_else(|| super::bearer(&parts.headers))
             .ok_or_else(|| BoldSignError::unauthorized(map::MISSING_KEY))?;
         let p = state.engine.authenticate(key).await.map_err(|e| match e {
             EngineError::Unauthorized(_) => BoldSignError::unauthorized(map::INVALID_KEY),

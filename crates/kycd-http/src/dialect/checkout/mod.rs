@@ -95,12 +95,7 @@ pub struct CheckoutAuth(pub Principal);
 impl FromRequestParts<AppState> for CheckoutAuth {
     type Rejection = CheckoutError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, CheckoutError> {
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let Some(cred) = header
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-        else {
+        let Some(cred) = super::bearer(&parts.headers) else {
             return Err(CheckoutError::unauthorized("authorization_required"));
         };
         let p = if cred.starts_with("kycd_at_") {

@@ -295,34 +295,30 @@ pub struct CreateVerification {
     pub state: VerificationState,
 }
 
-fn verification(applicant: ApplicantRef, declared: DeclaredData) -> NewVerification {
-    NewVerification {
-        applicant,
-        declared,
-        reference: HostReference::default(),
-        delivery: DeliveryChannel::None,
-        callback_url: None,
-        state: None,
-        time_to_live: None,
-        policy: None,
-        retention_days: None,
-    }
+/// What both verification requests read: `applicant_id` (required or not), `declared_data`
+/// and `user_journey_id`, with the problems found so far (the caller may read more before
+/// it finishes them).
+fn verification_fields(o: &Obj, applicant_required: bool) -> (Problems, Option<ApplicantId>, Option<Declared>, VerificationState) {
+    let mut p = Problems::default();
+    let applicant = applicant_id(&mut p, o, applicant_required);
+    let declared = declared_data(&mut p, o);
+    let state = VerificationState {
+        user_journey_id: user_journey_id(&mut p, o),
+    };
+    (p, applicant, declared, state)
 }
 
 /// `POST /identity-verifications`: `applicant_id` and `declared_data` required,
 /// `user_journey_id` optional.
 pub fn create_verification(o: &Obj) -> Result<CreateVerification, CheckoutError> {
-    let mut p = Problems::default();
-    let applicant = applicant_id(&mut p, o, true);
-    let declared = declared_data(&mut p, o);
-    let usj = user_journey_id(&mut p, o);
+    let (p, applicant, declared, state) = verification_fields(o, true);
     p.finish()?;
     let (Some(applicant), Some(d)) = (applicant, declared) else {
         return Err(CheckoutError::invalid_one("request_invalid"));
     };
     Ok(CreateVerification {
-        new: verification(ApplicantRef::Existing(applicant), d.declared),
-        state: VerificationState { user_journey_id: usj },
+        new: NewVerification::of(ApplicantRef::Existing(applicant), d.declared),
+        state,
     })
 }
 
@@ -334,10 +330,7 @@ pub struct CreateAndOpen {
 /// `POST /create-and-open-idv`: `declared_data` and `redirect_url` required;
 /// `applicant_id` optional (without it an applicant is made from the declared data).
 pub fn create_and_open(o: &Obj) -> Result<CreateAndOpen, CheckoutError> {
-    let mut p = Problems::default();
-    let applicant = applicant_id(&mut p, o, false);
-    let declared = declared_data(&mut p, o);
-    let usj = user_journey_id(&mut p, o);
+    let (mut p, applicant, declared, state) = verification_fields(o, false);
     let redirect_url = url(&mut p, o, "redirect_url", "redirect_url", true);
     p.finish()?;
     let Some(d) = declared else {
@@ -357,8 +350,8 @@ pub fn create_and_open(o: &Obj) -> Result<CreateAndOpen, CheckoutError> {
     };
     Ok(CreateAndOpen {
         create: CreateVerification {
-            new: verification(applicant, d.declared),
-            state: VerificationState { user_journey_id: usj },
+            new: NewVerification::of(applicant, d.declared),
+            state,
         },
         attempt: AttemptState {
             redirect_url,

@@ -122,12 +122,7 @@ pub struct SkribbleAuth(pub Principal);
 impl FromRequestParts<AppState> for SkribbleAuth {
     type Rejection = SkribbleError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, SkribbleError> {
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let Some(token) = header
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        else {
+        let Some(token) = super::bearer(&parts.headers) else {
             return Err(SkribbleError::token_missing());
         };
         let p = match state.engine.check_signed_access_token(token, AUDIENCE).await? {
@@ -309,21 +304,17 @@ async fn create_signature_request(
         .iter()
         .map(|sig| NewSigner {
             verification: NewVerification {
-                applicant: ApplicantRef::Inline(NewApplicant {
-                    external_applicant_id: None,
-                    person: sig.person(),
-                }),
-                declared: sig.declared(),
                 reference: HostReference {
                     signer_order: sig.sequence,
                     ..HostReference::default()
                 },
-                delivery: DeliveryChannel::None,
-                callback_url: None,
-                state: None,
-                time_to_live: None,
-                policy: None,
-                retention_days: None,
+                ..NewVerification::of(
+                    ApplicantRef::Inline(NewApplicant {
+                        external_applicant_id: None,
+                        person: sig.person(),
+                    }),
+                    sig.declared(),
+                )
             },
             client: ClientInfo {
                 language: sig.language.clone(),
@@ -391,9 +382,30 @@ async fn list_callbacks(State(s): State<AppState>, SkribbleAuth(p): SkribbleAuth
 
 // ----- identification evidence --------------------------------------------------------------
 
+/// A request for identification evidence (`…/{sr}/identification-evidences/{eid}…`), as an
+/// extractor: the authenticated caller, and the signature request and evidence it names.
+struct EvidenceRequest {
+    p: Principal,
+    sr: String,
+    eid: String,
+}
+
+impl FromRequestParts<AppState> for EvidenceRequest {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let SkribbleAuth(p) = SkribbleAuth::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path((sr, eid)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self { p, sr, eid })
+    }
+}
+
 /// The evidence record `eid` of signature request `sr`: the feature must be on, the
 /// verification the caller's and bound to `sr`, and the identification started.
-async fn evidence(s: &AppState, p: &Principal, sr: &str, eid: &str) -> SResult<(Verification, History)> {
+async fn evidence(s: &AppState, EvidenceRequest { p, sr, eid }: &EvidenceRequest) -> SResult<(Verification, History)> {
     if !s.engine.has_feature(p, Feature::ExpressQesEvidence).await? {
         return Err(SkribbleError::feature_not_enabled());
     }
@@ -403,7 +415,7 @@ async fn evidence(s: &AppState, p: &Principal, sr: &str, eid: &str) -> SResult<(
         EngineError::NotFound(_) => missing(),
         other => other.into(),
     })?;
-    if v.reference.signature_request_id.as_deref() != Some(sr) {
+    if v.reference.signature_request_id.as_deref() != Some(sr.as_str()) {
         return Err(missing());
     }
     let h = s.engine.status_history(p, &id).await?;
@@ -414,28 +426,18 @@ async fn evidence(s: &AppState, p: &Principal, sr: &str, eid: &str) -> SResult<(
 }
 
 /// The evidence of a completed identification, loaded (and its read audited).
-async fn completed_export(
-    s: &AppState,
-    p: &Principal,
-    sr: &str,
-    eid: &str,
-    action: &str,
-) -> SResult<kycd_engine::evidence::EvidenceExport> {
-    let (v, h) = evidence(s, p, sr, eid).await?;
+async fn completed_export(s: &AppState, e: &EvidenceRequest, action: &str) -> SResult<kycd_engine::evidence::EvidenceExport> {
+    let (v, h) = evidence(s, e).await?;
     if map::completed_at(&h).is_none() {
         return Err(SkribbleError::not_completed(map::evidence_status(v.status)));
     }
-    Ok(s.engine.evidence_export(p, &v.id, action).await?)
+    Ok(s.engine.evidence_export(&e.p, &v.id, action).await?)
 }
 
 /// `GET …/identification-evidences/{eid}`: the status object.
-async fn evidence_status(
-    State(s): State<AppState>,
-    SkribbleAuth(p): SkribbleAuth,
-    Path((sr, eid)): Path<(String, String)>,
-) -> SResult<Response> {
-    let (v, h) = evidence(&s, &p, &sr, &eid).await?;
-    let attempts = s.engine.list_attempts(&p, &v.id).await?;
+async fn evidence_status(State(s): State<AppState>, e: EvidenceRequest) -> SResult<Response> {
+    let (v, h) = evidence(&s, &e).await?;
+    let attempts = s.engine.list_attempts(&e.p, &v.id).await?;
     let transaction = attempts.last().map_or_else(|| v.id.to_string(), |a| a.id.to_string());
     let body = json!({
         "id": v.id,
@@ -461,23 +463,15 @@ fn with_type(mut resp: Response, content_type: &'static str) -> Response {
 
 /// `GET …/json`: the full identification result, kycd's evidence report (`report.json`
 /// of the archive, the same bytes).
-async fn evidence_json(
-    State(s): State<AppState>,
-    SkribbleAuth(p): SkribbleAuth,
-    Path((sr, eid)): Path<(String, String)>,
-) -> SResult<Response> {
-    let ex = completed_export(&s, &p, &sr, &eid, "evidence.json.read").await?;
+async fn evidence_json(State(s): State<AppState>, e: EvidenceRequest) -> SResult<Response> {
+    let ex = completed_export(&s, &e, "evidence.json.read").await?;
     let bytes = ex.model.to_json_bytes().map_err(EngineError::from)?;
     Ok(with_type(bytes.into_response(), "application/json"))
 }
 
 /// `GET …/files`: the evidence archive (streamed ZIP).
-async fn evidence_files(
-    State(s): State<AppState>,
-    SkribbleAuth(p): SkribbleAuth,
-    Path((sr, eid)): Path<(String, String)>,
-) -> SResult<Response> {
-    let ex = completed_export(&s, &p, &sr, &eid, "evidence.zip.read").await?;
+async fn evidence_files(State(s): State<AppState>, e: EvidenceRequest) -> SResult<Response> {
+    let ex = completed_export(&s, &e, "evidence.zip.read").await?;
     let name = format!("{}-evidence.zip", ex.verification_id());
     let rx = s.engine.stream_evidence_zip(ex).await?;
     let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
@@ -489,12 +483,8 @@ async fn evidence_files(
 }
 
 /// `GET …/jwt`: the signed evidence token (compact JWS).
-async fn evidence_jwt(
-    State(s): State<AppState>,
-    SkribbleAuth(p): SkribbleAuth,
-    Path((sr, eid)): Path<(String, String)>,
-) -> SResult<Response> {
-    let ex = completed_export(&s, &p, &sr, &eid, "evidence.jwt.read").await?;
+async fn evidence_jwt(State(s): State<AppState>, e: EvidenceRequest) -> SResult<Response> {
+    let ex = completed_export(&s, &e, "evidence.jwt.read").await?;
     let jwt = s.engine.evidence_jwt(&ex).await?;
     Ok(with_type(jwt.into_response(), "application/jwt"))
 }

@@ -1,28 +1,17 @@
 //! Transmit's error body: `{"message": "...", "error_code": <HTTP status>}`.
 
+use crate::dialect::StatusError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kycd_engine::EngineError;
 
+/// Marks [`StatusError`]s answered in Transmit's shape.
 #[derive(Debug)]
-pub struct TransmitError {
-    pub status: StatusCode,
-    pub message: String,
-}
+pub enum Transmit {}
+
+pub type TransmitError = StatusError<Transmit>;
 
 impl TransmitError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
-    }
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, message)
-    }
     pub fn session_not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "Session not found")
     }
@@ -49,8 +38,7 @@ impl From<EngineError> for TransmitError {
             EngineError::Gone(_) => Self::image_not_found(),
             EngineError::Store(kycd_engine::StoreError::BadCursor) => Self::bad_request("bad pagination cursor"),
             other @ (EngineError::Store(_) | EngineError::Internal(_)) => {
-                tracing::error!(cause = %kycd_engine::error_chain(&other), "internal error (transmit dialect): answered 500");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "an internal error occurred; retry later")
+                Self::internal(&other, "transmit", "an internal error occurred; retry later")
             }
         }
     }

@@ -25,7 +25,7 @@ use axum::routing::{MethodRouter, delete, get, post};
 use chrono::{DateTime, SecondsFormat, Utc};
 use error::TransmitError;
 use kycd_core::*;
-use kycd_engine::decision::{DocumentFacts, Recommendation, decision_summary, document_facts};
+use kycd_engine::decision::{DecisionSummary, DocumentFacts, Recommendation, decision_summary, document_facts};
 use kycd_engine::{Engine, Principal};
 use serde_json::{Map, Value, json};
 
@@ -211,27 +211,22 @@ fn person_json(v: &Verification, facts: Option<&DocumentFacts>) -> Map<String, V
     let mut person = Map::new();
     let declared = (!v.redacted).then_some(&v.private.declared);
     let text = |t: &Option<PersonalText>| t.as_ref().map(|t| t.expose().to_owned());
-    put(
-        &mut person,
-        "full_name",
-        facts
-            .and_then(DocumentFacts::full_name)
-            .or_else(|| declared.and_then(|d| text(&d.full_name))),
-    );
-    put(
-        &mut person,
-        "given_name",
-        facts
-            .and_then(|f| f.given_names.clone())
-            .or_else(|| declared.and_then(|d| text(&d.first_name))),
-    );
-    put(
-        &mut person,
-        "surname",
-        facts
-            .and_then(|f| f.surname.clone())
-            .or_else(|| declared.and_then(|d| text(&d.last_name))),
-    );
+    // Each name as the document gives it, else as declared.
+    for (key, read, said) in [
+        (
+            "full_name",
+            facts.and_then(DocumentFacts::full_name),
+            declared.map(|d| &d.full_name),
+        ),
+        (
+            "given_name",
+            facts.and_then(|f| f.given_names.clone()),
+            declared.map(|d| &d.first_name),
+        ),
+        ("surname", facts.and_then(|f| f.surname.clone()), declared.map(|d| &d.last_name)),
+    ] {
+        put(&mut person, key, read.or_else(|| said.and_then(text)));
+    }
     put(&mut person, "gender", facts.and_then(|f| f.sex).map(|g| map::gender(g).to_owned()));
     let birth = facts
         .and_then(|f| f.birth_date)
@@ -250,15 +245,37 @@ fn document_type_of(facts: Option<&DocumentFacts>, chosen: Option<DocumentType>)
     facts.and_then(|f| f.document_type).or(chosen).map_or("other", map::document_type)
 }
 
-/// The complete result once decided; the incomplete one (`session_id`, `status`) before.
-fn result_json(v: &Verification, captures: &[Capture], chosen: Option<DocumentType>) -> Value {
+/// What a complete result is made of: the recommendation, the decision's summary and the
+/// document's facts.
+struct Complete {
+    rec: Recommendation,
+    d: DecisionSummary,
+    facts: Option<DocumentFacts>,
+}
+
+/// Both results' start: `session_id` and `status` (the incomplete result is only that),
+/// and once complete what the rest is made of.
+fn result_start(v: &Verification) -> (Value, Option<Complete>) {
     let status = map::session_status(v.status);
     let d = decision_summary(v);
-    let mut out = json!({ "session_id": v.id, "status": status });
-    let Some(rec) = d.recommendation.filter(|_| status == "complete") else {
+    let out = json!({ "session_id": v.id, "status": status });
+    let complete = match d.recommendation {
+        Some(rec) if status == "complete" => Some(Complete {
+            rec,
+            d,
+            facts: document_facts(v),
+        }),
+        _ => None,
+    };
+    (out, complete)
+}
+
+/// The complete result once decided; the incomplete one (`session_id`, `status`) before.
+fn result_json(v: &Verification, captures: &[Capture], chosen: Option<DocumentType>) -> Value {
+    let (mut out, complete) = result_start(v);
+    let Some(Complete { rec, facts, .. }) = complete else {
         return out;
     };
-    let facts = document_facts(v);
     let facts = facts.as_ref();
     let mut document = Map::new();
     document.insert("type".into(), Value::String(document_type_of(facts, chosen).into()));
@@ -318,13 +335,10 @@ fn result_json(v: &Verification, captures: &[Capture], chosen: Option<DocumentTy
 /// The deprecated result (`detailed=false`): `verified_info` when allowed,
 /// `extracted_info` and `rejection_description` otherwise.
 fn deprecated_result_json(v: &Verification, chosen: Option<DocumentType>) -> Value {
-    let status = map::session_status(v.status);
-    let d = decision_summary(v);
-    let mut out = json!({ "session_id": v.id, "status": status });
-    let Some(rec) = d.recommendation.filter(|_| status == "complete") else {
+    let (mut out, complete) = result_start(v);
+    let Some(Complete { rec, d, facts }) = complete else {
         return out;
     };
-    let facts = document_facts(v);
     let facts = facts.as_ref();
     let mut person = person_json(v, facts);
     if let Some(g) = facts.and_then(|f| f.sex) {

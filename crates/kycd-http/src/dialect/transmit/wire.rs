@@ -170,19 +170,15 @@ impl CreateSessionRequest {
             ));
         }
         let external = text("customer_information.external_user_id", c.external_user_id, 128)?;
+        let applicant = ApplicantRef::Inline(NewApplicant {
+            external_applicant_id: external,
+            person: PersonData::default(),
+        });
         let new = NewVerification {
-            applicant: ApplicantRef::Inline(NewApplicant {
-                external_applicant_id: external,
-                person: PersonData::default(),
-            }),
-            declared: DeclaredData::default(),
-            reference: HostReference::default(),
-            delivery: DeliveryChannel::None,
             callback_url: self.callback_url,
             state: self.state,
             time_to_live: Some(chrono::Duration::seconds(ttl)),
-            policy: None,
-            retention_days: None,
+            ..NewVerification::of(applicant, DeclaredData::default())
         };
         Ok((new, mock, start))
     }
