@@ -168,14 +168,17 @@ impl Database {
         // would hold SQLite's write lock (or PostgreSQL's row locks) for good. The ping
         // first lets SQLite's connection thread run a rollback queued by a dropped
         // `Transaction`; what is still open after it was leaked, and the connection is
-        // closed (which rolls it back) instead of going back to the pool.
+        // closed (which rolls it back) instead of going back to the pool. The ping only
+        // when a transaction looks open: a round trip to SQLite's thread on every release
+        // was a tenth of a download's CPU (docs/BENCHMARKS.md, 2026-12-07).
         let opts = AnyPoolOptions::new().after_release(move |conn, _| {
             Box::pin(async move {
                 use sqlx::{Connection, TransactionManager};
-                if backend == Backend::Sqlite {
+                let depth_of = |conn: &mut sqlx::AnyConnection| <Any as sqlx::Database>::TransactionManager::get_transaction_depth(conn);
+                if backend == Backend::Sqlite && depth_of(conn) > 0 {
                     conn.ping().await?;
                 }
-                let depth = <Any as sqlx::Database>::TransactionManager::get_transaction_depth(conn);
+                let depth = depth_of(conn);
                 if depth > 0 {
                     tracing::warn!(
                         depth,
