@@ -10,21 +10,28 @@ use axum::http::request::Parts;
 use kycd_engine::Principal;
 use serde::de::DeserializeOwned;
 
+/// The credential of `Authorization: Bearer <credential>` (either case of `Bearer`),
+/// trimmed, possibly empty; `None` when the header is absent or of another scheme. The one
+/// reader of the scheme for the native API, the metrics token and the dialects.
+pub(crate) fn bearer_credential(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    Some(value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim())
+}
+
 /// Authenticated caller from `Authorization: Bearer kycd_…`.
 pub struct Auth(pub Principal);
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let Some(key) = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) else {
+        let Some(key) = bearer_credential(&parts.headers) else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "missing API key: send the header 'Authorization: Bearer kycd_…'",
             ));
         };
-        let p = state.engine.authenticate(key.trim()).await?;
+        let p = state.engine.authenticate(key).await?;
         crate::ratelimit::admit(parts, state, &p)?;
         Ok(Self(p))
     }

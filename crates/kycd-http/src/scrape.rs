@@ -169,11 +169,7 @@ pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response 
         .into_response();
     };
     if let Some(token) = &m.token {
-        let sent = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim);
+        let sent = crate::extract::bearer_credential(&headers);
         if !sent.is_some_and(|t| same(t.as_bytes(), token.as_bytes())) {
             return ApiError::new(
                 StatusCode::UNAUTHORIZED,

@@ -2,7 +2,7 @@
 //! words, error bodies), translating requests into engine calls and engine results into
 //! the vendor's shapes. No business rule lives here: what to decide is the engine's.
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use std::marker::PhantomData;
 
 pub mod boldsign;
@@ -44,7 +44,5 @@ impl<D> StatusError<D> {
 /// The credential of `Authorization: Bearer <credential>` (either case of `Bearer`),
 /// trimmed; `None` when the header is absent, of another scheme or empty.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let credential = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim();
-    (!credential.is_empty()).then_some(credential)
+    crate::extract::bearer_credential(headers).filter(|credential| !credential.is_empty())
 }

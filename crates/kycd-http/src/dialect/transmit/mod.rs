@@ -75,13 +75,12 @@ pub struct TransmitAuth(pub Principal);
 impl FromRequestParts<AppState> for TransmitAuth {
     type Rejection = TransmitError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, TransmitError> {
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) else {
+        let Some(token) = crate::extract::bearer_credential(&parts.headers) else {
             return Err(TransmitError::unauthorized(
                 "missing access token: send 'Authorization: Bearer <access token>' from POST /oidc/token",
             ));
         };
-        let p = state.engine.authenticate_access_token(token.trim(), AUDIENCE).await?;
+        let p = state.engine.authenticate_access_token(token, AUDIENCE).await?;
         crate::ratelimit::admit(parts, state, &p)?;
         Ok(Self(p))
     }
