@@ -129,6 +129,7 @@ pub fn sweep_partial_local_blobs(dir: &std::path::Path, cutoff: std::time::Syste
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blob_stream::drain;
     use crate::{Database, MasterKey, chunked};
     use futures::StreamExt;
     use kycd_core::{FileId, TenantId};
@@ -138,19 +139,6 @@ mod tests {
         let db = Database::connect("sqlite::memory:").await.unwrap();
         db.migrate().await.unwrap();
         db.unlock(MasterKey::generate().0, blobs).await.unwrap()
-    }
-
-    /// The stream's pieces, and whether it ended in an error.
-    async fn drain(s: BlobStream) -> (Vec<u8>, Option<StoreError>) {
-        let mut s = s;
-        let mut got = Vec::new();
-        while let Some(piece) = s.next().await {
-            match piece {
-                Ok(b) => got.extend_from_slice(&b),
-                Err(e) => return (got, Some(e)),
-            }
-        }
-        (got, None)
     }
 
     /// Both ways a blob is read: a file of the local folder (pieces of whole chunks, opened

@@ -233,8 +233,12 @@ impl FileOpener {
     }
 
     /// Open the next piece, of [`FileOpener::next_piece_len`] bytes: the plaintext of each
-    /// of its chunks, slices of `piece`'s buffer.
-    pub fn open_piece(&mut self, mut piece: Vec<u8>) -> Result<Vec<bytes::Bytes>, CryptoError> {
+    /// of its chunks, slices of `piece`'s buffer (which they keep alive).
+    pub fn open_piece<B>(&mut self, mut owner: B) -> Result<Vec<bytes::Bytes>, CryptoError>
+    where
+        B: AsRef<[u8]> + AsMut<[u8]> + Send + 'static,
+    {
+        let piece = owner.as_mut();
         let len = piece.len() as u64;
         let ends_file = len == self.left;
         if piece.is_empty() || len > self.left || (!ends_file && !piece.len().is_multiple_of(self.sealed_chunk)) {
@@ -257,7 +261,7 @@ impl FileOpener {
             at = end;
         }
         self.left -= len;
-        let buffer = bytes::Bytes::from(piece);
+        let buffer = bytes::Bytes::from_owner(owner);
         Ok(plain.into_iter().filter(|r| !r.is_empty()).map(|r| buffer.slice(r)).collect())
     }
 }

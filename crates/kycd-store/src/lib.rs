@@ -132,6 +132,7 @@ pub enum Backend {
 pub struct Database {
     pool: AnyPool,
     backend: Backend,
+    audit_heads: Arc<repo_audit::AuditHeads>,
 }
 
 /// The database opened with its master key, and the blob store.
@@ -193,7 +194,12 @@ impl Database {
             // "database is locked" between our own connections. Transactions are short
             // (no blob IO inside one), so it is not the bottleneck.
             Backend::Sqlite => {
+                // sqlx pings a connection before handing it out (a round trip to its
+                // thread, two per download): an in-process SQLite connection cannot have
+                // been dropped by a server, and `after_release` already keeps a
+                // connection left inside a transaction out of the pool.
                 opts.max_connections(1)
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             use sqlx::Executor;
@@ -212,7 +218,11 @@ impl Database {
             }
             Backend::Postgres => opts.max_connections(16).connect(database_url).await?,
         };
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            audit_heads: Arc::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

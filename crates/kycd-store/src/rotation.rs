@@ -159,7 +159,7 @@ impl Database {
         let now = Utc::now();
         for t in tenants {
             let tenant: TenantId = t.parse().map_err(|_| corrupt(format!("tenant id {t}")))?;
-            append_audit(tx, &tenant, &Actor::Cli, action, "master_key", now).await?;
+            append_audit(tx, &self.audit_heads, &tenant, &Actor::Cli, action, "master_key", now).await?;
         }
         Ok(())
     }

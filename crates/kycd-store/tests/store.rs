@@ -466,6 +466,55 @@ async fn each_row_type_reads_back_as_it_was_written() {
     tx.commit().await.unwrap();
 }
 
+/// Two processes append to one tenant's chain in turn, and a transaction that appended
+/// rolls back: each store's remembered head goes stale (another process moved it, or it
+/// was never committed), its compare-and-set misses, and the append reads the head again.
+/// No entry is lost, doubled or chained to the wrong one.
+#[tokio::test]
+async fn audit_appends_stay_chained_when_a_remembered_head_goes_stale() {
+    let db = TestDb::new().await;
+    let (key, raw) = MasterKey::generate();
+    let first = db.database().await;
+    first.migrate().await.unwrap();
+    let blobs = || Arc::new(object_store::memory::InMemory::new());
+    let a = first.unlock(key, blobs()).await.unwrap();
+    let b = db
+        .database()
+        .await
+        .unlock(MasterKey::from_file_bytes(&raw).unwrap(), blobs())
+        .await
+        .unwrap();
+    let t = tenant("Acme");
+    let mut tx = a.begin().await.unwrap();
+    tx.insert_tenant(&t).await.unwrap();
+    tx.commit().await.unwrap();
+    // An entry appended in a transaction left open: committed or dropped (rolled back).
+    async fn append<'s>(store: &'s Store, tenant: &TenantId, action: &str, n: i64) -> kycd_store::Tx<'s> {
+        let mut tx = store.begin().await.unwrap();
+        tx.audit(tenant, &Actor::Cli, action, "obj", at(n)).await.unwrap();
+        tx
+    }
+    let mut expected = Vec::new();
+    for n in 0..4 {
+        append(&a, &t.id, "a.appended", n).await.commit().await.unwrap();
+        append(&a, &t.id, "a.appended", n).await.commit().await.unwrap();
+        append(&b, &t.id, "b.appended", n).await.commit().await.unwrap();
+        // Appended, then rolled back: never in the chain.
+        drop(append(&a, &t.id, "a.rolled_back", n).await);
+        expected.extend(["a.appended", "a.appended", "b.appended"]);
+    }
+    append(&a, &t.id, "a.appended", 9).await.commit().await.unwrap();
+    expected.push("a.appended");
+    let mut tx = b.begin().await.unwrap();
+    let trail = tx.audit_for_object(&t.id, "obj").await.unwrap();
+    assert_eq!(trail.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), expected);
+    let seqs: Vec<i64> = trail.iter().map(|e| e.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    let (checked, broken) = tx.verify_audit_chains().await.unwrap();
+    assert!(checked >= expected.len() && broken.is_none(), "{checked} {broken:?}");
+    tx.commit().await.unwrap();
+}
+
 /// Keyset pages through the column list: every row once, newest first.
 #[tokio::test]
 async fn verifications_page_through_the_cursor() {

@@ -38,6 +38,8 @@ async fn main() -> anyhow::Result<()> {
     println!("listening on http://{}", listener.local_addr()?);
     loop {
         let (stream, _) = listener.accept().await?;
+        // As kycd's `http_server.rs` sets it.
+        stream.set_nodelay(true)?;
         let (plain, store, blob) = (plain.clone(), store.clone(), blob.clone());
         let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let (plain, store, blob) = (plain.clone(), store.clone(), blob.clone());
