@@ -194,8 +194,10 @@ fn spare() -> std::sync::MutexGuard<'static, Vec<Vec<u8>>> {
 
 impl Piece {
     fn new(len: usize) -> Self {
-        let buf = spare().pop().unwrap_or_else(|| vec![0; FILE_READ_PIECE.max(len)]);
-        let buf = if buf.len() >= len { buf } else { vec![0; len] };
+        let buf = match spare().pop() {
+            Some(buf) if buf.len() >= len => buf,
+            _ => vec![0; FILE_READ_PIECE.max(len)],
+        };
         Self { buf, len }
     }
 }

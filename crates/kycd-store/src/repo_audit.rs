@@ -78,8 +78,7 @@ impl FromRow for AuditEntry {
 }
 
 impl Tx<'_> {
-    /// Append to the tenant's hash chain. The head row's UPDATE serialises concurrent
-    /// appenders (a row lock on PostgreSQL, the single writer on SQLite).
+    /// Append to the tenant's hash chain, in this transaction (see `append_audit`).
     pub async fn audit(&mut self, tenant: &TenantId, actor: &Actor, action: &str, object_id: &str, at: DateTime<Utc>) -> Result<()> {
         append_audit(&mut self.tx, &self.store.db.audit_heads, tenant, actor, action, object_id, at).await
     }
