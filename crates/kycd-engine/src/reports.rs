@@ -21,11 +21,11 @@ impl Engine {
         let applicant = tx.required_applicant(&p.tenant_id, &verification.applicant_id).await?;
         let attempts = tx.list_attempts(&p.tenant_id, id).await?;
         let captures = tx.list_captures(&p.tenant_id, id).await?.into_iter().map(|(c, _)| c).collect();
-        tx.audit(&p.tenant_id, &p.actor(), "report.read", id.as_str(), now).await?;
-        // What happened to the verification; its reads (this one included) stay in the
-        // audit log and the console's audit trail, or every read would grow the report.
+        // What happened to the verification; its reads (this one too) stay in the audit
+        // log and the console's audit trail, or every read would grow the report.
         let timeline = about(&mut tx, &p.tenant_id, id.as_str(), Reads::Left).await?;
-        tx.commit().await?;
+        tx.commit_with_read(&p.tenant_id, &p.actor(), "report.read", id.as_str(), now)
+            .await?;
         Ok(Report {
             verification,
             applicant,

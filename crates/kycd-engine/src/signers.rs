@@ -211,9 +211,8 @@ impl Engine {
             .into_iter()
             .map(|(c, _)| c)
             .collect();
-        tx.audit(&p.tenant_id, &p.actor(), "report.read", verification.id.as_str(), now)
+        tx.commit_with_read(&p.tenant_id, &p.actor(), "report.read", verification.id.as_str(), now)
             .await?;
-        tx.commit().await?;
         Ok(SignerReport {
             verification,
             attempts,

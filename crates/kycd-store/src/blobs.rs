@@ -81,7 +81,7 @@ impl Store {
             let key = meta.location.to_string();
             let referenced: Option<String> = sqlx::query_scalar("SELECT id FROM captures WHERE blob_key = $1")
                 .bind(&key)
-                .fetch_optional(&self.db.pool)
+                .fetch_optional(&mut *self.db.conn().await?)
                 .await?;
             if referenced.is_none() {
                 self.delete_blob(&key).await?;

@@ -8,6 +8,7 @@
 mod blob_stream;
 mod blobs;
 pub mod chunked;
+mod conn;
 pub mod crypto;
 mod master_key;
 mod migrate;
@@ -57,8 +58,8 @@ pub use transfer::{CopyReport, TableCount};
 
 use chrono::{DateTime, TimeZone, Utc};
 use object_store::ObjectStore;
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::Row;
+use sqlx::any::install_default_drivers;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -130,7 +131,7 @@ pub enum Backend {
 /// belong to it?). [`Database::unlock`] checks a key and gives the [`Store`].
 #[derive(Clone)]
 pub struct Database {
-    pool: AnyPool,
+    conns: conn::Conns,
     backend: Backend,
     audit_heads: Arc<repo_audit::AuditHeads>,
 }
@@ -164,62 +165,8 @@ impl Database {
         } else {
             return Err(StoreError::BadUrl(database_url.to_owned()));
         };
-        // Whatever happened to the code that held a connection (a request cancelled
-        // mid-query, a bug), the pool never hands out one still inside a transaction: it
-        // would hold SQLite's write lock (or PostgreSQL's row locks) for good. The ping
-        // first lets SQLite's connection thread run a rollback queued by a dropped
-        // `Transaction`; what is still open after it was leaked, and the connection is
-        // closed (which rolls it back) instead of going back to the pool. The ping only
-        // when a transaction looks open: a round trip to SQLite's thread on every release
-        // was a tenth of a download's CPU (docs/BENCHMARKS.md, 2026-12-07).
-        let opts = AnyPoolOptions::new().after_release(move |conn, _| {
-            Box::pin(async move {
-                use sqlx::{Connection, TransactionManager};
-                let depth_of = |conn: &mut sqlx::AnyConnection| <Any as sqlx::Database>::TransactionManager::get_transaction_depth(conn);
-                if backend == Backend::Sqlite && depth_of(conn) > 0 {
-                    conn.ping().await?;
-                }
-                let depth = depth_of(conn);
-                if depth > 0 {
-                    tracing::warn!(
-                        depth,
-                        "a database connection came back inside a transaction; closed it (rolled back)"
-                    );
-                }
-                Ok(depth == 0)
-            })
-        });
-        let pool = match backend {
-            // One connection: SQLite has a single writer anyway, and this rules out
-            // "database is locked" between our own connections. Transactions are short
-            // (no blob IO inside one), so it is not the bottleneck.
-            Backend::Sqlite => {
-                // sqlx pings a connection before handing it out (a round trip to its
-                // thread, two per download): an in-process SQLite connection cannot have
-                // been dropped by a server, and `after_release` already keeps a
-                // connection left inside a transaction out of the pool.
-                opts.max_connections(1)
-                    .test_before_acquire(false)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            use sqlx::Executor;
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            // Deleted and overwritten content is zeroed in its page, so an
-                            // erased key or sealed value does not stay in free space.
-                            conn.execute("PRAGMA secure_delete = ON").await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(database_url)
-                    .await?
-            }
-            Backend::Postgres => opts.max_connections(16).connect(database_url).await?,
-        };
         Ok(Self {
-            pool,
+            conns: conn::Conns::connect(backend, database_url).await?,
             backend,
             audit_heads: Arc::default(),
         })
@@ -229,27 +176,20 @@ impl Database {
         self.backend
     }
 
+    /// A connection for one statement or a few outside a transaction.
+    pub(crate) async fn conn(&self) -> Result<conn::Conn> {
+        self.conns.acquire().await
+    }
+
     /// Begin a transaction. Safe to cancel at any point: the caller either gets the
     /// transaction (which rolls back if dropped uncommitted) or none was left open.
-    pub(crate) async fn begin_raw(&self) -> Result<Transaction<'static, Any>> {
-        let (pool, backend) = (self.pool.clone(), self.backend);
-        // Begun in a task of its own, which runs to the end even when the caller is
-        // dropped (a client hung up): sqlx's SQLite driver has an await point after
-        // `BEGIN IMMEDIATE` ran and before it hands out the `Transaction` that would roll
-        // it back, so a caller cancelled there left our single connection inside a
-        // transaction holding the write lock, and every later write failed. Now an
-        // unwanted transaction is dropped (rolled back) inside the task.
-        let begun = tokio::spawn(async move {
-            match backend {
-                // IMMEDIATE takes SQLite's write lock at the start, waiting up to busy_timeout.
-                // A deferred transaction that reads and then writes fails at once with
-                // SQLITE_BUSY when another process (a second instance on the same file)
-                // committed in between: the busy timeout cannot help a lock upgrade.
-                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
-                Backend::Postgres => pool.begin().await,
-            }
-        });
-        Ok(begun.await.map_err(|e| StoreError::Task(e.to_string()))??)
+    pub(crate) async fn begin_raw(&self) -> Result<conn::DbTx> {
+        self.conns.begin().await
+    }
+
+    /// A transaction in which sqlx nests its own as savepoints (the migrations).
+    pub(crate) async fn begin_nestable(&self) -> Result<conn::DbTx> {
+        self.conns.begin_nestable().await
     }
 }
 
@@ -267,7 +207,7 @@ impl Store {
     /// may walk a tenant-wide index instead of the primary key (measured: 130 rows/s
     /// seeding instead of 2 000).
     pub async fn analyze(&self) -> Result<()> {
-        sqlx::query("ANALYZE").execute(&self.db.pool).await?;
+        sqlx::query("ANALYZE").execute(&mut *self.db.conn().await?).await?;
         Ok(())
     }
 
@@ -300,7 +240,7 @@ impl Store {
              FROM jobs WHERE status IN ('queued', 'running') GROUP BY kind, state",
         )
         .bind(ms(now))
-        .fetch_all(&self.db.pool)
+        .fetch_all(&mut *self.db.conn().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -316,8 +256,7 @@ impl Store {
 
     /// The database connection pool: (connections open, of them idle, the most it opens).
     pub fn pool_use(&self) -> (u32, usize, u32) {
-        let pool = &self.db.pool;
-        (pool.size(), pool.num_idle(), pool.options().get_max_connections())
+        self.db.conns.use_now()
     }
 
     /// Begin a transaction (safe to cancel, see [`Database::begin_raw`]).
@@ -345,16 +284,20 @@ impl Store {
     pub async fn purge_erased(&self) -> Result<()> {
         match self.db.backend {
             Backend::Sqlite => {
-                let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&self.db.pool).await?;
+                let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .fetch_one(&mut *self.db.conn().await?)
+                    .await?;
                 let busy: i64 = row.try_get(0)?;
                 if busy != 0 {
                     return Err(StoreError::Busy("another process reads the SQLite file; the WAL was not truncated"));
                 }
             }
             Backend::Postgres => {
-                let mut conn = self.db.pool.acquire().await?;
+                let mut conn = self.db.conn().await?;
                 // Its session setting must not go back to the pool with it.
-                conn.close_on_drop();
+                if let conn::Conn::Pooled(c) = &mut conn {
+                    c.close_on_drop();
+                }
                 sqlx::query("SET lock_timeout = '5s'").execute(&mut *conn).await?;
                 wait_for_older_transactions(&mut conn).await?;
                 for table in ERASURE_TABLES {
@@ -379,7 +322,7 @@ pub struct JobQueueRow {
 /// A database transaction. All repository methods live here, so a use case that writes
 /// a state change and its audit entry does both or neither.
 pub struct Tx<'s> {
-    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) tx: conn::DbTx,
     pub(crate) store: &'s Store,
 }
 

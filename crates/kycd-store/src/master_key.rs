@@ -9,7 +9,7 @@ use chrono::Utc;
 use kycd_core::TenantId;
 use object_store::ObjectStore;
 use rand::RngCore;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 use std::sync::Arc;
 
 /// How often a serving instance says it is alive.
@@ -53,7 +53,7 @@ impl Database {
     /// The key state, its row locked until `tx` ends (on SQLite the writer lock that
     /// every transaction takes does that already), so that unlocking, registering an
     /// instance and starting a rotation happen one after the other.
-    pub(crate) async fn key_state(&self, tx: &mut Transaction<'static, Any>) -> Result<Option<KeyState>> {
+    pub(crate) async fn key_state(&self, tx: &mut crate::conn::DbTx) -> Result<Option<KeyState>> {
         let sql = match self.backend {
             Backend::Sqlite => "SELECT check_value, rotating_to, rotation_table, rotation_after FROM master_key WHERE id = 1",
             Backend::Postgres => "SELECT check_value, rotating_to, rotation_table, rotation_after FROM master_key WHERE id = 1 FOR UPDATE",
@@ -74,13 +74,13 @@ impl Database {
     /// check value. kycd never generates a key for such a database.
     pub async fn holds_data(&self) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM tenants) + (SELECT COUNT(*) FROM master_key)")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await?;
         Ok(n > 0)
     }
 
     /// Some sealed value of the database, if there is one.
-    async fn sealed_sample(&self, tx: &mut Transaction<'static, Any>) -> Result<Option<SealedSample>> {
+    async fn sealed_sample(&self, tx: &mut crate::conn::DbTx) -> Result<Option<SealedSample>> {
         for t in SEALED {
             for c in t.columns {
                 let sql = format!(
@@ -109,7 +109,7 @@ impl Database {
 
     /// Record `key`'s check value in a database that has none: a new one, or one from
     /// before check values existed, where the key must open what is sealed already.
-    pub(crate) async fn adopt_key(&self, tx: &mut Transaction<'static, Any>, key: &MasterKey) -> Result<()> {
+    pub(crate) async fn adopt_key(&self, tx: &mut crate::conn::DbTx, key: &MasterKey) -> Result<()> {
         if let Some(s) = self.sealed_sample(tx).await?
             && key.tenant_keys(&s.tenant).open_text(&s.aad, &s.value).is_err()
         {
@@ -152,7 +152,7 @@ impl Database {
     }
 
     /// The serving instances seen alive lately: (how many, ms since the latest was seen).
-    pub(crate) async fn live_instances(&self, tx: &mut Transaction<'static, Any>) -> Result<Option<(usize, i64)>> {
+    pub(crate) async fn live_instances(&self, tx: &mut crate::conn::DbTx) -> Result<Option<(usize, i64)>> {
         let now = ms(Utc::now());
         let row = sqlx::query("SELECT COUNT(*) AS n, MAX(seen_at) AS latest FROM running_instances WHERE seen_at > $1")
             .bind(now - INSTANCE_STALE_MS)
@@ -194,7 +194,7 @@ impl Store {
     /// installation, or a rotation forced past a stale heartbeat, would change it).
     pub async fn check_master_key(&self) -> Result<()> {
         let row = sqlx::query("SELECT check_value, rotating_to FROM master_key WHERE id = 1")
-            .fetch_optional(&self.db.pool)
+            .fetch_optional(&mut *self.db.conn().await?)
             .await?;
         let Some(row) = row else {
             return Err(StoreError::Corrupt("the master key table has no check value".into()));
@@ -222,7 +222,7 @@ impl Store {
         sqlx::query("UPDATE running_instances SET seen_at = $1 WHERE id = $2")
             .bind(ms(Utc::now()))
             .bind(&self.instance)
-            .execute(&self.db.pool)
+            .execute(&mut *self.db.conn().await?)
             .await?;
         Ok(())
     }
@@ -232,7 +232,7 @@ impl Store {
         sqlx::query("DELETE FROM running_instances WHERE id = $1 OR seen_at < $2")
             .bind(&self.instance)
             .bind(ms(Utc::now()) - 86_400_000)
-            .execute(&self.db.pool)
+            .execute(&mut *self.db.conn().await?)
             .await?;
         Ok(())
     }

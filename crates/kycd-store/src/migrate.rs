@@ -100,7 +100,7 @@ impl Database {
     pub async fn migrate(&self) -> Result<usize> {
         let mut migrator = Migrator::new(Embedded(self.backend)).await?;
         migrator.set_locking(false);
-        let mut tx = self.begin_raw().await?;
+        let mut tx = self.begin_nestable().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(PG_MIGRATION_LOCK)

@@ -83,6 +83,41 @@ impl Tx<'_> {
         append_audit(&mut self.tx, &self.store.db.audit_heads, tenant, actor, action, object_id, at).await
     }
 
+    /// Commit the transaction with the audit entry of a read it made (a report, a file).
+    /// When this process knows the tenant's chain head, the entry and `COMMIT` go to
+    /// SQLite's thread as one batch: one round trip where [`Tx::audit`] and
+    /// [`Tx::commit`] take two. Should another process have moved the head meanwhile, the
+    /// batch commits the rest and the entry is appended in a transaction of its own: the
+    /// caller has its answer only once the entry is committed either way.
+    pub async fn commit_with_read(self, tenant: &TenantId, actor: &Actor, action: &str, object_id: &str, at: DateTime<Utc>) -> Result<()> {
+        let (store, heads) = (self.store, &self.store.db.audit_heads);
+        let Some((seq, prev)) = heads.get(tenant) else {
+            let mut tx = self;
+            tx.audit(tenant, actor, action, object_id, at).await?;
+            return tx.commit().await;
+        };
+        let label = actor.label();
+        let hash = audit_hash(&prev, tenant.as_str(), seq + 1, ms(at), &label, action, object_id);
+        let binds = moved_and_appended_binds(tenant, seq, &prev, &hash, at, &label, action, object_id);
+        let appended = if self.tx.commits_in_batch() {
+            self.tx.commit_batch(MOVED_APPENDED_AND_COMMITTED_SQLITE, binds).await?
+        } else {
+            let mut tx = self;
+            let rows = statement(moved_and_appended(tx.tx.backend_name()), binds)
+                .fetch_all(&mut *tx.tx)
+                .await?;
+            tx.commit().await?;
+            rows
+        };
+        if !appended.is_empty() {
+            heads.set(tenant, seq + 1, hash);
+            return Ok(());
+        }
+        let mut tx = store.begin().await?;
+        tx.audit(tenant, actor, action, object_id, at).await?;
+        tx.commit().await
+    }
+
     /// Audit entries about one object that changed or decided something, in order: the
     /// reads of it (`report.read`, `file.read`, `evidence.*.read`, the console's
     /// `console.verification.viewed` and `console.image.viewed.*`) left out. A verification's
@@ -192,6 +227,61 @@ impl AuditHeads {
     }
 }
 
+/// The chain head moved from the one this process remembers and the entry written, in one
+/// round trip; nothing when the head is no longer the remembered one. Returns the entry's
+/// `seq` as its one row when it was written. Binds: tenant, new seq, at, actor, action,
+/// object id, previous hash, new hash, is_read, remembered seq.
+const MOVED_AND_APPENDED_PG: &str =
+    "WITH moved AS (UPDATE audit_heads SET seq = $2, hash = $8 WHERE tenant_id = $1 AND seq = $10 AND hash = $7 RETURNING 1)
+     INSERT INTO audit_entries (tenant_id, seq, at, actor, action, object_id, prev_hash, hash, is_read)
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM moved RETURNING seq";
+/// [`MOVED_AND_APPENDED_PG`] for SQLite, which has no UPDATE in a WITH: two statements in
+/// one batch, the second guarded by the first's count of changed rows.
+macro_rules! moved_and_appended_sqlite {
+    () => {
+        "UPDATE audit_heads SET seq = $2, hash = $8 WHERE tenant_id = $1 AND seq = $10 AND hash = $7;
+         INSERT INTO audit_entries (tenant_id, seq, at, actor, action, object_id, prev_hash, hash, is_read)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE changes() = 1 RETURNING seq"
+    };
+}
+const MOVED_AND_APPENDED_SQLITE: &str = moved_and_appended_sqlite!();
+const MOVED_APPENDED_AND_COMMITTED_SQLITE: &str = concat!(moved_and_appended_sqlite!(), ";\nCOMMIT");
+
+/// The binds of [`MOVED_AND_APPENDED_PG`] and its SQLite forms, in their order.
+#[allow(clippy::too_many_arguments)]
+fn moved_and_appended_binds<'q>(
+    tenant: &'q TenantId,
+    remembered_seq: i64,
+    prev: &'q str,
+    hash: &'q str,
+    at: DateTime<Utc>,
+    actor: &'q str,
+    action: &'q str,
+    object_id: &'q str,
+) -> impl crate::repo::Binds<'q> {
+    let is_read = i64::from(is_read_action(action));
+    (
+        tenant.as_str(),
+        remembered_seq + 1,
+        ms(at),
+        actor,
+        action,
+        object_id,
+        prev,
+        hash,
+        is_read,
+        remembered_seq,
+    )
+}
+
+fn moved_and_appended(backend_name: &str) -> &'static str {
+    if backend_name == "PostgreSQL" {
+        MOVED_AND_APPENDED_PG
+    } else {
+        MOVED_AND_APPENDED_SQLITE
+    }
+}
+
 /// Append an entry to the tenant's hash chain, inside the caller's transaction. Concurrent
 /// appenders are serialised by the head row's UPDATE (a row lock on PostgreSQL, the single
 /// writer on SQLite).
@@ -206,38 +296,31 @@ pub(crate) async fn append_audit(
 ) -> Result<()> {
     let actor = actor.label();
     let hash_after = |prev: &str, seq| audit_hash(prev, tenant.as_str(), seq, ms(at), &actor, action, object_id);
-    let guessed = match heads.get(tenant) {
-        Some((seq, prev)) => {
-            let hash = hash_after(&prev, seq + 1);
-            let moved = statement(
-                "UPDATE audit_heads SET seq = $1, hash = $2 WHERE tenant_id = $3 AND seq = $4 AND hash = $5",
-                (seq + 1, &hash, tenant.as_str(), seq, &prev),
-            )
-            .execute(&mut *conn)
-            .await?;
-            (moved.rows_affected() == 1).then_some((seq + 1, prev, hash))
-        }
-        None => None,
-    };
-    let (seq, prev, hash) = match guessed {
-        Some(appended) => appended,
-        None => {
-            let head = statement(
-                "UPDATE audit_heads SET seq = seq + 1 WHERE tenant_id = $1 RETURNING seq, hash",
-                (tenant.as_str(),),
-            )
-            .fetch_one(&mut *conn)
-            .await?;
-            let seq: i64 = head.try_get("seq")?;
-            let prev: String = head.try_get("hash")?;
-            let hash = hash_after(&prev, seq);
-            statement("UPDATE audit_heads SET hash = $1 WHERE tenant_id = $2", (&hash, tenant.as_str()))
-                .execute(&mut *conn)
-                .await?;
-            (seq, prev, hash)
-        }
-    };
     let is_read = i64::from(is_read_action(action));
+    if let Some((seq, prev)) = heads.get(tenant) {
+        let hash = hash_after(&prev, seq + 1);
+        let binds = moved_and_appended_binds(tenant, seq, &prev, &hash, at, &actor, action, object_id);
+        if !statement(moved_and_appended(conn.backend_name()), binds)
+            .fetch_all(&mut *conn)
+            .await?
+            .is_empty()
+        {
+            heads.set(tenant, seq + 1, hash);
+            return Ok(());
+        }
+    }
+    let head = statement(
+        "UPDATE audit_heads SET seq = seq + 1 WHERE tenant_id = $1 RETURNING seq, hash",
+        (tenant.as_str(),),
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let seq: i64 = head.try_get("seq")?;
+    let prev: String = head.try_get("hash")?;
+    let hash = hash_after(&prev, seq);
+    statement("UPDATE audit_heads SET hash = $1 WHERE tenant_id = $2", (&hash, tenant.as_str()))
+        .execute(&mut *conn)
+        .await?;
     statement(
         "INSERT INTO audit_entries (tenant_id, seq, at, actor, action, object_id, prev_hash, hash, is_read)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

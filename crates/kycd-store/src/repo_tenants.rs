@@ -164,7 +164,7 @@ impl crate::Store {
     /// take the write lock (`BEGIN IMMEDIATE`) for it and cost two more round trips.
     pub async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>> {
         let row = statement(select_api_keys!("WHERE key_hash = $1"), (key_hash,))
-            .fetch_optional(&self.db.pool)
+            .fetch_optional(&mut *self.db.conn().await?)
             .await?;
         row.map(|r| ApiKeyRecord::from_row(self, &r)).transpose()
     }

@@ -152,7 +152,7 @@ impl Database {
     }
 
     /// An audit entry in every tenant's chain (the master key is everyone's).
-    async fn audit_all(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, action: &str) -> Result<()> {
+    async fn audit_all(&self, tx: &mut crate::conn::DbTx, action: &str) -> Result<()> {
         let tenants: Vec<String> = sqlx::query_scalar("SELECT id FROM tenants ORDER BY id")
             .fetch_all(&mut **tx)
             .await?;
@@ -167,7 +167,7 @@ impl Database {
     /// The next `limit` rows of `t` after the primary key `after` (a JSON array).
     async fn batch_after(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut crate::conn::DbTx,
         t: &SealedTable,
         after: Option<&str>,
         limit: usize,
@@ -202,7 +202,7 @@ fn key_of(t: &SealedTable, row: &sqlx::any::AnyRow) -> Result<Vec<String>> {
     Ok(t.key.iter().map(|k| row.try_get::<String, _>(*k)).collect::<Result<_, _>>()?)
 }
 
-async fn progress(tx: &mut sqlx::Transaction<'static, sqlx::Any>, table: &str, after: Option<&str>) -> Result<()> {
+async fn progress(tx: &mut crate::conn::DbTx, table: &str, after: Option<&str>) -> Result<()> {
     sqlx::query("UPDATE master_key SET rotation_table = $1, rotation_after = $2, updated_at = $3 WHERE id = 1")
         .bind(table)
         .bind(after)
@@ -215,7 +215,7 @@ async fn progress(tx: &mut sqlx::Transaction<'static, sqlx::Any>, table: &str, a
 /// Re-seal one row's values under the new key (those not under it yet) and recompute its
 /// blind indexes; returns how many values were re-sealed.
 async fn reseal_row(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::conn::DbTx,
     t: &SealedTable,
     row: &sqlx::any::AnyRow,
     keys: &mut HashMap<String, Pair>,

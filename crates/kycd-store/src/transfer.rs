@@ -115,7 +115,7 @@ impl Database {
             "SELECT table_name::text FROM information_schema.tables
              WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name::text",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         let mut tables = Vec::new();
         for name in names.into_iter().filter(|n| !NOT_COPIED.contains(&n.as_str())) {
@@ -124,7 +124,7 @@ impl Database {
                  WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
             )
             .bind(&name)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
             let mut columns = Vec::new();
             for c in cols {
@@ -147,7 +147,7 @@ impl Database {
                  ORDER BY array_position(i.indkey::int2[], a.attnum)",
             )
             .bind(&name)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
             if key.is_empty() {
                 return Err(StoreError::Corrupt(format!("table {name} has no primary key")));
@@ -158,7 +158,7 @@ impl Database {
             "SELECT conrelid::regclass::text AS child, confrelid::regclass::text AS parent FROM pg_constraint
              WHERE contype = 'f' AND connamespace = current_schema()::regnamespace",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?
         .iter()
         .map(|r| Ok((r.try_get("child")?, r.try_get("parent")?)))
@@ -191,7 +191,7 @@ impl Database {
     /// How many rows one of kycd's tables holds (`table` is one of its own names).
     pub async fn count_rows(&self, table: &str) -> Result<i64> {
         Ok(sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await?)
     }
 
@@ -199,7 +199,7 @@ impl Database {
     pub async fn capture_blob_keys(&self) -> Result<Vec<String>> {
         Ok(
             sqlx::query_scalar("SELECT blob_key FROM captures WHERE blob_key IS NOT NULL ORDER BY blob_key")
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conn().await?)
                 .await?,
         )
     }
@@ -207,7 +207,7 @@ impl Database {
     /// The key check value this database records, if any.
     pub async fn key_check_value(&self) -> Result<Option<String>> {
         Ok(sqlx::query_scalar("SELECT check_value FROM master_key WHERE id = 1")
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
@@ -291,7 +291,7 @@ impl Database {
             t.name,
             t.key_order(Backend::Postgres, true)
         ))
-        .fetch_optional(&target.pool)
+        .fetch_optional(&mut *target.conn().await?)
         .await?;
         let mut after: Option<Vec<Val>> = match last.filter(|_| resume) {
             Some(row) => Some(
@@ -320,7 +320,7 @@ impl Database {
             for v in after.iter().flatten() {
                 v.bind(&mut args)?;
             }
-            let rows = sqlx::query_with(&sql, args).fetch_all(&self.pool).await?;
+            let rows = sqlx::query_with(&sql, args).fetch_all(&mut *self.conn().await?).await?;
             if rows.is_empty() {
                 return Ok(copied);
             }
@@ -395,10 +395,10 @@ impl Database {
             return Err(StoreError::Transfer("the key check value was not copied".into()));
         }
         let heads = |db: &Database| {
-            let pool = db.pool.clone();
+            let db = db.clone();
             async move {
                 let rows = sqlx::query("SELECT tenant_id, seq, hash FROM audit_heads ORDER BY tenant_id")
-                    .fetch_all(&pool)
+                    .fetch_all(&mut *db.conn().await?)
                     .await?;
                 rows.iter()
                     .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?, r.try_get::<String, _>(2)?)))

@@ -67,6 +67,27 @@ impl TestDb {
             .unwrap()
     }
 
+    /// Two stores on this database, as two processes with the same master key would
+    /// open it, and a tenant written through the first.
+    async fn two_processes_with_a_tenant(&self) -> (Store, Store, Tenant) {
+        let (key, raw) = MasterKey::generate();
+        let first = self.database().await;
+        first.migrate().await.unwrap();
+        let blobs = || Arc::new(object_store::memory::InMemory::new());
+        let a = first.unlock(key, blobs()).await.unwrap();
+        let b = self
+            .database()
+            .await
+            .unlock(MasterKey::from_file_bytes(&raw).unwrap(), blobs())
+            .await
+            .unwrap();
+        let t = tenant("Acme");
+        let mut tx = a.begin().await.unwrap();
+        tx.insert_tenant(&t).await.unwrap();
+        tx.commit().await.unwrap();
+        (a, b, t)
+    }
+
     /// A plain connection for what the store does not offer (the old runner, checks).
     async fn raw(&self) -> sqlx::AnyConnection {
         sqlx::any::install_default_drivers();
@@ -473,35 +494,31 @@ async fn each_row_type_reads_back_as_it_was_written() {
 #[tokio::test]
 async fn audit_appends_stay_chained_when_a_remembered_head_goes_stale() {
     let db = TestDb::new().await;
-    let (key, raw) = MasterKey::generate();
-    let first = db.database().await;
-    first.migrate().await.unwrap();
-    let blobs = || Arc::new(object_store::memory::InMemory::new());
-    let a = first.unlock(key, blobs()).await.unwrap();
-    let b = db
-        .database()
-        .await
-        .unlock(MasterKey::from_file_bytes(&raw).unwrap(), blobs())
-        .await
-        .unwrap();
-    let t = tenant("Acme");
-    let mut tx = a.begin().await.unwrap();
-    tx.insert_tenant(&t).await.unwrap();
-    tx.commit().await.unwrap();
+    let (a, b, t) = db.two_processes_with_a_tenant().await;
     // An entry appended in a transaction left open: committed or dropped (rolled back).
     async fn append<'s>(store: &'s Store, tenant: &TenantId, action: &str, n: i64) -> kycd_store::Tx<'s> {
         let mut tx = store.begin().await.unwrap();
         tx.audit(tenant, &Actor::Cli, action, "obj", at(n)).await.unwrap();
         tx
     }
+    // A read's entry committed with its transaction (`commit_with_read`).
+    async fn read(store: &Store, tenant: &TenantId, action: &str, n: i64) {
+        let mut tx = store.begin().await.unwrap();
+        tx.audit_for_object(tenant, "obj").await.unwrap();
+        tx.commit_with_read(tenant, &Actor::Cli, action, "obj", at(n)).await.unwrap();
+    }
     let mut expected = Vec::new();
     for n in 0..4 {
         append(&a, &t.id, "a.appended", n).await.commit().await.unwrap();
+        read(&a, &t.id, "a.read", n).await;
         append(&a, &t.id, "a.appended", n).await.commit().await.unwrap();
         append(&b, &t.id, "b.appended", n).await.commit().await.unwrap();
+        // `a` remembers a head `b` moved: its read goes in a transaction of its own.
+        read(&a, &t.id, "a.read", n).await;
+        read(&b, &t.id, "b.read", n).await;
         // Appended, then rolled back: never in the chain.
         drop(append(&a, &t.id, "a.rolled_back", n).await);
-        expected.extend(["a.appended", "a.appended", "b.appended"]);
+        expected.extend(["a.appended", "a.read", "a.appended", "b.appended", "a.read", "b.read"]);
     }
     append(&a, &t.id, "a.appended", 9).await.commit().await.unwrap();
     expected.push("a.appended");
@@ -513,6 +530,94 @@ async fn audit_appends_stay_chained_when_a_remembered_head_goes_stale() {
     let (checked, broken) = tx.verify_audit_chains().await.unwrap();
     assert!(checked >= expected.len() && broken.is_none(), "{checked} {broken:?}");
     tx.commit().await.unwrap();
+}
+
+/// A future given up after it waited `waits` times (the caller dropped at its
+/// `waits`-th await point, as a client that hangs up drops a request): `None` then.
+struct CutAfter<F> {
+    fut: Option<std::pin::Pin<Box<F>>>,
+    waits: usize,
+}
+
+impl<F: std::future::Future> std::future::Future for CutAfter<F> {
+    type Output = Option<F::Output>;
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let Some(fut) = self.fut.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        match fut.as_mut().poll(cx) {
+            std::task::Poll::Ready(v) => std::task::Poll::Ready(Some(v)),
+            std::task::Poll::Pending if self.waits == 0 => {
+                self.fut = None;
+                std::task::Poll::Ready(None)
+            }
+            std::task::Poll::Pending => {
+                self.waits -= 1;
+                std::task::Poll::Pending
+            }
+        }
+    }
+}
+
+/// A transaction whose caller is dropped at any await point — while it begins, between
+/// its statements, while it commits — leaves nothing half-done: its two audit entries
+/// are both there or neither, the chain stays whole, and another process writes at once
+/// (a transaction left open would hold SQLite's write lock, or PostgreSQL's lock on the
+/// chain head, for good; one begun twice would nest as a savepoint and never commit).
+#[tokio::test]
+async fn a_transaction_dropped_at_any_await_point_leaves_nothing_half_done() {
+    let db = TestDb::new().await;
+    let (store, other_process, t) = db.two_processes_with_a_tenant().await;
+    let mut expected = 0;
+    for waits in 0.. {
+        let object = format!("obj{waits}");
+        let work = async {
+            let mut tx = store.begin().await.unwrap();
+            tx.audit(&t.id, &Actor::Cli, "first", &object, at(1)).await.unwrap();
+            tx.audit(&t.id, &Actor::Cli, "second", &object, at(2)).await.unwrap();
+            tx.commit().await.unwrap();
+        };
+        let finished = CutAfter {
+            fut: Some(Box::pin(work)),
+            waits,
+        }
+        .await
+        .is_some();
+        // Within SQLite's busy timeout (10 s): a lock still held would fail this.
+        let checked = async {
+            let mut tx = other_process.begin().await.unwrap();
+            tx.audit(&t.id, &Actor::Cli, "other", "elsewhere", at(3)).await.unwrap();
+            let trail = tx.audit_for_object(&t.id, &object).await.unwrap();
+            let chains = tx.verify_audit_chains().await.unwrap();
+            tx.commit().await.unwrap();
+            (trail, chains)
+        };
+        let (trail, (checked, broken)) = tokio::time::timeout(std::time::Duration::from_secs(8), checked)
+            .await
+            .unwrap_or_else(|_| panic!("another process could not write after a caller was dropped at await point {waits}"));
+        assert!(
+            trail.is_empty() || trail.len() == 2,
+            "cut at {waits}: {} of the 2 entries",
+            trail.len()
+        );
+        expected += trail.len() + 1;
+        assert!(
+            checked == expected && broken.is_none(),
+            "cut at {waits}: {checked} of {expected}, {broken:?}"
+        );
+        // And the store whose caller was dropped goes on.
+        let mut tx = store.begin().await.unwrap();
+        tx.audit(&t.id, &Actor::Cli, "after", "elsewhere", at(4)).await.unwrap();
+        tx.commit().await.unwrap();
+        expected += 1;
+        if finished {
+            assert_eq!(trail.len(), 2);
+            // How many points it waits at depends on how fast SQLite's thread answers;
+            // it always waits for BEGIN's answer at least.
+            assert!(waits > 0, "the work never waited: nothing was cut");
+            break;
+        }
+    }
 }
 
 /// Keyset pages through the column list: every row once, newest first.

@@ -46,7 +46,9 @@ def chromium(window, extra_args=()):
 
 
 def text(d):
-    return d.find_element(By.TAG_NAME, "body").text
+    # Read in the page in one step: a body element found first can be replaced before its
+    # text is asked for, which Chrome answers with an inspector error, not a stale element.
+    return d.execute_script("return document.body ? document.body.innerText : ''")
 
 
 def shot(d, name):
