@@ -84,32 +84,28 @@ impl Tx<'_> {
     }
 
     /// Commit the transaction with the audit entry of a read it made (a report, a file).
-    /// When this process knows the tenant's chain head, the entry and `COMMIT` go to
-    /// SQLite's thread as one batch: one round trip where [`Tx::audit`] and
+    /// On SQLite, when this process knows the tenant's chain head, the entry and `COMMIT`
+    /// go to SQLite's thread as one batch: one round trip where [`Tx::audit`] and
     /// [`Tx::commit`] take two. Should another process have moved the head meanwhile, the
     /// batch commits the rest and the entry is appended in a transaction of its own: the
     /// caller has its answer only once the entry is committed either way.
-    pub async fn commit_with_read(self, tenant: &TenantId, actor: &Actor, action: &str, object_id: &str, at: DateTime<Utc>) -> Result<()> {
+    pub async fn commit_with_read(
+        mut self,
+        tenant: &TenantId,
+        actor: &Actor,
+        action: &str,
+        object_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         let (store, heads) = (self.store, &self.store.db.audit_heads);
-        let Some((seq, prev)) = heads.get(tenant) else {
-            let mut tx = self;
-            tx.audit(tenant, actor, action, object_id, at).await?;
-            return tx.commit().await;
+        let Some((seq, prev)) = heads.get(tenant).filter(|_| self.tx.commits_in_batch()) else {
+            self.audit(tenant, actor, action, object_id, at).await?;
+            return self.commit().await;
         };
         let label = actor.label();
         let hash = audit_hash(&prev, tenant.as_str(), seq + 1, ms(at), &label, action, object_id);
         let binds = moved_and_appended_binds(tenant, seq, &prev, &hash, at, &label, action, object_id);
-        let appended = if self.tx.commits_in_batch() {
-            self.tx.commit_batch(MOVED_APPENDED_AND_COMMITTED_SQLITE, binds).await?
-        } else {
-            let mut tx = self;
-            let rows = statement(moved_and_appended(tx.tx.backend_name()), binds)
-                .fetch_all(&mut *tx.tx)
-                .await?;
-            tx.commit().await?;
-            rows
-        };
-        if !appended.is_empty() {
+        if !self.tx.commit_batch(MOVED_APPENDED_AND_COMMITTED_SQLITE, binds).await?.is_empty() {
             heads.set(tenant, seq + 1, hash);
             return Ok(());
         }
