@@ -147,7 +147,7 @@ impl Conns {
             Conns::Held(_) => {
                 let mut tx = DbTx {
                     conn: self.acquire().await?,
-                    kind: Kind::Plain(self.clone()),
+                    kind: Kind::Plain,
                     open: true,
                 };
                 // Marked open before BEGIN is sent (see `DbTx::drop`).
@@ -202,8 +202,8 @@ impl Conns {
 enum Kind {
     /// sqlx's transaction manager (it counts the depth, nests savepoints).
     Managed,
-    /// `BEGIN IMMEDIATE` on the SQLite connection of these [`Conns`].
-    Plain(Conns),
+    /// `BEGIN IMMEDIATE` on the held SQLite connection.
+    Plain,
 }
 
 /// A transaction on a connection of [`Conns`]: rolled back when dropped uncommitted, as
@@ -227,7 +227,7 @@ impl DbTx {
         match (&self.kind, commit) {
             (Kind::Managed, true) => Manager::commit(&mut self.conn).await?,
             (Kind::Managed, false) => Manager::rollback(&mut self.conn).await?,
-            (Kind::Plain(_), _) => {
+            (Kind::Plain, _) => {
                 let sql = if commit { "COMMIT" } else { "ROLLBACK" };
                 sqlx::query(sql).execute(&mut *self.conn).await?;
                 self.plain_ended();
@@ -239,7 +239,7 @@ impl DbTx {
 
     /// Whether this transaction can end with [`DbTx::commit_batch`] (SQLite's).
     pub(crate) fn commits_in_batch(&self) -> bool {
-        matches!(self.kind, Kind::Plain(_))
+        matches!(self.kind, Kind::Plain)
     }
 
     /// A batch of statements whose last is `COMMIT` run in one round trip; the rows they
@@ -272,9 +272,9 @@ impl Drop for DbTx {
             // The connection goes back marked `left_open`; whoever takes it next rolls
             // back first. A task takes it at once, so SQLite's write lock is not held
             // until the next request comes (another process would wait for it).
-            Kind::Plain(conns) => {
-                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                    let conns = conns.clone();
+            Kind::Plain => {
+                if let (Conn::Held(held), Ok(runtime)) = (&self.conn, tokio::runtime::Handle::try_current()) {
+                    let conns = Conns::Held(OwnedMutexGuard::mutex(held).clone());
                     runtime.spawn(async move { drop(conns.acquire().await) });
                 }
             }

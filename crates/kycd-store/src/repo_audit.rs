@@ -98,15 +98,26 @@ impl Tx<'_> {
         at: DateTime<Utc>,
     ) -> Result<()> {
         let (store, heads) = (self.store, &self.store.db.audit_heads);
-        let Some((seq, prev)) = heads.get(tenant).filter(|_| self.tx.commits_in_batch()) else {
+        let label = actor.label();
+        let entry = Entry {
+            tenant,
+            actor: &label,
+            action,
+            object_id,
+            at,
+        };
+        let Some(guess) = heads.get(tenant).filter(|_| self.tx.commits_in_batch()) else {
             self.audit(tenant, actor, action, object_id, at).await?;
             return self.commit().await;
         };
-        let label = actor.label();
-        let hash = audit_hash(&prev, tenant.as_str(), seq + 1, ms(at), &label, action, object_id);
-        let binds = moved_and_appended_binds(tenant, seq, &prev, &hash, at, &label, action, object_id);
-        if !self.tx.commit_batch(MOVED_APPENDED_AND_COMMITTED_SQLITE, binds).await?.is_empty() {
-            heads.set(tenant, seq + 1, hash);
+        let guess = entry.after(guess);
+        if !self
+            .tx
+            .commit_batch(MOVED_APPENDED_AND_COMMITTED_SQLITE, entry.binds(&guess))
+            .await?
+            .is_empty()
+        {
+            heads.set(tenant, guess.seq, guess.hash);
             return Ok(());
         }
         let mut tx = store.begin().await?;
@@ -243,31 +254,67 @@ macro_rules! moved_and_appended_sqlite {
 const MOVED_AND_APPENDED_SQLITE: &str = moved_and_appended_sqlite!();
 const MOVED_APPENDED_AND_COMMITTED_SQLITE: &str = concat!(moved_and_appended_sqlite!(), ";\nCOMMIT");
 
-/// The binds of [`MOVED_AND_APPENDED_PG`] and its SQLite forms, in their order.
-#[allow(clippy::too_many_arguments)]
-fn moved_and_appended_binds<'q>(
-    tenant: &'q TenantId,
-    remembered_seq: i64,
-    prev: &'q str,
-    hash: &'q str,
+/// An audit entry about to be appended.
+struct Entry<'a> {
+    tenant: &'a TenantId,
+    actor: &'a str,
+    action: &'a str,
+    object_id: &'a str,
     at: DateTime<Utc>,
-    actor: &'q str,
-    action: &'q str,
-    object_id: &'q str,
-) -> impl crate::repo::Binds<'q> {
-    let is_read = i64::from(is_read_action(action));
-    (
-        tenant.as_str(),
-        remembered_seq + 1,
-        ms(at),
-        actor,
-        action,
-        object_id,
-        prev,
-        hash,
-        is_read,
-        remembered_seq,
-    )
+}
+
+/// The entry placed after a chain head: its sequence number and hash, after `prev`.
+struct Placed {
+    prev_seq: i64,
+    prev: String,
+    seq: i64,
+    hash: String,
+}
+
+impl<'a> Entry<'a> {
+    /// Its hash when it follows the head (`seq`, `prev`).
+    fn hash_after(&self, prev: &str, seq: i64) -> String {
+        audit_hash(
+            prev,
+            self.tenant.as_str(),
+            seq,
+            ms(self.at),
+            self.actor,
+            self.action,
+            self.object_id,
+        )
+    }
+
+    fn after(&self, (prev_seq, prev): (i64, String)) -> Placed {
+        let hash = self.hash_after(&prev, prev_seq + 1);
+        Placed {
+            prev_seq,
+            prev,
+            seq: prev_seq + 1,
+            hash,
+        }
+    }
+
+    /// The binds of [`MOVED_AND_APPENDED_PG`] and its SQLite forms, in their order.
+    fn binds<'q>(&self, placed: &'q Placed) -> impl crate::repo::Binds<'q>
+    where
+        'a: 'q,
+    {
+        let is_read = i64::from(is_read_action(self.action));
+        let p = placed;
+        (
+            self.tenant.as_str(),
+            p.seq,
+            ms(self.at),
+            self.actor,
+            self.action,
+            self.object_id,
+            p.prev.as_str(),
+            p.hash.as_str(),
+            is_read,
+            p.prev_seq,
+        )
+    }
 }
 
 fn moved_and_appended(backend_name: &str) -> &'static str {
@@ -291,17 +338,19 @@ pub(crate) async fn append_audit(
     at: DateTime<Utc>,
 ) -> Result<()> {
     let actor = actor.label();
-    let hash_after = |prev: &str, seq| audit_hash(prev, tenant.as_str(), seq, ms(at), &actor, action, object_id);
+    let entry = Entry {
+        tenant,
+        actor: &actor,
+        action,
+        object_id,
+        at,
+    };
     let is_read = i64::from(is_read_action(action));
-    if let Some((seq, prev)) = heads.get(tenant) {
-        let hash = hash_after(&prev, seq + 1);
-        let binds = moved_and_appended_binds(tenant, seq, &prev, &hash, at, &actor, action, object_id);
-        if !statement(moved_and_appended(conn.backend_name()), binds)
-            .fetch_all(&mut *conn)
-            .await?
-            .is_empty()
-        {
-            heads.set(tenant, seq + 1, hash);
+    if let Some(guess) = heads.get(tenant) {
+        let guess = entry.after(guess);
+        let sql = moved_and_appended(conn.backend_name());
+        if !statement(sql, entry.binds(&guess)).fetch_all(&mut *conn).await?.is_empty() {
+            heads.set(tenant, guess.seq, guess.hash);
             return Ok(());
         }
     }
@@ -313,7 +362,7 @@ pub(crate) async fn append_audit(
     .await?;
     let seq: i64 = head.try_get("seq")?;
     let prev: String = head.try_get("hash")?;
-    let hash = hash_after(&prev, seq);
+    let hash = entry.hash_after(&prev, seq);
     statement("UPDATE audit_heads SET hash = $1 WHERE tenant_id = $2", (&hash, tenant.as_str()))
         .execute(&mut *conn)
         .await?;
