@@ -11,14 +11,20 @@
 //! SQLite's transactions are plain `BEGIN IMMEDIATE` / `COMMIT` statements, not sqlx's
 //! transaction manager, whose begin and commit each wait for the caller to acknowledge
 //! the answer (a rendezvous) and whose custom begin hands the connection over and back
-//! to check it: about ten thread wake-ups per transaction instead of four. A transaction
-//! that must nest (the migrations, which sqlx runs in savepoints) still uses sqlx's.
+//! to check it. Nor is `BEGIN IMMEDIATE` sent on its own: it goes ahead of the
+//! transaction's first statement, in the same batch (nothing ran before that statement,
+//! so the transaction is the same): a transaction costs no round trip of its own to
+//! begin, and none to commit where its last statements and `COMMIT` go as one batch
+//! ([`DbTx::commit_batch`]). A transaction that must nest (the migrations, which sqlx runs
+//! in savepoints) still uses sqlx's manager.
 
-use crate::repo::{Binds, statement};
+use crate::repo::{Binds, Statement, statement};
 use crate::{Backend, Result, StoreError};
+use futures::TryStreamExt;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Connection, TransactionManager};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Either, Execute, Executor, TransactionManager};
+use std::borrow::Cow;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,19 +150,12 @@ impl Conns {
             // A deferred transaction that reads and then writes fails at once with
             // SQLITE_BUSY when another process (a second instance on the same file)
             // committed in between: the busy timeout cannot help a lock upgrade.
-            Conns::Held(_) => {
-                let mut tx = DbTx {
-                    conn: self.acquire().await?,
-                    kind: Kind::Plain,
-                    open: true,
-                };
-                // Marked open before BEGIN is sent (see `DbTx::drop`).
-                if let Conn::Held(held) = &mut tx.conn {
-                    held.left_open = true;
-                }
-                sqlx::query("BEGIN IMMEDIATE").execute(&mut *tx).await?;
-                Ok(tx)
-            }
+            // The BEGIN goes out with the first statement (`DbTx::send`).
+            Conns::Held(_) => Ok(DbTx {
+                conn: self.acquire().await?,
+                kind: Kind::Plain { begun: false },
+                open: true,
+            }),
             Conns::Pool(_) => self.begin_nestable().await,
         }
     }
@@ -198,16 +197,26 @@ impl Conns {
     }
 }
 
+/// Which rows [`DbTx::run`] keeps.
+#[derive(PartialEq)]
+enum Rows {
+    All,
+    First,
+}
+
 /// How a [`DbTx`] began, so it ends the same way.
 enum Kind {
     /// sqlx's transaction manager (it counts the depth, nests savepoints).
     Managed,
-    /// `BEGIN IMMEDIATE` on the held SQLite connection.
-    Plain,
+    /// `BEGIN IMMEDIATE` on the held SQLite connection; `begun` once it went out, ahead
+    /// of the first statement.
+    Plain { begun: bool },
 }
 
 /// A transaction on a connection of [`Conns`]: rolled back when dropped uncommitted, as
-/// sqlx's own `Transaction`, which cannot hold the lent SQLite connection.
+/// sqlx's own `Transaction`, which cannot hold the lent SQLite connection. Its statements
+/// go through its methods, never the connection itself, so that a plain transaction's
+/// `BEGIN` goes out with the first of them.
 pub(crate) struct DbTx {
     conn: Conn,
     kind: Kind,
@@ -227,7 +236,9 @@ impl DbTx {
         match (&self.kind, commit) {
             (Kind::Managed, true) => Manager::commit(&mut self.conn).await?,
             (Kind::Managed, false) => Manager::rollback(&mut self.conn).await?,
-            (Kind::Plain, _) => {
+            // Nothing went out: nothing to end.
+            (Kind::Plain { begun: false }, _) => {}
+            (Kind::Plain { begun: true }, _) => {
                 let sql = if commit { "COMMIT" } else { "ROLLBACK" };
                 sqlx::query(sql).execute(&mut *self.conn).await?;
                 self.plain_ended();
@@ -239,7 +250,7 @@ impl DbTx {
 
     /// Whether this transaction can end with [`DbTx::commit_batch`] (SQLite's).
     pub(crate) fn commits_in_batch(&self) -> bool {
-        matches!(self.kind, Kind::Plain)
+        matches!(self.kind, Kind::Plain { .. })
     }
 
     /// A batch of statements whose last is `COMMIT` run in one round trip; the rows they
@@ -247,10 +258,87 @@ impl DbTx {
     /// transaction is rolled back as when dropped. Only where [`DbTx::commits_in_batch`].
     pub(crate) async fn commit_batch<'q>(mut self, batch: &'q str, binds: impl Binds<'q>) -> Result<Vec<AnyRow>> {
         debug_assert!(self.commits_in_batch() && batch.trim_end().ends_with("COMMIT"));
-        let rows = statement(batch, binds).fetch_all(&mut *self.conn).await?;
+        let rows = self.fetch_all(statement(batch, binds)).await?;
         self.plain_ended();
         self.open = false;
         Ok(rows)
+    }
+
+    /// Run a statement in this transaction; how many rows it changed.
+    pub(crate) async fn rows_affected(&mut self, q: Statement<'_>) -> Result<u64> {
+        Ok(self.run(q, Rows::All).await?.1)
+    }
+
+    /// Run a statement in this transaction.
+    pub(crate) async fn execute(&mut self, q: Statement<'_>) -> Result<()> {
+        self.run(q, Rows::All).await.map(drop)
+    }
+
+    /// The row a query finds, if any.
+    pub(crate) async fn fetch_optional(&mut self, q: Statement<'_>) -> Result<Option<AnyRow>> {
+        Ok(self.run(q, Rows::First).await?.0.pop())
+    }
+
+    /// The one row a query must find.
+    pub(crate) async fn fetch_one(&mut self, q: Statement<'_>) -> Result<AnyRow> {
+        self.fetch_optional(q).await?.ok_or(StoreError::Db(sqlx::Error::RowNotFound))
+    }
+
+    /// Every row a query finds.
+    pub(crate) async fn fetch_all(&mut self, q: Statement<'_>) -> Result<Vec<AnyRow>> {
+        Ok(self.run(q, Rows::All).await?.0)
+    }
+
+    /// Run `q`: the rows it returns (all, or the first only), and how many rows its
+    /// statements changed. Not sqlx's `fetch_optional` and `execute`, which take a batch's
+    /// first result for its answer (here the BEGIN's, which has no row) and add up a
+    /// batch's change counts (SQLite reports the count of the last statement that changed
+    /// rows for one that changes none, such as BEGIN).
+    async fn run(&mut self, q: Statement<'_>, wanted: Rows) -> Result<(Vec<AnyRow>, u64)> {
+        let (sql, args, begin) = self.send(q)?;
+        let mut results = (&mut *self.conn).fetch_many(sqlx::query_with(&sql, args));
+        let (mut rows, mut changed, mut skip) = (Vec::new(), 0, usize::from(begin));
+        while let Some(result) = results.try_next().await? {
+            match result {
+                Either::Left(_) if skip > 0 => skip -= 1,
+                Either::Left(done) => changed += done.rows_affected(),
+                Either::Right(row) => {
+                    rows.push(row);
+                    if wanted == Rows::First {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok((rows, changed))
+    }
+
+    /// `q`'s SQL and values as they go out, and whether `BEGIN IMMEDIATE` goes ahead of
+    /// it: a plain transaction's first statement carries it. The connection is marked
+    /// open before it is sent (see [`DbTx`]'s `Drop`).
+    fn send<'q>(&mut self, mut q: Statement<'q>) -> Result<(Cow<'q, str>, sqlx::any::AnyArguments<'q>, bool)> {
+        let args = q.take_arguments().map_err(sqlx::Error::Encode)?.unwrap_or_default();
+        let sql = q.sql();
+        match &mut self.kind {
+            Kind::Plain { begun } if !*begun => *begun = true,
+            _ => return Ok((Cow::Borrowed(sql), args, false)),
+        }
+        if let Conn::Held(held) = &mut self.conn {
+            held.left_open = true;
+        }
+        Ok((Cow::Owned(format!("BEGIN IMMEDIATE;\n{sql}")), args, true))
+    }
+
+    /// The connection itself, for a transaction from [`Conns::begin_nestable`] (the
+    /// migrations), whose BEGIN went out at once.
+    pub(crate) fn nestable_conn(&mut self) -> &mut AnyConnection {
+        debug_assert!(matches!(self.kind, Kind::Managed));
+        &mut self.conn
+    }
+
+    /// The name of the database the transaction is on ("SQLite", "PostgreSQL").
+    pub(crate) fn backend_name(&self) -> &str {
+        self.conn.backend_name()
     }
 
     fn plain_ended(&mut self) {
@@ -272,7 +360,9 @@ impl Drop for DbTx {
             // The connection goes back marked `left_open`; whoever takes it next rolls
             // back first. A task takes it at once, so SQLite's write lock is not held
             // until the next request comes (another process would wait for it).
-            Kind::Plain => {
+            // Nothing went out: nothing to roll back.
+            Kind::Plain { begun: false } => {}
+            Kind::Plain { begun: true } => {
                 if let (Conn::Held(held), Ok(runtime)) = (&self.conn, tokio::runtime::Handle::try_current()) {
                     let conns = Conns::Held(OwnedMutexGuard::mutex(held).clone());
                     runtime.spawn(async move { drop(conns.acquire().await) });
@@ -282,15 +372,60 @@ impl Drop for DbTx {
     }
 }
 
-impl Deref for DbTx {
-    type Target = AnyConnection;
-    fn deref(&self) -> &AnyConnection {
-        &self.conn
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Row;
 
-impl DerefMut for DbTx {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.conn
+    async fn sum(conns: &Conns) -> i64 {
+        let mut tx = conns.begin().await.unwrap();
+        let row = tx.fetch_one(sqlx::query("SELECT SUM(n) AS s FROM t")).await.unwrap();
+        tx.commit().await.unwrap();
+        row.try_get("s").unwrap()
+    }
+
+    /// The BEGIN that goes out ahead of a transaction's first statement: the statement's
+    /// changes are its own (SQLite reports the previous statement's count for BEGIN; a
+    /// compare-and-set that matched nothing must not look as if it matched), and the
+    /// statement is inside the transaction (dropped uncommitted, it is undone).
+    #[tokio::test]
+    async fn the_first_statement_carries_begin_and_counts_only_its_own_changes() {
+        sqlx::any::install_default_drivers();
+        let conns = Conns::connect(Backend::Sqlite, "sqlite::memory:").await.unwrap();
+        let mut tx = conns.begin().await.unwrap();
+        tx.execute(sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"))
+            .await
+            .unwrap();
+        let inserted = tx.rows_affected(sqlx::query("INSERT INTO t VALUES (1, 0), (2, 0), (3, 0)")).await;
+        assert_eq!(inserted.unwrap(), 3);
+        tx.commit().await.unwrap();
+
+        let mut tx = conns.begin().await.unwrap();
+        let matched = tx.rows_affected(sqlx::query("UPDATE t SET n = 1 WHERE n = 5")).await;
+        assert_eq!(matched.unwrap(), 0, "a compare-and-set that matched nothing");
+        tx.commit().await.unwrap();
+
+        let mut tx = conns.begin().await.unwrap();
+        let matched = tx.rows_affected(sqlx::query("UPDATE t SET n = 7 WHERE id = 1")).await;
+        assert_eq!(matched.unwrap(), 1);
+        drop(tx);
+        assert_eq!(sum(&conns).await, 0, "the first statement of a dropped transaction was undone");
+
+        let mut tx = conns.begin().await.unwrap();
+        let row = tx
+            .fetch_optional(sqlx::query("UPDATE t SET n = 2 WHERE id = 2 RETURNING n"))
+            .await
+            .unwrap();
+        assert_eq!(row.unwrap().try_get::<i64, _>("n").unwrap(), 2);
+        tx.rollback().await.unwrap();
+        assert_eq!(sum(&conns).await, 0, "rolled back");
+
+        // A transaction that sent nothing ends without a word to SQLite, dropped or not.
+        conns.begin().await.unwrap().commit().await.unwrap();
+        drop(conns.begin().await.unwrap());
+        let mut tx = conns.begin().await.unwrap();
+        tx.execute(sqlx::query("UPDATE t SET n = 3 WHERE id = 3")).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(sum(&conns).await, 3);
     }
 }

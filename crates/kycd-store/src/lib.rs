@@ -219,13 +219,15 @@ impl Store {
         let mut tx = self.begin().await?;
         if self.db.backend == Backend::Postgres {
             // SET takes no bind parameters; the value is our own integer.
-            sqlx::query(&format!("SET LOCAL statement_timeout = {}", within.as_millis().max(1)))
-                .execute(&mut *tx.tx)
+            tx.tx
+                .execute(sqlx::query(&format!("SET LOCAL statement_timeout = {}", within.as_millis().max(1))))
                 .await?;
         }
-        sqlx::query("INSERT INTO readiness_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at")
-            .bind(ms(now))
-            .execute(&mut *tx.tx)
+        tx.tx
+            .execute(
+                sqlx::query("INSERT INTO readiness_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at")
+                    .bind(ms(now)),
+            )
             .await?;
         tx.commit().await
     }

@@ -58,7 +58,7 @@ impl Database {
             Backend::Sqlite => "SELECT check_value, rotating_to, rotation_table, rotation_after FROM master_key WHERE id = 1",
             Backend::Postgres => "SELECT check_value, rotating_to, rotation_table, rotation_after FROM master_key WHERE id = 1 FOR UPDATE",
         };
-        let row = sqlx::query(sql).fetch_optional(&mut **tx).await?;
+        let row = tx.fetch_optional(sqlx::query(sql)).await?;
         row.map(|r| {
             Ok(KeyState {
                 check_value: r.try_get("check_value")?,
@@ -89,7 +89,7 @@ impl Database {
                     col = c.name,
                     table = t.table
                 );
-                let Some(row) = sqlx::query(&sql).fetch_optional(&mut **tx).await? else {
+                let Some(row) = tx.fetch_optional(sqlx::query(&sql)).await? else {
                     continue;
                 };
                 let key: Vec<String> = t.key.iter().map(|k| row.try_get::<String, _>(*k)).collect::<Result<_, _>>()?;
@@ -117,11 +117,12 @@ impl Database {
         }
         let cv = key.check_value();
         // Two instances starting together on a new database: the first one's key stands.
-        sqlx::query("INSERT INTO master_key (id, check_value, updated_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING")
-            .bind(&cv)
-            .bind(ms(Utc::now()))
-            .execute(&mut **tx)
-            .await?;
+        tx.execute(
+            sqlx::query("INSERT INTO master_key (id, check_value, updated_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING")
+                .bind(&cv)
+                .bind(ms(Utc::now())),
+        )
+        .await?;
         match self.key_state(tx).await? {
             Some(st) if st.check_value == cv => Ok(()),
             _ => Err(StoreError::WrongMasterKey),
@@ -154,9 +155,11 @@ impl Database {
     /// The serving instances seen alive lately: (how many, ms since the latest was seen).
     pub(crate) async fn live_instances(&self, tx: &mut crate::conn::DbTx) -> Result<Option<(usize, i64)>> {
         let now = ms(Utc::now());
-        let row = sqlx::query("SELECT COUNT(*) AS n, MAX(seen_at) AS latest FROM running_instances WHERE seen_at > $1")
-            .bind(now - INSTANCE_STALE_MS)
-            .fetch_one(&mut **tx)
+        let row = tx
+            .fetch_one(
+                sqlx::query("SELECT COUNT(*) AS n, MAX(seen_at) AS latest FROM running_instances WHERE seen_at > $1")
+                    .bind(now - INSTANCE_STALE_MS),
+            )
             .await?;
         let n: i64 = row.try_get("n")?;
         let latest: Option<i64> = row.try_get("latest")?;
@@ -178,12 +181,13 @@ impl Store {
             });
         }
         let now = ms(Utc::now());
-        sqlx::query("INSERT INTO running_instances (id, label, started_at, seen_at) VALUES ($1, $2, $3, $3)")
-            .bind(&self.instance)
-            .bind(format!("pid {}", std::process::id()))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        tx.execute(
+            sqlx::query("INSERT INTO running_instances (id, label, started_at, seen_at) VALUES ($1, $2, $3, $3)")
+                .bind(&self.instance)
+                .bind(format!("pid {}", std::process::id()))
+                .bind(now),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -104,29 +104,29 @@ impl Database {
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(PG_MIGRATION_LOCK)
-                .execute(&mut *tx)
+                .execute(tx.nestable_conn())
                 .await?;
         }
-        tx.ensure_migrations_table().await?;
-        refuse_newer_and_bridge(&mut tx, &migrator).await?;
-        let before = recorded(&mut tx, "_sqlx_migrations").await?.len();
+        tx.nestable_conn().ensure_migrations_table().await?;
+        refuse_newer_and_bridge(tx.nestable_conn(), &migrator).await?;
+        let before = recorded(tx.nestable_conn(), "_sqlx_migrations").await?.len();
         let code = Self::code_schema_version();
         // `run_direct` is `run` on a connection already in hand; `run` itself (generic over
         // `Acquire`) makes this future fail rustc's "not general enough" check where it is
         // spawned, as sqlx's own comment on `run_direct` says.
-        migrator.run_direct(&mut *tx).await.map_err(|e| match e {
+        migrator.run_direct(tx.nestable_conn()).await.map_err(|e| match e {
             // Unreachable after the check above unless a step vanished from the files.
             MigrateError::VersionMissing(db) => StoreError::SchemaNewer { db, code },
             e => e.into(),
         })?;
-        let after = recorded(&mut tx, "_sqlx_migrations").await?.len();
+        let after = recorded(tx.nestable_conn(), "_sqlx_migrations").await?.len();
         sqlx::query(
             "INSERT INTO kycd_migrations (version, name, applied_at)
              SELECT version, description, $1 FROM _sqlx_migrations
              WHERE version NOT IN (SELECT version FROM kycd_migrations)",
         )
         .bind(ms(Utc::now()))
-        .execute(&mut *tx)
+        .execute(tx.nestable_conn())
         .await?;
         tx.commit().await?;
         Ok(after.saturating_sub(before))

@@ -94,22 +94,22 @@ impl Tx<'_> {
 
     /// Run a statement in this transaction; how many rows it changed.
     pub(crate) async fn rows_affected<'q>(&mut self, sql: &'q str, binds: impl Binds<'q>) -> Result<u64> {
-        Ok(statement(sql, binds).execute(&mut *self.tx).await?.rows_affected())
+        self.tx.rows_affected(statement(sql, binds)).await
     }
 
     /// The row a query finds, if any.
     pub(crate) async fn fetch_optional<'q>(&mut self, sql: &'q str, binds: impl Binds<'q>) -> Result<Option<AnyRow>> {
-        Ok(statement(sql, binds).fetch_optional(&mut *self.tx).await?)
+        self.tx.fetch_optional(statement(sql, binds)).await
     }
 
     /// The one row a query must find.
     pub(crate) async fn fetch_one<'q>(&mut self, sql: &'q str, binds: impl Binds<'q>) -> Result<AnyRow> {
-        Ok(statement(sql, binds).fetch_one(&mut *self.tx).await?)
+        self.tx.fetch_one(statement(sql, binds)).await
     }
 
     /// Every row a query finds.
     pub(crate) async fn fetch_all<'q>(&mut self, sql: &'q str, binds: impl Binds<'q>) -> Result<Vec<AnyRow>> {
-        Ok(statement(sql, binds).fetch_all(&mut *self.tx).await?)
+        self.tx.fetch_all(statement(sql, binds)).await
     }
 
     /// The `id` column of every row a query finds, parsed (`what` names it in errors).
@@ -240,7 +240,7 @@ impl Tx<'_> {
         if let Some(f) = filter {
             q = q.bind(f);
         }
-        let rows = q.bind(limit as i64 + 1).fetch_all(&mut *self.tx).await?;
+        let rows = self.tx.fetch_all(q.bind(limit as i64 + 1)).await?;
         let mut rows = rows.iter().map(|r| map(self, r)).collect::<Result<Vec<_>>>()?;
         let next_cursor = if rows.len() > limit {
             rows.truncate(limit);

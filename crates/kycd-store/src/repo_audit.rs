@@ -329,7 +329,7 @@ fn moved_and_appended(backend_name: &str) -> &'static str {
 /// appenders are serialised by the head row's UPDATE (a row lock on PostgreSQL, the single
 /// writer on SQLite).
 pub(crate) async fn append_audit(
-    conn: &mut sqlx::AnyConnection,
+    tx: &mut crate::conn::DbTx,
     heads: &AuditHeads,
     tenant: &TenantId,
     actor: &Actor,
@@ -348,30 +348,31 @@ pub(crate) async fn append_audit(
     let is_read = i64::from(is_read_action(action));
     if let Some(guess) = heads.get(tenant) {
         let guess = entry.after(guess);
-        let sql = moved_and_appended(conn.backend_name());
-        if !statement(sql, entry.binds(&guess)).fetch_all(&mut *conn).await?.is_empty() {
+        let sql = moved_and_appended(tx.backend_name());
+        if !tx.fetch_all(statement(sql, entry.binds(&guess))).await?.is_empty() {
             heads.set(tenant, guess.seq, guess.hash);
             return Ok(());
         }
     }
-    let head = statement(
-        "UPDATE audit_heads SET seq = seq + 1 WHERE tenant_id = $1 RETURNING seq, hash",
-        (tenant.as_str(),),
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let head = tx
+        .fetch_one(statement(
+            "UPDATE audit_heads SET seq = seq + 1 WHERE tenant_id = $1 RETURNING seq, hash",
+            (tenant.as_str(),),
+        ))
+        .await?;
     let seq: i64 = head.try_get("seq")?;
     let prev: String = head.try_get("hash")?;
     let hash = entry.hash_after(&prev, seq);
-    statement("UPDATE audit_heads SET hash = $1 WHERE tenant_id = $2", (&hash, tenant.as_str()))
-        .execute(&mut *conn)
-        .await?;
-    statement(
+    tx.execute(statement(
+        "UPDATE audit_heads SET hash = $1 WHERE tenant_id = $2",
+        (&hash, tenant.as_str()),
+    ))
+    .await?;
+    tx.execute(statement(
         "INSERT INTO audit_entries (tenant_id, seq, at, actor, action, object_id, prev_hash, hash, is_read)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         (tenant.as_str(), seq, ms(at), &actor, action, object_id, &prev, &hash, is_read),
-    )
-    .execute(&mut *conn)
+    ))
     .await?;
     heads.set(tenant, seq, hash);
     Ok(())

@@ -81,7 +81,7 @@ impl Tx<'_> {
         for k in list {
             q = q.bind(*k);
         }
-        let row = q.fetch_optional(&mut *self.tx).await?;
+        let row = self.tx.fetch_optional(q).await?;
         row.map(|r| Job::from_row(self.store, &r)).transpose()
     }
 

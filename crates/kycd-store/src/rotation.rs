@@ -96,12 +96,15 @@ impl Database {
         let (mut table, mut after) = if report.resumed {
             (st.rotation_table.unwrap_or(first), st.rotation_after)
         } else {
-            sqlx::query("UPDATE master_key SET rotating_to = $1, rotation_table = $2, rotation_after = NULL, updated_at = $3 WHERE id = 1")
+            tx.execute(
+                sqlx::query(
+                    "UPDATE master_key SET rotating_to = $1, rotation_table = $2, rotation_after = NULL, updated_at = $3 WHERE id = 1",
+                )
                 .bind(&new_cv)
                 .bind(&first)
-                .bind(ms(now))
-                .execute(&mut *tx)
-                .await?;
+                .bind(ms(now)),
+            )
+            .await?;
             self.audit_all(&mut tx, "master_key.rotation_started").await?;
             (first, None)
         };
@@ -133,15 +136,13 @@ impl Database {
         }
 
         let mut tx = self.begin_raw().await?;
-        let done = sqlx::query(
+        let done = tx.rows_affected(sqlx::query(
             "UPDATE master_key SET check_value = $1, rotating_to = NULL, rotation_table = NULL, rotation_after = NULL, updated_at = $2
              WHERE id = 1 AND rotating_to = $1",
         )
         .bind(&new_cv)
-        .bind(ms(Utc::now()))
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
+        .bind(ms(Utc::now()))).await?;
+        if done != 1 {
             return Err(StoreError::Rotation(
                 "the rotation's state changed under it (another rotation ran?); run it again".into(),
             ));
@@ -153,11 +154,10 @@ impl Database {
 
     /// An audit entry in every tenant's chain (the master key is everyone's).
     async fn audit_all(&self, tx: &mut crate::conn::DbTx, action: &str) -> Result<()> {
-        let tenants: Vec<String> = sqlx::query_scalar("SELECT id FROM tenants ORDER BY id")
-            .fetch_all(&mut **tx)
-            .await?;
+        let tenants = tx.fetch_all(sqlx::query("SELECT id FROM tenants ORDER BY id")).await?;
         let now = Utc::now();
-        for t in tenants {
+        for row in tenants {
+            let t: String = row.try_get("id")?;
             let tenant: TenantId = t.parse().map_err(|_| corrupt(format!("tenant id {t}")))?;
             append_audit(tx, &self.audit_heads, &tenant, &Actor::Cli, action, "master_key", now).await?;
         }
@@ -194,7 +194,7 @@ impl Database {
         for v in after.iter().flatten() {
             q = q.bind(v.clone());
         }
-        Ok(q.fetch_all(&mut **tx).await?)
+        tx.fetch_all(q).await
     }
 }
 
@@ -203,12 +203,13 @@ fn key_of(t: &SealedTable, row: &sqlx::any::AnyRow) -> Result<Vec<String>> {
 }
 
 async fn progress(tx: &mut crate::conn::DbTx, table: &str, after: Option<&str>) -> Result<()> {
-    sqlx::query("UPDATE master_key SET rotation_table = $1, rotation_after = $2, updated_at = $3 WHERE id = 1")
-        .bind(table)
-        .bind(after)
-        .bind(ms(Utc::now()))
-        .execute(&mut **tx)
-        .await?;
+    tx.execute(
+        sqlx::query("UPDATE master_key SET rotation_table = $1, rotation_after = $2, updated_at = $3 WHERE id = 1")
+            .bind(table)
+            .bind(after)
+            .bind(ms(Utc::now())),
+    )
+    .await?;
     Ok(())
 }
 
@@ -289,6 +290,6 @@ async fn reseal_row(
     for k in key {
         q = q.bind(k);
     }
-    q.execute(&mut **tx).await?;
+    tx.execute(q).await?;
     Ok(resealed)
 }

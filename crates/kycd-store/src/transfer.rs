@@ -358,7 +358,7 @@ impl Database {
                 v.bind(&mut args)?;
             }
             let mut tx = target.begin_raw().await?;
-            let done = sqlx::query_with(&insert, args).execute(&mut *tx).await?.rows_affected();
+            let done = tx.rows_affected(sqlx::query_with(&insert, args)).await?;
             tx.commit().await?;
             copied += done;
             progress(&t.name, copied);
