@@ -80,7 +80,9 @@ impl FromRow for AuditEntry {
 impl Tx<'_> {
     /// Append to the tenant's hash chain, in this transaction (see `append_audit`).
     pub async fn audit(&mut self, tenant: &TenantId, actor: &Actor, action: &str, object_id: &str, at: DateTime<Utc>) -> Result<()> {
-        append_audit(&mut self.tx, &self.store.db.audit_heads, tenant, actor, action, object_id, at).await
+        let actor = actor.label();
+        let entry = Entry::new(tenant, &actor, action, object_id, at);
+        append_audit(&mut self.tx, &self.store.db.audit_heads, &entry).await
     }
 
     /// Commit the transaction with the audit entry of a read it made (a report, a file).
@@ -99,15 +101,9 @@ impl Tx<'_> {
     ) -> Result<()> {
         let (store, heads) = (self.store, &self.store.db.audit_heads);
         let label = actor.label();
-        let entry = Entry {
-            tenant,
-            actor: &label,
-            action,
-            object_id,
-            at,
-        };
+        let entry = Entry::new(tenant, &label, action, object_id, at);
         let Some(guess) = heads.get(tenant).filter(|_| self.tx.commits_in_batch()) else {
-            self.audit(tenant, actor, action, object_id, at).await?;
+            append_audit(&mut self.tx, heads, &entry).await?;
             return self.commit().await;
         };
         let guess = entry.after(guess);
@@ -121,7 +117,7 @@ impl Tx<'_> {
             return Ok(());
         }
         let mut tx = store.begin().await?;
-        tx.audit(tenant, actor, action, object_id, at).await?;
+        append_audit(&mut tx.tx, heads, &entry).await?;
         tx.commit().await
     }
 
@@ -254,8 +250,8 @@ macro_rules! moved_and_appended_sqlite {
 const MOVED_AND_APPENDED_SQLITE: &str = moved_and_appended_sqlite!();
 const MOVED_APPENDED_AND_COMMITTED_SQLITE: &str = concat!(moved_and_appended_sqlite!(), ";\nCOMMIT");
 
-/// An audit entry about to be appended.
-struct Entry<'a> {
+/// An audit entry about to be appended (`actor`: its label, [`Actor::label`]).
+pub(crate) struct Entry<'a> {
     tenant: &'a TenantId,
     actor: &'a str,
     action: &'a str,
@@ -272,6 +268,16 @@ struct Placed {
 }
 
 impl<'a> Entry<'a> {
+    pub(crate) fn new(tenant: &'a TenantId, actor: &'a str, action: &'a str, object_id: &'a str, at: DateTime<Utc>) -> Self {
+        Self {
+            tenant,
+            actor,
+            action,
+            object_id,
+            at,
+        }
+    }
+
     /// Its hash when it follows the head (`seq`, `prev`).
     fn hash_after(&self, prev: &str, seq: i64) -> String {
         audit_hash(
@@ -328,23 +334,14 @@ fn moved_and_appended(backend_name: &str) -> &'static str {
 /// Append an entry to the tenant's hash chain, inside the caller's transaction. Concurrent
 /// appenders are serialised by the head row's UPDATE (a row lock on PostgreSQL, the single
 /// writer on SQLite).
-pub(crate) async fn append_audit(
-    tx: &mut crate::conn::DbTx,
-    heads: &AuditHeads,
-    tenant: &TenantId,
-    actor: &Actor,
-    action: &str,
-    object_id: &str,
-    at: DateTime<Utc>,
-) -> Result<()> {
-    let actor = actor.label();
-    let entry = Entry {
+pub(crate) async fn append_audit(tx: &mut crate::conn::DbTx, heads: &AuditHeads, entry: &Entry<'_>) -> Result<()> {
+    let Entry {
         tenant,
-        actor: &actor,
+        actor,
         action,
         object_id,
         at,
-    };
+    } = *entry;
     let is_read = i64::from(is_read_action(action));
     if let Some(guess) = heads.get(tenant) {
         let guess = entry.after(guess);
@@ -371,7 +368,7 @@ pub(crate) async fn append_audit(
     tx.execute(statement(
         "INSERT INTO audit_entries (tenant_id, seq, at, actor, action, object_id, prev_hash, hash, is_read)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        (tenant.as_str(), seq, ms(at), &actor, action, object_id, &prev, &hash, is_read),
+        (tenant.as_str(), seq, ms(at), actor, action, object_id, &prev, &hash, is_read),
     ))
     .await?;
     heads.set(tenant, seq, hash);

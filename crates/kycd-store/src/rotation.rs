@@ -8,7 +8,7 @@
 //! of those changes.
 
 use crate::crypto::{MasterKey, TenantKeys};
-use crate::repo_audit::append_audit;
+use crate::repo_audit::{Entry, append_audit};
 use crate::sealed::{BlindIndexes, SEALED, SealedTable, blind};
 use crate::{Database, Result, StoreError, ms};
 use chrono::Utc;
@@ -155,11 +155,12 @@ impl Database {
     /// An audit entry in every tenant's chain (the master key is everyone's).
     async fn audit_all(&self, tx: &mut crate::conn::DbTx, action: &str) -> Result<()> {
         let tenants = tx.fetch_all(sqlx::query("SELECT id FROM tenants ORDER BY id")).await?;
-        let now = Utc::now();
+        let (now, cli) = (Utc::now(), Actor::Cli.label());
         for row in tenants {
             let t: String = row.try_get("id")?;
             let tenant: TenantId = t.parse().map_err(|_| corrupt(format!("tenant id {t}")))?;
-            append_audit(tx, &self.audit_heads, &tenant, &Actor::Cli, action, "master_key", now).await?;
+            let entry = Entry::new(&tenant, &cli, action, "master_key", now);
+            append_audit(tx, &self.audit_heads, &entry).await?;
         }
         Ok(())
     }
