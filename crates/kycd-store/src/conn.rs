@@ -146,11 +146,11 @@ impl Conns {
     /// transaction (which rolls back if dropped uncommitted) or none is left open.
     pub(crate) async fn begin(&self) -> Result<DbTx> {
         match self {
-            // IMMEDIATE takes SQLite's write lock at the start, waiting up to busy_timeout.
-            // A deferred transaction that reads and then writes fails at once with
-            // SQLITE_BUSY when another process (a second instance on the same file)
-            // committed in between: the busy timeout cannot help a lock upgrade.
-            // The BEGIN goes out with the first statement (`DbTx::send`).
+            // IMMEDIATE takes SQLite's write lock at the start (the BEGIN goes out with
+            // the transaction's first statement, `DbTx::send`), waiting up to
+            // busy_timeout. A deferred transaction that reads and then writes fails at
+            // once with SQLITE_BUSY when another process (a second instance on the same
+            // file) committed in between: the busy timeout cannot help a lock upgrade.
             Conns::Held(_) => Ok(DbTx {
                 conn: self.acquire().await?,
                 kind: Kind::Plain { begun: false },
